@@ -1,0 +1,31 @@
+# Two commands do all the set-up on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: dev test bench bench-routeros check-services clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+## dev: create .venv and install the project with its test extras
+dev: $(STAMP)
+
+## check-services: fail clearly when PostgreSQL or Redis is not reachable
+check-services: $(STAMP)
+	$(BIN)/python -m tests.services
+
+## test: set up if needed, then run the whole suite against real PostgreSQL and Redis
+test: check-services
+	$(BIN)/python -m pytest
+
+## bench-routeros: K streams over one router connection (K = 100, 1000, 5000)
+bench-routeros: $(STAMP)
+	$(BIN)/python -m bench.routeros_streams
+
+clean:
+	rm -rf $(VENV) .pytest_cache var *.egg-info

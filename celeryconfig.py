@@ -1,0 +1,1 @@
+"""Celery settings only: broker and backend from settings, queues, routes, beat."""
