@@ -1,1 +1,74 @@
-"""Celery settings only: broker and backend from settings, queues, routes, beat."""
+"""Celery settings only: broker and backend from settings, queues, routes, beat.
+
+Every process that talks to the broker (web, workers, beat, Flower) loads this
+module, so they all carry the same transport options: on Redis the shortest
+visibility timeout of any process wins (shared/celery-redis-notes.md section 1).
+
+Deployment (see README "Workers"):
+  monitors:   celery -A tasks worker -Q monitors -P threads -c N --disable-prefetch
+  control:    celery -A tasks worker -Q default -P threads -c 2
+  beat:       celery -A tasks beat
+The reconciler runs on `default`, never on `monitors`: a monitors worker whose
+threads are all busy with hour-long monitors would otherwise never pick it up,
+and recovery must not depend on monitor capacity.
+"""
+
+from __future__ import annotations
+
+from kombu import Queue
+
+from settings import get_settings
+
+_settings = get_settings()
+
+MONITOR_TASK = "tasks.monitor.monitor"
+RECONCILE_TASK = "tasks.reconciler.reconcile"
+MONITOR_QUEUE = "monitors"
+DEFAULT_QUEUE = "default"
+
+broker_url = _settings.redis_url
+result_backend = _settings.redis_url
+broker_connection_retry_on_startup = True
+
+# The three places the Celery Redis caveats name; identical in every process.
+broker_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
+result_backend_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
+visibility_timeout = _settings.celery_visibility_timeout
+
+task_queues = (Queue(MONITOR_QUEUE), Queue(DEFAULT_QUEUE))
+task_default_queue = DEFAULT_QUEUE
+task_routes = {
+    MONITOR_TASK: {"queue": MONITOR_QUEUE},
+    RECONCILE_TASK: {"queue": DEFAULT_QUEUE},
+}
+
+# Early ack: acks_late on Redis re-delivers any task running past the visibility
+# timeout (duplicates). Crash recovery is the reconciler's job, not the broker's.
+task_acks_late = False
+task_reject_on_worker_lost = False
+# A prefetched-but-unstarted message is unacked too and gets restored after the
+# visibility timeout; fetch only when a thread is free.
+worker_prefetch_multiplier = 1
+worker_disable_prefetch = True
+
+# Monitor state lives in PostgreSQL and the leases, never in the result backend.
+task_ignore_result = True
+
+# Flower builds its view from events only.
+task_send_sent_event = True
+worker_send_task_events = True
+
+task_serializer = "json"
+accept_content = ["json"]
+result_serializer = "json"
+timezone = "UTC"
+enable_utc = True
+
+beat_schedule = {
+    "reconcile-monitors": {
+        "task": RECONCILE_TASK,
+        "schedule": _settings.reconcile_interval,
+        # A backlog of reconcile runs is useless: only the newest one matters.
+        "options": {"queue": DEFAULT_QUEUE, "expires": max(1.0, _settings.reconcile_interval * 2)},
+    },
+}
