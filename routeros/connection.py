@@ -1,0 +1,266 @@
+"""One logged-in API connection, built on librouteros's connect/login/protocol layers.
+
+librouteros does the TCP/TLS connect, the login and the word/sentence codec. What it
+lacks for streaming (facts sheet 7): a read path that a timeout can never cut
+mid-sentence, and writes that are safe next to a reader thread. So after login the
+socket is switched to non-blocking and handed to ``MuxTransport`` (a librouteros
+``SocketTransport`` subclass): it buffers what it receives, so a partial sentence
+simply waits in the buffer; a stall is detected by the client's keepalive watchdog,
+which calls ``kill()`` to unblock the reader.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import select
+import socket
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+
+import librouteros
+from librouteros import exceptions as lr_exc
+from librouteros.api import Api
+from librouteros.connections import SocketTransport
+from librouteros.login import encode_password
+from librouteros.protocol import ApiProtocol
+
+from routeros.errors import FatalError, LoginError, ProtocolError, UnreachableError
+
+TLS_MODES = ("verify", "insecure", "anon-dh")
+ENCODING = "utf-8"  # librouteros defaults to ASCII and silently drops other bytes
+_READ_CHUNK = 65536
+
+
+def quiet_librouteros_logger() -> None:
+    """librouteros logs every word at DEBUG, the login password included: keep it above."""
+    lr_logger = logging.getLogger("librouteros")
+    if lr_logger.level < logging.INFO:  # NOTSET would inherit a DEBUG root
+        lr_logger.setLevel(logging.INFO)
+
+
+quiet_librouteros_logger()
+
+
+@dataclass(repr=False)
+class RouterEndpoint:
+    """Where a router is and how to log in. The password never appears in repr()."""
+
+    host: str
+    port: int = 8728
+    username: str = "admin"
+    password: str = field(default="", compare=False)
+    tls: bool = False
+    tls_mode: str = "verify"
+    cafile: str | None = None
+    timeout: float = 10.0
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.tls_mode not in TLS_MODES:
+            raise ValueError(f"tls_mode must be one of {TLS_MODES}, not {self.tls_mode!r}")
+        if self.timeout <= 0:
+            raise ValueError("timeout must be > 0")
+
+    def __repr__(self) -> str:
+        tls = f", tls={self.tls_mode}" if self.tls else ""
+        label = f"{self.name!r}, " if self.name else ""
+        return f"RouterEndpoint({label}{self.username}@{self.host}:{self.port}{tls}, password=***)"
+
+    @property
+    def label(self) -> str:
+        return self.name or f"{self.host}:{self.port}"
+
+
+def make_ssl_context(endpoint: RouterEndpoint) -> ssl.SSLContext:
+    """TLS settings for API-SSL: verification is on unless the endpoint says otherwise."""
+    if endpoint.tls_mode == "verify":
+        return ssl.create_default_context(cafile=endpoint.cafile)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if endpoint.tls_mode == "anon-dh":
+        # A router without a certificate only offers anonymous DH (TLS <= 1.2).
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers("ADH:@SECLEVEL=0")
+    return ctx
+
+
+def login_plain_or_challenge(api: Api, username: str, password: str) -> None:
+    """Plain login (RouterOS >= 6.43); if the router answers with a challenge, do the legacy MD5 one.
+
+    Pre-6.43 routers ignore the extra words and reply ``!done =ret=<challenge>`` (facts 2.1).
+    """
+    rows = tuple(api("/login", name=username, password=password))
+    challenge = next((row["ret"] for row in rows if "ret" in row), None)
+    if challenge is None:
+        return
+    tuple(api("/login", name=username, response=encode_password(str(challenge), password)))
+
+
+class MuxTransport(SocketTransport):
+    """A non-blocking socket shared by one reader thread and many writer threads.
+
+    Reads are buffered, so ``read(n)`` never loses bytes to a timeout: there is no
+    read timeout at all. Every syscall on the socket holds ``_io_lock`` because an
+    SSL object must not be used by two threads at once; waiting (poll) is done
+    outside the lock so a blocked reader never stalls a writer.
+    """
+
+    def __init__(self, sock: socket.socket, write_timeout: float) -> None:
+        super().__init__(sock)
+        sock.setblocking(False)
+        self.write_timeout = write_timeout
+        self.last_rx = time.monotonic()
+        self.bytes_in = 0
+        self._buf = bytearray()
+        self._pos = 0
+        self._io_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._dead = False
+        self._is_ssl = isinstance(sock, ssl.SSLSocket)
+        self._rpoll = select.poll()
+        self._rpoll.register(sock.fileno(), select.POLLIN)
+        self._wpoll = select.poll()
+        self._wpoll.register(sock.fileno(), select.POLLOUT)
+
+    def read(self, length: int) -> bytes:
+        while len(self._buf) - self._pos < length:
+            self._fill()
+        start = self._pos
+        self._pos += length
+        data = bytes(self._buf[start : self._pos])
+        if self._pos > _READ_CHUNK:  # compact now and then, not on every word
+            del self._buf[: self._pos]
+            self._pos = 0
+        return data
+
+    def _fill(self) -> None:
+        while True:
+            if self._dead:
+                raise lr_exc.ConnectionClosed("Connection closed locally.")
+            if not (self._is_ssl and self.sock.pending()):
+                self._rpoll.poll()
+            with self._io_lock:
+                try:
+                    data = self.sock.recv(_READ_CHUNK)
+                except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                    continue
+                except OSError as exc:
+                    raise lr_exc.ConnectionClosed(f"Connection lost: {exc}") from exc
+            if not data:
+                raise lr_exc.ConnectionClosed("Connection unexpectedly closed.")
+            self._buf += data
+            self.bytes_in += len(data)
+            self.last_rx = time.monotonic()
+            return
+
+    def write(self, data: bytes) -> None:
+        """Write one whole sentence; a timeout here means the stream is unusable (caller kills it)."""
+        with self._write_lock:
+            view = memoryview(data)
+            deadline = time.monotonic() + self.write_timeout
+            while view:
+                if self._dead:
+                    raise lr_exc.ConnectionClosed("Connection closed locally.")
+                with self._io_lock:
+                    try:
+                        sent = self.sock.send(view)
+                    except (BlockingIOError, InterruptedError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                        sent = 0
+                if sent:
+                    view = view[sent:]
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"write blocked for {self.write_timeout:g}s")
+                self._wpoll.poll(remaining * 1000)
+
+    def kill(self) -> None:
+        """Unblock the reader and any writer; the socket is closed by close() later."""
+        self._dead = True
+        try:
+            # socket.socket.shutdown, not SSLSocket.shutdown: the latter drops its SSL
+            # object under a reader that may be inside it.
+            socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.kill()
+        with self._io_lock:
+            self.sock.close()
+
+
+class Connection:
+    """A logged-in connection: librouteros ApiProtocol over a MuxTransport."""
+
+    def __init__(self, endpoint: RouterEndpoint, transport: MuxTransport) -> None:
+        self.endpoint = endpoint
+        self.transport = transport
+        self.protocol = ApiProtocol(transport=transport, encoding=ENCODING)
+
+    def read_sentence(self) -> tuple[str, tuple[str, ...]]:
+        """Block until one whole sentence arrives. Raises librouteros exceptions (the reader maps them)."""
+        return self.protocol.readSentence()
+
+    def write_sentence(self, words: list[str]) -> None:
+        self.protocol.writeSentence(words[0], *words[1:])
+
+    @property
+    def last_rx(self) -> float:
+        return self.transport.last_rx
+
+    def kill(self) -> None:
+        self.transport.kill()
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+def open_connection(endpoint: RouterEndpoint) -> Connection:
+    """Connect and log in. Raises LoginError, UnreachableError or ProtocolError, nothing else."""
+    quiet_librouteros_logger()
+    ssl_wrapper = None
+    if endpoint.tls:
+        ctx = make_ssl_context(endpoint)
+        hostname = endpoint.host if endpoint.tls_mode == "verify" else None
+        ssl_wrapper = functools.partial(ctx.wrap_socket, server_hostname=hostname)
+    where = endpoint.label
+    try:
+        api = librouteros.connect(
+            endpoint.host,
+            endpoint.username,
+            endpoint.password,
+            timeout=endpoint.timeout,
+            port=endpoint.port,
+            encoding=ENCODING,
+            ssl_wrapper=ssl_wrapper,
+            login_method=login_plain_or_challenge,
+        )
+    except lr_exc.TrapError as exc:
+        raise LoginError(f"login to {where} refused: {exc.message}", exc.category) from None
+    except lr_exc.MultiTrapError as exc:
+        traps = [(str(t.message), t.category) for t in exc.traps]
+        raise LoginError(f"login to {where} refused: {traps[0][0]}", traps[0][1], traps) from None
+    except lr_exc.FatalError as exc:
+        raise FatalError(str(exc)) from None
+    except lr_exc.ConnectionClosed as exc:
+        raise UnreachableError(f"{where} closed the connection during login") from exc
+    except lr_exc.ProtocolError as exc:
+        raise ProtocolError(f"{where}: {exc}") from exc
+    except ssl.SSLCertVerificationError as exc:
+        raise UnreachableError(f"TLS certificate of {where} not trusted: {exc.verify_message}") from exc
+    except ssl.SSLError as exc:
+        raise UnreachableError(f"TLS handshake with {where} failed: {exc.reason or exc}") from exc
+    except TimeoutError as exc:
+        raise UnreachableError(f"{where} did not answer within {endpoint.timeout:g}s") from exc
+    except OSError as exc:
+        raise UnreachableError(f"cannot reach {where}: {exc.strerror or exc}") from exc
+    except (UnicodeError, ValueError, KeyError, StopIteration) as exc:
+        # e.g. a non-ASCII password for the legacy challenge, or a malformed login reply
+        raise ProtocolError(f"login to {where} failed: {type(exc).__name__}") from None
+    sock = api.protocol.transport.sock
+    return Connection(endpoint, MuxTransport(sock, write_timeout=endpoint.timeout))
