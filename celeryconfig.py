@@ -13,18 +13,15 @@ threads are all busy with hour-long monitors would otherwise never pick it up,
 and recovery must not depend on monitor capacity.
 """
 
-from __future__ import annotations
+# Celery reads every public name of this module as a setting: helpers stay private.
+from kombu import Queue as _Queue
 
-from kombu import Queue
+from settings import get_settings as _get_settings
 
-from settings import get_settings
+_settings = _get_settings()
 
-_settings = get_settings()
-
-MONITOR_TASK = "tasks.monitor.monitor"
-RECONCILE_TASK = "tasks.reconciler.reconcile"
-MONITOR_QUEUE = "monitors"
-DEFAULT_QUEUE = "default"
+_MONITOR_TASK = "tasks.monitor.monitor"
+_RECONCILE_TASK = "tasks.reconciler.reconcile"
 
 broker_url = _settings.redis_url
 result_backend = _settings.redis_url
@@ -35,11 +32,11 @@ broker_transport_options = {"visibility_timeout": _settings.celery_visibility_ti
 result_backend_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
 visibility_timeout = _settings.celery_visibility_timeout
 
-task_queues = (Queue(MONITOR_QUEUE), Queue(DEFAULT_QUEUE))
-task_default_queue = DEFAULT_QUEUE
+task_queues = (_Queue("monitors"), _Queue("default"))
+task_default_queue = "default"
 task_routes = {
-    MONITOR_TASK: {"queue": MONITOR_QUEUE},
-    RECONCILE_TASK: {"queue": DEFAULT_QUEUE},
+    _MONITOR_TASK: {"queue": "monitors"},
+    _RECONCILE_TASK: {"queue": "default"},
 }
 
 # Early ack: acks_late on Redis re-delivers any task running past the visibility
@@ -66,9 +63,9 @@ enable_utc = True
 
 beat_schedule = {
     "reconcile-monitors": {
-        "task": RECONCILE_TASK,
+        "task": _RECONCILE_TASK,
         "schedule": _settings.reconcile_interval,
         # A backlog of reconcile runs is useless: only the newest one matters.
-        "options": {"queue": DEFAULT_QUEUE, "expires": max(1.0, _settings.reconcile_interval * 2)},
+        "options": {"queue": "default", "expires": max(1.0, _settings.reconcile_interval * 2)},
     },
 }

@@ -1,0 +1,209 @@
+"""Process-wide router hub: monitors share a few API connections per router.
+
+Invariant 3 (DESIGN §4): whatever the number of monitors in a worker process,
+it holds at most `settings.router_connections_per_process` RouterClient
+connections per router. Every monitor checks out a handle bound to one of those
+connection slots (the least used) and issues its own tagged command on it; the
+RouterClient multiplexes and re-issues streams after a reconnect.
+
+Connecting is lazy and serialised per router (so two monitors cannot race into
+opening two connections), and a failed connect is remembered for a short while
+so a thousand monitors of a dead router fail fast instead of queueing up behind
+one another's timeouts.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from routeros import RouterClient, RouterEndpoint, RouterError
+
+ClientFactory = Callable[[RouterEndpoint], RouterClient]
+
+# Seconds a failed connect is replayed to other callers before a new attempt.
+CONNECT_RETRY_AFTER = 1.0
+
+
+def _router_key(endpoint: RouterEndpoint) -> tuple[Any, ...]:
+    # The password is part of the identity (a changed password needs a new login)
+    # but the key lives only in memory and is never rendered.
+    return (
+        endpoint.host, endpoint.port, endpoint.username, endpoint.password,
+        endpoint.tls, endpoint.tls_mode, endpoint.cafile,
+    )
+
+
+@dataclass
+class _Slot:
+    client: RouterClient | None = None
+    users: int = 0
+    error: RouterError | None = None
+    failed_at: float = 0.0
+
+
+@dataclass
+class _Router:
+    label: str
+    slots: list[_Slot]
+    # `state` guards the slots and is only ever held briefly; `connecting`
+    # serialises logins, which can take a whole connect timeout.
+    state: threading.Lock = field(default_factory=threading.Lock)
+    connecting: threading.Lock = field(default_factory=threading.Lock)
+
+
+class RouterHandle:
+    """One monitor's share of a router connection; close() when the monitor ends."""
+
+    def __init__(self, hub: RouterHub, router: _Router, slot: _Slot, endpoint: RouterEndpoint):
+        self._hub = hub
+        self._router = router
+        self._slot = slot
+        self._endpoint = endpoint
+        self._closed = False
+
+    @property
+    def router_label(self) -> str:
+        return self._router.label
+
+    def client(self) -> RouterClient:
+        """The shared, connected client (connects on first use; raises RouterError)."""
+        return self._hub._connected(self._router, self._slot, self._endpoint)
+
+    def stream(self, command: str, attrs: Mapping[str, str] | None = None, *,
+               proplist: Sequence[str] | None = None, maxsize: int = 64) -> Any:
+        return self.client().stream(command, attrs, proplist=proplist, maxsize=maxsize)
+
+    def call(self, command: str, attrs: Mapping[str, str] | None = None, *,
+             queries: Sequence[str] = (), proplist: Sequence[str] | None = None,
+             timeout: float | None = None) -> list[dict[str, str]]:
+        return self.client().call(command, attrs, queries=queries, proplist=proplist,
+                                  timeout=timeout)
+
+    def invalidate(self) -> None:
+        """The connection failed permanently: drop it so the next use reconnects."""
+        self._hub._invalidate(self._router, self._slot)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._hub._release(self._router, self._slot)
+
+
+class RouterHub:
+    """At most `connections_per_router` clients per router, shared by every monitor."""
+
+    def __init__(self, connections_per_router: int = 1,
+                 client_factory: ClientFactory | None = None) -> None:
+        if connections_per_router < 1:
+            raise ValueError("connections_per_router must be at least 1")
+        self._per_router = connections_per_router
+        self._factory = client_factory or (lambda endpoint: RouterClient(endpoint))
+        self._routers: dict[tuple[Any, ...], _Router] = {}
+        self._lock = threading.Lock()
+
+    def checkout(self, endpoint: RouterEndpoint) -> RouterHandle:
+        key = _router_key(endpoint)
+        with self._lock:
+            router = self._routers.get(key)
+            if router is None:
+                label = endpoint.name or f"{endpoint.host}:{endpoint.port}"
+                router = _Router(label, [_Slot() for _ in range(self._per_router)])
+                self._routers[key] = router
+        with router.state:
+            # Least used slot; ties go to one that is already connected.
+            slot = min(router.slots, key=lambda s: (s.users, s.client is None))
+            slot.users += 1
+        return RouterHandle(self, router, slot, endpoint)
+
+    def _connected(self, router: _Router, slot: _Slot, endpoint: RouterEndpoint) -> RouterClient:
+        with router.connecting:
+            with router.state:
+                if slot.client is not None:
+                    return slot.client
+                recent = time.monotonic() - slot.failed_at < CONNECT_RETRY_AFTER
+                if slot.error is not None and recent:
+                    raise copy.copy(slot.error)
+            client = self._factory(endpoint)
+            try:
+                client.connect()
+            except RouterError as exc:
+                with router.state:
+                    slot.error, slot.failed_at = exc, time.monotonic()
+                _close_quietly(client)
+                raise
+            with router.state:
+                slot.client, slot.error = client, None
+            return client
+
+    def _invalidate(self, router: _Router, slot: _Slot) -> None:
+        with router.state:
+            client, slot.client = slot.client, None
+        _close_quietly(client)
+
+    def _release(self, router: _Router, slot: _Slot) -> None:
+        client = None
+        with router.state:
+            slot.users -= 1
+            if slot.users == 0:
+                # No monitor left on it: a connection nobody uses only costs the
+                # router one of its max-sessions.
+                client, slot.client, slot.error = slot.client, None, None
+        _close_quietly(client)
+
+    def stats(self) -> dict[str, dict[str, int]]:
+        """Per router label: open connections and monitors using them."""
+        with self._lock:
+            routers = list(self._routers.values())
+        return {
+            r.label: {
+                "connections": sum(1 for s in r.slots if s.client is not None),
+                "users": sum(s.users for s in r.slots),
+            }
+            for r in routers
+        }
+
+    def close(self) -> None:
+        with self._lock:
+            routers, self._routers = list(self._routers.values()), {}
+        for router in routers:
+            for slot in router.slots:
+                with router.state:
+                    client, slot.client = slot.client, None
+                _close_quietly(client)
+
+
+def _close_quietly(client: RouterClient | None) -> None:
+    if client is None:
+        return
+    try:
+        client.close()
+    except RouterError:
+        pass
+
+
+_hub: RouterHub | None = None
+_hub_lock = threading.Lock()
+
+
+def get_hub() -> RouterHub:
+    """The process-wide hub, sized from settings.router_connections_per_process."""
+    global _hub
+    with _hub_lock:
+        if _hub is None:
+            from settings import get_settings
+
+            _hub = RouterHub(get_settings().router_connections_per_process)
+        return _hub
+
+
+def close_hub() -> None:
+    global _hub
+    with _hub_lock:
+        hub, _hub = _hub, None
+    if hub is not None:
+        hub.close()

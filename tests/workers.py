@@ -1,0 +1,125 @@
+"""Real Celery worker and beat processes for tests.
+
+Each process runs `celery -A tasks ...` from the repository root with the
+environment the test gives it (DATABASE_URL of a throw-away schema, REDIS_URL of
+the test database, TTLs shrunk to seconds) and logs to a file, which is what
+readiness is detected from: no fixed sleeps.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+_names = itertools.count(1)
+
+
+def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.05,
+             message: str = "condition") -> object:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {message}")
+        time.sleep(interval)
+
+
+class CeleryProcess:
+    """One `celery -A tasks` subprocess (worker or beat) with its log file."""
+
+    def __init__(self, args: Sequence[str], env: Mapping[str, str], log_path: Path,
+                 ready_marker: str, name: str) -> None:
+        self.args = list(args)
+        self.env = dict(env)
+        self.log_path = log_path
+        self.ready_marker = ready_marker
+        self.name = name
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self) -> CeleryProcess:
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "tasks", *self.args],
+                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        return self
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        def ready() -> bool:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise AssertionError(f"{self.name} exited early:\n{self.log()[-4000:]}")
+            return self.ready_marker in self.log()
+
+        wait_for(ready, timeout, interval=0.05, message=f"{self.name} to be ready")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.alive():
+            os.kill(self.pid, signum)
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.proc is not None
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"{self.name} still running after {timeout:.1f}s:\n{self.log()[-4000:]}"
+            ) from None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Warm shutdown, then SIGKILL if it does not go; never leaves a process behind."""
+        if not self.alive():
+            return
+        self.signal(signal.SIGTERM)
+        try:
+            self.proc.wait(timeout=timeout)  # type: ignore[union-attr]
+        except subprocess.TimeoutExpired:
+            self.signal(signal.SIGKILL)
+            self.proc.wait(timeout=10)  # type: ignore[union-attr]
+
+
+def worker(env: Mapping[str, str], tmp_dir: Path, queues: str = "monitors",
+           concurrency: int = 8, name: str | None = None) -> CeleryProcess:
+    """A threads-pool worker as deployed: no prefetch, task events on."""
+    name = name or f"w{next(_names)}-{os.getpid()}"
+    args = [
+        "worker", "-Q", queues, "-P", "threads", "-c", str(concurrency), "--disable-prefetch",
+        "-n", f"{name}@%h", "-l", "INFO", "--without-gossip", "--without-mingle",
+        "--without-heartbeat",
+    ]
+    return CeleryProcess(args, env, tmp_dir / f"{name}.log", " ready.", name)
+
+
+def beat(env: Mapping[str, str], tmp_dir: Path) -> CeleryProcess:
+    name = f"beat-{next(_names)}-{os.getpid()}"
+    args = ["beat", "-l", "INFO", "-s", str(tmp_dir / f"{name}-schedule"),
+            "--pidfile", str(tmp_dir / f"{name}.pid")]
+    # beat logs "beat: Starting..." once its scheduler loop runs.
+    return CeleryProcess(args, env, tmp_dir / f"{name}.log", "beat: Starting...", name)
