@@ -1,0 +1,49 @@
+"""Every Redis key and stream name the engine uses, defined once.
+
+Other modules (and the Lua scripts, which receive key names as KEYS or store them
+in the lease table) never spell a key themselves, so a rename happens here only.
+
+The deployment is a single Redis instance (not Cluster): the semaphore scripts
+touch the router zset and owner key of *expired* holders, which they learn from
+the lease table at run time. Putting everything behind one hash tag would make
+Cluster work but would also move the stream names prescribed by the seed.
+"""
+
+from __future__ import annotations
+
+PREFIX = "mikrotik"
+
+# The seed's combined stream: every customer's entries, bounded by MAXLEN ~.
+COMBINED_STREAM = f"{PREFIX}:traffic:customers"
+
+# Global semaphore: zset, member = lease token, score = expiry (ms, Redis TIME).
+GLOBAL_SLOTS = f"{PREFIX}:monitor:slots"
+
+# Lease table: hash, field = token, value = JSON {customer, router, owner key, router key}.
+# The scripts need it to clean up a holder's other keys when it expires.
+LEASES = f"{PREFIX}:monitor:leases"
+
+# Fence counter: INCR on every fresh acquire. One global counter (not per customer)
+# so it can never go backwards for a customer whose keys were deleted; after a
+# FLUSHDB it restarts, which is harmless because publishes check token AND fence.
+FENCE_COUNTER = f"{PREFIX}:monitor:fence"
+
+
+def customer_stream(customer_id: object) -> str:
+    """Per-customer stream: resume/backfill cost is proportional to that customer only."""
+    return f"{PREFIX}:traffic:customer:{customer_id}"
+
+
+def router_slots(router_id: object) -> str:
+    """Per-router semaphore zset (same layout as GLOBAL_SLOTS)."""
+    return f"{PREFIX}:monitor:router:{router_id}:slots"
+
+
+def customer_owner(customer_id: object) -> str:
+    """Single-flight owner of a customer: hash {token, fence, router}, PX = lease TTL."""
+    return f"{PREFIX}:monitor:customer:{customer_id}:owner"
+
+
+def session_stop(session_id: object) -> str:
+    """Stop request for one monitor session (value = reason); polled in bulk by the keeper."""
+    return f"{PREFIX}:monitor:session:{session_id}:stop"
