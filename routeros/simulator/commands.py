@@ -1,0 +1,245 @@
+"""The served menu tree and the print / listen / monitor-traffic commands."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .model import MONITOR_FIELDS, Interface
+from .query import Query, QueryError, apply_proplist
+from .words import DONE, EMPTY, END, RE, attr_word, reply, trap
+
+if TYPE_CHECKING:
+    from .session import ApiSession
+
+__all__ = ["Command", "MonitorStream", "ListenStream", "resolve", "UnknownCommand", "run_command"]
+
+# Menus we serve and their commands (getall is the API alias of print).
+_COMMON = frozenset({"print", "getall", "listen"})
+MENUS: dict[str, frozenset[str]] = {
+    "interface": _COMMON | {"monitor-traffic"},
+    "ppp/active": _COMMON,
+    "ppp/secret": _COMMON,
+    "ppp/profile": _COMMON,
+    "ip/hotspot/active": _COMMON,
+    "ip/hotspot/user": _COMMON,
+    "ip/hotspot/user/profile": _COMMON,
+    "queue/simple": _COMMON,
+    "system/identity": frozenset({"print", "getall"}),
+    "system/resource": frozenset({"print", "getall"}),
+}
+# Directories that exist on the router without being menus we serve, so that the
+# "no such command or directory (x)" text names the same segment a router would.
+_DIRS = frozenset({"ip", "ppp", "queue", "system", "ip/hotspot"}) | frozenset(MENUS)
+_LISTENABLE = frozenset({"interface", "ppp/active", "queue/simple"})
+
+_MONITOR_INDEX = {name: i for i, name in enumerate(MONITOR_FIELDS)}
+_INTERVAL_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
+_UNIT = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
+
+
+class UnknownCommand(Exception):
+    def __init__(self, segment: str) -> None:
+        super().__init__(segment)
+        self.segment = segment
+
+
+def resolve(command: str) -> tuple[str, str]:
+    """'/interface/monitor-traffic' -> ('interface', 'monitor-traffic'); UnknownCommand names the bad part."""
+    parts = [p for p in command.strip("/").split("/")]
+    if not parts or parts == [""]:
+        raise UnknownCommand(command)
+    for i, seg in enumerate(parts):
+        prefix = "/".join(parts[: i + 1])
+        if prefix in _DIRS and i < len(parts) - 1:
+            continue
+        menu = "/".join(parts[:i])
+        if i == len(parts) - 1 and seg in MENUS.get(menu, ()):
+            return menu, seg
+        raise UnknownCommand(seg)
+    raise UnknownCommand(parts[-1])
+
+
+def parse_interval(text: str) -> float:
+    """RouterOS time values: '1', '1s', '500ms', '00:00:01'."""
+    text = text.strip()
+    if ":" in text:
+        parts = text.split(":")
+        if len(parts) != 3:
+            raise ValueError(text)
+        h, m, s = parts
+        return int(h) * 3600 + int(m) * 60 + float(s)
+    m_ = _INTERVAL_RE.match(text)
+    if not m_:
+        raise ValueError(text)
+    return float(m_.group(1)) * _UNIT[m_.group(2)]
+
+
+def _is_set(attrs: dict[str, str], name: str) -> bool:
+    # `=once`, `=once=` and `=once=yes` all mean on; only an explicit no/false means off.
+    return name in attrs and attrs[name] not in ("no", "false")
+
+
+def _proplist(attrs: dict[str, str]) -> list[str] | None:
+    if ".proplist" not in attrs:
+        return None
+    return [p for p in attrs[".proplist"].split(",") if p]
+
+
+def _row_sentence(row: dict[str, str], tag: bytes) -> bytes:
+    return RE + b"".join([attr_word(k, v) for k, v in row.items()]) + tag + END
+
+
+class Command:
+    """A long-running command registered on its session until it ends."""
+
+    kind = "command"
+
+    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes) -> None:
+        self.session = session
+        self.tag = tag
+        self.tag_word = tag_word
+        self.finished = False
+        self.emitted = 0
+        self.key = 0  # set by the session when registered
+
+    def stop(self) -> None:
+        self.finished = True
+
+
+class MonitorStream(Command):
+    kind = "monitor"
+
+    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes, ifaces: list[Interface],
+                 interval: float, fields: list[int] | None, deadline: float | None) -> None:
+        super().__init__(session, tag, tag_word)
+        self.names = [i.name for i in ifaces]
+        self.ids = {i.id for i in ifaces}
+        self.interval = interval
+        self.fields = fields
+        self.section = 0
+        self.deadline = deadline
+        self.zero = {i.name: i.zero_words for i in ifaces}
+
+    def emit(self, out: list[bytes], sec: int, interfaces: dict[str, Interface], drop_modes: dict[str, str],
+             default_mode: str) -> None:
+        """Append this cycle's `!re` sentences (one per interface) to out."""
+        data = b"=.section=" + str(self.section).encode()
+        tail = bytes((len(data),)) + data + self.tag_word + END
+        fields = self.fields
+        sent = False
+        for name in self.names:
+            iface = interfaces.get(name)
+            if iface is not None:
+                words = iface.monitor_words(sec)
+            elif drop_modes.get(name, default_mode) == "zeros":
+                words = self.zero[name]
+            else:  # "stall" (trap/done streams were ended when the interface went away)
+                continue
+            body = b"".join(words) if fields is None else b"".join([words[i] for i in fields])
+            out.append(RE + body + tail)
+            sent = True
+        if sent:
+            self.section += 1
+            self.emitted += 1
+
+
+class ListenStream(Command):
+    kind = "listen"
+
+    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes, menu: str, query: Query,
+                 proplist: list[str] | None) -> None:
+        super().__init__(session, tag, tag_word)
+        self.menu = menu
+        self.query = query
+        self.proplist = proplist
+
+
+def run_command(session: ApiSession, menu: str, command: str, attrs: dict[str, str], queries: list[str],
+                tag: str | None, tag_word: bytes) -> None:
+    if command in ("print", "getall"):
+        _print(session, menu, attrs, queries, tag_word)
+    elif command == "listen":
+        _listen(session, menu, attrs, queries, tag, tag_word)
+    elif command == "monitor-traffic":
+        _monitor(session, attrs, tag, tag_word)
+
+
+def _print(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag_word: bytes) -> None:
+    try:
+        query = Query(queries)
+        rows = [r for r in session.router.model.rows(menu) if query.match(r)]
+    except QueryError as exc:
+        session.send(trap(str(exc), 1, tag_word) + reply(DONE, (), tag_word))
+        return
+    if "count-only" in attrs:
+        session.send(reply(DONE, [("ret", str(len(rows)))], tag_word))
+        return
+    proplist = _proplist(attrs)
+    out = [_row_sentence(apply_proplist(r, proplist), tag_word) for r in rows]
+    if not rows and session.router.empty_replies:
+        out.append(EMPTY + tag_word + END)
+    out.append(DONE + tag_word + END)
+    session.send(b"".join(out))
+
+
+def _listen(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: str | None,
+            tag_word: bytes) -> None:
+    try:
+        query = Query(queries)
+    except QueryError as exc:
+        session.send(trap(str(exc), 1, tag_word) + reply(DONE, (), tag_word))
+        return
+    # Menus whose items never change here still accept listen; they just stay silent.
+    session.register(ListenStream(session, tag, tag_word, menu, query, _proplist(attrs)))
+
+
+def _bad_argument(session: ApiSession, message: str, tag_word: bytes) -> None:
+    session.send(trap(message, 1, tag_word) + DONE + tag_word + END)
+
+
+def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_word: bytes) -> None:
+    router = session.router
+    cfg = router.config
+    names = [n for n in attrs.get("interface", "").split(",") if n]
+    if not names:
+        _bad_argument(session, "missing value(s) of argument(s) interface", tag_word)
+        return
+    interfaces = router.model.interfaces
+    ifaces = []
+    for n in names:
+        iface = interfaces.get(n)
+        if iface is None:
+            _bad_argument(session, "input does not match any value of interface", tag_word)
+            return
+        ifaces.append(iface)
+    interval = cfg.default_interval
+    if attrs.get("interval"):
+        try:
+            interval = parse_interval(attrs["interval"])
+        except ValueError:
+            _bad_argument(session, "value of interval out of range", tag_word)
+            return
+    interval = max(interval, cfg.min_interval)
+    proplist = _proplist(attrs)
+    fields = None if proplist is None else [_MONITOR_INDEX[p] for p in proplist if p in _MONITOR_INDEX]
+    sec = router.model.now_sec()
+    if _is_set(attrs, "once"):
+        out = []
+        for iface in ifaces:
+            words = iface.monitor_words(sec)
+            body = b"".join(words) if fields is None else b"".join([words[i] for i in fields])
+            out.append(RE + body + tag_word + END)
+        out.append(DONE + tag_word + END)
+        session.send(b"".join(out))
+        return
+    deadline = None
+    if attrs.get("duration"):
+        try:
+            deadline = session.loop_time() + parse_interval(attrs["duration"])
+        except ValueError:
+            _bad_argument(session, "value of duration out of range", tag_word)
+            return
+    stream = MonitorStream(session, tag, tag_word, ifaces, interval, fields, deadline)
+    session.register(stream)
+    session.start_monitor(stream)
