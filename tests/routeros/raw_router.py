@@ -25,6 +25,7 @@ class RawRouter:
         self.on_sentence = on_sentence
         self.challenge = challenge  # set: answer a bare plain login with !done =ret=<challenge>
         self.logins: list[list[str]] = []
+        self.refuse_logins = False  # answer every later login with the post-6.43 failure trap
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._conns: list[socket.socket] = []
@@ -39,7 +40,11 @@ class RawRouter:
 
     def close(self) -> None:
         self._listener.close()
-        for conn in self._conns:
+        self.drop_connections()
+
+    def drop_connections(self) -> None:
+        conns, self._conns = self._conns, []
+        for conn in conns:
             try:
                 conn.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -74,6 +79,10 @@ class RawRouter:
             for words in decoder.feed(data):
                 if not logged_in:
                     self.logins.append(words)
+                    if self.refuse_logins:
+                        send(["!trap", "=message=invalid user name or password (6)"])
+                        send(["!done"])
+                        continue
                     if self.challenge and not any(w.startswith("=response=") for w in words):
                         send(["!done", f"=ret={self.challenge}"])
                         continue

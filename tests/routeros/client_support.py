@@ -1,0 +1,77 @@
+"""Shared helpers for the RouterClient tests: simulator start-up and deadline polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+from routeros import RouterClient, RouterEndpoint, Stream, StreamEvent
+from routeros.simulator import Simulator, SimulatorConfig
+
+T = TypeVar("T")
+MONITOR = "/interface/monitor-traffic"
+PROPLIST = ["name", "rx-bits-per-second", "tx-bits-per-second"]
+
+
+def start_sim(**overrides: object) -> Simulator:
+    config = dict(pppoe=10, hotspot=1, static=1, seed=1, user="admin", password="admin")
+    config.update(overrides)
+    sim = Simulator(SimulatorConfig(**config))  # type: ignore[arg-type]
+    sim.start()
+    return sim
+
+
+@contextmanager
+def running_sim(**overrides: object) -> Iterator[Simulator]:
+    sim = start_sim(**overrides)
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def endpoint_for(sim: Simulator, **overrides: object) -> RouterEndpoint:
+    fields: dict[str, object] = dict(host=sim.host, port=sim.port, username="admin", password="admin", timeout=2.0)
+    fields.update(overrides)
+    return RouterEndpoint(**fields)  # type: ignore[arg-type]
+
+
+def pppoe_interfaces(sim: Simulator) -> list[str]:
+    return [c["target"] for c in sim.customers()["customers"] if c["service_type"] == "pppoe"]
+
+
+def pppoe_user(sim: Simulator, interface: str) -> str:
+    return next(c["pppoe_username"] for c in sim.customers()["customers"] if c["target"] == interface)
+
+
+def monitor(client: RouterClient, interface: str, interval: str = "1", maxsize: int = 64) -> Stream:
+    return client.stream(MONITOR, {"interface": interface, "interval": interval}, proplist=PROPLIST, maxsize=maxsize)
+
+
+def wait_until(predicate: Callable[[], T], timeout: float, what: str, step: float = 0.02) -> T:
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(step)
+
+
+def next_event(stream: Stream, kinds: Iterable[str], timeout: float) -> tuple[StreamEvent, list[StreamEvent]]:
+    """Read events until one of ``kinds``; returns it and everything seen before it."""
+    wanted = set(kinds)
+    seen: list[StreamEvent] = []
+    deadline = time.monotonic() + timeout
+    while True:
+        remaining = deadline - time.monotonic()
+        event = stream.get(timeout=max(0.0, remaining))
+        if event is None:
+            raise AssertionError(f"no {sorted(wanted)} event within {timeout}s; saw {[e.kind for e in seen]}")
+        if event.kind in wanted:
+            return event, seen
+        seen.append(event)

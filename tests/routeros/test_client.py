@@ -1,0 +1,89 @@
+"""RouterClient's public surface: life-cycle, arguments, stats, errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from routeros import (
+    FatalError,
+    LoginError,
+    ProtocolError,
+    RouterClient,
+    RouterEndpoint,
+    RouterError,
+    TrapError,
+    UnreachableError,
+)
+from routeros.client import build_words
+from tests.routeros.client_support import endpoint_for, monitor, pppoe_interfaces, running_sim
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with running_sim() as s:
+        yield s
+
+
+def test_client_errors_form_the_contract_hierarchy():
+    assert issubclass(LoginError, TrapError) and issubclass(TrapError, RouterError)
+    assert issubclass(UnreachableError, RouterError)
+    assert issubclass(FatalError, ProtocolError) and issubclass(ProtocolError, RouterError)
+    several = TrapError("no such command or directory (x)", 0, [("no such command or directory (x)", 0), ("no such command prefix", 0)])
+    assert "no such command prefix" in str(several)
+    assert several.message == "no such command or directory (x)" and several.category == 0
+
+
+def test_client_build_words_orders_attrs_proplist_queries():
+    words = build_words("/interface/print", {"stats": ""}, ["?type=pppoe-in", "?running=true"], ["name", "type"])
+    assert words == ["/interface/print", "=stats=", "=.proplist=name,type", "?type=pppoe-in", "?running=true"]
+    with pytest.raises(ValueError):
+        build_words("interface/print")
+
+
+def test_client_call_before_connect_raises_unreachable(sim):
+    client = RouterClient(endpoint_for(sim))
+    with pytest.raises(UnreachableError, match="connect"):
+        client.call("/system/identity/print")
+    with pytest.raises(UnreachableError):
+        client.stream("/interface/monitor-traffic", {"interface": "ether1"})
+
+
+def test_client_connect_is_idempotent_and_uses_one_session(sim):
+    before = sim.stats()["open_sessions"]
+    with RouterClient(endpoint_for(sim)) as client:
+        client.connect()
+        assert sim.stats()["open_sessions"] == before + 1
+        assert client.connected
+
+
+def test_client_proplist_limits_returned_fields(sim):
+    with RouterClient(endpoint_for(sim)) as client:
+        rows = client.call("/interface/print", queries=["?type=pppoe-in"], proplist=["name"])
+    assert rows and all(set(row) == {"name"} for row in rows)
+    assert {row["name"] for row in rows} == set(pppoe_interfaces(sim))
+
+
+def test_client_stats_report_streams_and_counters(sim):
+    with RouterClient(endpoint_for(sim)) as client:
+        stream = monitor(client, pppoe_interfaces(sim)[0])
+        stats = client.stats()
+        assert stats["open_streams"] == 1 and stats["connected"] is True
+        for key in ("reconnects", "unknown_tag_sentences", "dropped", "last_error"):
+            assert key in stats
+        stream.cancel()
+
+
+def test_client_closed_client_refuses_new_work(sim):
+    client = RouterClient(endpoint_for(sim))
+    client.connect()
+    client.close()
+    client.close()  # idempotent
+    with pytest.raises(UnreachableError, match="closed"):
+        client.call("/system/identity/print")
+    with pytest.raises(UnreachableError, match="closed"):
+        client.connect()
+
+
+def test_client_rejects_unknown_tls_mode():
+    with pytest.raises(ValueError, match="tls_mode"):
+        RouterEndpoint("10.0.0.1", tls=True, tls_mode="whatever")

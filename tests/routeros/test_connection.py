@@ -1,0 +1,114 @@
+"""Connecting and logging in: plain, legacy challenge, failures, API-SSL modes, secrecy."""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import pytest
+
+from routeros import LoginError, RouterClient, RouterEndpoint, UnreachableError
+from routeros.connection import open_connection
+from tests.routeros.client_support import endpoint_for, running_sim
+from tests.routeros.raw_router import RawRouter
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with running_sim() as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def tls_sim():
+    with running_sim(tls=True) as s:
+        yield s
+
+
+def identity(client: RouterClient) -> str:
+    return client.call("/system/identity/print")[0]["name"]
+
+
+def test_connection_plain_login_then_call(sim):
+    with RouterClient(endpoint_for(sim)) as client:
+        assert identity(client) == sim.customers()["router"]["identity"]
+
+
+def test_connection_legacy_challenge_login_on_old_router():
+    with running_sim(version="6.40") as old:
+        with RouterClient(endpoint_for(old)) as client:
+            assert identity(client)
+        assert old.stats()["logins"] == 1
+
+
+def test_connection_challenge_response_matches_manual_vector():
+    # facts 2.2: the official example (challenge 93b4..., user admin, empty password)
+    with RawRouter(lambda words, send: None, challenge="93b438ec9b80057c06dd9fe67d56aa9a") as router:
+        conn = open_connection(RouterEndpoint("127.0.0.1", router.port, "admin", "", timeout=2))
+        conn.close()
+    assert router.logins[-1] == ["/login", "=name=admin", "=response=00e134102a9d330dd7b1849fedfea3cb57"]
+
+
+def test_connection_wrong_password_raises_login_error_with_router_text(sim):
+    endpoint = endpoint_for(sim, password="not-the-password")
+    with pytest.raises(LoginError) as info:
+        RouterClient(endpoint).connect()
+    assert "invalid user name or password" in info.value.message
+    assert "not-the-password" not in str(info.value) + repr(info.value)
+    assert sim.stats()["failed_logins"] >= 1
+
+
+def test_connection_legacy_wrong_password_raises_login_error():
+    with running_sim(version="6.40") as old:
+        with pytest.raises(LoginError, match="cannot log in"):
+            RouterClient(endpoint_for(old, password="wrong")).connect()
+
+
+def test_connection_closed_port_raises_unreachable_error():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(UnreachableError):
+        RouterClient(RouterEndpoint("127.0.0.1", port, timeout=2)).connect()
+
+
+def test_connection_tls_verify_with_sim_ca_succeeds(tls_sim):
+    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=tls_sim.cafile)
+    with RouterClient(endpoint) as client:
+        assert identity(client)
+
+
+def test_connection_tls_verify_without_ca_fails_cleanly(tls_sim):
+    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True)
+    with pytest.raises(UnreachableError, match="TLS") as info:
+        RouterClient(endpoint).connect()
+    assert info.value.__cause__ is not None  # the ssl error is kept for debugging, not raised
+
+
+def test_connection_tls_insecure_mode_accepts_self_signed(tls_sim):
+    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, tls_mode="insecure")
+    with RouterClient(endpoint) as client:
+        assert identity(client)
+
+
+def test_connection_tls_anon_dh_mode_talks_to_certless_router():
+    with running_sim(tls=True, tls_mode="anon-dh") as anon:
+        endpoint = endpoint_for(anon, port=anon.ssl_port, tls=True, tls_mode="anon-dh")
+        with RouterClient(endpoint) as client:
+            assert identity(client)
+
+
+def test_connection_endpoint_repr_masks_password():
+    endpoint = RouterEndpoint("10.0.0.1", password="hunter2-secret")
+    assert "hunter2-secret" not in repr(endpoint)
+    assert "hunter2-secret" not in repr(RouterClient(endpoint))
+
+
+def test_connection_password_never_logged_even_with_root_at_debug(sim, caplog):
+    secret_endpoint = endpoint_for(sim, password="admin")
+    logging.getLogger("librouteros").setLevel(logging.NOTSET)  # as a careless app might leave it
+    with caplog.at_level(logging.DEBUG):
+        with RouterClient(secret_endpoint) as client:
+            identity(client)
+    assert logging.getLogger("librouteros").getEffectiveLevel() > logging.DEBUG
+    assert not [r for r in caplog.records if "=password=" in r.getMessage()]

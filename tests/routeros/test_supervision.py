@@ -1,0 +1,192 @@
+"""Supervision: dead or stalled links are replaced and every live stream is re-issued."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from routeros import RouterClient, RouterEndpoint, Stream, UnreachableError
+from tests.routeros.client_support import (
+    endpoint_for,
+    monitor,
+    next_event,
+    pppoe_interfaces,
+    pppoe_user,
+    running_sim,
+)
+from tests.routeros.raw_router import RawRouter, tag_of
+
+RECOVERY_BUDGET = 3.0  # the issue's bar: every stream flowing again within 3 s
+
+
+@pytest.fixture()
+def sim():
+    with running_sim(pppoe=30) as s:
+        yield s
+
+
+def supervised(sim, **kwargs) -> RouterClient:
+    # A short keepalive and a capped backoff keep the stall case inside the budget.
+    kwargs.setdefault("keepalive", 0.3)
+    kwargs.setdefault("backoff_max", 0.5)
+    return RouterClient(endpoint_for(sim, timeout=1.0), **kwargs)
+
+
+def flowing_streams(client: RouterClient, names: list[str]) -> list[Stream]:
+    streams = [monitor(client, name) for name in names]
+    for stream in streams:
+        next_event(stream, {"data"}, timeout=5)
+    return streams
+
+
+def assert_all_recover(streams: list[Stream], names: list[str], recovered_from: Callable[[], float]) -> None:
+    """Each stream says reconnecting, then resumed, then carries its own samples again."""
+    for stream in streams:
+        event, _ = next_event(stream, {"reconnecting"}, timeout=10)
+        assert event.message
+    start = recovered_from()
+    deadline = start + RECOVERY_BUDGET
+    for stream, name in zip(streams, names):
+        _, seen = next_event(stream, {"resumed"}, timeout=max(0.0, deadline - time.monotonic()))
+        assert all(e.kind == "data" for e in seen), [e.kind for e in seen]
+        event, _ = next_event(stream, {"data"}, timeout=max(0.0, deadline - time.monotonic()))
+        assert event.data["name"] == name
+
+
+def test_supervision_reconnects_after_dropped_connection(sim):
+    names = pppoe_interfaces(sim)[:20]
+    with supervised(sim) as client:
+        streams = flowing_streams(client, names)
+        old_tags = {s.tag for s in streams}
+        sim.close_connections()
+        dropped_at = time.monotonic()
+        assert_all_recover(streams, names, lambda: dropped_at)
+        assert old_tags.isdisjoint({s.tag for s in streams})  # re-issued under fresh tags
+        assert client.stats()["reconnects"] == 1
+        assert sim.stats()["open_sessions"] == 1
+
+
+def test_supervision_reconnects_after_fatal(sim):
+    names = pppoe_interfaces(sim)[:20]
+    with supervised(sim) as client:
+        streams = flowing_streams(client, names)
+        sim.send_fatal("session terminated on request")
+        sent_at = time.monotonic()
+        assert_all_recover(streams, names, lambda: sent_at)
+        assert "fatal" in client.stats()["last_error"]
+
+
+def test_supervision_detects_stall_and_recovers_when_router_answers_again(sim):
+    names = pppoe_interfaces(sim)[:20]
+    with supervised(sim) as client:
+        streams = flowing_streams(client, names)
+        sim.stall(True)
+        resumed_at: list[float] = []
+
+        def unstall_after_detection() -> float:
+            sim.stall(False)
+            resumed_at.append(time.monotonic())
+            return resumed_at[0]
+
+        assert_all_recover(streams, names, unstall_after_detection)
+        assert "stalled" in client.stats()["last_error"] or client.stats()["reconnects"] >= 1
+
+
+def test_supervision_pending_call_fails_with_unreachable_when_link_drops(sim):
+    with supervised(sim, keepalive=30) as client:
+        sim.set_latency(5.0)
+        outcome: list[BaseException | object] = []
+
+        def slow_call() -> None:
+            try:
+                outcome.append(client.call("/system/identity/print", timeout=20))
+            except BaseException as exc:
+                outcome.append(exc)
+
+        caller = threading.Thread(target=slow_call)
+        caller.start()
+        deadline = time.monotonic() + 5
+        while client.stats()["open_routes"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        sim.set_latency(0.0)
+        sim.close_connections()
+        caller.join(timeout=5)
+        assert not caller.is_alive()
+        assert isinstance(outcome[0], UnreachableError), outcome
+        # and the client is usable again once it has reconnected
+        assert client.call("/system/identity/print", timeout=5)
+
+
+def test_supervision_pppoe_session_drop_ends_stream_then_resubscribe_works(sim):
+    name = pppoe_interfaces(sim)[5]
+    user = pppoe_user(sim, name)
+    with supervised(sim) as client:
+        stream = flowing_streams(client, [name])[0]
+        sim.drop_pppoe(user, mode="trap")
+        event, _ = next_event(stream, {"trap", "done", "failed"}, timeout=5)
+        assert event.kind == "trap" and "no such item" in (event.message or "")
+        assert stream.closed
+        sim.restore_pppoe(user)
+        again = flowing_streams(client, [name])[0]
+        assert again.tag != stream.tag
+        assert client.stats()["reconnects"] == 0  # a trap is the command's end, not the link's
+
+
+def test_supervision_pppoe_session_drop_with_bare_done_ends_stream(sim):
+    name = pppoe_interfaces(sim)[6]
+    user = pppoe_user(sim, name)
+    with supervised(sim) as client:
+        stream = flowing_streams(client, [name])[0]
+        sim.drop_pppoe(user, mode="done")
+        event, _ = next_event(stream, {"trap", "done", "failed"}, timeout=5)
+        assert event.kind == "done"
+        sim.restore_pppoe(user)
+        flowing_streams(client, [name])
+
+
+def test_supervision_close_fails_live_streams(sim):
+    client = supervised(sim)
+    client.connect()
+    stream = flowing_streams(client, pppoe_interfaces(sim)[:1])[0]
+    client.close()
+    event, _ = next_event(stream, {"failed", "done", "trap", "reconnecting"}, timeout=5)
+    assert event.kind == "failed" and event.message == "client closed"
+    with pytest.raises(UnreachableError):
+        client.call("/system/identity/print")
+
+
+def test_supervision_refused_relogin_fails_streams_with_router_text():
+    def handler(words: list[str], send) -> None:
+        if words[0] == "/listen":
+            send(["!re", "=n=1", f".tag={tag_of(words)}"])
+
+    with RawRouter(handler) as router:
+        client = RouterClient(RouterEndpoint("127.0.0.1", router.port, timeout=1.0), keepalive=5)
+        client.connect()
+        stream = client.stream("/listen")
+        next_event(stream, {"data"}, timeout=5)
+        router.refuse_logins = True
+        router.drop_connections()
+        next_event(stream, {"reconnecting"}, timeout=5)
+        event, _ = next_event(stream, {"failed", "resumed"}, timeout=5)
+        assert event.kind == "failed" and "invalid user name or password" in (event.message or "")
+        client.close()
+
+
+def test_supervision_stream_opened_while_down_is_issued_after_reconnect(sim):
+    names = pppoe_interfaces(sim)
+    with supervised(sim) as client:
+        sim.stall(True)
+        sim.close_connections()
+        deadline = time.monotonic() + 5
+        while client.connected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        late = monitor(client, names[7])
+        next_event(late, {"reconnecting"}, timeout=1)
+        sim.stall(False)
+        next_event(late, {"resumed"}, timeout=5)
+        event, _ = next_event(late, {"data"}, timeout=5)
+        assert event.data["name"] == names[7]
