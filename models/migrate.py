@@ -1,0 +1,68 @@
+"""Schema migrations without remembering Alembic's flags.
+
+`python -m models.migrate` = `alembic upgrade head` from the repository root;
+`--sql` prints the script instead (for operators who apply SQL by hand),
+`--downgrade REV` goes back. Tests and the demo call upgrade(url) directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+
+ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+
+
+def alembic_config(url: str | None = None, *, quiet: bool = True) -> Config:
+    """Config for the repository's migrations; `url` wins over settings when given."""
+    config = Config(str(ALEMBIC_INI))
+    if url is not None:
+        config.attributes["url"] = url
+    # In-process callers (tests, workers) own their logging; leave it alone.
+    config.attributes["skip_logging_config"] = quiet
+    return config
+
+
+def upgrade(url: str | None = None, revision: str = "head") -> None:
+    command.upgrade(alembic_config(url), revision)
+
+
+def downgrade(url: str | None = None, revision: str = "base") -> None:
+    command.downgrade(alembic_config(url), revision)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m models.migrate",
+        description="Bring the database schema to the latest revision (alembic upgrade head).",
+    )
+    parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
+    parser.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    parser.add_argument("--revision", default="head", help="target revision (default head)")
+    parser.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base) instead")
+    args = parser.parse_args(argv)
+    config = alembic_config(args.database_url, quiet=False)
+    try:
+        if args.downgrade:
+            target = f"{args.revision}:{args.downgrade}" if args.sql else args.downgrade
+            command.downgrade(config, target, sql=args.sql)
+        else:
+            command.upgrade(config, args.revision, sql=args.sql)
+    except Exception as exc:  # noqa: BLE001 - a CLI prints one line, not a traceback
+        # The URL may hold a password; name the failure, not the connection string.
+        print(f"error: migration failed: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return text.splitlines()[0] if text else ""
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
