@@ -1,0 +1,127 @@
+"""Fenced publishing against a real Redis: both streams, fencing, retention."""
+
+from __future__ import annotations
+
+import pytest
+import redis
+
+from tasks import keys
+from tasks.message import CustomerMeta, MessageError, decode_entry, status_entry, traffic_from_row
+from tasks.publisher import Publisher
+from tasks.semaphore import Semaphore
+from tests.tasks.redis_db import redis_client, wait_for  # noqa: F401  (fixture)
+
+TTL = 30.0
+META = CustomerMeta(customer_id="alice", customer_name="Alice", username="alice",
+                    service_type="pppoe", interface="<pppoe-alice>", router="core-1")
+ROW = {"name": "<pppoe-alice>", "rx-bits-per-second": "1000", "tx-bits-per-second": "9000"}
+
+
+def sample(seq: int, fence: int) -> dict[str, str]:
+    return traffic_from_row(ROW, META, session_id="s1", seq=seq, fence=fence)
+
+
+def acquire(sem: Semaphore, token: str = "s1:1") -> int:
+    return sem.acquire(token, "alice", "r1", global_limit=10, router_limit=None, ttl=TTL)
+
+
+def test_publisher_fenced_publish_writes_both_streams(redis_client: redis.Redis) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
+                                                  retention_seconds=3600)
+    fence = acquire(sem)
+    ids = pub.publish(sample(1, fence), token="s1:1", fence=fence)
+    assert ids is not None
+    ((cid, cfields),) = redis_client.xrange(keys.customer_stream("alice"))
+    ((gid, gfields),) = redis_client.xrange(keys.COMBINED_STREAM)
+    assert (cid.decode(), gid.decode()) == (ids.customer, ids.combined)
+    assert cfields == gfields
+    msg = decode_entry(cid, cfields)
+    assert msg["id"] == ids.customer and msg["download_bps"] == 9000 and msg["fence"] == fence
+
+
+def test_publisher_refuses_when_the_owner_key_is_deleted(redis_client: redis.Redis) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
+                                                  retention_seconds=3600)
+    fence = acquire(sem)
+    assert pub.publish(sample(1, fence), token="s1:1", fence=fence)
+    redis_client.delete(keys.customer_owner("alice"))
+    assert pub.publish(sample(2, fence), token="s1:1", fence=fence) is None
+    assert redis_client.xlen(keys.customer_stream("alice")) == 1
+    assert redis_client.xlen(keys.COMBINED_STREAM) == 1
+
+
+def test_publisher_refuses_a_stale_fence_or_token_after_takeover(redis_client: redis.Redis) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
+                                                  retention_seconds=3600)
+    old = acquire(sem)
+    assert pub.publish(sample(1, old), token="s1:1", fence=old + 1) is None
+    new = sem.takeover("s1:2", "alice", "r1", previous_token="s1:1", global_limit=10,
+                       router_limit=None, ttl=TTL)
+    assert pub.publish(sample(2, old), token="s1:1", fence=old) is None
+    assert pub.publish(sample(2, new), token="s1:2", fence=new) is not None
+    fences = {decode_entry(i, f)["fence"] for i, f in redis_client.xrange(keys.customer_stream("alice"))}
+    assert fences == {new}
+
+
+def test_publisher_status_after_release_is_unfenced_but_never_traffic(
+    redis_client: redis.Redis,
+) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
+                                                  retention_seconds=3600)
+    fence = acquire(sem)
+    started = status_entry("started", META, session_id="s1", seq=0, fence=fence)
+    assert pub.publish(started, token="s1:1", fence=fence)
+    sem.release("s1:1", "alice", "r1")
+    assert pub.publish(sample(1, fence), token="s1:1", fence=fence) is None
+    stopped = status_entry("stopped", META, session_id="s1", seq=1, fence=fence, reason="api stop")
+    ids = pub.publish_status(stopped)
+    last = redis_client.xrange(keys.customer_stream("alice"), min=ids.customer)
+    assert decode_entry(*last[0])["reason"] == "api stop"
+    with pytest.raises(MessageError, match="fenced"):
+        pub.publish_status(sample(2, fence))
+    assert [decode_entry(i, f)["type"] for i, f in redis_client.xrange(keys.COMBINED_STREAM)] == [
+        "started", "stopped"]
+
+
+def test_publisher_refuses_entries_that_are_not_messages(redis_client: redis.Redis) -> None:
+    pub = Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
+    with pytest.raises(MessageError, match="customer_id"):
+        pub.publish_status({"type": "stopped"})
+    with pytest.raises(MessageError, match="seq"):
+        pub.publish_status({"type": "stopped", "customer_id": "alice", "seq": 3})  # type: ignore[dict-item]
+
+
+def test_publisher_combined_stream_is_bounded_by_approximate_maxlen(
+    redis_client: redis.Redis,
+) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100,
+                                                  retention_seconds=3600)
+    fence = acquire(sem)
+    for seq in range(350):
+        assert pub.publish(sample(seq, fence), token="s1:1", fence=fence)
+    # `~` trims whole macro nodes (100 entries by default): at least maxlen, well below 350
+    assert 100 <= redis_client.xlen(keys.COMBINED_STREAM) < 350
+    assert redis_client.xlen(keys.customer_stream("alice")) == 350
+
+
+def test_publisher_customer_stream_keeps_a_time_window_and_expires(
+    redis_client: redis.Redis,
+) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100_000,
+                                                  retention_seconds=1)
+    fence = acquire(sem)
+    for seq in range(250):
+        ids = pub.publish(sample(seq, fence), token="s1:1", fence=fence)
+    assert 0 < redis_client.pttl(keys.customer_stream("alice")) <= 1000
+    batch_end_ms = int(ids.customer.split("-")[0])
+
+    def window_passed() -> bool:
+        seconds, micros = redis_client.time()
+        return seconds * 1000 + micros // 1000 > batch_end_ms + 1000
+
+    wait_for(window_passed, what="the retention window to pass on the Redis clock")
+    last = pub.publish(sample(250, fence), token="s1:1", fence=fence)
+    # every earlier entry is now outside the window; MINID ~ drops at least the full nodes
+    remaining = redis_client.xrange(keys.customer_stream("alice"))
+    assert len(remaining) <= 251 - 200 and remaining[-1][0].decode() == last.customer
+    assert redis_client.xlen(keys.COMBINED_STREAM) == 251
