@@ -1,0 +1,164 @@
+"""The per-process lease keeper against a real Redis: progress-based renewals, stop keys."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tasks import keys
+from tasks.leases import LEASE_LOST, STOP_REQUESTED, LeaseKeeper, clear_stop, request_stop
+from tasks.semaphore import Semaphore
+from tests.tasks.redis_db import redis_client, wait_for  # noqa: F401  (fixture)
+
+TTL = 1.0
+
+
+def acquire(sem: Semaphore, session: str, customer: str, ttl: float = TTL) -> str:
+    token = f"{session}:1"
+    sem.acquire(token, customer, "r1", global_limit=100, router_limit=None, ttl=ttl)
+    return token
+
+
+@pytest.fixture
+def keeper(redis_client: redis.Redis) -> Iterator[LeaseKeeper]:
+    k = LeaseKeeper(Semaphore(redis_client), ttl=TTL, renew_interval=0.2, stop_poll_interval=0.05)
+    try:
+        yield k
+    finally:
+        k.close()
+
+
+def test_leases_keeper_renews_only_progressing_monitors(keeper: LeaseKeeper) -> None:
+    sem = keeper.semaphore
+    alive = keeper.register(acquire(sem, "s1", "alice"), "alice", "r1", session_id="s1")
+    hung = keeper.register(acquire(sem, "s2", "bob"), "bob", "r1", session_id="s2")
+    done = threading.Event()
+
+    def loop() -> None:  # a healthy monitor loop: progress on every iteration
+        while not done.wait(0.05):
+            alive.progress()
+
+    worker = threading.Thread(target=loop)
+    worker.start()
+    keeper.start()
+    try:
+        # bob's loop never reports progress: its lease runs out on the Redis clock
+        wait_for(lambda: sem.owner_of("bob") is None and sem.in_use() == 1,
+                 what="the hung monitor's lease to expire")
+        wait_for(lambda: hung.stopped, what="the hung monitor's stop event")
+        assert hung.stop_reason == LEASE_LOST and hung.lease_lost
+        assert not alive.stopped
+        assert sem.owner_of("alice").token == alive.token
+    finally:
+        done.set()
+        worker.join()
+
+
+def test_leases_keeper_sets_stop_events_from_stop_keys(
+    keeper: LeaseKeeper, redis_client: redis.Redis
+) -> None:
+    sem = keeper.semaphore
+    shared = threading.Event()  # a monitor may share its Event with revoke/shutdown
+    first = keeper.register(acquire(sem, "s1", "alice", ttl=30), "alice", "r1", session_id="s1",
+                            stop_event=shared)
+    second = keeper.register(acquire(sem, "s2", "bob", ttl=30), "bob", "r1", session_id="s2")
+    keeper.start()
+    request_stop(redis_client, "s1", "api stop")
+    assert shared.wait(5.0)
+    assert first.stop_reason == "api stop"
+    assert not second.stopped
+    assert redis_client.pttl(keys.session_stop("s1")) > 0
+    clear_stop(redis_client, "s1")
+    assert redis_client.exists(keys.session_stop("s1")) == 0
+
+
+def test_leases_empty_stop_value_still_stops(keeper: LeaseKeeper, redis_client: redis.Redis) -> None:
+    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1",
+                             session_id="s1")
+    redis_client.set(keys.session_stop("s1"), "")
+    assert keeper.poll_stops() == 1
+    assert handle.stop_reason == STOP_REQUESTED
+
+
+def test_leases_lost_lease_stops_the_monitor_at_once(
+    keeper: LeaseKeeper, redis_client: redis.Redis
+) -> None:
+    sem = keeper.semaphore
+    a = keeper.register(acquire(sem, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
+    b = keeper.register(acquire(sem, "s2", "bob", ttl=30), "bob", "r1", session_id="s2")
+    redis_client.delete(keys.customer_owner("alice"))
+    assert keeper.renew_round() == 1
+    assert a.lease_lost and not b.stopped
+
+
+def test_leases_flushdb_stops_every_monitor_on_the_next_round(
+    keeper: LeaseKeeper, redis_client: redis.Redis
+) -> None:
+    sem = keeper.semaphore
+    handles = [keeper.register(acquire(sem, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1",
+                               session_id=f"s{i}") for i in range(5)]
+    redis_client.flushdb()
+    assert keeper.renew_round() == 0
+    assert all(h.lease_lost for h in handles)
+
+
+def test_leases_renew_round_skips_monitors_without_progress(
+    keeper: LeaseKeeper, redis_client: redis.Redis
+) -> None:
+    sem = keeper.semaphore
+    a = keeper.register(acquire(sem, "s1", "alice"), "alice", "r1", session_id="s1")
+    keeper.register(acquire(sem, "s2", "bob"), "bob", "r1", session_id="s2")
+    assert keeper.renew_round() == 2  # registration counts as progress
+    assert keeper.renew_round() == 0
+    a.progress()
+    assert keeper.renew_round() == 1
+
+
+def test_leases_unregistered_monitor_is_neither_renewed_nor_polled(
+    keeper: LeaseKeeper, redis_client: redis.Redis
+) -> None:
+    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1",
+                             session_id="s1")
+    keeper.unregister(handle)
+    keeper.unregister(handle)
+    request_stop(redis_client, "s1")
+    assert keeper.renew_round() == 0 and keeper.poll_stops() == 0
+    assert not handle.stopped and keeper.handles() == []
+
+
+def test_leases_duplicate_registration_is_refused(keeper: LeaseKeeper) -> None:
+    token = acquire(keeper.semaphore, "s1", "alice", ttl=30)
+    keeper.register(token, "alice", "r1", session_id="s1")
+    with pytest.raises(ValueError):
+        keeper.register(token, "alice", "r1", session_id="s1")
+
+
+def test_leases_stop_all_reaches_every_monitor_and_first_reason_wins(keeper: LeaseKeeper) -> None:
+    handles = [keeper.register(acquire(keeper.semaphore, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1",
+                               session_id=f"s{i}") for i in range(3)]
+    handles[0].request_stop("revoked")
+    keeper.stop_all("worker-shutdown")
+    assert [h.stop_reason for h in handles] == ["revoked", "worker-shutdown", "worker-shutdown"]
+
+
+def test_leases_unreachable_redis_stops_monitors_after_the_ttl(redis_client: redis.Redis) -> None:
+    # A client for a port nothing listens on, without redis-py's default retries.
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=None)
+    keeper = LeaseKeeper(Semaphore(dead), ttl=0.5, renew_interval=0.1, stop_poll_interval=0.05)
+    handle = keeper.register("s1:1", "alice", "r1", session_id="s1")
+    keeper.start()
+    try:
+        assert handle.stop_event.wait(5.0)
+        assert handle.stop_reason == LEASE_LOST
+        assert keeper.running  # errors never kill the keeper
+    finally:
+        keeper.close()
+    assert not keeper.running
+
+
+def test_leases_keeper_refuses_a_renew_interval_not_below_the_ttl(redis_client: redis.Redis) -> None:
+    with pytest.raises(ValueError):
+        LeaseKeeper(Semaphore(redis_client), ttl=5, renew_interval=5)
