@@ -42,6 +42,11 @@ class RawRouter:
         self._listener.close()
         self.drop_connections()
 
+    def inject(self, data: bytes) -> None:
+        """Write raw bytes (e.g. garbage) to every open connection."""
+        for conn in list(self._conns):
+            conn.sendall(data)
+
     def drop_connections(self) -> None:
         conns, self._conns = self._conns, []
         for conn in conns:

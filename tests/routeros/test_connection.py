@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 
 import pytest
 
 from routeros import LoginError, RouterClient, RouterEndpoint, UnreachableError
 from routeros.connection import open_connection
-from tests.routeros.client_support import endpoint_for, running_sim
+from tests.routeros.client_support import endpoint_for, monitor, next_event, pppoe_interfaces, running_sim
 from tests.routeros.raw_router import RawRouter
 
 
@@ -112,3 +113,37 @@ def test_connection_password_never_logged_even_with_root_at_debug(sim, caplog):
             identity(client)
     assert logging.getLogger("librouteros").getEffectiveLevel() > logging.DEBUG
     assert not [r for r in caplog.records if "=password=" in r.getMessage()]
+
+
+def test_connection_utf8_password_logs_in():
+    with running_sim(password="pässwörd-ü") as utf8:
+        with RouterClient(endpoint_for(utf8, password="pässwörd-ü")) as client:
+            assert identity(client)
+
+
+def test_connection_tls_carries_streams_and_calls_concurrently(tls_sim):
+    # reader and writers share one SSL object: every syscall on it is serialised
+    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=tls_sim.cafile)
+    names = pppoe_interfaces(tls_sim)
+    with RouterClient(endpoint) as client:
+        streams = [monitor(client, name, interval="0.05") for name in names]
+        errors: list[BaseException] = []
+
+        def caller() -> None:
+            try:
+                for _ in range(30):
+                    assert client.call("/system/identity/print", proplist=["name"])
+            except BaseException as exc:
+                errors.append(exc)
+
+        threads = [threading.Thread(target=caller) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors, errors[0]
+        for stream, name in zip(streams, names):
+            for _ in range(5):
+                event, _ = next_event(stream, {"data"}, timeout=5)
+                assert event.data["name"] == name
+        assert client.stats()["reconnects"] == 0

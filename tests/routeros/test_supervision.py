@@ -190,3 +190,23 @@ def test_supervision_stream_opened_while_down_is_issued_after_reconnect(sim):
         next_event(late, {"resumed"}, timeout=5)
         event, _ = next_event(late, {"data"}, timeout=5)
         assert event.data["name"] == names[7]
+
+
+def test_supervision_garbage_from_router_costs_a_reconnect_not_a_crash():
+    def handler(words: list[str], send) -> None:
+        if words[0] == "/listen":
+            send(["!re", "=n=1", f".tag={tag_of(words)}"])
+        elif words[0] == "/system/identity/print":
+            send(["!re", "=name=raw", f".tag={tag_of(words)}"])
+            send(["!done", f".tag={tag_of(words)}"])
+
+    with RawRouter(handler) as router:
+        with RouterClient(RouterEndpoint("127.0.0.1", router.port, timeout=1.0), keepalive=5) as client:
+            stream = client.stream("/listen")
+            next_event(stream, {"data"}, timeout=5)
+            router.inject(b"\xf8garbage")  # a reserved control byte: the stream cannot be parsed on
+            event, _ = next_event(stream, {"reconnecting"}, timeout=5)
+            assert "protocol error" in (event.message or "")
+            next_event(stream, {"resumed"}, timeout=5)
+            next_event(stream, {"data"}, timeout=5)
+            assert client.call("/system/identity/print") == [{"name": "raw"}]
