@@ -66,6 +66,8 @@ class Owner:
 
 Lease = tuple[str, object, object]  # (token, customer_id, router_id)
 
+RENEW_CHUNK = 200
+
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -158,14 +160,19 @@ class Semaphore:
         """Renew every lease in one script call; False = lease lost, stop that monitor now."""
         if not leases:
             return []
-        lease_keys: list[str] = [keys.GLOBAL_SLOTS]
-        tokens: list[str] = []
-        for token, customer_id, router_id in leases:
-            lease_keys.append(keys.customer_owner(customer_id))
-            lease_keys.append(keys.router_slots(router_id))
-            tokens.append(token)
-        reply = self._renew_many(keys=lease_keys, args=[_ttl_ms(ttl), *tokens])
-        return [bool(int(x)) for x in reply]
+        ttl_ms = _ttl_ms(ttl)
+        # One round trip, but a script call per chunk: Redis serves other clients (the
+        # publishers, the relay) between chunks instead of stalling for the whole batch.
+        pipe = self.redis.pipeline(transaction=False)
+        for start in range(0, len(leases), RENEW_CHUNK):
+            lease_keys: list[str] = [keys.GLOBAL_SLOTS]
+            tokens: list[str] = []
+            for token, customer_id, router_id in leases[start : start + RENEW_CHUNK]:
+                lease_keys.append(keys.customer_owner(customer_id))
+                lease_keys.append(keys.router_slots(router_id))
+                tokens.append(token)
+            self._renew_many(keys=lease_keys, args=[ttl_ms, *tokens], client=pipe)
+        return [bool(int(x)) for reply in pipe.execute() for x in reply]
 
     def renew(self, token: str, customer_id: object, router_id: object, ttl: float) -> bool:
         return self.renew_many([(token, customer_id, router_id)], ttl)[0]

@@ -62,6 +62,7 @@ redis.call('ZREMRANGEBYSCORE', rk, '-inf', now)
 local owner = redis.call('HGET', ok, 'token')
 if owner and replace ~= '' and owner == replace and owner ~= token then
   drop(g, leases, owner)
+  redis.call('ZREM', rk, owner)  -- in case its lease-table entry was lost
   redis.call('DEL', ok)
   owner = false
 end

@@ -9,7 +9,7 @@ import pytest
 import redis
 
 from tasks import keys
-from tasks.semaphore import AlreadyMonitored, CapacityError, Semaphore
+from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, Semaphore
 from tests.tasks.redis_db import redis_client, wait_for  # noqa: F401  (fixture)
 
 TTL = 30.0
@@ -221,3 +221,15 @@ def test_semaphore_refuses_nonsense_limits(redis_client: redis.Redis) -> None:
         sem.acquire("t", "c", "r", global_limit=1, router_limit=0, ttl=TTL)
     with pytest.raises(ValueError):
         sem.acquire("t", "c", "r", global_limit=1, router_limit=None, ttl=0)
+
+
+def test_semaphore_renew_many_keeps_order_across_chunks(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client)
+    count = RENEW_CHUNK * 2 + 50
+    leases = [(f"s{i}:1", f"c{i}", f"r{i % 3}") for i in range(count)]
+    for token, customer, router in leases:
+        sem.acquire(token, customer, router, global_limit=count, router_limit=None, ttl=TTL)
+    lost = {3, RENEW_CHUNK, RENEW_CHUNK * 2 + 49}
+    for i in lost:
+        sem.release(*leases[i])
+    assert sem.renew_many(leases, TTL) == [i not in lost for i in range(count)]
