@@ -1,0 +1,34 @@
+"""What the data-layer commands share: the database session, errors as one line."""
+
+from __future__ import annotations
+
+import sys
+from typing import NoReturn
+
+from sqlalchemy.orm import Session
+
+from models.db import make_engine, session_factory
+
+
+def open_session(database_url: str | None) -> Session:
+    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    return session_factory(engine)()
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def db_error_text(exc: BaseException) -> str:
+    """One line about a database failure. Engines hide parameters, so no row values
+    (passwords) can appear; the SQL text after the first line is dropped too."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}"
+
+
+def progress_printer(label: str):  # type: ignore[no-untyped-def]
+    def report(done: int, total: int) -> None:
+        print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
+
+    return report

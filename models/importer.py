@@ -1,0 +1,152 @@
+"""Import customers from a router: PPP secrets, HotSpot users, static simple queues.
+
+    python -m models.importer --router mikrotik-001 [--host H --port P --user U
+        --password-env VAR --tls --tls-mode M --cafile F --timeout S] [--database-url URL]
+
+Connection details come from the `routers` row for --router, else from the
+MIKROTIK_* settings, and any flag given here wins. The password is read from
+an environment variable (never a flag, never printed). Idempotent: a second
+run reports everything unchanged. Operator-owned columns are never overwritten
+(see models.sync). One transaction: on a bad row nothing is written.
+
+This is the one models module that talks to a router, so it imports routeros.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import replace
+
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from models.cli_common import db_error_text, fail, open_session, progress_printer
+from models.errors import DataError
+from models.package import Package
+from models.router_config import RouterConfig, router_config
+from models.router_tables import (
+    HOTSPOT_USER_PROPS,
+    PROFILE_PROPS,
+    QUEUE_PROPS,
+    SECRET_PROPS,
+    RouterSnapshot,
+    plan_import,
+)
+from models.sync import RecordError, upsert_customers, upsert_packages
+from routeros import RouterClient, RouterEndpoint, RouterError, TrapError
+from settings import Secret, SettingsError
+
+# Menus a router may lack (no hotspot package installed): a trap there means "none".
+OPTIONAL_MENUS = ("/ip/hotspot/user/profile/print", "/ip/hotspot/user/print")
+
+
+def read_router(client: RouterClient, timeout: float) -> tuple[RouterSnapshot, list[str]]:
+    notes: list[str] = []
+
+    def read(command: str, proplist: tuple[str, ...]) -> list[dict[str, str]]:
+        try:
+            rows = client.call(command, proplist=proplist, timeout=timeout)
+        except TrapError as exc:
+            if command not in OPTIONAL_MENUS:
+                raise
+            notes.append(f"{command}: {exc} (treated as empty)")
+            return []
+        print(f"read {len(rows)} rows from {command}", file=sys.stderr, flush=True)
+        return rows
+
+    snapshot = RouterSnapshot(
+        ppp_profiles=read("/ppp/profile/print", PROFILE_PROPS),
+        hotspot_profiles=read("/ip/hotspot/user/profile/print", PROFILE_PROPS),
+        ppp_secrets=read("/ppp/secret/print", SECRET_PROPS),
+        hotspot_users=read("/ip/hotspot/user/print", HOTSPOT_USER_PROPS),
+        simple_queues=read("/queue/simple/print", QUEUE_PROPS),
+    )
+    return snapshot, notes
+
+
+def _connection(args: argparse.Namespace, base: RouterConfig) -> RouterConfig:
+    changes: dict[str, object] = {}
+    for flag, attr in (("host", "host"), ("port", "port"), ("user", "username"),
+                       ("tls_mode", "tls_mode"), ("timeout", "timeout")):
+        value = getattr(args, flag)
+        if value is not None:
+            changes[attr] = value
+    if args.tls:
+        changes["tls"] = True
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if password is None:
+            fail(f"--password-env {args.password_env}: that environment variable is not set")
+        changes["password"] = Secret(password)
+    return replace(base, **changes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m models.importer", description=__doc__.split("\n")[0])
+    parser.add_argument("--router", required=True, help="router id, e.g. mikrotik-001 (customers.mikrotik_id)")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--user")
+    parser.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
+    parser.add_argument("--tls", action="store_true", help="use API-SSL")
+    parser.add_argument("--tls-mode", choices=("verify", "insecure", "anon-dh"))
+    parser.add_argument("--cafile", help="CA bundle for --tls-mode verify")
+    parser.add_argument("--timeout", type=float, help="seconds per router command")
+    parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
+    args = parser.parse_args(argv)
+    if not args.router.strip():
+        fail("--router must not be empty")
+
+    try:
+        session = open_session(args.database_url)
+        with session.begin():
+            base = router_config(session, args.router)
+    except SettingsError as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the database: {db_error_text(exc)} (is it migrated? python -m models.migrate)")
+    config = _connection(args, base)
+    source = "routers table" if not base.from_settings else "MIKROTIK_* settings"
+    print(f"importing from {config.username}@{config.host}:{config.port} ({source})", file=sys.stderr)
+
+    try:
+        endpoint = RouterEndpoint(**config.endpoint_kwargs(), cafile=args.cafile)
+    except ValueError as exc:
+        fail(str(exc))
+    client = RouterClient(endpoint)
+    try:
+        client.connect()
+        snapshot, notes = read_router(client, config.timeout * 6)
+    except RouterError as exc:
+        fail(f"router {args.router} ({config.host}:{config.port}): {type(exc).__name__}: {exc}")
+    finally:
+        client.close()
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
+
+    try:
+        with session.begin():
+            known = {(p.download_bps, p.upload_bps): p.name for p in session.scalars(select(Package))}
+            plan = plan_import(snapshot, known)
+            package_counts = upsert_packages(session, plan.packages)
+            counts = upsert_customers(
+                session, args.router, plan.records, progress=progress_printer("customers")
+            )
+    except (RecordError, DataError) as exc:
+        fail(f"{exc} (nothing was written)")
+    except SQLAlchemyError as exc:
+        fail(f"database error: {db_error_text(exc)} (nothing was written)")
+    finally:
+        session.close()
+    counts.skipped += plan.skipped
+    for warning in plan.warnings + counts.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(f"packages: {package_counts.summary()}")
+    print(f"customers: {counts.summary()}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
