@@ -158,7 +158,7 @@ class RouterClient:
     ) -> Stream:
         """Start a long-running command (monitor-traffic, listen...); events arrive on the Stream."""
         words = self._words(command, attrs, (), proplist)
-        stream = Stream(words, maxsize, self._cancel_stream, self._count_drop)
+        stream = Stream(words, maxsize, self._cancel_stream, self._count_drop, self._forget)
         with self._cond:
             self._check_usable()
             self._streams.add(stream)
@@ -266,6 +266,10 @@ class RouterClient:
 
     def _count_drop(self) -> None:
         self._dropped += 1
+
+    def _forget(self, stream: Stream) -> None:
+        with self._cond:
+            self._streams.discard(stream)
 
     def _purge_closed(self) -> None:
         self._streams = {s for s in self._streams if not s.closed}

@@ -18,7 +18,7 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import librouteros
 from librouteros import exceptions as lr_exc
@@ -51,7 +51,7 @@ class RouterEndpoint:
     host: str
     port: int = 8728
     username: str = "admin"
-    password: str = field(default="", compare=False)
+    password: str = ""
     tls: bool = False
     tls_mode: str = "verify"
     cafile: str | None = None

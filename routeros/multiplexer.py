@@ -249,6 +249,7 @@ class Stream:
         maxsize: int,
         on_cancel: Callable[[Stream], None],
         on_drop: Callable[[], None],
+        on_closed: Callable[[Stream], None],
     ) -> None:
         if maxsize < 1:
             raise ValueError("maxsize must be >= 1")
@@ -270,6 +271,7 @@ class Stream:
         self._cond = threading.Condition(threading.Lock())
         self._on_cancel = on_cancel
         self._on_drop = on_drop
+        self._on_closed = on_closed
 
     def __repr__(self) -> str:
         return f"<Stream {self.words[0]} tag={self.tag!r} closed={self.closed}>"
@@ -340,6 +342,8 @@ class Stream:
             self._cond.notify_all()
         if dropped:
             self._on_drop()
+        if terminal:
+            self._on_closed(self)
         return True
 
     def _drop_oldest_data(self) -> None:
