@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from settings import Settings, get_settings
 from tasks import keys
@@ -85,13 +87,18 @@ class LeaseKeeper:
         ttl: float,
         renew_interval: float,
         stop_poll_interval: float = 0.25,
+        client: redis.Redis | None = None,
     ) -> None:
+        """`client`: a connection of the keeper's own (see `dedicated_client`); without it
+        the keeper shares the semaphore's client and pool."""
         if not 0 < renew_interval < ttl:
             raise ValueError(f"renew_interval ({renew_interval}) must be positive and below ttl ({ttl})")
         if stop_poll_interval <= 0:
             raise ValueError("stop_poll_interval must be positive")
         self.semaphore = semaphore
-        self.redis: redis.Redis = semaphore.redis
+        self.redis: redis.Redis = client or semaphore.redis
+        self._renewer = Semaphore(client) if client is not None else semaphore
+        self._owns_client = client is not None
         self.ttl = ttl
         self.renew_interval = renew_interval
         self.stop_poll_interval = stop_poll_interval
@@ -104,7 +111,8 @@ class LeaseKeeper:
     def from_settings(cls, semaphore: Semaphore, settings: Settings | None = None) -> LeaseKeeper:
         settings = settings or get_settings()
         return cls(semaphore, ttl=settings.monitor_lease_ttl,
-                   renew_interval=settings.monitor_renew_interval)
+                   renew_interval=settings.monitor_renew_interval,
+                   client=dedicated_client(settings.redis_url))
 
     # -- registration ---------------------------------------------------------------
 
@@ -163,7 +171,7 @@ class LeaseKeeper:
             # started + ttl is a safe lower bound of the new expiry.
             started = time.monotonic()
             try:
-                results = self.semaphore.renew_many(
+                results = self._renewer.renew_many(
                     [(h.token, h.customer_id, h.router_id) for h in due], self.ttl
                 )
             except redis.RedisError as exc:
@@ -219,6 +227,8 @@ class LeaseKeeper:
         self._closing.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._owns_client:
+            self.redis.close()
 
     def _run(self) -> None:
         next_renew = time.monotonic() + self.renew_interval
@@ -232,6 +242,16 @@ class LeaseKeeper:
                 log.exception("lease keeper round failed")
             wait = min(self.stop_poll_interval, max(0.0, next_renew - time.monotonic()))
             self._closing.wait(wait)
+
+
+def dedicated_client(url: str) -> redis.Redis:
+    """The keeper's own small client: with a thousand monitor threads on the shared pool,
+    a renewal or stop poll must never queue for a connection, and during an outage it
+    must fail fast (one retry, short timeouts) so the TTL bookkeeping keeps running."""
+    return redis.Redis.from_url(
+        url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1),
+        max_connections=2,
+    )
 
 
 def request_stop(client: redis.Redis, session_id: object, reason: str = STOP_REQUESTED,

@@ -162,3 +162,22 @@ def test_leases_unreachable_redis_stops_monitors_after_the_ttl(redis_client: red
 def test_leases_keeper_refuses_a_renew_interval_not_below_the_ttl(redis_client: redis.Redis) -> None:
     with pytest.raises(ValueError):
         LeaseKeeper(Semaphore(redis_client), ttl=5, renew_interval=5)
+
+
+def test_leases_keeper_from_settings_uses_its_own_client(redis_client: redis.Redis) -> None:
+    from settings import load_settings
+    from tests.services import TEST_REDIS_URL
+
+    settings = load_settings({"REDIS_URL": TEST_REDIS_URL, "MONITOR_LEASE_TTL": "2",
+                              "MONITOR_RENEW_INTERVAL": "0.5"}, env_file="/nonexistent")
+    sem = Semaphore(redis_client)
+    keeper = LeaseKeeper.from_settings(sem, settings)
+    try:
+        assert keeper.redis is not redis_client
+        assert (keeper.ttl, keeper.renew_interval) == (2.0, 0.5)
+        handle = keeper.register(acquire(sem, "s1", "alice", ttl=2), "alice", "r1", session_id="s1")
+        assert keeper.renew_round() == 1
+        request_stop(redis_client, "s1", "api")
+        assert keeper.poll_stops() == 1 and handle.stop_reason == "api"
+    finally:
+        keeper.close()
