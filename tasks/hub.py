@@ -102,7 +102,11 @@ class RouterHub:
         if connections_per_router < 1:
             raise ValueError("connections_per_router must be at least 1")
         self._per_router = connections_per_router
-        self._factory = client_factory or (lambda endpoint: RouterClient(endpoint))
+        # Probe an idle link after `timeout` seconds (capped at 10 s): a stalled
+        # connection is then noticed within about twice the router timeout.
+        self._factory = client_factory or (
+            lambda endpoint: RouterClient(endpoint, keepalive=min(10.0, endpoint.timeout))
+        )
         self._routers: dict[tuple[Any, ...], _Router] = {}
         self._lock = threading.Lock()
 

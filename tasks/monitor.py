@@ -1,0 +1,379 @@
+"""The monitor task: one customer's traffic, once per interval, into the streams.
+
+Lifecycle of one attempt (token f"{session_id}:{attempt}"):
+1. Check the session row still wants *this* attempt (a late or superseded
+   message does nothing but give back what its token holds).
+2. Take the reservation made by start/reconciler: `acquire` with the same token
+   refreshes it and returns its fence; register with the process's lease keeper
+   (bulk renewals, bulk stop-key polling).
+3. Subscribe through the process-wide router hub and loop: every sample is
+   enriched (tasks.message) and fenced-published; router or interface trouble
+   gives one status event per change and exponential backoff with jitter, the
+   slot kept; a fenced-out publish or a lost renewal stops production at once.
+4. Stop cooperatively within a second on: the stop key (keeper), a revoke (the
+   worker's in-process revoked set), the worker's shutdown, the max duration.
+5. `finally`: cancel the stream, close the row with its reason, release the
+   lease and slot, publish `stopped` — except on worker shutdown, which is a
+   handover: the row stays desired=running (actual=pending), the lease is
+   released at once, and the reconciler starts a new attempt on another worker
+   within one reconcile interval (no need to wait out the TTL).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass
+
+import redis
+from celery.signals import worker_shutting_down
+from celery.worker import state as worker_state
+
+from models import ActualState, DesiredState
+from routeros import RouterError
+from settings import get_settings
+from tasks import runtime, sessions
+from tasks.app import app, shutting_down
+from tasks.hub import RouterHandle, get_hub
+from tasks.leases import LEASE_LOST, LeaseHandle
+from tasks.message import MessageError, status_entry, traffic_from_row
+from tasks.sources import InterfaceSource, QueueSource, Reading, Source
+from tasks.targets import MonitorPlan, plan_for_session
+
+log = logging.getLogger(__name__)
+
+MONITOR_TASK = "tasks.monitor.monitor"
+
+WORKER_SHUTDOWN = "worker-shutdown"
+REVOKED = "revoked"
+MAX_DURATION = "max-duration"
+
+# Longest wait between two stop checks: well inside the one-second stop bound.
+CHECK_EVERY = 0.2
+BACKOFF_INITIAL = 0.5
+BACKOFF_MAX = 15.0
+
+
+class Backoff:
+    """Exponential, capped, with jitter (half to full delay), so retries never spin
+    and a thousand monitors of one dead router do not retry in lockstep."""
+
+    def __init__(self, initial: float = BACKOFF_INITIAL, maximum: float = BACKOFF_MAX) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * (2 ** self.failures))
+        self.failures += 1
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+    def reset(self) -> None:
+        self.failures = 0
+
+
+@dataclass
+class _Outcome:
+    reason: str
+    handover: bool = False
+    lease_lost: bool = False
+
+
+# Routed to `monitors` by celeryconfig.task_routes; early ack and no result on purpose.
+@app.task(name=MONITOR_TASK, bind=True, acks_late=False, ignore_result=True)
+def monitor(self: object, session_id: str, attempt: int, fence: int | None = None) -> str:
+    """Run one monitor attempt to its end; the return value is the stop reason (for logs)."""
+    task_id = getattr(getattr(self, "request", None), "id", None) or sessions.task_id(
+        session_id, attempt)
+    return MonitorRun(str(session_id), int(attempt), task_id).run()
+
+
+class MonitorRun:
+    def __init__(self, session_id: str, attempt: int, task_id: str) -> None:
+        self.session_id = session_id
+        self.attempt = attempt
+        self.task_id = task_id
+        self.token = sessions.token(session_id, attempt)
+        self.settings = get_settings()
+        self.sem = runtime.semaphore()
+        self.pub = runtime.publisher()
+        self.fence = 0
+        self.seq = 0
+        self.lease: LeaseHandle | None = None
+        self.plan: MonitorPlan | None = None
+        self.trouble: str | None = None  # current status kind while not producing
+
+    # -- entry ------------------------------------------------------------------------
+
+    def run(self) -> str:
+        row = sessions.get(self.session_id)
+        if row is None or row.attempt != self.attempt or row.desired_state != DesiredState.RUNNING:
+            return self._not_wanted(row)
+        try:
+            self.plan = plan_for_session(row)
+        except Exception as exc:  # resolution errors end the session with their message
+            reason = f"cannot resolve target: {exc}"
+            log.warning("monitor %s: %s", self.token, reason)
+            sessions.close(self.session_id, reason, attempt=self.attempt)
+            self.sem.release(self.token, row.customer_id, row.router_id)
+            return reason
+        if not self._take_reservation():
+            return LEASE_LOST
+        outcome = _Outcome(reason="error")
+        handle: RouterHandle | None = None
+        source: Source | None = None
+        try:
+            handle = get_hub().checkout(self.plan.endpoint)
+            source = self._make_source(handle)
+            outcome = self._loop(handle, source)
+        except Exception as exc:
+            log.exception("monitor %s failed", self.token)
+            outcome = _Outcome(reason=f"error: {type(exc).__name__}")
+        finally:
+            if source is not None:
+                _quietly(source.close)
+            if handle is not None:
+                _quietly(handle.close)
+            self._finish(outcome)
+        return outcome.reason
+
+    def _not_wanted(self, row: object) -> str:
+        # Stopped before start, or superseded by a newer attempt: give back only
+        # what this token still holds; never touch the newer attempt's row.
+        if row is not None:
+            self.sem.release(self.token, row.customer_id, row.router_id)  # type: ignore[attr-defined]
+            if row.attempt == self.attempt:  # type: ignore[attr-defined]
+                sessions.close(self.session_id, "stopped before start", attempt=self.attempt)
+        return "not-wanted"
+
+    def _take_reservation(self) -> bool:
+        plan = self.plan
+        assert plan is not None
+        try:
+            # Same token = refresh of the reservation (same fence); a reservation
+            # that expired in the queue is re-taken if the customer is still free.
+            self.fence = self.sem.acquire(
+                self.token, plan.customer_id, plan.router_id,
+                global_limit=self.settings.max_concurrent_monitors,
+                router_limit=plan.router_limit, ttl=self.settings.monitor_lease_ttl,
+            )
+        except Exception as exc:  # CapacityError / AlreadyMonitored / Redis down
+            log.warning("monitor %s could not take its reservation: %s", self.token, exc)
+            return False
+        if not sessions.set_state(self.session_id, self.attempt, ActualState.RUNNING,
+                                  task=self.task_id, started=True, only_if_wanted=True):
+            # Stopped meanwhile, or the reconciler moved to a newer attempt (then the
+            # attempt condition keeps this from touching the newer attempt's row).
+            self.sem.release(self.token, plan.customer_id, plan.router_id)
+            sessions.close(self.session_id, "stopped before start", attempt=self.attempt)
+            return False
+        self.lease = runtime.keeper().register(
+            self.token, plan.customer_id, plan.router_id, session_id=self.session_id)
+        self.seq = self._next_seq()
+        self._publish_status("started", f"attempt {self.attempt}")
+        return True
+
+    # -- the loop -----------------------------------------------------------------------
+
+    def _loop(self, handle: RouterHandle, source: Source) -> _Outcome:
+        plan = self.plan
+        lease = self.lease
+        assert plan is not None and lease is not None
+        interval = self.settings.monitor_interval
+        stall_after = max(3 * interval, 3.0)
+        deadline = time.monotonic() + plan.remaining_seconds
+        backoff = Backoff()
+        is_open = False
+        retry_at = 0.0
+        last_life = time.monotonic()  # last sample, or last (re)open
+        client_reconnecting = False
+        while True:
+            lease.progress()
+            reason = self._stop_reason(deadline)
+            if reason is not None:
+                return self._outcome(reason)
+            now = time.monotonic()
+            if not is_open:
+                if now < retry_at:
+                    lease.stop_event.wait(min(CHECK_EVERY, retry_at - now))
+                    continue
+                try:
+                    source.open()
+                except RouterError as exc:
+                    self._trouble("offline", f"router unreachable: {exc}")
+                    retry_at = time.monotonic() + backoff.next_delay()
+                    continue
+                is_open, last_life, client_reconnecting = True, time.monotonic(), False
+            reading = source.read(timeout=CHECK_EVERY)
+            if reading is None:
+                if not client_reconnecting and time.monotonic() - last_life > stall_after:
+                    # The stream went silent without the connection noticing: re-issue it.
+                    self._trouble("reconnecting", f"no samples for {stall_after:g}s")
+                    source.close()
+                    is_open, retry_at = False, time.monotonic() + backoff.next_delay()
+                continue
+            if reading.kind == "sample":
+                last_life, client_reconnecting = time.monotonic(), False
+                if not self._publish_sample(reading):
+                    continue
+                if self.trouble is not None:
+                    self._recovered()
+                backoff.reset()
+            elif reading.kind == "reconnecting":
+                # The client re-dials and re-issues the stream itself: wait for it.
+                client_reconnecting = True
+                self._trouble("reconnecting", reading.reason)
+            elif reading.kind == "resumed":
+                client_reconnecting, last_life = False, time.monotonic()
+            elif reading.kind == "offline":
+                # A poll failed (queue source): the source stays open, polls pace it.
+                self._trouble("offline", reading.reason)
+                retry_at = time.monotonic() + backoff.next_delay()
+                source.close()
+                is_open = False
+            else:  # gone / failed: interface or queue missing, or client gave up
+                if reading.kind == "failed":
+                    handle.invalidate()
+                self._trouble("offline", reading.reason)
+                source.close()
+                is_open, retry_at = False, time.monotonic() + backoff.next_delay()
+
+    def _stop_reason(self, deadline: float) -> str | None:
+        lease = self.lease
+        assert lease is not None
+        if lease.stop_event.is_set():
+            return lease.stop_reason or "stop-requested"
+        if shutting_down.is_set():
+            return WORKER_SHUTDOWN
+        if self.task_id in worker_state.revoked:
+            return REVOKED
+        if time.monotonic() >= deadline:
+            return MAX_DURATION
+        return None
+
+    def _outcome(self, reason: str) -> _Outcome:
+        if reason == LEASE_LOST:
+            return _Outcome(reason, lease_lost=True)
+        if reason == WORKER_SHUTDOWN:
+            return _Outcome(reason, handover=True)
+        return _Outcome(reason)
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def _publish_sample(self, reading: Reading) -> bool:
+        plan = self.plan
+        assert plan is not None and reading.data is not None
+        try:
+            entry = traffic_from_row(reading.data, plan.meta, session_id=self.session_id,
+                                     seq=self.seq, fence=self.fence)
+        except MessageError as exc:
+            log.warning("monitor %s: unusable router row: %s", self.token, exc)
+            return False
+        return self._publish(entry)
+
+    def _publish_status(self, kind: str, reason: str | None = None) -> bool:
+        plan = self.plan
+        assert plan is not None
+        entry = status_entry(kind, plan.meta, session_id=self.session_id, seq=self.seq,
+                             fence=self.fence, reason=reason)
+        return self._publish(entry)
+
+    def _publish(self, entry: dict[str, str]) -> bool:
+        lease = self.lease
+        assert lease is not None
+        try:
+            ids = self.pub.publish(entry, token=self.token, fence=self.fence)
+        except redis.RedisError as exc:
+            # Redis trouble is the keeper's call: it declares the lease lost after the TTL.
+            log.warning("monitor %s: publish failed: %s", self.token, exc)
+            return False
+        if ids is None:
+            lease.request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
+            return False
+        self.seq += 1
+        return True
+
+    def _trouble(self, kind: str, reason: str) -> None:
+        if self.trouble == kind:
+            return
+        self.trouble = kind
+        log.info("monitor %s: %s (%s)", self.token, kind, reason)
+        self._publish_status(kind, reason)
+        state = ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING
+        _quietly(lambda: sessions.set_state(self.session_id, self.attempt, state))
+
+    def _recovered(self) -> None:
+        self.trouble = None
+        self._publish_status("resumed", "samples flowing again")
+        _quietly(lambda: sessions.set_state(self.session_id, self.attempt, ActualState.RUNNING))
+
+    def _next_seq(self) -> int:
+        """Continue the session's sequence across attempts (one XREVRANGE)."""
+        plan = self.plan
+        assert plan is not None
+        try:
+            from tasks.keys import customer_stream
+            from tasks.message import decode_entry
+
+            last = runtime.redis_client().xrevrange(customer_stream(plan.customer_id), count=1)
+            if last:
+                entry = decode_entry(last[0][0], last[0][1])
+                if entry.get("session_id") == self.session_id:
+                    return int(entry.get("seq") or 0) + 1
+        except (redis.RedisError, MessageError, ValueError):
+            pass
+        return 0
+
+    def _make_source(self, handle: RouterHandle) -> Source:
+        plan = self.plan
+        assert plan is not None
+        interval = self.settings.monitor_interval
+        if plan.kind == "interface":
+            return InterfaceSource(handle, plan.interface, interval)
+        return QueueSource(handle, plan.queue_query, interval)
+
+    # -- the end ---------------------------------------------------------------------------
+
+    def _finish(self, outcome: _Outcome) -> None:
+        plan, lease = self.plan, self.lease
+        assert plan is not None and lease is not None
+        keeper = runtime.keeper()
+        try:
+            if outcome.lease_lost:
+                # Another attempt may own the customer already: touch nothing of theirs.
+                log.warning("monitor %s: lease lost, stopped producing", self.token)
+            elif outcome.handover:
+                self._publish_status("reconnecting", "worker shutting down: handing over")
+                _quietly(lambda: sessions.set_state(self.session_id, self.attempt,
+                                                    ActualState.PENDING))
+            else:
+                # Close the row before giving the slot back, or the reconciler could
+                # see desired=running without a lease and restart it.
+                _quietly(lambda: sessions.close(self.session_id, outcome.reason,
+                                                attempt=self.attempt))
+                if not self._publish_status("stopped", outcome.reason):
+                    _quietly(lambda: self.pub.publish_status(status_entry(
+                        "stopped", plan.meta, session_id=self.session_id, seq=self.seq,
+                        fence=self.fence, reason=outcome.reason)))
+        finally:
+            keeper.unregister(lease)
+            _quietly(lambda: self.sem.release(self.token, plan.customer_id, plan.router_id))
+            log.info("monitor %s ended: %s", self.token, outcome.reason)
+
+
+def _quietly(action: object) -> None:
+    """Best effort cleanup: one failing step must not skip the others."""
+    try:
+        action()  # type: ignore[operator]
+    except Exception:
+        log.exception("cleanup step failed")
+
+
+@worker_shutting_down.connect
+def _stop_all_for_shutdown(**_: object) -> None:
+    # Every loop also sees `shutting_down` on its next check; setting the lease
+    # events wakes the ones waiting out a backoff, with the handover reason.
+    keeper = runtime.existing_keeper()
+    if keeper is not None:
+        keeper.stop_all(WORKER_SHUTDOWN)

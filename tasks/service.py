@@ -1,0 +1,257 @@
+"""What the web layer calls: start, stop and status of monitors (no HTTP here).
+
+start() order, so that nothing is ever half-started:
+  resolve (data-layer errors pass through) -> insert the session row (the partial
+  unique index makes concurrent starts for one customer single-flight: the losers
+  get the winner's row back) -> acquire the slot (token f"{session}:1") ->
+  apply_async(task_id=f"monitor-{session}-1", queue monitors).
+Any failure after the insert is undone: the slot is released and the row closed
+with the reason, so a retry starts clean.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from models import ActualState, Customer, DesiredState, MonitorSession
+from settings import get_settings
+from tasks import runtime, sessions
+from tasks.leases import request_stop as set_stop_key
+from tasks.message import status_entry
+from tasks.semaphore import AlreadyMonitored, CapacityError
+from tasks.targets import meta_for, resolve_customer
+
+log = logging.getLogger(__name__)
+
+
+class MonitoringDisabled(RuntimeError):
+    def __init__(self) -> None:
+        super().__init__("traffic monitoring is disabled (ENABLE_TRAFFIC_MONITOR=false)")
+
+
+class CapacityExceeded(RuntimeError):
+    """No free monitor slot. `scope` is "global" or "router"; `retry_after` is a hint (s)."""
+
+    def __init__(self, scope: str, cap: int, in_use: int, retry_after: int) -> None:
+        super().__init__(f"{scope} monitor limit reached: {in_use} of {cap} slots in use")
+        self.scope = scope
+        self.cap = cap
+        self.in_use = in_use
+        self.retry_after = retry_after
+
+
+class NotMonitored(LookupError):
+    def __init__(self, customer_id: object) -> None:
+        super().__init__(f"customer {customer_id} has no running monitor")
+        self.customer_id = str(customer_id)
+
+
+class StartFailed(RuntimeError):
+    """Enqueueing failed; the reservation was released and the session closed."""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    customer_id: str
+    router_id: str
+    task_id: str | None
+    attempt: int
+    desired_state: str
+    actual_state: str
+    created: bool  # False when start() returned an existing session
+    requested_by: str | None
+    created_at: str | None
+    started_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _info(row: MonitorSession, created: bool) -> SessionInfo:
+    return SessionInfo(
+        session_id=str(row.id), customer_id=str(row.customer_id), router_id=row.router_id,
+        task_id=row.task_id, attempt=row.attempt, desired_state=str(row.desired_state),
+        actual_state=str(row.actual_state), created=created, requested_by=row.requested_by,
+        created_at=_iso(row.created_at), started_at=_iso(row.started_at),
+    )
+
+
+def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
+    """Start monitoring a customer, or return its open session (idempotent)."""
+    settings = get_settings()
+    if not settings.enable_traffic_monitor:
+        raise MonitoringDisabled()
+    target = resolve_customer(customer_id)
+    existing = sessions.open_for_customer(target.customer_id)
+    if existing is not None:
+        return _info(existing, created=False)
+    session_id = uuid.uuid4()
+    try:
+        with sessions.db() as s:
+            row = MonitorSession(
+                id=session_id, customer_id=target.customer_id, router_id=target.router_id,
+                desired_state=DesiredState.RUNNING, actual_state=ActualState.PENDING,
+                attempt=1, task_id=sessions.task_id(session_id, 1), requested_by=requested_by,
+                max_duration_s=int(settings.monitor_max_duration),
+            )
+            s.add(row)
+            s.flush()
+            s.refresh(row)  # server-side created_at, while the session is still open
+    except IntegrityError:
+        # Lost the single-flight race: the partial unique index kept the winner's row.
+        existing = sessions.open_for_customer(target.customer_id)
+        if existing is None:
+            raise
+        return _info(existing, created=False)
+    token = sessions.token(row.id, 1)
+    try:
+        fence = _acquire(token, target.customer_id, target.router_id, target.max_monitors)
+    except AlreadyMonitored as exc:
+        if exc.owner_token.rsplit(":", 1)[0] == str(row.id):
+            # The reconciler already launched this very session: nothing to undo.
+            fresh = sessions.get(row.id)
+            return _info(fresh or row, created=True)
+        _undo(row, token, f"not started: {exc}")
+        raise
+    except CapacityError as exc:
+        _undo(row, token, f"not started: {exc}")
+        raise CapacityExceeded(exc.scope, exc.cap, exc.in_use,
+                               retry_after=max(1, int(settings.monitor_lease_ttl))) from None
+    except BaseException as exc:
+        _undo(row, token, f"not started: {type(exc).__name__}")
+        raise
+    try:
+        from tasks.monitor import monitor
+
+        # Before the enqueue: afterwards the task may already have said "running".
+        sessions.set_state(row.id, 1, ActualState.STARTING)
+        monitor.apply_async(args=[str(row.id), 1, fence], task_id=row.task_id, queue="monitors")
+    except BaseException as exc:
+        _undo(row, token, f"not started: {type(exc).__name__}")
+        raise StartFailed(f"could not start the monitor: {type(exc).__name__}") from exc
+    return _info(sessions.get(row.id) or row, created=True)
+
+
+def _acquire(token: str, customer_id: object, router_id: str, router_limit: int | None) -> int:
+    settings = get_settings()
+    sem = runtime.semaphore()
+    kwargs = dict(global_limit=settings.max_concurrent_monitors, router_limit=router_limit,
+                  ttl=settings.monitor_lease_ttl)
+    try:
+        return sem.acquire(token, customer_id, router_id, **kwargs)  # type: ignore[arg-type]
+    except AlreadyMonitored as exc:
+        # The owner can only be an attempt of an older session that is winding down
+        # (ours is the one open session): take over, which fences it out at once.
+        owner_session = exc.owner_token.rsplit(":", 1)[0]
+        old = sessions.get(owner_session)
+        if old is not None and old.desired_state == DesiredState.RUNNING:
+            raise
+        return sem.takeover(token, customer_id, router_id, previous_token=exc.owner_token,
+                            **kwargs)  # type: ignore[arg-type]
+
+
+def _undo(row: MonitorSession, token: str, reason: str) -> None:
+    try:
+        runtime.semaphore().release(token, row.customer_id, row.router_id)
+    finally:
+        sessions.close(row.id, reason)
+
+
+def stop(customer_id: object, requested_by: str | None = None) -> SessionInfo:
+    """Stop a customer's monitor: desired=stopped, stop key, revoke (never terminate).
+
+    The running monitor sees the stop key within a keeper poll and ends itself,
+    publishing `stopped`. One that has not started yet is finished here: its
+    reservation released, its row closed, `stopped` published.
+    """
+    target_id = _customer_uuid(customer_id)
+    row = sessions.open_for_customer(target_id)
+    if row is None:
+        raise NotMonitored(target_id)
+    reason = f"stopped by {requested_by}" if requested_by else "stop requested"
+    sessions.request_stop(row.id, reason)
+    client = runtime.redis_client()
+    set_stop_key(client, row.id, reason, ttl=max(60.0, get_settings().monitor_lease_ttl * 4))
+    from tasks.app import app
+
+    if row.task_id:
+        # Without terminate: the threads pool cannot kill, and the flag alone makes
+        # a queued message be discarded and a running loop notice.
+        app.control.revoke(row.task_id)
+    if row.actual_state in (ActualState.PENDING, ActualState.STARTING):
+        token = sessions.token(row.id, row.attempt)
+        runtime.semaphore().release(token, row.customer_id, row.router_id)
+        if sessions.close(row.id, reason, attempt=row.attempt):
+            publish_stopped(row, reason)
+    fresh = sessions.get(row.id)
+    return _info(fresh or row, created=False)
+
+
+def publish_stopped(row: MonitorSession, reason: str) -> None:
+    """Unfenced `stopped` for a session whose monitor cannot say it (never ran, or died)."""
+    try:
+        meta = meta_for(resolve_customer(row.customer_id))
+        runtime.publisher().publish_status(
+            status_entry("stopped", meta, session_id=row.id, seq=0, fence=None, reason=reason))
+    except Exception:
+        log.exception("could not publish the stopped event of session %s", row.id)
+
+
+def status() -> dict[str, Any]:
+    """The seed's shape plus per-monitor details (SQL = what should run, leases = what does)."""
+    settings = get_settings()
+    sem = runtime.semaphore()
+    holders = {h.token: h for h in sem.holders()}
+    in_use = len(holders)
+    with sessions.db() as s:
+        rows = s.execute(
+            select(MonitorSession, Customer.name, Customer.username)
+            .join(Customer, Customer.id == MonitorSession.customer_id)
+            .where(MonitorSession.desired_state == DesiredState.RUNNING)
+            .order_by(MonitorSession.created_at)
+        ).all()
+    monitors = []
+    active: list[str] = []
+    for row, name, username in rows:
+        holder = holders.get(sessions.token(row.id, row.attempt))
+        if holder is not None:
+            active.append(str(row.customer_id))
+        monitors.append({
+            **_info(row, created=False).as_dict(),
+            "customer_name": name,
+            "username": username,
+            "live": holder is not None,
+            "lease_expires_in": None if holder is None else round(holder.expires_in, 3),
+        })
+    for item in monitors:
+        item.pop("created", None)
+    cap = settings.max_concurrent_monitors
+    return {
+        "active_monitors": active,
+        "monitor_count": len(active),
+        "max_concurrent": cap,
+        "slots_available": max(0, cap - in_use),
+        "slots_in_use": in_use,
+        "monitors": monitors,
+    }
+
+
+def _customer_uuid(customer_id: object) -> str:
+    from models.resolution import InvalidCustomerId
+
+    try:
+        return str(uuid.UUID(str(customer_id).strip()))
+    except ValueError:
+        raise InvalidCustomerId(customer_id) from None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

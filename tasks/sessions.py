@@ -1,0 +1,170 @@
+"""monitor_sessions: the source of truth for which monitors should run.
+
+Every write is one short transaction and, where an attempt is involved, is
+conditional on `attempt` (optimistic concurrency): a late or superseded task can
+never overwrite the row of the attempt that replaced it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from models import ActualState, DesiredState, MonitorSession
+from models.db import make_engine, session_factory
+
+_lock = threading.Lock()
+_factory: tuple[str, Engine, sessionmaker[Session]] | None = None
+
+
+def _sessionmaker() -> sessionmaker[Session]:
+    """Process-wide engine for settings' database URL (rebuilt if the URL changes)."""
+    global _factory
+    from settings import get_settings
+
+    url = get_settings().database_url
+    with _lock:
+        if _factory is None or _factory[0] != url:
+            if _factory is not None:
+                _factory[1].dispose()
+            engine = make_engine(url)
+            _factory = (url, engine, session_factory(engine))
+        return _factory[2]
+
+
+@contextmanager
+def db() -> Iterator[Session]:
+    """A session in a transaction: committed on success, rolled back on error."""
+    with _sessionmaker().begin() as session:
+        yield session
+
+
+def dispose() -> None:
+    global _factory
+    with _lock:
+        current, _factory = _factory, None
+    if current is not None:
+        current[1].dispose()
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def token(session_id: object, attempt: int) -> str:
+    """The lease token of one attempt; also what names its Celery task."""
+    return f"{session_id}:{attempt}"
+
+
+def task_id(session_id: object, attempt: int) -> str:
+    return f"monitor-{session_id}-{attempt}"
+
+
+def get(session_id: object) -> MonitorSession | None:
+    with db() as s:
+        return s.get(MonitorSession, _uuid(session_id))
+
+
+def open_for_customer(customer_id: object) -> MonitorSession | None:
+    with db() as s:
+        return s.scalars(
+            select(MonitorSession).where(
+                MonitorSession.customer_id == _uuid(customer_id),
+                MonitorSession.desired_state == DesiredState.RUNNING,
+            )
+        ).first()
+
+
+def open_sessions() -> list[MonitorSession]:
+    with db() as s:
+        return list(s.scalars(
+            select(MonitorSession)
+            .where(MonitorSession.desired_state == DesiredState.RUNNING)
+            .order_by(MonitorSession.created_at)
+        ))
+
+
+def winding_down() -> list[MonitorSession]:
+    """Stopped by request but not yet confirmed stopped by their monitor."""
+    with db() as s:
+        return list(s.scalars(
+            select(MonitorSession).where(
+                MonitorSession.desired_state == DesiredState.STOPPED,
+                MonitorSession.actual_state != ActualState.STOPPED,
+            )
+        ))
+
+
+def set_state(session_id: object, attempt: int, state: ActualState, *,
+              task: str | None = None, started: bool = False,
+              only_if_wanted: bool = False) -> bool:
+    """Record what the current attempt is doing; False if the attempt was superseded
+    (or, with only_if_wanted, if the session is no longer desired running)."""
+    values: dict[str, object] = {"actual_state": state}
+    if task is not None:
+        values["task_id"] = task
+    if started:
+        values["started_at"] = func.coalesce(MonitorSession.started_at, now())
+    conditions = [MonitorSession.id == _uuid(session_id), MonitorSession.attempt == attempt]
+    if only_if_wanted:
+        conditions.append(MonitorSession.desired_state == DesiredState.RUNNING)
+    with db() as s:
+        result = s.execute(update(MonitorSession).where(*conditions).values(**values))
+        return result.rowcount == 1
+
+
+def next_attempt(session_id: object, current: int) -> int | None:
+    """Claim attempt current+1 for a restart; None if someone else moved it first."""
+    with db() as s:
+        result = s.execute(
+            update(MonitorSession)
+            .where(
+                MonitorSession.id == _uuid(session_id),
+                MonitorSession.attempt == current,
+                MonitorSession.desired_state == DesiredState.RUNNING,
+            )
+            .values(attempt=current + 1, actual_state=ActualState.PENDING,
+                    task_id=task_id(session_id, current + 1))
+        )
+        return current + 1 if result.rowcount == 1 else None
+
+
+def request_stop(session_id: object, reason: str) -> bool:
+    """desired=stopped (frees the customer's open-session slot at once); True if it was open."""
+    with db() as s:
+        result = s.execute(
+            update(MonitorSession)
+            .where(MonitorSession.id == _uuid(session_id),
+                   MonitorSession.desired_state == DesiredState.RUNNING)
+            .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPING,
+                    stop_reason=reason)
+        )
+        return result.rowcount == 1
+
+
+def close(session_id: object, reason: str, attempt: int | None = None) -> bool:
+    """Final state: stopped, with the first reason recorded kept (a stop request's)."""
+    conditions = [MonitorSession.id == _uuid(session_id),
+                  MonitorSession.actual_state != ActualState.STOPPED]
+    if attempt is not None:
+        conditions.append(MonitorSession.attempt == attempt)
+    with db() as s:
+        result = s.execute(
+            update(MonitorSession)
+            .where(*conditions)
+            .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPED,
+                    stopped_at=now(),
+                    stop_reason=func.coalesce(MonitorSession.stop_reason, reason))
+        )
+        return result.rowcount == 1
+
+
+def _uuid(value: object) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -1,0 +1,229 @@
+"""Fixtures for the monitoring engine: real Redis, PostgreSQL, simulator, Celery processes.
+
+Every process of a test module (this pytest process, the workers, beat) gets the
+same settings through the environment: the test Redis database as broker and
+key space, a throw-away migrated PostgreSQL schema, and TTLs shrunk to seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.services import TEST_REDIS_URL
+
+# Before anything imports the Celery app: celeryconfig reads the broker URL once.
+os.environ["REDIS_URL"] = TEST_REDIS_URL
+
+import redis  # noqa: E402
+
+from settings import get_settings  # noqa: E402
+from tests.pg import migrated_schema  # noqa: E402
+from tests.workers import CeleryProcess, beat, wait_for, worker  # noqa: E402
+
+# Shrunk so that hour-scale behaviour shows up in seconds.
+BASE_ENV = {
+    "REDIS_URL": TEST_REDIS_URL,
+    "MONITOR_LEASE_TTL": "3",
+    "MONITOR_RENEW_INTERVAL": "0.5",
+    "RECONCILE_INTERVAL": "1",
+    "MONITOR_INTERVAL": "1",
+    "MONITOR_MAX_DURATION": "600",
+    "CELERY_VISIBILITY_TIMEOUT": "60",
+    "MIKROTIK_TIMEOUT": "2",
+    "MAX_CONCURRENT_MONITORS": "50",
+    "ENABLE_TRAFFIC_MONITOR": "true",
+    "LOG_LEVEL": "INFO",
+    "ENV_FILE": "/nonexistent/.env",
+}
+
+ROUTER_ID = "sim-1"
+
+
+def apply_env(values: dict[str, str]) -> None:
+    """Set variables in this process and drop every cached view of the settings."""
+    os.environ.update(values)
+    get_settings.cache_clear()
+
+
+@dataclass
+class Engine:
+    """One module's world: database, simulator, customers and Celery processes."""
+
+    env: dict[str, str]
+    tmp: Path
+    sim: Any
+    customers: dict[str, dict[str, Any]]  # username -> simulator record + "id"
+    redis: redis.Redis
+    processes: list[CeleryProcess] = field(default_factory=list)
+
+    def customer_id(self, username: str) -> str:
+        return self.customers[username]["id"]
+
+    def usernames(self, service_type: str) -> list[str]:
+        return [u for u, c in self.customers.items() if c["service_type"] == service_type]
+
+    def start_worker(self, queues: str = "monitors", concurrency: int = 8,
+                     name: str | None = None, **extra_env: str) -> CeleryProcess:
+        proc = worker({**self.env, **extra_env}, self.tmp, queues=queues,
+                      concurrency=concurrency, name=name)
+        self.processes.append(proc.start())
+        proc.wait_ready()
+        return proc
+
+    def start_beat(self) -> CeleryProcess:
+        proc = beat(self.env, self.tmp)
+        self.processes.append(proc.start())
+        proc.wait_ready()
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
+
+    def logs(self) -> str:
+        return "\n".join(f"===== {p.name}\n{p.log()[-6000:]}" for p in self.processes)
+
+
+def seed_customers(url: str, sim: Any) -> dict[str, dict[str, Any]]:
+    """Routers/packages/customers rows for everything the simulator serves."""
+    from models import Customer, Package, Router
+    from models.db import make_engine, session_factory
+
+    data = sim.customers()
+    engine = make_engine(url, pool_size=1, max_overflow=1)
+    out: dict[str, dict[str, Any]] = {}
+    try:
+        with session_factory(engine).begin() as s:
+            s.add(Router(id=ROUTER_ID, name="sim-router", host=data["router"]["host"],
+                         port=data["router"]["port"], username="admin", password="admin",
+                         tls=False, tls_mode="verify"))
+            packages = {}
+            for p in data["packages"]:
+                package = Package(name=p["name"], download_bps=p["download_bps"],
+                                  upload_bps=p["upload_bps"])
+                s.add(package)
+                packages[p["name"]] = package
+            s.flush()
+            for c in data["customers"]:
+                cid = uuid.uuid4()
+                s.add(Customer(
+                    id=cid, mikrotik_id=ROUTER_ID, username=c["username"], name=c["name"],
+                    phone=c["phone"], email=c["email"], service_type=c["service_type"],
+                    pppoe_username=c["pppoe_username"], pppoe_password=c["pppoe_password"],
+                    pppoe_profile=c["pppoe_profile"], hotspot_username=c["hotspot_username"],
+                    hotspot_password=c["hotspot_password"],
+                    hotspot_mac_address=c["hotspot_mac_address"], static_ip=c["static_ip"],
+                    mac_address=c["mac_address"], status="active",
+                    package_id=packages[c["package"]].id if c.get("package") else None,
+                ))
+                out[c["username"]] = {**c, "id": str(cid)}
+    finally:
+        engine.dispose()
+    return out
+
+
+@pytest.fixture(scope="module")
+def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Engine]]:
+    """Build the module's Engine once: `engine_factory(pppoe=.., MAX_CONCURRENT_MONITORS=..)`."""
+    from routeros.simulator import Simulator, SimulatorConfig
+
+    from tasks import app, runtime, sessions
+    from tasks.hub import close_hub
+
+    saved = dict(os.environ)
+    built: list[Engine] = []
+    stack: list[Any] = []
+
+    def build(pppoe: int = 30, hotspot: int = 3, static: int = 3, **env: str) -> Engine:
+        assert app.conf.broker_url == TEST_REDIS_URL, (
+            "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL")
+        sim = Simulator(SimulatorConfig(pppoe=pppoe, hotspot=hotspot, static=static,
+                                        max_sessions=20, seed=7))
+        sim.start()
+        stack.append(sim)
+        schema = migrated_schema(prefix="eng")
+        url = schema.__enter__()
+        stack.append(schema)
+        values = {**BASE_ENV, **{k: str(v) for k, v in env.items()}, "DATABASE_URL": url}
+        apply_env(values)
+        client = redis.Redis.from_url(TEST_REDIS_URL)
+        client.flushdb()
+        customers = seed_customers(url, sim)
+        eng = Engine(env=dict(os.environ), tmp=tmp_path_factory.mktemp("celery"), sim=sim,
+                     customers=customers, redis=client)
+        built.append(eng)
+        return eng
+
+    try:
+        yield build
+    finally:
+        for eng in built:
+            eng.stop_all()
+        close_hub()
+        keeper = runtime.existing_keeper()
+        if keeper is not None:
+            keeper.close()
+        sessions.dispose()
+        for item in reversed(stack):
+            if hasattr(item, "__exit__"):
+                item.__exit__(None, None, None)
+        for eng in built:
+            eng.redis.flushdb()
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+# -- stream helpers ------------------------------------------------------------------------
+
+def customer_entries(client: redis.Redis, customer_id: str) -> list[dict[str, Any]]:
+    from tasks.keys import customer_stream
+    from tasks.message import decode_entry
+
+    return [decode_entry(i, f) for i, f in client.xrange(customer_stream(customer_id))]
+
+
+def wait_entry(client: redis.Redis, customer_id: str, predicate: Callable[[dict], bool],
+               timeout: float, message: str) -> dict[str, Any]:
+    def find() -> dict[str, Any] | None:
+        for entry in customer_entries(client, customer_id):
+            if predicate(entry):
+                return entry
+        return None
+
+    return wait_for(find, timeout, message=message)  # type: ignore[return-value]
+
+
+def parse_ts(value: str) -> float:
+    """RFC 3339 UTC as the message writes it -> epoch seconds."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=timezone.utc).timestamp()
+
+
+def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
+    """Run target(i) in `count` threads released together; results or exceptions, in order."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = [None] * count
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            results[i] = target(i)
+        except BaseException as exc:  # collected and asserted on by the caller
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
