@@ -241,10 +241,10 @@ def open_connection(endpoint: RouterEndpoint) -> Connection:
             login_method=login_plain_or_challenge,
         )
     except lr_exc.TrapError as exc:
-        raise LoginError(f"login to {where} refused: {exc.message}", exc.category) from None
+        raise LoginError(str(exc.message), exc.category) from None
     except lr_exc.MultiTrapError as exc:
         traps = [(str(t.message), t.category) for t in exc.traps]
-        raise LoginError(f"login to {where} refused: {traps[0][0]}", traps[0][1], traps) from None
+        raise LoginError(traps[0][0], traps[0][1], traps) from None
     except lr_exc.FatalError as exc:
         raise FatalError(str(exc)) from None
     except lr_exc.ConnectionClosed as exc:
