@@ -14,7 +14,9 @@ Retention:
   once nothing in it is resumable (MINID only trims on writes).
 - combined stream `mikrotik:traffic:customers`: MAXLEN ~ STREAM_MAXLEN, a memory
   bound over all customers (it is only for live "all customers" views).
-Both use `~` so Redis trims whole macro nodes (cheap); ids come from the server.
+Both use `~` so Redis trims whole macro nodes (cheap). Ids come from the server: the
+combined stream picks one and the customer stream reuses it, so an entry has the same
+id in both and a client's last id is a valid cursor for either.
 
 Status events: `publish` (fenced) for everything the owner emits while it holds
 the lease. `publish_status` is UNFENCED and refuses traffic: it exists for the
@@ -48,15 +50,22 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local retention = tonumber(ARGV[3])
 local minid = string.format('%d', now - retention)
-local customer_id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', unpack(ARGV, 5))
-redis.call('PEXPIRE', KEYS[2], retention)
 local combined_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
+-- Same id in the customer stream, so one cursor is valid in both. It is always above the
+-- customer stream's last id (every customer entry is also in the combined stream) unless
+-- the combined stream was deleted and the clock stepped back: then let Redis pick.
+local customer_id = redis.pcall('XADD', KEYS[2], 'MINID', '~', minid, combined_id, unpack(ARGV, 5))
+if type(customer_id) == 'table' and customer_id.err then
+  customer_id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', unpack(ARGV, 5))
+end
+redis.call('PEXPIRE', KEYS[2], retention)
 return {customer_id, combined_id}
 """
 
 
 class PublishedIds(NamedTuple):
-    """Stream ids of one entry: they differ between the two streams (resume cursors too)."""
+    """Stream ids of one entry. Equal in both streams (one resume cursor fits both), except
+    after the combined stream was deleted while the clock stepped back."""
 
     customer: str
     combined: str

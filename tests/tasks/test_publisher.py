@@ -34,6 +34,7 @@ def test_publisher_fenced_publish_writes_both_streams(redis_client: redis.Redis)
     ((cid, cfields),) = redis_client.xrange(keys.customer_stream("alice"))
     ((gid, gfields),) = redis_client.xrange(keys.COMBINED_STREAM)
     assert (cid.decode(), gid.decode()) == (ids.customer, ids.combined)
+    assert ids.customer == ids.combined  # one cursor for both streams
     assert cfields == gfields
     msg = decode_entry(cid, cfields)
     assert msg["id"] == ids.customer and msg["download_bps"] == 9000 and msg["fence"] == fence
@@ -125,3 +126,37 @@ def test_publisher_customer_stream_keeps_a_time_window_and_expires(
     remaining = redis_client.xrange(keys.customer_stream("alice"))
     assert len(remaining) <= 251 - 200 and remaining[-1][0].decode() == last.customer
     assert redis_client.xlen(keys.COMBINED_STREAM) == 251
+
+
+def test_publisher_ids_match_across_streams_with_many_customers(redis_client: redis.Redis) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=10_000,
+                                                  retention_seconds=3600)
+    metas = [CustomerMeta(customer_id=f"c{i}", customer_name="n", username="u",
+                          service_type="pppoe", interface="<pppoe-u>", router="core-1")
+             for i in range(5)]
+    fences = [sem.acquire(f"s{i}:1", m.customer_id, "r1", global_limit=10, router_limit=None,
+                          ttl=TTL) for i, m in enumerate(metas)]
+    for seq in range(40):
+        i = seq % 5
+        entry = traffic_from_row(ROW, metas[i], session_id=f"s{i}", seq=seq, fence=fences[i])
+        ids = pub.publish(entry, token=f"s{i}:1", fence=fences[i])
+        assert ids.customer == ids.combined
+    combined = {i.decode() for i, _ in redis_client.xrange(keys.COMBINED_STREAM)}
+    per_customer = set()
+    for m in metas:
+        per_customer |= {i.decode() for i, _ in redis_client.xrange(keys.customer_stream(m.customer_id))}
+    assert combined == per_customer and len(combined) == 40
+
+
+def test_publisher_survives_a_deleted_combined_stream(redis_client: redis.Redis) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
+                                                  retention_seconds=3600)
+    fence = acquire(sem)
+    pub.publish(sample(1, fence), token="s1:1", fence=fence)
+    # a customer stream ahead of the combined one (as after a deleted combined stream and a
+    # clock step back): the customer stream falls back to an id of its own
+    redis_client.xadd(keys.customer_stream("alice"), {"type": "started"}, id="99999999999999-0")
+    redis_client.delete(keys.COMBINED_STREAM)
+    ids = pub.publish(sample(2, fence), token="s1:1", fence=fence)
+    assert ids is not None and ids.customer != ids.combined
+    assert ids.customer > "99999999999999-0"
