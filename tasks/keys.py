@@ -29,9 +29,20 @@ LEASES = f"{PREFIX}:monitor:leases"
 FENCE_COUNTER = f"{PREFIX}:monitor:fence"
 
 
+CUSTOMER_STREAM_PREFIX = f"{PREFIX}:traffic:customer:"
+
+
 def customer_stream(customer_id: object) -> str:
     """Per-customer stream: resume/backfill cost is proportional to that customer only."""
-    return f"{PREFIX}:traffic:customer:{customer_id}"
+    return f"{CUSTOMER_STREAM_PREFIX}{customer_id}"
+
+
+def customer_id_from_stream(name: str | bytes) -> str | None:
+    """The customer id of a per-customer stream name (as XREAD returns it), else None."""
+    text = name.decode() if isinstance(name, bytes) else name
+    if text.startswith(CUSTOMER_STREAM_PREFIX) and len(text) > len(CUSTOMER_STREAM_PREFIX):
+        return text[len(CUSTOMER_STREAM_PREFIX):]
+    return None
 
 
 def router_slots(router_id: object) -> str:

@@ -20,3 +20,10 @@ def test_keys_are_distinct_per_id_and_kind() -> None:
     }
     assert len(names) == 12
     assert all(name.startswith(keys.PREFIX + ":") for name in names)
+
+
+def test_keys_customer_id_is_recovered_from_a_stream_name() -> None:
+    assert keys.customer_id_from_stream(keys.customer_stream("7f0c")) == "7f0c"
+    assert keys.customer_id_from_stream(keys.customer_stream("7f0c").encode()) == "7f0c"
+    assert keys.customer_id_from_stream(keys.COMBINED_STREAM) is None
+    assert keys.customer_id_from_stream(keys.CUSTOMER_STREAM_PREFIX) is None
