@@ -160,3 +160,34 @@ def test_publisher_survives_a_deleted_combined_stream(redis_client: redis.Redis)
     ids = pub.publish(sample(2, fence), token="s1:1", fence=fence)
     assert ids is not None and ids.customer != ids.combined
     assert ids.customer > "99999999999999-0"
+
+
+def test_publisher_no_interleaving_when_a_lease_is_taken_over_mid_stream(
+    redis_client: redis.Redis,
+) -> None:
+    import threading
+
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100_000,
+                                                  retention_seconds=3600)
+    old = acquire(sem)
+    refused = threading.Event()
+
+    def stale_producer() -> None:  # keeps publishing until the fence refuses it
+        seq = 0
+        while pub.publish(sample(seq, old), token="s1:1", fence=old) is not None:
+            seq += 1
+        refused.set()
+
+    producer = threading.Thread(target=stale_producer)
+    producer.start()
+    wait_for(lambda: redis_client.xlen(keys.customer_stream("alice")) >= 20,
+             what="the first producer to be streaming")
+    new = sem.takeover("s1:2", "alice", "r1", previous_token="s1:1", global_limit=10,
+                       router_limit=None, ttl=TTL)
+    for seq in range(20):
+        assert pub.publish(sample(seq, new), token="s1:2", fence=new)
+    assert refused.wait(5.0)
+    producer.join()
+    fences = [decode_entry(i, f)["fence"] for i, f in redis_client.xrange(keys.customer_stream("alice"))]
+    switch = fences.index(new)
+    assert set(fences[:switch]) == {old} and set(fences[switch:]) == {new}
