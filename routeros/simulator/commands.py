@@ -5,14 +5,15 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
-from .model import MONITOR_FIELDS, Interface
+from .model import MONITOR_FIELDS, Interface, RouterModel
 from .query import Query, QueryError, apply_proplist
 from .words import DONE, EMPTY, END, RE, attr_word, reply, trap
 
 if TYPE_CHECKING:
     from .session import ApiSession
 
-__all__ = ["Command", "MonitorStream", "ListenStream", "resolve", "UnknownCommand", "run_command"]
+__all__ = ["Command", "TickedStream", "MonitorStream", "PrintStream", "ListenStream", "resolve", "UnknownCommand",
+           "run_command"]
 
 # Menus we serve and their commands (getall is the API alias of print).
 _COMMON = frozenset({"print", "getall", "listen"})
@@ -107,7 +108,17 @@ class Command:
         self.finished = True
 
 
-class MonitorStream(Command):
+class TickedStream(Command):
+    """A command that produces output every interval, driven by its session's ticker."""
+
+    interval: float
+    deadline: float | None = None
+
+    def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
+        raise NotImplementedError
+
+
+class MonitorStream(TickedStream):
     kind = "monitor"
 
     def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes, ifaces: list[Interface],
@@ -121,9 +132,9 @@ class MonitorStream(Command):
         self.deadline = deadline
         self.zero = {i.name: i.zero_words for i in ifaces}
 
-    def emit(self, out: list[bytes], sec: int, interfaces: dict[str, Interface], drop_modes: dict[str, str],
-             default_mode: str) -> None:
+    def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
         """Append this cycle's `!re` sentences (one per interface) to out."""
+        interfaces, drop_modes = model.interfaces, model.drop_modes
         data = b"=.section=" + str(self.section).encode()
         tail = bytes((len(data),)) + data + self.tag_word + END
         fields = self.fields
@@ -132,7 +143,7 @@ class MonitorStream(Command):
             iface = interfaces.get(name)
             if iface is not None:
                 words = iface.monitor_words(sec)
-            elif drop_modes.get(name, default_mode) == "zeros":
+            elif drop_modes.get(name, default_drop_mode) == "zeros":
                 words = self.zero[name]
             else:  # "stall" (trap/done streams were ended when the interface went away)
                 continue
@@ -142,6 +153,36 @@ class MonitorStream(Command):
         if sent:
             self.section += 1
             self.emitted += 1
+
+
+class PrintStream(TickedStream):
+    """`print =interval=N`: every cycle re-prints the menu under one `.section`, then `!done`.
+
+    The per-cycle `!done` while the command keeps running is what MikroDash reports from 7.24
+    (facts sheet 1.7, partly UNVERIFIED).
+    """
+
+    kind = "print"
+
+    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes, menu: str, query: Query,
+                 proplist: list[str] | None, interval: float) -> None:
+        super().__init__(session, tag, tag_word)
+        self.menu = menu
+        self.query = query
+        self.proplist = proplist
+        self.interval = interval
+        self.section = 0
+
+    def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
+        section = attr_word(".section", str(self.section))
+        for row in model.rows(self.menu):
+            if self.query.match(row):
+                shown = apply_proplist(row, self.proplist)
+                out.append(RE + b"".join([attr_word(k, v) for k, v in shown.items()]) + section + self.tag_word
+                           + END)
+        out.append(DONE + self.tag_word + END)
+        self.section += 1
+        self.emitted += 1
 
 
 class ListenStream(Command):
@@ -157,7 +198,9 @@ class ListenStream(Command):
 
 def run_command(session: ApiSession, menu: str, command: str, attrs: dict[str, str], queries: list[str],
                 tag: str | None, tag_word: bytes) -> None:
-    if command in ("print", "getall"):
+    if command in ("print", "getall") and attrs.get("interval"):
+        _print_interval(session, menu, attrs, queries, tag, tag_word)
+    elif command in ("print", "getall"):
         _print(session, menu, attrs, queries, tag_word)
     elif command == "listen":
         _listen(session, menu, attrs, queries, tag, tag_word)
@@ -181,6 +224,19 @@ def _print(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[
         out.append(EMPTY + tag_word + END)
     out.append(DONE + tag_word + END)
     session.send(b"".join(out))
+
+
+def _print_interval(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: str | None,
+                    tag_word: bytes) -> None:
+    try:
+        query = Query(queries)
+        interval = max(parse_interval(attrs["interval"]), session.router.config.min_interval)
+    except (QueryError, ValueError):
+        session.send(trap("value of interval out of range", 1, tag_word) + DONE + tag_word + END)
+        return
+    stream = PrintStream(session, tag, tag_word, menu, query, _proplist(attrs), interval)
+    session.register(stream)
+    session.start_stream(stream)
 
 
 def _listen(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: str | None,
@@ -208,7 +264,8 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_wo
     interfaces = router.model.interfaces
     ifaces = []
     for n in names:
-        iface = interfaces.get(n)
+        # Arguments may name an interface or give its internal id (*1A).
+        iface = interfaces.get(n) or (router.model.interface_by_id(n) if n.startswith("*") else None)
         if iface is None:
             _bad_argument(session, "input does not match any value of interface", tag_word)
             return
@@ -242,4 +299,4 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_wo
             return
     stream = MonitorStream(session, tag, tag_word, ifaces, interval, fields, deadline)
     session.register(stream)
-    session.start_monitor(stream)
+    session.start_stream(stream)

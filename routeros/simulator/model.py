@@ -205,6 +205,9 @@ class RouterModel:
     def now_sec(self) -> int:
         return int(time.monotonic() - self._t0)
 
+    def interface_by_id(self, item_id: str) -> Interface | None:
+        return next((i for i in self.interfaces.values() if i.id == item_id), None)
+
     def subscribe(self, listener: Listener) -> None:
         self._listeners.add(listener)
 

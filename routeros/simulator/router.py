@@ -30,6 +30,7 @@ class RouterCore:
         self.commands_total = 0
         self.refused_connections = 0
         self.bytes_sent = 0
+        self.skipped_cycles = 0  # stream cycles not sent because a client was not reading
         self._command_times: deque[float] = deque()
 
     def count_command(self) -> None:
@@ -63,4 +64,5 @@ class RouterCore:
             "commands_per_second": round(recent / _RATE_WINDOW, 2),
             "refused_connections": self.refused_connections,
             "bytes_sent": self.bytes_sent,
+            "skipped_cycles": self.skipped_cycles,
         }

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 
 from ..codec import CodecError, SentenceDecoder, encode_word
-from .commands import Command, ListenStream, MonitorStream, UnknownCommand, resolve, run_command
+from .commands import Command, ListenStream, MonitorStream, TickedStream, UnknownCommand, resolve, run_command
 from .query import apply_proplist
 from .router import RouterCore
 from .words import DONE, EMPTY, END, FATAL, RE, attr_word, reply, tag_word, trap
@@ -23,6 +23,9 @@ __all__ = ["ApiSession", "challenge_response"]
 # Streams due within this much of the earliest one go out in the same write: one wake-up
 # and one transport.write per batch instead of one per stream.
 _TICK_SLACK = 0.02
+# Above this much unsent output the client is not keeping up: stream cycles are skipped
+# (counted in stats) instead of buffering without bound, as a router's full socket would.
+_WRITE_HIGH_WATER = 4 * 1024 * 1024
 
 
 def challenge_response(password: str, challenge_hex: str) -> str:
@@ -45,12 +48,13 @@ class ApiSession(asyncio.Protocol):
         self._ids = itertools.count(1)
         self._challenge: str | None = None
         self._prelogin_commands = 0
-        self._heap: list[tuple[float, int, MonitorStream]] = []
+        self._heap: list[tuple[float, int, TickedStream]] = []
         self._tick: asyncio.TimerHandle | None = None
         self._delayed: deque[tuple[float, bytes]] = deque()
         self._flush_handle: asyncio.TimerHandle | None = None
         self._held_input: list[bytes] = []
         self._listening = False
+        self._write_paused = False
 
     # ---- connection lifecycle -------------------------------------------------------------
 
@@ -65,6 +69,13 @@ class ApiSession(asyncio.Protocol):
             return
         self.accepted = True
         group.add(self)
+        transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
 
     def _refuse(self) -> None:
         mode = self.router.config.over_limit
@@ -306,16 +317,16 @@ class ApiSession(asyncio.Protocol):
 
     # ---- monitor-traffic ticker -------------------------------------------------------------
 
-    def start_monitor(self, stream: MonitorStream) -> None:
+    def start_stream(self, stream: TickedStream) -> None:
+        """First cycle right away (as the router does), then one per interval from the ticker."""
         router = self.router
         out: list[bytes] = []
-        stream.emit(out, router.model.now_sec(), router.model.interfaces, router.model.drop_modes,
-                    router.config.drop_mode)
+        stream.emit(out, router.model.now_sec(), router.model, router.config.drop_mode)
         if out:
             self.send(b"".join(out))
         self._schedule(stream, self.loop.time() + stream.interval)
 
-    def _schedule(self, stream: MonitorStream, due: float) -> None:
+    def _schedule(self, stream: TickedStream, due: float) -> None:
         heapq.heappush(self._heap, (due, id(stream), stream))
         if self._tick is None or due < self._tick.when():
             if self._tick is not None:
@@ -331,10 +342,10 @@ class ApiSession(asyncio.Protocol):
         now = self.loop.time()
         horizon = now + _TICK_SLACK
         sec = model.now_sec()
-        interfaces, drop_modes, default_mode = model.interfaces, model.drop_modes, router.config.drop_mode
+        default_mode = router.config.drop_mode
         heap = self._heap
         out: list[bytes] = []
-        due_again: list[tuple[float, int, MonitorStream]] = []
+        due_again: list[tuple[float, int, TickedStream]] = []
         while heap and heap[0][0] <= horizon:
             due, key, stream = heapq.heappop(heap)
             if stream.finished:
@@ -343,8 +354,12 @@ class ApiSession(asyncio.Protocol):
                 self._finish(stream)
                 out.append(DONE + stream.tag_word + END)
                 continue
-            if not router.stalled:
-                stream.emit(out, sec, interfaces, drop_modes, default_mode)
+            if router.stalled:
+                pass
+            elif self._write_paused:
+                router.skipped_cycles += 1
+            else:
+                stream.emit(out, sec, model, default_mode)
             nxt = due + stream.interval
             if nxt <= now:  # fell behind (e.g. the loop was busy): skip cycles rather than burst
                 nxt = now + stream.interval

@@ -347,3 +347,22 @@ def test_replies_interleave_between_tags_on_one_connection(sim: Simulator, wire:
     assert seen == {f"t{i}": n for i, n in enumerate(names)}
     wire.send("/cancel")
     wire.read_until(lambda s: s[0] == "!done" and tag_of(s) is None)
+
+
+def test_print_interval_repeats_rows_per_section_with_done_per_cycle(wire: WireClient) -> None:
+    wire.send("/interface/print", "?type=ether", "=.proplist=name", "=interval=0.1", ".tag=pi")
+    cycles = [wire.read_until(lambda s: s[0] == "!done") for _ in range(2)]
+    for n, cycle in enumerate(cycles):
+        assert [s[0] for s in cycle] == ["!re"] * 5 + ["!done"]
+        assert {attrs(s)[".section"] for s in cycle[:-1]} == {str(n)}
+        assert all(tag_of(s) == "pi" for s in cycle)
+    wire.send("/cancel", "=tag=pi")
+    wire.read_until(lambda s: s[0] == "!trap" and tag_of(s) == "pi")
+    wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "pi")
+
+
+def test_monitor_traffic_accepts_interface_internal_id(sim: Simulator, wire: WireClient) -> None:
+    name = pppoe_names(sim)[2]
+    item_id = attrs(wire.command("/interface/print", f"?name={name}", "=.proplist=.id")[0])[".id"]
+    replies = wire.command("/interface/monitor-traffic", f"=interface={item_id}", "=once=")
+    assert attrs(replies[0])["name"] == name
