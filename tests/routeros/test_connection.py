@@ -147,3 +147,10 @@ def test_connection_tls_carries_streams_and_calls_concurrently(tls_sim):
                 event, _ = next_event(stream, {"data"}, timeout=5)
                 assert event.data["name"] == name
         assert client.stats()["reconnects"] == 0
+
+
+def test_connection_refused_over_session_limit_raises_unreachable():
+    with running_sim(max_sessions=2) as small:
+        with RouterClient(endpoint_for(small)), RouterClient(endpoint_for(small)):
+            with pytest.raises(UnreachableError):
+                RouterClient(endpoint_for(small)).connect()

@@ -16,6 +16,7 @@ from tests.routeros.client_support import (
     pppoe_interfaces,
     pppoe_user,
     running_sim,
+    wait_until,
 )
 from tests.routeros.raw_router import RawRouter, tag_of
 
@@ -65,8 +66,8 @@ def test_supervision_reconnects_after_dropped_connection(sim):
         dropped_at = time.monotonic()
         assert_all_recover(streams, names, lambda: dropped_at)
         assert old_tags.isdisjoint({s.tag for s in streams})  # re-issued under fresh tags
-        assert client.stats()["reconnects"] == 1
-        assert sim.stats()["open_sessions"] == 1
+        assert client.stats()["reconnects"] >= 1
+        wait_until(lambda: sim.stats()["open_sessions"] == 1, 5, "the router to see one session again")
 
 
 def test_supervision_reconnects_after_fatal(sim):
@@ -111,11 +112,11 @@ def test_supervision_pending_call_fails_with_unreachable_when_link_drops(sim):
         deadline = time.monotonic() + 5
         while client.stats()["open_routes"] == 0 and time.monotonic() < deadline:
             time.sleep(0.01)
-        sim.set_latency(0.0)
-        sim.close_connections()
+        sim.close_connections()  # the reply is still held back by the latency
         caller.join(timeout=5)
         assert not caller.is_alive()
         assert isinstance(outcome[0], UnreachableError), outcome
+        sim.set_latency(0.0)
         # and the client is usable again once it has reconnected
         assert client.call("/system/identity/print", timeout=5)
 
@@ -123,7 +124,7 @@ def test_supervision_pending_call_fails_with_unreachable_when_link_drops(sim):
 def test_supervision_pppoe_session_drop_ends_stream_then_resubscribe_works(sim):
     name = pppoe_interfaces(sim)[5]
     user = pppoe_user(sim, name)
-    with supervised(sim) as client:
+    with supervised(sim, keepalive=10) as client:
         stream = flowing_streams(client, [name])[0]
         sim.drop_pppoe(user, mode="trap")
         event, _ = next_event(stream, {"trap", "done", "failed"}, timeout=5)
