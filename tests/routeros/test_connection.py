@@ -5,13 +5,15 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 
 import pytest
 
 from routeros import LoginError, RouterClient, RouterEndpoint, UnreachableError
+from routeros.codec import encode_sentence
 from routeros.connection import open_connection
 from tests.routeros.client_support import endpoint_for, monitor, next_event, pppoe_interfaces, running_sim
-from tests.routeros.raw_router import RawRouter
+from tests.routeros.raw_router import RawRouter, tag_of
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +156,17 @@ def test_connection_refused_over_session_limit_raises_unreachable():
         with RouterClient(endpoint_for(small)), RouterClient(endpoint_for(small)):
             with pytest.raises(UnreachableError):
                 RouterClient(endpoint_for(small)).connect()
+
+
+def test_connection_slow_partial_sentence_is_not_cut_by_the_timeout():
+    # librouteros alone would raise TimeoutError half-way through the sentence and lose sync
+    def handler(words: list[str], send) -> None:
+        reply = encode_sentence(["!re", "=name=slow", f".tag={tag_of(words)}"])
+        router.inject(reply[:7])
+        time.sleep(1.5)  # the scenario: a gap longer than the endpoint timeout mid-sentence
+        router.inject(reply[7:] + encode_sentence(["!done", f".tag={tag_of(words)}"]))
+
+    with RawRouter(handler) as router:
+        with RouterClient(RouterEndpoint("127.0.0.1", router.port, timeout=1.0), keepalive=5) as client:
+            assert client.call("/system/identity/print", timeout=5) == [{"name": "slow"}]
+            assert client.stats()["reconnects"] == 0
