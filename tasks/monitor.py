@@ -350,12 +350,15 @@ class MonitorRun:
             else:
                 # Close the row before giving the slot back, or the reconciler could
                 # see desired=running without a lease and restart it.
-                _quietly(lambda: sessions.close(self.session_id, outcome.reason,
-                                                attempt=self.attempt))
-                if not self._publish_status("stopped", outcome.reason):
+                reason = outcome.reason
+                try:
+                    reason = sessions.close(self.session_id, reason, attempt=self.attempt) or reason
+                except Exception:
+                    log.exception("monitor %s: could not close its session row", self.token)
+                if not self._publish_status("stopped", reason):
                     _quietly(lambda: self.pub.publish_status(status_entry(
                         "stopped", plan.meta, session_id=self.session_id, seq=self.seq,
-                        fence=self.fence, reason=outcome.reason)))
+                        fence=self.fence, reason=reason)))
         finally:
             keeper.unregister(lease)
             _quietly(lambda: self.sem.release(self.token, plan.customer_id, plan.router_id))

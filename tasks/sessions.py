@@ -149,21 +149,22 @@ def request_stop(session_id: object, reason: str) -> bool:
         return result.rowcount == 1
 
 
-def close(session_id: object, reason: str, attempt: int | None = None) -> bool:
-    """Final state: stopped, with the first reason recorded kept (a stop request's)."""
+def close(session_id: object, reason: str, attempt: int | None = None) -> str | None:
+    """Final state: stopped. The first reason recorded wins (a stop request's, say,
+    over the revoke that came with it); returns it, or None if nothing was closed."""
     conditions = [MonitorSession.id == _uuid(session_id),
                   MonitorSession.actual_state != ActualState.STOPPED]
     if attempt is not None:
         conditions.append(MonitorSession.attempt == attempt)
     with db() as s:
-        result = s.execute(
+        return s.execute(
             update(MonitorSession)
             .where(*conditions)
             .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPED,
                     stopped_at=now(),
                     stop_reason=func.coalesce(MonitorSession.stop_reason, reason))
-        )
-        return result.rowcount == 1
+            .returning(MonitorSession.stop_reason)
+        ).scalar_one_or_none()
 
 
 def _uuid(value: object) -> uuid.UUID:

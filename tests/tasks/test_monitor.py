@@ -47,3 +47,133 @@ def test_monitor_pppoe_sample_reaches_stream_within_one_second(engine: Engine) -
     assert sample["package"] == record["package"]
     assert "pppoe_password" not in sample and record["pppoe_password"] not in str(sample)
     service.stop(cid, requested_by="test")
+
+
+def _session(session_id: str):
+    from tasks import sessions
+
+    return sessions.get(session_id)
+
+
+def _stop_and_wait(eng: Engine, cid: str, session_id: str) -> dict:
+    service.stop(cid, requested_by="test")
+    return _first(eng, cid, "stopped", 5.0, session_id=session_id)
+
+
+@pytest.mark.parametrize("service_type", ["hotspot", "static_ip"])
+def test_monitor_queue_target_samples_read_pairs_as_upload_download(
+        engine: Engine, service_type: str) -> None:
+    username = engine.usernames(service_type)[0]
+    cid = engine.customer_id(username)
+    record = engine.customers[username]
+    info = service.start(cid)
+    sample = _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    # The polled /queue/simple row's `rate` is "upload/download" from the target's view.
+    expected_queue = record["target"]
+    rows = [r for r in _router_queues(engine) if r["name"] == expected_queue]
+    assert rows, f"simulator has no queue {expected_queue}"
+    assert sample["service_type"] == service_type
+    assert sample["upload_bps"] == int(sample["rx_bits_per_second"])
+    assert sample["download_bps"] == int(sample["tx_bits_per_second"])
+    assert sample["package"] == record["package"]
+    _stop_and_wait(engine, cid, info.session_id)
+
+
+def _router_queues(eng: Engine) -> list[dict[str, str]]:
+    from routeros import RouterClient, RouterEndpoint
+
+    with RouterClient(RouterEndpoint("127.0.0.1", eng.sim.port, "admin", "admin",
+                                     timeout=5)) as client:
+        return client.call("/queue/simple/print", proplist=["name", "target", "rate"])
+
+
+def test_monitor_stop_ends_samples_within_one_second(engine: Engine) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[1])
+    info = service.start(cid)
+    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    asked = time.time()
+    service.stop(cid, requested_by="alice")
+    stopped = _first(engine, cid, "stopped", 5.0, session_id=info.session_id)
+    assert parse_ts(stopped["timestamp"]) - asked < 1.0
+    assert stopped["reason"] == "stopped by alice"
+    row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
+                   and r, 5.0, message="the session row to be closed")
+    assert row.desired_state == "stopped" and row.stop_reason == "stopped by alice"
+    entries = customer_entries(engine.redis, cid)
+    last = max(i for i, e in enumerate(entries) if e["type"] == "stopped")
+    assert all(e["type"] != "traffic" for e in entries[last + 1:])
+    assert wait_for(lambda: service.status()["slots_in_use"] == 0, 5.0, message="slot freed")
+
+
+def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine) -> None:
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2:8]]
+    before = engine.sim.stats()["logins"]
+    infos = [service.start(cid) for cid in ids]
+    for cid, info in zip(ids, infos):
+        _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    # One worker process, six monitors: one API session on the router.
+    assert engine.sim.stats()["open_sessions"] == 1
+    assert engine.sim.stats()["logins"] - before <= 1
+    for cid, info in zip(ids, infos):
+        _stop_and_wait(engine, cid, info.session_id)
+
+
+@pytest.mark.parametrize("mode", ["trap", "stall"])
+def test_monitor_pppoe_drop_and_return_gives_events_then_samples(
+        engine: Engine, mode: str) -> None:
+    username = engine.usernames("pppoe")[8 if mode == "trap" else 9]
+    cid = engine.customer_id(username)
+    info = service.start(cid)
+    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    engine.sim.drop_pppoe(username, mode=mode)
+    trouble = wait_entry(engine.redis, cid,
+                         lambda e: e["type"] in ("offline", "reconnecting")
+                         and e["session_id"] == info.session_id, 10.0, "offline/reconnecting")
+    assert trouble["reason"]
+    assert wait_for(lambda: (r := _session(info.session_id))
+                    and r.actual_state in ("offline", "reconnecting"), 5.0,
+                    message="the row to show the trouble")
+    # Slot kept while offline.
+    assert any(m["session_id"] == info.session_id and m["live"]
+               for m in service.status()["monitors"])
+    engine.sim.restore_pppoe(username)
+    resumed = wait_entry(engine.redis, cid, lambda e: e["type"] == "resumed"
+                         and e["session_id"] == info.session_id, 20.0, "resumed")
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
+               5.0, "samples after resume")
+    _stop_and_wait(engine, cid, info.session_id)
+
+
+def test_monitor_stalled_router_connection_reconnects_then_resumes(engine: Engine) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[10])
+    info = service.start(cid)
+    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    engine.sim.stall(True)
+    try:
+        wait_entry(engine.redis, cid, lambda e: e["type"] == "reconnecting"
+                   and e["session_id"] == info.session_id, 15.0, "reconnecting")
+    finally:
+        engine.sim.stall(False)
+    resumed = wait_entry(engine.redis, cid, lambda e: e["type"] == "resumed"
+                         and e["session_id"] == info.session_id, 30.0, "resumed")
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
+               5.0, "samples after resume")
+    _stop_and_wait(engine, cid, info.session_id)
+
+
+def test_monitor_stops_itself_at_max_duration(engine: Engine, monkeypatch) -> None:
+    from settings import get_settings
+
+    monkeypatch.setenv("MONITOR_MAX_DURATION", "2")
+    get_settings.cache_clear()
+    try:
+        cid = engine.customer_id(engine.usernames("pppoe")[11])
+        info = service.start(cid)
+    finally:
+        monkeypatch.setenv("MONITOR_MAX_DURATION", "600")
+        get_settings.cache_clear()
+    stopped = _first(engine, cid, "stopped", 6.0, session_id=info.session_id)
+    assert stopped["reason"] == "max-duration"
+    row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
+                   and r, 5.0, message="row closed")
+    assert row.stop_reason == "max-duration"

@@ -1,0 +1,170 @@
+"""Crash recovery with real worker processes: kill -9, SIGTERM handover, Redis flush."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from tasks import runtime, service, sessions
+from tests.tasks.conftest import Engine, customer_entries, wait_entry
+from tests.workers import CeleryProcess, wait_for
+
+CAP = 20
+TTL = 3.0
+
+
+@pytest.fixture(scope="module")
+def engine(engine_factory) -> Iterator[Engine]:
+    eng = engine_factory(pppoe=24, hotspot=0, static=0, MAX_CONCURRENT_MONITORS=str(CAP),
+                         MONITOR_LEASE_TTL=str(TTL))
+    eng.start_worker("default", concurrency=2, name="control")
+    eng.start_beat()
+    yield eng
+
+
+@pytest.fixture(scope="module")
+def first_worker(engine: Engine) -> CeleryProcess:
+    return engine.start_worker("monitors", concurrency=8, name="wa")
+
+
+def _live_tokens() -> set[str]:
+    return {h.token for h in runtime.semaphore().holders()}
+
+
+def assert_single_producer(entries: list[dict]) -> None:
+    """Per session, attempts follow one another: once a newer fence has written,
+    an older one never writes again, and their sample times never overlap."""
+    spans: dict[tuple[str, int], list[float]] = {}
+    order: list[tuple[str, int]] = []
+    for e in entries:
+        if e["type"] != "traffic":
+            continue
+        key = (e["session_id"], e["fence"])
+        if key not in spans:
+            spans[key] = []
+            order.append(key)
+        elif order[-1] != key:
+            raise AssertionError(f"producer {key} wrote again after {order[-1]}: interleaving")
+        spans[key].append(e["id"])
+    for older, newer in zip(order, order[1:]):
+        assert max(spans[older]) < min(spans[newer])
+
+
+def _samples_by(eng: Engine, cid: str, session_id: str, attempt_token: str) -> list[dict]:
+    return [e for e in customer_entries(eng.redis, cid)
+            if e["type"] == "traffic" and e["session_id"] == session_id]
+
+
+def _current_attempt(session_id: str) -> int:
+    row = sessions.get(session_id)
+    assert row is not None
+    return row.attempt
+
+
+def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
+        engine: Engine, first_worker: CeleryProcess) -> None:
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[:3]]
+    infos = [service.start(cid) for cid in ids]
+    for cid, info in zip(ids, infos):
+        wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
+                   and e["session_id"] == s, 5.0, "first samples")
+    second = engine.start_worker("monitors", concurrency=8, name="wb")
+    old_tokens = {sessions.token(i.session_id, 1) for i in infos}
+    assert old_tokens <= _live_tokens()
+
+    first_worker.signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    first_worker.wait_exit(5)
+    # Slots: the dead owner's leases are gone within the TTL (nothing renews them).
+    wait_for(lambda: not (old_tokens & _live_tokens()), TTL + 0.5,
+             message="the killed worker's slots to be free")
+    assert time.monotonic() - killed_at <= TTL + 0.5
+    # The reconciler restarts each session as attempt 2, on the surviving worker.
+    for cid, info in zip(ids, infos):
+        wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
+                   and e["session_id"] == s and e["fence"] != _fence_of(engine, cid, s, 1),
+                   15.0, "samples from the restarted attempt")
+        assert _current_attempt(info.session_id) == 2
+        assert_single_producer(customer_entries(engine.redis, cid))
+    assert all(f"monitor-{i.session_id}-2" in second.log() for i in infos)
+    assert len(_live_tokens()) == 3
+
+
+def _fence_of(eng: Engine, cid: str, session_id: str, nth_attempt: int) -> int | None:
+    """Fence of the first attempt that wrote for this session (attempts write in order)."""
+    fences: list[int] = []
+    for e in customer_entries(eng.redis, cid):
+        if e["type"] == "traffic" and e["session_id"] == session_id and e["fence"] not in fences:
+            fences.append(e["fence"])
+    return fences[nth_attempt - 1] if len(fences) >= nth_attempt else None
+
+
+def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
+    running = [p for p in engine.processes if p.name == "wb" and p.alive()]
+    assert running, "needs the worker of the previous test"
+    leaving = running[0]
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[:3]]
+    rows = [sessions.open_for_customer(cid) for cid in ids]
+    assert all(r is not None and r.attempt == 2 for r in rows)
+    engine.start_worker("monitors", concurrency=48, name="wc")
+
+    leaving.signal(signal.SIGTERM)
+    # Warm shutdown waits for running tasks: it only ends this fast because every
+    # monitor loop saw the shutdown and returned.
+    leaving.wait_exit(5)
+    assert leaving.log().count("ended: worker-shutdown") == 3
+    for cid, row in zip(ids, rows):
+        handover = wait_entry(engine.redis, cid, lambda e, s=str(row.id): e["type"] ==
+                              "reconnecting" and e["session_id"] == s, 2.0, "handover event")
+        assert "handing over" in handover["reason"]
+        wait_for(lambda s=str(row.id): _current_attempt(s) == 3, 10.0,
+                 message="a third attempt")
+        wait_entry(engine.redis, cid, lambda e, s=str(row.id): e["type"] == "started"
+                   and e["reason"] == "attempt 3", 10.0, "attempt 3 started")
+        assert_single_producer(customer_entries(engine.redis, cid))
+    for cid in ids:
+        service.stop(cid)
+    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
+
+
+def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: Engine) -> None:
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[3:3 + CAP]]
+    infos = [service.start(cid) for cid in ids]
+    for cid, info in zip(ids, infos):
+        wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
+                   and e["session_id"] == s, 10.0, "first samples")
+    sem = runtime.semaphore()
+    peak = [0]
+    done = threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], sem.in_use())
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        engine.redis.flushdb()
+        for cid, info in zip(ids, infos):
+            wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
+                       and e["session_id"] == s, 20.0, "samples after the flush")
+    finally:
+        done.set()
+        watcher.join(2)
+    assert peak[0] <= CAP
+    assert len(_live_tokens()) == CAP
+    for cid, info in zip(ids, infos):
+        entries = customer_entries(engine.redis, cid)
+        fences = {e["fence"] for e in entries if e["type"] == "traffic"}
+        # The flush wiped the streams: only the one restarted attempt writes now.
+        assert len(fences) == 1, (cid, fences)
+        assert _current_attempt(info.session_id) == 2
+    assert service.status()["monitor_count"] == CAP
+    for cid in ids:
+        service.stop(cid)
+    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
