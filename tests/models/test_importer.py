@@ -1,0 +1,207 @@
+"""Importing customers from a router (the simulator): idempotent, operator edits kept."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from models.importer import main as import_main
+from models.router_tables import RouterSnapshot, parse_up_down, plan_import
+from models.seed import main as seed_main
+from routeros.simulator import Simulator
+from tests.models.conftest import SIM_PASSWORD
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _args(url: str, sim: Simulator, *extra: str) -> list[str]:
+    return [
+        "--router", "mikrotik-001", "--host", sim.host, "--port", str(sim.port), "--user", "admin",
+        "--password-env", "IMPORT_ROUTER_PASS", "--database-url", url, *extra,
+    ]
+
+
+def _rows(url: str) -> list[tuple]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT c.id, c.mikrotik_id, c.username, c.name, c.service_type::text, c.status::text, "
+                "c.pppoe_username, c.pppoe_password, c.pppoe_profile, c.hotspot_username, "
+                "c.hotspot_password, c.hotspot_mac_address::text, host(c.static_ip), p.name, "
+                "p.download_bps, p.upload_bps, c.updated_at "
+                "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
+            ))]
+    finally:
+        engine.dispose()
+
+
+def test_importer_twice_from_simulator_gives_same_rows_and_says_so(
+    pg_url: str, simulator: Simulator
+) -> None:
+    env = dict(os.environ, IMPORT_ROUTER_PASS=SIM_PASSWORD)
+    command = [sys.executable, "-m", "models.importer", *_args(pg_url, simulator)]
+    first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "packages: created=4 updated=0 unchanged=0" in first.stdout
+    assert "customers: created=12 updated=0 unchanged=0" in first.stdout
+    rows = _rows(pg_url)
+
+    second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert "packages: created=0 updated=0 unchanged=4" in second.stdout
+    assert "customers: created=0 updated=0 unchanged=12" in second.stdout
+    assert _rows(pg_url) == rows  # updated_at included: nothing was even touched
+    assert SIM_PASSWORD not in first.stdout + first.stderr + second.stdout + second.stderr
+
+    # A static customer is known to the router only by its queue: the queue name
+    # (JSON "target") becomes the username, the queue comment the name.
+    expected = {
+        c["target"] if c["service_type"] == "static_ip" else c["username"]: c
+        for c in simulator.customers()["customers"]
+    }
+    packages = {p["name"]: p for p in simulator.customers()["packages"]}
+    assert sorted(r[2] for r in rows) == sorted(expected)
+    for row in rows:
+        c = expected[row[2]]
+        assert (row[1], row[4], row[5]) == ("mikrotik-001", c["service_type"], "active")
+        assert (row[6], row[7], row[8]) == (c["pppoe_username"], c["pppoe_password"], c["pppoe_profile"])
+        assert (row[9], row[10]) == (c["hotspot_username"], c["hotspot_password"])
+        assert row[11] == (c["hotspot_mac_address"].lower() if c["hotspot_mac_address"] else None)
+        assert row[12] == c["static_ip"]
+        # Static queues carry no profile: their package is found by max-limit speeds.
+        assert (row[14], row[15]) == (
+            packages[c["package"]]["download_bps"], packages[c["package"]]["upload_bps"]
+        )
+        if c["service_type"] != "pppoe":
+            assert row[3] == c["name"]  # HotSpot users and queues carry the name as comment
+
+
+def test_importer_keeps_operator_name_and_status_and_restores_router_password(
+    pg_url: str, simulator: Simulator, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IMPORT_ROUTER_PASS", SIM_PASSWORD)
+    assert import_main(_args(pg_url, simulator)) == 0
+    victim = next(c for c in simulator.customers()["customers"] if c["service_type"] == "pppoe")
+    engine = create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(
+                "UPDATE customers SET name = 'Edited Name', status = 'suspended', "
+                "pppoe_password = 'stale' WHERE username = :u"
+            ), {"u": victim["username"]})
+        capsys.readouterr()
+        assert import_main(_args(pg_url, simulator)) == 0
+        out = capsys.readouterr().out
+        with engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT name, status::text, pppoe_password FROM customers WHERE username = :u"
+            ), {"u": victim["username"]}).one()
+    finally:
+        engine.dispose()
+    assert "customers: created=0 updated=1 unchanged=11" in out
+    assert tuple(row) == ("Edited Name", "suspended", victim["pppoe_password"])
+
+
+def test_importer_after_seed_from_json_finds_everything_unchanged(
+    pg_url: str, simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    path = tmp_path / "customers.json"
+    path.write_text(json.dumps(simulator.customers()))
+    monkeypatch.setenv("IMPORT_ROUTER_PASS", SIM_PASSWORD)
+    assert seed_main([
+        "--customers-json", str(path), "--mikrotik-id", "mikrotik-001", "--database-url", pg_url,
+        "--router-password-env", "IMPORT_ROUTER_PASS",
+    ]) == 0
+    capsys.readouterr()
+    # No --host/--port: the routers row the seed wrote says where the router is.
+    assert import_main(["--router", "mikrotik-001", "--database-url", pg_url]) == 0
+    captured = capsys.readouterr()
+    assert "(routers table)" in captured.err
+    assert "customers: created=0 updated=0 unchanged=12" in captured.out
+
+
+def test_importer_wrong_password_exits_nonzero_without_printing_it(
+    pg_url: str, simulator: Simulator, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IMPORT_ROUTER_PASS", "Wr0ng-Secret-Value")
+    with pytest.raises(SystemExit) as exit_info:
+        import_main(_args(pg_url, simulator))
+    captured = capsys.readouterr()
+    assert exit_info.value.code == 1
+    assert "error: router mikrotik-001" in captured.err and "LoginError" in captured.err
+    assert "Wr0ng-Secret-Value" not in captured.out + captured.err
+
+
+def test_importer_unreachable_router_exits_nonzero(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:  # a port nobody listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("IMPORT_ROUTER_PASS", "x")
+    with pytest.raises(SystemExit) as exit_info:
+        import_main([
+            "--router", "mikrotik-001", "--host", "127.0.0.1", "--port", str(port), "--timeout", "2",
+            "--password-env", "IMPORT_ROUTER_PASS", "--database-url", pg_url,
+        ])
+    assert exit_info.value.code == 1
+    assert "UnreachableError" in capsys.readouterr().err
+
+
+def test_importer_unset_password_variable_is_a_clear_error(
+    pg_url: str, simulator: Simulator, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("IMPORT_ROUTER_PASS", raising=False)
+    with pytest.raises(SystemExit):
+        import_main(_args(pg_url, simulator))
+    assert "--password-env IMPORT_ROUTER_PASS: that environment variable is not set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("text_value", "expected"),
+    [
+        ("5M/10M", (5_000_000, 10_000_000)),
+        ("512k/1M 1M/2M 384k/768k 8/8", (512_000, 1_000_000)),
+        ("10M", (10_000_000, 10_000_000)),
+        ("1.5M/3M", (1_500_000, 3_000_000)),
+        ("5000000/10000000", (5_000_000, 10_000_000)),
+        ("0/0", None),
+        ("", None),
+        ("fast/slow", None),
+    ],
+)
+def test_router_tables_rate_limit_read_as_upload_download(
+    text_value: str, expected: tuple[int, int] | None
+) -> None:
+    assert parse_up_down(text_value) == expected
+
+
+def test_router_tables_only_single_host_static_queues_are_customers() -> None:
+    snapshot = RouterSnapshot(simple_queues=[
+        {"name": "lan-total", "target": "10.0.0.0/24", "dynamic": "false", "max-limit": "0/0"},
+        {"name": "two-hosts", "target": "10.0.0.5/32,10.0.0.6/32", "dynamic": "false"},
+        {"name": "<hotspot-sari>", "target": "10.5.0.9/32", "dynamic": "true"},
+        {"name": "toko", "target": "10.0.0.7/32", "dynamic": "false", "max-limit": "2M/8M",
+         "comment": "Toko Maju"},
+    ])
+    plan = plan_import(snapshot, known={})
+    assert [(r.username, r.name, r.static_ip, r.package) for r in plan.records] == [
+        ("toko", "Toko Maju", "10.0.0.7", "queue-2M/8M")
+    ]
+    assert [(p.name, p.download_bps, p.upload_bps) for p in plan.packages] == [
+        ("queue-2M/8M", 8_000_000, 2_000_000)
+    ]
+    assert plan.skipped == 2 and len(plan.warnings) == 2

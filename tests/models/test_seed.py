@@ -1,0 +1,159 @@
+"""Seeding from the simulator's customers JSON: idempotent, all or nothing, quiet about secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, func, select, text
+from sqlalchemy.orm import Session
+
+from models import Customer, Package, Router
+from models.db import make_engine, session_factory
+from models.seed import main as seed_main
+from models.sync import CustomerRecord, upsert_customers
+from routeros.simulator import Simulator
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def customers_json(simulator: Simulator, tmp_path: Path) -> Path:
+    path = tmp_path / "customers.json"
+    path.write_text(json.dumps(simulator.customers()), encoding="utf-8")
+    return path
+
+
+def _snapshot(url: str) -> list[tuple]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.execute(text(
+                "SELECT c.id, c.username, c.name, c.service_type::text, c.status::text, "
+                "host(c.static_ip), c.hotspot_mac_address::text, c.pppoe_password, p.name, c.updated_at "
+                "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
+            ))]
+    finally:
+        engine.dispose()
+
+
+def _seed(url: str, path: Path, *extra: str) -> list[str]:
+    return ["--customers-json", str(path), "--mikrotik-id", "mikrotik-001", "--database-url", url, *extra]
+
+
+def test_seed_from_json_creates_then_reports_unchanged(
+    pg_url: str, customers_json: Path, simulator: Simulator, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("SEED_ROUTER_PASS", "sim-Pa55-word")
+    assert seed_main(_seed(pg_url, customers_json, "--router-password-env", "SEED_ROUTER_PASS")) == 0
+    first = capsys.readouterr()
+    assert "router mikrotik-001: created" in first.out
+    assert "packages: created=4 updated=0 unchanged=0" in first.out
+    assert "customers: created=12 updated=0 unchanged=0" in first.out
+    rows = _snapshot(pg_url)
+
+    assert seed_main(_seed(pg_url, customers_json, "--router-password-env", "SEED_ROUTER_PASS")) == 0
+    second = capsys.readouterr()
+    assert "router mikrotik-001: unchanged" in second.out
+    assert "customers: created=0 updated=0 unchanged=12" in second.out
+    assert _snapshot(pg_url) == rows
+    assert "sim-Pa55-word" not in first.out + first.err + second.out + second.err
+
+    expected = {c["username"]: c for c in simulator.customers()["customers"]}
+    by_name = {r[1]: r for r in rows}
+    assert by_name.keys() == expected.keys()
+    for username, row in by_name.items():
+        c = expected[username]
+        assert (row[3], row[4], row[8]) == (c["service_type"], "active", c["package"])
+        assert row[5] == c["static_ip"]
+    engine = make_engine(pg_url)
+    with session_factory(engine)() as session:
+        router = session.get(Router, "mikrotik-001")
+        assert router is not None
+        assert (router.host, router.port, router.password.get()) == (
+            simulator.host, simulator.port, "sim-Pa55-word"
+        )
+    engine.dispose()
+
+
+def test_seed_bad_customer_refused_and_nothing_written(
+    pg_url: str, customers_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads(customers_json.read_text())
+    data["customers"][-1]["mac_address"] = "02:zz:00:00:00:01"
+    customers_json.write_text(json.dumps(data))
+    with pytest.raises(SystemExit) as exit_info:
+        seed_main(_seed(pg_url, customers_json))
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert f"customers[{len(data['customers']) - 1}]" in err
+    assert "invalid mac_address '02:zz:00:00:00:01'" in err and "nothing was written" in err
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            counts = [conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("customers", "packages", "routers")]
+        assert counts == [0, 0, 0]
+    finally:
+        engine.dispose()
+
+
+def test_seed_cli_malformed_json_exits_nonzero(pg_url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.json"
+    bad.write_text('{"packages": [], "customers": [', encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "models.seed", *_seed(pg_url, bad)],
+        cwd=REPO, capture_output=True, text=True, timeout=60, env=dict(os.environ),
+    )
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"error: {bad}: not valid JSON")
+
+
+def test_seed_operator_edits_to_name_and_status_survive_a_reseed(
+    pg_url: str, customers_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert seed_main(_seed(pg_url, customers_json)) == 0
+    engine = create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            username = conn.scalar(text(
+                "SELECT username FROM customers WHERE service_type = 'pppoe' ORDER BY username LIMIT 1"
+            ))
+            conn.execute(text(
+                "UPDATE customers SET name = 'Renamed By Operator', status = 'suspended', "
+                "phone = '+62 811', pppoe_password = 'stale' WHERE username = :u"
+            ), {"u": username})
+        capsys.readouterr()
+        assert seed_main(_seed(pg_url, customers_json)) == 0
+        out = capsys.readouterr().out
+        with engine.connect() as conn:
+            row = conn.execute(text(
+                "SELECT name, status::text, phone, pppoe_password FROM customers "
+                "WHERE username = :u"
+            ), {"u": username}).one()
+    finally:
+        engine.dispose()
+    assert row[:3] == ("Renamed By Operator", "suspended", "+62 811")
+    assert row[3] != "stale"  # the source owns the password: restored
+    assert "customers: created=0 updated=1 unchanged=11" in out
+
+
+def test_sync_progress_reported_every_n_rows(pg_session: Session) -> None:
+    records = [
+        CustomerRecord(username=f"user{i:03d}", service_type="pppoe", pppoe_username=f"user{i:03d}")
+        for i in range(25)
+    ]
+    seen: list[tuple[int, int]] = []
+    with pg_session.begin():
+        counts = upsert_customers(
+            pg_session, "mikrotik-001", records, progress=lambda d, t: seen.append((d, t)),
+            progress_every=10,
+        )
+    assert seen == [(10, 25), (20, 25), (25, 25)]
+    assert (counts.created, counts.updated, counts.unchanged) == (25, 0, 0)
+    assert pg_session.scalar(select(func.count()).select_from(Customer)) == 25
+    assert pg_session.scalar(select(func.count()).select_from(Package)) == 0
