@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import NoReturn
 
 from sqlalchemy.orm import Session
@@ -27,7 +28,7 @@ def db_error_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no detail'}"
 
 
-def progress_printer(label: str):  # type: ignore[no-untyped-def]
+def progress_printer(label: str) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
         print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
 
