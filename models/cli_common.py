@@ -6,13 +6,17 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from models.db import make_engine, session_factory
 
 
 def open_session(database_url: str | None) -> Session:
-    engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    try:
+        engine = make_engine(database_url, pool_size=1, max_overflow=0)
+    except (ArgumentError, ImportError) as exc:
+        fail(f"cannot use the database URL: {type(exc).__name__}: {exc}")
     return session_factory(engine)()
 
 

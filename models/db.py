@@ -27,6 +27,9 @@ def make_engine(
     transactions run side by side; pre-ping drops connections PostgreSQL closed.
     """
     target = make_url(url if url is not None else get_settings().database_url)
+    if target.drivername == "postgresql":
+        # SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://; we ship psycopg2.
+        target = target.set(drivername="postgresql+psycopg2")
     common: dict[str, Any] = {"echo": echo, "hide_parameters": True, "pool_pre_ping": True}
     if target.get_backend_name() == "sqlite":
         return _sqlite_engine(target, common)
