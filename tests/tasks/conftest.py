@@ -20,8 +20,14 @@ import pytest
 
 from tests.services import TEST_REDIS_URL
 
-# Before anything imports the Celery app: celeryconfig reads the broker URL once.
-os.environ["REDIS_URL"] = TEST_REDIS_URL
+# Before anything imports the Celery app: celeryconfig reads these once per process,
+# and this process (the "web" side that enqueues) must match the workers exactly.
+CELERY_ENV = {
+    "REDIS_URL": TEST_REDIS_URL,
+    "CELERY_VISIBILITY_TIMEOUT": "60",
+    "RECONCILE_INTERVAL": "1",
+}
+os.environ.update(CELERY_ENV)
 
 import redis  # noqa: E402
 
@@ -31,13 +37,11 @@ from tests.workers import CeleryProcess, beat, wait_for, worker  # noqa: E402
 
 # Shrunk so that hour-scale behaviour shows up in seconds.
 BASE_ENV = {
-    "REDIS_URL": TEST_REDIS_URL,
+    **CELERY_ENV,
     "MONITOR_LEASE_TTL": "3",
     "MONITOR_RENEW_INTERVAL": "0.5",
-    "RECONCILE_INTERVAL": "1",
     "MONITOR_INTERVAL": "1",
     "MONITOR_MAX_DURATION": "600",
-    "CELERY_VISIBILITY_TIMEOUT": "60",
     "MIKROTIK_TIMEOUT": "2",
     "MAX_CONCURRENT_MONITORS": "50",
     "ENABLE_TRAFFIC_MONITOR": "true",
@@ -146,6 +150,8 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     def build(pppoe: int = 30, hotspot: int = 3, static: int = 3, **env: str) -> Engine:
         assert app.conf.broker_url == TEST_REDIS_URL, (
             "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL")
+        clash = {k for k in CELERY_ENV if k in env and env[k] != CELERY_ENV[k]}
+        assert not clash, f"{clash} must be the same in every process (celeryconfig)"
         sim = Simulator(SimulatorConfig(pppoe=pppoe, hotspot=hotspot, static=static,
                                         max_sessions=20, seed=7))
         sim.start()

@@ -1,0 +1,93 @@
+"""Configuration guard: the Celery settings the monitoring engine's correctness rests on."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from tests.tasks.conftest import Engine
+from tests.workers import ROOT
+
+
+def test_celeryconfig_monitor_task_acks_early_and_ignores_result() -> None:
+    from tasks import app
+
+    app.loader.import_default_modules()  # what a worker does: load `include`
+    monitor = app.tasks["tasks.monitor.monitor"]
+    # acks_late on Redis re-delivers any task older than visibility_timeout: duplicates.
+    assert monitor.acks_late is False
+    assert monitor.ignore_result is True
+    assert app.conf.task_acks_late is False
+    assert app.conf.task_reject_on_worker_lost is False
+
+
+def test_celeryconfig_routes_monitor_and_reconciler_to_their_queues() -> None:
+    from tasks import app
+
+    assert {q.name for q in app.conf.task_queues} == {"monitors", "default"}
+    assert app.amqp.router.route({}, "tasks.monitor.monitor")["queue"].name == "monitors"
+    assert app.amqp.router.route({}, "tasks.reconciler.reconcile")["queue"].name == "default"
+    schedule = app.conf.beat_schedule["reconcile-monitors"]
+    assert schedule["task"] == "tasks.reconciler.reconcile"
+    assert schedule["options"]["queue"] == "default"
+
+
+def test_celeryconfig_no_prefetch_and_events_for_flower() -> None:
+    from tasks import app
+
+    assert app.conf.worker_prefetch_multiplier == 1
+    assert app.conf.worker_disable_prefetch is True
+    assert app.conf.task_send_sent_event is True
+    assert app.conf.worker_send_task_events is True
+
+
+def test_celeryconfig_transport_options_identical_everywhere() -> None:
+    from settings import get_settings
+    from tasks import app
+
+    expected = {"visibility_timeout": get_settings().celery_visibility_timeout}
+    assert app.conf.broker_transport_options == expected
+    assert app.conf.result_backend_transport_options == expected
+    assert app.conf.visibility_timeout == expected["visibility_timeout"]
+
+
+_PROBE = (
+    "import json, tasks; c = tasks.app.conf; print(json.dumps([c.broker_transport_options, "
+    "c.result_backend_transport_options, c.visibility_timeout, c.beat_schedule["
+    "'reconcile-monitors']['schedule']]))"
+)
+
+
+def test_celeryconfig_every_process_derives_options_from_settings(tmp_path) -> None:
+    # Web, worker, beat and Flower all import `tasks`; a fresh process with the
+    # same environment gets the same options, whatever the defaults are.
+    env = {"PATH": "/usr/bin:/bin", "CELERY_VISIBILITY_TIMEOUT": "7200",
+           "RECONCILE_INTERVAL": "3", "ENV_FILE": str(tmp_path / "none.env")}
+    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True, timeout=60).stdout
+    broker, backend, visibility, interval = json.loads(out)
+    assert broker == backend == {"visibility_timeout": 7200}
+    assert visibility == 7200 and interval == 3.0
+
+
+@pytest.fixture(scope="module")
+def engine(engine_factory) -> Iterator[Engine]:
+    eng = engine_factory(pppoe=1, hotspot=0, static=0)
+    eng.start_worker("monitors", concurrency=2, name="conf")
+    yield eng
+
+
+def test_celeryconfig_running_worker_uses_the_same_transport_options(engine: Engine) -> None:
+    from tasks import app
+
+    name = f"conf@{socket.gethostname()}"
+    replies = app.control.inspect(timeout=5, destination=[name], limit=1).conf() or {}
+    conf = replies[name]
+    assert conf["broker_transport_options"] == app.conf.broker_transport_options
+    assert conf["result_backend_transport_options"] == app.conf.result_backend_transport_options
+    assert conf["worker_disable_prefetch"] is True and conf["task_acks_late"] is False

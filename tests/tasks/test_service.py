@@ -1,0 +1,177 @@
+"""tasks.service: start/stop/status as the web layer calls them."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import func, select, update
+
+from models import Customer, MonitorSession
+from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId
+from tasks import runtime, service, sessions
+from tasks.leases import request_stop as set_stop_key
+from tests.tasks.conftest import Engine, apply_env, customer_entries, in_threads, wait_entry
+from tests.workers import CeleryProcess, wait_for
+
+CAP = 5
+
+
+@pytest.fixture(scope="module")
+def engine(engine_factory) -> Iterator[Engine]:
+    eng = engine_factory(pppoe=10, hotspot=0, static=1, MAX_CONCURRENT_MONITORS=str(CAP))
+    eng.start_worker("default", concurrency=2, name="control")
+    eng.start_beat()
+    yield eng
+
+
+@pytest.fixture(scope="module")
+def monitors_worker(engine: Engine) -> CeleryProcess:
+    return engine.start_worker("monitors", concurrency=16, name="mon")
+
+
+def _live_tokens() -> set[str]:
+    return {h.token for h in runtime.semaphore().holders()}
+
+
+def _open_rows(customer_id: str) -> int:
+    with sessions.db() as s:
+        return s.scalar(select(func.count()).select_from(MonitorSession).where(
+            MonitorSession.customer_id == uuid.UUID(customer_id),
+            MonitorSession.desired_state == "running"))
+
+
+def _rows(customer_id: str) -> int:
+    with sessions.db() as s:
+        return s.scalar(select(func.count()).select_from(MonitorSession).where(
+            MonitorSession.customer_id == uuid.UUID(customer_id)))
+
+
+# -- before any monitors worker runs ----------------------------------------------------------
+
+def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(
+        engine: Engine) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[0])
+    info = service.start(cid)
+    assert sessions.token(info.session_id, 1) in _live_tokens()
+    service.stop(cid, requested_by="ops")
+    # Nobody ran it, so stop() finished it: slot back at once, row closed, event out.
+    assert sessions.token(info.session_id, 1) not in _live_tokens()
+    row = sessions.get(info.session_id)
+    assert (row.desired_state, row.actual_state, row.stop_reason) == (
+        "stopped", "stopped", "stopped by ops")
+    assert [e["type"] for e in customer_entries(engine.redis, cid)] == ["stopped"]
+    # The revoke broadcast reached no monitors worker; the message is still queued.
+    late = engine.start_worker("monitors", concurrency=2, name="late")
+    wait_for(lambda: f"monitor-{info.session_id}-1] succeeded" in late.log(), 10.0,
+             message="the late task to run and return")
+    assert "'not-wanted'" in late.log()
+    assert [e["type"] for e in customer_entries(engine.redis, cid)] == ["stopped"]
+    late.stop()
+
+
+# -- with a monitors worker ------------------------------------------------------------------
+
+def test_service_fifty_concurrent_starts_for_one_customer_make_one_session(
+        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[1])
+    before = _rows(cid)
+    results = in_threads(50, lambda i: service.start(cid, requested_by=f"caller-{i}"))
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors[:3]
+    assert len({r.session_id for r in results}) == 1
+    assert sum(r.created for r in results) == 1
+    assert _rows(cid) - before == 1 and _open_rows(cid) == 1
+    session_id = results[0].session_id
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    assert [t for t in _live_tokens() if t.startswith(session_id)] == [f"{session_id}:1"]
+    started = [e for e in customer_entries(engine.redis, cid) if e["type"] == "started"]
+    assert len(started) == 1
+    service.stop(cid)
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "stopped", 5.0, "stopped")
+
+
+def test_service_n_plus_one_concurrent_starts_with_cap_n_start_exactly_n(
+        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    wait_for(lambda: not _live_tokens(), 5.0, message="no slot in use")
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2:2 + CAP + 1]]
+    results = in_threads(len(ids), lambda i: service.start(ids[i]))
+    started = [r for r in results if isinstance(r, service.SessionInfo)]
+    refused = [r for r in results if isinstance(r, service.CapacityExceeded)]
+    assert len(started) == CAP and len(refused) == 1, results
+    assert (refused[0].cap, refused[0].in_use, refused[0].scope) == (CAP, CAP, "global")
+    assert len(_live_tokens()) == CAP
+    # Nothing half-started for the refused customer: no open row, no lease, no task.
+    loser = ids[results.index(refused[0])]
+    assert _open_rows(loser) == 0
+    assert sessions.open_for_customer(loser) is None
+    status = service.status()
+    assert (status["monitor_count"], status["slots_available"]) == (CAP, 0)
+    # A stopped slot is reusable at once.
+    service.stop(started[0].customer_id)
+    wait_for(lambda: len(_live_tokens()) == CAP - 1, 3.0, message="one slot free")
+    again = service.start(loser)
+    assert again.created
+    for cid in [r.customer_id for r in started[1:]] + [loser]:
+        service.stop(cid)
+    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
+
+
+def test_service_stop_key_alone_stops_monitor_when_revoke_is_lost(
+        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[8])
+    info = service.start(cid)
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    # What stop() does minus the revoke broadcast (as if no worker heard it).
+    sessions.request_stop(info.session_id, "stop key only")
+    set_stop_key(runtime.redis_client(), info.session_id, "stop key only")
+    stopped = wait_entry(engine.redis, cid, lambda e: e["type"] == "stopped", 2.0,
+                         "stopped within two seconds")
+    assert stopped["reason"] == "stop key only"
+    assert f"revoked: monitor-{info.session_id}-1" not in monitors_worker.log()
+    wait_for(lambda: sessions.token(info.session_id, 1) not in _live_tokens(), 2.0,
+             message="slot released")
+
+
+def test_service_status_has_seed_shape_and_per_monitor_details(
+        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    username = engine.usernames("pppoe")[9]
+    cid = engine.customer_id(username)
+    info = service.start(cid, requested_by="noc")
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    status = service.status()
+    assert {"active_monitors", "monitor_count", "max_concurrent", "slots_available"} <= set(status)
+    assert status["active_monitors"] == [cid]
+    assert (status["monitor_count"], status["max_concurrent"]) == (1, CAP)
+    assert status["slots_available"] == CAP - 1
+    [detail] = status["monitors"]
+    assert detail["session_id"] == info.session_id and detail["username"] == username
+    assert detail["actual_state"] == "running" and detail["live"]
+    assert detail["requested_by"] == "noc" and 0 < detail["lease_expires_in"] <= 3
+    assert "password" not in str(status)
+    service.stop(cid)
+    with pytest.raises(service.NotMonitored):
+        service.stop(cid)
+    wait_for(lambda: not _live_tokens(), 3.0, message="slot released")
+
+
+def test_service_start_refuses_clearly_and_creates_nothing(
+        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    with pytest.raises(InvalidCustomerId):
+        service.start("not-a-uuid")
+    with pytest.raises(CustomerNotFound):
+        service.start(str(uuid.uuid4()))
+    cid = engine.customer_id(engine.usernames("static_ip")[0])
+    with sessions.db() as s:
+        s.execute(update(Customer).where(Customer.id == uuid.UUID(cid)).values(status="suspended"))
+    with pytest.raises(CustomerNotActive, match="suspended"):
+        service.start(cid)
+    assert _rows(cid) == 0
+    apply_env({"ENABLE_TRAFFIC_MONITOR": "false"})
+    try:
+        with pytest.raises(service.MonitoringDisabled, match="ENABLE_TRAFFIC_MONITOR"):
+            service.start(engine.customer_id(engine.usernames("pppoe")[0]))
+    finally:
+        apply_env({"ENABLE_TRAFFIC_MONITOR": "true"})
+    assert not _live_tokens()
