@@ -17,9 +17,21 @@ from alembic.config import Config
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
 
 
+def find_alembic_ini() -> Path:
+    """The checkout's alembic.ini; when models is pip-installed (an image), the one in
+    the working directory, which is where the Dockerfile copies it."""
+    for candidate in (ALEMBIC_INI, Path.cwd() / "alembic.ini"):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"alembic.ini not found next to the models package ({ALEMBIC_INI.parent}) "
+        "or in the current directory; run from the repository root"
+    )
+
+
 def alembic_config(url: str | None = None, *, quiet: bool = True) -> Config:
     """Config for the repository's migrations; `url` wins over settings when given."""
-    config = Config(str(ALEMBIC_INI))
+    config = Config(str(find_alembic_ini()))
     if url is not None:
         config.attributes["url"] = url
     # In-process callers (tests, workers) own their logging; leave it alone.
@@ -45,8 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--revision", default="head", help="target revision (default head)")
     parser.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base) instead")
     args = parser.parse_args(argv)
-    config = alembic_config(args.database_url, quiet=False)
     try:
+        config = alembic_config(args.database_url, quiet=False)
         if args.downgrade:
             target = f"{args.revision}:{args.downgrade}" if args.sql else args.downgrade
             command.downgrade(config, target, sql=args.sql)
