@@ -87,7 +87,7 @@ class Reconciler:
         if remaining_seconds(row) <= 0:
             self._expire(row, live)
             return
-        if live or _recent(row):
+        if live or recently_touched(row):
             return
         owner = self.sem.owner_of(row.customer_id)
         if owner is not None:
@@ -149,7 +149,7 @@ class Reconciler:
             set_stop_key(self.redis, row.id, row.stop_reason or "stop requested",
                          ttl=self._stop_ttl())
             return
-        if _recent(row):
+        if recently_touched(row):
             return
         # Its monitor is gone (killed, or never started): nobody else will finish it.
         if sessions.close(row.id, row.stop_reason or "stopped", attempt=row.attempt):
@@ -165,7 +165,7 @@ class Reconciler:
         return max(60.0, self.settings.monitor_lease_ttl * 4)
 
 
-def _recent(row: MonitorSession) -> bool:
+def recently_touched(row: MonitorSession) -> bool:
     updated = row.updated_at
     if updated is None:
         return False

@@ -1,0 +1,138 @@
+"""The reconciler pass, run in this process against real Redis and PostgreSQL.
+
+No worker consumes `monitors` here, so what the reconciler enqueues stays in the
+broker list where the test can read it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from sqlalchemy import text, update
+
+from models import MonitorSession
+from tasks import keys, runtime, service, sessions
+from tasks.reconciler import Reconciler, recently_touched
+from tests.tasks.conftest import Engine, apply_env, customer_entries, in_threads
+from tests.workers import wait_for
+
+CAP = 4
+
+
+@pytest.fixture(scope="module")
+def engine(engine_factory) -> Iterator[Engine]:
+    yield engine_factory(pppoe=8, hotspot=0, static=0, MAX_CONCURRENT_MONITORS=str(CAP))
+
+
+@pytest.fixture(autouse=True)
+def clean(engine: Engine) -> Iterator[None]:
+    yield
+    with sessions.db() as s:
+        s.execute(update(MonitorSession).values(desired_state="stopped", actual_state="stopped"))
+    engine.redis.flushdb()
+
+
+def _queued_task_ids(eng: Engine) -> list[str]:
+    return [json.loads(m)["headers"]["id"] for m in eng.redis.lrange("monitors", 0, -1)]
+
+
+def _live_tokens() -> set[str]:
+    return {h.token for h in runtime.semaphore().holders()}
+
+
+def _crash(info: service.SessionInfo) -> None:
+    """What a SIGKILL leaves behind once the TTL ran out: a row that says running, no lease."""
+    row = sessions.get(info.session_id)
+    runtime.semaphore().release(sessions.token(row.id, row.attempt), row.customer_id,
+                                row.router_id)
+    sessions.set_state(row.id, row.attempt, "running")
+
+
+def _reconcile_until(key: str, value: int, timeout: float = 3.0) -> dict[str, int]:
+    # Rows touched within GRACE_SECONDS are left alone, so the first passes may skip.
+    return wait_for(lambda: (r := Reconciler().run())[key] >= value and r, timeout,
+                    message=f"reconcile {key} >= {value}")  # type: ignore[return-value]
+
+
+def test_reconciler_restarts_expired_session_as_next_attempt(engine: Engine) -> None:
+    info = service.start(engine.customer_id(engine.usernames("pppoe")[0]))
+    _crash(info)
+    _reconcile_until("restarted", 1)
+    row = sessions.get(info.session_id)
+    assert row.attempt == 2 and row.desired_state == "running"
+    assert sessions.token(info.session_id, 2) in _live_tokens()
+    assert f"monitor-{info.session_id}-2" in _queued_task_ids(engine)
+    # The restarted attempt is live: further passes leave it alone.
+    assert Reconciler().run()["restarted"] == 0
+    assert sessions.get(info.session_id).attempt == 2
+
+
+def test_reconciler_concurrent_passes_launch_one_attempt(engine: Engine) -> None:
+    info = service.start(engine.customer_id(engine.usernames("pppoe")[1]))
+    _crash(info)
+    wait_for(lambda: not recently_touched(sessions.get(info.session_id)), 3.0, message="grace over")
+    results = in_threads(8, lambda i: Reconciler().run())
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    assert sum(r["restarted"] for r in results) == 1
+    assert sessions.get(info.session_id).attempt == 2
+    assert _queued_task_ids(engine).count(f"monitor-{info.session_id}-2") == 1
+    assert [t for t in _live_tokens() if t.startswith(info.session_id)] == [
+        f"{info.session_id}:2"]
+
+
+def test_reconciler_after_flush_restarts_up_to_the_cap_only(engine: Engine) -> None:
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2:2 + CAP]]
+    infos = [service.start(cid) for cid in ids]
+    extra = engine.customer_id(engine.usernames("pppoe")[2 + CAP])
+    engine.redis.flushdb()  # Redis lost everything: leases, slots, queued messages
+    # One more desired session than the cap (e.g. the cap was lowered meanwhile).
+    with sessions.db() as s:
+        s.add(MonitorSession(customer_id=uuid.UUID(extra), router_id="sim-1",
+                             desired_state="running", actual_state="running", attempt=1))
+    summary = _reconcile_until("restarted", CAP)
+    assert summary["capacity_waits"] == 1
+    assert runtime.semaphore().in_use() == CAP
+    assert len(_queued_task_ids(engine)) == CAP
+    assert {sessions.get(i.session_id).attempt for i in infos} == {2}
+    # The session left over waits, and starts as soon as a slot frees.
+    service.stop(ids[0])
+    assert Reconciler().run()["restarted"] == 1
+    assert sessions.open_for_customer(extra).attempt == 2
+    assert runtime.semaphore().in_use() == CAP
+
+
+def test_reconciler_stops_sessions_past_max_duration(engine: Engine) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[6])
+    info = service.start(cid)
+    with sessions.db() as s:
+        s.execute(text("UPDATE monitor_sessions SET created_at = now() - interval '2 hours', "
+                       "max_duration_s = 3600 WHERE id = :id"), {"id": info.session_id})
+    # Live lease: the monitor is asked to stop (it closes its own row).
+    assert Reconciler().run()["expired"] == 1
+    assert engine.redis.get(keys.session_stop(info.session_id)) == b"max-duration"
+    assert sessions.get(info.session_id).desired_state == "stopped"
+    # No live lease: the reconciler finishes it itself.
+    _crash(info)
+    _reconcile_until("closed", 1)
+    row = sessions.get(info.session_id)
+    assert (row.actual_state, row.stop_reason) == ("stopped", "max-duration")
+    assert customer_entries(engine.redis, cid)[-1]["type"] == "stopped"
+
+
+def test_reconciler_frees_expired_slots_and_stops_orphan_leases(engine: Engine) -> None:
+    sem = runtime.semaphore()
+    sem.acquire("dead-session:1", str(uuid.uuid4()), "sim-1", global_limit=CAP,
+                router_limit=None, ttl=0.2)
+    wait_for(lambda: sem.in_use() == 0, 2.0, message="the lease to expire")
+    assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is not None
+    assert Reconciler().run()["freed"] == 1
+    assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is None
+    assert engine.redis.hget(keys.LEASES, "dead-session:1") is None
+    orphan = str(uuid.uuid4())
+    sem.acquire(f"{orphan}:1", str(uuid.uuid4()), "sim-1", global_limit=CAP,
+                router_limit=None, ttl=30)
+    assert Reconciler().run()["stop_keys"] == 1
+    assert engine.redis.get(keys.session_stop(orphan)) == b"session closed"
