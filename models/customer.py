@@ -100,7 +100,7 @@ class Customer(Timestamps, Base):
 
     @validates("mikrotik_id", "username", "name")
     def _check_required(self, key: str, value: Any) -> str:
-        return _fits(key, require_text(key, value), self)
+        return _fits(key, require_text(key, value))
 
     @validates(
         "phone", "email", "pppoe_username", "pppoe_profile", "hotspot_username",
@@ -112,7 +112,7 @@ class Customer(Timestamps, Base):
         if not isinstance(value, str):
             raise InvalidFieldError(key, value, "must be a string")
         # An empty username would resolve to '<pppoe->': store "not set" as NULL.
-        return _fits(key, value, self) if value.strip() else None
+        return _fits(key, value) if value.strip() else None
 
     @validates("service_type")
     def _check_service_type(self, key: str, value: Any) -> ServiceType:
@@ -152,7 +152,7 @@ class Customer(Timestamps, Base):
         )
 
 
-def _fits(key: str, value: str, row: Customer) -> str:
+def _fits(key: str, value: str) -> str:
     length = getattr(Customer.__table__.c[key].type, "length", None)
     if length is not None and len(value) > length:
         raise InvalidFieldError(key, value, f"longer than {length} characters")

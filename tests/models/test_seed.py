@@ -9,13 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, func, select, text
-from sqlalchemy.orm import Session
+from sqlalchemy import create_engine, text
 
-from models import Customer, Package, Router
+from models import Router
 from models.db import make_engine, session_factory
 from models.seed import main as seed_main
-from models.sync import CustomerRecord, upsert_customers
 from routeros.simulator import Simulator
 
 REPO = Path(__file__).resolve().parents[2]
@@ -140,20 +138,3 @@ def test_seed_operator_edits_to_name_and_status_survive_a_reseed(
     assert row[:3] == ("Renamed By Operator", "suspended", "+62 811")
     assert row[3] != "stale"  # the source owns the password: restored
     assert "customers: created=0 updated=1 unchanged=11" in out
-
-
-def test_sync_progress_reported_every_n_rows(pg_session: Session) -> None:
-    records = [
-        CustomerRecord(username=f"user{i:03d}", service_type="pppoe", pppoe_username=f"user{i:03d}")
-        for i in range(25)
-    ]
-    seen: list[tuple[int, int]] = []
-    with pg_session.begin():
-        counts = upsert_customers(
-            pg_session, "mikrotik-001", records, progress=lambda d, t: seen.append((d, t)),
-            progress_every=10,
-        )
-    assert seen == [(10, 25), (20, 25), (25, 25)]
-    assert (counts.created, counts.updated, counts.unchanged) == (25, 0, 0)
-    assert pg_session.scalar(select(func.count()).select_from(Customer)) == 25
-    assert pg_session.scalar(select(func.count()).select_from(Package)) == 0
