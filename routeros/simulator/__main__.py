@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m routeros.simulator",
                                 description="Simulated MikroTik RouterOS API server (load generator and demo).")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--advertise-host", default=None,
+                   help="host written into --customers-json (default: --host, or 127.0.0.1 for 0.0.0.0)")
     p.add_argument("--port", type=_port, default=8728, help="API port (default 8728; 0 = any free port)")
     p.add_argument("--tls-port", type=_port, default=None, help="also serve API-SSL on this port")
     p.add_argument("--tls-mode", choices=("cert", "anon-dh"), default="cert",
@@ -73,6 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = SimulatorConfig(
             pppoe=args.pppoe, hotspot=args.hotspot, static=args.static, user=args.user, password=args.password,
             seed=args.seed, version=args.version, identity=args.identity, host=args.host, port=args.port,
+            advertise_host=args.advertise_host,
             tls=args.tls_port is not None, ssl_port=args.tls_port or 0, tls_mode=args.tls_mode,
             max_sessions=args.max_sessions, drop_mode=args.drop_mode, cert_dir=args.cert_dir,
         )

@@ -34,6 +34,9 @@ class SimulatorConfig:
     version: str = "7.24"
     identity: str = "sim-router"
     host: str = "127.0.0.1"
+    # Host written into customers JSON (what a client should dial); None = host, or 127.0.0.1
+    # when host is a wildcard address such as 0.0.0.0 (e.g. "simulator" inside docker compose).
+    advertise_host: str | None = None
     port: int = 0  # 0 = ephemeral; read the bound port from Simulator.port
     tls: bool = False
     ssl_port: int = 0  # used only when tls is on; 0 = ephemeral

@@ -133,7 +133,9 @@ class Simulator:
         return self._call(lambda r: r.stats())
 
     def customers(self) -> dict:
-        return self._call(lambda r: r.model.customers_json(self.host, self.port, self.ssl_port))
+        host = self.config.advertise_host or (
+            "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host)
+        return self._call(lambda r: r.model.customers_json(host, self.port, self.ssl_port))
 
     def write_customers_json(self, path: str) -> None:
         data = self.customers()

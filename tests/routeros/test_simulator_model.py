@@ -154,3 +154,10 @@ def test_simulator_start_twice_raises_and_stop_is_idempotent() -> None:
     finally:
         sim.stop()
         sim.stop()
+
+
+def test_customers_json_advertises_a_dialable_host_for_wildcard_listen() -> None:
+    with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, host="0.0.0.0")) as sim:
+        assert sim.customers()["router"]["host"] == "127.0.0.1"
+    with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, host="0.0.0.0", advertise_host="simulator")) as sim:
+        assert sim.customers()["router"]["host"] == "simulator"

@@ -16,7 +16,11 @@ class WireClient:
                  ssl_context: ssl.SSLContext | None = None, server_hostname: str | None = None) -> None:
         sock = socket.create_connection((host, port), timeout=timeout)
         if ssl_context is not None:
-            sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname)
+            try:
+                sock = ssl_context.wrap_socket(sock, server_hostname=server_hostname)
+            except BaseException:
+                sock.close()
+                raise
         self.sock = sock
         self.timeout = timeout
         self.decoder = SentenceDecoder()
