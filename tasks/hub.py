@@ -6,10 +6,11 @@ connections per router. Every monitor checks out a handle bound to one of those
 connection slots (the least used) and issues its own tagged command on it; the
 RouterClient multiplexes and re-issues streams after a reconnect.
 
-Connecting is lazy and serialised per router (so two monitors cannot race into
-opening two connections), and a failed connect is remembered for a short while
-so a thousand monitors of a dead router fail fast instead of queueing up behind
-one another's timeouts.
+Connecting is lazy, one login per connection slot at a time (so two monitors
+cannot race into opening two connections), in a background thread that callers
+wait on with their own deadline (so a monitor's stop checks keep running while a
+router takes its connect timeout to answer). A failed login is remembered for a
+short while so a thousand monitors of a dead router fail fast.
 """
 
 from __future__ import annotations
@@ -44,16 +45,18 @@ class _Slot:
     users: int = 0
     error: RouterError | None = None
     failed_at: float = 0.0
+    # A login runs in its own thread so that no monitor blocks on it for longer
+    # than it wants to (its stop checks must keep running); `attempt_done` is
+    # set when that login ends either way.
+    connecting: bool = False
+    attempt_done: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
 class _Router:
     label: str
     slots: list[_Slot]
-    # `state` guards the slots and is only ever held briefly; `connecting`
-    # serialises logins, which can take a whole connect timeout.
     state: threading.Lock = field(default_factory=threading.Lock)
-    connecting: threading.Lock = field(default_factory=threading.Lock)
 
 
 class RouterHandle:
@@ -70,19 +73,32 @@ class RouterHandle:
     def router_label(self) -> str:
         return self._router.label
 
-    def client(self) -> RouterClient:
-        """The shared, connected client (connects on first use; raises RouterError)."""
-        return self._hub._connected(self._router, self._slot, self._endpoint)
+    def client(self, wait: float | None = None) -> RouterClient | None:
+        """The shared, connected client; starts the login on first use.
+
+        Waits at most `wait` seconds (None = until the login ends) and returns None
+        if the login is still running; raises the RouterError of a failed login.
+        """
+        return self._hub._connected(self._router, self._slot, self._endpoint, wait)
 
     def stream(self, command: str, attrs: Mapping[str, str] | None = None, *,
-               proplist: Sequence[str] | None = None, maxsize: int = 64) -> Any:
-        return self.client().stream(command, attrs, proplist=proplist, maxsize=maxsize)
+               proplist: Sequence[str] | None = None, maxsize: int = 64,
+               wait: float | None = None) -> Any | None:
+        """A tagged stream on the shared connection, or None while still connecting."""
+        client = self.client(wait)
+        if client is None:
+            return None
+        return client.stream(command, attrs, proplist=proplist, maxsize=maxsize)
 
     def call(self, command: str, attrs: Mapping[str, str] | None = None, *,
              queries: Sequence[str] = (), proplist: Sequence[str] | None = None,
-             timeout: float | None = None) -> list[dict[str, str]]:
-        return self.client().call(command, attrs, queries=queries, proplist=proplist,
-                                  timeout=timeout)
+             timeout: float | None = None) -> list[dict[str, str]] | None:
+        """One-shot command (waits up to `timeout` for a login too); None if not connected yet."""
+        client = self.client(timeout)
+        if client is None:
+            return None
+        return client.call(command, attrs, queries=queries, proplist=proplist,
+                           timeout=timeout)
 
     def invalidate(self) -> None:
         """The connection failed permanently: drop it so the next use reconnects."""
@@ -124,25 +140,49 @@ class RouterHub:
             slot.users += 1
         return RouterHandle(self, router, slot, endpoint)
 
-    def _connected(self, router: _Router, slot: _Slot, endpoint: RouterEndpoint) -> RouterClient:
-        with router.connecting:
-            with router.state:
-                if slot.client is not None:
-                    return slot.client
+    def _connected(self, router: _Router, slot: _Slot, endpoint: RouterEndpoint,
+                   wait: float | None) -> RouterClient | None:
+        with router.state:
+            if slot.client is not None:
+                return slot.client
+            if not slot.connecting:
                 recent = time.monotonic() - slot.failed_at < CONNECT_RETRY_AFTER
                 if slot.error is not None and recent:
                     raise copy.copy(slot.error)
-            client = self._factory(endpoint)
-            try:
-                client.connect()
-            except RouterError as exc:
-                with router.state:
-                    slot.error, slot.failed_at = exc, time.monotonic()
-                _close_quietly(client)
-                raise
-            with router.state:
-                slot.client, slot.error = client, None
-            return client
+                slot.connecting, slot.error = True, None
+                slot.attempt_done = threading.Event()
+                threading.Thread(target=self._login, args=(router, slot, endpoint),
+                                 name=f"hub-login-{router.label}", daemon=True).start()
+            done = slot.attempt_done
+        done.wait(wait)
+        with router.state:
+            if slot.client is not None:
+                return slot.client
+            if done.is_set() and slot.error is not None:
+                raise copy.copy(slot.error)
+            return None
+
+    def _login(self, router: _Router, slot: _Slot, endpoint: RouterEndpoint) -> None:
+        client = self._factory(endpoint)
+        error: RouterError | None = None
+        try:
+            client.connect()
+        except RouterError as exc:
+            error = exc
+        except Exception as exc:  # never leave waiters hanging on a bug
+            error = RouterError(f"{router.label}: login failed: {type(exc).__name__}")
+        unused = error is not None
+        with router.state:
+            slot.connecting = False
+            if error is not None:
+                slot.error, slot.failed_at = error, time.monotonic()
+            elif slot.users == 0:
+                unused = True  # every monitor left while it was logging in
+            else:
+                slot.client = client
+            slot.attempt_done.set()
+        if unused:
+            _close_quietly(client)
 
     def _invalidate(self, router: _Router, slot: _Slot) -> None:
         with router.state:

@@ -199,10 +199,15 @@ class MonitorRun:
                     lease.stop_event.wait(min(CHECK_EVERY, retry_at - now))
                     continue
                 try:
-                    source.open()
+                    opened = source.open(wait=CHECK_EVERY)
                 except RouterError as exc:
                     self._trouble("offline", f"router unreachable: {exc}")
                     retry_at = time.monotonic() + backoff.next_delay()
+                    continue
+                if not opened:
+                    # The shared connection is still logging in; say so if it drags on.
+                    if time.monotonic() - last_life > stall_after:
+                        self._trouble("offline", "router connection not ready")
                     continue
                 is_open, last_life, client_reconnecting = True, time.monotonic(), False
             reading = source.read(timeout=CHECK_EVERY)

@@ -122,8 +122,10 @@ class Reconciler:
         from tasks.monitor import monitor
 
         try:
-            monitor.apply_async(args=[str(row.id), new_attempt, fence],
-                                task_id=sessions.task_id(row.id, new_attempt), queue="monitors")
+            monitor.apply_async(
+                args=[str(row.id), new_attempt, fence],
+                task_id=sessions.task_id(row.id, new_attempt), queue="monitors",
+                expires=sessions.message_expiry(self.settings.monitor_lease_ttl))
         except Exception:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.

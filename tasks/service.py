@@ -133,7 +133,8 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
 
         # Before the enqueue: afterwards the task may already have said "running".
         sessions.set_state(row.id, 1, ActualState.STARTING)
-        monitor.apply_async(args=[str(row.id), 1, fence], task_id=row.task_id, queue="monitors")
+        monitor.apply_async(args=[str(row.id), 1, fence], task_id=row.task_id, queue="monitors",
+                            expires=sessions.message_expiry(settings.monitor_lease_ttl))
     except BaseException as exc:
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise StartFailed(f"could not start the monitor: {type(exc).__name__}") from exc

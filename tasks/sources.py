@@ -46,7 +46,7 @@ class Reading:
 
 
 class Source(Protocol):
-    def open(self) -> None: ...
+    def open(self, wait: float) -> bool: ...
     def read(self, timeout: float) -> Reading | None: ...
     def close(self) -> None: ...
 
@@ -60,13 +60,15 @@ class InterfaceSource:
         self._interval = interval
         self._stream: object | None = None
 
-    def open(self) -> None:
+    def open(self, wait: float) -> bool:
+        """Issue the stream; False while the shared connection is still logging in."""
         self.close()
         self._stream = self._handle.stream(
             "/interface/monitor-traffic",
             {"interface": self._interface, "interval": _interval_word(self._interval)},
-            proplist=INTERFACE_PROPLIST,
+            proplist=INTERFACE_PROPLIST, wait=wait,
         )
+        return self._stream is not None
 
     def read(self, timeout: float) -> Reading | None:
         if self._stream is None:
@@ -109,9 +111,13 @@ class QueueSource:
         self._next_poll = 0.0
         self._open = False
 
-    def open(self) -> None:
+    def open(self, wait: float) -> bool:
+        """Connect (within `wait`); False while the shared connection is still logging in."""
+        if self._handle.client(wait) is None:
+            return False
         self._open = True
         self._next_poll = time.monotonic()
+        return True
 
     def read(self, timeout: float) -> Reading | None:
         if not self._open:
@@ -133,6 +139,8 @@ class QueueSource:
             return Reading("offline", reason=str(exc) or "router unreachable")
         except RouterError as exc:
             return Reading("failed", reason=str(exc) or "router error")
+        if rows is None:
+            return Reading("offline", reason="router connection not ready")
         if not rows:
             return Reading("gone", reason="queue not found (customer not logged in)")
         return Reading("sample", dict(rows[0]))

@@ -1,0 +1,84 @@
+"""The process-wide router hub against the simulator: connection economy and failures."""
+
+from __future__ import annotations
+
+import pytest
+
+from routeros import RouterClient, RouterEndpoint, UnreachableError
+from routeros.simulator import Simulator, SimulatorConfig
+from tasks.hub import RouterHub
+from tests.workers import wait_for
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(SimulatorConfig(pppoe=6, hotspot=0, static=0, max_sessions=20, seed=3)) as s:
+        yield s
+
+
+def _endpoint(sim: Simulator) -> RouterEndpoint:
+    return RouterEndpoint("127.0.0.1", sim.port, "admin", "admin", timeout=2, name="sim")
+
+
+@pytest.mark.parametrize("per_router", [1, 2])
+def test_monitor_hub_caps_connections_per_router_whatever_the_monitors(
+        sim: Simulator, per_router: int) -> None:
+    hub = RouterHub(per_router)
+    handles = [hub.checkout(_endpoint(sim)) for _ in range(12)]
+    try:
+        targets = [c["target"] for c in sim.customers()["customers"]]
+        streams = [h.stream("/interface/monitor-traffic",
+                            {"interface": targets[i % len(targets)], "interval": "1"}, wait=5)
+                   for i, h in enumerate(handles)]
+        for stream in streams:
+            event = stream.get(timeout=5)
+            assert event is not None and event.kind == "data"
+        assert sim.stats()["open_sessions"] == per_router
+        assert hub.stats()["sim"] == {"connections": per_router, "users": 12}
+        for stream in streams:
+            stream.cancel()
+    finally:
+        for h in handles:
+            h.close()
+    # Nobody uses the router any more: its connections are given back.
+    wait_for(lambda: sim.stats()["open_sessions"] == 0, 5.0, message="connections closed")
+    hub.close()
+
+
+def test_monitor_hub_login_wait_is_bounded_and_failure_is_shared() -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket is closed
+    dials: list[RouterEndpoint] = []
+
+    def counting_factory(endpoint: RouterEndpoint) -> RouterClient:
+        dials.append(endpoint)
+        return RouterClient(endpoint)
+
+    hub = RouterHub(1, client_factory=counting_factory)
+    first, second = (hub.checkout(RouterEndpoint("127.0.0.1", port, timeout=1)) for _ in "ab")
+    with pytest.raises(UnreachableError):
+        first.client(wait=5)
+    # The second monitor learns the same failure instead of dialling a dead router again.
+    with pytest.raises(UnreachableError):
+        second.client(wait=5)
+    assert len(dials) == 1
+    first.close()
+    second.close()
+    hub.close()
+
+
+def test_monitor_hub_does_not_block_callers_past_their_wait(sim: Simulator) -> None:
+    hub = RouterHub(1)
+    handle = hub.checkout(_endpoint(sim))
+    sim.stall(True)
+    try:
+        # None = returned while the login still waits on the router, not after it.
+        assert handle.client(wait=0.2) is None
+    finally:
+        sim.stall(False)
+    assert wait_for(lambda: handle.client(wait=0.2), 5.0, message="login after the stall")
+    handle.close()
+    hub.close()
