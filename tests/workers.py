@@ -106,12 +106,13 @@ class CeleryProcess:
 
 
 def worker(env: Mapping[str, str], tmp_dir: Path, queues: str = "monitors",
-           concurrency: int = 8, name: str | None = None) -> CeleryProcess:
+           concurrency: int = 8, name: str | None = None,
+           loglevel: str = "INFO") -> CeleryProcess:
     """A threads-pool worker as deployed: no prefetch, task events on."""
     name = name or f"w{next(_names)}-{os.getpid()}"
     args = [
         "worker", "-Q", queues, "-P", "threads", "-c", str(concurrency), "--disable-prefetch",
-        "-n", f"{name}@%h", "-l", "INFO", "--without-gossip", "--without-mingle",
+        "-n", f"{name}@%h", "-l", loglevel, "--without-gossip", "--without-mingle",
         "--without-heartbeat",
     ]
     return CeleryProcess(args, env, tmp_dir / f"{name}.log", " ready.", name)

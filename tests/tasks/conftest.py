@@ -50,6 +50,8 @@ BASE_ENV = {
 }
 
 ROUTER_ID = "sim-1"
+# Distinctive, so a leak into a log or a stream entry cannot hide behind "admin".
+ROUTER_PASSWORD = "Rtr-pw-7Q2x!secret"
 
 
 def apply_env(values: dict[str, str]) -> None:
@@ -76,9 +78,10 @@ class Engine:
         return [u for u, c in self.customers.items() if c["service_type"] == service_type]
 
     def start_worker(self, queues: str = "monitors", concurrency: int = 8,
-                     name: str | None = None, **extra_env: str) -> CeleryProcess:
+                     name: str | None = None, loglevel: str = "INFO",
+                     **extra_env: str) -> CeleryProcess:
         proc = worker({**self.env, **extra_env}, self.tmp, queues=queues,
-                      concurrency=concurrency, name=name)
+                      concurrency=concurrency, name=name, loglevel=loglevel)
         self.processes.append(proc.start())
         proc.wait_ready()
         return proc
@@ -94,7 +97,8 @@ class Engine:
             proc.stop()
 
     def logs(self) -> str:
-        return "\n".join(f"===== {p.name}\n{p.log()[-6000:]}" for p in self.processes)
+        """Every process's whole log (for secret checks and failure messages)."""
+        return "\n".join(f"===== {p.name}\n{p.log()}" for p in self.processes)
 
 
 def seed_customers(url: str, sim: Any) -> dict[str, dict[str, Any]]:
@@ -108,7 +112,7 @@ def seed_customers(url: str, sim: Any) -> dict[str, dict[str, Any]]:
     try:
         with session_factory(engine).begin() as s:
             s.add(Router(id=ROUTER_ID, name="sim-router", host=data["router"]["host"],
-                         port=data["router"]["port"], username="admin", password="admin",
+                         port=data["router"]["port"], username="admin", password=ROUTER_PASSWORD,
                          tls=False, tls_mode="verify"))
             packages = {}
             for p in data["packages"]:
@@ -153,7 +157,7 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         clash = {k for k in CELERY_ENV if k in env and env[k] != CELERY_ENV[k]}
         assert not clash, f"{clash} must be the same in every process (celeryconfig)"
         sim = Simulator(SimulatorConfig(pppoe=pppoe, hotspot=hotspot, static=static,
-                                        max_sessions=20, seed=7))
+                                        password=ROUTER_PASSWORD, max_sessions=20, seed=7))
         sim.start()
         stack.append(sim)
         schema = migrated_schema(prefix="eng")

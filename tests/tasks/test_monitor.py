@@ -8,14 +8,21 @@ from collections.abc import Iterator
 import pytest
 
 from tasks import service
-from tests.tasks.conftest import Engine, customer_entries, parse_ts, wait_entry
+from tests.tasks.conftest import (
+    ROUTER_PASSWORD,
+    Engine,
+    customer_entries,
+    parse_ts,
+    wait_entry,
+)
 from tests.workers import wait_for
 
 
 @pytest.fixture(scope="module")
 def engine(engine_factory) -> Iterator[Engine]:
     eng = engine_factory(pppoe=12, hotspot=2, static=2)
-    eng.start_worker("monitors", concurrency=16)
+    # DEBUG on purpose: librouteros logs the login words at DEBUG (invariant 6).
+    eng.start_worker("monitors", concurrency=16, loglevel="DEBUG")
     eng.start_worker("default", concurrency=2)
     eng.start_beat()
     yield eng
@@ -82,7 +89,7 @@ def test_monitor_queue_target_samples_read_pairs_as_upload_download(
 def _router_queues(eng: Engine) -> list[dict[str, str]]:
     from routeros import RouterClient, RouterEndpoint
 
-    with RouterClient(RouterEndpoint("127.0.0.1", eng.sim.port, "admin", "admin",
+    with RouterClient(RouterEndpoint("127.0.0.1", eng.sim.port, "admin", ROUTER_PASSWORD,
                                      timeout=5)) as client:
         return client.call("/queue/simple/print", proplist=["name", "target", "rate"])
 
@@ -177,3 +184,18 @@ def test_monitor_stops_itself_at_max_duration(engine: Engine, monkeypatch) -> No
     row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
                    and r, 5.0, message="row closed")
     assert row.stop_reason == "max-duration"
+
+
+def test_monitor_secrets_never_reach_logs_or_streams(engine: Engine) -> None:
+    from tasks.keys import COMBINED_STREAM
+
+    secrets = {ROUTER_PASSWORD}
+    for record in engine.customers.values():
+        secrets |= {record[k] for k in ("pppoe_password", "hotspot_password") if record[k]}
+    # Every earlier test of this module ran monitors through this worker at DEBUG.
+    assert "Task tasks.monitor.monitor" in engine.logs()
+    entries = str(engine.redis.xrange(COMBINED_STREAM))
+    assert "traffic" in entries
+    for secret in secrets:
+        assert secret not in engine.logs()
+        assert secret not in entries

@@ -12,7 +12,8 @@ from tests.workers import wait_for
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(SimulatorConfig(pppoe=6, hotspot=0, static=0, max_sessions=20, seed=3)) as s:
+    with Simulator(SimulatorConfig(pppoe=6, hotspot=0, static=0, max_sessions=20, seed=3,
+                                   password="admin")) as s:
         yield s
 
 
