@@ -30,7 +30,8 @@ import redis
 from celery.signals import worker_shutting_down
 from celery.worker import state as worker_state
 
-from models import ActualState, DesiredState
+from models import ActualState, DesiredState, MonitorSession
+from models.resolution import ResolutionError
 from routeros import RouterError
 from settings import get_settings
 from tasks import runtime, sessions
@@ -112,7 +113,11 @@ class MonitorRun:
             return self._not_wanted(row)
         try:
             self.plan = plan_for_session(row)
-        except Exception as exc:  # resolution errors end the session with their message
+        except ResolutionError as exc:
+            # The customer changed under us (deleted, suspended...): a restart would
+            # fail the same way, so the session ends with the data layer's message.
+            # Anything else (database down) propagates: the reservation then expires
+            # and the reconciler retries.
             reason = f"cannot resolve target: {exc}"
             log.warning("monitor %s: %s", self.token, reason)
             sessions.close(self.session_id, reason, attempt=self.attempt)
@@ -138,12 +143,12 @@ class MonitorRun:
             self._finish(outcome)
         return outcome.reason
 
-    def _not_wanted(self, row: object) -> str:
+    def _not_wanted(self, row: MonitorSession | None) -> str:
         # Stopped before start, or superseded by a newer attempt: give back only
         # what this token still holds; never touch the newer attempt's row.
         if row is not None:
-            self.sem.release(self.token, row.customer_id, row.router_id)  # type: ignore[attr-defined]
-            if row.attempt == self.attempt:  # type: ignore[attr-defined]
+            self.sem.release(self.token, row.customer_id, row.router_id)
+            if row.attempt == self.attempt:
                 sessions.close(self.session_id, "stopped before start", attempt=self.attempt)
         return "not-wanted"
 

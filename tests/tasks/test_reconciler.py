@@ -16,7 +16,7 @@ from sqlalchemy import text, update
 from models import MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
-from tests.tasks.conftest import Engine, apply_env, customer_entries, in_threads
+from tests.tasks.conftest import Engine, customer_entries, in_threads
 from tests.workers import wait_for
 
 CAP = 4
