@@ -186,6 +186,23 @@ def test_monitor_stops_itself_at_max_duration(engine: Engine, monkeypatch) -> No
     assert row.stop_reason == "max-duration"
 
 
+def test_monitor_flower_style_revoke_with_terminate_still_stops_cooperatively(
+        engine: Engine) -> None:
+    from tasks import app
+
+    cid = engine.customer_id(engine.usernames("pppoe")[0])
+    info = service.start(cid)
+    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    # What Flower's revoke button sends. The threads pool cannot kill a thread; the
+    # revoked flag is set anyway and the loop sees it.
+    app.control.revoke(info.task_id, terminate=True, signal="SIGTERM")
+    stopped = _first(engine, cid, "stopped", 5.0, session_id=info.session_id)
+    assert stopped["reason"] == "revoked"
+    row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
+                   and r, 5.0, message="row closed")
+    # Closed for good: a revoke is an operator's stop, the reconciler must not restart it.
+    assert (row.desired_state, row.stop_reason) == ("stopped", "revoked")
+
 def test_monitor_secrets_never_reach_logs_or_streams(engine: Engine) -> None:
     from tasks.keys import COMBINED_STREAM
 

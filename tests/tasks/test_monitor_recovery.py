@@ -168,3 +168,23 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
     for cid in ids:
         service.stop(cid)
     wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
+
+
+def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(
+        engine: Engine) -> None:
+    from tasks import keys
+
+    cid = engine.customer_id(engine.usernames("pppoe")[23])
+    info = service.start(cid)
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    engine.redis.delete(keys.customer_owner(cid))  # e.g. evicted or deleted by hand
+    # The old attempt's next publish is refused; it stops; attempt 2 takes over.
+    wait_for(lambda: _current_attempt(info.session_id) == 2, 10.0, message="attempt 2")
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "started" and e["reason"] == "attempt 2",
+               10.0, "attempt 2 started")
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic"
+               and e["fence"] != _fence_of(engine, cid, info.session_id, 1), 5.0,
+               "samples from attempt 2")
+    assert_single_producer(customer_entries(engine.redis, cid))
+    service.stop(cid)
+    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
