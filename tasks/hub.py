@@ -68,6 +68,7 @@ class RouterHandle:
         self._slot = slot
         self._endpoint = endpoint
         self._closed = False
+        self._client: RouterClient | None = None  # the one this handle last used
 
     @property
     def router_label(self) -> str:
@@ -79,7 +80,10 @@ class RouterHandle:
         Waits at most `wait` seconds (None = until the login ends) and returns None
         if the login is still running; raises the RouterError of a failed login.
         """
-        return self._hub._connected(self._router, self._slot, self._endpoint, wait)
+        client = self._hub._connected(self._router, self._slot, self._endpoint, wait)
+        if client is not None:
+            self._client = client
+        return client
 
     def stream(self, command: str, attrs: Mapping[str, str] | None = None, *,
                proplist: Sequence[str] | None = None, maxsize: int = 64,
@@ -101,8 +105,12 @@ class RouterHandle:
                            timeout=timeout)
 
     def invalidate(self) -> None:
-        """The connection failed permanently: drop it so the next use reconnects."""
-        self._hub._invalidate(self._router, self._slot)
+        """The client this handle used failed for good (closed, re-login refused): drop
+        it so the next use logs in again. A newer client someone else already put in
+        its place is left alone."""
+        if self._client is not None:
+            self._hub._invalidate(self._router, self._slot, self._client)
+            self._client = None
 
     def close(self) -> None:
         if not self._closed:
@@ -184,9 +192,11 @@ class RouterHub:
         if unused:
             _close_quietly(client)
 
-    def _invalidate(self, router: _Router, slot: _Slot) -> None:
+    def _invalidate(self, router: _Router, slot: _Slot, client: RouterClient) -> None:
         with router.state:
-            client, slot.client = slot.client, None
+            if slot.client is not client:
+                return
+            slot.client = None
         _close_quietly(client)
 
     def _release(self, router: _Router, slot: _Slot) -> None:

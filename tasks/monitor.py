@@ -206,6 +206,9 @@ class MonitorRun:
                 try:
                     opened = source.open(wait=CHECK_EVERY)
                 except RouterError as exc:
+                    # A login that failed leaves no client behind; a client that
+                    # refuses new commands is closed or failed for good: replace it.
+                    handle.invalidate()
                     self._trouble("offline", f"router unreachable: {exc}")
                     retry_at = time.monotonic() + backoff.next_delay()
                     continue

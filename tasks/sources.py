@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from routeros import RouterError, TrapError, UnreachableError
+from routeros import LoginError, RouterError, TrapError, UnreachableError
 
 from tasks.hub import RouterHandle
 
@@ -133,6 +133,8 @@ class QueueSource:
             # Bounded so a hung router cannot hold the loop past its stop check.
             rows = self._handle.call("/queue/simple/print", queries=(self._query,),
                                      proplist=QUEUE_PROPLIST, timeout=min(self._interval, 1.0))
+        except LoginError as exc:
+            return Reading("failed", reason=f"router refused the login: {exc.message}")
         except TrapError as exc:
             return Reading("gone", reason=exc.message)
         except UnreachableError as exc:

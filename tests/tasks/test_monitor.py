@@ -168,6 +168,18 @@ def test_monitor_stalled_router_connection_reconnects_then_resumes(engine: Engin
     _stop_and_wait(engine, cid, info.session_id)
 
 
+def test_monitor_router_closing_connection_gives_reconnecting_then_resumed(
+        engine: Engine) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[7])
+    info = service.start(cid)
+    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    engine.sim.close_connections()  # router reboot / link reset: FIN on every session
+    _first(engine, cid, "reconnecting", 5.0, session_id=info.session_id)
+    resumed = _first(engine, cid, "resumed", 10.0, session_id=info.session_id)
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
+               5.0, "samples after resume")
+    _stop_and_wait(engine, cid, info.session_id)
+
 def test_monitor_stops_itself_at_max_duration(engine: Engine, monkeypatch) -> None:
     from settings import get_settings
 
