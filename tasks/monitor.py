@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass
 
 import redis
-from celery.signals import worker_shutting_down
+from celery.signals import worker_shutdown, worker_shutting_down
 from celery.worker import state as worker_state
 
 from models import ActualState, DesiredState, MonitorSession
@@ -36,7 +36,7 @@ from routeros import RouterError
 from settings import get_settings
 from tasks import runtime, sessions
 from tasks.app import app, shutting_down
-from tasks.hub import RouterHandle, get_hub
+from tasks.hub import RouterHandle, close_hub, get_hub
 from tasks.leases import LEASE_LOST, LeaseHandle
 from tasks.message import MessageError, status_entry, traffic_from_row
 from tasks.sources import InterfaceSource, QueueSource, Reading, Source
@@ -384,6 +384,16 @@ def _quietly(action: object) -> None:
         action()  # type: ignore[operator]
     except Exception:
         log.exception("cleanup step failed")
+
+
+@worker_shutdown.connect
+def _close_router_connections(**_: object) -> None:
+    # The monitors have returned by now: log out of the routers cleanly (a FIN
+    # frees the router's API session at once instead of at its idle timeout).
+    close_hub()
+    keeper = runtime.existing_keeper()
+    if keeper is not None:
+        keeper.close()
 
 
 @worker_shutting_down.connect

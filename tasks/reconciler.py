@@ -116,8 +116,11 @@ class Reconciler:
         except AlreadyMonitored:
             return
         if sessions.next_attempt(row.id, row.attempt) is None:
-            # Another pass claimed this attempt (and may be using this very token):
-            # leave the lease alone; if nobody uses it, it expires on its own.
+            # Either another pass claimed this attempt (and may be using this very
+            # token: leave it), or the session was stopped meanwhile (give it back).
+            current = sessions.get(row.id)
+            if current is None or current.desired_state != "running":
+                self.sem.release(token, row.customer_id, row.router_id)
             return
         from tasks.monitor import monitor
 

@@ -175,3 +175,24 @@ def test_service_start_refuses_clearly_and_creates_nothing(
     finally:
         apply_env({"ENABLE_TRAFFIC_MONITOR": "true"})
     assert not _live_tokens()
+
+
+def test_service_per_router_cap_refuses_with_router_scope(
+        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    from models import Router
+
+    with sessions.db() as s:
+        s.execute(update(Router).where(Router.id == "sim-1").values(max_monitors=1))
+    try:
+        first = engine.customer_id(engine.usernames("pppoe")[1])
+        second = engine.customer_id(engine.usernames("pppoe")[2])
+        service.start(first)
+        with pytest.raises(service.CapacityExceeded) as refused:
+            service.start(second)
+        assert (refused.value.scope, refused.value.cap, refused.value.in_use) == ("router", 1, 1)
+        assert sessions.open_for_customer(second) is None
+        service.stop(first)
+    finally:
+        with sessions.db() as s:
+            s.execute(update(Router).where(Router.id == "sim-1").values(max_monitors=None))
+    wait_for(lambda: not _live_tokens(), 3.0, message="slot released")
