@@ -196,3 +196,23 @@ def test_service_per_router_cap_refuses_with_router_scope(
         with sessions.db() as s:
             s.execute(update(Router).where(Router.id == "sim-1").values(max_monitors=None))
     wait_for(lambda: not _live_tokens(), 3.0, message="slot released")
+
+
+def test_service_start_right_after_stop_takes_over_without_overlap(
+        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[3])
+    old = service.start(cid)
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    service.stop(cid)
+    new = service.start(cid)  # the old monitor may still be winding down
+    assert new.created and new.session_id != old.session_id
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic"
+               and e["session_id"] == new.session_id, 5.0, "samples of the new session")
+    entries = customer_entries(engine.redis, cid)
+    first_new = min(i for i, e in enumerate(entries) if e["session_id"] == new.session_id)
+    assert all(e["session_id"] == new.session_id for e in entries[first_new:]
+               if e["type"] == "traffic")
+    wait_for(lambda: sessions.get(old.session_id).actual_state == "stopped", 5.0,
+             message="the old session closed")
+    service.stop(cid)
+    wait_for(lambda: not _live_tokens(), 3.0, message="slot released")
