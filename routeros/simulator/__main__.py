@@ -56,7 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--hotspot", type=_count, default=5, help="hotspot customers (default 5)")
     p.add_argument("--static", type=_count, default=5, help="static-IP customers (default 5)")
     p.add_argument("--user", default="admin", help="API user name (default admin)")
-    p.add_argument("--password", default="admin", help="API password (default admin)")
+    p.add_argument("--password", default="admin",
+                   help="API password (default admin; visible in `ps`, prefer --password-env)")
+    p.add_argument("--password-env", metavar="VAR", default=None,
+                   help="read the API password from environment variable VAR")
     p.add_argument("--seed", type=int, default=1, help="seed for customers and traffic (default 1)")
     p.add_argument("--version", type=_version, default="7.24", help="RouterOS version to emulate (default 7.24)")
     p.add_argument("--identity", default="sim-router", help="/system/identity name")
@@ -71,9 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    password = args.password
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if password is None:
+            parser.error(f"--password-env: environment variable {args.password_env} is not set")
     try:
         config = SimulatorConfig(
-            pppoe=args.pppoe, hotspot=args.hotspot, static=args.static, user=args.user, password=args.password,
+            pppoe=args.pppoe, hotspot=args.hotspot, static=args.static, user=args.user, password=password,
             seed=args.seed, version=args.version, identity=args.identity, host=args.host, port=args.port,
             advertise_host=args.advertise_host,
             tls=args.tls_port is not None, ssl_port=args.tls_port or 0, tls_mode=args.tls_mode,

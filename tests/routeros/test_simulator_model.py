@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -98,6 +99,7 @@ def _run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str
     (["--pppoe", "-3"], "--pppoe"),
     (["--version", "seven"], "--version"),
     (["--customers-json", "/nonexistent-dir/x.json"], "--customers-json"),
+    (["--password-env", "SIM_TEST_UNSET_PASSWORD_VAR"], "--password-env"),
 ])
 def test_cli_bad_input_exits_nonzero_with_message(args: list[str], needle: str) -> None:
     result = _run_cli(*args)
@@ -130,6 +132,22 @@ def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) ->
         stdout, stderr = proc.communicate(timeout=10)
     assert proc.returncode == 0
     assert stdout == "" and "pw-not-printed" not in stderr
+
+
+def test_cli_password_env_keeps_the_password_off_the_command_line(tmp_path: Path) -> None:
+    env = {**os.environ, "SIM_TEST_PASSWORD": "from-env-pw"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "routeros.simulator", "--port", "0", "--pppoe", "1", "--hotspot", "0", "--static",
+         "0", "--password-env", "SIM_TEST_PASSWORD"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    try:
+        assert proc.stdout is not None
+        port = int(re.search(r"api://127\.0\.0\.1:(\d+)", proc.stdout.readline()).group(1))
+        api = librouteros.connect(host="127.0.0.1", port=port, username="admin", password="from-env-pw", timeout=5)
+        api.close()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
 
 
 def test_cli_port_in_use_exits_nonzero_with_message() -> None:
