@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev test bench bench-routeros check-services clean
+.PHONY: dev test demo bench-routeros check-services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,7 @@ bench-routeros: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache var *.egg-info
+
+## demo: simulator + schema + seeded customers + worker + beat + read-only Flower, then a live tail
+demo: $(STAMP)
+	bash scripts/demo.sh
