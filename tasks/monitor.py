@@ -228,11 +228,10 @@ class MonitorRun:
                 continue
             if reading.kind == "sample":
                 last_life, client_reconnecting = time.monotonic(), False
-                if not self._publish_sample(reading):
-                    continue
                 if self.trouble is not None:
-                    self._recovered()
-                backoff.reset()
+                    self._recovered()  # announced before the first sample it announces
+                if self._publish_sample(reading):
+                    backoff.reset()
             elif reading.kind == "reconnecting":
                 # The client re-dials and re-issues the stream itself: wait for it.
                 client_reconnecting = True
@@ -240,7 +239,7 @@ class MonitorRun:
             elif reading.kind == "resumed":
                 client_reconnecting, last_life = False, time.monotonic()
             elif reading.kind == "offline":
-                # A poll failed (queue source): the source stays open, polls pace it.
+                # A poll failed (queue source): back off before polling again.
                 self._trouble("offline", reading.reason)
                 retry_at = time.monotonic() + backoff.next_delay()
                 source.close()
