@@ -128,11 +128,11 @@ def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine)
 
 
 # The router's behaviour when the interface vanishes is UNVERIFIED (facts 3.3): a trap,
-# a bare !done, or silence. ("zeros" cannot be told from idle traffic on the stream.)
-@pytest.mark.parametrize("mode", ["trap", "done", "stall"])
+# a bare !done, silence, or rows of zeros (told from idle traffic by asking the router).
+@pytest.mark.parametrize("mode", ["trap", "done", "stall", "zeros"])
 def test_monitor_pppoe_drop_and_return_gives_events_then_samples(
         engine: Engine, mode: str) -> None:
-    username = engine.usernames("pppoe")[{"trap": 8, "done": 6, "stall": 9}[mode]]
+    username = engine.usernames("pppoe")[{"trap": 8, "done": 6, "stall": 9, "zeros": 5}[mode]]
     cid = engine.customer_id(username)
     info = service.start(cid)
     _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
