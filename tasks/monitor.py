@@ -22,7 +22,6 @@ Lifecycle of one attempt (token f"{session_id}:{attempt}"):
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass
 
@@ -39,7 +38,8 @@ from tasks.app import app, shutting_down
 from tasks.hub import RouterHandle, close_hub, get_hub
 from tasks.leases import LEASE_LOST, LeaseHandle
 from tasks.message import MessageError, status_entry, traffic_from_row
-from tasks.sources import InterfaceSource, QueueSource, Reading, Source
+from tasks.backoff import Backoff
+from tasks.sources import InterfaceSource, QueueSource, Reading, Source, all_zero
 from tasks.targets import MonitorPlan, plan_for_session
 
 log = logging.getLogger(__name__)
@@ -59,26 +59,6 @@ CHECK_EVERY = 0.2
 ZERO_SAMPLES_BEFORE_CHECK = 3
 PRESENCE_CHECK_EVERY = 5.0
 PRESENCE_CHECK_TIMEOUT = 0.5
-BACKOFF_INITIAL = 0.5
-BACKOFF_MAX = 15.0
-
-
-class Backoff:
-    """Exponential, capped, with jitter (half to full delay), so retries never spin
-    and a thousand monitors of one dead router do not retry in lockstep."""
-
-    def __init__(self, initial: float = BACKOFF_INITIAL, maximum: float = BACKOFF_MAX) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self.failures = 0
-
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * (2 ** self.failures))
-        self.failures += 1
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-    def reset(self) -> None:
-        self.failures = 0
 
 
 @dataclass
@@ -91,7 +71,11 @@ class _Outcome:
 # Routed to `monitors` by celeryconfig.task_routes; early ack and no result on purpose.
 @app.task(name=MONITOR_TASK, bind=True, acks_late=False, ignore_result=True)
 def monitor(self: object, session_id: str, attempt: int, fence: int | None = None) -> str:
-    """Run one monitor attempt to its end; the return value is the stop reason (for logs)."""
+    """Run one monitor attempt to its end; the return value is the stop reason (for logs).
+
+    `fence` is the reservation's, shown in Flower; the task takes it again from
+    `acquire` (same token, same fence) rather than trusting a queued message.
+    """
     task_id = getattr(getattr(self, "request", None), "id", None) or sessions.task_id(
         session_id, attempt)
     return MonitorRun(str(session_id), int(attempt), task_id).run()
@@ -236,7 +220,7 @@ class MonitorRun:
                 continue
             if reading.kind == "sample":
                 last_life, client_reconnecting = time.monotonic(), False
-                zero_run = zero_run + 1 if _all_zero(reading.data) else 0
+                zero_run = zero_run + 1 if all_zero(reading.data) else 0
                 if (plan.kind == "interface" and zero_run >= ZERO_SAMPLES_BEFORE_CHECK
                         and time.monotonic() >= next_presence_check):
                     next_presence_check = time.monotonic() + PRESENCE_CHECK_EVERY
@@ -412,15 +396,6 @@ def _quietly(action: object) -> None:
         action()  # type: ignore[operator]
     except Exception:
         log.exception("cleanup step failed")
-
-
-def _all_zero(row: dict[str, str] | None) -> bool:
-    if not row:
-        return False
-    values = [row.get("rx-bits-per-second"), row.get("tx-bits-per-second")]
-    if "rate" in row:
-        values = row["rate"].split("/")
-    return all(v is not None and v.strip() in ("0", "0bps") for v in values)
 
 
 @worker_shutdown.connect

@@ -151,5 +151,15 @@ class QueueSource:
         self._open = False
 
 
+def all_zero(row: dict[str, str] | None) -> bool:
+    """A sample reading 0 in both directions (idle, or an interface that is gone)."""
+    if not row:
+        return False
+    values: list[str | None] = [row.get("rx-bits-per-second"), row.get("tx-bits-per-second")]
+    if "rate" in row:
+        values = list(row["rate"].split("/"))
+    return all(v is not None and v.strip() in ("0", "0bps") for v in values)
+
+
 def _interval_word(interval: float) -> str:
     return str(int(interval)) if float(interval).is_integer() else f"{interval:g}"
