@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import redis
 from celery.signals import worker_shutdown, worker_shutting_down
@@ -289,6 +289,11 @@ class MonitorRun:
     def _publish_sample(self, reading: Reading) -> bool:
         plan = self.plan
         assert plan is not None and reading.data is not None
+        name = reading.data.get("name")
+        if plan.kind == "queue" and name and name != plan.meta.interface:
+            # A static customer's queue is found by its target address: once the router
+            # names it, show the queue's own name, as for hotspot queues.
+            plan = self.plan = replace(plan, meta=replace(plan.meta, interface=name))
         try:
             entry = traffic_from_row(reading.data, plan.meta, session_id=self.session_id,
                                      seq=self.seq, fence=self.fence)

@@ -80,6 +80,7 @@ def test_monitor_queue_target_samples_read_pairs_as_upload_download(
     rows = [r for r in _router_queues(engine) if r["name"] == expected_queue]
     assert rows, f"simulator has no queue {expected_queue}"
     assert sample["service_type"] == service_type
+    assert sample["interface"] == expected_queue  # the queue's name, also when found by address
     assert sample["upload_bps"] == int(sample["rx_bits_per_second"])
     assert sample["download_bps"] == int(sample["tx_bits_per_second"])
     assert sample["package"] == record["package"]
