@@ -13,25 +13,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+
+from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 _names = itertools.count(1)
 
-
-def wait_for(condition: Callable[[], object], timeout: float, interval: float = 0.05,
-             message: str = "condition") -> object:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {message}")
-        time.sleep(interval)
 
 
 class CeleryProcess:
@@ -75,7 +64,7 @@ class CeleryProcess:
                 raise AssertionError(f"{self.name} exited early:\n{self.log()[-4000:]}")
             return self.ready_marker in self.log()
 
-        wait_for(ready, timeout, interval=0.05, message=f"{self.name} to be ready")
+        wait_for(ready, timeout, step=0.05, what=f"{self.name} to be ready")
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

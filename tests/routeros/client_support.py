@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 
@@ -49,17 +49,6 @@ def pppoe_user(sim: Simulator, interface: str) -> str:
 def monitor(client: RouterClient, interface: str, interval: str = "1", maxsize: int = 64) -> Stream:
     return client.stream(MONITOR, {"interface": interface, "interval": interval}, proplist=PROPLIST, maxsize=maxsize)
 
-
-def wait_until(predicate: Callable[[], T], timeout: float, what: str, step: float = 0.02) -> T:
-    """Poll ``predicate`` until it returns something truthy; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
 
 
 def next_event(stream: Stream, kinds: Iterable[str], timeout: float) -> tuple[StreamEvent, list[StreamEvent]]:

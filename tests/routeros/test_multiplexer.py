@@ -8,6 +8,7 @@ import time
 import pytest
 
 from routeros import RouterClient, RouterEndpoint, TrapError
+from tests.polling import wait_for
 from tests.routeros.client_support import (
     MONITOR,
     endpoint_for,
@@ -15,7 +16,6 @@ from tests.routeros.client_support import (
     next_event,
     pppoe_interfaces,
     running_sim,
-    wait_until,
 )
 from tests.routeros.raw_router import RawRouter, tag_of
 
@@ -46,7 +46,7 @@ def test_multiplexer_200_streams_on_one_connection_get_their_own_samples(sim, cl
                 samples[name].append(event.data)
         return all(len(rows) >= 3 for rows in samples.values())
 
-    wait_until(drained_enough, timeout=15, what="3 samples on each of 200 streams", step=0.1)
+    wait_for(drained_enough, timeout=15, what="3 samples on each of 200 streams", step=0.1)
     # 1 Hz: three samples (immediate, +1 s, +2 s) cannot all be there sooner than 2 s
     assert time.monotonic() - started >= 1.9
     for name, rows in samples.items():
@@ -74,7 +74,7 @@ def test_multiplexer_cancel_ends_stream_with_done_and_keeps_tag_routable(sim, cl
     assert stream.get(timeout=0) is None
     # the trap and the !done that trail /cancel were routed to the tag, not counted as strays
     assert client.stats()["unknown_tag_sentences"] == 0
-    wait_until(lambda: client.stats()["open_routes"] == 0, 5, "cancelled tag released at its !done")
+    wait_for(lambda: client.stats()["open_routes"] == 0, 5, "cancelled tag released at its !done")
     assert sim.stats()["running_commands"] < running_before
     assert client.call("/system/identity/print")  # connection still usable
 
@@ -150,7 +150,7 @@ def test_multiplexer_slow_consumer_drops_oldest_and_never_stalls_others(sim, cli
             fast_seen += event.kind == "data"
         return slow.dropped >= 20 and fast_seen >= 20
 
-    wait_until(fast_keeps_flowing_while_slow_overflows, 10, "slow stream to overflow while fast flows")
+    wait_for(fast_keeps_flowing_while_slow_overflows, 10, "slow stream to overflow while fast flows")
     assert fast.dropped == 0
     assert slow.pending() == 3
     sections = [int(slow.get(timeout=0).data[".section"]) for _ in range(3)]

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from routeros.simulator import Simulator, SimulatorConfig
-from tests.routeros.wire import WireClient, attrs, tag_of, wait_for
+from tests.routeros.wire import WireClient, attrs, tag_of
+from tests.polling import wait_for
 
 
 @pytest.fixture

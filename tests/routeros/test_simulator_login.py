@@ -11,7 +11,8 @@ from librouteros.login import token
 
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.session import challenge_response
-from tests.routeros.wire import WireClient, attrs, wait_for
+from tests.routeros.wire import WireClient, attrs
+from tests.polling import wait_for
 
 logging.getLogger("librouteros").setLevel(logging.INFO)
 

@@ -11,7 +11,8 @@ import librouteros
 import pytest
 
 from routeros.simulator import Simulator, SimulatorConfig
-from tests.routeros.wire import WireClient, attrs, tag_of, wait_for
+from tests.routeros.wire import WireClient, attrs, tag_of
+from tests.polling import wait_for
 
 logging.getLogger("librouteros").setLevel(logging.INFO)
 

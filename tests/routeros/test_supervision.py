@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 
 from routeros import RouterClient, RouterEndpoint, Stream, UnreachableError
+from tests.polling import wait_for
 from tests.routeros.client_support import (
     endpoint_for,
     monitor,
@@ -16,7 +17,6 @@ from tests.routeros.client_support import (
     pppoe_interfaces,
     pppoe_user,
     running_sim,
-    wait_until,
 )
 from tests.routeros.raw_router import RawRouter, tag_of
 
@@ -67,7 +67,7 @@ def test_supervision_reconnects_after_dropped_connection(sim):
         assert_all_recover(streams, names, lambda: dropped_at)
         assert old_tags.isdisjoint({s.tag for s in streams})  # re-issued under fresh tags
         assert client.stats()["reconnects"] >= 1
-        wait_until(lambda: sim.stats()["open_sessions"] == 1, 5, "the router to see one session again")
+        wait_for(lambda: sim.stats()["open_sessions"] == 1, 5, "the router to see one session again")
 
 
 def test_supervision_reconnects_after_fatal(sim):

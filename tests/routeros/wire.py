@@ -118,17 +118,6 @@ def tag_of(sentence: Sequence[str]) -> str | None:
     return None
 
 
-def wait_for(predicate: Callable[[], object], timeout: float, what: str, step: float = 0.02) -> object:
-    """Poll predicate until truthy; AssertionError naming what at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = predicate()
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(step)
-
 
 def replies_for(sentences: Sequence[Sequence[str]], tag: str | None) -> list[Sequence[str]]:
     return [s for s in sentences if tag_of(s) == tag]

@@ -33,7 +33,8 @@ import redis  # noqa: E402
 
 from settings import get_settings  # noqa: E402
 from tests.pg import migrated_schema  # noqa: E402
-from tests.workers import CeleryProcess, beat, wait_for, worker  # noqa: E402
+from tests.workers import CeleryProcess, beat, worker  # noqa: E402
+from tests.polling import wait_for  # noqa: E402
 
 # Shrunk so that hour-scale behaviour shows up in seconds.
 BASE_ENV = {
@@ -210,7 +211,7 @@ def wait_entry(client: redis.Redis, customer_id: str, predicate: Callable[[dict]
                 return entry
         return None
 
-    return wait_for(find, timeout, message=message)  # type: ignore[return-value]
+    return wait_for(find, timeout, what=message)  # type: ignore[return-value]
 
 
 def parse_ts(value: str) -> float:

@@ -11,7 +11,8 @@ import redis
 from tasks import keys
 from tasks.leases import LEASE_LOST, STOP_REQUESTED, LeaseKeeper, clear_stop, request_stop
 from tasks.semaphore import Semaphore
-from tests.tasks.redis_db import redis_client, wait_for  # noqa: F401  (fixture)
+from tests.polling import wait_for
+from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 1.0
 

@@ -15,7 +15,7 @@ from tests.tasks.conftest import (
     parse_ts,
     wait_entry,
 )
-from tests.workers import wait_for
+from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -105,12 +105,12 @@ def test_monitor_stop_ends_samples_within_one_second(engine: Engine) -> None:
     assert parse_ts(stopped["timestamp"]) - asked < 1.0
     assert stopped["reason"] == "stopped by alice"
     row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
-                   and r, 5.0, message="the session row to be closed")
+                   and r, 5.0, what="the session row to be closed")
     assert row.desired_state == "stopped" and row.stop_reason == "stopped by alice"
     entries = customer_entries(engine.redis, cid)
     last = max(i for i, e in enumerate(entries) if e["type"] == "stopped")
     assert all(e["type"] != "traffic" for e in entries[last + 1:])
-    assert wait_for(lambda: service.status()["slots_in_use"] == 0, 5.0, message="slot freed")
+    assert wait_for(lambda: service.status()["slots_in_use"] == 0, 5.0, what="slot freed")
 
 
 def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine) -> None:
@@ -122,7 +122,7 @@ def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine)
     # One worker process, six monitors: one API session on the router (an earlier
     # test's own short-lived client may still be closing on the router side).
     wait_for(lambda: engine.sim.stats()["open_sessions"] == 1, 3.0,
-             message="one API session on the router")
+             what="one API session on the router")
     assert engine.sim.stats()["logins"] - before <= 1
     for cid, info in zip(ids, infos):
         _stop_and_wait(engine, cid, info.session_id)
@@ -144,7 +144,7 @@ def test_monitor_pppoe_drop_and_return_gives_events_then_samples(
     assert trouble["reason"]
     assert wait_for(lambda: (r := _session(info.session_id))
                     and r.actual_state in ("offline", "reconnecting"), 5.0,
-                    message="the row to show the trouble")
+                    what="the row to show the trouble")
     # Slot kept while offline.
     assert any(m["session_id"] == info.session_id and m["live"]
                for m in service.status()["monitors"])
@@ -199,7 +199,7 @@ def test_monitor_stops_itself_at_max_duration(engine: Engine, monkeypatch) -> No
     stopped = _first(engine, cid, "stopped", 6.0, session_id=info.session_id)
     assert stopped["reason"] == "max-duration"
     row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
-                   and r, 5.0, message="row closed")
+                   and r, 5.0, what="row closed")
     assert row.stop_reason == "max-duration"
 
 
@@ -216,7 +216,7 @@ def test_monitor_flower_style_revoke_with_terminate_still_stops_cooperatively(
     stopped = _first(engine, cid, "stopped", 5.0, session_id=info.session_id)
     assert stopped["reason"] == "revoked"
     row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
-                   and r, 5.0, message="row closed")
+                   and r, 5.0, what="row closed")
     # Closed for good: a revoke is an operator's stop, the reconciler must not restart it.
     assert (row.desired_state, row.stop_reason) == ("stopped", "revoked")
 

@@ -7,7 +7,7 @@ import pytest
 from routeros import RouterClient, RouterEndpoint, UnreachableError
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks.hub import RouterHub
-from tests.workers import wait_for
+from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def test_monitor_hub_caps_connections_per_router_whatever_the_monitors(
         for h in handles:
             h.close()
     # Nobody uses the router any more: its connections are given back.
-    wait_for(lambda: sim.stats()["open_sessions"] == 0, 5.0, message="connections closed")
+    wait_for(lambda: sim.stats()["open_sessions"] == 0, 5.0, what="connections closed")
     hub.close()
 
 
@@ -80,6 +80,6 @@ def test_monitor_hub_does_not_block_callers_past_their_wait(sim: Simulator) -> N
         assert handle.client(wait=0.2) is None
     finally:
         sim.stall(False)
-    assert wait_for(lambda: handle.client(wait=0.2), 5.0, message="login after the stall")
+    assert wait_for(lambda: handle.client(wait=0.2), 5.0, what="login after the stall")
     handle.close()
     hub.close()

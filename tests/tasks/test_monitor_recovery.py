@@ -11,7 +11,8 @@ import pytest
 
 from tasks import runtime, service, sessions
 from tests.tasks.conftest import Engine, customer_entries, wait_entry
-from tests.workers import CeleryProcess, wait_for
+from tests.workers import CeleryProcess
+from tests.polling import wait_for
 
 CAP = 20
 TTL = 3.0
@@ -81,7 +82,7 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
     first_worker.wait_exit(5)
     # Slots: the dead owner's leases are gone within the TTL (nothing renews them).
     wait_for(lambda: not (old_tokens & _live_tokens()), TTL + 0.5,
-             message="the killed worker's slots to be free")
+             what="the killed worker's slots to be free")
     assert time.monotonic() - killed_at <= TTL + 0.5
     # The reconciler restarts each session as attempt 2, on the surviving worker.
     for cid, info in zip(ids, infos):
@@ -122,13 +123,13 @@ def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
                               "reconnecting" and e["session_id"] == s, 2.0, "handover event")
         assert "handing over" in handover["reason"]
         wait_for(lambda s=str(row.id): _current_attempt(s) == 3, 10.0,
-                 message="a third attempt")
+                 what="a third attempt")
         wait_entry(engine.redis, cid, lambda e, s=str(row.id): e["type"] == "started"
                    and e["reason"] == "attempt 3", 10.0, "attempt 3 started")
         assert_single_producer(customer_entries(engine.redis, cid))
     for cid in ids:
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
+    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
 
 
 def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: Engine) -> None:
@@ -167,7 +168,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
     assert service.status()["monitor_count"] == CAP
     for cid in ids:
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
+    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
 
 
 def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(
@@ -179,7 +180,7 @@ def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
     engine.redis.delete(keys.customer_owner(cid))  # e.g. evicted or deleted by hand
     # The old attempt's next publish is refused; it stops; attempt 2 takes over.
-    wait_for(lambda: _current_attempt(info.session_id) == 2, 10.0, message="attempt 2")
+    wait_for(lambda: _current_attempt(info.session_id) == 2, 10.0, what="attempt 2")
     wait_entry(engine.redis, cid, lambda e: e["type"] == "started" and e["reason"] == "attempt 2",
                10.0, "attempt 2 started")
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic"
@@ -187,4 +188,4 @@ def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(
                "samples from attempt 2")
     assert_single_producer(customer_entries(engine.redis, cid))
     service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
+    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")

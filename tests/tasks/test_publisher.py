@@ -9,7 +9,8 @@ from tasks import keys
 from tasks.message import CustomerMeta, MessageError, decode_entry, status_entry, traffic_from_row
 from tasks.publisher import Publisher
 from tasks.semaphore import Semaphore
-from tests.tasks.redis_db import redis_client, wait_for  # noqa: F401  (fixture)
+from tests.polling import wait_for
+from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 30.0
 META = CustomerMeta(customer_id="alice", customer_name="Alice", username="alice",

@@ -17,7 +17,7 @@ from models import MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
 from tests.tasks.conftest import Engine, customer_entries, in_threads
-from tests.workers import wait_for
+from tests.polling import wait_for
 
 CAP = 4
 
@@ -62,7 +62,7 @@ def _reconcile_until(key: str, value: int, timeout: float = 3.0) -> dict[str, in
             total[name] = total.get(name, 0) + count
         return total[key] >= value
 
-    wait_for(one_pass, timeout, message=f"reconcile {key} >= {value}")
+    wait_for(one_pass, timeout, what=f"reconcile {key} >= {value}")
     return total
 
 
@@ -82,7 +82,7 @@ def test_reconciler_restarts_expired_session_as_next_attempt(engine: Engine) -> 
 def test_reconciler_concurrent_passes_launch_one_attempt(engine: Engine) -> None:
     info = service.start(engine.customer_id(engine.usernames("pppoe")[1]))
     _crash(info)
-    wait_for(lambda: not recently_touched(sessions.get(info.session_id)), 3.0, message="grace over")
+    wait_for(lambda: not recently_touched(sessions.get(info.session_id)), 3.0, what="grace over")
     results = in_threads(8, lambda i: Reconciler().run())
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert sum(r["restarted"] for r in results) == 1
@@ -105,7 +105,7 @@ def test_reconciler_after_flush_restarts_up_to_the_cap_only(engine: Engine) -> N
     assert summary["restarted"] == CAP
     # Cap reached: the left-over session waits on every further pass.
     wait_for(lambda: Reconciler().run()["capacity_waits"] == 1, 3.0,
-             message="the left-over session to wait for a slot")
+             what="the left-over session to wait for a slot")
     assert runtime.semaphore().in_use() == CAP
     assert len(_queued_task_ids(engine)) == CAP
     assert {sessions.get(i.session_id).attempt for i in infos} == {2}
@@ -138,7 +138,7 @@ def test_reconciler_frees_expired_slots_and_stops_orphan_leases(engine: Engine) 
     sem = runtime.semaphore()
     sem.acquire("dead-session:1", str(uuid.uuid4()), "sim-1", global_limit=CAP,
                 router_limit=None, ttl=0.2)
-    wait_for(lambda: sem.in_use() == 0, 2.0, message="the lease to expire")
+    wait_for(lambda: sem.in_use() == 0, 2.0, what="the lease to expire")
     assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is not None
     assert Reconciler().run()["freed"] == 1
     assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is None

@@ -10,7 +10,8 @@ import redis
 
 from tasks import keys
 from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, Semaphore
-from tests.tasks.redis_db import redis_client, wait_for  # noqa: F401  (fixture)
+from tests.polling import wait_for
+from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 30.0
 SHORT_TTL = 0.5

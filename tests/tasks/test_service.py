@@ -13,7 +13,8 @@ from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustom
 from tasks import runtime, service, sessions
 from tasks.leases import request_stop as set_stop_key
 from tests.tasks.conftest import Engine, apply_env, customer_entries, in_threads, wait_entry
-from tests.workers import CeleryProcess, wait_for
+from tests.workers import CeleryProcess
+from tests.polling import wait_for
 
 CAP = 5
 
@@ -65,7 +66,7 @@ def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(
     # The revoke broadcast reached no monitors worker; the message is still queued.
     late = engine.start_worker("monitors", concurrency=2, name="late")
     wait_for(lambda: f"monitor-{info.session_id}-1] succeeded" in late.log(), 10.0,
-             message="the late task to run and return")
+             what="the late task to run and return")
     assert "'not-wanted'" in late.log()
     assert [e["type"] for e in customer_entries(engine.redis, cid)] == ["stopped"]
     late.stop()
@@ -94,7 +95,7 @@ def test_service_fifty_concurrent_starts_for_one_customer_make_one_session(
 
 def test_service_n_plus_one_concurrent_starts_with_cap_n_start_exactly_n(
         engine: Engine, monitors_worker: CeleryProcess) -> None:
-    wait_for(lambda: not _live_tokens(), 5.0, message="no slot in use")
+    wait_for(lambda: not _live_tokens(), 5.0, what="no slot in use")
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2:2 + CAP + 1]]
     results = in_threads(len(ids), lambda i: service.start(ids[i]))
     started = [r for r in results if isinstance(r, service.SessionInfo)]
@@ -110,12 +111,12 @@ def test_service_n_plus_one_concurrent_starts_with_cap_n_start_exactly_n(
     assert (status["monitor_count"], status["slots_available"]) == (CAP, 0)
     # A stopped slot is reusable at once.
     service.stop(started[0].customer_id)
-    wait_for(lambda: len(_live_tokens()) == CAP - 1, 3.0, message="one slot free")
+    wait_for(lambda: len(_live_tokens()) == CAP - 1, 3.0, what="one slot free")
     again = service.start(loser)
     assert again.created
     for cid in [r.customer_id for r in started[1:]] + [loser]:
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, message="all slots free")
+    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
 
 
 def test_service_stop_key_alone_stops_monitor_when_revoke_is_lost(
@@ -131,7 +132,7 @@ def test_service_stop_key_alone_stops_monitor_when_revoke_is_lost(
     assert stopped["reason"] == "stop key only"
     assert f"revoked: monitor-{info.session_id}-1" not in monitors_worker.log()
     wait_for(lambda: sessions.token(info.session_id, 1) not in _live_tokens(), 2.0,
-             message="slot released")
+             what="slot released")
 
 
 def test_service_status_has_seed_shape_and_per_monitor_details(
@@ -153,7 +154,7 @@ def test_service_status_has_seed_shape_and_per_monitor_details(
     service.stop(cid)
     with pytest.raises(service.NotMonitored):
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 3.0, message="slot released")
+    wait_for(lambda: not _live_tokens(), 3.0, what="slot released")
 
 
 def test_service_start_refuses_clearly_and_creates_nothing(
@@ -195,7 +196,7 @@ def test_service_per_router_cap_refuses_with_router_scope(
     finally:
         with sessions.db() as s:
             s.execute(update(Router).where(Router.id == "sim-1").values(max_monitors=None))
-    wait_for(lambda: not _live_tokens(), 3.0, message="slot released")
+    wait_for(lambda: not _live_tokens(), 3.0, what="slot released")
 
 
 def test_service_start_right_after_stop_takes_over_without_overlap(
@@ -213,6 +214,6 @@ def test_service_start_right_after_stop_takes_over_without_overlap(
     assert all(e["session_id"] == new.session_id for e in entries[first_new:]
                if e["type"] == "traffic")
     wait_for(lambda: sessions.get(old.session_id).actual_state == "stopped", 5.0,
-             message="the old session closed")
+             what="the old session closed")
     service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 3.0, message="slot released")
+    wait_for(lambda: not _live_tokens(), 3.0, what="slot released")

@@ -1,0 +1,23 @@
+"""Waiting for a condition in tests: poll with a deadline, never sleep-and-hope."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def wait_for(condition: Callable[[], T], timeout: float = 5.0, what: str = "condition",
+             *, step: float = 0.02) -> T:
+    """Poll `condition` until it returns something truthy and return that; fail naming
+    `what` once `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout:.1f}s waiting for {what}")
+        time.sleep(step)
