@@ -137,12 +137,6 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
-def _log_level(name: str, raw: str) -> str:
-    value = raw.strip().upper()
-    if value not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
-        raise SettingsError(f"{name} must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {raw!r}")
-    return value
-
 
 # (attribute, environment variable, parser, default as the environment would spell it)
 _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
@@ -172,8 +166,6 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _int_at_least(60), "3600"),
     ("reconcile_interval", "RECONCILE_INTERVAL", _float_at_least(0.5), "5"),
     ("celery_visibility_timeout", "CELERY_VISIBILITY_TIMEOUT", _int_at_least(60), "43200"),
-    ("api_token", "API_TOKEN", _secret, ""),
-    ("log_level", "LOG_LEVEL", _log_level, "INFO"),
     ("data_dir", "DATA_DIR", _text, "var"),
 )
 
@@ -206,8 +198,6 @@ class Settings:
     customer_stream_retention: int
     reconcile_interval: float
     celery_visibility_timeout: int
-    api_token: Secret
-    log_level: str
     data_dir: str
 
     @property
