@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from models.db import make_engine, session_factory
+from models.errors import DataError
+from models.sync import RecordError
+
+T = TypeVar("T")
 
 
 def open_session(database_url: str | None) -> Session:
@@ -37,3 +41,17 @@ def progress_printer(label: str) -> Callable[[int, int], None]:
         print(f"{label}: {done}/{total}", file=sys.stderr, flush=True)
 
     return report
+
+
+def write_all_or_nothing(session: Session, write: Callable[[Session], T]) -> T:
+    """Run `write` in one transaction and close the session; a bad record or a
+    database error ends the command with one line and nothing written."""
+    try:
+        with session.begin():
+            return write(session)
+    except (RecordError, DataError) as exc:
+        fail(f"{exc} (nothing was written)")
+    except SQLAlchemyError as exc:
+        fail(f"database error: {db_error_text(exc)} (nothing was written)")
+    finally:
+        session.close()

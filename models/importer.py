@@ -22,8 +22,15 @@ from dataclasses import replace
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from models.cli_common import db_error_text, fail, open_session, progress_printer
-from models.errors import DataError
+from sqlalchemy.orm import Session
+
+from models.cli_common import (
+    db_error_text,
+    fail,
+    open_session,
+    progress_printer,
+    write_all_or_nothing,
+)
 from models.package import Package
 from models.router_config import RouterConfig, router_config
 from models.router_tables import (
@@ -31,10 +38,11 @@ from models.router_tables import (
     PROFILE_PROPS,
     QUEUE_PROPS,
     SECRET_PROPS,
+    ImportPlan,
     RouterSnapshot,
     plan_import,
 )
-from models.sync import RecordError, upsert_customers, upsert_packages
+from models.sync import SyncCounts, upsert_customers, upsert_packages
 from routeros import RouterClient, RouterEndpoint, RouterError, TrapError
 from settings import Secret, SettingsError
 
@@ -126,20 +134,16 @@ def main(argv: list[str] | None = None) -> int:
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
 
-    try:
-        with session.begin():
-            known = {(p.download_bps, p.upload_bps): p.name for p in session.scalars(select(Package))}
-            plan = plan_import(snapshot, known)
-            package_counts = upsert_packages(session, plan.packages)
-            counts = upsert_customers(
-                session, args.router, plan.records, progress=progress_printer("customers")
-            )
-    except (RecordError, DataError) as exc:
-        fail(f"{exc} (nothing was written)")
-    except SQLAlchemyError as exc:
-        fail(f"database error: {db_error_text(exc)} (nothing was written)")
-    finally:
-        session.close()
+    def write(session: Session) -> tuple[ImportPlan, SyncCounts, SyncCounts]:
+        known = {(p.download_bps, p.upload_bps): p.name for p in session.scalars(select(Package))}
+        plan = plan_import(snapshot, known)
+        package_counts = upsert_packages(session, plan.packages)
+        counts = upsert_customers(
+            session, args.router, plan.records, progress=progress_printer("customers")
+        )
+        return plan, package_counts, counts
+
+    plan, package_counts, counts = write_all_or_nothing(session, write)
     counts.skipped += plan.skipped
     for warning in plan.warnings + counts.warnings:
         print(f"warning: {warning}", file=sys.stderr)

@@ -17,14 +17,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
-from models.cli_common import db_error_text, fail, open_session, progress_printer
-from models.errors import DataError
+from models.cli_common import fail, open_session, progress_printer, write_all_or_nothing
 from models.sync import (
     CustomerRecord,
     PackageSpec,
-    RecordError,
+    SyncCounts,
     upsert_customers,
     upsert_packages,
     upsert_router,
@@ -127,20 +126,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_monitors is not None:
         router_fields["max_monitors"] = args.max_monitors
 
-    session = open_session(args.database_url)
-    try:
-        with session.begin():
-            router = upsert_router(session, args.mikrotik_id, **router_fields)
-            package_counts = upsert_packages(session, packages)
-            counts = upsert_customers(
-                session, args.mikrotik_id, records, progress=progress_printer("customers")
-            )
-    except (RecordError, DataError) as exc:
-        fail(f"{exc} (nothing was written)")
-    except SQLAlchemyError as exc:
-        fail(f"database error: {db_error_text(exc)} (nothing was written)")
-    finally:
-        session.close()
+    def write(session: Session) -> tuple[str, SyncCounts, SyncCounts]:
+        router = upsert_router(session, args.mikrotik_id, **router_fields)
+        package_counts = upsert_packages(session, packages)
+        counts = upsert_customers(
+            session, args.mikrotik_id, records, progress=progress_printer("customers")
+        )
+        return router, package_counts, counts
+
+    router, package_counts, counts = write_all_or_nothing(open_session(args.database_url), write)
     for warning in counts.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     print(f"router {args.mikrotik_id}: {router}")
