@@ -61,6 +61,25 @@ def apply_env(values: dict[str, str]) -> None:
     get_settings.cache_clear()
 
 
+def point_app_at(url: str) -> None:
+    """Send this process's enqueues (start's apply_async, stop's revoke) to `url`.
+
+    celeryconfig read REDIS_URL once, at the first `import tasks`; a module that runs
+    its own redis-server (outage tests) must swap the broker and drop the cached
+    connection pools, and swap back when it is done.
+    """
+    from tasks import app
+
+    app.conf.broker_url = url
+    app.conf.result_backend = url
+    if app._pool is not None:
+        app._pool.force_close_all()
+    app._pool = None
+    amqp = app.__dict__.get("amqp")
+    if amqp is not None:
+        amqp._producer_pool = None
+
+
 @dataclass
 class Engine:
     """One module's world: database, simulator, customers and Celery processes."""
@@ -151,8 +170,12 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     saved = dict(os.environ)
     built: list[Engine] = []
     stack: list[Any] = []
+    moved: list[str] = []  # private Redis URLs this process's app was pointed at
 
-    def build(pppoe: int = 30, hotspot: int = 3, static: int = 3, **env: str) -> Engine:
+    def build(pppoe: int = 30, hotspot: int = 3, static: int = 3,
+              redis_url: str | None = None, **env: str) -> Engine:
+        """`redis_url`: a private redis-server for broker and keys of every process
+        (outage tests kill or freeze it); default the shared TEST_REDIS_URL."""
         assert app.conf.broker_url == TEST_REDIS_URL, (
             "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL")
         clash = {k for k in CELERY_ENV if k in env and env[k] != CELERY_ENV[k]}
@@ -165,8 +188,12 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         url = schema.__enter__()
         stack.append(schema)
         values = {**BASE_ENV, **{k: str(v) for k, v in env.items()}, "DATABASE_URL": url}
+        if redis_url is not None:
+            values["REDIS_URL"] = redis_url
+            point_app_at(redis_url)
+            moved.append(redis_url)
         apply_env(values)
-        client = redis.Redis.from_url(TEST_REDIS_URL)
+        client = redis.Redis.from_url(redis_url or TEST_REDIS_URL)
         client.flushdb()
         customers = seed_customers(url, sim)
         eng = Engine(env=dict(os.environ), tmp=tmp_path_factory.mktemp("celery"), sim=sim,
@@ -188,7 +215,12 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
             if hasattr(item, "__exit__"):
                 item.__exit__(None, None, None)
         for eng in built:
-            eng.redis.flushdb()
+            try:
+                eng.redis.flushdb()
+            except redis.RedisError:
+                pass  # a private server already gone: nothing left to clean
+        if moved:
+            point_app_at(TEST_REDIS_URL)
         os.environ.clear()
         os.environ.update(saved)
         get_settings.cache_clear()

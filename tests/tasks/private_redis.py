@@ -1,0 +1,100 @@
+"""A throw-away `redis-server` a test may kill, restart or freeze.
+
+The machine's shared Redis (6379) must never be stopped, so outage tests run their
+own server on a free port, without persistence (a restart comes back empty, which
+is exactly the "Redis lost everything" case), and point every process at it.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import redis
+
+from tests.polling import wait_for
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PrivateRedis:
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.dir = workdir
+        self.port = port or free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.paused = False
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 10.0) -> PrivateRedis:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        log = open(self.dir / "redis.log", "ab")
+        try:
+            self.proc = subprocess.Popen(
+                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+                 "--save", "", "--appendonly", "no", "--dir", str(self.dir),
+                 "--maxmemory-policy", "noeviction"],
+                cwd=self.dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.paused = False
+        wait_for(self._answers, timeout, what=f"redis-server on port {self.port}")
+        return self
+
+    def _answers(self) -> bool:
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"redis-server exited:\n{self.log()[-2000:]}")
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def log(self) -> str:
+        try:
+            return (self.dir / "redis.log").read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def kill9(self) -> None:
+        """Crash: no shutdown, every client connection reset at once."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def restart_empty(self) -> None:
+        """kill -9, then a fresh server on the same port: clients reconnect to an empty Redis."""
+        self.kill9()
+        self.start()
+
+    def pause(self) -> None:
+        """Freeze: connections stay open (and new ones are accepted by the kernel) but
+        nothing is answered, like a Redis stuck in a long fork or a network partition."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+        self.paused = False
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        if self.paused:
+            self.resume()
+        self.proc.kill()
+        self.proc.wait(10)
