@@ -9,7 +9,7 @@ Layout (names come from tasks/keys.py, passed as KEYS or stored in the lease tab
   global zset   member = token, score = expiry ms
   router zset   same, per router
   owner hash    {token, fence, router}, PEXPIRE = lease TTL (single flight per customer)
-  fence counter INCR per fresh acquire
+  fence counter INCR per fresh acquire; seeded from TIME (us) when missing
   lease table   hash token -> JSON {customer, router, ok = owner key, rk = router zset key}
 """
 
@@ -93,11 +93,19 @@ if not held then
     end
   end
 end
+-- A missing counter means Redis lost its data (flush, restart without persistence):
+-- restarting at 1 would hand a new owner the fence an old, still running producer
+-- holds. Seed it from the server clock in microseconds instead (as a string: Lua
+-- would print the number in exponent form), above every fence given out before.
+if redis.call('EXISTS', fk) == 0 then
+  local t = redis.call('TIME')
+  redis.call('SET', fk, t[1] .. string.format('%06d', tonumber(t[2])))
+end
 local fence = redis.call('INCR', fk)
 redis.call('ZADD', g, expiry, token)
 redis.call('ZADD', rk, expiry, token)
 redis.call('DEL', ok)
-redis.call('HSET', ok, 'token', token, 'fence', fence, 'router', router)
+redis.call('HSET', ok, 'token', token, 'fence', string.format('%.0f', fence), 'router', router)
 redis.call('PEXPIRE', ok, ttl)
 redis.call('HSET', leases, token,
   cjson.encode({customer = customer, router = router, ok = ok, rk = rk}))

@@ -1,0 +1,243 @@
+"""Redis restart and outages while monitors run (failure modes 10 and 11).
+
+Every process of this module (workers, beat, this test process) uses a private
+redis-server, because these tests kill -9 it and freeze it (SIGSTOP); the shared
+Redis must never be stopped. The server runs without persistence, so a restart
+comes back empty: leases, owner keys, fence counter, streams and broker queues gone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+import redis
+
+from tasks import service, sessions
+from tasks.semaphore import Semaphore
+from tests.polling import wait_for
+from tests.tasks.conftest import Engine, customer_entries
+from tests.tasks.private_redis import PrivateRedis
+
+N = 6
+# Cap == number of monitors: every session can only come back if no stale lease
+# (of a dead or fenced-out attempt) is left holding a slot.
+CAP = N
+TTL = 3.0
+RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV
+# Worker pickup + router subscription + first sample, on a loaded 2-core machine.
+SLACK = 6.0
+SHORT_OUTAGE = TTL / 3
+LONG_OUTAGE = TTL + 1.5
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def engine(redis_server: PrivateRedis, engine_factory) -> Iterator[Engine]:
+    # redis_server first: torn down after the workers, which must not lose it mid-shutdown.
+    eng = engine_factory(pppoe=3 * N, hotspot=0, static=0, redis_url=redis_server.url,
+                         MAX_CONCURRENT_MONITORS=str(CAP), MONITOR_LEASE_TTL=str(TTL))
+    eng.start_worker("default", concurrency=2, name="outage-ctl")
+    eng.start_worker("monitors", concurrency=N + 2, name="outage-mon")
+    eng.start_beat()
+    yield eng
+
+
+class PeakSlots:
+    """Samples the slots in use in the background; Redis being down just skips a sample."""
+
+    def __init__(self, url: str) -> None:
+        # Short timeouts: the watcher must not hang on a frozen server.
+        self.sem = Semaphore(redis.Redis.from_url(url, socket_timeout=0.3,
+                                                  socket_connect_timeout=0.3))
+        self.peak = 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.peak = max(self.peak, self.sem.in_use())
+            except redis.RedisError:
+                pass
+            self._done.wait(0.02)
+
+    def __enter__(self) -> PeakSlots:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(2)
+        self.sem.redis.close()
+
+
+def _monitors_log(eng: Engine) -> str:
+    return next(p for p in eng.processes if p.name == "outage-mon").log()
+
+
+def _traffic(eng: Engine, cid: str) -> list[dict]:
+    return [e for e in customer_entries(eng.redis, cid) if e["type"] == "traffic"]
+
+
+def _id_ms(entry: dict) -> int:
+    return int(entry["id"].split("-")[0])
+
+
+def _start_all(eng: Engine, usernames: list[str]) -> dict[str, dict]:
+    """Start one monitor per customer and wait for its first sample; cid -> its producer."""
+    producers = {}
+    for username in usernames:
+        cid = eng.customer_id(username)
+        info = service.start(cid)
+        producers[cid] = {"session": info.session_id,
+                          "token": sessions.token(info.session_id, info.attempt),
+                          "attempt": info.attempt}
+    for cid, p in producers.items():
+        sample = wait_for(lambda c=cid, s=p["session"]: next(
+            (e for e in _traffic(eng, c) if e["session_id"] == s), None), 10.0,
+            what=f"first sample of {cid}")
+        p["fence"] = sample["fence"]
+    return producers
+
+
+def _live_tokens(eng: Engine) -> set[str]:
+    return {h.token for h in Semaphore(eng.redis).holders()}
+
+
+def _stop_all(eng: Engine, producers: dict[str, dict]) -> None:
+    for cid in producers:
+        service.stop(cid)
+    wait_for(lambda: not _live_tokens(eng), 5.0, what="every slot given back")
+
+
+def assert_new_attempts_keep_their_leases(eng: Engine, producers: dict[str, dict]) -> None:
+    """The replacement attempts still produce, with their own fence, a full TTL after
+    their first sample: the worker's lease keeper (whose renewals failed or timed out
+    during the trouble) is alive and renewing, and nobody restarted them again."""
+    for cid, p in producers.items():
+        fence, since = p["new"]["fence"], _id_ms(p["new"])
+        wait_for(lambda c=cid, f=fence, t=since: any(
+            e["fence"] == f and _id_ms(e) >= t + TTL * 1000 for e in _traffic(eng, c)),
+            TTL + 3.0, what=f"{cid}'s new attempt to outlive one lease TTL")
+        row = sessions.get(p["session"])
+        assert row is not None and row.attempt == p["attempt"] + 1, "restarted more than once"
+    assert _live_tokens(eng) == {sessions.token(p["session"], p["attempt"] + 1)
+                                 for p in producers.values()}
+
+
+def assert_one_producer_at_a_time(entries: list[dict]) -> None:
+    """In stream order, each fence writes one contiguous run and fences only grow: an
+    older producer never writes after a newer one started (fences are monotonic)."""
+    runs: list[int] = []
+    for e in entries:
+        if e["fence"] is None:
+            continue  # unfenced status (a reconciler's `stopped`): not a producer
+        if not runs or runs[-1] != e["fence"]:
+            assert e["fence"] not in runs, f"fence {e['fence']} wrote again after {runs[-1]}"
+            runs.append(e["fence"])
+    assert runs == sorted(runs), f"fences went backwards: {runs}"
+
+
+def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
+        engine: Engine, redis_server: PrivateRedis) -> None:
+    producers = _start_all(engine, engine.usernames("pppoe")[:N])
+    with PeakSlots(redis_server.url) as slots:
+        redis_server.restart_empty()
+        restarted = time.monotonic()
+        # Leases vanished with the data: renewals answer "lost", the monitors stop,
+        # and the reconciler (beat, also reconnected) starts a new attempt of each.
+        for cid, p in producers.items():
+            left = TTL + RECONCILE + SLACK - (time.monotonic() - restarted)
+            p["new"] = wait_for(lambda c=cid, s=p["session"]: next(
+                (e for e in _traffic(engine, c) if e["session_id"] == s), None),
+                max(left, 0.1), what=f"samples of {cid} after the restart")
+    assert slots.peak <= CAP
+    for cid, p in producers.items():
+        row = sessions.get(p["session"])
+        assert row is not None and row.attempt > p["attempt"]
+        # The fence counter was lost too; a restarted one must still not hand out a
+        # fence an old producer holds, or a stale writer could not be told apart.
+        assert p["new"]["fence"] > p["fence"]
+        entries = customer_entries(engine.redis, cid)
+        assert all(e["fence"] != p["fence"] for e in entries), "old producer wrote again"
+        assert_one_producer_at_a_time(entries)
+        # The old attempt noticed it lost its lease and stopped by itself.
+        assert f"monitor {p['token']} ended: lease-lost" in _monitors_log(engine)
+    # Exactly one lease per customer, the next attempt's, and it is kept.
+    assert_new_attempts_keep_their_leases(engine, producers)
+    _stop_all(engine, producers)
+
+
+def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
+        engine: Engine, redis_server: PrivateRedis) -> None:
+    producers = _start_all(engine, engine.usernames("pppoe")[N:2 * N])
+    tokens = {p["token"] for p in producers.values()}
+    with PeakSlots(redis_server.url) as slots:
+        redis_server.pause()
+        try:
+            time.sleep(SHORT_OUTAGE)  # the outage itself, shorter than the lease TTL
+        finally:
+            resumed_ms = int(time.time() * 1000)
+            redis_server.resume()
+        # Everyone keeps producing with the same fence after the outage.
+        for cid, p in producers.items():
+            wait_for(lambda c=cid, f=p["fence"]: sum(
+                1 for e in _traffic(engine, c) if _id_ms(e) >= resumed_ms and e["fence"] == f)
+                >= 2, 5.0, what=f"samples of {cid} after the outage")
+    assert slots.peak <= CAP
+    for cid, p in producers.items():
+        row = sessions.get(p["session"])
+        assert row is not None and row.attempt == p["attempt"], "restarted needlessly"
+        entries = customer_entries(engine.redis, cid)
+        assert {e["fence"] for e in entries} == {p["fence"]}
+        assert [e["type"] for e in entries].count("started") == 1
+        assert not [e for e in entries if e["type"] == "stopped"]
+        # No sample written twice (a retried publish) and none lost to a restart.
+        seqs = [e["seq"] for e in entries]
+        assert seqs == sorted(set(seqs)), seqs
+    assert _live_tokens(engine) == tokens
+    log = _monitors_log(engine)
+    assert not [t for t in tokens if f"monitor {t} ended" in log], "an attempt ended"
+    _stop_all(engine, producers)
+
+
+def test_monitor_long_redis_outage_fences_out_then_restarts_once(
+        engine: Engine, redis_server: PrivateRedis) -> None:
+    producers = _start_all(engine, engine.usernames("pppoe")[2 * N:3 * N])
+    with PeakSlots(redis_server.url) as slots:
+        redis_server.pause()
+        try:
+            time.sleep(LONG_OUTAGE)  # the outage itself, longer than the lease TTL
+        finally:
+            resumed_ms = int(time.time() * 1000)
+            redis_server.resume()
+        resumed = time.monotonic()
+        for cid, p in producers.items():
+            left = TTL + RECONCILE + SLACK - (time.monotonic() - resumed)
+            p["new"] = wait_for(lambda c=cid, f=p["fence"]: next(
+                (e for e in _traffic(engine, c) if e["fence"] != f), None),
+                max(left, 0.1), what=f"samples of {cid}'s new attempt")
+    assert slots.peak <= CAP
+    log = _monitors_log(engine)
+    for cid, p in producers.items():
+        row = sessions.get(p["session"])
+        assert row is not None and row.attempt > p["attempt"]
+        assert p["new"]["session_id"] == p["session"]
+        entries = customer_entries(engine.redis, cid)
+        # Whatever the old attempt tried once Redis answered again was refused: its
+        # lease had expired on the server's clock during the freeze.
+        stale = [e for e in entries if e["fence"] == p["fence"] and _id_ms(e) >= resumed_ms]
+        assert not stale, stale
+        assert_one_producer_at_a_time(entries)
+        assert f"monitor {p['token']} ended: lease-lost" in log
+    assert_new_attempts_keep_their_leases(engine, producers)
+    _stop_all(engine, producers)
