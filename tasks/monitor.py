@@ -316,7 +316,10 @@ class MonitorRun:
             ids = self.pub.publish(entry, token=self.token, fence=self.fence)
         except redis.RedisError as exc:
             # Redis trouble is the keeper's call: it declares the lease lost after the TTL.
+            # A timed-out publish may still run when a frozen Redis resumes: its seq is
+            # spent either way, so no two entries of a session ever share one.
             log.warning("monitor %s: publish failed: %s", self.token, exc)
+            self.seq += 1
             return False
         if ids is None:
             lease.request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
