@@ -72,8 +72,9 @@ def point_app_at(url: str) -> None:
 
     app.conf.broker_url = url
     app.conf.result_backend = url
-    if app._pool is not None:
-        app._pool.force_close_all()
+    # Drop only our references: kombu keeps one pool per broker URL in a global
+    # registry and hands the same one back when we switch back, so closing it here
+    # would leave the next module with "Acquire on closed pool".
     app._pool = None
     amqp = app.__dict__.get("amqp")
     if amqp is not None:
