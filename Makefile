@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev test demo bench-routeros check-services clean
+.PHONY: dev test demo bench bench-routeros check-services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ check-services: $(STAMP)
 ## test: set up if needed, then run the whole suite against real PostgreSQL and Redis
 test: check-services
 	$(BIN)/python -m pytest
+
+## bench: the whole engine at K monitors (BENCH_SIZES=100,500,1000,2000, BENCH_SECONDS=20)
+bench: $(STAMP) check-services
+	$(BIN)/python -m bench.engine
 
 ## bench-routeros: K streams over one router connection (K = 100, 1000, 5000)
 bench-routeros: $(STAMP)
