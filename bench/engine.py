@@ -1,17 +1,23 @@
 """Benchmark: the whole monitoring engine at K concurrent monitors (`make bench`).
 
-Not a test: nothing here asserts on time. For each K in BENCH_SIZES (default
-100,500,1000,2000) it
-1. starts a fresh monitors worker (`celery -A tasks worker -Q monitors -P threads
-   -c K+25% --disable-prefetch`, as deployed) next to a control worker and beat,
-2. starts K PPPoE customers through tasks.service.start from a thread pool
-   (start latency: start() call -> XADD time of the session's first traffic entry),
-3. lets the start burst settle, then measures BENCH_SECONDS (default 20) of steady
-   state: samples delivered, lost, duplicated, router-to-stream latency, worker
-   RSS/CPU, router-side sessions and commands, Redis memory,
-4. stops all K through tasks.service.stop (stop latency: stop() call -> XADD time
-   of the `stopped` event) and checks every slot, router command and session row
-   is given back, then stops the worker.
+Not a test: nothing here asserts on time. For each size in BENCH_SIZES (default
+100,500,1000,2000; a token is K, or KxW for W monitors workers; plain K gets
+ceil(K / BENCH_MONITORS_PER_WORKER=1000) workers) it
+1. starts fresh monitors workers (`celery -A tasks worker -Q monitors -P threads
+   -c K/W+25% --disable-prefetch`, as deployed) next to a control worker and beat,
+2. starts K PPPoE customers through tasks.service.start from BENCH_START_THREADS (16)
+   threads, at most BENCH_START_RATE per second if set ("burst" start numbers and
+   "ramp s": until every session's first sample is in its stream),
+3. waits 3 s, then measures BENCH_SECONDS (default 20) of steady state: samples
+   delivered, lost, duplicated, router-to-stream latency, worker RSS/CPU, router-side
+   sessions and commands, Redis memory,
+4. with the K still running, starts BENCH_PROBES (20) more customers one at a time
+   (start latency: start() call -> stream id time of the session's first traffic
+   entry) and stops them one at a time (stop latency: stop() call -> stream id time
+   of `stopped`): what one operator action costs at load K,
+5. stops all K at once through tasks.service.stop ("burst" stop numbers), checks
+   that every slot, router command, router session and open session row is given
+   back, then stops the workers.
 
 Router-to-stream latency: the simulator (bench/engine_sim.py, a separate process)
 logs the wall-clock time right before it writes each cycle of monitor-traffic
@@ -21,14 +27,16 @@ time (Redis server clock, ms, floored) minus the send time. Same host, same cloc
 It covers: router socket -> RouterClient reader -> stream queue -> monitor thread ->
 enrich -> fenced Lua XADD. It does not cover a WebSocket hop (no web layer yet).
 A sample the router sent inside the window with no matching entry within
-GRACE seconds after the window counts as lost.
+GRACE seconds after the window counts as lost; `seq gaps` are holes in a session's
+seq inside the window; `silent` sessions have no sample in the window at all.
 
 Everything runs against real services: PostgreSQL (a throw-away migrated schema,
 tests/pg.py), Redis database BENCH_REDIS_DB (default 11; flushed before and
 after), Celery subprocesses (tests/workers.py). Every process and the schema are
 cleaned up on failure and Ctrl-C. Worker logs stay in bench/results/engine-logs/.
 
-Prints one table and writes the same rows to bench/results/engine.json.
+Prints one table and writes the same rows (with more columns) to
+bench/results/engine.json.
 """
 
 from __future__ import annotations
@@ -54,14 +62,27 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "engine.json"
 LOG_DIR = ROOT / "bench" / "results" / "engine-logs"
 
-SIZES = [int(k) for k in os.environ.get("BENCH_SIZES", "100,500,1000,2000").split(",") if k.strip()]
+PER_WORKER = int(os.environ.get("BENCH_MONITORS_PER_WORKER", "1000"))
+
+
+def _size(token: str) -> tuple[int, int]:
+    """"K" (ceil(K / BENCH_MONITORS_PER_WORKER) monitors workers) or "KxW" (W workers)."""
+    k, _, w = token.strip().partition("x")
+    return int(k), int(w) if w else max(1, math.ceil(int(k) / PER_WORKER))
+
+
+SIZES = [_size(t) for t in os.environ.get("BENCH_SIZES", "100,500,1000,2000").split(",") if t.strip()]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 REDIS_URL = os.environ.get(
     "BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '11')}")
 START_THREADS = int(os.environ.get("BENCH_START_THREADS", "16"))
 PROBES = int(os.environ.get("BENCH_PROBES", "20"))
+# Starts per second for the K starts (0 = as fast as BENCH_START_THREADS go): a paced
+# ramp separates what K monitors cost at steady state from the cost of starting them.
+START_RATE = float(os.environ.get("BENCH_START_RATE", "0"))
 SETTLE = 3.0  # seconds between the last first-sample and the window
 GRACE = 2.5  # seconds after the window for in-flight samples to reach the stream
+PROBE_WAIT = 5.0  # a probe slower than this is reported (note) and left out of the stats
 PASSWORD_VAR = "BENCH_ROUTER_PASSWORD"
 
 # Every process (this one enqueues, the workers, beat) must carry the same values;
@@ -77,7 +98,7 @@ COMMON_ENV = {
     "MONITOR_MAX_DURATION": "14400",
     "MIKROTIK_TIMEOUT": "10",
     "ROUTER_CONNECTIONS_PER_PROCESS": "1",
-    "MAX_CONCURRENT_MONITORS": str(max(SIZES or [1]) + PROBES),
+    "MAX_CONCURRENT_MONITORS": str(max([k for k, _ in SIZES] or [1]) + PROBES),
     "ENABLE_TRAFFIC_MONITOR": "true",
     "ENV_FILE": "/nonexistent/.env",
 }
@@ -86,6 +107,7 @@ COMMON_ENV = {
 @dataclass
 class Row:
     monitors: int
+    workers: int
     window_s: float
     samples_per_s: float
     expected_per_s: float
@@ -244,15 +266,19 @@ def _wait(condition: Callable[[], Any], timeout: float, step: float = 0.25) -> b
 
 
 @contextmanager
-def _interrupt_on_sigterm() -> Iterator[None]:
+def _interrupt_once() -> Iterator[None]:
+    """SIGTERM or Ctrl-C interrupts once; a second one must not cut the clean-up short."""
     def handler(*_: object) -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    old = signal.signal(signal.SIGTERM, handler)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, old)
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
 
 
 # -- one size -----------------------------------------------------------------------------
@@ -292,24 +318,33 @@ class Bench:
                             found[cid][kind] = _id_ms(entry_id)
             time.sleep(0.5)
 
-    def run(self, k: int) -> Row:
+    def run(self, k: int, workers: int) -> Row:
         from tasks import runtime, service, sessions
         from tests.workers import worker
 
         notes: list[str] = []
         chosen = self.customers[:k]
         by_id = {c["id"]: c for c in chosen}
-        concurrency = k + max(PROBES + 8, k // 4)
-        proc = worker(self.env, LOG_DIR, queues="monitors", concurrency=concurrency,
-                      name=f"bench-monitors-{k}")
-        proc.start()
+        # README sizing: 1.25 x the monitors, plus room for the probes.
+        share = math.ceil(k / workers)
+        concurrency = share + max(PROBES + 8, share // 4)
+        procs = [worker(self.env, LOG_DIR, queues="monitors", concurrency=concurrency,
+                        name=f"bench-monitors-{k}x{workers}-{i}") for i in range(workers)]
         try:
-            proc.wait_ready(timeout=60)
+            for proc in procs:
+                proc.start()
+            for proc in procs:
+                proc.wait_ready(timeout=60)
             # -- start ----------------------------------------------------------------
             start_call_ms: list[float] = []
             stop_call_ms: list[float] = []
 
-            def start_one(customer: dict[str, Any]) -> tuple[str, str | None, float, str | None]:
+            ramp_t0 = time.monotonic()
+
+            def start_one(item: tuple[int, dict[str, Any]]) -> tuple[str, str | None, float, str | None]:
+                index, customer = item
+                if START_RATE > 0:
+                    time.sleep(max(0.0, ramp_t0 + index / START_RATE - time.monotonic()))
                 called = time.time()
                 try:
                     info = service.start(customer["id"], requested_by="bench")
@@ -320,7 +355,7 @@ class Bench:
 
             t0 = time.monotonic()
             with ThreadPoolExecutor(START_THREADS) as pool:
-                started = list(pool.map(start_one, chosen))
+                started = list(pool.map(start_one, enumerate(chosen)))
             start_calls_s = time.monotonic() - t0
             failures = [s for s in started if s[1] is None]
             for _, _, _, error in failures[:3]:
@@ -342,7 +377,7 @@ class Bench:
             time.sleep(SETTLE)
 
             # -- steady state -----------------------------------------------------------
-            row = self.steady(k, proc.pid, sessions_of, by_id, notes)
+            row = self.steady(k, [p.pid for p in procs], sessions_of, by_id, notes)
             probe_start, probe_stop = self.probe(self.customers[k:k + PROBES], notes)
 
             # -- stop -------------------------------------------------------------------
@@ -404,11 +439,12 @@ class Bench:
             row.router_commands_after_stop = router_after["running_commands"]
             return row
         finally:
-            self._stop_leftovers()
-            proc.stop(timeout=30)
+            # Leftover sessions (after a failure) die with the schema and the Redis flush.
+            for proc in procs:
+                proc.stop(timeout=30)
             self._clear_streams()
 
-    def steady(self, k: int, pid: int, sessions_of: dict[str, tuple[str, float]],
+    def steady(self, k: int, pids: list[int], sessions_of: dict[str, tuple[str, float]],
                by_id: dict[str, dict[str, Any]], notes: list[str]) -> Row:
         from tasks.keys import COMBINED_STREAM, customer_stream
 
@@ -417,17 +453,18 @@ class Bench:
         # Before recording starts: every recorded send, hence its entry, is after t_a.
         t_a, m_a = time.time(), time.monotonic()
         sim.ask("record on")
-        cpu0, sim_cpu0 = _cpu_seconds(pid), sim.cpu_seconds()
+        cpu0, sim_cpu0 = sum(map(_cpu_seconds, pids)), sim.cpu_seconds()
         rss_max = threads_max = 0
         stats_mid: dict[str, Any] = {}
         while time.monotonic() - m_a < SECONDS:
-            rss, threads = _rss_and_threads(pid)
+            per_worker = [_rss_and_threads(pid) for pid in pids]
+            rss, threads = sum(r for r, _ in per_worker), sum(t for _, t in per_worker)
             rss_max, threads_max = max(rss_max, rss), max(threads_max, threads)
             if not stats_mid and time.monotonic() - m_a >= SECONDS / 2:
                 stats_mid = sim.ask("stats")
             time.sleep(min(1.0, max(0.0, SECONDS - (time.monotonic() - m_a))))
         t_b, m_b = time.time(), time.monotonic()
-        cpu1, sim_cpu1 = _cpu_seconds(pid), sim.cpu_seconds()
+        cpu1, sim_cpu1 = sum(map(_cpu_seconds, pids)), sim.cpu_seconds()
         sent = sim.ask("record off")["log"]
         stats1 = sim.ask("stats")
         wall = m_b - m_a
@@ -486,13 +523,21 @@ class Bench:
                     stamped = _parse_ts(_field(fields, b"timestamp"))
                     to_monitor.append(stamped * 1000 - sent_at * 1000)
                     to_stream.append(xadd_ms - stamped * 1000)
-                elif key in consumed:
+                elif key in consumed and xadd_ms <= t_b_ms:
+                    # Only inside the window: after it the router's sends are no longer
+                    # logged, and a router may send one second's values twice (two ticks
+                    # in one second), which would look like a duplicate here.
                     duplicates += 1
+                    if duplicates <= 3:
+                        notes.append(f"duplicate: {iface} seq {_field(fields, b'seq')} "
+                                     f"rx/tx {key} at window+{xadd_ms / 1000 - t_a:.3f}s")
                 # else: a sample sent before the window opened
             delivered += traffic_in_window
             if traffic_in_window == 0:
                 silent += 1
-            duplicates += len(seqs) - len(set(seqs))
+            if len(seqs) != len(set(seqs)):
+                duplicates += len(seqs) - len(set(seqs))
+                notes.append(f"duplicate seq in {iface}: {sorted(seqs)}")
             ordered = sorted(set(seqs))
             seq_gaps += sum(b - a - 1 for a, b in zip(ordered, ordered[1:]))
         monitored = {by_id[cid]["target"] for cid in sessions_of}
@@ -517,7 +562,7 @@ class Bench:
             notes.append(f"lost: {name} sent at window+{t - t_a:.3f}s (window {wall:.1f}s)")
         stats = stats_mid or stats1
         return Row(
-            monitors=k, window_s=round(wall, 1),
+            monitors=k, workers=len(pids), window_s=round(wall, 1),
             samples_per_s=round(delivered / wall, 1), expected_per_s=float(len(sessions_of)),
             router_sent=router_sent, lost=lost, seq_gaps=seq_gaps, silent_sessions=silent,
             duplicates=duplicates,
@@ -548,7 +593,7 @@ class Bench:
         from tasks.keys import customer_stream
 
         def wait_entry(cid: str, session_id: str, kind: str, called: float) -> float | None:
-            deadline = time.monotonic() + 15
+            deadline = time.monotonic() + PROBE_WAIT
             while time.monotonic() < deadline:
                 for entry_id, fields in self.redis.xrange(
                         customer_stream(cid), min=int(called * 1000), count=50):
@@ -556,7 +601,7 @@ class Bench:
                             and _field(fields, b"session_id") == session_id):
                         return _id_ms(entry_id) - called * 1000
                 time.sleep(0.02)
-            notes.append(f"probe: no {kind} for {cid} within 15 s")
+            notes.append(f"probe: no {kind} for {cid} within {PROBE_WAIT:g} s")
             return None
 
         started: list[tuple[str, str]] = []
@@ -577,25 +622,6 @@ class Bench:
                 stop_ms.append(latency)
         return start_ms, stop_ms
 
-    def _stop_leftovers(self) -> None:
-        """After a failure mid-size: stop whatever is still open, so the next size starts clean."""
-        from sqlalchemy import select
-
-        from models import DesiredState, MonitorSession
-        from tasks import service, sessions
-
-        try:
-            with sessions.db() as s:
-                open_ids = list(s.scalars(select(MonitorSession.customer_id).where(
-                    MonitorSession.desired_state == DesiredState.RUNNING)))
-            for cid in open_ids:
-                try:
-                    service.stop(cid, requested_by="bench cleanup")
-                except Exception:
-                    pass
-        except Exception as exc:
-            print(f"cleanup: could not stop leftover monitors: {exc}", file=sys.stderr)
-
     def _clear_streams(self) -> None:
         """Drop this size's streams and stop keys (never the Celery keys: workers still run)."""
         for pattern in ("mikrotik:traffic:*", "mikrotik:monitor:session:*"):
@@ -614,6 +640,7 @@ def _parse_ts(value: str) -> float:
 
 COLUMNS = [
     ("monitors", "K"),
+    ("workers", "workers"),
     ("samples_per_s", "samples/s"),
     ("expected_per_s", "expected/s"),
     ("lost", "lost"),
@@ -647,7 +674,7 @@ def print_table(rows: list[Row]) -> None:
             print("-+-".join("-" * w for w in widths))
     for r in rows:
         for note in r.notes:
-            print(f"K={r.monitors}: {note}")
+            print(f"K={r.monitors}x{r.workers}: {note}")
 
 
 def main() -> int:
@@ -656,14 +683,14 @@ def main() -> int:
         return 2
     threading.stack_size(512 * 1024)
     rows: list[Row] = []
-    with _interrupt_on_sigterm(), ExitStack() as stack:
+    with _interrupt_once(), ExitStack() as stack:
         from tests.pg import migrated_schema
         from tests.tasks.conftest import ROUTER_PASSWORD, apply_env, seed_customers
 
         if LOG_DIR.exists():
             shutil.rmtree(LOG_DIR)
         LOG_DIR.mkdir(parents=True)
-        sim = SimProcess(max(SIZES) + PROBES, ROUTER_PASSWORD)
+        sim = SimProcess(max(k for k, _ in SIZES) + PROBES, ROUTER_PASSWORD)
         stack.callback(sim.stop)
         url = stack.enter_context(migrated_schema(prefix="bench"))
         apply_env({**COMMON_ENV, "DATABASE_URL": url})
@@ -697,8 +724,8 @@ def main() -> int:
         beat_proc.start().wait_ready(timeout=60)
 
         bench = Bench(env, sim, customers, client)
-        for k in SIZES:
-            rows.append(bench.run(k))
+        for k, workers in SIZES:
+            rows.append(bench.run(k, workers))
             print(f"K={k} done", file=sys.stderr, flush=True)
 
     print_table(rows)
