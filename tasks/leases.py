@@ -179,13 +179,17 @@ class LeaseKeeper:
                 for h in due:
                     h._progress = True  # retry them next round
             else:
+                with self._lock:
+                    registered = {h.token for h in due if self._handles.get(h.token) is h}
                 for h, ok in zip(due, results):
                     if ok:
                         h._last_renewed = started
                         renewed += 1
-                    else:
+                    elif h.token in registered:
                         log.warning("lease %s lost (customer %s)", h.token, h.customer_id)
                         h.request_stop(LEASE_LOST)
+                    # else: the monitor ended during this round and released its own lease
+                    # (a burst of stops made this a WARNING per stopped monitor).
         now = time.monotonic()
         for h in live:
             if now - h._last_renewed >= self.ttl and not h.lease_lost:
