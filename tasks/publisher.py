@@ -18,6 +18,10 @@ Both use `~` so Redis trims whole macro nodes (cheap). Ids come from the server:
 combined stream picks one and the customer stream reuses it, so an entry has the same
 id in both and a client's last id is a valid cursor for either.
 
+Batching: `BatchPublisher` (one per worker process) gives many monitor threads the
+same fenced publish through one thread that sends whatever is queued as ONE pipeline
+of script calls; fencing stays per entry (see the class).
+
 Status events: `publish` (fenced) for everything the owner emits while it holds
 the lease. `publish_status` is UNFENCED and refuses traffic: it exists for the
 terminal `stopped` event written after release (or after the lease was lost) and
@@ -27,14 +31,23 @@ and fence so readers can tell which attempt it speaks for.
 
 from __future__ import annotations
 
+import logging
+import queue
+import threading
 from collections.abc import Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import NamedTuple
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from settings import Settings, get_settings
 from tasks import keys
 from tasks.message import TRAFFIC, MessageError
+
+log = logging.getLogger(__name__)
 
 # KEYS: owner hash, customer stream, combined stream
 # ARGV: token ('' = unfenced), fence, retention_ms, combined_maxlen, field, value, ...
@@ -110,6 +123,11 @@ class Publisher:
         return ids
 
     def _run(self, entry: Mapping[str, str], token: str, fence: str) -> PublishedIds | None:
+        script_keys, args = self._prepare(entry, token, fence)
+        return _ids(self._publish(keys=script_keys, args=args))
+
+    def _prepare(self, entry: Mapping[str, str], token: str, fence: str) -> tuple[list[str], list[str]]:
+        """Validate `entry` and build the script's KEYS and ARGV (shared with BatchPublisher)."""
         customer_id = entry.get("customer_id")
         if not customer_id:
             raise MessageError("customer_id: required to choose the stream")
@@ -121,11 +139,231 @@ class Publisher:
                 raise MessageError(f"{name}: stream fields must be strings (use tasks.message)")
             args.append(name)
             args.append(value)
-        reply = self._publish(
-            keys=[keys.customer_owner(customer_id), keys.customer_stream(customer_id),
-                  keys.COMBINED_STREAM],
-            args=args,
-        )
-        if not reply:
-            return None
-        return PublishedIds(customer=_text(reply[0]), combined=_text(reply[1]))
+        script_keys = [keys.customer_owner(customer_id), keys.customer_stream(customer_id),
+                       keys.COMBINED_STREAM]
+        return script_keys, args
+
+
+def _ids(reply: object) -> PublishedIds | None:
+    if not reply:
+        return None
+    return PublishedIds(customer=_text(reply[0]), combined=_text(reply[1]))  # type: ignore[index]
+
+
+# -- batching -------------------------------------------------------------------------------
+
+_STOP = object()
+# Defaults of the worker's batch publisher: the socket timeout matches the monitors' pool.
+BATCH_MAX = 500
+BATCH_SOCKET_TIMEOUT = 5.0
+# How long a caller waits for its result: one batch in flight ahead of its own, which
+# times out after BATCH_SOCKET_TIMEOUT, must not make it give up; a caller whose entry
+# was not sent yet when it gives up withdraws it (it is never sent).
+BATCH_WAIT_TIMEOUT = BATCH_SOCKET_TIMEOUT + 1.0
+
+
+class BatchPublisher:
+    """Fenced publishing for many threads in few round trips.
+
+    Callers (the monitor threads of one worker process) hand their entry to ONE
+    publisher thread and wait for their own result. The thread wakes on the first
+    queued entry (no polling), takes whatever else is queued (up to `max_batch`) and
+    sends one fenced-publish script call per entry in ONE pipeline (no MULTI: each
+    call is still its own atomic script, fenced on its own owner key, so a stale
+    token in a batch is refused while the others land). Each caller then gets exactly
+    what `Publisher.publish` would have given it: its ids, None when fenced out, or
+    the Redis error (a connection error fails every entry of that batch; a script
+    error only its own entry). The thread survives any error and keeps serving.
+
+    Under load this turns ~1,000 threads each waiting for a pool connection and a
+    round trip into a few pipelines a second on one connection of its own.
+    """
+
+    def __init__(self, publisher: Publisher, client: redis.Redis | None = None, *,
+                 max_batch: int = BATCH_MAX, wait_timeout: float = BATCH_WAIT_TIMEOUT,
+                 owns_client: bool = False) -> None:
+        """`client`: the connection the thread sends on (default: the publisher's);
+        `owns_client`: close it in `close()`."""
+        if max_batch < 1 or wait_timeout <= 0:
+            raise ValueError("max_batch and wait_timeout must be positive")
+        self.publisher = publisher
+        self.redis = client or publisher.redis
+        self.max_batch = max_batch
+        self.wait_timeout = wait_timeout
+        self._owns_client = owns_client
+        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        # Counters for logs and benchmarks (written by the thread only).
+        self.batches = 0
+        self.entries = 0
+        self.largest_batch = 0
+
+    @classmethod
+    def from_settings(cls, publisher: Publisher, settings: Settings | None = None) -> BatchPublisher:
+        """With a connection of its own, so a batch never waits behind the monitors' pool."""
+        settings = settings or get_settings()
+        return cls(publisher, batch_client(settings.redis_url), owns_client=True)
+
+    # -- callers ------------------------------------------------------------------------
+
+    def publish(self, entry: Mapping[str, str], *, token: str, fence: int) -> PublishedIds | None:
+        """Same contract as `Publisher.publish`: ids, None when fenced out, or a RedisError
+        (redis.TimeoutError when no answer came within `wait_timeout`)."""
+        if not token:
+            raise ValueError("a fenced publish needs the lease token")
+        script_keys, args = self.publisher._prepare(entry, token, str(int(fence)))
+        future: Future[PublishedIds | None] = Future()
+        with self._lock:
+            if self._closed:
+                raise redis.ConnectionError("batch publisher is closed")
+            self._ensure_thread()
+            self._queue.put((script_keys, args, future))
+        try:
+            return future.result(self.wait_timeout)
+        except FutureTimeout:
+            pass
+        if future.cancel():
+            raise redis.TimeoutError(
+                f"publish not sent within {self.wait_timeout:g}s (withdrawn, never sent)")
+        try:
+            return future.result(0)  # finished just now
+        except FutureTimeout:
+            raise redis.TimeoutError(
+                f"no publish reply within {self.wait_timeout:g}s (it may still be applied)"
+            ) from None
+
+    def publish_status(self, entry: Mapping[str, str]) -> PublishedIds:
+        """Unfenced, rare: straight through the plain publisher."""
+        return self.publisher.publish_status(entry)
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def start(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._ensure_thread()
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Send what is already queued, stop the thread; later publishes raise."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._queue.put(_STOP)
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        # Whatever the thread did not take (it never ran, or died) fails now.
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not _STOP:
+                future = item[2]  # type: ignore[index]
+                if future.set_running_or_notify_cancel():
+                    future.set_exception(redis.ConnectionError("batch publisher is closed"))
+        if self._owns_client:
+            self.redis.close()
+
+    def _ensure_thread(self) -> None:  # under self._lock
+        if self._thread is None or not self._thread.is_alive():
+            if self._thread is not None:
+                log.error("batch publisher thread had died: restarting it")
+            self._thread = threading.Thread(target=self._run, name="batch-publisher", daemon=True)
+            self._thread.start()
+
+    # -- the thread ---------------------------------------------------------------------
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            item = self._queue.get()  # blocks: no latency added, no polling when idle
+            if item is _STOP:
+                break
+            batch = [item]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+            try:
+                self._send(batch)  # type: ignore[arg-type]
+            except BaseException as exc:  # never leave a caller hanging, never die
+                log.exception("batch publisher: a batch of %d failed unexpectedly", len(batch))
+                for _, _, future in batch:  # type: ignore[misc]
+                    if not future.done():
+                        _settle(future, exception=exc)
+                if not isinstance(exc, Exception):
+                    raise
+
+    def _send(self, batch: list[tuple[list[str], list[str], Future[PublishedIds | None]]]) -> None:
+        # A caller that gave up withdrew its entry: do not send it.
+        live = [item for item in batch if item[2].set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            replies = self._execute(live)
+        except Exception as exc:  # Redis down, timed out, ...: every caller of this batch
+            for _, _, future in live:
+                future.set_exception(exc)
+            return
+        for (_, _, future), reply in zip(live, replies):
+            if isinstance(reply, Exception):
+                future.set_exception(reply)
+            else:
+                try:
+                    future.set_result(_ids(reply))
+                except Exception as exc:  # an unexpected reply shape
+                    future.set_exception(exc)
+        self.batches += 1
+        self.entries += len(live)
+        self.largest_batch = max(self.largest_batch, len(live))
+
+    def _execute(self, items: list[tuple[list[str], list[str], object]]) -> list[object]:
+        """One pipeline of EVALSHA calls; reloads the script once if Redis lost it."""
+        sha = self.publisher._publish.sha
+        replies = self._pipeline(sha, items)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, redis.exceptions.NoScriptError)]
+        if missing:
+            # Redis restarted or flushed its scripts: those calls did not run, so
+            # sending them again cannot duplicate anything.
+            self.redis.script_load(PUBLISH)
+            again = self._pipeline(sha, [items[i] for i in missing])
+            for i, reply in zip(missing, again):
+                replies[i] = reply
+        return replies
+
+    def _pipeline(self, sha: str, items: list[tuple[list[str], list[str], object]]) -> list[object]:
+        with self.redis.pipeline(transaction=False) as pipe:
+            for script_keys, args, _ in items:
+                pipe.evalsha(sha, len(script_keys), *script_keys, *args)
+            return list(pipe.execute(raise_on_error=False))
+
+
+def _settle(future: Future[PublishedIds | None], *, exception: BaseException) -> None:
+    try:
+        if not future.running() and not future.set_running_or_notify_cancel():
+            return  # the caller withdrew it
+        future.set_exception(exception)
+    except Exception:  # settled meanwhile
+        pass
+
+
+def batch_client(url: str) -> redis.Redis:
+    """The batch thread's own connection: same timeouts as the monitors' pool, and no
+    retries, so a batch is sent at most once (a retried batch could land twice)."""
+    return redis.Redis.from_url(
+        url, socket_timeout=BATCH_SOCKET_TIMEOUT, socket_connect_timeout=BATCH_SOCKET_TIMEOUT,
+        health_check_interval=30, retry=Retry(NoBackoff(), 0), max_connections=4,
+    )

@@ -1,0 +1,279 @@
+"""The batching publisher against a real Redis: many callers, one pipeline, fencing per entry."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from tasks import keys
+from tasks.message import CustomerMeta, decode_entry, traffic_from_row
+from tasks.publisher import BatchPublisher, Publisher, batch_client
+from tasks.semaphore import Semaphore
+from tests.polling import wait_for
+from tests.tasks.private_redis import PrivateRedis
+from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
+
+TTL = 60.0
+ROW = {"name": "<pppoe-u>", "rx-bits-per-second": "1000", "tx-bits-per-second": "9000"}
+
+
+def meta(customer_id: str) -> CustomerMeta:
+    return CustomerMeta(customer_id=customer_id, customer_name="n", username="u",
+                        service_type="pppoe", interface="<pppoe-u>", router="core-1")
+
+
+def sample(customer_id: str, seq: int, fence: int, session: str = "s") -> dict[str, str]:
+    return traffic_from_row(ROW, meta(customer_id), session_id=session, seq=seq, fence=fence)
+
+
+def acquire(sem: Semaphore, token: str, customer_id: str) -> int:
+    return sem.acquire(token, customer_id, "r1", global_limit=10_000, router_limit=None, ttl=TTL)
+
+
+class GatedBatchPublisher(BatchPublisher):
+    """Holds its FIRST batch until `gate` is set, so everything published meanwhile is
+    queued and goes out together in the next batch; records each batch's size."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.gate = threading.Event()
+        self.held = threading.Event()
+        self.sizes: list[int] = []
+
+    def _execute(self, items):  # type: ignore[no-untyped-def]
+        if not self.held.is_set():
+            self.held.set()
+            self.gate.wait(10)
+        self.sizes.append(len(items))
+        return super()._execute(items)
+
+
+def _in_threads(calls: list, timeout: float = 20.0) -> list[object]:
+    """Run each zero-argument call in its own thread; its result or exception, in order."""
+    results: list[object] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            results[i] = calls[i]()
+        except Exception as exc:  # returned for the test to inspect
+            results[i] = exc
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+        assert not t.is_alive(), "a caller never got its result"
+    return results
+
+
+@pytest.fixture
+def plain(redis_client: redis.Redis) -> Publisher:
+    return Publisher(redis_client, combined_maxlen=1_000_000, retention_seconds=3600)
+
+
+@pytest.fixture
+def batch(plain: Publisher) -> Iterator[BatchPublisher]:
+    pub = BatchPublisher(plain)
+    yield pub
+    pub.close()
+
+
+def test_batch_publisher_many_threads_each_entry_lands_once_with_its_own_ids(
+        redis_client: redis.Redis, batch: BatchPublisher) -> None:
+    sem = Semaphore(redis_client)
+    threads, per_thread = 200, 10
+    fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(threads)}
+    got: dict[int, list] = {}
+    start = threading.Barrier(threads)
+
+    def producer(i: int) -> None:
+        start.wait()
+        got[i] = [batch.publish(sample(f"c{i}", seq, fences[i], session=f"s{i}"),
+                                token=f"s{i}:1", fence=fences[i]) for seq in range(per_thread)]
+
+    _in_threads([lambda i=i: producer(i) for i in range(threads)])
+    combined = redis_client.xrange(keys.COMBINED_STREAM)
+    assert len(combined) == threads * per_thread
+    assert len({i for i, _ in combined}) == threads * per_thread
+    for i in range(threads):
+        ids = got[i]
+        assert all(x is not None and x.customer == x.combined for x in ids)
+        stream = redis_client.xrange(keys.customer_stream(f"c{i}"))
+        # Every entry of this caller exactly once, in its order, under the ids it was given.
+        assert [sid.decode() for sid, _ in stream] == [x.customer for x in ids]
+        assert [decode_entry(sid, f)["seq"] for sid, f in stream] == list(range(per_thread))
+        assert {decode_entry(sid, f)["session_id"] for sid, f in stream} == {f"s{i}"}
+    # The point of it: far fewer round trips than entries.
+    assert batch.entries == threads * per_thread
+    assert batch.batches < batch.entries and batch.largest_batch > 1
+
+
+def test_batch_publisher_refuses_a_stale_token_inside_a_batch_the_others_land(
+        redis_client: redis.Redis, plain: Publisher) -> None:
+    sem = Semaphore(redis_client)
+    fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(5)}
+    # c0 is taken over: its old producer ("s0:1") is fenced out from now on.
+    new = sem.takeover("s0:2", "c0", "r1", previous_token="s0:1", global_limit=10_000,
+                       router_limit=None, ttl=TTL)
+    pub = GatedBatchPublisher(plain)
+    try:
+        first = threading.Thread(target=lambda: pub.publish(
+            sample("c1", 0, fences[1]), token="s1:1", fence=fences[1]))
+        first.start()
+        assert pub.held.wait(5)
+        calls = [lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:1", fence=fences[0]),
+                 lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:2", fence=fences[0]),
+                 lambda: pub.publish(sample("c0", 2, new), token="s0:2", fence=new)]
+        calls += [lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1",
+                                          fence=fences[i]) for i in range(2, 5)]
+        results: list[object] = []
+        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
+        runner.start()
+        wait_for(lambda: pub._queue.qsize() == len(calls), what="every call to be queued")
+        pub.gate.set()
+        runner.join(10)
+        first.join(10)
+    finally:
+        pub.close()
+    assert pub.sizes == [1, len(calls)]  # all of them in one pipeline
+    stale_token, stale_fence, owner, *others = results
+    assert stale_token is None and stale_fence is None
+    assert owner is not None and all(r is not None and not isinstance(r, Exception) for r in others)
+    assert [decode_entry(i, f)["fence"] for i, f in
+            redis_client.xrange(keys.customer_stream("c0"))] == [new]
+    for i in range(2, 5):
+        assert redis_client.xlen(keys.customer_stream(f"c{i}")) == 1
+
+
+def test_batch_publisher_a_script_error_fails_only_its_own_entry(
+        redis_client: redis.Redis, batch: BatchPublisher) -> None:
+    sem = Semaphore(redis_client)
+    fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(3)}
+    redis_client.set(keys.customer_stream("c1"), "not a stream")  # WRONGTYPE inside the script
+    results = _in_threads([lambda i=i: batch.publish(sample(f"c{i}", 0, fences[i]),
+                                                     token=f"s{i}:1", fence=fences[i])
+                           for i in range(3)])
+    assert isinstance(results[1], redis.ResponseError)
+    assert results[0] is not None and results[2] is not None
+    assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
+    assert batch.running
+
+
+def test_batch_publisher_withdraws_an_entry_whose_caller_gave_up(
+        redis_client: redis.Redis, plain: Publisher) -> None:
+    sem = Semaphore(redis_client)
+    f0, f1 = acquire(sem, "s0:1", "c0"), acquire(sem, "s1:1", "c1")
+    pub = GatedBatchPublisher(plain, wait_timeout=0.3)
+    try:
+        with pytest.raises(redis.TimeoutError, match="may still be applied"):
+            pub.publish(sample("c0", 0, f0), token="s0:1", fence=f0)  # sent, held at the gate
+        with pytest.raises(redis.TimeoutError, match="never sent"):
+            pub.publish(sample("c1", 0, f1), token="s1:1", fence=f1)  # queued behind it
+        pub.gate.set()
+        wait_for(lambda: pub.sizes == [1], what="the held batch to go out")
+        wait_for(lambda: redis_client.xlen(keys.customer_stream("c0")) == 1, what="the held entry")
+        # The withdrawn one is skipped; the thread goes on serving.
+        assert pub.publish(sample("c1", 1, f1), token="s1:1", fence=f1) is not None
+    finally:
+        pub.close()
+    assert [decode_entry(i, f)["seq"] for i, f in
+            redis_client.xrange(keys.customer_stream("c1"))] == [1]
+
+
+def test_batch_publisher_idle_thread_answers_a_single_publish_at_once(
+        redis_client: redis.Redis, batch: BatchPublisher) -> None:
+    fence = acquire(Semaphore(redis_client), "s0:1", "c0")
+    batch.publish(sample("c0", 0, fence), token="s0:1", fence=fence)  # warm up
+    time.sleep(0.3)  # idle: the thread is blocked on its queue, not polling
+    started = time.monotonic()
+    assert batch.publish(sample("c0", 1, fence), token="s0:1", fence=fence) is not None
+    assert time.monotonic() - started < 0.1
+
+
+def test_batch_publisher_close_stops_the_thread_and_refuses_later_publishes(
+        redis_client: redis.Redis, plain: Publisher) -> None:
+    fence = acquire(Semaphore(redis_client), "s0:1", "c0")
+    pub = BatchPublisher(plain)
+    pub.start()
+    assert pub.running
+    assert pub.publish(sample("c0", 0, fence), token="s0:1", fence=fence) is not None
+    pub.close(timeout=2)
+    assert not pub.running
+    assert not [t for t in threading.enumerate() if t.name == "batch-publisher" and t is pub._thread]
+    with pytest.raises(redis.ConnectionError, match="closed"):
+        pub.publish(sample("c0", 1, fence), token="s0:1", fence=fence)
+    pub.close()  # idempotent
+
+
+def test_batch_publisher_validates_in_the_callers_thread(batch: BatchPublisher) -> None:
+    from tasks.message import MessageError
+
+    with pytest.raises(ValueError, match="token"):
+        batch.publish(sample("c0", 0, 1), token="", fence=1)
+    with pytest.raises(MessageError, match="customer_id"):
+        batch.publish({"type": "traffic"}, token="t", fence=1)
+
+
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
+    server = PrivateRedis(tmp_path).start()
+    yield server
+    server.stop()
+
+
+def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
+        private_redis: PrivateRedis) -> None:
+    client = redis.Redis.from_url(private_redis.url)
+    sem = Semaphore(client)
+    plain = Publisher(client, combined_maxlen=10_000, retention_seconds=3600)
+    pub = GatedBatchPublisher(plain, batch_client(private_redis.url), owns_client=True)
+    try:
+        fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(6)}
+        # Warm: the thread's connection is open and the script is loaded.
+        pub.gate.set()
+        assert pub.publish(sample("c0", 0, fences[0]), token="s0:1", fence=fences[0])
+        pub.held.clear()
+        pub.gate.clear()
+        first = threading.Thread(target=lambda: _in_threads([lambda: pub.publish(
+            sample("c0", 1, fences[0]), token="s0:1", fence=fences[0])]))
+        first.start()
+        assert pub.held.wait(5)
+        calls = [lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1",
+                                         fence=fences[i]) for i in range(1, 6)]
+        results: list[object] = []
+        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
+        runner.start()
+        wait_for(lambda: pub._queue.qsize() == len(calls), what="every call to be queued")
+        private_redis.kill9()  # the thread's connection dies under both batches
+        pub.gate.set()
+        runner.join(15)
+        first.join(15)
+        assert len(results) == len(calls)
+        assert all(isinstance(r, redis.ConnectionError) for r in results), results
+        assert pub.running
+        # Back, empty (no owner keys, no script): fencing refuses, then a fresh lease works.
+        private_redis.start()
+        wait_for(lambda: _answers(pub, fences[1]) is None, 10.0,
+                 what="the thread to reconnect (fenced out: the owner key is gone)")
+        fence = acquire(sem, "s9:1", "c1")
+        ids = pub.publish(sample("c1", 2, fence, session="s9"), token="s9:1", fence=fence)
+        assert ids is not None
+        assert [i.decode() for i, _ in client.xrange(keys.customer_stream("c1"))] == [ids.customer]
+    finally:
+        pub.gate.set()
+        pub.close()
+        client.close()
+    assert not pub.running
+
+
+def _answers(pub: BatchPublisher, fence: int) -> object:
+    try:
+        return pub.publish(sample("c1", 2, fence), token="s1:1", fence=fence)
+    except redis.RedisError:
+        return "error"
