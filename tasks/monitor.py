@@ -89,7 +89,9 @@ class MonitorRun:
         self.token = sessions.token(session_id, attempt)
         self.settings = get_settings()
         self.sem = runtime.semaphore()
-        self.pub = runtime.publisher()
+        # Fenced publishes go through the process's batching thread (one pipeline for
+        # whatever all monitors have ready); publish_status stays a plain call.
+        self.pub = runtime.batch_publisher()
         self.fence = 0
         self.seq = 0
         self.lease: LeaseHandle | None = None
@@ -414,6 +416,9 @@ def _close_router_connections(**_: object) -> None:
     keeper = runtime.existing_keeper()
     if keeper is not None:
         keeper.close()
+    batch = runtime.existing_batch_publisher()
+    if batch is not None:
+        batch.close()
 
 
 @worker_shutting_down.connect

@@ -1,4 +1,5 @@
-"""Process-wide engine objects: one Redis pool, semaphore, publisher and lease keeper.
+"""Process-wide engine objects: one Redis pool, semaphore, publisher, batch publisher
+(monitors' fenced publishes, one thread and connection of its own) and lease keeper.
 
 Built lazily from settings so importing tasks costs nothing, and rebuilt if the
 Redis URL changes (tests point the process at their own database).
@@ -12,7 +13,7 @@ import redis
 
 from settings import get_settings
 from tasks.leases import LeaseKeeper
-from tasks.publisher import Publisher
+from tasks.publisher import BatchPublisher, Publisher
 from tasks.semaphore import Semaphore
 
 # Monitors only issue short commands, but a thousand threads can issue them at
@@ -43,6 +44,9 @@ def _get(name: str) -> object:
             old_keeper = _state.get("keeper")
             if isinstance(old_keeper, LeaseKeeper):
                 old_keeper.close()
+            old_batch = _state.get("batch_publisher")
+            if isinstance(old_batch, BatchPublisher):
+                old_batch.close()
             _build(url)
         return _state[name]
 
@@ -57,6 +61,24 @@ def semaphore() -> Semaphore:
 
 def publisher() -> Publisher:
     return _get("publisher")  # type: ignore[return-value]
+
+
+def batch_publisher() -> BatchPublisher:
+    """The worker process's batching publisher (fenced publishes of every monitor)."""
+    plain = publisher()
+    with _lock:
+        current = _state.get("batch_publisher")
+        if not isinstance(current, BatchPublisher):
+            current = BatchPublisher.from_settings(plain)
+            current.start()
+            _state["batch_publisher"] = current
+        return current
+
+
+def existing_batch_publisher() -> BatchPublisher | None:
+    with _lock:
+        current = _state.get("batch_publisher")
+        return current if isinstance(current, BatchPublisher) else None
 
 
 def keeper() -> LeaseKeeper:
