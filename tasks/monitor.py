@@ -114,7 +114,7 @@ class MonitorRun:
             reason = f"cannot resolve target: {exc}"
             log.warning("monitor %s: %s", self.token, reason)
             sessions.close(self.session_id, reason, attempt=self.attempt)
-            self.sem.release(self.token, row.customer_id, row.router_id)
+            self._release_best_effort(row.customer_id, row.router_id)
             return reason
         if not self._take_reservation():
             return LEASE_LOST
@@ -140,10 +140,17 @@ class MonitorRun:
         # Stopped before start, or superseded by a newer attempt: give back only
         # what this token still holds; never touch the newer attempt's row.
         if row is not None:
-            self.sem.release(self.token, row.customer_id, row.router_id)
+            self._release_best_effort(row.customer_id, row.router_id)
             if row.attempt == self.attempt:
                 sessions.close(self.session_id, "stopped before start", attempt=self.attempt)
         return "not-wanted"
+
+    def _release_best_effort(self, customer_id: str, router_id: str) -> None:
+        """Give back what this token holds; if Redis is down or overloaded, its TTL does."""
+        try:
+            self.sem.release(self.token, customer_id, router_id)
+        except redis.RedisError as exc:
+            log.warning("monitor %s: release failed (the lease TTL frees it): %s", self.token, exc)
 
     def _take_reservation(self) -> bool:
         plan = self.plan
@@ -163,7 +170,7 @@ class MonitorRun:
                                   task=self.task_id, started=True, only_if_wanted=True):
             # Stopped meanwhile, or the reconciler moved to a newer attempt (then the
             # attempt condition keeps this from touching the newer attempt's row).
-            self.sem.release(self.token, plan.customer_id, plan.router_id)
+            self._release_best_effort(plan.customer_id, plan.router_id)
             sessions.close(self.session_id, "stopped before start", attempt=self.attempt)
             return False
         self.lease = runtime.keeper().register(
