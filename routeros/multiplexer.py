@@ -269,6 +269,7 @@ class Stream:
         self._events: deque[StreamEvent] = deque()
         self._ndata = 0
         self._cond = threading.Condition(threading.Lock())
+        self._woken = False  # wake(): the next (or current) empty get() returns None at once
         self._on_cancel = on_cancel
         self._on_drop = on_drop
         self._on_closed = on_closed
@@ -283,14 +284,22 @@ class Stream:
     def get(self, timeout: float | None = None) -> StreamEvent | None:
         """Next event; None when ``timeout`` passes first, or at once when closed and drained."""
         with self._cond:
-            if not self._events and not self.closed:
-                self._cond.wait_for(lambda: self._events or self.closed, timeout)
+            if not self._events and not self.closed and not self._woken:
+                self._cond.wait_for(lambda: self._events or self.closed or self._woken, timeout)
+            self._woken = False
             if not self._events:
                 return None
             event = self._events.popleft()
             if event.kind == "data":
                 self._ndata -= 1
             return event
+
+    def wake(self) -> None:
+        """Make a consumer blocked in (or about to enter) get() return None now, e.g. to
+        look at a stop request; queued events are untouched."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
 
     def pending(self) -> int:
         return len(self._events)

@@ -19,6 +19,7 @@ it is given, so the monitor loop keeps its one-second stop latency.
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -48,6 +49,7 @@ class Reading:
 class Source(Protocol):
     def open(self, wait: float) -> bool: ...
     def read(self, timeout: float) -> Reading | None: ...
+    def wake(self) -> None: ...  # any thread: a blocked read() returns None now
     def close(self) -> None: ...
 
 
@@ -59,6 +61,11 @@ class InterfaceSource:
         self._interface = interface
         self._interval = interval
         self._stream: object | None = None
+
+    def wake(self) -> None:
+        stream = self._stream
+        if stream is not None:
+            stream.wake()  # type: ignore[attr-defined]
 
     def open(self, wait: float) -> bool:
         """Issue the stream; False while the shared connection is still logging in."""
@@ -110,6 +117,10 @@ class QueueSource:
         self._interval = interval
         self._next_poll = 0.0
         self._open = False
+        self._woken = threading.Event()  # set by wake(): stop waiting for the next poll
+
+    def wake(self) -> None:
+        self._woken.set()
 
     def open(self, wait: float) -> bool:
         """Connect (within `wait`); False while the shared connection is still logging in."""
@@ -124,10 +135,10 @@ class QueueSource:
             return Reading("gone", reason="queue source not open")
         wait = self._next_poll - time.monotonic()
         if wait > timeout:
-            time.sleep(max(0.0, timeout))
+            self._woken.wait(max(0.0, timeout))
             return None
-        if wait > 0:
-            time.sleep(wait)
+        if wait > 0 and self._woken.wait(wait):
+            return None
         self._next_poll = max(self._next_poll + self._interval, time.monotonic())
         try:
             # Bounded so a hung router cannot hold the loop past its stop check.
