@@ -216,3 +216,26 @@ def test_multiplexer_stream_command_is_written_with_its_own_tag(sim, client):
     next_event(other, {"data"}, timeout=5)
     stream.cancel()
     other.cancel()
+
+
+def test_multiplexer_stream_wake_returns_a_blocked_get_at_once_and_keeps_events():
+    from routeros.multiplexer import Stream, StreamEvent
+
+    stream = Stream(["/interface/monitor-traffic"], maxsize=4, on_cancel=lambda s: None,
+                    on_drop=lambda: None, on_closed=lambda s: None)
+    got: list[object] = []
+    reader = threading.Thread(target=lambda: got.append((stream.get(timeout=10), time.monotonic())))
+    reader.start()
+    time.sleep(0.1)
+    woken = time.monotonic()
+    stream.wake()
+    reader.join(2)
+    assert not reader.is_alive() and got[0][0] is None and got[0][1] - woken < 0.5
+    # A wake before get() is not lost; it is used up once; queued events still come first.
+    stream.wake()
+    assert stream.get(timeout=10) is None
+    stream.push(StreamEvent("data", {"rx": "1"}))
+    stream.wake()
+    assert stream.get(timeout=0).kind == "data"
+    started = time.monotonic()
+    assert stream.get(timeout=0.2) is None and time.monotonic() - started >= 0.15
