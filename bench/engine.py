@@ -46,7 +46,6 @@ import math
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import threading
 import time
@@ -57,6 +56,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from bench.sim_process import SimProcess, cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results" / "engine.json"
@@ -162,66 +163,12 @@ class Row:
 
 # -- the simulator child ------------------------------------------------------------------
 
-class SimProcess:
-    def __init__(self, pppoe: int, password: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.engine_sim", "--pppoe", str(pppoe),
-             "--password-env", PASSWORD_VAR],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-            env={**os.environ, PASSWORD_VAR: password}, start_new_session=True,
-        )
-        self._lock = threading.Lock()
-        hello = json.loads(self._line())
-        self.port: int = hello["port"]
-        self.data: dict[str, Any] = hello["customers"]
-
-    def customers(self) -> dict[str, Any]:  # what tests.tasks.conftest.seed_customers reads
-        return self.data
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("simulator process exited")
-        return line
-
-    def ask(self, command: str) -> Any:
-        assert self.proc.stdin is not None
-        with self._lock:
-            self.proc.stdin.write(command + "\n")
-            self.proc.stdin.flush()
-            return json.loads(self._line())
-
-    def cpu_seconds(self) -> float:
-        return _cpu_seconds(self.proc.pid)
-
-    def stop(self) -> None:
-        if self.proc.poll() is not None:
-            return
-        try:
-            assert self.proc.stdin is not None
-            self.proc.stdin.close()
-            self.proc.wait(timeout=15)
-        except (OSError, subprocess.TimeoutExpired):
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+def start_sim(pppoe: int, password: str) -> SimProcess:
+    return SimProcess("bench.engine_sim", ["--pppoe", str(pppoe), "--password-env", PASSWORD_VAR],
+                      env={**os.environ, PASSWORD_VAR: password})
 
 
 # -- small helpers ------------------------------------------------------------------------
-
-def _cpu_seconds(pid: int) -> float:
-    import psutil
-
-    proc = psutil.Process(pid)
-    total = 0.0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            t = p.cpu_times()
-            total += t.user + t.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
-
 
 def _rss_and_threads(pid: int) -> tuple[int, int]:
     import psutil
@@ -453,7 +400,7 @@ class Bench:
         # Before recording starts: every recorded send, hence its entry, is after t_a.
         t_a, m_a = time.time(), time.monotonic()
         sim.ask("record on")
-        cpu0, sim_cpu0 = sum(map(_cpu_seconds, pids)), sim.cpu_seconds()
+        cpu0, sim_cpu0 = sum(map(cpu_seconds, pids)), sim.cpu_seconds()
         rss_max = threads_max = 0
         stats_mid: dict[str, Any] = {}
         while time.monotonic() - m_a < SECONDS:
@@ -464,7 +411,7 @@ class Bench:
                 stats_mid = sim.ask("stats")
             time.sleep(min(1.0, max(0.0, SECONDS - (time.monotonic() - m_a))))
         t_b, m_b = time.time(), time.monotonic()
-        cpu1, sim_cpu1 = sum(map(_cpu_seconds, pids)), sim.cpu_seconds()
+        cpu1, sim_cpu1 = sum(map(cpu_seconds, pids)), sim.cpu_seconds()
         sent = sim.ask("record off")["log"]
         stats1 = sim.ask("stats")
         wall = m_b - m_a
@@ -690,7 +637,7 @@ def main() -> int:
         if LOG_DIR.exists():
             shutil.rmtree(LOG_DIR)
         LOG_DIR.mkdir(parents=True)
-        sim = SimProcess(max(k for k, _ in SIZES) + PROBES, ROUTER_PASSWORD)
+        sim = start_sim(max(k for k, _ in SIZES) + PROBES, ROUTER_PASSWORD)
         stack.callback(sim.stop)
         url = stack.enter_context(migrated_schema(prefix="bench"))
         apply_env({**COMMON_ENV, "DATABASE_URL": url})

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from bench.sim_process import SimProcess
 from routeros import RouterClient, RouterEndpoint
 
 RESULTS = Path(__file__).resolve().parent / "results" / "routeros_streams.json"
@@ -88,46 +88,6 @@ class Consumer:
             self.first.set()
 
 
-class SimProcess:
-    """The simulator in a child process, asked for stats over a pipe."""
-
-    def __init__(self, pppoe: int) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.routeros_streams", "--serve-sim", "--pppoe", str(pppoe)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).resolve().parent.parent,
-        )
-        hello = json.loads(self._line())
-        self.port: int = hello["port"]
-        self.interfaces: list[str] = hello["interfaces"]
-
-    def _line(self) -> str:
-        assert self.proc.stdout is not None
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError("simulator process exited")
-        return line
-
-    def stats(self) -> dict:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write("stats\n")
-        self.proc.stdin.flush()
-        return json.loads(self._line())
-
-    def cpu_seconds(self) -> float:
-        import psutil
-
-        times = psutil.Process(self.proc.pid).cpu_times()
-        return times.user + times.system
-
-    def stop(self) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
-
-
 def serve_sim(pppoe: int) -> None:
     from routeros.simulator import Simulator, SimulatorConfig
 
@@ -145,7 +105,7 @@ def run_one(sim: SimProcess, k: int, seconds: float) -> Row:
     client = RouterClient(RouterEndpoint("127.0.0.1", sim.port, "admin", "admin", timeout=30), keepalive=10)
     client.connect()
     t0 = time.monotonic()
-    consumers = [Consumer(client, name) for name in sim.interfaces[:k]]
+    consumers = [Consumer(client, name) for name in sim.hello["interfaces"][:k]]
     deadline = time.monotonic() + 60
     for consumer in consumers:
         consumer.first.wait(max(0.0, deadline - time.monotonic()))
@@ -157,7 +117,7 @@ def run_one(sim: SimProcess, k: int, seconds: float) -> Row:
     time.sleep(seconds)
     counts1 = sum(c.count for c in consumers)
     cpu1, sim_cpu1, wall1 = time.process_time(), sim.cpu_seconds(), time.monotonic()
-    router = sim.stats()
+    router = sim.ask("stats")
 
     for consumer in consumers:
         consumer.stream.cancel()
@@ -224,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
 
     ks = [int(k) for k in args.streams.split(",")]
     threading.stack_size(256 * 1024)  # one consumer thread per stream
-    sim = SimProcess(max(max(ks), args.pppoe))
+    sim = SimProcess("bench.routeros_streams", ["--serve-sim", "--pppoe", str(max(max(ks), args.pppoe))])
     rows: list[Row] = []
     try:
         for k in ks:
