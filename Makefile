@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev test demo bench bench-routeros check-services clean
+.PHONY: dev test lint demo bench bench-routeros check-services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,12 @@ dev: $(STAMP)
 ## check-services: fail clearly when PostgreSQL or Redis is not reachable
 check-services: $(STAMP)
 	$(BIN)/python -m tests.services
+
+## lint: ruff (lint + format check) and mypy, configured in pyproject.toml
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 ## test: set up if needed, then run the whole suite against real PostgreSQL and Redis
 test: check-services

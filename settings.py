@@ -137,7 +137,6 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
-
 # (attribute, environment variable, parser, default as the environment would spell it)
 _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("mikrotik_host", "MIKROTIK_HOST", _text, "127.0.0.1"),
@@ -210,8 +209,7 @@ class Settings:
             if self.db_password:
                 auth += ":" + quote(self.db_password.get(), safe="")
             return (
-                f"postgresql+psycopg2://{auth}@{self.db_host}:{self.db_port}/"
-                f"{quote(self.db_name, safe='')}"
+                f"postgresql+psycopg2://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
             )
         return f"sqlite:///{Path(self.data_dir) / 'monitor.db'}"
 
@@ -252,9 +250,7 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def load_settings(
-    environ: Mapping[str, str] | None = None, env_file: Path | str | None = None
-) -> Settings:
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | str | None = None) -> Settings:
     """Build settings from `environ` (default os.environ), then `env_file`, then defaults."""
     environ = os.environ if environ is None else environ
     if env_file is None:

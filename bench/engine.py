@@ -67,7 +67,7 @@ PER_WORKER = int(os.environ.get("BENCH_MONITORS_PER_WORKER", "1000"))
 
 
 def _size(token: str) -> tuple[int, int]:
-    """"K" (ceil(K / BENCH_MONITORS_PER_WORKER) monitors workers) or "KxW" (W workers)."""
+    """ "K" (ceil(K / BENCH_MONITORS_PER_WORKER) monitors workers) or "KxW" (W workers)."""
     k, _, w = token.strip().partition("x")
     return int(k), int(w) if w else max(1, math.ceil(int(k) / PER_WORKER))
 
@@ -75,7 +75,8 @@ def _size(token: str) -> tuple[int, int]:
 SIZES = [_size(t) for t in os.environ.get("BENCH_SIZES", "100,500,1000,2000").split(",") if t.strip()]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 REDIS_URL = os.environ.get(
-    "BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '11')}")
+    "BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '11')}"
+)
 START_THREADS = int(os.environ.get("BENCH_START_THREADS", "16"))
 PROBES = int(os.environ.get("BENCH_PROBES", "20"))
 # Starts per second for the K starts (0 = as fast as BENCH_START_THREADS go): a paced
@@ -163,12 +164,17 @@ class Row:
 
 # -- the simulator child ------------------------------------------------------------------
 
+
 def start_sim(pppoe: int, password: str) -> SimProcess:
-    return SimProcess("bench.engine_sim", ["--pppoe", str(pppoe), "--password-env", PASSWORD_VAR],
-                      env={**os.environ, PASSWORD_VAR: password})
+    return SimProcess(
+        "bench.engine_sim",
+        ["--pppoe", str(pppoe), "--password-env", PASSWORD_VAR],
+        env={**os.environ, PASSWORD_VAR: password},
+    )
 
 
 # -- small helpers ------------------------------------------------------------------------
+
 
 def _rss_and_threads(pid: int) -> tuple[int, int]:
     import psutil
@@ -215,6 +221,7 @@ def _wait(condition: Callable[[], Any], timeout: float, step: float = 0.25) -> b
 @contextmanager
 def _interrupt_once() -> Iterator[None]:
     """SIGTERM or Ctrl-C interrupts once; a second one must not cut the clean-up short."""
+
     def handler(*_: object) -> None:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -230,16 +237,19 @@ def _interrupt_once() -> Iterator[None]:
 
 # -- one size -----------------------------------------------------------------------------
 
+
 class Bench:
-    def __init__(self, env: dict[str, str], sim: SimProcess, customers: list[dict[str, Any]],
-                 redis_client: Any) -> None:
+    def __init__(
+        self, env: dict[str, str], sim: SimProcess, customers: list[dict[str, Any]], redis_client: Any
+    ) -> None:
         self.env = env
         self.sim = sim
         self.customers = customers  # PPPoE customers, each with "id" and "target"
         self.redis = redis_client
 
-    def find_first(self, wanted: dict[str, tuple[str, float]], kinds: tuple[str, ...],
-                   timeout: float) -> dict[str, dict[str, int]]:
+    def find_first(
+        self, wanted: dict[str, tuple[str, float]], kinds: tuple[str, ...], timeout: float
+    ) -> dict[str, dict[str, int]]:
         """customer_id -> {kind: XADD ms of the session's first entry of that kind after its call}.
 
         Done once all `kinds[-1]` are found (the last kind is the one waited for)."""
@@ -253,15 +263,18 @@ class Bench:
             if not todo or time.monotonic() >= deadline:
                 return {c: v for c, v in found.items() if last in v}
             for i in range(0, len(todo), 500):
-                chunk = todo[i:i + 500]
+                chunk = todo[i : i + 500]
                 pipe = self.redis.pipeline(transaction=False)
                 for cid in chunk:
                     pipe.xrange(customer_stream(cid), min=int(wanted[cid][1] * 1000), count=50)
                 for cid, entries in zip(chunk, pipe.execute()):
                     for entry_id, fields in entries:
                         kind = _field(fields, b"type")
-                        if (kind in kinds and kind not in found[cid]
-                                and _field(fields, b"session_id") == wanted[cid][0]):
+                        if (
+                            kind in kinds
+                            and kind not in found[cid]
+                            and _field(fields, b"session_id") == wanted[cid][0]
+                        ):
                             found[cid][kind] = _id_ms(entry_id)
             time.sleep(0.5)
 
@@ -275,8 +288,16 @@ class Bench:
         # README sizing: 1.25 x the monitors, plus room for the probes.
         share = math.ceil(k / workers)
         concurrency = share + max(PROBES + 8, share // 4)
-        procs = [worker(self.env, LOG_DIR, queues="monitors", concurrency=concurrency,
-                        name=f"bench-monitors-{k}x{workers}-{i}") for i in range(workers)]
+        procs = [
+            worker(
+                self.env,
+                LOG_DIR,
+                queues="monitors",
+                concurrency=concurrency,
+                name=f"bench-monitors-{k}x{workers}-{i}",
+            )
+            for i in range(workers)
+        ]
         try:
             for proc in procs:
                 proc.start()
@@ -313,19 +334,24 @@ class Bench:
             start_lat = [first[c]["traffic"] - sessions_of[c][1] * 1000 for c in first]
             # Where start time goes: until the task says `started` (enqueue, pickup,
             # reservation), then until its first sample (hub, stream, first publish).
-            to_started = [first[c]["started"] - sessions_of[c][1] * 1000
-                          for c in first if "started" in first[c]]
-            started_to_first = [first[c]["traffic"] - first[c]["started"]
-                                for c in first if "started" in first[c]]
+            to_started = [
+                first[c]["started"] - sessions_of[c][1] * 1000 for c in first if "started" in first[c]
+            ]
+            started_to_first = [
+                first[c]["traffic"] - first[c]["started"] for c in first if "started" in first[c]
+            ]
             if len(first) < len(sessions_of):
                 notes.append(f"{len(sessions_of) - len(first)} sessions without a first sample")
-            print(f"K={k}: {len(first)}/{k} started in {start_all_s:.1f}s "
-                  f"(start() calls {start_calls_s:.1f}s)", file=sys.stderr, flush=True)
+            print(
+                f"K={k}: {len(first)}/{k} started in {start_all_s:.1f}s (start() calls {start_calls_s:.1f}s)",
+                file=sys.stderr,
+                flush=True,
+            )
             time.sleep(SETTLE)
 
             # -- steady state -----------------------------------------------------------
             row = self.steady(k, [p.pid for p in procs], sessions_of, by_id, notes)
-            probe_start, probe_stop = self.probe(self.customers[k:k + PROBES], notes)
+            probe_start, probe_stop = self.probe(self.customers[k : k + PROBES], notes)
 
             # -- stop -------------------------------------------------------------------
             def stop_one(cid: str) -> tuple[str, float, str | None]:
@@ -348,16 +374,24 @@ class Bench:
                 notes.append(f"{len(stop_wanted) - len(stop_seen)} sessions without `stopped`")
             sem = runtime.semaphore()
             _wait(lambda: sem.in_use() == 0, timeout=30)
-            _wait(lambda: self.sim.ask("stats")["running_commands"] == 0
-                  and self.sim.ask("stats")["open_sessions"] == 0, timeout=15)
+            _wait(
+                lambda: (
+                    self.sim.ask("stats")["running_commands"] == 0
+                    and self.sim.ask("stats")["open_sessions"] == 0
+                ),
+                timeout=15,
+            )
             router_after = self.sim.ask("stats")
             with sessions.db() as s:
                 from sqlalchemy import func, select
 
                 from models import DesiredState, MonitorSession
 
-                still_open = s.scalar(select(func.count()).select_from(MonitorSession).where(
-                    MonitorSession.desired_state == DesiredState.RUNNING))
+                still_open = s.scalar(
+                    select(func.count())
+                    .select_from(MonitorSession)
+                    .where(MonitorSession.desired_state == DesiredState.RUNNING)
+                )
             row.start_p50_ms = _pct(probe_start, 50)
             row.start_p99_ms = _pct(probe_start, 99)
             row.start_max_ms = _pct(probe_start, 100)
@@ -391,8 +425,14 @@ class Bench:
                 proc.stop(timeout=30)
             self._clear_streams()
 
-    def steady(self, k: int, pids: list[int], sessions_of: dict[str, tuple[str, float]],
-               by_id: dict[str, dict[str, Any]], notes: list[str]) -> Row:
+    def steady(
+        self,
+        k: int,
+        pids: list[int],
+        sessions_of: dict[str, tuple[str, float]],
+        by_id: dict[str, dict[str, Any]],
+        notes: list[str],
+    ) -> Row:
         from tasks.keys import COMBINED_STREAM, customer_stream
 
         sim = self.sim
@@ -476,8 +516,10 @@ class Bench:
                     # in one second), which would look like a duplicate here.
                     duplicates += 1
                     if duplicates <= 3:
-                        notes.append(f"duplicate: {iface} seq {_field(fields, b'seq')} "
-                                     f"rx/tx {key} at window+{xadd_ms / 1000 - t_a:.3f}s")
+                        notes.append(
+                            f"duplicate: {iface} seq {_field(fields, b'seq')} "
+                            f"rx/tx {key} at window+{xadd_ms / 1000 - t_a:.3f}s"
+                        )
                 # else: a sample sent before the window opened
             delivered += traffic_in_window
             if traffic_in_window == 0:
@@ -489,8 +531,9 @@ class Bench:
             seq_gaps += sum(b - a - 1 for a, b in zip(ordered, ordered[1:]))
         monitored = {by_id[cid]["target"] for cid in sessions_of}
         router_sent = sum(1 for name, *_ in sent if name in monitored)
-        unmatched = sorted((t, name) for name in monitored
-                           for times in sends.get(name, {}).values() for t in times)
+        unmatched = sorted(
+            (t, name) for name in monitored for times in sends.get(name, {}).values() for t in times
+        )
         lost = len(unmatched)
         if os.environ.get("BENCH_DEBUG"):
             lost_names = {name for _, name in unmatched}
@@ -500,26 +543,56 @@ class Bench:
                 if name in lost_names:
                     dump[name] = {
                         "sent": [(rx, tx, round(t - t_a, 3)) for n, rx, tx, t in sent if n == name],
-                        "entries": [(round(ms / 1000 - t_a, 3), {k.decode(): v.decode() for k, v in f.items()
-                                     if k in (b"type", b"seq", b"rx_bits_per_second",
-                                              b"tx_bits_per_second", b"timestamp", b"reason")})
-                                    for ms, f in entries.get(sid, [])]}
+                        "entries": [
+                            (
+                                round(ms / 1000 - t_a, 3),
+                                {
+                                    k.decode(): v.decode()
+                                    for k, v in f.items()
+                                    if k
+                                    in (
+                                        b"type",
+                                        b"seq",
+                                        b"rx_bits_per_second",
+                                        b"tx_bits_per_second",
+                                        b"timestamp",
+                                        b"reason",
+                                    )
+                                },
+                            )
+                            for ms, f in entries.get(sid, [])
+                        ],
+                    }
             (LOG_DIR / f"lost-{k}.json").write_text(json.dumps(dump, indent=1))
         for t, name in unmatched[:3]:
             notes.append(f"lost: {name} sent at window+{t - t_a:.3f}s (window {wall:.1f}s)")
         stats = stats_mid or stats1
         return Row(
-            monitors=k, workers=len(pids), window_s=round(wall, 1),
-            samples_per_s=round(delivered / wall, 1), expected_per_s=float(len(sessions_of)),
-            router_sent=router_sent, lost=lost, seq_gaps=seq_gaps, silent_sessions=silent,
+            monitors=k,
+            workers=len(pids),
+            window_s=round(wall, 1),
+            samples_per_s=round(delivered / wall, 1),
+            expected_per_s=float(len(sessions_of)),
+            router_sent=router_sent,
+            lost=lost,
+            seq_gaps=seq_gaps,
+            silent_sessions=silent,
             duplicates=duplicates,
-            latency_p50_ms=_pct(latencies, 50), latency_p99_ms=_pct(latencies, 99),
+            latency_p50_ms=_pct(latencies, 50),
+            latency_p99_ms=_pct(latencies, 99),
             latency_max_ms=_pct(latencies, 100),
             router_to_monitor_p99_ms=_pct(to_monitor, 99),
             monitor_to_stream_p99_ms=_pct(to_stream, 99),
-            start_p50_ms=0, start_p99_ms=0, start_max_ms=0, start_all_s=0, start_failures=0,
-            stop_p50_ms=0, stop_p99_ms=0, stop_max_ms=0,
-            worker_rss_mb=round(rss_max / 2**20, 1), worker_threads=threads_max,
+            start_p50_ms=0,
+            start_p99_ms=0,
+            start_max_ms=0,
+            start_all_s=0,
+            start_failures=0,
+            stop_p50_ms=0,
+            stop_p99_ms=0,
+            stop_max_ms=0,
+            worker_rss_mb=round(rss_max / 2**20, 1),
+            worker_threads=threads_max,
             worker_cpu_percent=round((cpu1 - cpu0) / wall * 100, 1),
             sim_cpu_percent=round((sim_cpu1 - sim_cpu0) / wall * 100, 1),
             router_sessions=stats["open_sessions"],
@@ -528,8 +601,11 @@ class Bench:
             redis_used_mb=round(info["used_memory"] / 2**20, 1),
             streams_mb=round(streams_bytes / 2**20, 1),
             status_events_in_window=status_events,
-            slots_in_use_after_stop=-1, open_sessions_after_stop=-1,
-            router_sessions_after_stop=-1, router_commands_after_stop=-1, notes=notes,
+            slots_in_use_after_stop=-1,
+            open_sessions_after_stop=-1,
+            router_sessions_after_stop=-1,
+            router_commands_after_stop=-1,
+            notes=notes,
         )
 
     def probe(self, extra: list[dict[str, Any]], notes: list[str]) -> tuple[list[float], list[float]]:
@@ -543,9 +619,9 @@ class Bench:
             deadline = time.monotonic() + PROBE_WAIT
             while time.monotonic() < deadline:
                 for entry_id, fields in self.redis.xrange(
-                        customer_stream(cid), min=int(called * 1000), count=50):
-                    if (_field(fields, b"type") == kind
-                            and _field(fields, b"session_id") == session_id):
+                    customer_stream(cid), min=int(called * 1000), count=50
+                ):
+                    if _field(fields, b"type") == kind and _field(fields, b"session_id") == session_id:
                         return _id_ms(entry_id) - called * 1000
                 time.sleep(0.02)
             notes.append(f"probe: no {kind} for {cid} within {PROBE_WAIT:g} s")
@@ -574,7 +650,7 @@ class Bench:
         for pattern in ("mikrotik:traffic:*", "mikrotik:monitor:session:*"):
             batch = list(self.redis.scan_iter(match=pattern, count=1000))
             for i in range(0, len(batch), 500):
-                self.redis.delete(*batch[i:i + 500])
+                self.redis.delete(*batch[i : i + 500])
 
 
 def _parse_ts(value: str) -> float:

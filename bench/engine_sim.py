@@ -68,8 +68,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password-env", required=True)
     args = parser.parse_args(argv)
     _install_hooks()
-    sim = Simulator(SimulatorConfig(pppoe=args.pppoe, hotspot=0, static=0, seed=7,
-                                    password=os.environ[args.password_env], max_sessions=20))
+    sim = Simulator(
+        SimulatorConfig(
+            pppoe=args.pppoe,
+            hotspot=0,
+            static=0,
+            seed=7,
+            password=os.environ[args.password_env],
+            max_sessions=20,
+        )
+    )
     sim.start()
     try:
         print(json.dumps({"port": sim.port, "customers": sim.customers()}), flush=True)

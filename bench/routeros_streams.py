@@ -27,7 +27,13 @@ from bench.sim_process import SimProcess
 from routeros import RouterClient, RouterEndpoint
 
 RESULTS = Path(__file__).resolve().parent / "results" / "routeros_streams.json"
-PROPLIST = ["name", "rx-bits-per-second", "tx-bits-per-second", "rx-packets-per-second", "tx-packets-per-second"]
+PROPLIST = [
+    "name",
+    "rx-bits-per-second",
+    "tx-bits-per-second",
+    "rx-packets-per-second",
+    "tx-packets-per-second",
+]
 
 
 @dataclass

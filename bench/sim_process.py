@@ -36,8 +36,12 @@ class SimProcess:
     def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT,
-            env=dict(env) if env is not None else None, start_new_session=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+            env=dict(env) if env is not None else None,
+            start_new_session=True,
         )
         self._lock = threading.Lock()
         self.hello: dict[str, Any] = json.loads(self._line())

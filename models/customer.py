@@ -61,8 +61,11 @@ class Customer(Timestamps, Base):
     email: Mapped[str | None] = mapped_column(String(255))
     service_type: Mapped[ServiceType] = mapped_column(
         Enum(
-            ServiceType, name=SERVICE_TYPE_ENUM, values_callable=enum_values,
-            create_constraint=True, validate_strings=True,
+            ServiceType,
+            name=SERVICE_TYPE_ENUM,
+            values_callable=enum_values,
+            create_constraint=True,
+            validate_strings=True,
         ),
         nullable=False,
     )
@@ -78,8 +81,11 @@ class Customer(Timestamps, Base):
     last_online: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     status: Mapped[CustomerStatus] = mapped_column(
         Enum(
-            CustomerStatus, name=STATUS_ENUM, values_callable=enum_values,
-            create_constraint=True, validate_strings=True,
+            CustomerStatus,
+            name=STATUS_ENUM,
+            values_callable=enum_values,
+            create_constraint=True,
+            validate_strings=True,
         ),
         nullable=False,
         default=CustomerStatus.INACTIVE,
@@ -103,8 +109,13 @@ class Customer(Timestamps, Base):
         return _fits(key, require_text(key, value))
 
     @validates(
-        "phone", "email", "pppoe_username", "pppoe_profile", "hotspot_username",
-        "interface_name", "queue_name",
+        "phone",
+        "email",
+        "pppoe_username",
+        "pppoe_profile",
+        "hotspot_username",
+        "interface_name",
+        "queue_name",
     )
     def _check_optional(self, key: str, value: Any) -> str | None:
         if value is None:

@@ -53,9 +53,7 @@ def _sqlite_engine(target: URL, common: dict[str, Any]) -> Engine:
         )
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(
-            target, connect_args={"check_same_thread": False, "timeout": 30}, **common
-        )
+        engine = create_engine(target, connect_args={"check_same_thread": False, "timeout": 30}, **common)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -21,7 +21,6 @@ from dataclasses import replace
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
-
 from sqlalchemy.orm import Session
 
 from models.cli_common import (
@@ -76,8 +75,13 @@ def read_router(client: RouterClient, timeout: float) -> tuple[RouterSnapshot, l
 
 def _connection(args: argparse.Namespace, base: RouterConfig) -> RouterConfig:
     changes: dict[str, object] = {}
-    for flag, attr in (("host", "host"), ("port", "port"), ("user", "username"),
-                       ("tls_mode", "tls_mode"), ("timeout", "timeout")):
+    for flag, attr in (
+        ("host", "host"),
+        ("port", "port"),
+        ("user", "username"),
+        ("tls_mode", "tls_mode"),
+        ("timeout", "timeout"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             changes[attr] = value
@@ -93,7 +97,9 @@ def _connection(args: argparse.Namespace, base: RouterConfig) -> RouterConfig:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.importer", description=__doc__.split("\n")[0])
-    parser.add_argument("--router", required=True, help="router id, e.g. mikrotik-001 (customers.mikrotik_id)")
+    parser.add_argument(
+        "--router", required=True, help="router id, e.g. mikrotik-001 (customers.mikrotik_id)"
+    )
     parser.add_argument("--host")
     parser.add_argument("--port", type=int)
     parser.add_argument("--user")
@@ -138,9 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         known = {(p.download_bps, p.upload_bps): p.name for p in session.scalars(select(Package))}
         plan = plan_import(snapshot, known)
         package_counts = upsert_packages(session, plan.packages)
-        counts = upsert_customers(
-            session, args.router, plan.records, progress=progress_printer("customers")
-        )
+        counts = upsert_customers(session, args.router, plan.records, progress=progress_printer("customers"))
         return plan, package_counts, counts
 
     plan, package_counts, counts = write_all_or_nothing(session, write)

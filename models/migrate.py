@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
             command.downgrade(config, target, sql=args.sql)
         else:
             command.upgrade(config, args.revision, sql=args.sql)
-    except Exception as exc:  # noqa: BLE001 - a CLI prints one line, not a traceback
+    except Exception as exc:
         # The URL may hold a password; name the failure, not the connection string.
         print(f"error: migration failed: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
         return 1

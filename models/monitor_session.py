@@ -56,16 +56,24 @@ class MonitorSession(Timestamps, Base):
     # extend, and a CHECK change is a plain migration on every dialect.
     desired_state: Mapped[DesiredState] = mapped_column(
         Enum(
-            DesiredState, name="monitor_desired_state", native_enum=False,
-            create_constraint=True, values_callable=enum_values, length=16,
+            DesiredState,
+            name="monitor_desired_state",
+            native_enum=False,
+            create_constraint=True,
+            values_callable=enum_values,
+            length=16,
         ),
         nullable=False,
         default=DesiredState.RUNNING,
     )
     actual_state: Mapped[ActualState] = mapped_column(
         Enum(
-            ActualState, name="monitor_actual_state", native_enum=False,
-            create_constraint=True, values_callable=enum_values, length=16,
+            ActualState,
+            name="monitor_actual_state",
+            native_enum=False,
+            create_constraint=True,
+            values_callable=enum_values,
+            length=16,
         ),
         nullable=False,
         default=ActualState.PENDING,

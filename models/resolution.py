@@ -55,8 +55,7 @@ class CustomerNotActive(ResolutionError):
     def __init__(self, customer: Customer) -> None:
         status = str(customer.status)
         super().__init__(
-            f"customer {customer.display!r} is {status}, not active: set the status to active "
-            "to monitor it",
+            f"customer {customer.display!r} is {status}, not active: set the status to active to monitor it",
             str(customer.id),
         )
         self.status = status
@@ -73,9 +72,7 @@ class MissingUsername(ResolutionError):
 
 class MissingStaticIp(ResolutionError):
     def __init__(self, customer: Customer) -> None:
-        super().__init__(
-            f"customer {customer.display!r} is static_ip but has no static_ip", str(customer.id)
-        )
+        super().__init__(f"customer {customer.display!r} is static_ip but has no static_ip", str(customer.id))
         self.field = "static_ip"
 
 
@@ -220,4 +217,3 @@ def _target(customer: Customer) -> tuple[TargetKind, str | None, str | None]:
             raise MissingStaticIp(customer)
         return "queue-by-target", None, customer.static_ip
     raise UnknownServiceType(customer)
-

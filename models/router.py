@@ -33,8 +33,12 @@ class Router(Timestamps, Base):
     tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     tls_mode: Mapped[TlsMode] = mapped_column(
         Enum(
-            TlsMode, name="router_tls_mode", native_enum=False, create_constraint=True,
-            values_callable=enum_values, length=16,
+            TlsMode,
+            name="router_tls_mode",
+            native_enum=False,
+            create_constraint=True,
+            values_callable=enum_values,
+            length=16,
         ),
         nullable=False,
         default=TlsMode.VERIFY,

@@ -47,9 +47,7 @@ class RouterConfig:
         }
 
 
-def router_config(
-    session: Session, router_id: str, settings: Settings | None = None
-) -> RouterConfig:
+def router_config(session: Session, router_id: str, settings: Settings | None = None) -> RouterConfig:
     """The `routers` row for `router_id`, else the default router from settings."""
     settings = settings or get_settings()
     row = session.get(Router, router_id)

@@ -21,7 +21,16 @@ _UNIT = {"": 1, "k": 1_000, "m": 1_000_000, "g": 1_000_000_000}
 
 PROFILE_PROPS = ("name", "rate-limit")
 SECRET_PROPS = ("name", "password", "profile", "service", "disabled", "comment")
-HOTSPOT_USER_PROPS = ("name", "password", "profile", "mac-address", "disabled", "comment", "default", "dynamic")
+HOTSPOT_USER_PROPS = (
+    "name",
+    "password",
+    "profile",
+    "mac-address",
+    "disabled",
+    "comment",
+    "default",
+    "dynamic",
+)
 QUEUE_PROPS = ("name", "target", "dynamic", "max-limit", "disabled", "comment")
 
 
@@ -120,32 +129,36 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
             skipped += 1
             continue
         profile = row.get("profile") or None
-        records.append(CustomerRecord(
-            username=name,
-            service_type="pppoe",
-            name=row.get("comment") or name,
-            pppoe_username=name,
-            pppoe_password=row.get("password"),
-            pppoe_profile=profile,
-            package=ppp_package.get(profile or ""),
-            status=_status(row),
-            source=f"/ppp/secret {name!r}",
-        ))
+        records.append(
+            CustomerRecord(
+                username=name,
+                service_type="pppoe",
+                name=row.get("comment") or name,
+                pppoe_username=name,
+                pppoe_password=row.get("password"),
+                pppoe_profile=profile,
+                package=ppp_package.get(profile or ""),
+                status=_status(row),
+                source=f"/ppp/secret {name!r}",
+            )
+        )
     for row in snapshot.hotspot_users:
         name = row.get("name", "")
         if not name or row.get("default") == "true" or row.get("dynamic") == "true":
             continue  # the built-in trial user and dynamic entries are nobody's account
-        records.append(CustomerRecord(
-            username=name,
-            service_type="hotspot",
-            name=row.get("comment") or name,
-            hotspot_username=name,
-            hotspot_password=row.get("password"),
-            hotspot_mac_address=row.get("mac-address") or None,
-            package=hotspot_package.get(row.get("profile") or ""),
-            status=_status(row),
-            source=f"/ip/hotspot/user {name!r}",
-        ))
+        records.append(
+            CustomerRecord(
+                username=name,
+                service_type="hotspot",
+                name=row.get("comment") or name,
+                hotspot_username=name,
+                hotspot_password=row.get("password"),
+                hotspot_mac_address=row.get("mac-address") or None,
+                package=hotspot_package.get(row.get("profile") or ""),
+                status=_status(row),
+                source=f"/ip/hotspot/user {name!r}",
+            )
+        )
     for row in snapshot.simple_queues:
         name = row.get("name", "")
         if not name or row.get("dynamic") == "true":
@@ -167,15 +180,17 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
                 package = f"queue-{si(speeds[0])}/{si(speeds[1])}"
                 specs[package] = PackageSpec(package, download_bps=speeds[1], upload_bps=speeds[0])
                 by_speed[key] = package
-        records.append(CustomerRecord(
-            username=name,
-            service_type="static_ip",
-            name=row.get("comment") or name,
-            static_ip=address,
-            package=package,
-            status=_status(row),
-            source=f"/queue/simple {name!r}",
-        ))
+        records.append(
+            CustomerRecord(
+                username=name,
+                service_type="static_ip",
+                name=row.get("comment") or name,
+                static_ip=address,
+                package=package,
+                status=_status(row),
+                source=f"/queue/simple {name!r}",
+            )
+        )
     return ImportPlan(list(specs.values()), records, skipped, warnings)
 
 

@@ -31,9 +31,20 @@ from models.sync import (
 from settings import SettingsError, get_settings
 
 CUSTOMER_FIELDS = (
-    "username", "service_type", "name", "phone", "email", "pppoe_username", "pppoe_password",
-    "pppoe_profile", "hotspot_username", "hotspot_password", "hotspot_mac_address", "static_ip",
-    "mac_address", "package",
+    "username",
+    "service_type",
+    "name",
+    "phone",
+    "email",
+    "pppoe_username",
+    "pppoe_password",
+    "pppoe_profile",
+    "hotspot_username",
+    "hotspot_password",
+    "hotspot_mac_address",
+    "static_ip",
+    "mac_address",
+    "package",
 )
 
 
@@ -59,13 +70,9 @@ def package_specs(data: dict[str, Any]) -> list[PackageSpec]:
     specs = []
     for i, item in enumerate(data["packages"]):
         try:
-            specs.append(
-                PackageSpec(str(item["name"]), int(item["download_bps"]), int(item["upload_bps"]))
-            )
+            specs.append(PackageSpec(str(item["name"]), int(item["download_bps"]), int(item["upload_bps"])))
         except (KeyError, TypeError, ValueError):
-            raise ValueError(
-                f"packages[{i}]: needs name, download_bps and upload_bps (integers)"
-            ) from None
+            raise ValueError(f"packages[{i}]: needs name, download_bps and upload_bps (integers)") from None
     return specs
 
 
@@ -91,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--router-user", help="default: MIKROTIK_USER")
     parser.add_argument("--router-name", help="default: the JSON's router.identity")
     parser.add_argument(
-        "--router-password-env", default="MIKROTIK_PASS", metavar="VAR",
+        "--router-password-env",
+        default="MIKROTIK_PASS",
+        metavar="VAR",
         help="environment variable holding the router password (default MIKROTIK_PASS)",
     )
     parser.add_argument("--router-tls", action="store_true", help="use API-SSL")
@@ -111,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     host = args.router_host or router_json.get("host")
     port = args.router_port or router_json.get("port")
     if not host or not port:
-        fail("the router's host and port are needed: pass --router-host/--router-port "
-             "or put them in the JSON's 'router'")
+        fail(
+            "the router's host and port are needed: pass --router-host/--router-port "
+            "or put them in the JSON's 'router'"
+        )
     password = os.environ.get(args.router_password_env)
     router_fields: dict[str, Any] = {
         "name": args.router_name or router_json.get("identity") or args.mikrotik_id,
@@ -129,9 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     def write(session: Session) -> tuple[str, SyncCounts, SyncCounts]:
         router = upsert_router(session, args.mikrotik_id, **router_fields)
         package_counts = upsert_packages(session, packages)
-        counts = upsert_customers(
-            session, args.mikrotik_id, records, progress=progress_printer("customers")
-        )
+        counts = upsert_customers(session, args.mikrotik_id, records, progress=progress_printer("customers"))
         return router, package_counts, counts
 
     router, package_counts, counts = write_all_or_nothing(open_session(args.database_url), write)

@@ -31,7 +31,11 @@ PROGRESS_EVERY = 500
 
 # Fields the source (router) is authoritative for, refreshed on every run.
 SOURCE_OWNED = (
-    "pppoe_password", "pppoe_profile", "hotspot_password", "hotspot_mac_address", "static_ip",
+    "pppoe_password",
+    "pppoe_profile",
+    "hotspot_password",
+    "hotspot_mac_address",
+    "static_ip",
 )
 # Fields an operator may have filled in: the import only fills them when empty.
 FILL_IF_EMPTY = ("phone", "email", "mac_address", "pppoe_username", "hotspot_username")
@@ -178,7 +182,10 @@ class _CustomerIndex:
 
     def __init__(self, session: Session, mikrotik_id: str) -> None:
         self.by: dict[str, dict[str, Customer]] = {
-            "username": {}, "pppoe_username": {}, "hotspot_username": {}, "static_ip": {},
+            "username": {},
+            "pppoe_username": {},
+            "hotspot_username": {},
+            "static_ip": {},
         }
         for row in session.scalars(select(Customer).where(Customer.mikrotik_id == mikrotik_id)):
             self.add(row)

@@ -54,8 +54,9 @@ def customer_id_for(ref: str) -> str:
         raise CliError(f"no customer with username {username!r}" + (f" on {router!r}" if sep else ""))
     if len(rows) > 1:
         routers = ", ".join(sorted(r.mikrotik_id for r in rows))
-        raise CliError(f"username {username!r} exists on several routers ({routers}): "
-                       f"write it as ROUTER/{username}")
+        raise CliError(
+            f"username {username!r} exists on several routers ({routers}): write it as ROUTER/{username}"
+        )
     return str(rows[0].id)
 
 
@@ -66,8 +67,10 @@ def _print_json(value: Any) -> None:
 def cmd_start(args: argparse.Namespace) -> None:
     info = service.start(customer_id_for(args.customer), requested_by=args.by)
     verb = "started" if info.created else "already running"
-    print(f"{verb}: session {info.session_id} (customer {info.customer_id}, router "
-          f"{info.router_id}, task {info.task_id})")
+    print(
+        f"{verb}: session {info.session_id} (customer {info.customer_id}, router "
+        f"{info.router_id}, task {info.task_id})"
+    )
 
 
 def cmd_stop(args: argparse.Namespace) -> None:
@@ -80,26 +83,31 @@ def cmd_status(args: argparse.Namespace) -> None:
     if args.json:
         _print_json(state)
         return
-    print(f"monitors: {state['monitor_count']} live, {state['slots_available']} of "
-          f"{state['max_concurrent']} slots free")
+    print(
+        f"monitors: {state['monitor_count']} live, {state['slots_available']} of "
+        f"{state['max_concurrent']} slots free"
+    )
     for m in state["monitors"]:
         live = "live" if m["live"] else "no lease"
-        print(f"  {m['username']:<24} {m['actual_state']:<12} {live:<8} "
-              f"router={m['router_id']} session={m['session_id']}")
+        print(
+            f"  {m['username']:<24} {m['actual_state']:<12} {live:<8} "
+            f"router={m['router_id']} session={m['session_id']}"
+        )
 
 
 def _format_line(msg: dict[str, Any]) -> str:
     who = f"{msg.get('username', '?')}@{msg.get('router', '?')}"
     if msg.get("type") == "traffic":
-        return (f"{msg['timestamp']} {who:<28} down {msg['download_speed']:>13}  "
-                f"up {msg['upload_speed']:>13}  ({msg['interface']})")
+        return (
+            f"{msg['timestamp']} {who:<28} down {msg['download_speed']:>13}  "
+            f"up {msg['upload_speed']:>13}  ({msg['interface']})"
+        )
     reason = f" ({msg['reason']})" if msg.get("reason") else ""
     return f"{msg.get('timestamp', '')} {who:<28} {msg.get('type')}{reason}"
 
 
 def cmd_tail(args: argparse.Namespace) -> None:
-    stream = keys.customer_stream(customer_id_for(args.customer)) if args.customer \
-        else keys.COMBINED_STREAM
+    stream = keys.customer_stream(customer_id_for(args.customer)) if args.customer else keys.COMBINED_STREAM
     client = runtime.redis_client()
     last = args.from_id or "$"
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
@@ -143,8 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResolutionError as exc:
         print(f"error: {exc.message}", file=sys.stderr)
         return 1
-    except (service.CapacityExceeded, service.MonitoringDisabled, service.NotMonitored,
-            service.StartFailed, AlreadyMonitored) as exc:
+    except (
+        service.CapacityExceeded,
+        service.MonitoringDisabled,
+        service.NotMonitored,
+        service.StartFailed,
+        AlreadyMonitored,
+    ) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

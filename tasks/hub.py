@@ -34,8 +34,13 @@ def _router_key(endpoint: RouterEndpoint) -> tuple[Any, ...]:
     # The password is part of the identity (a changed password needs a new login)
     # but the key lives only in memory and is never rendered.
     return (
-        endpoint.host, endpoint.port, endpoint.username, endpoint.password,
-        endpoint.tls, endpoint.tls_mode, endpoint.cafile,
+        endpoint.host,
+        endpoint.port,
+        endpoint.username,
+        endpoint.password,
+        endpoint.tls,
+        endpoint.tls_mode,
+        endpoint.cafile,
     )
 
 
@@ -85,24 +90,35 @@ class RouterHandle:
             self._client = client
         return client
 
-    def stream(self, command: str, attrs: Mapping[str, str] | None = None, *,
-               proplist: Sequence[str] | None = None, maxsize: int = 64,
-               wait: float | None = None) -> Any | None:
+    def stream(
+        self,
+        command: str,
+        attrs: Mapping[str, str] | None = None,
+        *,
+        proplist: Sequence[str] | None = None,
+        maxsize: int = 64,
+        wait: float | None = None,
+    ) -> Any | None:
         """A tagged stream on the shared connection, or None while still connecting."""
         client = self.client(wait)
         if client is None:
             return None
         return client.stream(command, attrs, proplist=proplist, maxsize=maxsize)
 
-    def call(self, command: str, attrs: Mapping[str, str] | None = None, *,
-             queries: Sequence[str] = (), proplist: Sequence[str] | None = None,
-             timeout: float | None = None) -> list[dict[str, str]] | None:
+    def call(
+        self,
+        command: str,
+        attrs: Mapping[str, str] | None = None,
+        *,
+        queries: Sequence[str] = (),
+        proplist: Sequence[str] | None = None,
+        timeout: float | None = None,
+    ) -> list[dict[str, str]] | None:
         """One-shot command (waits up to `timeout` for a login too); None if not connected yet."""
         client = self.client(timeout)
         if client is None:
             return None
-        return client.call(command, attrs, queries=queries, proplist=proplist,
-                           timeout=timeout)
+        return client.call(command, attrs, queries=queries, proplist=proplist, timeout=timeout)
 
     def invalidate(self) -> None:
         """The client this handle used failed for good (closed, re-login refused): drop
@@ -121,8 +137,7 @@ class RouterHandle:
 class RouterHub:
     """At most `connections_per_router` clients per router, shared by every monitor."""
 
-    def __init__(self, connections_per_router: int = 1,
-                 client_factory: ClientFactory | None = None) -> None:
+    def __init__(self, connections_per_router: int = 1, client_factory: ClientFactory | None = None) -> None:
         if connections_per_router < 1:
             raise ValueError("connections_per_router must be at least 1")
         self._per_router = connections_per_router
@@ -148,8 +163,9 @@ class RouterHub:
             slot.users += 1
         return RouterHandle(self, router, slot, endpoint)
 
-    def _connected(self, router: _Router, slot: _Slot, endpoint: RouterEndpoint,
-                   wait: float | None) -> RouterClient | None:
+    def _connected(
+        self, router: _Router, slot: _Slot, endpoint: RouterEndpoint, wait: float | None
+    ) -> RouterClient | None:
         with router.state:
             if slot.client is not None:
                 return slot.client
@@ -159,8 +175,12 @@ class RouterHub:
                     raise copy.copy(slot.error)
                 slot.connecting, slot.error = True, None
                 slot.attempt_done = threading.Event()
-                threading.Thread(target=self._login, args=(router, slot, endpoint),
-                                 name=f"hub-login-{router.label}", daemon=True).start()
+                threading.Thread(
+                    target=self._login,
+                    args=(router, slot, endpoint),
+                    name=f"hub-login-{router.label}",
+                    daemon=True,
+                ).start()
             done = slot.attempt_done
         done.wait(wait)
         with router.state:

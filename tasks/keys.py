@@ -41,7 +41,7 @@ def customer_id_from_stream(name: str | bytes) -> str | None:
     """The customer id of a per-customer stream name (as XREAD returns it), else None."""
     text = name.decode() if isinstance(name, bytes) else name
     if text.startswith(CUSTOMER_STREAM_PREFIX) and len(text) > len(CUSTOMER_STREAM_PREFIX):
-        return text[len(CUSTOMER_STREAM_PREFIX):]
+        return text[len(CUSTOMER_STREAM_PREFIX) :]
     return None
 
 

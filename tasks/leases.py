@@ -110,9 +110,12 @@ class LeaseKeeper:
     @classmethod
     def from_settings(cls, semaphore: Semaphore, settings: Settings | None = None) -> LeaseKeeper:
         settings = settings or get_settings()
-        return cls(semaphore, ttl=settings.monitor_lease_ttl,
-                   renew_interval=settings.monitor_renew_interval,
-                   client=dedicated_client(settings.redis_url))
+        return cls(
+            semaphore,
+            ttl=settings.monitor_lease_ttl,
+            renew_interval=settings.monitor_renew_interval,
+            client=dedicated_client(settings.redis_url),
+        )
 
     # -- registration ---------------------------------------------------------------
 
@@ -253,13 +256,17 @@ def dedicated_client(url: str) -> redis.Redis:
     a renewal or stop poll must never queue for a connection, and during an outage it
     must fail fast (one retry, short timeouts) so the TTL bookkeeping keeps running."""
     return redis.Redis.from_url(
-        url, socket_timeout=2.0, socket_connect_timeout=2.0, retry=Retry(NoBackoff(), 1),
+        url,
+        socket_timeout=2.0,
+        socket_connect_timeout=2.0,
+        retry=Retry(NoBackoff(), 1),
         max_connections=2,
     )
 
 
-def request_stop(client: redis.Redis, session_id: object, reason: str = STOP_REQUESTED,
-                 ttl: float = 86400.0) -> None:
+def request_stop(
+    client: redis.Redis, session_id: object, reason: str = STOP_REQUESTED, ttl: float = 86400.0
+) -> None:
     """Ask the monitor of `session_id` to stop (seen by its keeper within a poll interval).
 
     The TTL only bounds garbage: session ids are never reused, and the database row

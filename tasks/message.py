@@ -32,7 +32,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 TRAFFIC = "traffic"
@@ -42,14 +42,31 @@ MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES)
 SERVER_SIDE_PREFIXES = ("<pppoe-", "<l2tp-", "<pptp-", "<sstp-", "<ovpn-")
 
 INT_FIELDS = frozenset(
-    {"download_bps", "upload_bps", "download_pps", "upload_pps", "package_download_bps",
-     "package_upload_bps", "seq", "fence"}
+    {
+        "download_bps",
+        "upload_bps",
+        "download_pps",
+        "upload_pps",
+        "package_download_bps",
+        "package_upload_bps",
+        "seq",
+        "fence",
+    }
 )
 FLOAT_FIELDS = frozenset({"download_utilization", "upload_utilization"})
 # Encoded as "" when absent; decoded back to None.
 NULLABLE_FIELDS = frozenset(
-    {"download_pps", "upload_pps", "package", "package_download_bps", "package_upload_bps",
-     "download_utilization", "upload_utilization", "fence", "reason"}
+    {
+        "download_pps",
+        "upload_pps",
+        "package",
+        "package_download_bps",
+        "package_upload_bps",
+        "download_utilization",
+        "upload_utilization",
+        "fence",
+        "reason",
+    }
 )
 
 
@@ -137,7 +154,7 @@ def utilization(bps: int, package_bps: int | None) -> float | None:
 
 def rfc3339(moment: datetime | None = None) -> str:
     """UTC, millisecond precision, 'Z' suffix."""
-    moment = datetime.now(timezone.utc) if moment is None else moment.astimezone(timezone.utc)
+    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -260,7 +277,11 @@ def traffic_from_row(
 ) -> dict[str, str]:
     """Raw router row (interface or queue) + metadata -> stream fields."""
     return traffic_entry(
-        meta, rates_from_row(row), session_id=session_id, seq=seq, fence=fence,
+        meta,
+        rates_from_row(row),
+        session_id=session_id,
+        seq=seq,
+        fence=fence,
         timestamp=timestamp,
     )
 

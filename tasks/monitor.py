@@ -37,10 +37,10 @@ from routeros import RouterError
 from settings import get_settings
 from tasks import runtime, sessions
 from tasks.app import app, shutting_down
+from tasks.backoff import Backoff
 from tasks.hub import RouterHandle, close_hub, get_hub
 from tasks.leases import LEASE_LOST, LeaseHandle
 from tasks.message import MessageError, status_entry, traffic_from_row
-from tasks.backoff import Backoff
 from tasks.sources import InterfaceSource, QueueSource, Reading, Source, all_zero
 from tasks.targets import MonitorPlan, plan_for_session
 
@@ -86,8 +86,7 @@ def monitor(self: object, session_id: str, attempt: int, fence: int | None = Non
     `fence` is the reservation's, shown in Flower; the task takes it again from
     `acquire` (same token, same fence) rather than trusting a queued message.
     """
-    task_id = getattr(getattr(self, "request", None), "id", None) or sessions.task_id(
-        session_id, attempt)
+    task_id = getattr(getattr(self, "request", None), "id", None) or sessions.task_id(session_id, attempt)
     return MonitorRun(str(session_id), int(attempt), task_id).run()
 
 
@@ -172,15 +171,24 @@ class MonitorRun:
             # Same token = refresh of the reservation (same fence); a reservation
             # that expired in the queue is re-taken if the customer is still free.
             self.fence = self.sem.acquire(
-                self.token, plan.customer_id, plan.router_id,
+                self.token,
+                plan.customer_id,
+                plan.router_id,
                 global_limit=self.settings.max_concurrent_monitors,
-                router_limit=plan.router_limit, ttl=self.settings.monitor_lease_ttl,
+                router_limit=plan.router_limit,
+                ttl=self.settings.monitor_lease_ttl,
             )
         except Exception as exc:  # CapacityError / AlreadyMonitored / Redis down
             log.warning("monitor %s could not take its reservation: %s", self.token, exc)
             return False
-        if not sessions.set_state(self.session_id, self.attempt, ActualState.RUNNING,
-                                  task=self.task_id, started=True, only_if_wanted=True):
+        if not sessions.set_state(
+            self.session_id,
+            self.attempt,
+            ActualState.RUNNING,
+            task=self.task_id,
+            started=True,
+            only_if_wanted=True,
+        ):
             # Stopped meanwhile, or the reconciler moved to a newer attempt (then the
             # attempt condition keeps this from touching the newer attempt's row).
             self._release_best_effort(plan.customer_id, plan.router_id)
@@ -188,8 +196,12 @@ class MonitorRun:
             return False
         self.stop_event = _WakingEvent()
         self.lease = runtime.keeper().register(
-            self.token, plan.customer_id, plan.router_id, session_id=self.session_id,
-            stop_event=self.stop_event)
+            self.token,
+            plan.customer_id,
+            plan.router_id,
+            session_id=self.session_id,
+            stop_event=self.stop_event,
+        )
         _revokes.watch(self.task_id, self.lease)
         self.seq = self._next_seq()
         self._publish_status("started", f"attempt {self.attempt}")
@@ -246,8 +258,11 @@ class MonitorRun:
             if reading.kind == "sample":
                 last_life, client_reconnecting = time.monotonic(), False
                 zero_run = zero_run + 1 if all_zero(reading.data) else 0
-                if (plan.kind == "interface" and zero_run >= ZERO_SAMPLES_BEFORE_CHECK
-                        and time.monotonic() >= next_presence_check):
+                if (
+                    plan.kind == "interface"
+                    and zero_run >= ZERO_SAMPLES_BEFORE_CHECK
+                    and time.monotonic() >= next_presence_check
+                ):
                     next_presence_check = time.monotonic() + PRESENCE_CHECK_EVERY
                     if not self._interface_present(handle):
                         self._trouble("offline", f"interface {plan.interface} is gone")
@@ -283,8 +298,12 @@ class MonitorRun:
         plan = self.plan
         assert plan is not None
         try:
-            rows = handle.call("/interface/print", queries=(f"?name={plan.interface}",),
-                               proplist=("name",), timeout=PRESENCE_CHECK_TIMEOUT)
+            rows = handle.call(
+                "/interface/print",
+                queries=(f"?name={plan.interface}",),
+                proplist=("name",),
+                timeout=PRESENCE_CHECK_TIMEOUT,
+            )
         except RouterError:
             return True
         return rows is None or bool(rows)
@@ -320,8 +339,9 @@ class MonitorRun:
             # names it, show the queue's own name, as for hotspot queues.
             plan = self.plan = replace(plan, meta=replace(plan.meta, interface=name))
         try:
-            entry = traffic_from_row(reading.data, plan.meta, session_id=self.session_id,
-                                     seq=self.seq, fence=self.fence)
+            entry = traffic_from_row(
+                reading.data, plan.meta, session_id=self.session_id, seq=self.seq, fence=self.fence
+            )
         except MessageError as exc:
             log.warning("monitor %s: unusable router row: %s", self.token, exc)
             return False
@@ -330,8 +350,9 @@ class MonitorRun:
     def _publish_status(self, kind: str, reason: str | None = None) -> bool:
         plan = self.plan
         assert plan is not None
-        entry = status_entry(kind, plan.meta, session_id=self.session_id, seq=self.seq,
-                             fence=self.fence, reason=reason)
+        entry = status_entry(
+            kind, plan.meta, session_id=self.session_id, seq=self.seq, fence=self.fence, reason=reason
+        )
         return self._publish(entry)
 
     def _publish(self, entry: dict[str, str]) -> bool:
@@ -403,8 +424,7 @@ class MonitorRun:
                 log.warning("monitor %s: lease lost, stopped producing", self.token)
             elif outcome.handover:
                 self._publish_status("reconnecting", "worker shutting down: handing over")
-                _quietly(lambda: sessions.set_state(self.session_id, self.attempt,
-                                                    ActualState.PENDING))
+                _quietly(lambda: sessions.set_state(self.session_id, self.attempt, ActualState.PENDING))
             else:
                 # Close the row before giving the slot back, or the reconciler could
                 # see desired=running without a lease and restart it.
@@ -414,9 +434,18 @@ class MonitorRun:
                 except Exception:
                     log.exception("monitor %s: could not close its session row", self.token)
                 if not self._publish_status("stopped", reason):
-                    _quietly(lambda: self.pub.publish_status(status_entry(
-                        "stopped", plan.meta, session_id=self.session_id, seq=self.seq,
-                        fence=self.fence, reason=reason)))
+                    _quietly(
+                        lambda: self.pub.publish_status(
+                            status_entry(
+                                "stopped",
+                                plan.meta,
+                                session_id=self.session_id,
+                                seq=self.seq,
+                                fence=self.fence,
+                                reason=reason,
+                            )
+                        )
+                    )
         finally:
             _revokes.forget(self.task_id)
             keeper.unregister(lease)
@@ -454,8 +483,7 @@ class _RevokeWatcher:
         with self._lock:
             self._watched[task_id] = handle
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="revoke-watcher",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="revoke-watcher", daemon=True)
                 self._thread.start()
 
     def forget(self, task_id: str) -> None:

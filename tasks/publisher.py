@@ -139,8 +139,11 @@ class Publisher:
                 raise MessageError(f"{name}: stream fields must be strings (use tasks.message)")
             args.append(name)
             args.append(value)
-        script_keys = [keys.customer_owner(customer_id), keys.customer_stream(customer_id),
-                       keys.COMBINED_STREAM]
+        script_keys = [
+            keys.customer_owner(customer_id),
+            keys.customer_stream(customer_id),
+            keys.COMBINED_STREAM,
+        ]
         return script_keys, args
 
 
@@ -179,9 +182,15 @@ class BatchPublisher:
     round trip into a few pipelines a second on one connection of its own.
     """
 
-    def __init__(self, publisher: Publisher, client: redis.Redis | None = None, *,
-                 max_batch: int = BATCH_MAX, wait_timeout: float = BATCH_WAIT_TIMEOUT,
-                 owns_client: bool = False) -> None:
+    def __init__(
+        self,
+        publisher: Publisher,
+        client: redis.Redis | None = None,
+        *,
+        max_batch: int = BATCH_MAX,
+        wait_timeout: float = BATCH_WAIT_TIMEOUT,
+        owns_client: bool = False,
+    ) -> None:
         """`client`: the connection the thread sends on (default: the publisher's);
         `owns_client`: close it in `close()`."""
         if max_batch < 1 or wait_timeout <= 0:
@@ -226,7 +235,8 @@ class BatchPublisher:
             pass
         if future.cancel():
             raise redis.TimeoutError(
-                f"publish not sent within {self.wait_timeout:g}s (withdrawn, never sent)")
+                f"publish not sent within {self.wait_timeout:g}s (withdrawn, never sent)"
+            )
         try:
             return future.result(0)  # finished just now
         except FutureTimeout:
@@ -364,6 +374,10 @@ def batch_client(url: str) -> redis.Redis:
     """The batch thread's own connection: same timeouts as the monitors' pool, and no
     retries, so a batch is sent at most once (a retried batch could land twice)."""
     return redis.Redis.from_url(
-        url, socket_timeout=BATCH_SOCKET_TIMEOUT, socket_connect_timeout=BATCH_SOCKET_TIMEOUT,
-        health_check_interval=30, retry=Retry(NoBackoff(), 0), max_connections=4,
+        url,
+        socket_timeout=BATCH_SOCKET_TIMEOUT,
+        socket_connect_timeout=BATCH_SOCKET_TIMEOUT,
+        health_check_interval=30,
+        retry=Retry(NoBackoff(), 0),
+        max_connections=4,
     )

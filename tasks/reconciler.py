@@ -19,7 +19,7 @@ enqueues nothing.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import redis
@@ -56,8 +56,14 @@ class Reconciler:
         self.settings = get_settings()
         self.sem = runtime.semaphore()
         self.redis = runtime.redis_client()
-        self.summary = {"freed": 0, "restarted": 0, "expired": 0, "closed": 0,
-                        "stop_keys": 0, "capacity_waits": 0}
+        self.summary = {
+            "freed": 0,
+            "restarted": 0,
+            "expired": 0,
+            "closed": 0,
+            "stop_keys": 0,
+            "capacity_waits": 0,
+        }
 
     def run(self) -> dict[str, int]:
         self.summary["freed"] = len(self.sem.free_expired())
@@ -106,8 +112,11 @@ class Reconciler:
         token = sessions.token(row.id, new_attempt)
         try:
             fence = self.sem.acquire(
-                token, row.customer_id, row.router_id,
-                global_limit=self.settings.max_concurrent_monitors, router_limit=router_limit,
+                token,
+                row.customer_id,
+                row.router_id,
+                global_limit=self.settings.max_concurrent_monitors,
+                router_limit=router_limit,
                 ttl=self.settings.monitor_lease_ttl,
             )
         except CapacityError:
@@ -127,8 +136,10 @@ class Reconciler:
         try:
             monitor.apply_async(
                 args=[str(row.id), new_attempt, fence],
-                task_id=sessions.task_id(row.id, new_attempt), queue="monitors",
-                expires=sessions.message_expiry(self.settings.monitor_lease_ttl))
+                task_id=sessions.task_id(row.id, new_attempt),
+                queue="monitors",
+                expires=sessions.message_expiry(self.settings.monitor_lease_ttl),
+            )
         except Exception:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.
@@ -141,9 +152,8 @@ class Reconciler:
         reason = "max-duration"
         sessions.request_stop(row.id, reason)
         set_stop_key(self.redis, row.id, reason, ttl=self._stop_ttl())
-        if not live:
-            if sessions.close(row.id, reason):
-                self._publish_stopped(row, reason)
+        if not live and sessions.close(row.id, reason):
+            self._publish_stopped(row, reason)
         self.summary["expired"] += 1
 
     # -- sessions asked to stop ------------------------------------------------------------
@@ -151,8 +161,7 @@ class Reconciler:
     def _reconcile_stopping(self, row: MonitorSession, holders: dict[str, Any]) -> None:
         token = sessions.token(row.id, row.attempt)
         if token in holders:
-            set_stop_key(self.redis, row.id, row.stop_reason or "stop requested",
-                         ttl=self._stop_ttl())
+            set_stop_key(self.redis, row.id, row.stop_reason or "stop requested", ttl=self._stop_ttl())
             return
         if recently_touched(row):
             return
@@ -175,5 +184,5 @@ def recently_touched(row: MonitorSession) -> bool:
     if updated is None:
         return False
     if updated.tzinfo is None:
-        updated = updated.replace(tzinfo=timezone.utc)
-    return datetime.now(timezone.utc) - updated < timedelta(seconds=GRACE_SECONDS)
+        updated = updated.replace(tzinfo=UTC)
+    return datetime.now(UTC) - updated < timedelta(seconds=GRACE_SECONDS)

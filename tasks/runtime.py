@@ -27,14 +27,17 @@ _state: dict[str, object] = {}
 
 def _build(url: str) -> None:
     pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=REDIS_MAX_CONNECTIONS, timeout=REDIS_POOL_TIMEOUT,
-        socket_timeout=5, socket_connect_timeout=5, health_check_interval=30,
+        url,
+        max_connections=REDIS_MAX_CONNECTIONS,
+        timeout=REDIS_POOL_TIMEOUT,
+        socket_timeout=5,
+        socket_connect_timeout=5,
+        health_check_interval=30,
     )
     client = redis.Redis(connection_pool=pool)
     semaphore = Semaphore(client)
     _state.clear()
-    _state.update(url=url, redis=client, semaphore=semaphore,
-                  publisher=Publisher.from_settings(client))
+    _state.update(url=url, redis=client, semaphore=semaphore, publisher=Publisher.from_settings(client))
 
 
 def _get(name: str) -> object:

@@ -122,8 +122,13 @@ class Semaphore:
                 keys.LEASES,
             ],
             args=[
-                token, str(customer_id), str(router_id), global_limit,
-                router_limit or 0, _ttl_ms(ttl), replace or "",
+                token,
+                str(customer_id),
+                str(router_id),
+                global_limit,
+                router_limit or 0,
+                _ttl_ms(ttl),
+                replace or "",
             ],
         )
         code = int(reply[0])
@@ -152,8 +157,13 @@ class Semaphore:
         ran out; the old fence stops working at once. Still bounded by the caps.
         """
         return self.acquire(
-            token, customer_id, router_id, global_limit=global_limit,
-            router_limit=router_limit, ttl=ttl, replace=previous_token,
+            token,
+            customer_id,
+            router_id,
+            global_limit=global_limit,
+            router_limit=router_limit,
+            ttl=ttl,
+            replace=previous_token,
         )
 
     def renew_many(self, leases: Sequence[Lease], ttl: float) -> list[bool]:

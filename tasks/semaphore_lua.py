@@ -49,7 +49,9 @@ end
 #       replace_token ('' = none: evict that owner first, for takeover)
 # Reply: {1, fence} acquired | {2, fence} refreshed (same token) |
 #        {-1, scope, cap, in_use} full | {-2, owner_token} customer owned by another token
-ACQUIRE = _PRELUDE + r"""
+ACQUIRE = (
+    _PRELUDE
+    + r"""
 local g, rk, ok, fk, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token, customer, router = ARGV[1], ARGV[2], ARGV[3]
 local glimit, rlimit, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
@@ -111,11 +113,14 @@ redis.call('HSET', leases, token,
   cjson.encode({customer = customer, router = router, ok = ok, rk = rk}))
 return {1, fence}
 """
+)
 
 # KEYS: global zset, then (owner hash, router zset) per lease, in ARGV order
 # ARGV: ttl_ms, token...
 # Reply: list of 1 (renewed) / 0 (lease lost: expired, released, taken over or flushed)
-RENEW_MANY = _PRELUDE + r"""
+RENEW_MANY = (
+    _PRELUDE
+    + r"""
 local g = KEYS[1]
 local ttl = tonumber(ARGV[1])
 local now = now_ms()
@@ -136,6 +141,7 @@ for i = 2, #ARGV do
 end
 return out
 """
+)
 
 # KEYS: global zset, router zset, owner hash, lease table ; ARGV: token
 # Reply: 1 if the token still held its slot or the customer, else 0
@@ -152,13 +158,18 @@ return held
 """
 
 # KEYS: global zset, lease table ; Reply: tokens whose leases expired and were freed
-FREE_EXPIRED = _PRELUDE + r"""
+FREE_EXPIRED = (
+    _PRELUDE
+    + r"""
 return trim(KEYS[1], KEYS[2], now_ms())
 """
+)
 
 # KEYS: global zset, lease table
 # Reply: {token, remaining_ms, lease-table JSON or ''} per live holder
-HOLDERS = _PRELUDE + r"""
+HOLDERS = (
+    _PRELUDE
+    + r"""
 local now = now_ms()
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
 local out = {}
@@ -168,8 +179,12 @@ for i = 1, #live, 2 do
 end
 return out
 """
+)
 
 # KEYS: a slots zset ; Reply: number of unexpired members
-IN_USE = _PRELUDE + r"""
+IN_USE = (
+    _PRELUDE
+    + r"""
 return redis.call('ZCOUNT', KEYS[1], '(' .. now_ms(), '+inf')
 """
+)

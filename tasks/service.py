@@ -77,10 +77,17 @@ class SessionInfo:
 
 def _info(row: MonitorSession, created: bool) -> SessionInfo:
     return SessionInfo(
-        session_id=str(row.id), customer_id=str(row.customer_id), router_id=row.router_id,
-        task_id=row.task_id, attempt=row.attempt, desired_state=str(row.desired_state),
-        actual_state=str(row.actual_state), created=created, requested_by=row.requested_by,
-        created_at=_iso(row.created_at), started_at=_iso(row.started_at),
+        session_id=str(row.id),
+        customer_id=str(row.customer_id),
+        router_id=row.router_id,
+        task_id=row.task_id,
+        attempt=row.attempt,
+        desired_state=str(row.desired_state),
+        actual_state=str(row.actual_state),
+        created=created,
+        requested_by=row.requested_by,
+        created_at=_iso(row.created_at),
+        started_at=_iso(row.started_at),
     )
 
 
@@ -97,9 +104,14 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
     try:
         with sessions.db() as s:
             row = MonitorSession(
-                id=session_id, customer_id=target.customer_id, router_id=target.router_id,
-                desired_state=DesiredState.RUNNING, actual_state=ActualState.PENDING,
-                attempt=1, task_id=sessions.task_id(session_id, 1), requested_by=requested_by,
+                id=session_id,
+                customer_id=target.customer_id,
+                router_id=target.router_id,
+                desired_state=DesiredState.RUNNING,
+                actual_state=ActualState.PENDING,
+                attempt=1,
+                task_id=sessions.task_id(session_id, 1),
+                requested_by=requested_by,
                 max_duration_s=int(settings.monitor_max_duration),
             )
             s.add(row)
@@ -123,8 +135,9 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
         raise
     except CapacityError as exc:
         _undo(row, token, f"not started: {exc}")
-        raise CapacityExceeded(exc.scope, exc.cap, exc.in_use,
-                               retry_after=max(1, int(settings.monitor_lease_ttl))) from None
+        raise CapacityExceeded(
+            exc.scope, exc.cap, exc.in_use, retry_after=max(1, int(settings.monitor_lease_ttl))
+        ) from None
     except BaseException as exc:
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise
@@ -133,8 +146,12 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
 
         # Before the enqueue: afterwards the task may already have said "running".
         sessions.set_state(row.id, 1, ActualState.STARTING)
-        monitor.apply_async(args=[str(row.id), 1, fence], task_id=row.task_id, queue="monitors",
-                            expires=sessions.message_expiry(settings.monitor_lease_ttl))
+        monitor.apply_async(
+            args=[str(row.id), 1, fence],
+            task_id=row.task_id,
+            queue="monitors",
+            expires=sessions.message_expiry(settings.monitor_lease_ttl),
+        )
     except BaseException as exc:
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise StartFailed(f"could not start the monitor: {type(exc).__name__}") from exc
@@ -144,8 +161,11 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
 def _acquire(token: str, customer_id: object, router_id: str, router_limit: int | None) -> int:
     settings = get_settings()
     sem = runtime.semaphore()
-    kwargs = dict(global_limit=settings.max_concurrent_monitors, router_limit=router_limit,
-                  ttl=settings.monitor_lease_ttl)
+    kwargs = dict(
+        global_limit=settings.max_concurrent_monitors,
+        router_limit=router_limit,
+        ttl=settings.monitor_lease_ttl,
+    )
     try:
         return sem.acquire(token, customer_id, router_id, **kwargs)  # type: ignore[arg-type]
     except AlreadyMonitored as exc:
@@ -155,8 +175,7 @@ def _acquire(token: str, customer_id: object, router_id: str, router_limit: int 
         old = sessions.get(owner_session)
         if old is not None and old.desired_state == DesiredState.RUNNING:
             raise
-        return sem.takeover(token, customer_id, router_id, previous_token=exc.owner_token,
-                            **kwargs)  # type: ignore[arg-type]
+        return sem.takeover(token, customer_id, router_id, previous_token=exc.owner_token, **kwargs)  # type: ignore[arg-type]
 
 
 def _undo(row: MonitorSession, token: str, reason: str) -> None:
@@ -201,7 +220,8 @@ def publish_stopped(row: MonitorSession, reason: str) -> None:
     try:
         meta = meta_for(resolve_customer(row.customer_id))
         runtime.publisher().publish_status(
-            status_entry("stopped", meta, session_id=row.id, seq=0, fence=None, reason=reason))
+            status_entry("stopped", meta, session_id=row.id, seq=0, fence=None, reason=reason)
+        )
     except Exception:
         log.exception("could not publish the stopped event of session %s", row.id)
 
@@ -225,13 +245,15 @@ def status() -> dict[str, Any]:
         holder = holders.get(sessions.token(row.id, row.attempt))
         if holder is not None:
             active.append(str(row.customer_id))
-        monitors.append({
-            **_info(row, created=False).as_dict(),
-            "customer_name": name,
-            "username": username,
-            "live": holder is not None,
-            "lease_expires_in": None if holder is None else round(holder.expires_in, 3),
-        })
+        monitors.append(
+            {
+                **_info(row, created=False).as_dict(),
+                "customer_name": name,
+                "username": username,
+                "live": holder is not None,
+                "lease_expires_in": None if holder is None else round(holder.expires_in, 3),
+            }
+        )
     for item in monitors:
         item.pop("created", None)
     cap = settings.max_concurrent_monitors

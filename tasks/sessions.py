@@ -11,7 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Engine
@@ -55,7 +55,7 @@ def dispose() -> None:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def token(session_id: object, attempt: int) -> str:
@@ -91,27 +91,37 @@ def open_for_customer(customer_id: object) -> MonitorSession | None:
 
 def open_sessions() -> list[MonitorSession]:
     with db() as s:
-        return list(s.scalars(
-            select(MonitorSession)
-            .where(MonitorSession.desired_state == DesiredState.RUNNING)
-            .order_by(MonitorSession.created_at)
-        ))
+        return list(
+            s.scalars(
+                select(MonitorSession)
+                .where(MonitorSession.desired_state == DesiredState.RUNNING)
+                .order_by(MonitorSession.created_at)
+            )
+        )
 
 
 def winding_down() -> list[MonitorSession]:
     """Stopped by request but not yet confirmed stopped by their monitor."""
     with db() as s:
-        return list(s.scalars(
-            select(MonitorSession).where(
-                MonitorSession.desired_state == DesiredState.STOPPED,
-                MonitorSession.actual_state != ActualState.STOPPED,
+        return list(
+            s.scalars(
+                select(MonitorSession).where(
+                    MonitorSession.desired_state == DesiredState.STOPPED,
+                    MonitorSession.actual_state != ActualState.STOPPED,
+                )
             )
-        ))
+        )
 
 
-def set_state(session_id: object, attempt: int, state: ActualState, *,
-              task: str | None = None, started: bool = False,
-              only_if_wanted: bool = False) -> bool:
+def set_state(
+    session_id: object,
+    attempt: int,
+    state: ActualState,
+    *,
+    task: str | None = None,
+    started: bool = False,
+    only_if_wanted: bool = False,
+) -> bool:
     """Record what the current attempt is doing; False if the attempt was superseded
     (or, with only_if_wanted, if the session is no longer desired running)."""
     values: dict[str, object] = {"actual_state": state}
@@ -137,8 +147,11 @@ def next_attempt(session_id: object, current: int) -> int | None:
                 MonitorSession.attempt == current,
                 MonitorSession.desired_state == DesiredState.RUNNING,
             )
-            .values(attempt=current + 1, actual_state=ActualState.PENDING,
-                    task_id=task_id(session_id, current + 1))
+            .values(
+                attempt=current + 1,
+                actual_state=ActualState.PENDING,
+                task_id=task_id(session_id, current + 1),
+            )
         )
         return current + 1 if result.rowcount == 1 else None
 
@@ -148,10 +161,10 @@ def request_stop(session_id: object, reason: str) -> bool:
     with db() as s:
         result = s.execute(
             update(MonitorSession)
-            .where(MonitorSession.id == _uuid(session_id),
-                   MonitorSession.desired_state == DesiredState.RUNNING)
-            .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPING,
-                    stop_reason=reason)
+            .where(
+                MonitorSession.id == _uuid(session_id), MonitorSession.desired_state == DesiredState.RUNNING
+            )
+            .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPING, stop_reason=reason)
         )
         return result.rowcount == 1
 
@@ -159,17 +172,19 @@ def request_stop(session_id: object, reason: str) -> bool:
 def close(session_id: object, reason: str, attempt: int | None = None) -> str | None:
     """Final state: stopped. The first reason recorded wins (a stop request's, say,
     over the revoke that came with it); returns it, or None if nothing was closed."""
-    conditions = [MonitorSession.id == _uuid(session_id),
-                  MonitorSession.actual_state != ActualState.STOPPED]
+    conditions = [MonitorSession.id == _uuid(session_id), MonitorSession.actual_state != ActualState.STOPPED]
     if attempt is not None:
         conditions.append(MonitorSession.attempt == attempt)
     with db() as s:
         return s.execute(
             update(MonitorSession)
             .where(*conditions)
-            .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPED,
-                    stopped_at=now(),
-                    stop_reason=func.coalesce(MonitorSession.stop_reason, reason))
+            .values(
+                desired_state=DesiredState.STOPPED,
+                actual_state=ActualState.STOPPED,
+                stopped_at=now(),
+                stop_reason=func.coalesce(MonitorSession.stop_reason, reason),
+            )
             .returning(MonitorSession.stop_reason)
         ).scalar_one_or_none()
 

@@ -25,14 +25,16 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from routeros import LoginError, RouterError, TrapError, UnreachableError
-
 from tasks.hub import RouterHandle
 
 ReadingKind = Literal["sample", "reconnecting", "resumed", "gone", "offline", "failed"]
 
 INTERFACE_PROPLIST = (
-    "name", "rx-bits-per-second", "tx-bits-per-second",
-    "rx-packets-per-second", "tx-packets-per-second",
+    "name",
+    "rx-bits-per-second",
+    "tx-bits-per-second",
+    "rx-packets-per-second",
+    "tx-packets-per-second",
 )
 QUEUE_PROPLIST = ("name", "target", "rate", "packet-rate", "max-limit")
 
@@ -73,7 +75,8 @@ class InterfaceSource:
         self._stream = self._handle.stream(
             "/interface/monitor-traffic",
             {"interface": self._interface, "interval": _interval_word(self._interval)},
-            proplist=INTERFACE_PROPLIST, wait=wait,
+            proplist=INTERFACE_PROPLIST,
+            wait=wait,
         )
         return self._stream is not None
 
@@ -142,8 +145,12 @@ class QueueSource:
         self._next_poll = max(self._next_poll + self._interval, time.monotonic())
         try:
             # Bounded so a hung router cannot hold the loop past its stop check.
-            rows = self._handle.call("/queue/simple/print", queries=(self._query,),
-                                     proplist=QUEUE_PROPLIST, timeout=min(self._interval, 1.0))
+            rows = self._handle.call(
+                "/queue/simple/print",
+                queries=(self._query,),
+                proplist=QUEUE_PROPLIST,
+                timeout=min(self._interval, 1.0),
+            )
         except LoginError as exc:
             return Reading("failed", reason=f"router refused the login: {exc.message}")
         except TrapError as exc:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from models import MonitorSession
 from models.resolution import MonitorTarget, resolve
@@ -79,6 +79,6 @@ def remaining_seconds(row: MonitorSession) -> float:
     limit = row.max_duration_s or get_settings().monitor_max_duration
     created = row.created_at
     if created.tzinfo is None:
-        created = created.replace(tzinfo=timezone.utc)
-    elapsed = (datetime.now(timezone.utc) - created).total_seconds()
+        created = created.replace(tzinfo=UTC)
+    elapsed = (datetime.now(UTC) - created).total_seconds()
     return max(0.0, float(limit) - elapsed)

@@ -9,8 +9,9 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 5.0, what: str = "condition",
-             *, step: float = 0.02) -> T:
+def wait_for(
+    condition: Callable[[], T], timeout: float = 5.0, what: str = "condition", *, step: float = 0.02
+) -> T:
     """Poll `condition` until it returns something truthy and return that; fail naming
     `what` once `timeout` seconds have passed."""
     deadline = time.monotonic() + timeout

@@ -10,9 +10,7 @@ import os
 import socket
 import sys
 
-TEST_DATABASE_URL = os.environ.get(
-    "TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
-)
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
@@ -25,8 +23,12 @@ def missing_services() -> list[str]:
 
         url = make_url(TEST_DATABASE_URL)
         conn = psycopg2.connect(
-            host=url.host, port=url.port or 5432, user=url.username,
-            password=url.password or None, dbname=url.database, connect_timeout=3,
+            host=url.host,
+            port=url.port or 5432,
+            user=url.username,
+            password=url.password or None,
+            dbname=url.database,
+            connect_timeout=3,
         )
         conn.close()
     except Exception as exc:  # any failure here means "not usable"; say why

@@ -32,7 +32,7 @@ def test_settings_environment_wins_over_dotenv(tmp_path: Path) -> None:
 
 
 def test_settings_dotenv_accepts_export_comments_and_quotes(tmp_path: Path) -> None:
-    dotenv = '# seed file\nexport MIKROTIK_HOST="10.0.0.1"\nMIKROTIK_USER=\'api\'\n\nREDIS_ADDR=redis:6380\n'
+    dotenv = "# seed file\nexport MIKROTIK_HOST=\"10.0.0.1\"\nMIKROTIK_USER='api'\n\nREDIS_ADDR=redis:6380\n"
     s = _load(tmp_path, {}, dotenv)
     assert (s.mikrotik_host, s.mikrotik_user) == ("10.0.0.1", "api")
     assert s.redis_url == "redis://redis:6380/0"

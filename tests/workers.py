@@ -22,12 +22,12 @@ ROOT = Path(__file__).resolve().parent.parent
 _names = itertools.count(1)
 
 
-
 class CeleryProcess:
     """One `celery -A tasks` subprocess (worker or beat) with its log file."""
 
-    def __init__(self, args: Sequence[str], env: Mapping[str, str], log_path: Path,
-                 ready_marker: str, name: str) -> None:
+    def __init__(
+        self, args: Sequence[str], env: Mapping[str, str], log_path: Path, ready_marker: str, name: str
+    ) -> None:
         self.args = list(args)
         self.env = dict(env)
         self.log_path = log_path
@@ -41,15 +41,15 @@ class CeleryProcess:
         return self.proc.pid
 
     def start(self) -> CeleryProcess:
-        log = open(self.log_path, "ab")
-        try:
+        with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "tasks", *self.args],
-                cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        finally:
-            log.close()
         return self
 
     def log(self) -> str:
@@ -94,14 +94,31 @@ class CeleryProcess:
             self.proc.wait(timeout=10)  # type: ignore[union-attr]
 
 
-def worker(env: Mapping[str, str], tmp_dir: Path, queues: str = "monitors",
-           concurrency: int = 8, name: str | None = None,
-           loglevel: str = "INFO") -> CeleryProcess:
+def worker(
+    env: Mapping[str, str],
+    tmp_dir: Path,
+    queues: str = "monitors",
+    concurrency: int = 8,
+    name: str | None = None,
+    loglevel: str = "INFO",
+) -> CeleryProcess:
     """A threads-pool worker as deployed: no prefetch, task events on."""
     name = name or f"w{next(_names)}-{os.getpid()}"
     args = [
-        "worker", "-Q", queues, "-P", "threads", "-c", str(concurrency), "--disable-prefetch",
-        "-n", f"{name}@%h", "-l", loglevel, "--without-gossip", "--without-mingle",
+        "worker",
+        "-Q",
+        queues,
+        "-P",
+        "threads",
+        "-c",
+        str(concurrency),
+        "--disable-prefetch",
+        "-n",
+        f"{name}@%h",
+        "-l",
+        loglevel,
+        "--without-gossip",
+        "--without-mingle",
         "--without-heartbeat",
     ]
     return CeleryProcess(args, env, tmp_dir / f"{name}.log", " ready.", name)
@@ -109,7 +126,14 @@ def worker(env: Mapping[str, str], tmp_dir: Path, queues: str = "monitors",
 
 def beat(env: Mapping[str, str], tmp_dir: Path) -> CeleryProcess:
     name = f"beat-{next(_names)}-{os.getpid()}"
-    args = ["beat", "-l", "INFO", "-s", str(tmp_dir / f"{name}-schedule"),
-            "--pidfile", str(tmp_dir / f"{name}.pid")]
+    args = [
+        "beat",
+        "-l",
+        "INFO",
+        "-s",
+        str(tmp_dir / f"{name}-schedule"),
+        "--pidfile",
+        str(tmp_dir / f"{name}.pid"),
+    ]
     # beat logs "beat: Starting..." once its scheduler loop runs.
     return CeleryProcess(args, env, tmp_dir / f"{name}.log", "beat: Starting...", name)

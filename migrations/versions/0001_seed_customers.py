@@ -93,14 +93,19 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
         sa.PrimaryKeyConstraint("id", name="pk_customers"),
         sa.UniqueConstraint("mikrotik_id", "username", name="uq_customers_mikrotik_id_username"),
-        sa.UniqueConstraint(
-            "mikrotik_id", "pppoe_username", name="uq_customers_mikrotik_id_pppoe_username"
-        ),
+        sa.UniqueConstraint("mikrotik_id", "pppoe_username", name="uq_customers_mikrotik_id_pppoe_username"),
         sa.UniqueConstraint(
             "mikrotik_id", "hotspot_username", name="uq_customers_mikrotik_id_hotspot_username"
         ),
     )
-    for column in ("mikrotik_id", "service_type", "status", "pppoe_username", "hotspot_username", "static_ip"):
+    for column in (
+        "mikrotik_id",
+        "service_type",
+        "status",
+        "pppoe_username",
+        "hotspot_username",
+        "static_ip",
+    ):
         op.create_index(f"ix_customers_{column}", "customers", [column])
 
     if pg:

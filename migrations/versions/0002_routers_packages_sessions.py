@@ -73,8 +73,9 @@ def upgrade() -> None:
     )
     op.create_table(
         "monitor_sessions",
-        sa.Column("id", sa.Uuid(), nullable=False,
-                  server_default=sa.text("gen_random_uuid()") if pg else None),
+        sa.Column(
+            "id", sa.Uuid(), nullable=False, server_default=sa.text("gen_random_uuid()") if pg else None
+        ),
         sa.Column("customer_id", sa.Uuid(), nullable=False),
         sa.Column("router_id", sa.String(50), nullable=False),
         sa.Column("desired_state", sa.String(16), nullable=False, server_default="running"),
@@ -89,7 +90,9 @@ def upgrade() -> None:
         *_timestamps(),
         sa.PrimaryKeyConstraint("id", name="pk_monitor_sessions"),
         sa.ForeignKeyConstraint(
-            ["customer_id"], ["customers.id"], ondelete="CASCADE",
+            ["customer_id"],
+            ["customers.id"],
+            ondelete="CASCADE",
             name="fk_monitor_sessions_customer_id_customers",
         ),
         sa.CheckConstraint("attempt >= 0", name="ck_monitor_sessions_attempt_not_negative"),
@@ -123,8 +126,12 @@ def upgrade() -> None:
     if pg:
         op.add_column("customers", sa.Column("package_id", sa.Integer()))
         op.create_foreign_key(
-            "fk_customers_package_id_packages", "customers", "packages",
-            ["package_id"], ["id"], ondelete="SET NULL",
+            "fk_customers_package_id_packages",
+            "customers",
+            "packages",
+            ["package_id"],
+            ["id"],
+            ondelete="SET NULL",
         )
     else:
         # SQLite can add a column with an inline REFERENCES but cannot ALTER a

@@ -42,32 +42,60 @@ def _version(text: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m routeros.simulator",
-                                description="Simulated MikroTik RouterOS API server (load generator and demo).")
+    p = argparse.ArgumentParser(
+        prog="python -m routeros.simulator",
+        description="Simulated MikroTik RouterOS API server (load generator and demo).",
+    )
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--advertise-host", default=None,
-                   help="host written into --customers-json (default: --host, or 127.0.0.1 for 0.0.0.0)")
+    p.add_argument(
+        "--advertise-host",
+        default=None,
+        help="host written into --customers-json (default: --host, or 127.0.0.1 for 0.0.0.0)",
+    )
     p.add_argument("--port", type=_port, default=8728, help="API port (default 8728; 0 = any free port)")
     p.add_argument("--tls-port", type=_port, default=None, help="also serve API-SSL on this port")
-    p.add_argument("--tls-mode", choices=("cert", "anon-dh"), default="cert",
-                   help="API-SSL with a generated self-signed certificate, or anonymous DH")
-    p.add_argument("--cert-dir", default=None, help="where to write the generated certificate (default: temp dir)")
+    p.add_argument(
+        "--tls-mode",
+        choices=("cert", "anon-dh"),
+        default="cert",
+        help="API-SSL with a generated self-signed certificate, or anonymous DH",
+    )
+    p.add_argument(
+        "--cert-dir", default=None, help="where to write the generated certificate (default: temp dir)"
+    )
     p.add_argument("--pppoe", type=_count, default=50, help="PPPoE customers (default 50)")
     p.add_argument("--hotspot", type=_count, default=5, help="hotspot customers (default 5)")
     p.add_argument("--static", type=_count, default=5, help="static-IP customers (default 5)")
     p.add_argument("--user", default="admin", help="API user name (default admin)")
-    p.add_argument("--password", default="admin",
-                   help="API password (default admin; visible in `ps`, prefer --password-env)")
-    p.add_argument("--password-env", metavar="VAR", default=None,
-                   help="read the API password from environment variable VAR")
+    p.add_argument(
+        "--password",
+        default="admin",
+        help="API password (default admin; visible in `ps`, prefer --password-env)",
+    )
+    p.add_argument(
+        "--password-env",
+        metavar="VAR",
+        default=None,
+        help="read the API password from environment variable VAR",
+    )
     p.add_argument("--seed", type=int, default=1, help="seed for customers and traffic (default 1)")
-    p.add_argument("--version", type=_version, default="7.24", help="RouterOS version to emulate (default 7.24)")
+    p.add_argument(
+        "--version", type=_version, default="7.24", help="RouterOS version to emulate (default 7.24)"
+    )
     p.add_argument("--identity", default="sim-router", help="/system/identity name")
     p.add_argument("--max-sessions", type=int, default=20, help="max API sessions per service (default 20)")
-    p.add_argument("--drop-mode", choices=DROP_MODES, default="trap",
-                   help="what a monitor sees when its PPPoE session drops (default trap)")
-    p.add_argument("--customers-json", metavar="FILE", default=None,
-                   help="write the simulated router and customers to FILE (for seeding a database)")
+    p.add_argument(
+        "--drop-mode",
+        choices=DROP_MODES,
+        default="trap",
+        help="what a monitor sees when its PPPoE session drops (default trap)",
+    )
+    p.add_argument(
+        "--customers-json",
+        metavar="FILE",
+        default=None,
+        help="write the simulated router and customers to FILE (for seeding a database)",
+    )
     return p
 
 
@@ -81,11 +109,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--password-env: environment variable {args.password_env} is not set")
     try:
         config = SimulatorConfig(
-            pppoe=args.pppoe, hotspot=args.hotspot, static=args.static, user=args.user, password=password,
-            seed=args.seed, version=args.version, identity=args.identity, host=args.host, port=args.port,
+            pppoe=args.pppoe,
+            hotspot=args.hotspot,
+            static=args.static,
+            user=args.user,
+            password=password,
+            seed=args.seed,
+            version=args.version,
+            identity=args.identity,
+            host=args.host,
+            port=args.port,
             advertise_host=args.advertise_host,
-            tls=args.tls_port is not None, ssl_port=args.tls_port or 0, tls_mode=args.tls_mode,
-            max_sessions=args.max_sessions, drop_mode=args.drop_mode, cert_dir=args.cert_dir,
+            tls=args.tls_port is not None,
+            ssl_port=args.tls_port or 0,
+            tls_mode=args.tls_mode,
+            max_sessions=args.max_sessions,
+            drop_mode=args.drop_mode,
+            cert_dir=args.cert_dir,
         )
     except ValueError as exc:
         parser.error(str(exc))

@@ -12,8 +12,16 @@ from .words import DONE, EMPTY, END, RE, attr_word, reply, trap
 if TYPE_CHECKING:
     from .session import ApiSession
 
-__all__ = ["Command", "TickedStream", "MonitorStream", "PrintStream", "ListenStream", "resolve", "UnknownCommand",
-           "run_command"]
+__all__ = [
+    "Command",
+    "TickedStream",
+    "MonitorStream",
+    "PrintStream",
+    "ListenStream",
+    "resolve",
+    "UnknownCommand",
+    "run_command",
+]
 
 # Menus we serve and their commands (getall is the API alias of print).
 _COMMON = frozenset({"print", "getall", "listen"})
@@ -121,8 +129,16 @@ class TickedStream(Command):
 class MonitorStream(TickedStream):
     kind = "monitor"
 
-    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes, ifaces: list[Interface],
-                 interval: float, fields: list[int] | None, deadline: float | None) -> None:
+    def __init__(
+        self,
+        session: ApiSession,
+        tag: str | None,
+        tag_word: bytes,
+        ifaces: list[Interface],
+        interval: float,
+        fields: list[int] | None,
+        deadline: float | None,
+    ) -> None:
         super().__init__(session, tag, tag_word)
         self.names = [i.name for i in ifaces]
         self.ids = {i.id for i in ifaces}
@@ -164,8 +180,16 @@ class PrintStream(TickedStream):
 
     kind = "print"
 
-    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes, menu: str, query: Query,
-                 proplist: list[str] | None, interval: float) -> None:
+    def __init__(
+        self,
+        session: ApiSession,
+        tag: str | None,
+        tag_word: bytes,
+        menu: str,
+        query: Query,
+        proplist: list[str] | None,
+        interval: float,
+    ) -> None:
         super().__init__(session, tag, tag_word)
         self.menu = menu
         self.query = query
@@ -178,8 +202,9 @@ class PrintStream(TickedStream):
         for row in model.rows(self.menu):
             if self.query.match(row):
                 shown = apply_proplist(row, self.proplist)
-                out.append(RE + b"".join([attr_word(k, v) for k, v in shown.items()]) + section + self.tag_word
-                           + END)
+                out.append(
+                    RE + b"".join([attr_word(k, v) for k, v in shown.items()]) + section + self.tag_word + END
+                )
         out.append(DONE + self.tag_word + END)
         self.section += 1
         self.emitted += 1
@@ -188,16 +213,30 @@ class PrintStream(TickedStream):
 class ListenStream(Command):
     kind = "listen"
 
-    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes, menu: str, query: Query,
-                 proplist: list[str] | None) -> None:
+    def __init__(
+        self,
+        session: ApiSession,
+        tag: str | None,
+        tag_word: bytes,
+        menu: str,
+        query: Query,
+        proplist: list[str] | None,
+    ) -> None:
         super().__init__(session, tag, tag_word)
         self.menu = menu
         self.query = query
         self.proplist = proplist
 
 
-def run_command(session: ApiSession, menu: str, command: str, attrs: dict[str, str], queries: list[str],
-                tag: str | None, tag_word: bytes) -> None:
+def run_command(
+    session: ApiSession,
+    menu: str,
+    command: str,
+    attrs: dict[str, str],
+    queries: list[str],
+    tag: str | None,
+    tag_word: bytes,
+) -> None:
     if command in ("print", "getall") and attrs.get("interval"):
         _print_interval(session, menu, attrs, queries, tag, tag_word)
     elif command in ("print", "getall"):
@@ -208,7 +247,9 @@ def run_command(session: ApiSession, menu: str, command: str, attrs: dict[str, s
         _monitor(session, attrs, tag, tag_word)
 
 
-def _print(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag_word: bytes) -> None:
+def _print(
+    session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag_word: bytes
+) -> None:
     try:
         query = Query(queries)
         rows = [r for r in session.router.model.rows(menu) if query.match(r)]
@@ -226,8 +267,14 @@ def _print(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[
     session.send(b"".join(out))
 
 
-def _print_interval(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: str | None,
-                    tag_word: bytes) -> None:
+def _print_interval(
+    session: ApiSession,
+    menu: str,
+    attrs: dict[str, str],
+    queries: list[str],
+    tag: str | None,
+    tag_word: bytes,
+) -> None:
     try:
         query = Query(queries)
         interval = max(parse_interval(attrs["interval"]), session.router.config.min_interval)
@@ -239,8 +286,14 @@ def _print_interval(session: ApiSession, menu: str, attrs: dict[str, str], queri
     session.start_stream(stream)
 
 
-def _listen(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: str | None,
-            tag_word: bytes) -> None:
+def _listen(
+    session: ApiSession,
+    menu: str,
+    attrs: dict[str, str],
+    queries: list[str],
+    tag: str | None,
+    tag_word: bytes,
+) -> None:
     try:
         query = Query(queries)
     except QueryError as exc:

@@ -11,10 +11,10 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 
-from .words import attr_word
 from .config import SimulatorConfig
 from .customers import PACKAGES, Customer, Package, generate_customers
 from .traffic import Traffic
+from .words import attr_word
 
 __all__ = ["RouterModel", "Interface", "MONITOR_FIELDS", "format_duration"]
 
@@ -60,19 +60,46 @@ def _b(value: bool) -> str:
 
 class Interface:
     __slots__ = (
-        "id", "name", "type", "traffic", "base", "link_up", "mtu", "mac", "dynamic",
-        "customer", "fastpath", "_enc_sec", "_enc_words", "zero_words",
+        "id",
+        "name",
+        "type",
+        "traffic",
+        "base",
+        "link_up",
+        "mtu",
+        "mac",
+        "dynamic",
+        "customer",
+        "fastpath",
+        "_enc_sec",
+        "_enc_words",
+        "zero_words",
     )
 
-    def __init__(self, id_: str, name: str, type_: str, traffic: Traffic, *, mtu: int, mac: str | None,
-                 dynamic: bool, customer: Customer | None, fastpath: bool, fresh: bool = False) -> None:
+    def __init__(
+        self,
+        id_: str,
+        name: str,
+        type_: str,
+        traffic: Traffic,
+        *,
+        mtu: int,
+        mac: str | None,
+        dynamic: bool,
+        customer: Customer | None,
+        fastpath: bool,
+        fresh: bool = False,
+    ) -> None:
         self.id = id_
         self.name = name
         self.type = type_
         self.traffic = traffic
         # Counter offsets: a re-created interface (PPPoE reconnect) starts from zero.
-        self.base = (traffic.up_bytes, traffic.down_bytes, traffic.up_packets, traffic.down_packets) \
-            if fresh else (0, 0, 0, 0)
+        self.base = (
+            (traffic.up_bytes, traffic.down_bytes, traffic.up_packets, traffic.down_packets)
+            if fresh
+            else (0, 0, 0, 0)
+        )
         self.link_up = datetime.now().replace(microsecond=0)
         self.mtu = mtu
         self.mac = mac
@@ -119,27 +146,52 @@ class Interface:
         if self.mac:
             row.update({"l2mtu": "1592", "max-l2mtu": "9796", "mac-address": self.mac})
         fp = 3 if self.fastpath else 0
-        row.update({
-            "last-link-up-time": self.link_up.strftime(fmt) if v7 else self.link_up.strftime(fmt).lower(),
-            "link-downs": "0",
-            "rx-byte": str(rx_b), "tx-byte": str(tx_b), "rx-packet": str(rx_p), "tx-packet": str(tx_p),
-            "rx-drop": "0", "tx-drop": "0", "tx-queue-drop": "0", "rx-error": "0", "tx-error": "0",
-            "fp-rx-byte": str(rx_b * fp // 4), "fp-tx-byte": str(tx_b * fp // 4),
-            "fp-rx-packet": str(rx_p * fp // 4), "fp-tx-packet": str(tx_p * fp // 4),
-            "running": "true", "disabled": "false", "dynamic": _b(self.dynamic),
-        })
+        row.update(
+            {
+                "last-link-up-time": self.link_up.strftime(fmt) if v7 else self.link_up.strftime(fmt).lower(),
+                "link-downs": "0",
+                "rx-byte": str(rx_b),
+                "tx-byte": str(tx_b),
+                "rx-packet": str(rx_p),
+                "tx-packet": str(tx_p),
+                "rx-drop": "0",
+                "tx-drop": "0",
+                "tx-queue-drop": "0",
+                "rx-error": "0",
+                "tx-error": "0",
+                "fp-rx-byte": str(rx_b * fp // 4),
+                "fp-tx-byte": str(tx_b * fp // 4),
+                "fp-rx-packet": str(rx_p * fp // 4),
+                "fp-tx-packet": str(tx_p * fp // 4),
+                "running": "true",
+                "disabled": "false",
+                "dynamic": _b(self.dynamic),
+            }
+        )
         return row
 
 
 class _Queue:
     __slots__ = ("id", "name", "target", "dynamic", "traffic", "base", "package", "comment")
 
-    def __init__(self, id_: str, name: str, target: str, dynamic: bool, traffic: Traffic, package: Package,
-                 comment: str, fresh: bool) -> None:
+    def __init__(
+        self,
+        id_: str,
+        name: str,
+        target: str,
+        dynamic: bool,
+        traffic: Traffic,
+        package: Package,
+        comment: str,
+        fresh: bool,
+    ) -> None:
         self.id, self.name, self.target, self.dynamic = id_, name, target, dynamic
         self.traffic, self.package, self.comment = traffic, package, comment
-        self.base = (traffic.up_bytes, traffic.down_bytes, traffic.up_packets, traffic.down_packets) \
-            if fresh else (0, 0, 0, 0)
+        self.base = (
+            (traffic.up_bytes, traffic.down_bytes, traffic.up_packets, traffic.down_packets)
+            if fresh
+            else (0, 0, 0, 0)
+        )
 
 
 class _Session:
@@ -158,34 +210,57 @@ class RouterModel:
         self._t0 = time.monotonic()
         self._ids: dict[str, int] = {}
         self._listeners: set[Listener] = set()
-        self.customers: list[Customer] = generate_customers(config.seed, config.pppoe, config.hotspot,
-                                                            config.static)
+        self.customers: list[Customer] = generate_customers(
+            config.seed, config.pppoe, config.hotspot, config.static
+        )
         self.by_username: dict[str, Customer] = {c.username: c for c in self.customers}
         self.traffic: dict[str, Traffic] = {}
         self.interfaces: dict[str, Interface] = {}
         self.ppp_active: dict[str, _Session] = {}
         self.hotspot_active: dict[str, _Session] = {}
         self.queues: dict[str, _Queue] = {}
-        self.secret_ids = {c.username: self._next_id("ppp/secret") for c in self.customers
-                           if c.service_type == "pppoe"}
-        self.hotspot_user_ids = {c.username: self._next_id("ip/hotspot/user") for c in self.customers
-                                 if c.service_type == "hotspot"}
+        self.secret_ids = {
+            c.username: self._next_id("ppp/secret") for c in self.customers if c.service_type == "pppoe"
+        }
+        self.hotspot_user_ids = {
+            c.username: self._next_id("ip/hotspot/user")
+            for c in self.customers
+            if c.service_type == "hotspot"
+        }
         self.drop_modes: dict[str, str] = {}  # interface name -> mode, while a PPPoE session is down
         self._session_seq = 0x81C00000
 
         for i, name in enumerate(("ether1", "ether2", "ether3", "ether4", "sfp-sfpplus1")):
             tr = Traffic(config.seed * 7919 + 100_000 + i, 1_000_000_000, 1_000_000_000)
             mac = f"48:A9:8A:{config.seed % 256:02X}:10:{i + 1:02X}"
-            self.interfaces[name] = Interface(self._next_id("interface"), name, "ether", tr, mtu=1500, mac=mac,
-                                              dynamic=False, customer=None, fastpath=True)
+            self.interfaces[name] = Interface(
+                self._next_id("interface"),
+                name,
+                "ether",
+                tr,
+                mtu=1500,
+                mac=mac,
+                dynamic=False,
+                customer=None,
+                fastpath=True,
+            )
         tr = Traffic(config.seed * 7919 + 100_100, 1_000_000_000, 1_000_000_000)
-        self.interfaces["bridge-lan"] = Interface(self._next_id("interface"), "bridge-lan", "bridge", tr, mtu=1500,
-                                                  mac=f"48:A9:8A:{config.seed % 256:02X}:20:01", dynamic=False,
-                                                  customer=None, fastpath=True)
+        self.interfaces["bridge-lan"] = Interface(
+            self._next_id("interface"),
+            "bridge-lan",
+            "bridge",
+            tr,
+            mtu=1500,
+            mac=f"48:A9:8A:{config.seed % 256:02X}:20:01",
+            dynamic=False,
+            customer=None,
+            fastpath=True,
+        )
         rng_uptime = random.Random(f"uptime-{config.seed}")
         for c in self.customers:
-            self.traffic[c.username] = Traffic(config.seed * 1_000_003 + c.index, c.package.download_bps,
-                                               c.package.upload_bps)
+            self.traffic[c.username] = Traffic(
+                config.seed * 1_000_003 + c.index, c.package.download_bps, c.package.upload_bps
+            )
             since = self._t0 - rng_uptime.randint(60, 30 * 86400)
             if c.service_type == "pppoe":
                 self._pppoe_up(c, since, notify=False)
@@ -224,8 +299,18 @@ class RouterModel:
         self._session_seq += 1
         sess = _Session(self._next_id("ppp/active"), c, since, f"0x{self._session_seq:08X}")
         self.ppp_active[c.username] = sess
-        iface = Interface(self._next_id("interface"), c.target, "pppoe-in", self.traffic[c.username], mtu=1480,
-                          mac=None, dynamic=True, customer=c, fastpath=False, fresh=notify)
+        iface = Interface(
+            self._next_id("interface"),
+            c.target,
+            "pppoe-in",
+            self.traffic[c.username],
+            mtu=1480,
+            mac=None,
+            dynamic=True,
+            customer=c,
+            fastpath=False,
+            fresh=notify,
+        )
         self.interfaces[iface.name] = iface
         q = self._add_queue(c, dynamic=True, name=c.target, target=c.target, fresh=notify)
         self.drop_modes.pop(iface.name, None)
@@ -235,9 +320,19 @@ class RouterModel:
             self._notify("interface", iface.id, lambda: iface.row(sec, self.v7))
             self._notify("queue/simple", q.id, lambda: self.queue_row(q))
 
-    def _add_queue(self, c: Customer, *, dynamic: bool, name: str, target: str, fresh: bool = False) -> _Queue:
-        q = _Queue(self._next_id("queue/simple"), name, target, dynamic, self.traffic[c.username], c.package,
-                   "" if dynamic else c.name, fresh)
+    def _add_queue(
+        self, c: Customer, *, dynamic: bool, name: str, target: str, fresh: bool = False
+    ) -> _Queue:
+        q = _Queue(
+            self._next_id("queue/simple"),
+            name,
+            target,
+            dynamic,
+            self.traffic[c.username],
+            c.package,
+            "" if dynamic else c.name,
+            fresh,
+        )
         self.queues[name] = q
         return q
 
@@ -274,9 +369,17 @@ class RouterModel:
     def ppp_row(self, s: _Session) -> dict[str, str]:
         c = s.customer
         return {
-            ".id": s.id, "name": c.username, "service": "pppoe", "caller-id": c.mac_address,
-            "address": c.address, "uptime": format_duration(time.monotonic() - s.up_since), "encoding": "",
-            "session-id": s.session_id, "limit-bytes-in": "0", "limit-bytes-out": "0", "radius": "false",
+            ".id": s.id,
+            "name": c.username,
+            "service": "pppoe",
+            "caller-id": c.mac_address,
+            "address": c.address,
+            "uptime": format_duration(time.monotonic() - s.up_since),
+            "encoding": "",
+            "session-id": s.session_id,
+            "limit-bytes-in": "0",
+            "limit-bytes-out": "0",
+            "radius": "false",
         }
 
     def queue_row(self, q: _Queue) -> dict[str, str]:
@@ -287,16 +390,36 @@ class RouterModel:
         up_p, down_p = t.up_packets - q.base[2], t.down_packets - q.base[3]
         p = q.package
         row = {
-            ".id": q.id, "name": q.name, "target": q.target, "parent": "none", "packet-marks": "",
-            "priority": "8/8", "queue": "default-small/default-small", "limit-at": "0/0",
-            "max-limit": f"{p.upload_bps}/{p.download_bps}", "burst-limit": "0/0", "burst-threshold": "0/0",
-            "burst-time": "0s/0s", "bucket-size": "0.1/0.1",
-            "bytes": f"{up_b}/{down_b}", "total-bytes": "0", "packets": f"{up_p}/{down_p}", "total-packets": "0",
-            "dropped": f"0/{t.queue_drops}", "total-dropped": "0",
-            "rate": f"{t.up_bps // div}/{t.down_bps // div}", "total-rate": "0",
-            "packet-rate": f"{t.up_pps}/{t.down_pps}", "total-packet-rate": "0",
-            "queued-packets": "0/0", "total-queued-packets": "0", "queued-bytes": "0/0", "total-queued-bytes": "0",
-            "invalid": "false", "dynamic": _b(q.dynamic), "disabled": "false",
+            ".id": q.id,
+            "name": q.name,
+            "target": q.target,
+            "parent": "none",
+            "packet-marks": "",
+            "priority": "8/8",
+            "queue": "default-small/default-small",
+            "limit-at": "0/0",
+            "max-limit": f"{p.upload_bps}/{p.download_bps}",
+            "burst-limit": "0/0",
+            "burst-threshold": "0/0",
+            "burst-time": "0s/0s",
+            "bucket-size": "0.1/0.1",
+            "bytes": f"{up_b}/{down_b}",
+            "total-bytes": "0",
+            "packets": f"{up_p}/{down_p}",
+            "total-packets": "0",
+            "dropped": f"0/{t.queue_drops}",
+            "total-dropped": "0",
+            "rate": f"{t.up_bps // div}/{t.down_bps // div}",
+            "total-rate": "0",
+            "packet-rate": f"{t.up_pps}/{t.down_pps}",
+            "total-packet-rate": "0",
+            "queued-packets": "0/0",
+            "total-queued-packets": "0",
+            "queued-bytes": "0/0",
+            "total-queued-bytes": "0",
+            "invalid": "false",
+            "dynamic": _b(q.dynamic),
+            "disabled": "false",
         }
         if q.comment:
             row["comment"] = q.comment
@@ -313,84 +436,204 @@ class RouterModel:
             return [self.queue_row(q) for q in self.queues.values()]
         if menu == "ppp/secret":
             return [
-                {".id": self.secret_ids[c.username], "name": c.username, "service": "pppoe", "caller-id": "",
-                 "password": c.password, "profile": c.package.name, "routes": "", "limit-bytes-in": "0",
-                 "limit-bytes-out": "0", "remote-address": c.address, "disabled": "false",
-                 "last-logged-out": "1970-01-01 00:00:00" if self.v7 else "jan/01/1970 00:00:00"}
-                for c in self.customers if c.service_type == "pppoe"
+                {
+                    ".id": self.secret_ids[c.username],
+                    "name": c.username,
+                    "service": "pppoe",
+                    "caller-id": "",
+                    "password": c.password,
+                    "profile": c.package.name,
+                    "routes": "",
+                    "limit-bytes-in": "0",
+                    "limit-bytes-out": "0",
+                    "remote-address": c.address,
+                    "disabled": "false",
+                    "last-logged-out": "1970-01-01 00:00:00" if self.v7 else "jan/01/1970 00:00:00",
+                }
+                for c in self.customers
+                if c.service_type == "pppoe"
             ]
         if menu == "ppp/profile":
             rows = [
-                {".id": "*0", "name": "default", "use-mpls": "default", "use-compression": "default",
-                 "use-encryption": "default", "only-one": "default", "change-tcp-mss": "yes", "default": "true"},
+                {
+                    ".id": "*0",
+                    "name": "default",
+                    "use-mpls": "default",
+                    "use-compression": "default",
+                    "use-encryption": "default",
+                    "only-one": "default",
+                    "change-tcp-mss": "yes",
+                    "default": "true",
+                },
             ]
             for i, p in enumerate(PACKAGES, start=1):
-                rows.append({".id": f"*{i:X}", "name": p.name, "local-address": "10.64.0.1",
-                             "remote-address": "pppoe-pool", "rate-limit": p.rate_limit, "use-mpls": "default",
-                             "use-compression": "default", "use-encryption": "default", "only-one": "yes",
-                             "change-tcp-mss": "default", "default": "false"})
-            rows.append({".id": "*FFFFFFFE", "name": "default-encryption", "use-mpls": "default",
-                         "use-compression": "default", "use-encryption": "yes", "only-one": "default",
-                         "change-tcp-mss": "yes", "default": "true"})
+                rows.append(
+                    {
+                        ".id": f"*{i:X}",
+                        "name": p.name,
+                        "local-address": "10.64.0.1",
+                        "remote-address": "pppoe-pool",
+                        "rate-limit": p.rate_limit,
+                        "use-mpls": "default",
+                        "use-compression": "default",
+                        "use-encryption": "default",
+                        "only-one": "yes",
+                        "change-tcp-mss": "default",
+                        "default": "false",
+                    }
+                )
+            rows.append(
+                {
+                    ".id": "*FFFFFFFE",
+                    "name": "default-encryption",
+                    "use-mpls": "default",
+                    "use-compression": "default",
+                    "use-encryption": "yes",
+                    "only-one": "default",
+                    "change-tcp-mss": "yes",
+                    "default": "true",
+                }
+            )
             return rows
         if menu == "ip/hotspot/active":
             out = []
             for s in self.hotspot_active.values():
                 c, t = s.customer, self.traffic[s.customer.username]
                 t.advance(sec)
-                out.append({
-                    ".id": s.id, "server": "hotspot1", "user": c.username, "domain": "", "address": c.address,
-                    "mac-address": c.mac_address, "login-by": "http-chap",
-                    "uptime": format_duration(time.monotonic() - s.up_since), "idle-time": "0s",
-                    "idle-timeout": "5m", "keepalive-timeout": "2m", "bytes-in": str(t.up_bytes),
-                    "bytes-out": str(t.down_bytes), "packets-in": str(t.up_packets),
-                    "packets-out": str(t.down_packets), "radius": "false", "blocked": "false",
-                })
+                out.append(
+                    {
+                        ".id": s.id,
+                        "server": "hotspot1",
+                        "user": c.username,
+                        "domain": "",
+                        "address": c.address,
+                        "mac-address": c.mac_address,
+                        "login-by": "http-chap",
+                        "uptime": format_duration(time.monotonic() - s.up_since),
+                        "idle-time": "0s",
+                        "idle-timeout": "5m",
+                        "keepalive-timeout": "2m",
+                        "bytes-in": str(t.up_bytes),
+                        "bytes-out": str(t.down_bytes),
+                        "packets-in": str(t.up_packets),
+                        "packets-out": str(t.down_packets),
+                        "radius": "false",
+                        "blocked": "false",
+                    }
+                )
             return out
         if menu == "ip/hotspot/user":
-            rows = [{".id": "*0", "server": "all", "name": "default-trial", "profile": "default", "uptime": "0s",
-                     "bytes-in": "0", "bytes-out": "0", "packets-in": "0", "packets-out": "0", "dynamic": "false",
-                     "disabled": "false", "default": "true"}]
+            rows = [
+                {
+                    ".id": "*0",
+                    "server": "all",
+                    "name": "default-trial",
+                    "profile": "default",
+                    "uptime": "0s",
+                    "bytes-in": "0",
+                    "bytes-out": "0",
+                    "packets-in": "0",
+                    "packets-out": "0",
+                    "dynamic": "false",
+                    "disabled": "false",
+                    "default": "true",
+                }
+            ]
             for c in self.customers:
                 if c.service_type != "hotspot":
                     continue
                 t = self.traffic[c.username]
                 t.advance(sec)
-                rows.append({".id": self.hotspot_user_ids[c.username], "server": "all", "name": c.username,
-                             "password": c.password, "profile": c.package.name, "mac-address": c.mac_address,
-                             "uptime": "0s", "bytes-in": str(t.up_bytes), "bytes-out": str(t.down_bytes),
-                             "packets-in": str(t.up_packets), "packets-out": str(t.down_packets),
-                             "dynamic": "false", "disabled": "false", "default": "false", "comment": c.name})
+                rows.append(
+                    {
+                        ".id": self.hotspot_user_ids[c.username],
+                        "server": "all",
+                        "name": c.username,
+                        "password": c.password,
+                        "profile": c.package.name,
+                        "mac-address": c.mac_address,
+                        "uptime": "0s",
+                        "bytes-in": str(t.up_bytes),
+                        "bytes-out": str(t.down_bytes),
+                        "packets-in": str(t.up_packets),
+                        "packets-out": str(t.down_packets),
+                        "dynamic": "false",
+                        "disabled": "false",
+                        "default": "false",
+                        "comment": c.name,
+                    }
+                )
             return rows
         if menu == "ip/hotspot/user/profile":
-            rows = [{".id": "*0", "name": "default", "idle-timeout": "none", "keepalive-timeout": "2m",
-                     "status-autorefresh": "1m", "shared-users": "1", "add-mac-cookie": "true",
-                     "mac-cookie-timeout": "3d", "address-list": "", "transparent-proxy": "false", "default": "true"}]
+            rows = [
+                {
+                    ".id": "*0",
+                    "name": "default",
+                    "idle-timeout": "none",
+                    "keepalive-timeout": "2m",
+                    "status-autorefresh": "1m",
+                    "shared-users": "1",
+                    "add-mac-cookie": "true",
+                    "mac-cookie-timeout": "3d",
+                    "address-list": "",
+                    "transparent-proxy": "false",
+                    "default": "true",
+                }
+            ]
             for i, p in enumerate(PACKAGES, start=1):
-                rows.append({".id": f"*{i:X}", "name": p.name, "idle-timeout": "none", "keepalive-timeout": "2m",
-                             "status-autorefresh": "1m", "shared-users": "1", "rate-limit": p.rate_limit,
-                             "add-mac-cookie": "true", "mac-cookie-timeout": "3d", "address-list": "",
-                             "transparent-proxy": "false", "default": "false"})
+                rows.append(
+                    {
+                        ".id": f"*{i:X}",
+                        "name": p.name,
+                        "idle-timeout": "none",
+                        "keepalive-timeout": "2m",
+                        "status-autorefresh": "1m",
+                        "shared-users": "1",
+                        "rate-limit": p.rate_limit,
+                        "add-mac-cookie": "true",
+                        "mac-cookie-timeout": "3d",
+                        "address-list": "",
+                        "transparent-proxy": "false",
+                        "default": "false",
+                    }
+                )
             return rows
         if menu == "system/identity":
             return [{"name": cfg.identity}]
         if menu == "system/resource":
             v = cfg.version
-            return [{
-                "uptime": format_duration(time.monotonic() - self._t0 + 86400 * 12),
-                "version": f"{v} (stable)", "build-time": "2026-10-01 09:12:44" if self.v7 else "oct/01/2026 09:12:44",
-                "factory-software": "7.1" if self.v7 else "6.40", "free-memory": "3221225472",
-                "total-memory": "4294967296", "cpu": "ARM64", "cpu-count": "4", "cpu-frequency": "1700",
-                "cpu-load": "7", "free-hdd-space": "97517568", "total-hdd-space": "134217728",
-                "write-sect-since-reboot": "4213", "write-sect-total": "912331", "architecture-name": "arm64",
-                "board-name": "CCR2004-1G-12S+2XS", "platform": "MikroTik",
-            }]
+            return [
+                {
+                    "uptime": format_duration(time.monotonic() - self._t0 + 86400 * 12),
+                    "version": f"{v} (stable)",
+                    "build-time": "2026-10-01 09:12:44" if self.v7 else "oct/01/2026 09:12:44",
+                    "factory-software": "7.1" if self.v7 else "6.40",
+                    "free-memory": "3221225472",
+                    "total-memory": "4294967296",
+                    "cpu": "ARM64",
+                    "cpu-count": "4",
+                    "cpu-frequency": "1700",
+                    "cpu-load": "7",
+                    "free-hdd-space": "97517568",
+                    "total-hdd-space": "134217728",
+                    "write-sect-since-reboot": "4213",
+                    "write-sect-total": "912331",
+                    "architecture-name": "arm64",
+                    "board-name": "CCR2004-1G-12S+2XS",
+                    "platform": "MikroTik",
+                }
+            ]
         raise KeyError(menu)
 
     def customers_json(self, host: str, port: int, ssl_port: int | None) -> dict:
         return {
-            "router": {"identity": self.config.identity, "host": host, "port": port, "ssl_port": ssl_port,
-                       "version": self.config.version},
+            "router": {
+                "identity": self.config.identity,
+                "host": host,
+                "port": port,
+                "ssl_port": ssl_port,
+                "version": self.config.version,
+            },
             "packages": [p.to_json() for p in PACKAGES],
             "customers": [c.to_json() for c in self.customers],
         }

@@ -79,8 +79,9 @@ def _compile(word: str) -> Op:
     name, eq, value = body.partition("=")
     if not eq:
         return lambda stack, row: stack.append(name in row)
-    return lambda stack, row: stack.append(name in row and _same(row[name], value)
-                                          if value != "" else row.get(name, "") == "")
+    return lambda stack, row: stack.append(
+        name in row and _same(row[name], value) if value != "" else row.get(name, "") == ""
+    )
 
 
 class Query:

@@ -76,8 +76,13 @@ class Simulator:
                 cert, key = generate_certificate(self._tmpdir, [cfg.host, "127.0.0.1"])
                 self.cafile = cert
             ctx = server_context(cfg.tls_mode, self._tmpdir, cert, key)
-            tls_server = await loop.create_server(lambda: ApiSession(router, "api-ssl"), cfg.host, cfg.ssl_port,
-                                                  ssl=ctx, ssl_handshake_timeout=10.0)
+            tls_server = await loop.create_server(
+                lambda: ApiSession(router, "api-ssl"),
+                cfg.host,
+                cfg.ssl_port,
+                ssl=ctx,
+                ssl_handshake_timeout=10.0,
+            )
             self._servers.append(tls_server)
             self.ssl_port = tls_server.sockets[0].getsockname()[1]
 
@@ -134,7 +139,8 @@ class Simulator:
 
     def customers(self) -> dict:
         host = self.config.advertise_host or (
-            "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host)
+            "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        )
         return self._call(lambda r: r.model.customers_json(host, self.port, self.ssl_port))
 
     def write_customers_json(self, path: str) -> None:

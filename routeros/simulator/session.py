@@ -189,7 +189,11 @@ class ApiSession(asyncio.Protocol):
             if self.closed:
                 return
             self._handle(words)
-        if not self.logged_in and not self.closed and self.decoder.pending > self.router.config.prelogin_max_bytes:
+        if (
+            not self.logged_in
+            and not self.closed
+            and self.decoder.pending > self.router.config.prelogin_max_bytes
+        ):
             self.close(abort=True)
 
     def resume_input(self) -> None:
@@ -229,8 +233,13 @@ class ApiSession(asyncio.Protocol):
         try:
             menu, verb = resolve(command)
         except UnknownCommand as exc:
-            self.send(trap(f"no such command or directory ({exc.segment})", 0, tw)
-                      + trap("no such command prefix", 0, tw) + DONE + tw + END)
+            self.send(
+                trap(f"no such command or directory ({exc.segment})", 0, tw)
+                + trap("no such command prefix", 0, tw)
+                + DONE
+                + tw
+                + END
+            )
             return
         run_command(self, menu, verb, attrs, queries, tag, tw)
 

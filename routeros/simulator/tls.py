@@ -36,7 +36,7 @@ def generate_certificate(directory: str, hosts: list[str]) -> tuple[str, str]:
             alt_names.append(x509.IPAddress(ipaddress.ip_address(h)))
         except ValueError:
             alt_names.append(x509.DNSName(h))
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -55,13 +55,17 @@ def generate_certificate(directory: str, hosts: list[str]) -> tuple[str, str]:
         f.write(cert.public_bytes(serialization.Encoding.PEM))
     fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as f:
-        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                  serialization.NoEncryption()))
+        f.write(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
     return cert_path, key_path
 
 
-def server_context(mode: str, directory: str, cert_path: str | None = None,
-                   key_path: str | None = None) -> ssl.SSLContext:
+def server_context(
+    mode: str, directory: str, cert_path: str | None = None, key_path: str | None = None
+) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     if mode == "anon-dh":
         # TLS 1.3 has no anonymous suites; RouterOS without a certificate negotiates ADH on <= 1.2.

@@ -25,9 +25,22 @@ _CATCH_UP_LIMIT = 30  # after a longer gap, integrate counters in one go instead
 
 class Traffic:
     __slots__ = (
-        "_rng", "down_cap", "up_cap", "_state", "_left", "_level", "sec",
-        "down_bps", "up_bps", "down_pps", "up_pps", "queue_drops",
-        "down_bytes", "up_bytes", "down_packets", "up_packets",
+        "_rng",
+        "down_cap",
+        "up_cap",
+        "_state",
+        "_left",
+        "_level",
+        "sec",
+        "down_bps",
+        "up_bps",
+        "down_pps",
+        "up_pps",
+        "queue_drops",
+        "down_bytes",
+        "up_bytes",
+        "down_packets",
+        "up_packets",
     )
 
     def __init__(self, seed: int, down_cap: int, up_cap: int, start_sec: int = 0) -> None:

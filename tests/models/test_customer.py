@@ -17,8 +17,12 @@ from settings import Secret
 
 def _budi(**overrides: Any) -> dict[str, Any]:
     fields: dict[str, Any] = {
-        "mikrotik_id": "mikrotik-001", "username": "budi", "name": "Budi Santoso",
-        "service_type": "pppoe", "pppoe_username": "budi", "pppoe_password": "secret123",
+        "mikrotik_id": "mikrotik-001",
+        "username": "budi",
+        "name": "Budi Santoso",
+        "service_type": "pppoe",
+        "pppoe_username": "budi",
+        "pppoe_password": "secret123",
         "status": "active",
     }
     fields.update(overrides)
@@ -31,15 +35,21 @@ def _count(session: Session) -> int:
 
 def test_customer_add_roundtrips_normalised_values(pg_session: Session) -> None:
     with pg_session.begin():
-        created = add_customer(pg_session, **_budi(
-            static_ip="10.0.0.5/32", mac_address="AA-BB-CC-DD-EE-0F",
-            hotspot_mac_address="aabb.ccdd.ee10",
-        ))
+        created = add_customer(
+            pg_session,
+            **_budi(
+                static_ip="10.0.0.5/32",
+                mac_address="AA-BB-CC-DD-EE-0F",
+                hotspot_mac_address="aabb.ccdd.ee10",
+            ),
+        )
     pg_session.expunge_all()
     row = pg_session.get(Customer, created.id)
     assert row is not None
     assert (row.static_ip, row.mac_address, row.hotspot_mac_address) == (
-        "10.0.0.5", "aa:bb:cc:dd:ee:0f", "aa:bb:cc:dd:ee:10"
+        "10.0.0.5",
+        "aa:bb:cc:dd:ee:0f",
+        "aa:bb:cc:dd:ee:10",
     )
     assert row.service_type is ServiceType.PPPOE and row.status is CustomerStatus.ACTIVE
     assert row.pppoe_password == Secret("secret123")
@@ -75,13 +85,17 @@ def test_customer_same_username_on_two_routers_allowed(pg_session: Session) -> N
 def test_customer_database_unique_violation_translated_without_parameters(pg_session: Session) -> None:
     # Two rows flushed together bypass the pre-check: the constraint itself must answer.
     with pytest.raises(DuplicateCustomerError) as caught, pg_session.begin():
-        pg_session.add_all([
-            Customer(**_budi(pppoe_username=None)),
-            Customer(**_budi(pppoe_username=None, pppoe_password="other-secret")),
-        ])
+        pg_session.add_all(
+            [
+                Customer(**_budi(pppoe_username=None)),
+                Customer(**_budi(pppoe_username=None, pppoe_password="other-secret")),
+            ]
+        )
         flush(pg_session)
     assert (caught.value.field, caught.value.value, caught.value.mikrotik_id) == (
-        "username", "budi", "mikrotik-001"
+        "username",
+        "budi",
+        "mikrotik-001",
     )
     assert "secret" not in str(caught.value) and caught.value.__cause__ is None
     assert _count(pg_session) == 0

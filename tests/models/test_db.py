@@ -64,12 +64,32 @@ def test_db_sqlite_demo_path_stores_and_resolves_every_service_type(tmp_path: Pa
             s.add_all([package, Router(id="mikrotik-001", name="core", host="10.9.0.1", password="pw")])
             s.flush()
             rows = [
-                Customer(mikrotik_id="mikrotik-001", username="budi", name="Budi", service_type="pppoe",
-                         pppoe_username="budi", status="active", package_id=package.id),
-                Customer(mikrotik_id="mikrotik-001", username="sari", name="Sari", service_type="hotspot",
-                         hotspot_username="sari", hotspot_mac_address="AA:BB:CC:DD:EE:FF", status="active"),
-                Customer(mikrotik_id="mikrotik-001", username="toko", name="Toko", service_type="static_ip",
-                         static_ip="10.20.0.7", status="active"),
+                Customer(
+                    mikrotik_id="mikrotik-001",
+                    username="budi",
+                    name="Budi",
+                    service_type="pppoe",
+                    pppoe_username="budi",
+                    status="active",
+                    package_id=package.id,
+                ),
+                Customer(
+                    mikrotik_id="mikrotik-001",
+                    username="sari",
+                    name="Sari",
+                    service_type="hotspot",
+                    hotspot_username="sari",
+                    hotspot_mac_address="AA:BB:CC:DD:EE:FF",
+                    status="active",
+                ),
+                Customer(
+                    mikrotik_id="mikrotik-001",
+                    username="toko",
+                    name="Toko",
+                    service_type="static_ip",
+                    static_ip="10.20.0.7",
+                    status="active",
+                ),
             ]
             s.add_all(rows)
         with factory() as s:

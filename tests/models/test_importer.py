@@ -21,8 +21,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _args(url: str, sim: Simulator, *extra: str) -> list[str]:
     return [
-        "--router", "mikrotik-001", "--host", sim.host, "--port", str(sim.port), "--user", "admin",
-        "--password-env", "IMPORT_ROUTER_PASS", "--database-url", url, *extra,
+        "--router",
+        "mikrotik-001",
+        "--host",
+        sim.host,
+        "--port",
+        str(sim.port),
+        "--user",
+        "admin",
+        "--password-env",
+        "IMPORT_ROUTER_PASS",
+        "--database-url",
+        url,
+        *extra,
     ]
 
 
@@ -30,20 +41,24 @@ def _rows(url: str) -> list[tuple]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(
-                "SELECT c.id, c.mikrotik_id, c.username, c.name, c.service_type::text, c.status::text, "
-                "c.pppoe_username, c.pppoe_password, c.pppoe_profile, c.hotspot_username, "
-                "c.hotspot_password, c.hotspot_mac_address::text, host(c.static_ip), p.name, "
-                "p.download_bps, p.upload_bps, c.updated_at "
-                "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
-            ))]
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    text(
+                        "SELECT c.id, c.mikrotik_id, c.username, c.name, c.service_type::text, "
+                        "c.status::text, "
+                        "c.pppoe_username, c.pppoe_password, c.pppoe_profile, c.hotspot_username, "
+                        "c.hotspot_password, c.hotspot_mac_address::text, host(c.static_ip), p.name, "
+                        "p.download_bps, p.upload_bps, c.updated_at "
+                        "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
+                    )
+                )
+            ]
     finally:
         engine.dispose()
 
 
-def test_importer_twice_from_simulator_gives_same_rows_and_says_so(
-    pg_url: str, simulator: Simulator
-) -> None:
+def test_importer_twice_from_simulator_gives_same_rows_and_says_so(pg_url: str, simulator: Simulator) -> None:
     env = dict(os.environ, IMPORT_ROUTER_PASS=SIM_PASSWORD)
     command = [sys.executable, "-m", "models.importer", *_args(pg_url, simulator)]
     first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
@@ -76,14 +91,17 @@ def test_importer_twice_from_simulator_gives_same_rows_and_says_so(
         assert row[12] == c["static_ip"]
         # Static queues carry no profile: their package is found by max-limit speeds.
         assert (row[14], row[15]) == (
-            packages[c["package"]]["download_bps"], packages[c["package"]]["upload_bps"]
+            packages[c["package"]]["download_bps"],
+            packages[c["package"]]["upload_bps"],
         )
         if c["service_type"] != "pppoe":
             assert row[3] == c["name"]  # HotSpot users and queues carry the name as comment
 
 
 def test_importer_keeps_operator_name_and_status_and_restores_router_password(
-    pg_url: str, simulator: Simulator, monkeypatch: pytest.MonkeyPatch,
+    pg_url: str,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("IMPORT_ROUTER_PASS", SIM_PASSWORD)
@@ -92,17 +110,21 @@ def test_importer_keeps_operator_name_and_status_and_restores_router_password(
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(
-                "UPDATE customers SET name = 'Edited Name', status = 'suspended', "
-                "pppoe_password = 'stale' WHERE username = :u"
-            ), {"u": victim["username"]})
+            conn.execute(
+                text(
+                    "UPDATE customers SET name = 'Edited Name', status = 'suspended', "
+                    "pppoe_password = 'stale' WHERE username = :u"
+                ),
+                {"u": victim["username"]},
+            )
         capsys.readouterr()
         assert import_main(_args(pg_url, simulator)) == 0
         out = capsys.readouterr().out
         with engine.connect() as conn:
-            row = conn.execute(text(
-                "SELECT name, status::text, pppoe_password FROM customers WHERE username = :u"
-            ), {"u": victim["username"]}).one()
+            row = conn.execute(
+                text("SELECT name, status::text, pppoe_password FROM customers WHERE username = :u"),
+                {"u": victim["username"]},
+            ).one()
     finally:
         engine.dispose()
     assert "customers: created=0 updated=1 unchanged=11" in out
@@ -110,7 +132,10 @@ def test_importer_keeps_operator_name_and_status_and_restores_router_password(
 
 
 def test_importer_after_seed_from_json_finds_everything_unchanged(
-    pg_url: str, simulator: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    pg_url: str,
+    simulator: Simulator,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     import json
@@ -118,10 +143,21 @@ def test_importer_after_seed_from_json_finds_everything_unchanged(
     path = tmp_path / "customers.json"
     path.write_text(json.dumps(simulator.customers()))
     monkeypatch.setenv("IMPORT_ROUTER_PASS", SIM_PASSWORD)
-    assert seed_main([
-        "--customers-json", str(path), "--mikrotik-id", "mikrotik-001", "--database-url", pg_url,
-        "--router-password-env", "IMPORT_ROUTER_PASS",
-    ]) == 0
+    assert (
+        seed_main(
+            [
+                "--customers-json",
+                str(path),
+                "--mikrotik-id",
+                "mikrotik-001",
+                "--database-url",
+                pg_url,
+                "--router-password-env",
+                "IMPORT_ROUTER_PASS",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     # No --host/--port: the routers row the seed wrote says where the router is.
     assert import_main(["--router", "mikrotik-001", "--database-url", pg_url]) == 0
@@ -131,7 +167,9 @@ def test_importer_after_seed_from_json_finds_everything_unchanged(
 
 
 def test_importer_wrong_password_exits_nonzero_without_printing_it(
-    pg_url: str, simulator: Simulator, monkeypatch: pytest.MonkeyPatch,
+    pg_url: str,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("IMPORT_ROUTER_PASS", "Wr0ng-Secret-Value")
@@ -151,19 +189,35 @@ def test_importer_unreachable_router_exits_nonzero(
         port = probe.getsockname()[1]
     monkeypatch.setenv("IMPORT_ROUTER_PASS", "x")
     with pytest.raises(SystemExit) as exit_info:
-        import_main([
-            "--router", "mikrotik-001", "--host", "127.0.0.1", "--port", str(port), "--timeout", "2",
-            "--password-env", "IMPORT_ROUTER_PASS", "--database-url", pg_url,
-        ])
+        import_main(
+            [
+                "--router",
+                "mikrotik-001",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--timeout",
+                "2",
+                "--password-env",
+                "IMPORT_ROUTER_PASS",
+                "--database-url",
+                pg_url,
+            ]
+        )
     assert exit_info.value.code == 1
     assert "UnreachableError" in capsys.readouterr().err
 
 
 def test_importer_unset_password_variable_is_a_clear_error(
-    pg_url: str, simulator: Simulator, monkeypatch: pytest.MonkeyPatch,
+    pg_url: str,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.delenv("IMPORT_ROUTER_PASS", raising=False)
     with pytest.raises(SystemExit):
         import_main(_args(pg_url, simulator))
-    assert "--password-env IMPORT_ROUTER_PASS: that environment variable is not set" in capsys.readouterr().err
+    assert (
+        "--password-env IMPORT_ROUTER_PASS: that environment variable is not set" in capsys.readouterr().err
+    )

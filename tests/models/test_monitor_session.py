@@ -14,8 +14,12 @@ from models.monitor_session import OPEN_SESSION_INDEX
 
 def _customer(session: Session) -> Customer:
     customer = Customer(
-        mikrotik_id="mikrotik-001", username="budi", name="Budi", service_type="pppoe",
-        pppoe_username="budi", status="active",
+        mikrotik_id="mikrotik-001",
+        username="budi",
+        name="Budi",
+        service_type="pppoe",
+        pppoe_username="budi",
+        status="active",
     )
     session.add(customer)
     session.flush()

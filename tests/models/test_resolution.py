@@ -23,8 +23,14 @@ from models.resolution import (
 from settings import Secret, load_settings
 
 DEFAULT_ROUTER = load_settings(
-    {"MIKROTIK_HOST": "192.0.2.1", "MIKROTIK_PORT": "8729", "MIKROTIK_USER": "monitor",
-     "MIKROTIK_PASS": "default-pass", "MIKROTIK_TLS": "true", "MIKROTIK_TLS_MODE": "anon-dh"},
+    {
+        "MIKROTIK_HOST": "192.0.2.1",
+        "MIKROTIK_PORT": "8729",
+        "MIKROTIK_USER": "monitor",
+        "MIKROTIK_PASS": "default-pass",
+        "MIKROTIK_TLS": "true",
+        "MIKROTIK_TLS_MODE": "anon-dh",
+    },
     env_file="/nonexistent.env",
 )
 
@@ -42,8 +48,13 @@ def _add(session: Session, **fields: Any) -> Customer:
 def router_row(pg_session: Session) -> Router:
     with pg_session.begin():
         router = Router(
-            id="mikrotik-001", name="core-1", host="10.9.0.1", port=8728, username="api",
-            password="router-pass", max_monitors=25,
+            id="mikrotik-001",
+            name="core-1",
+            host="10.9.0.1",
+            port=8728,
+            username="api",
+            password="router-pass",
+            max_monitors=25,
         )
         package = Package(name="home-10M", download_bps=10_000_000, upload_bps=5_000_000)
         pg_session.add_all([router, package])
@@ -55,17 +66,23 @@ def test_resolution_pppoe_gives_dynamic_interface_on_its_router(
 ) -> None:
     package = pg_session.query(Package).one()
     pg_session.commit()
-    customer = _add(pg_session, username="budi", service_type="pppoe", pppoe_username="budi.ppp",
-                    package_id=package.id)
+    customer = _add(
+        pg_session, username="budi", service_type="pppoe", pppoe_username="budi.ppp", package_id=package.id
+    )
     target = resolve(pg_session, str(customer.id), DEFAULT_ROUTER)
     assert (target.kind, target.name, target.target_address) == ("interface", "<pppoe-budi.ppp>", None)
     assert (target.router_id, target.host, target.port, target.router.username) == (
-        "mikrotik-001", "10.9.0.1", 8728, "api"
+        "mikrotik-001",
+        "10.9.0.1",
+        8728,
+        "api",
     )
     assert target.password == Secret("router-pass") and target.max_monitors == 25
     assert not target.router.from_settings
     assert (target.package_name, target.package_download_bps, target.package_upload_bps) == (
-        "home-10M", 10_000_000, 5_000_000
+        "home-10M",
+        10_000_000,
+        5_000_000,
     )
     assert (target.customer_name, target.username, target.service_type) == ("Budi Santoso", "budi", "pppoe")
     assert target.router.endpoint_kwargs()["password"] == "router-pass"
@@ -83,25 +100,35 @@ def test_resolution_static_ip_gives_queue_by_target(pg_session: Session, router_
     customer = _add(pg_session, username="toko", service_type="static_ip", static_ip="10.20.0.7")
     target = resolve(pg_session, customer, DEFAULT_ROUTER)
     assert (target.kind, target.name, target.target_address, target.queue_target) == (
-        "queue-by-target", None, "10.20.0.7", "10.20.0.7/32"
+        "queue-by-target",
+        None,
+        "10.20.0.7",
+        "10.20.0.7/32",
     )
 
 
 def test_resolution_unknown_router_falls_back_to_settings_default(pg_session: Session) -> None:
-    customer = _add(pg_session, username="budi", service_type="pppoe", pppoe_username="budi",
-                    mikrotik_id="mikrotik-009")
+    customer = _add(
+        pg_session, username="budi", service_type="pppoe", pppoe_username="budi", mikrotik_id="mikrotik-009"
+    )
     target = resolve(pg_session, customer.id, DEFAULT_ROUTER)
     assert target.router.from_settings and target.router_id == "mikrotik-009"
     assert (target.host, target.port, target.router.username, target.router.tls, target.router.tls_mode) == (
-        "192.0.2.1", 8729, "monitor", True, "anon-dh"
+        "192.0.2.1",
+        8729,
+        "monitor",
+        True,
+        "anon-dh",
     )
     assert target.password == Secret("default-pass") and target.max_monitors is None
 
 
 @pytest.mark.parametrize(
     ("override", "kind", "name"),
-    [({"interface_name": "vlan-biz-7"}, "interface", "vlan-biz-7"),
-     ({"queue_name": "static-toko"}, "queue", "static-toko")],
+    [
+        ({"interface_name": "vlan-biz-7"}, "interface", "vlan-biz-7"),
+        ({"queue_name": "static-toko"}, "queue", "static-toko"),
+    ],
 )
 def test_resolution_explicit_override_wins(
     pg_session: Session, override: dict[str, str], kind: str, name: str
@@ -136,9 +163,7 @@ def test_resolution_non_active_customer_refused_with_status(pg_session: Session,
     assert caught.value.http_status == 409
 
 
-@pytest.mark.parametrize(
-    ("service", "field"), [("pppoe", "pppoe_username"), ("hotspot", "hotspot_username")]
-)
+@pytest.mark.parametrize(("service", "field"), [("pppoe", "pppoe_username"), ("hotspot", "hotspot_username")])
 def test_resolution_missing_username_named(pg_session: Session, service: str, field: str) -> None:
     customer = _add(pg_session, username="budi", service_type=service)
     with pytest.raises(MissingUsername) as caught:
@@ -155,8 +180,13 @@ def test_resolution_static_ip_without_address_refused(pg_session: Session) -> No
 
 
 def test_resolution_both_overrides_refused(pg_session: Session) -> None:
-    customer = _add(pg_session, username="toko", service_type="static_ip", interface_name="ether5",
-                    queue_name="static-toko")
+    customer = _add(
+        pg_session,
+        username="toko",
+        service_type="static_ip",
+        interface_name="ether5",
+        queue_name="static-toko",
+    )
     with pytest.raises(ConflictingOverride, match="both interface_name 'ether5' and queue_name"):
         resolve(pg_session, customer.id, DEFAULT_ROUTER)
 

@@ -27,13 +27,20 @@ def test_router_tables_rate_limit_read_as_upload_download(
 
 
 def test_router_tables_only_single_host_static_queues_are_customers() -> None:
-    snapshot = RouterSnapshot(simple_queues=[
-        {"name": "lan-total", "target": "10.0.0.0/24", "dynamic": "false", "max-limit": "0/0"},
-        {"name": "two-hosts", "target": "10.0.0.5/32,10.0.0.6/32", "dynamic": "false"},
-        {"name": "<hotspot-sari>", "target": "10.5.0.9/32", "dynamic": "true"},
-        {"name": "toko", "target": "10.0.0.7/32", "dynamic": "false", "max-limit": "2M/8M",
-         "comment": "Toko Maju"},
-    ])
+    snapshot = RouterSnapshot(
+        simple_queues=[
+            {"name": "lan-total", "target": "10.0.0.0/24", "dynamic": "false", "max-limit": "0/0"},
+            {"name": "two-hosts", "target": "10.0.0.5/32,10.0.0.6/32", "dynamic": "false"},
+            {"name": "<hotspot-sari>", "target": "10.5.0.9/32", "dynamic": "true"},
+            {
+                "name": "toko",
+                "target": "10.0.0.7/32",
+                "dynamic": "false",
+                "max-limit": "2M/8M",
+                "comment": "Toko Maju",
+            },
+        ]
+    )
     plan = plan_import(snapshot, known={})
     assert [(r.username, r.name, r.static_ip, r.package) for r in plan.records] == [
         ("toko", "Toko Maju", "10.0.0.7", "queue-2M/8M")
@@ -51,8 +58,14 @@ def test_router_tables_profiles_become_packages_and_secrets_pppoe_customers() ->
             {"name": "home-10M", "rate-limit": "5M/10M"},
         ],
         ppp_secrets=[
-            {"name": "budi", "password": "pw", "profile": "home-10M", "service": "pppoe",
-             "disabled": "false", "comment": "Budi Santoso"},
+            {
+                "name": "budi",
+                "password": "pw",
+                "profile": "home-10M",
+                "service": "pppoe",
+                "disabled": "false",
+                "comment": "Budi Santoso",
+            },
             {"name": "ani", "password": "pw2", "profile": "default", "service": "any", "disabled": "true"},
             {"name": "vpn-office", "password": "pw3", "profile": "default", "service": "l2tp"},
         ],

@@ -30,11 +30,17 @@ def _snapshot(url: str) -> list[tuple]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            return [tuple(r) for r in conn.execute(text(
-                "SELECT c.id, c.username, c.name, c.service_type::text, c.status::text, "
-                "host(c.static_ip), c.hotspot_mac_address::text, c.pppoe_password, p.name, c.updated_at "
-                "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
-            ))]
+            return [
+                tuple(r)
+                for r in conn.execute(
+                    text(
+                        "SELECT c.id, c.username, c.name, c.service_type::text, c.status::text, "
+                        "host(c.static_ip), c.hotspot_mac_address::text, c.pppoe_password, p.name, "
+                        "c.updated_at "
+                        "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
+                    )
+                )
+            ]
     finally:
         engine.dispose()
 
@@ -44,7 +50,10 @@ def _seed(url: str, path: Path, *extra: str) -> list[str]:
 
 
 def test_seed_from_json_creates_then_reports_unchanged(
-    pg_url: str, customers_json: Path, simulator: Simulator, capsys: pytest.CaptureFixture[str],
+    pg_url: str,
+    customers_json: Path,
+    simulator: Simulator,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("SEED_ROUTER_PASS", "sim-Pa55-word")
@@ -74,7 +83,9 @@ def test_seed_from_json_creates_then_reports_unchanged(
         router = session.get(Router, "mikrotik-001")
         assert router is not None
         assert (router.host, router.port, router.password.get()) == (
-            simulator.host, simulator.port, "sim-Pa55-word"
+            simulator.host,
+            simulator.port,
+            "sim-Pa55-word",
         )
     engine.dispose()
 
@@ -94,7 +105,9 @@ def test_seed_bad_customer_refused_and_nothing_written(
     engine = create_engine(pg_url)
     try:
         with engine.connect() as conn:
-            counts = [conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("customers", "packages", "routers")]
+            counts = [
+                conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("customers", "packages", "routers")
+            ]
         assert counts == [0, 0, 0]
     finally:
         engine.dispose()
@@ -105,7 +118,11 @@ def test_seed_cli_malformed_json_exits_nonzero(pg_url: str, tmp_path: Path) -> N
     bad.write_text('{"packages": [], "customers": [', encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "models.seed", *_seed(pg_url, bad)],
-        cwd=REPO, capture_output=True, text=True, timeout=60, env=dict(os.environ),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=dict(os.environ),
     )
     assert result.returncode == 1
     assert result.stderr.startswith(f"error: {bad}: not valid JSON")
@@ -118,21 +135,24 @@ def test_seed_operator_edits_to_name_and_status_survive_a_reseed(
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:
-            username = conn.scalar(text(
-                "SELECT username FROM customers WHERE service_type = 'pppoe' ORDER BY username LIMIT 1"
-            ))
-            conn.execute(text(
-                "UPDATE customers SET name = 'Renamed By Operator', status = 'suspended', "
-                "phone = '+62 811', pppoe_password = 'stale' WHERE username = :u"
-            ), {"u": username})
+            username = conn.scalar(
+                text("SELECT username FROM customers WHERE service_type = 'pppoe' ORDER BY username LIMIT 1")
+            )
+            conn.execute(
+                text(
+                    "UPDATE customers SET name = 'Renamed By Operator', status = 'suspended', "
+                    "phone = '+62 811', pppoe_password = 'stale' WHERE username = :u"
+                ),
+                {"u": username},
+            )
         capsys.readouterr()
         assert seed_main(_seed(pg_url, customers_json)) == 0
         out = capsys.readouterr().out
         with engine.connect() as conn:
-            row = conn.execute(text(
-                "SELECT name, status::text, phone, pppoe_password FROM customers "
-                "WHERE username = :u"
-            ), {"u": username}).one()
+            row = conn.execute(
+                text("SELECT name, status::text, phone, pppoe_password FROM customers WHERE username = :u"),
+                {"u": username},
+            ).one()
     finally:
         engine.dispose()
     assert row[:3] == ("Renamed By Operator", "suspended", "+62 811")

@@ -6,13 +6,12 @@ import uuid
 from pathlib import Path
 
 import pytest
+from alembic import command
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
 from models.migrate import alembic_config, upgrade
 from tests.pg import migrated_schema
-
-from alembic import command
 
 SEED_SQL = Path(__file__).resolve().parents[2] / "migrations" / "001_create_customers.sql"
 SEED_INSERT = (
@@ -27,10 +26,12 @@ def test_seed_sample_insert_runs_unchanged_on_migrated_schema(pg_url: str) -> No
     try:
         with engine.begin() as conn:
             conn.execute(text(SEED_INSERT))
-            row = conn.execute(text(
-                "SELECT id, status::text, service_type::text, created_at, updated_at, package_id "
-                "FROM customers WHERE username = 'budi'"
-            )).one()
+            row = conn.execute(
+                text(
+                    "SELECT id, status::text, service_type::text, created_at, updated_at, package_id "
+                    "FROM customers WHERE username = 'budi'"
+                )
+            ).one()
         assert isinstance(row.id, uuid.UUID)  # gen_random_uuid() default
         assert (row.status, row.service_type, row.package_id) == ("active", "pppoe", None)
         assert row.created_at is not None and row.updated_at is not None
@@ -42,10 +43,12 @@ def test_seed_status_defaults_to_inactive(pg_url: str) -> None:
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:
-            conn.execute(text(
-                "INSERT INTO customers (mikrotik_id, username, name, service_type) "
-                "VALUES ('mikrotik-001', 'sari', 'Sari', 'hotspot')"
-            ))
+            conn.execute(
+                text(
+                    "INSERT INTO customers (mikrotik_id, username, name, service_type) "
+                    "VALUES ('mikrotik-001', 'sari', 'Sari', 'hotspot')"
+                )
+            )
             assert conn.scalar(text("SELECT status::text FROM customers")) == "inactive"
     finally:
         engine.dispose()

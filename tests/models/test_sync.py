@@ -18,7 +18,10 @@ def test_sync_progress_reported_every_n_rows(pg_session: Session) -> None:
     seen: list[tuple[int, int]] = []
     with pg_session.begin():
         counts = upsert_customers(
-            pg_session, "mikrotik-001", records, progress=lambda d, t: seen.append((d, t)),
+            pg_session,
+            "mikrotik-001",
+            records,
+            progress=lambda d, t: seen.append((d, t)),
             progress_every=10,
         )
     assert seen == [(10, 25), (20, 25), (25, 25)]

@@ -33,7 +33,9 @@ def running_sim(**overrides: object) -> Iterator[Simulator]:
 
 
 def endpoint_for(sim: Simulator, **overrides: object) -> RouterEndpoint:
-    fields: dict[str, object] = dict(host=sim.host, port=sim.port, username="admin", password="admin", timeout=2.0)
+    fields: dict[str, object] = dict(
+        host=sim.host, port=sim.port, username="admin", password="admin", timeout=2.0
+    )
     fields.update(overrides)
     return RouterEndpoint(**fields)  # type: ignore[arg-type]
 
@@ -47,8 +49,9 @@ def pppoe_user(sim: Simulator, interface: str) -> str:
 
 
 def monitor(client: RouterClient, interface: str, interval: str = "1", maxsize: int = 64) -> Stream:
-    return client.stream(MONITOR, {"interface": interface, "interval": interval}, proplist=PROPLIST, maxsize=maxsize)
-
+    return client.stream(
+        MONITOR, {"interface": interface, "interval": interval}, proplist=PROPLIST, maxsize=maxsize
+    )
 
 
 def next_event(stream: Stream, kinds: Iterable[str], timeout: float) -> tuple[StreamEvent, list[StreamEvent]]:

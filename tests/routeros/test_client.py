@@ -28,13 +28,19 @@ def test_client_errors_form_the_contract_hierarchy():
     assert issubclass(LoginError, TrapError) and issubclass(TrapError, RouterError)
     assert issubclass(UnreachableError, RouterError)
     assert issubclass(FatalError, ProtocolError) and issubclass(ProtocolError, RouterError)
-    several = TrapError("no such command or directory (x)", 0, [("no such command or directory (x)", 0), ("no such command prefix", 0)])
+    several = TrapError(
+        "no such command or directory (x)",
+        0,
+        [("no such command or directory (x)", 0), ("no such command prefix", 0)],
+    )
     assert "no such command prefix" in str(several)
     assert several.message == "no such command or directory (x)" and several.category == 0
 
 
 def test_client_build_words_orders_attrs_proplist_queries():
-    words = build_words("/interface/print", {"stats": ""}, ["?type=pppoe-in", "?running=true"], ["name", "type"])
+    words = build_words(
+        "/interface/print", {"stats": ""}, ["?type=pppoe-in", "?running=true"], ["name", "type"]
+    )
     assert words == ["/interface/print", "=stats=", "=.proplist=name,type", "?type=pppoe-in", "?running=true"]
     with pytest.raises(ValueError):
         build_words("interface/print")

@@ -62,9 +62,8 @@ def test_connection_wrong_password_raises_login_error_with_router_text(sim):
 
 
 def test_connection_legacy_wrong_password_raises_login_error():
-    with running_sim(version="6.40") as old:
-        with pytest.raises(LoginError, match="cannot log in"):
-            RouterClient(endpoint_for(old, password="wrong")).connect()
+    with running_sim(version="6.40") as old, pytest.raises(LoginError, match="cannot log in"):
+        RouterClient(endpoint_for(old, password="wrong")).connect()
 
 
 def test_connection_closed_port_raises_unreachable_error():
@@ -110,9 +109,8 @@ def test_connection_endpoint_repr_masks_password():
 def test_connection_password_never_logged_even_with_root_at_debug(sim, caplog):
     secret_endpoint = endpoint_for(sim, password="admin")
     logging.getLogger("librouteros").setLevel(logging.NOTSET)  # as a careless app might leave it
-    with caplog.at_level(logging.DEBUG):
-        with RouterClient(secret_endpoint) as client:
-            identity(client)
+    with caplog.at_level(logging.DEBUG), RouterClient(secret_endpoint) as client:
+        identity(client)
     assert logging.getLogger("librouteros").getEffectiveLevel() > logging.DEBUG
     assert not [r for r in caplog.records if "=password=" in r.getMessage()]
 

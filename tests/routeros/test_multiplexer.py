@@ -221,8 +221,13 @@ def test_multiplexer_stream_command_is_written_with_its_own_tag(sim, client):
 def test_multiplexer_stream_wake_returns_a_blocked_get_at_once_and_keeps_events():
     from routeros.multiplexer import Stream, StreamEvent
 
-    stream = Stream(["/interface/monitor-traffic"], maxsize=4, on_cancel=lambda s: None,
-                    on_drop=lambda: None, on_closed=lambda s: None)
+    stream = Stream(
+        ["/interface/monitor-traffic"],
+        maxsize=4,
+        on_cancel=lambda s: None,
+        on_drop=lambda: None,
+        on_closed=lambda s: None,
+    )
     got: list[object] = []
     reader = threading.Thread(target=lambda: got.append((stream.get(timeout=10), time.monotonic())))
     reader.start()

@@ -36,7 +36,9 @@ def pppoe_names(sim: Simulator) -> list[str]:
 
 
 def connect(sim: Simulator, **kw: object) -> librouteros.api.Api:
-    params: dict[str, object] = dict(host=sim.host, port=sim.port, username="admin", password="admin", timeout=5)
+    params: dict[str, object] = dict(
+        host=sim.host, port=sim.port, username="admin", password="admin", timeout=5
+    )
     params.update(kw)
     return librouteros.connect(**params)
 
@@ -61,8 +63,11 @@ def test_librouteros_login_with_wrong_password_raises_exact_trap(sim: Simulator)
 def test_librouteros_print_with_query_returns_pppoe_interfaces(sim: Simulator) -> None:
     api = connect(sim)
     try:
-        rows = list(api.path("interface").select(Key("name"), Key("type"), Key("running"))
-                    .where(Key("type") == "pppoe-in", Key("running") == True))  # noqa: E712
+        rows = list(
+            api.path("interface")
+            .select(Key("name"), Key("type"), Key("running"))
+            .where(Key("type") == "pppoe-in", Key("running") == True)  # noqa: E712 (a librouteros query, not a truth test)
+        )
     finally:
         api.close()
     assert sorted(r["name"] for r in rows) == sorted(pppoe_names(sim))
@@ -88,23 +93,34 @@ def test_librouteros_unknown_command_raises_both_real_traps(sim: Simulator) -> N
         with pytest.raises(MultiTrapError) as info:
             tuple(api("/interface/wireless/print"))
         assert [t.message for t in info.value.traps] == [
-            "no such command or directory (wireless)", "no such command prefix"]
+            "no such command or directory (wireless)",
+            "no such command prefix",
+        ]
         assert [t.category for t in info.value.traps] == [0, 0]
         assert list(api.path("system", "identity"))  # connection still usable
     finally:
         api.close()
 
 
-@pytest.mark.parametrize(("path", "keys"), [
-    (("ppp", "active"), {".id", "name", "service", "caller-id", "address", "uptime", "session-id", "radius"}),
-    (("ppp", "secret"), {".id", "name", "service", "profile", "password"}),
-    (("ppp", "profile"), {".id", "name"}),
-    (("ip", "hotspot", "active"), {".id", "user", "address", "mac-address", "bytes-in", "bytes-out", "uptime"}),
-    (("ip", "hotspot", "user"), {".id", "name", "profile"}),
-    (("ip", "hotspot", "user", "profile"), {".id", "name"}),
-    (("queue", "simple"), {".id", "name", "target", "rate", "max-limit", "bytes", "dynamic"}),
-    (("system", "resource"), {"uptime", "version", "cpu-load", "board-name"}),
-])
+@pytest.mark.parametrize(
+    ("path", "keys"),
+    [
+        (
+            ("ppp", "active"),
+            {".id", "name", "service", "caller-id", "address", "uptime", "session-id", "radius"},
+        ),
+        (("ppp", "secret"), {".id", "name", "service", "profile", "password"}),
+        (("ppp", "profile"), {".id", "name"}),
+        (
+            ("ip", "hotspot", "active"),
+            {".id", "user", "address", "mac-address", "bytes-in", "bytes-out", "uptime"},
+        ),
+        (("ip", "hotspot", "user"), {".id", "name", "profile"}),
+        (("ip", "hotspot", "user", "profile"), {".id", "name"}),
+        (("queue", "simple"), {".id", "name", "target", "rate", "max-limit", "bytes", "dynamic"}),
+        (("system", "resource"), {"uptime", "version", "cpu-load", "board-name"}),
+    ],
+)
 def test_librouteros_menu_print_returns_rows(sim: Simulator, path: tuple[str, ...], keys: set[str]) -> None:
     api = connect(sim)
     try:
@@ -112,14 +128,19 @@ def test_librouteros_menu_print_returns_rows(sim: Simulator, path: tuple[str, ..
     finally:
         api.close()
     assert rows
-    assert all(keys <= set(r) for r in rows if r.get("name") not in ("default", "default-encryption",
-                                                                     "default-trial"))
+    assert all(
+        keys <= set(r)
+        for r in rows
+        if r.get("name") not in ("default", "default-encryption", "default-trial")
+    )
 
 
 # ---- monitor-traffic on the wire ------------------------------------------------------------
 
 
-def test_monitor_traffic_streams_tagged_rows_with_increasing_sections(sim: Simulator, wire: WireClient) -> None:
+def test_monitor_traffic_streams_tagged_rows_with_increasing_sections(
+    sim: Simulator, wire: WireClient
+) -> None:
     name = pppoe_names(sim)[1]
     wire.send("/interface/monitor-traffic", f"=interface={name}", "=interval=0.1", ".tag=m1")
     rows = [wire.read() for _ in range(3)]
@@ -136,7 +157,9 @@ def test_monitor_traffic_streams_tagged_rows_with_increasing_sections(sim: Simul
 
 
 @pytest.mark.parametrize("once_word", ["=once", "=once=", "=once=yes"])
-def test_monitor_traffic_once_accepts_every_spelling(sim: Simulator, wire: WireClient, once_word: str) -> None:
+def test_monitor_traffic_once_accepts_every_spelling(
+    sim: Simulator, wire: WireClient, once_word: str
+) -> None:
     name = pppoe_names(sim)[0]
     replies = wire.command("/interface/monitor-traffic", f"=interface={name}", once_word, ".tag=o")
     assert [r[0] for r in replies] == ["!re", "!done"]
@@ -145,19 +168,29 @@ def test_monitor_traffic_once_accepts_every_spelling(sim: Simulator, wire: WireC
 
 
 def test_monitor_traffic_interface_list_sends_one_row_per_interface_per_cycle(
-        sim: Simulator, wire: WireClient) -> None:
+    sim: Simulator, wire: WireClient
+) -> None:
     a, b = pppoe_names(sim)[:2]
     wire.send("/interface/monitor-traffic", f"=interface={a},{b}", "=interval=0.1", ".tag=l")
     rows = [wire.read() for _ in range(4)]
-    assert [(attrs(r)["name"], attrs(r)[".section"]) for r in rows] == [(a, "0"), (b, "0"), (a, "1"), (b, "1")]  # type: ignore[arg-type]
+    assert [(attrs(r)["name"], attrs(r)[".section"]) for r in rows] == [
+        (a, "0"),
+        (b, "0"),
+        (a, "1"),
+        (b, "1"),
+    ]  # type: ignore[arg-type]
     wire.send("/cancel")
     wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "l")
 
 
 def test_monitor_traffic_proplist_limits_fields(sim: Simulator, wire: WireClient) -> None:
     name = pppoe_names(sim)[0]
-    replies = wire.command("/interface/monitor-traffic", f"=interface={name}", "=once=",
-                           "=.proplist=name,tx-bits-per-second,rx-bits-per-second")
+    replies = wire.command(
+        "/interface/monitor-traffic",
+        f"=interface={name}",
+        "=once=",
+        "=.proplist=name,tx-bits-per-second,rx-bits-per-second",
+    )
     assert set(attrs(replies[0])) == {"name", "tx-bits-per-second", "rx-bits-per-second"}
 
 
@@ -240,25 +273,33 @@ def test_listen_cancelled_on_quiet_menu_sends_trap_empty_done(wire: WireClient) 
 
 
 def test_print_with_no_match_sends_empty_then_done(wire: WireClient) -> None:
-    assert wire.command("/ppp/active/print", "?name=nobody", ".tag=p1") == [["!empty", ".tag=p1"], ["!done", ".tag=p1"]]
+    assert wire.command("/ppp/active/print", "?name=nobody", ".tag=p1") == [
+        ["!empty", ".tag=p1"],
+        ["!done", ".tag=p1"],
+    ]
 
 
 def test_print_with_no_match_before_718_sends_only_done() -> None:
-    with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, version="7.17")) as old, \
-            WireClient(old.host, old.port) as c:
+    with (
+        Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, version="7.17")) as old,
+        WireClient(old.host, old.port) as c,
+    ):
         c.login()
         assert c.command("/ppp/active/print", "?name=nobody") == [["!done"]]
 
 
-@pytest.mark.parametrize(("queries", "expected"), [
-    (["?type=pppoe-in"], 6),
-    (["?=type=pppoe-in", "?running=yes"], 6),
-    (["?type=ether"], 5),
-    (["?type=ether", "?type=bridge", "?#|"], 6),
-    (["?type=pppoe-in", "?#!"], 6),
-    (["?-mac-address"], 6),
-    (["?name=ether1"], 1),
-])
+@pytest.mark.parametrize(
+    ("queries", "expected"),
+    [
+        (["?type=pppoe-in"], 6),
+        (["?=type=pppoe-in", "?running=yes"], 6),
+        (["?type=ether"], 5),
+        (["?type=ether", "?type=bridge", "?#|"], 6),
+        (["?type=pppoe-in", "?#!"], 6),
+        (["?-mac-address"], 6),
+        (["?name=ether1"], 1),
+    ],
+)
 def test_print_queries_filter_rows(wire: WireClient, queries: list[str], expected: int) -> None:
     rows = wire.command("/interface/print", *queries, "=.proplist=name")
     assert len([r for r in rows if r[0] == "!re"]) == expected
@@ -283,8 +324,11 @@ def test_interface_print_shows_dynamic_pppoe_in_with_counters(sim: Simulator, wi
 def test_queue_simple_pairs_are_upload_slash_download(sim: Simulator, wire: WireClient) -> None:
     data = sim.customers()
     packages = {p["name"]: p for p in data["packages"]}
-    hotspot_ips = {attrs(r)["user"]: attrs(r)["address"]
-                   for r in wire.command("/ip/hotspot/active/print") if r[0] == "!re"}
+    hotspot_ips = {
+        attrs(r)["user"]: attrs(r)["address"]
+        for r in wire.command("/ip/hotspot/active/print")
+        if r[0] == "!re"
+    }
     queues = {attrs(r)["name"]: attrs(r) for r in wire.command("/queue/simple/print") if r[0] == "!re"}
     for c in data["customers"]:
         q = queues[c["target"]]

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from routeros.simulator import Simulator, SimulatorConfig
-from tests.routeros.wire import WireClient, attrs, tag_of
 from tests.polling import wait_for
+from tests.routeros.wire import WireClient, attrs, tag_of
 
 
 @pytest.fixture
@@ -46,9 +46,14 @@ def test_drop_pppoe_trap_mode_ends_monitor_with_trap_and_done(sim: Simulator, wi
     sim.drop_pppoe(user)  # config default: trap
     got = wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "m")
     assert [s for s in got if s[0] != "!re"] == [
-        ["!trap", "=category=0", "=message=no such item", ".tag=m"], ["!done", ".tag=m"]]
+        ["!trap", "=category=0", "=message=no such item", ".tag=m"],
+        ["!done", ".tag=m"],
+    ]
     assert iface not in interface_names(wire)
-    assert wire.command("/ppp/active/print", f"?name={user}", ".tag=p") == [["!empty", ".tag=p"], ["!done", ".tag=p"]]
+    assert wire.command("/ppp/active/print", f"?name={user}", ".tag=p") == [
+        ["!empty", ".tag=p"],
+        ["!done", ".tag=p"],
+    ]
 
 
 def test_drop_pppoe_done_mode_ends_monitor_with_done_only(sim: Simulator, wire: WireClient) -> None:
@@ -66,8 +71,13 @@ def test_drop_pppoe_zeros_mode_streams_zeros_until_return(sim: Simulator, wire: 
 
     def zero_row(s: list[str]) -> bool:
         a = attrs(s)
-        return s[0] == "!re" and a["name"] == iface and a["rx-bits-per-second"] == "0" \
-            and a["tx-bits-per-second"] == "0" and a["rx-packets-per-second"] == "0"
+        return (
+            s[0] == "!re"
+            and a["name"] == iface
+            and a["rx-bits-per-second"] == "0"
+            and a["tx-bits-per-second"] == "0"
+            and a["rx-packets-per-second"] == "0"
+        )
 
     wire.read_until(zero_row)
     s = wire.read()
@@ -119,7 +129,10 @@ def test_drop_pppoe_then_monitor_start_traps_unknown_interface(sim: Simulator, w
     user, iface = pppoe(sim)
     sim.drop_pppoe(user)
     assert wire.command("/interface/monitor-traffic", f"=interface={iface}", "=once=")[0] == [
-        "!trap", "=category=1", "=message=input does not match any value of interface"]
+        "!trap",
+        "=category=1",
+        "=message=input does not match any value of interface",
+    ]
 
 
 def test_drop_pppoe_rejects_unknown_user_and_mode(sim: Simulator) -> None:

@@ -11,8 +11,8 @@ from librouteros.login import token
 
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.session import challenge_response
-from tests.routeros.wire import WireClient, attrs
 from tests.polling import wait_for
+from tests.routeros.wire import WireClient, attrs
 
 logging.getLogger("librouteros").setLevel(logging.INFO)
 
@@ -21,10 +21,13 @@ def small(**kw: object) -> Simulator:
     return Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, **kw))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("password", "challenge", "response"), [
-    ("", "93b438ec9b80057c06dd9fe67d56aa9a", "00e134102a9d330dd7b1849fedfea3cb57"),
-    ("passTest", "abc123", "0021277bff9ac7caf06aa608e46616d47f"),
-])
+@pytest.mark.parametrize(
+    ("password", "challenge", "response"),
+    [
+        ("", "93b438ec9b80057c06dd9fe67d56aa9a", "00e134102a9d330dd7b1849fedfea3cb57"),
+        ("passTest", "abc123", "0021277bff9ac7caf06aa608e46616d47f"),
+    ],
+)
 def test_challenge_response_matches_facts_sheet_vectors(password: str, challenge: str, response: str) -> None:
     assert challenge_response(password, challenge) == response
 
@@ -36,8 +39,9 @@ def test_legacy_login_pre_643_accepts_challenge_response() -> None:
         assert first[0][0] == "!done"
         challenge = attrs(first[0])["ret"]
         assert len(challenge) == 32 and int(challenge, 16) >= 0
-        assert c.command("/login", "=name=admin", f"=response={challenge_response('s3cret', challenge)}") \
-            == [["!done"]]
+        assert c.command("/login", "=name=admin", f"=response={challenge_response('s3cret', challenge)}") == [
+            ["!done"]
+        ]
         assert c.command("/system/identity/print")[-1] == ["!done"]
 
 
@@ -45,13 +49,16 @@ def test_legacy_login_pre_643_failure_says_cannot_log_in() -> None:
     with small(version="6.40") as sim, WireClient(sim.host, sim.port) as c:
         challenge = attrs(c.command("/login")[0])["ret"]
         assert c.command("/login", "=name=admin", f"=response={challenge_response('wrong', challenge)}") == [
-            ["!trap", "=message=cannot log in"], ["!done"]]
+            ["!trap", "=message=cannot log in"],
+            ["!done"],
+        ]
 
 
 def test_legacy_login_librouteros_token_method_logs_in_to_old_router() -> None:
     with small(version="6.42") as sim:
-        api = librouteros.connect(host=sim.host, port=sim.port, username="admin", password="admin",
-                                  login_method=token, timeout=5)
+        api = librouteros.connect(
+            host=sim.host, port=sim.port, username="admin", password="admin", login_method=token, timeout=5
+        )
         try:
             assert list(api.path("system", "identity")) == [{"name": "sim-router"}]
         finally:
@@ -64,20 +71,26 @@ def test_legacy_login_between_643_and_6451_accepts_both_methods() -> None:
             assert c.login() == [["!done"]]
         with WireClient(sim.host, sim.port) as c:
             challenge = attrs(c.command("/login")[0])["ret"]
-            assert c.command("/login", "=name=admin", f"=response={challenge_response('admin', challenge)}") \
-                == [["!done"]]
+            assert c.command(
+                "/login", "=name=admin", f"=response={challenge_response('admin', challenge)}"
+            ) == [["!done"]]
 
 
 def test_legacy_login_on_v7_hands_out_challenge_but_refuses_response() -> None:
     with small() as sim, WireClient(sim.host, sim.port) as c:
         challenge = attrs(c.command("/login")[0])["ret"]
         assert c.command("/login", "=name=admin", f"=response={challenge_response('admin', challenge)}") == [
-            ["!trap", "=message=invalid user name or password (6)"], ["!done"]]
+            ["!trap", "=message=invalid user name or password (6)"],
+            ["!done"],
+        ]
 
 
 def test_login_failure_is_counted_and_retry_on_same_socket_works() -> None:
     with small() as sim, WireClient(sim.host, sim.port) as c:
-        assert c.login(password="nope") == [["!trap", "=message=invalid user name or password (6)"], ["!done"]]
+        assert c.login(password="nope") == [
+            ["!trap", "=message=invalid user name or password (6)"],
+            ["!done"],
+        ]
         assert c.login(user="root", password="admin")[0][0] == "!trap"
         assert c.login() == [["!done"]]
         stats = sim.stats()
@@ -108,8 +121,10 @@ def test_prelogin_command_gets_fatal_and_connection_closes() -> None:
 def test_prelogin_trap_option_refuses_each_command_then_fatal_after_limit() -> None:
     with small(pre_login="trap", prelogin_max_commands=2) as sim, WireClient(sim.host, sim.port) as c:
         for _ in range(2):
-            assert c.command("/interface/print", ".tag=x") == [["!trap", "=message=not logged in", ".tag=x"],
-                                                               ["!done", ".tag=x"]]
+            assert c.command("/interface/print", ".tag=x") == [
+                ["!trap", "=message=not logged in", ".tag=x"],
+                ["!done", ".tag=x"],
+            ]
         c.send("/interface/print")
         assert c.read() == ["!fatal", "too many commands before login"]
         assert c.wait_closed()

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -18,16 +18,34 @@ from routeros.simulator.traffic import Traffic
 
 REPO = Path(__file__).resolve().parents[2]
 CUSTOMER_KEYS = {
-    "service_type", "username", "name", "phone", "email", "pppoe_username", "pppoe_password", "pppoe_profile",
-    "hotspot_username", "hotspot_password", "hotspot_mac_address", "static_ip", "mac_address", "package", "target",
+    "service_type",
+    "username",
+    "name",
+    "phone",
+    "email",
+    "pppoe_username",
+    "pppoe_password",
+    "pppoe_profile",
+    "hotspot_username",
+    "hotspot_password",
+    "hotspot_mac_address",
+    "static_ip",
+    "mac_address",
+    "package",
+    "target",
 }
 
 
 def test_customers_json_matches_the_contract_schema() -> None:
     with Simulator(SimulatorConfig(pppoe=4, hotspot=3, static=2, seed=9)) as sim:
         data = sim.customers()
-    assert data["router"] == {"identity": "sim-router", "host": "127.0.0.1", "port": sim.port, "ssl_port": None,
-                              "version": "7.24"}
+    assert data["router"] == {
+        "identity": "sim-router",
+        "host": "127.0.0.1",
+        "port": sim.port,
+        "ssl_port": None,
+        "version": "7.24",
+    }
     assert {p["name"] for p in data["packages"]} >= {"home-10M"}
     assert all(set(p) == {"name", "download_bps", "upload_bps"} for p in data["packages"])
     customers = data["customers"]
@@ -90,17 +108,25 @@ def test_traffic_counters_only_grow() -> None:
 
 
 def _run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "routeros.simulator", *args], capture_output=True, text=True,
-                          timeout=timeout, cwd=REPO)
+    return subprocess.run(
+        [sys.executable, "-m", "routeros.simulator", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=REPO,
+    )
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (["--port", "70000"], "--port"),
-    (["--pppoe", "-3"], "--pppoe"),
-    (["--version", "seven"], "--version"),
-    (["--customers-json", "/nonexistent-dir/x.json"], "--customers-json"),
-    (["--password-env", "SIM_TEST_UNSET_PASSWORD_VAR"], "--password-env"),
-])
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--port", "70000"], "--port"),
+        (["--pppoe", "-3"], "--pppoe"),
+        (["--version", "seven"], "--version"),
+        (["--customers-json", "/nonexistent-dir/x.json"], "--customers-json"),
+        (["--password-env", "SIM_TEST_UNSET_PASSWORD_VAR"], "--password-env"),
+    ],
+)
 def test_cli_bad_input_exits_nonzero_with_message(args: list[str], needle: str) -> None:
     result = _run_cli(*args)
     assert result.returncode != 0
@@ -110,9 +136,32 @@ def test_cli_bad_input_exits_nonzero_with_message(args: list[str], needle: str) 
 def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) -> None:
     out = tmp_path / "customers.json"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "routeros.simulator", "--port", "0", "--pppoe", "3", "--hotspot", "1", "--static",
-         "1", "--user", "admin", "--password", "pw-not-printed", "--seed", "1", "--customers-json", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+        [
+            sys.executable,
+            "-m",
+            "routeros.simulator",
+            "--port",
+            "0",
+            "--pppoe",
+            "3",
+            "--hotspot",
+            "1",
+            "--static",
+            "1",
+            "--user",
+            "admin",
+            "--password",
+            "pw-not-printed",
+            "--seed",
+            "1",
+            "--customers-json",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -121,8 +170,9 @@ def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) ->
         assert "pw-not-printed" not in line
         data = json.loads(out.read_text())
         assert data["router"]["port"] == int(m.group(1)) and len(data["customers"]) == 5
-        api = librouteros.connect(host="127.0.0.1", port=int(m.group(1)), username="admin",
-                                  password="pw-not-printed", timeout=5)
+        api = librouteros.connect(
+            host="127.0.0.1", port=int(m.group(1)), username="admin", password="pw-not-printed", timeout=5
+        )
         try:
             assert len([r for r in api.path("interface") if r["type"] == "pppoe-in"]) == 3
         finally:
@@ -137,13 +187,33 @@ def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) ->
 def test_cli_password_env_keeps_the_password_off_the_command_line(tmp_path: Path) -> None:
     env = {**os.environ, "SIM_TEST_PASSWORD": "from-env-pw"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "routeros.simulator", "--port", "0", "--pppoe", "1", "--hotspot", "0", "--static",
-         "0", "--password-env", "SIM_TEST_PASSWORD"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+        [
+            sys.executable,
+            "-m",
+            "routeros.simulator",
+            "--port",
+            "0",
+            "--pppoe",
+            "1",
+            "--hotspot",
+            "0",
+            "--static",
+            "0",
+            "--password-env",
+            "SIM_TEST_PASSWORD",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         port = int(re.search(r"api://127\.0\.0\.1:(\d+)", proc.stdout.readline()).group(1))
-        api = librouteros.connect(host="127.0.0.1", port=port, username="admin", password="from-env-pw", timeout=5)
+        api = librouteros.connect(
+            host="127.0.0.1", port=port, username="admin", password="from-env-pw", timeout=5
+        )
         api.close()
     finally:
         proc.terminate()
@@ -177,5 +247,7 @@ def test_simulator_start_twice_raises_and_stop_is_idempotent() -> None:
 def test_customers_json_advertises_a_dialable_host_for_wildcard_listen() -> None:
     with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, host="0.0.0.0")) as sim:
         assert sim.customers()["router"]["host"] == "127.0.0.1"
-    with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, host="0.0.0.0", advertise_host="simulator")) as sim:
+    with Simulator(
+        SimulatorConfig(pppoe=1, hotspot=0, static=0, host="0.0.0.0", advertise_host="simulator")
+    ) as sim:
         assert sim.customers()["router"]["host"] == "simulator"

@@ -11,8 +11,8 @@ import librouteros
 import pytest
 
 from routeros.simulator import Simulator, SimulatorConfig
-from tests.routeros.wire import WireClient, attrs, tag_of
 from tests.polling import wait_for
+from tests.routeros.wire import WireClient, attrs, tag_of
 
 logging.getLogger("librouteros").setLevel(logging.INFO)
 
@@ -49,16 +49,21 @@ def test_sessions_21st_connection_is_closed_without_a_byte(sim: Simulator) -> No
 
 
 def test_sessions_over_limit_fatal_option_sends_fatal() -> None:
-    with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, max_sessions=1, over_limit="fatal")) as sim, \
-            WireClient(sim.host, sim.port) as first, WireClient(sim.host, sim.port) as second:
+    with (
+        Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, max_sessions=1, over_limit="fatal")) as sim,
+        WireClient(sim.host, sim.port) as first,
+        WireClient(sim.host, sim.port) as second,
+    ):
         assert second.read() == ["!fatal", "too many sessions"]
         assert second.wait_closed()
         assert first.login() == [["!done"]]
 
 
 def test_sessions_over_limit_reset_option_resets() -> None:
-    with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, max_sessions=1, over_limit="reset")) as sim, \
-            WireClient(sim.host, sim.port) as first:
+    with (
+        Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, max_sessions=1, over_limit="reset")) as sim,
+        WireClient(sim.host, sim.port) as first,
+    ):
         try:
             second = WireClient(sim.host, sim.port)
         except ConnectionResetError:
@@ -93,8 +98,14 @@ def test_sessions_tls_with_generated_ca_verifies_and_serves() -> None:
             assert c.login() == [["!done"]]
             assert c.command("/system/identity/print")[0] == ["!re", "=name=sim-router"]
         wrapper = functools.partial(ctx.wrap_socket, server_hostname="localhost")
-        api = librouteros.connect(host=sim.host, port=sim.ssl_port, username="admin", password="admin",
-                                  ssl_wrapper=wrapper, timeout=5)
+        api = librouteros.connect(
+            host=sim.host,
+            port=sim.ssl_port,
+            username="admin",
+            password="admin",
+            ssl_wrapper=wrapper,
+            timeout=5,
+        )
         try:
             assert list(api.path("system", "identity")) == [{"name": "sim-router"}]
         finally:
@@ -139,14 +150,25 @@ def test_sessions_stats_count_logins_sessions_and_commands(sim: Simulator) -> No
 
 
 def test_sessions_many_streams_on_one_connection_each_get_their_own_interface() -> None:
-    with Simulator(SimulatorConfig(pppoe=200, hotspot=0, static=0)) as sim, WireClient(sim.host, sim.port) as c:
+    with (
+        Simulator(SimulatorConfig(pppoe=200, hotspot=0, static=0)) as sim,
+        WireClient(sim.host, sim.port) as c,
+    ):
         c.login()
-        names = [attrs(r)["name"] for r in c.command("/interface/print", "?type=pppoe-in", "=.proplist=name")
-                 if r[0] == "!re"]
+        names = [
+            attrs(r)["name"]
+            for r in c.command("/interface/print", "?type=pppoe-in", "=.proplist=name")
+            if r[0] == "!re"
+        ]
         assert len(names) == 200
         for i, n in enumerate(names):
-            c.send("/interface/monitor-traffic", f"=interface={n}", "=interval=0.2",
-                   "=.proplist=name,rx-bits-per-second,tx-bits-per-second", f".tag=t{i}")
+            c.send(
+                "/interface/monitor-traffic",
+                f"=interface={n}",
+                "=interval=0.2",
+                "=.proplist=name,rx-bits-per-second,tx-bits-per-second",
+                f".tag=t{i}",
+            )
         counts: dict[str, int] = {}
 
         def all_twice(s: list[str]) -> bool:

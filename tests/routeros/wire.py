@@ -12,8 +12,15 @@ from routeros.codec import SentenceDecoder, encode_sentence
 
 
 class WireClient:
-    def __init__(self, host: str, port: int, *, timeout: float = 5.0,
-                 ssl_context: ssl.SSLContext | None = None, server_hostname: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 5.0,
+        ssl_context: ssl.SSLContext | None = None,
+        server_hostname: str | None = None,
+    ) -> None:
         sock = socket.create_connection((host, port), timeout=timeout)
         if ssl_context is not None:
             try:
@@ -49,7 +56,7 @@ class WireClient:
         self.sock.settimeout(remaining)
         try:
             data = self.sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return False
         if not data:
             self.eof = True
@@ -65,7 +72,9 @@ class WireClient:
                 return None
         return self.pending.popleft()
 
-    def read_until(self, predicate: Callable[[list[str]], bool], timeout: float | None = None) -> list[list[str]]:
+    def read_until(
+        self, predicate: Callable[[list[str]], bool], timeout: float | None = None
+    ) -> list[list[str]]:
         """Sentences up to and including the first matching one; AssertionError if none in time."""
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
         got: list[list[str]] = []
@@ -116,7 +125,6 @@ def tag_of(sentence: Sequence[str]) -> str | None:
         if w.startswith(".tag="):
             return w[5:]
     return None
-
 
 
 def replies_for(sentences: Sequence[Sequence[str]], tag: str | None) -> list[Sequence[str]]:

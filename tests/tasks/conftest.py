@@ -12,7 +12,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +33,8 @@ import redis  # noqa: E402
 
 from settings import get_settings  # noqa: E402
 from tests.pg import migrated_schema  # noqa: E402
-from tests.workers import CeleryProcess, beat, worker  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
+from tests.workers import CeleryProcess, beat, worker  # noqa: E402
 
 # Shrunk so that hour-scale behaviour shows up in seconds.
 BASE_ENV = {
@@ -98,11 +98,22 @@ class Engine:
     def usernames(self, service_type: str) -> list[str]:
         return [u for u, c in self.customers.items() if c["service_type"] == service_type]
 
-    def start_worker(self, queues: str = "monitors", concurrency: int = 8,
-                     name: str | None = None, loglevel: str = "INFO",
-                     **extra_env: str) -> CeleryProcess:
-        proc = worker({**self.env, **extra_env}, self.tmp, queues=queues,
-                      concurrency=concurrency, name=name, loglevel=loglevel)
+    def start_worker(
+        self,
+        queues: str = "monitors",
+        concurrency: int = 8,
+        name: str | None = None,
+        loglevel: str = "INFO",
+        **extra_env: str,
+    ) -> CeleryProcess:
+        proc = worker(
+            {**self.env, **extra_env},
+            self.tmp,
+            queues=queues,
+            concurrency=concurrency,
+            name=name,
+            loglevel=loglevel,
+        )
         self.processes.append(proc.start())
         proc.wait_ready()
         return proc
@@ -132,28 +143,47 @@ def seed_customers(url: str, sim: Any) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     try:
         with session_factory(engine).begin() as s:
-            s.add(Router(id=ROUTER_ID, name="sim-router", host=data["router"]["host"],
-                         port=data["router"]["port"], username="admin", password=ROUTER_PASSWORD,
-                         tls=False, tls_mode="verify"))
+            s.add(
+                Router(
+                    id=ROUTER_ID,
+                    name="sim-router",
+                    host=data["router"]["host"],
+                    port=data["router"]["port"],
+                    username="admin",
+                    password=ROUTER_PASSWORD,
+                    tls=False,
+                    tls_mode="verify",
+                )
+            )
             packages = {}
             for p in data["packages"]:
-                package = Package(name=p["name"], download_bps=p["download_bps"],
-                                  upload_bps=p["upload_bps"])
+                package = Package(name=p["name"], download_bps=p["download_bps"], upload_bps=p["upload_bps"])
                 s.add(package)
                 packages[p["name"]] = package
             s.flush()
             for c in data["customers"]:
                 cid = uuid.uuid4()
-                s.add(Customer(
-                    id=cid, mikrotik_id=ROUTER_ID, username=c["username"], name=c["name"],
-                    phone=c["phone"], email=c["email"], service_type=c["service_type"],
-                    pppoe_username=c["pppoe_username"], pppoe_password=c["pppoe_password"],
-                    pppoe_profile=c["pppoe_profile"], hotspot_username=c["hotspot_username"],
-                    hotspot_password=c["hotspot_password"],
-                    hotspot_mac_address=c["hotspot_mac_address"], static_ip=c["static_ip"],
-                    mac_address=c["mac_address"], status="active",
-                    package_id=packages[c["package"]].id if c.get("package") else None,
-                ))
+                s.add(
+                    Customer(
+                        id=cid,
+                        mikrotik_id=ROUTER_ID,
+                        username=c["username"],
+                        name=c["name"],
+                        phone=c["phone"],
+                        email=c["email"],
+                        service_type=c["service_type"],
+                        pppoe_username=c["pppoe_username"],
+                        pppoe_password=c["pppoe_password"],
+                        pppoe_profile=c["pppoe_profile"],
+                        hotspot_username=c["hotspot_username"],
+                        hotspot_password=c["hotspot_password"],
+                        hotspot_mac_address=c["hotspot_mac_address"],
+                        static_ip=c["static_ip"],
+                        mac_address=c["mac_address"],
+                        status="active",
+                        package_id=packages[c["package"]].id if c.get("package") else None,
+                    )
+                )
                 out[c["username"]] = {**c, "id": str(cid)}
     finally:
         engine.dispose()
@@ -164,7 +194,6 @@ def seed_customers(url: str, sim: Any) -> dict[str, dict[str, Any]]:
 def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., Engine]]:
     """Build the module's Engine once: `engine_factory(pppoe=.., MAX_CONCURRENT_MONITORS=..)`."""
     from routeros.simulator import Simulator, SimulatorConfig
-
     from tasks import app, runtime, sessions
     from tasks.hub import close_hub
 
@@ -173,16 +202,21 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     stack: list[Any] = []
     moved: list[str] = []  # private Redis URLs this process's app was pointed at
 
-    def build(pppoe: int = 30, hotspot: int = 3, static: int = 3,
-              redis_url: str | None = None, **env: str) -> Engine:
+    def build(
+        pppoe: int = 30, hotspot: int = 3, static: int = 3, redis_url: str | None = None, **env: str
+    ) -> Engine:
         """`redis_url`: a private redis-server for broker and keys of every process
         (outage tests kill or freeze it); default the shared TEST_REDIS_URL."""
         assert app.conf.broker_url == TEST_REDIS_URL, (
-            "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL")
+            "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL"
+        )
         clash = {k for k in CELERY_ENV if k in env and env[k] != CELERY_ENV[k]}
         assert not clash, f"{clash} must be the same in every process (celeryconfig)"
-        sim = Simulator(SimulatorConfig(pppoe=pppoe, hotspot=hotspot, static=static,
-                                        password=ROUTER_PASSWORD, max_sessions=20, seed=7))
+        sim = Simulator(
+            SimulatorConfig(
+                pppoe=pppoe, hotspot=hotspot, static=static, password=ROUTER_PASSWORD, max_sessions=20, seed=7
+            )
+        )
         sim.start()
         stack.append(sim)
         schema = migrated_schema(prefix="eng")
@@ -197,8 +231,13 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         client = redis.Redis.from_url(redis_url or TEST_REDIS_URL)
         client.flushdb()
         customers = seed_customers(url, sim)
-        eng = Engine(env=dict(os.environ), tmp=tmp_path_factory.mktemp("celery"), sim=sim,
-                     customers=customers, redis=client)
+        eng = Engine(
+            env=dict(os.environ),
+            tmp=tmp_path_factory.mktemp("celery"),
+            sim=sim,
+            customers=customers,
+            redis=client,
+        )
         built.append(eng)
         return eng
 
@@ -229,6 +268,7 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
 
 # -- stream helpers ------------------------------------------------------------------------
 
+
 def customer_entries(client: redis.Redis, customer_id: str) -> list[dict[str, Any]]:
     from tasks.keys import customer_stream
     from tasks.message import decode_entry
@@ -236,8 +276,9 @@ def customer_entries(client: redis.Redis, customer_id: str) -> list[dict[str, An
     return [decode_entry(i, f) for i, f in client.xrange(customer_stream(customer_id))]
 
 
-def wait_entry(client: redis.Redis, customer_id: str, predicate: Callable[[dict], bool],
-               timeout: float, message: str) -> dict[str, Any]:
+def wait_entry(
+    client: redis.Redis, customer_id: str, predicate: Callable[[dict], bool], timeout: float, message: str
+) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
         for entry in customer_entries(client, customer_id):
             if predicate(entry):
@@ -249,8 +290,7 @@ def wait_entry(client: redis.Redis, customer_id: str, predicate: Callable[[dict]
 
 def parse_ts(value: str) -> float:
     """RFC 3339 UTC as the message writes it -> epoch seconds."""
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
-        tzinfo=timezone.utc).timestamp()
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:

@@ -40,10 +40,25 @@ class PrivateRedis:
         # The child keeps its own copy of the log descriptor.
         with open(self.dir / "redis.log", "ab") as log:
             self.proc = subprocess.Popen(
-                ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-                 "--save", "", "--appendonly", "no", "--dir", str(self.dir),
-                 "--maxmemory-policy", "noeviction"],
-                cwd=self.dir, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+                [
+                    "redis-server",
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--dir",
+                    str(self.dir),
+                    "--maxmemory-policy",
+                    "noeviction",
+                ],
+                cwd=self.dir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self.paused = False
         wait_for(self._answers, timeout, what=f"redis-server on port {self.port}")

@@ -23,8 +23,14 @@ ROW = {"name": "<pppoe-u>", "rx-bits-per-second": "1000", "tx-bits-per-second": 
 
 
 def meta(customer_id: str) -> CustomerMeta:
-    return CustomerMeta(customer_id=customer_id, customer_name="n", username="u",
-                        service_type="pppoe", interface="<pppoe-u>", router="core-1")
+    return CustomerMeta(
+        customer_id=customer_id,
+        customer_name="n",
+        username="u",
+        service_type="pppoe",
+        interface="<pppoe-u>",
+        router="core-1",
+    )
 
 
 def sample(customer_id: str, seq: int, fence: int, session: str = "s") -> dict[str, str]:
@@ -85,7 +91,8 @@ def batch(plain: Publisher) -> Iterator[BatchPublisher]:
 
 
 def test_batch_publisher_many_threads_each_entry_lands_once_with_its_own_ids(
-        redis_client: redis.Redis, batch: BatchPublisher) -> None:
+    redis_client: redis.Redis, batch: BatchPublisher
+) -> None:
     sem = Semaphore(redis_client)
     threads, per_thread = 200, 10
     fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(threads)}
@@ -94,8 +101,10 @@ def test_batch_publisher_many_threads_each_entry_lands_once_with_its_own_ids(
 
     def producer(i: int) -> None:
         start.wait()
-        got[i] = [batch.publish(sample(f"c{i}", seq, fences[i], session=f"s{i}"),
-                                token=f"s{i}:1", fence=fences[i]) for seq in range(per_thread)]
+        got[i] = [
+            batch.publish(sample(f"c{i}", seq, fences[i], session=f"s{i}"), token=f"s{i}:1", fence=fences[i])
+            for seq in range(per_thread)
+        ]
 
     _in_threads([lambda i=i: producer(i) for i in range(threads)])
     combined = redis_client.xrange(keys.COMBINED_STREAM)
@@ -115,23 +124,30 @@ def test_batch_publisher_many_threads_each_entry_lands_once_with_its_own_ids(
 
 
 def test_batch_publisher_refuses_a_stale_token_inside_a_batch_the_others_land(
-        redis_client: redis.Redis, plain: Publisher) -> None:
+    redis_client: redis.Redis, plain: Publisher
+) -> None:
     sem = Semaphore(redis_client)
     fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(5)}
     # c0 is taken over: its old producer ("s0:1") is fenced out from now on.
-    new = sem.takeover("s0:2", "c0", "r1", previous_token="s0:1", global_limit=10_000,
-                       router_limit=None, ttl=TTL)
+    new = sem.takeover(
+        "s0:2", "c0", "r1", previous_token="s0:1", global_limit=10_000, router_limit=None, ttl=TTL
+    )
     pub = GatedBatchPublisher(plain)
     try:
-        first = threading.Thread(target=lambda: pub.publish(
-            sample("c1", 0, fences[1]), token="s1:1", fence=fences[1]))
+        first = threading.Thread(
+            target=lambda: pub.publish(sample("c1", 0, fences[1]), token="s1:1", fence=fences[1])
+        )
         first.start()
         assert pub.held.wait(5)
-        calls = [lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:1", fence=fences[0]),
-                 lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:2", fence=fences[0]),
-                 lambda: pub.publish(sample("c0", 2, new), token="s0:2", fence=new)]
-        calls += [lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1",
-                                          fence=fences[i]) for i in range(2, 5)]
+        calls = [
+            lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:1", fence=fences[0]),
+            lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:2", fence=fences[0]),
+            lambda: pub.publish(sample("c0", 2, new), token="s0:2", fence=new),
+        ]
+        calls += [
+            lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1", fence=fences[i])
+            for i in range(2, 5)
+        ]
         results: list[object] = []
         runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
         runner.start()
@@ -145,20 +161,23 @@ def test_batch_publisher_refuses_a_stale_token_inside_a_batch_the_others_land(
     stale_token, stale_fence, owner, *others = results
     assert stale_token is None and stale_fence is None
     assert owner is not None and all(r is not None and not isinstance(r, Exception) for r in others)
-    assert [decode_entry(i, f)["fence"] for i, f in
-            redis_client.xrange(keys.customer_stream("c0"))] == [new]
+    assert [decode_entry(i, f)["fence"] for i, f in redis_client.xrange(keys.customer_stream("c0"))] == [new]
     for i in range(2, 5):
         assert redis_client.xlen(keys.customer_stream(f"c{i}")) == 1
 
 
 def test_batch_publisher_a_script_error_fails_only_its_own_entry(
-        redis_client: redis.Redis, batch: BatchPublisher) -> None:
+    redis_client: redis.Redis, batch: BatchPublisher
+) -> None:
     sem = Semaphore(redis_client)
     fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(3)}
     redis_client.set(keys.customer_stream("c1"), "not a stream")  # WRONGTYPE inside the script
-    results = _in_threads([lambda i=i: batch.publish(sample(f"c{i}", 0, fences[i]),
-                                                     token=f"s{i}:1", fence=fences[i])
-                           for i in range(3)])
+    results = _in_threads(
+        [
+            lambda i=i: batch.publish(sample(f"c{i}", 0, fences[i]), token=f"s{i}:1", fence=fences[i])
+            for i in range(3)
+        ]
+    )
     assert isinstance(results[1], redis.ResponseError)
     assert results[0] is not None and results[2] is not None
     assert not isinstance(results[0], Exception) and not isinstance(results[2], Exception)
@@ -166,7 +185,8 @@ def test_batch_publisher_a_script_error_fails_only_its_own_entry(
 
 
 def test_batch_publisher_withdraws_an_entry_whose_caller_gave_up(
-        redis_client: redis.Redis, plain: Publisher) -> None:
+    redis_client: redis.Redis, plain: Publisher
+) -> None:
     sem = Semaphore(redis_client)
     f0, f1 = acquire(sem, "s0:1", "c0"), acquire(sem, "s1:1", "c1")
     pub = GatedBatchPublisher(plain, wait_timeout=0.3)
@@ -182,12 +202,12 @@ def test_batch_publisher_withdraws_an_entry_whose_caller_gave_up(
         assert pub.publish(sample("c1", 1, f1), token="s1:1", fence=f1) is not None
     finally:
         pub.close()
-    assert [decode_entry(i, f)["seq"] for i, f in
-            redis_client.xrange(keys.customer_stream("c1"))] == [1]
+    assert [decode_entry(i, f)["seq"] for i, f in redis_client.xrange(keys.customer_stream("c1"))] == [1]
 
 
 def test_batch_publisher_idle_thread_answers_a_single_publish_at_once(
-        redis_client: redis.Redis, batch: BatchPublisher) -> None:
+    redis_client: redis.Redis, batch: BatchPublisher
+) -> None:
     fence = acquire(Semaphore(redis_client), "s0:1", "c0")
     batch.publish(sample("c0", 0, fence), token="s0:1", fence=fence)  # warm up
     time.sleep(0.3)  # idle: the thread is blocked on its queue, not polling
@@ -197,7 +217,8 @@ def test_batch_publisher_idle_thread_answers_a_single_publish_at_once(
 
 
 def test_batch_publisher_close_stops_the_thread_and_refuses_later_publishes(
-        redis_client: redis.Redis, plain: Publisher) -> None:
+    redis_client: redis.Redis, plain: Publisher
+) -> None:
     fence = acquire(Semaphore(redis_client), "s0:1", "c0")
     pub = BatchPublisher(plain)
     pub.start()
@@ -228,7 +249,8 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
-        private_redis: PrivateRedis) -> None:
+    private_redis: PrivateRedis,
+) -> None:
     client = redis.Redis.from_url(private_redis.url)
     sem = Semaphore(client)
     plain = Publisher(client, combined_maxlen=10_000, retention_seconds=3600)
@@ -240,12 +262,17 @@ def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
         assert pub.publish(sample("c0", 0, fences[0]), token="s0:1", fence=fences[0])
         pub.held.clear()
         pub.gate.clear()
-        first = threading.Thread(target=lambda: _in_threads([lambda: pub.publish(
-            sample("c0", 1, fences[0]), token="s0:1", fence=fences[0])]))
+        first = threading.Thread(
+            target=lambda: _in_threads(
+                [lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:1", fence=fences[0])]
+            )
+        )
         first.start()
         assert pub.held.wait(5)
-        calls = [lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1",
-                                         fence=fences[i]) for i in range(1, 6)]
+        calls = [
+            lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1", fence=fences[i])
+            for i in range(1, 6)
+        ]
         results: list[object] = []
         runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
         runner.start()
@@ -259,8 +286,11 @@ def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
         assert pub.running
         # Back, empty (no owner keys, no script): fencing refuses, then a fresh lease works.
         private_redis.start()
-        wait_for(lambda: _answers(pub, fences[1]) is None, 10.0,
-                 what="the thread to reconnect (fenced out: the owner key is gone)")
+        wait_for(
+            lambda: _answers(pub, fences[1]) is None,
+            10.0,
+            what="the thread to reconnect (fenced out: the owner key is gone)",
+        )
         fence = acquire(sem, "s9:1", "c1")
         ids = pub.publish(sample("c1", 2, fence, session="s9"), token="s9:1", fence=fence)
         assert ids is not None

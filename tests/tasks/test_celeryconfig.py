@@ -66,10 +66,21 @@ _PROBE = (
 def test_celeryconfig_every_process_derives_options_from_settings(tmp_path) -> None:
     # Web, worker, beat and Flower all import `tasks`; a fresh process with the
     # same environment gets the same options, whatever the defaults are.
-    env = {"PATH": "/usr/bin:/bin", "CELERY_VISIBILITY_TIMEOUT": "7200",
-           "RECONCILE_INTERVAL": "3", "ENV_FILE": str(tmp_path / "none.env")}
-    out = subprocess.run([sys.executable, "-c", _PROBE], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True, timeout=60).stdout
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CELERY_VISIBILITY_TIMEOUT": "7200",
+        "RECONCILE_INTERVAL": "3",
+        "ENV_FILE": str(tmp_path / "none.env"),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
     broker, backend, visibility, interval = json.loads(out)
     assert broker == backend == {"visibility_timeout": 7200}
     assert visibility == 7200 and interval == 3.0

@@ -40,16 +40,23 @@ def test_cli_customer_reference_unknown_or_ambiguous_is_refused(engine: Engine) 
         cli.customer_id_for("nobody")
     username = engine.usernames("pppoe")[1]
     with sessions.db() as s:
-        s.add(Customer(id=uuid.uuid4(), mikrotik_id="mikrotik-002", username=username,
-                       name="Same Name Elsewhere", service_type="pppoe",
-                       pppoe_username=username, status="active"))
+        s.add(
+            Customer(
+                id=uuid.uuid4(),
+                mikrotik_id="mikrotik-002",
+                username=username,
+                name="Same Name Elsewhere",
+                service_type="pppoe",
+                pppoe_username=username,
+                status="active",
+            )
+        )
     with pytest.raises(cli.CliError, match=f"several routers .*mikrotik-002, {ROUTER_ID}"):
         cli.customer_id_for(username)
     assert cli.customer_id_for(f"{ROUTER_ID}/{username}") == engine.customer_id(username)
 
 
-def test_cli_start_tail_status_stop_round_trip(engine: Engine,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_start_tail_status_stop_round_trip(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     username = engine.usernames("pppoe")[2]
     code, out, err = _run(capsys, "start", username, "--by", "noc-anna")
     assert (code, err) == (0, "")
@@ -57,8 +64,7 @@ def test_cli_start_tail_status_stop_round_trip(engine: Engine,
     code, out, _ = _run(capsys, "start", username)
     assert code == 0 and out.startswith("already running: session ")
 
-    code, out, _ = _run(capsys, "tail", "--customer", username, "--from", "0", "--json",
-                        "--seconds", "2.5")
+    code, out, _ = _run(capsys, "tail", "--customer", username, "--from", "0", "--json", "--seconds", "2.5")
     messages = [json.loads(line) for line in out.splitlines()]
     kinds = [m["type"] for m in messages]
     assert code == 0 and kinds[0] == "started" and "traffic" in kinds
@@ -79,8 +85,7 @@ def test_cli_start_tail_status_stop_round_trip(engine: Engine,
     assert "stopped (stopped by noc-anna)" in out.splitlines()[-1]
 
 
-def test_cli_refusals_are_one_line_and_nonzero(engine: Engine,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refusals_are_one_line_and_nonzero(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = _run(capsys, "start", "nobody")
     assert (code, out) == (1, "") and err == "error: no customer with username 'nobody'\n"
     code, _, err = _run(capsys, "stop", engine.usernames("pppoe")[3])

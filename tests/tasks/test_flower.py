@@ -28,9 +28,18 @@ def flower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     # Make sure nothing in the environment opens the API without credentials.
     env.pop("FLOWER_UNAUTHENTICATED_API", None)
     proc = CeleryProcess(
-        ["flower", f"--port={port}", "--address=127.0.0.1", f"--basic-auth={USER}:{PASSWORD}",
-         "--read_only=True"],
-        env, tmp_path_factory.mktemp("flower") / "flower.log", "Visit me", "flower")
+        [
+            "flower",
+            f"--port={port}",
+            "--address=127.0.0.1",
+            f"--basic-auth={USER}:{PASSWORD}",
+            "--read_only=True",
+        ],
+        env,
+        tmp_path_factory.mktemp("flower") / "flower.log",
+        "Visit me",
+        "flower",
+    )
     proc.start()
     base = f"http://127.0.0.1:{port}"
 
@@ -71,8 +80,12 @@ def test_flower_api_with_credentials_is_served(flower: str) -> None:
 def test_flower_read_only_refuses_revoke_even_with_credentials(flower: str) -> None:
     # Flower 2.2 answers 403 "Read only mode is enabled" (flower/api/control.py); the
     # message pins it to read-only, not to some other 403 (e.g. a cross-site check).
-    response = httpx.post(f"{flower}/api/task/revoke/monitor-00000000-0000-0000-0000-000000000000-1",
-                          params={"terminate": "true"}, auth=(USER, PASSWORD), timeout=5.0)
+    response = httpx.post(
+        f"{flower}/api/task/revoke/monitor-00000000-0000-0000-0000-000000000000-1",
+        params={"terminate": "true"},
+        auth=(USER, PASSWORD),
+        timeout=5.0,
+    )
     assert response.status_code == 403
     assert "Read only mode is enabled" in response.text
     # Without credentials the same request is refused before read-only even matters.

@@ -12,11 +12,18 @@ def test_keys_streams_match_the_contract() -> None:
 
 def test_keys_are_distinct_per_id_and_kind() -> None:
     names = {
-        keys.COMBINED_STREAM, keys.GLOBAL_SLOTS, keys.LEASES, keys.FENCE_COUNTER,
-        keys.customer_stream("a"), keys.customer_stream("b"),
-        keys.router_slots("a"), keys.router_slots("b"),
-        keys.customer_owner("a"), keys.customer_owner("b"),
-        keys.session_stop("a"), keys.session_stop("b"),
+        keys.COMBINED_STREAM,
+        keys.GLOBAL_SLOTS,
+        keys.LEASES,
+        keys.FENCE_COUNTER,
+        keys.customer_stream("a"),
+        keys.customer_stream("b"),
+        keys.router_slots("a"),
+        keys.router_slots("b"),
+        keys.customer_owner("a"),
+        keys.customer_owner("b"),
+        keys.session_stop("a"),
+        keys.session_stop("b"),
     }
     assert len(names) == 12
     assert all(name.startswith(keys.PREFIX + ":") for name in names)

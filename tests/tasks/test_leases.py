@@ -47,8 +47,10 @@ def test_leases_keeper_renews_only_progressing_monitors(keeper: LeaseKeeper) -> 
     keeper.start()
     try:
         # bob's loop never reports progress: its lease runs out on the Redis clock
-        wait_for(lambda: sem.owner_of("bob") is None and sem.in_use() == 1,
-                 what="the hung monitor's lease to expire")
+        wait_for(
+            lambda: sem.owner_of("bob") is None and sem.in_use() == 1,
+            what="the hung monitor's lease to expire",
+        )
         wait_for(lambda: hung.stopped, what="the hung monitor's stop event")
         assert hung.stop_reason == LEASE_LOST and hung.lease_lost
         assert not alive.stopped
@@ -63,8 +65,9 @@ def test_leases_keeper_sets_stop_events_from_stop_keys(
 ) -> None:
     sem = keeper.semaphore
     shared = threading.Event()  # a monitor may share its Event with revoke/shutdown
-    first = keeper.register(acquire(sem, "s1", "alice", ttl=30), "alice", "r1", session_id="s1",
-                            stop_event=shared)
+    first = keeper.register(
+        acquire(sem, "s1", "alice", ttl=30), "alice", "r1", session_id="s1", stop_event=shared
+    )
     second = keeper.register(acquire(sem, "s2", "bob", ttl=30), "bob", "r1", session_id="s2")
     keeper.start()
     request_stop(redis_client, "s1", "api stop")
@@ -77,16 +80,13 @@ def test_leases_keeper_sets_stop_events_from_stop_keys(
 
 
 def test_leases_empty_stop_value_still_stops(keeper: LeaseKeeper, redis_client: redis.Redis) -> None:
-    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1",
-                             session_id="s1")
+    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
     redis_client.set(keys.session_stop("s1"), "")
     assert keeper.poll_stops() == 1
     assert handle.stop_reason == STOP_REQUESTED
 
 
-def test_leases_lost_lease_stops_the_monitor_at_once(
-    keeper: LeaseKeeper, redis_client: redis.Redis
-) -> None:
+def test_leases_lost_lease_stops_the_monitor_at_once(keeper: LeaseKeeper, redis_client: redis.Redis) -> None:
     sem = keeper.semaphore
     a = keeper.register(acquire(sem, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
     b = keeper.register(acquire(sem, "s2", "bob", ttl=30), "bob", "r1", session_id="s2")
@@ -99,8 +99,10 @@ def test_leases_flushdb_stops_every_monitor_on_the_next_round(
     keeper: LeaseKeeper, redis_client: redis.Redis
 ) -> None:
     sem = keeper.semaphore
-    handles = [keeper.register(acquire(sem, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1",
-                               session_id=f"s{i}") for i in range(5)]
+    handles = [
+        keeper.register(acquire(sem, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1", session_id=f"s{i}")
+        for i in range(5)
+    ]
     redis_client.flushdb()
     assert keeper.renew_round() == 0
     assert all(h.lease_lost for h in handles)
@@ -129,8 +131,7 @@ def test_leases_monitor_ending_during_a_renewal_is_not_reported_lost(
             return super().renew_many(leases, ttl)
 
     keeper = LeaseKeeper(EndsDuringRenewal(redis_client), ttl=TTL, renew_interval=0.2)
-    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1",
-                             session_id="s1")
+    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
     with caplog.at_level("WARNING", logger="tasks.leases"):
         assert keeper.renew_round() == 0
     assert not handle.stopped and handle.stop_reason is None
@@ -140,8 +141,7 @@ def test_leases_monitor_ending_during_a_renewal_is_not_reported_lost(
 def test_leases_unregistered_monitor_is_neither_renewed_nor_polled(
     keeper: LeaseKeeper, redis_client: redis.Redis
 ) -> None:
-    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1",
-                             session_id="s1")
+    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
     keeper.unregister(handle)
     keeper.unregister(handle)
     request_stop(redis_client, "s1")
@@ -157,8 +157,12 @@ def test_leases_duplicate_registration_is_refused(keeper: LeaseKeeper) -> None:
 
 
 def test_leases_stop_all_reaches_every_monitor_and_first_reason_wins(keeper: LeaseKeeper) -> None:
-    handles = [keeper.register(acquire(keeper.semaphore, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1",
-                               session_id=f"s{i}") for i in range(3)]
+    handles = [
+        keeper.register(
+            acquire(keeper.semaphore, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1", session_id=f"s{i}"
+        )
+        for i in range(3)
+    ]
     handles[0].request_stop("revoked")
     keeper.stop_all("worker-shutdown")
     assert [h.stop_reason for h in handles] == ["revoked", "worker-shutdown", "worker-shutdown"]
@@ -188,8 +192,10 @@ def test_leases_keeper_from_settings_uses_its_own_client(redis_client: redis.Red
     from settings import load_settings
     from tests.services import TEST_REDIS_URL
 
-    settings = load_settings({"REDIS_URL": TEST_REDIS_URL, "MONITOR_LEASE_TTL": "2",
-                              "MONITOR_RENEW_INTERVAL": "0.5"}, env_file="/nonexistent")
+    settings = load_settings(
+        {"REDIS_URL": TEST_REDIS_URL, "MONITOR_LEASE_TTL": "2", "MONITOR_RENEW_INTERVAL": "0.5"},
+        env_file="/nonexistent",
+    )
     sem = Semaphore(redis_client)
     keeper = LeaseKeeper.from_settings(sem, settings)
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -24,20 +24,34 @@ from tasks.message import (
 )
 
 PPPOE = CustomerMeta(
-    customer_id="c-1", customer_name="Alice", username="alice", service_type="pppoe",
-    interface="<pppoe-alice>", router="core-1", package="home-10M",
-    package_download_bps=10_000_000, package_upload_bps=5_000_000,
+    customer_id="c-1",
+    customer_name="Alice",
+    username="alice",
+    service_type="pppoe",
+    interface="<pppoe-alice>",
+    router="core-1",
+    package="home-10M",
+    package_download_bps=10_000_000,
+    package_upload_bps=5_000_000,
 )
 HOTSPOT = CustomerMeta(
-    customer_id="c-2", customer_name="Bob", username="bob", service_type="hotspot",
-    interface="<hotspot-bob>", router="core-1",
+    customer_id="c-2",
+    customer_name="Bob",
+    username="bob",
+    service_type="hotspot",
+    interface="<hotspot-bob>",
+    router="core-1",
 )
 PPPOE_ROW = {
-    "name": "<pppoe-alice>", "rx-bits-per-second": "159176", "tx-bits-per-second": "5230000",
-    "rx-packets-per-second": "31", "tx-packets-per-second": "452", "fp-rx-bits-per-second": "0",
+    "name": "<pppoe-alice>",
+    "rx-bits-per-second": "159176",
+    "tx-bits-per-second": "5230000",
+    "rx-packets-per-second": "31",
+    "tx-packets-per-second": "452",
+    "fp-rx-bits-per-second": "0",
     ".section": "3",
 }
-WHEN = datetime(2026, 11, 24, 10, 21, 44, 123456, tzinfo=timezone.utc)
+WHEN = datetime(2026, 11, 24, 10, 21, 44, 123456, tzinfo=UTC)
 
 
 def test_message_pppoe_tx_is_download_and_rx_upload() -> None:
@@ -56,8 +70,14 @@ def test_message_server_side_interfaces_are_recognised() -> None:
 
 
 def test_message_queue_pairs_are_upload_then_download() -> None:
-    rates = rates_from_queue({"name": "<hotspot-bob>", "rate": "17424/62464",
-                              "packet-rate": "16/30", "max-limit": "1000000/2000000"})
+    rates = rates_from_queue(
+        {
+            "name": "<hotspot-bob>",
+            "rate": "17424/62464",
+            "packet-rate": "16/30",
+            "max-limit": "1000000/2000000",
+        }
+    )
     assert rates.upload_bps == 17_424 and rates.download_bps == 62_464
     assert rates.upload_pps == 16 and rates.download_pps == 30
     # rx = what the router received from the customer = the upload half
@@ -133,8 +153,12 @@ def test_message_without_package_has_null_package_fields() -> None:
 
 
 def test_message_status_events_carry_reason_and_metadata() -> None:
-    msg = decode_entry("2-0", status_entry("stopped", PPPOE, session_id="s", seq=3, fence=None,
-                                           reason="stop requested", timestamp=WHEN))
+    msg = decode_entry(
+        "2-0",
+        status_entry(
+            "stopped", PPPOE, session_id="s", seq=3, fence=None, reason="stop requested", timestamp=WHEN
+        ),
+    )
     assert msg["type"] == "stopped" and msg["reason"] == "stop requested"
     assert msg["fence"] is None and msg["customer_name"] == "Alice" and msg["seq"] == 3
     assert "download_bps" not in msg

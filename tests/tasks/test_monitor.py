@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tasks import service
+from tests.polling import wait_for
 from tests.tasks.conftest import (
     ROUTER_PASSWORD,
     Engine,
@@ -15,7 +16,6 @@ from tests.tasks.conftest import (
     parse_ts,
     wait_entry,
 )
-from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +30,12 @@ def engine(engine_factory) -> Iterator[Engine]:
 
 def _first(eng: Engine, customer_id: str, kind: str, timeout: float, **match: object) -> dict:
     return wait_entry(
-        eng.redis, customer_id,
+        eng.redis,
+        customer_id,
         lambda e: e["type"] == kind and all(e.get(k) == v for k, v in match.items()),
-        timeout, f"a {kind} entry for {customer_id} {match or ''}")
+        timeout,
+        f"a {kind} entry for {customer_id} {match or ''}",
+    )
 
 
 def test_monitor_pppoe_sample_reaches_stream_within_one_second(engine: Engine) -> None:
@@ -69,7 +72,8 @@ def _stop_and_wait(eng: Engine, cid: str, session_id: str) -> dict:
 
 @pytest.mark.parametrize("service_type", ["hotspot", "static_ip"])
 def test_monitor_queue_target_samples_read_pairs_as_upload_download(
-        engine: Engine, service_type: str) -> None:
+    engine: Engine, service_type: str
+) -> None:
     username = engine.usernames(service_type)[0]
     cid = engine.customer_id(username)
     record = engine.customers[username]
@@ -90,8 +94,9 @@ def test_monitor_queue_target_samples_read_pairs_as_upload_download(
 def _router_queues(eng: Engine) -> list[dict[str, str]]:
     from routeros import RouterClient, RouterEndpoint
 
-    with RouterClient(RouterEndpoint("127.0.0.1", eng.sim.port, "admin", ROUTER_PASSWORD,
-                                     timeout=5)) as client:
+    with RouterClient(
+        RouterEndpoint("127.0.0.1", eng.sim.port, "admin", ROUTER_PASSWORD, timeout=5)
+    ) as client:
         return client.call("/queue/simple/print", proplist=["name", "target", "rate"])
 
 
@@ -104,12 +109,15 @@ def test_monitor_stop_ends_samples_within_one_second(engine: Engine) -> None:
     stopped = _first(engine, cid, "stopped", 5.0, session_id=info.session_id)
     assert parse_ts(stopped["timestamp"]) - asked < 1.0
     assert stopped["reason"] == "stopped by alice"
-    row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
-                   and r, 5.0, what="the session row to be closed")
+    row = wait_for(
+        lambda: (r := _session(info.session_id)) and r.actual_state == "stopped" and r,
+        5.0,
+        what="the session row to be closed",
+    )
     assert row.desired_state == "stopped" and row.stop_reason == "stopped by alice"
     entries = customer_entries(engine.redis, cid)
     last = max(i for i, e in enumerate(entries) if e["type"] == "stopped")
-    assert all(e["type"] != "traffic" for e in entries[last + 1:])
+    assert all(e["type"] != "traffic" for e in entries[last + 1 :])
     assert wait_for(lambda: service.status()["slots_in_use"] == 0, 5.0, what="slot freed")
 
 
@@ -121,8 +129,7 @@ def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine)
         _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
     # One worker process, six monitors: one API session on the router (an earlier
     # test's own short-lived client may still be closing on the router side).
-    wait_for(lambda: engine.sim.stats()["open_sessions"] == 1, 3.0,
-             what="one API session on the router")
+    wait_for(lambda: engine.sim.stats()["open_sessions"] == 1, 3.0, what="one API session on the router")
     assert engine.sim.stats()["logins"] - before <= 1
     for cid, info in zip(ids, infos):
         _stop_and_wait(engine, cid, info.session_id)
@@ -131,28 +138,42 @@ def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine)
 # The router's behaviour when the interface vanishes is UNVERIFIED (facts 3.3): a trap,
 # a bare !done, silence, or rows of zeros (told from idle traffic by asking the router).
 @pytest.mark.parametrize("mode", ["trap", "done", "stall", "zeros"])
-def test_monitor_pppoe_drop_and_return_gives_events_then_samples(
-        engine: Engine, mode: str) -> None:
+def test_monitor_pppoe_drop_and_return_gives_events_then_samples(engine: Engine, mode: str) -> None:
     username = engine.usernames("pppoe")[{"trap": 8, "done": 6, "stall": 9, "zeros": 5}[mode]]
     cid = engine.customer_id(username)
     info = service.start(cid)
     _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
     engine.sim.drop_pppoe(username, mode=mode)
-    trouble = wait_entry(engine.redis, cid,
-                         lambda e: e["type"] in ("offline", "reconnecting")
-                         and e["session_id"] == info.session_id, 10.0, "offline/reconnecting")
+    trouble = wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] in ("offline", "reconnecting") and e["session_id"] == info.session_id,
+        10.0,
+        "offline/reconnecting",
+    )
     assert trouble["reason"]
-    assert wait_for(lambda: (r := _session(info.session_id))
-                    and r.actual_state in ("offline", "reconnecting"), 5.0,
-                    what="the row to show the trouble")
+    assert wait_for(
+        lambda: (r := _session(info.session_id)) and r.actual_state in ("offline", "reconnecting"),
+        5.0,
+        what="the row to show the trouble",
+    )
     # Slot kept while offline.
-    assert any(m["session_id"] == info.session_id and m["live"]
-               for m in service.status()["monitors"])
+    assert any(m["session_id"] == info.session_id and m["live"] for m in service.status()["monitors"])
     engine.sim.restore_pppoe(username)
-    resumed = wait_entry(engine.redis, cid, lambda e: e["type"] == "resumed"
-                         and e["session_id"] == info.session_id, 20.0, "resumed")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
-               5.0, "samples after resume")
+    resumed = wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "resumed" and e["session_id"] == info.session_id,
+        20.0,
+        "resumed",
+    )
+    wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
+        5.0,
+        "samples after resume",
+    )
     _stop_and_wait(engine, cid, info.session_id)
 
 
@@ -162,28 +183,48 @@ def test_monitor_stalled_router_connection_reconnects_then_resumes(engine: Engin
     _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
     engine.sim.stall(True)
     try:
-        wait_entry(engine.redis, cid, lambda e: e["type"] == "reconnecting"
-                   and e["session_id"] == info.session_id, 15.0, "reconnecting")
+        wait_entry(
+            engine.redis,
+            cid,
+            lambda e: e["type"] == "reconnecting" and e["session_id"] == info.session_id,
+            15.0,
+            "reconnecting",
+        )
     finally:
         engine.sim.stall(False)
-    resumed = wait_entry(engine.redis, cid, lambda e: e["type"] == "resumed"
-                         and e["session_id"] == info.session_id, 30.0, "resumed")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
-               5.0, "samples after resume")
+    resumed = wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "resumed" and e["session_id"] == info.session_id,
+        30.0,
+        "resumed",
+    )
+    wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
+        5.0,
+        "samples after resume",
+    )
     _stop_and_wait(engine, cid, info.session_id)
 
 
-def test_monitor_router_closing_connection_gives_reconnecting_then_resumed(
-        engine: Engine) -> None:
+def test_monitor_router_closing_connection_gives_reconnecting_then_resumed(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[7])
     info = service.start(cid)
     _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
     engine.sim.close_connections()  # router reboot / link reset: FIN on every session
     _first(engine, cid, "reconnecting", 5.0, session_id=info.session_id)
     resumed = _first(engine, cid, "resumed", 10.0, session_id=info.session_id)
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
-               5.0, "samples after resume")
+    wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
+        5.0,
+        "samples after resume",
+    )
     _stop_and_wait(engine, cid, info.session_id)
+
 
 def test_monitor_stops_itself_at_max_duration(engine: Engine, monkeypatch) -> None:
     from settings import get_settings
@@ -198,13 +239,13 @@ def test_monitor_stops_itself_at_max_duration(engine: Engine, monkeypatch) -> No
         get_settings.cache_clear()
     stopped = _first(engine, cid, "stopped", 6.0, session_id=info.session_id)
     assert stopped["reason"] == "max-duration"
-    row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
-                   and r, 5.0, what="row closed")
+    row = wait_for(
+        lambda: (r := _session(info.session_id)) and r.actual_state == "stopped" and r, 5.0, what="row closed"
+    )
     assert row.stop_reason == "max-duration"
 
 
-def test_monitor_flower_style_revoke_with_terminate_still_stops_cooperatively(
-        engine: Engine) -> None:
+def test_monitor_flower_style_revoke_with_terminate_still_stops_cooperatively(engine: Engine) -> None:
     from tasks import app
 
     cid = engine.customer_id(engine.usernames("pppoe")[0])
@@ -215,10 +256,12 @@ def test_monitor_flower_style_revoke_with_terminate_still_stops_cooperatively(
     app.control.revoke(info.task_id, terminate=True, signal="SIGTERM")
     stopped = _first(engine, cid, "stopped", 5.0, session_id=info.session_id)
     assert stopped["reason"] == "revoked"
-    row = wait_for(lambda: (r := _session(info.session_id)) and r.actual_state == "stopped"
-                   and r, 5.0, what="row closed")
+    row = wait_for(
+        lambda: (r := _session(info.session_id)) and r.actual_state == "stopped" and r, 5.0, what="row closed"
+    )
     # Closed for good: a revoke is an operator's stop, the reconciler must not restart it.
     assert (row.desired_state, row.stop_reason) == ("stopped", "revoked")
+
 
 def test_monitor_secrets_never_reach_logs_or_streams(engine: Engine) -> None:
     from tasks.keys import COMBINED_STREAM

@@ -8,7 +8,7 @@ from tasks.backoff import Backoff
 def test_monitor_backoff_grows_exponentially_within_jitter_bounds() -> None:
     backoff = Backoff(initial=0.5, maximum=8.0)
     for failures in range(10):
-        ceiling = min(8.0, 0.5 * 2 ** failures)
+        ceiling = min(8.0, 0.5 * 2**failures)
         delay = backoff.next_delay()
         # Half to full delay: never zero (no spinning), never above the cap.
         assert ceiling / 2 <= delay <= ceiling

@@ -12,8 +12,9 @@ from tests.polling import wait_for
 
 @pytest.fixture(scope="module")
 def sim():
-    with Simulator(SimulatorConfig(pppoe=6, hotspot=0, static=0, max_sessions=20, seed=3,
-                                   password="admin")) as s:
+    with Simulator(
+        SimulatorConfig(pppoe=6, hotspot=0, static=0, max_sessions=20, seed=3, password="admin")
+    ) as s:
         yield s
 
 
@@ -23,14 +24,20 @@ def _endpoint(sim: Simulator) -> RouterEndpoint:
 
 @pytest.mark.parametrize("per_router", [1, 2])
 def test_monitor_hub_caps_connections_per_router_whatever_the_monitors(
-        sim: Simulator, per_router: int) -> None:
+    sim: Simulator, per_router: int
+) -> None:
     hub = RouterHub(per_router)
     handles = [hub.checkout(_endpoint(sim)) for _ in range(12)]
     try:
         targets = [c["target"] for c in sim.customers()["customers"]]
-        streams = [h.stream("/interface/monitor-traffic",
-                            {"interface": targets[i % len(targets)], "interval": "1"}, wait=5)
-                   for i, h in enumerate(handles)]
+        streams = [
+            h.stream(
+                "/interface/monitor-traffic",
+                {"interface": targets[i % len(targets)], "interval": "1"},
+                wait=5,
+            )
+            for i, h in enumerate(handles)
+        ]
         for stream in streams:
             event = stream.get(timeout=5)
             assert event is not None and event.kind == "data"

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 import pytest
 
 from tasks import runtime, service, sessions
+from tests.polling import wait_for
 from tests.tasks.conftest import Engine, customer_entries, wait_entry
 from tests.workers import CeleryProcess
-from tests.polling import wait_for
 
 CAP = 20
 TTL = 3.0
@@ -20,8 +20,9 @@ TTL = 3.0
 
 @pytest.fixture(scope="module")
 def engine(engine_factory) -> Iterator[Engine]:
-    eng = engine_factory(pppoe=24, hotspot=0, static=0, MAX_CONCURRENT_MONITORS=str(CAP),
-                         MONITOR_LEASE_TTL=str(TTL))
+    eng = engine_factory(
+        pppoe=24, hotspot=0, static=0, MAX_CONCURRENT_MONITORS=str(CAP), MONITOR_LEASE_TTL=str(TTL)
+    )
     eng.start_worker("default", concurrency=2, name="control")
     eng.start_beat()
     yield eng
@@ -56,8 +57,11 @@ def assert_single_producer(entries: list[dict]) -> None:
 
 
 def _samples_by(eng: Engine, cid: str, session_id: str, attempt_token: str) -> list[dict]:
-    return [e for e in customer_entries(eng.redis, cid)
-            if e["type"] == "traffic" and e["session_id"] == session_id]
+    return [
+        e
+        for e in customer_entries(eng.redis, cid)
+        if e["type"] == "traffic" and e["session_id"] == session_id
+    ]
 
 
 def _current_attempt(session_id: str) -> int:
@@ -67,12 +71,18 @@ def _current_attempt(session_id: str) -> int:
 
 
 def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
-        engine: Engine, first_worker: CeleryProcess) -> None:
+    engine: Engine, first_worker: CeleryProcess
+) -> None:
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[:3]]
     infos = [service.start(cid) for cid in ids]
     for cid, info in zip(ids, infos):
-        wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
-                   and e["session_id"] == s, 5.0, "first samples")
+        wait_entry(
+            engine.redis,
+            cid,
+            lambda e, s=info.session_id: e["type"] == "traffic" and e["session_id"] == s,
+            5.0,
+            "first samples",
+        )
     second = engine.start_worker("monitors", concurrency=8, name="wb")
     old_tokens = {sessions.token(i.session_id, 1) for i in infos}
     assert old_tokens <= _live_tokens()
@@ -81,14 +91,21 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
     killed_at = time.monotonic()
     first_worker.wait_exit(5)
     # Slots: the dead owner's leases are gone within the TTL (nothing renews them).
-    wait_for(lambda: not (old_tokens & _live_tokens()), TTL + 0.5,
-             what="the killed worker's slots to be free")
+    wait_for(
+        lambda: not (old_tokens & _live_tokens()), TTL + 0.5, what="the killed worker's slots to be free"
+    )
     assert time.monotonic() - killed_at <= TTL + 0.5
     # The reconciler restarts each session as attempt 2, on the surviving worker.
     for cid, info in zip(ids, infos):
-        wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
-                   and e["session_id"] == s and e["fence"] != _fence_of(engine, cid, s, 1),
-                   15.0, "samples from the restarted attempt")
+        wait_entry(
+            engine.redis,
+            cid,
+            lambda e, s=info.session_id, cid=cid: (
+                e["type"] == "traffic" and e["session_id"] == s and e["fence"] != _fence_of(engine, cid, s, 1)
+            ),
+            15.0,
+            "samples from the restarted attempt",
+        )
         assert _current_attempt(info.session_id) == 2
         assert_single_producer(customer_entries(engine.redis, cid))
     assert all(f"monitor-{i.session_id}-2" in second.log() for i in infos)
@@ -119,13 +136,22 @@ def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
     leaving.wait_exit(5)
     assert leaving.log().count("ended: worker-shutdown") == 3
     for cid, row in zip(ids, rows):
-        handover = wait_entry(engine.redis, cid, lambda e, s=str(row.id): e["type"] ==
-                              "reconnecting" and e["session_id"] == s, 2.0, "handover event")
+        handover = wait_entry(
+            engine.redis,
+            cid,
+            lambda e, s=str(row.id): e["type"] == "reconnecting" and e["session_id"] == s,
+            2.0,
+            "handover event",
+        )
         assert "handing over" in handover["reason"]
-        wait_for(lambda s=str(row.id): _current_attempt(s) == 3, 10.0,
-                 what="a third attempt")
-        wait_entry(engine.redis, cid, lambda e, s=str(row.id): e["type"] == "started"
-                   and e["reason"] == "attempt 3", 10.0, "attempt 3 started")
+        wait_for(lambda s=str(row.id): _current_attempt(s) == 3, 10.0, what="a third attempt")
+        wait_entry(
+            engine.redis,
+            cid,
+            lambda e, s=str(row.id): e["type"] == "started" and e["reason"] == "attempt 3",
+            10.0,
+            "attempt 3 started",
+        )
         assert_single_producer(customer_entries(engine.redis, cid))
     for cid in ids:
         service.stop(cid)
@@ -133,11 +159,16 @@ def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
 
 
 def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: Engine) -> None:
-    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[3:3 + CAP]]
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[3 : 3 + CAP]]
     infos = [service.start(cid) for cid in ids]
     for cid, info in zip(ids, infos):
-        wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
-                   and e["session_id"] == s, 10.0, "first samples")
+        wait_entry(
+            engine.redis,
+            cid,
+            lambda e, s=info.session_id: e["type"] == "traffic" and e["session_id"] == s,
+            10.0,
+            "first samples",
+        )
     sem = runtime.semaphore()
     peak = [0]
     done = threading.Event()
@@ -152,8 +183,13 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
     try:
         engine.redis.flushdb()
         for cid, info in zip(ids, infos):
-            wait_entry(engine.redis, cid, lambda e, s=info.session_id: e["type"] == "traffic"
-                       and e["session_id"] == s, 20.0, "samples after the flush")
+            wait_entry(
+                engine.redis,
+                cid,
+                lambda e, s=info.session_id: e["type"] == "traffic" and e["session_id"] == s,
+                20.0,
+                "samples after the flush",
+            )
     finally:
         done.set()
         watcher.join(2)
@@ -171,8 +207,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
     wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
 
 
-def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(
-        engine: Engine) -> None:
+def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(engine: Engine) -> None:
     from tasks import keys
 
     cid = engine.customer_id(engine.usernames("pppoe")[23])
@@ -181,11 +216,20 @@ def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(
     engine.redis.delete(keys.customer_owner(cid))  # e.g. evicted or deleted by hand
     # The old attempt's next publish is refused; it stops; attempt 2 takes over.
     wait_for(lambda: _current_attempt(info.session_id) == 2, 10.0, what="attempt 2")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "started" and e["reason"] == "attempt 2",
-               10.0, "attempt 2 started")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic"
-               and e["fence"] != _fence_of(engine, cid, info.session_id, 1), 5.0,
-               "samples from attempt 2")
+    wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "started" and e["reason"] == "attempt 2",
+        10.0,
+        "attempt 2 started",
+    )
+    wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "traffic" and e["fence"] != _fence_of(engine, cid, info.session_id, 1),
+        5.0,
+        "samples from attempt 2",
+    )
     assert_single_producer(customer_entries(engine.redis, cid))
     service.stop(cid)
     wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")

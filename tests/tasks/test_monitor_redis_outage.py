@@ -52,9 +52,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRe
 @pytest.fixture(scope="module")
 def engine(redis_server: PrivateRedis, engine_factory) -> Iterator[Engine]:
     # redis_server first: torn down after the workers, which must not lose it mid-shutdown.
-    eng = engine_factory(pppoe=3 * N, hotspot=0, static=0, redis_url=redis_server.url,
-                         MAX_CONCURRENT_MONITORS=str(CAP), MONITOR_LEASE_TTL=str(TTL),
-                         MONITOR_RENEW_INTERVAL=str(RENEW))
+    eng = engine_factory(
+        pppoe=3 * N,
+        hotspot=0,
+        static=0,
+        redis_url=redis_server.url,
+        MAX_CONCURRENT_MONITORS=str(CAP),
+        MONITOR_LEASE_TTL=str(TTL),
+        MONITOR_RENEW_INTERVAL=str(RENEW),
+    )
     eng.start_worker("default", concurrency=2, name="outage-ctl")
     eng.start_worker("monitors", concurrency=N + 2, name="outage-mon")
     eng.start_beat()
@@ -79,8 +85,7 @@ class PeakSlots:
 
     def __init__(self, url: str) -> None:
         # Short timeouts: the watcher must not hang on a frozen server.
-        self.sem = Semaphore(redis.Redis.from_url(url, socket_timeout=0.3,
-                                                  socket_connect_timeout=0.3))
+        self.sem = Semaphore(redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3))
         self.peak = 0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -121,13 +126,17 @@ def _start_all(eng: Engine, usernames: list[str]) -> dict[str, dict]:
     for username in usernames:
         cid = eng.customer_id(username)
         info = service.start(cid)
-        producers[cid] = {"session": info.session_id,
-                          "token": sessions.token(info.session_id, info.attempt),
-                          "attempt": info.attempt}
+        producers[cid] = {
+            "session": info.session_id,
+            "token": sessions.token(info.session_id, info.attempt),
+            "attempt": info.attempt,
+        }
     for cid, p in producers.items():
-        sample = wait_for(lambda c=cid, s=p["session"]: next(
-            (e for e in _traffic(eng, c) if e["session_id"] == s), None), 10.0,
-            what=f"first sample of {cid}")
+        sample = wait_for(
+            lambda c=cid, s=p["session"]: next((e for e in _traffic(eng, c) if e["session_id"] == s), None),
+            10.0,
+            what=f"first sample of {cid}",
+        )
         p["fence"] = sample["fence"]
     return producers
 
@@ -176,7 +185,8 @@ def assert_one_producer_at_a_time(entries: list[dict]) -> None:
 
 
 def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
-        engine: Engine, redis_server: PrivateRedis) -> None:
+    engine: Engine, redis_server: PrivateRedis
+) -> None:
     producers = _start_all(engine, engine.usernames("pppoe")[:N])
     with PeakSlots(redis_server.url) as slots:
         redis_server.restart_empty()
@@ -185,9 +195,13 @@ def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
         # and the reconciler (beat, also reconnected) starts a new attempt of each.
         for cid, p in producers.items():
             left = TTL + RECONCILE + SLACK - (time.monotonic() - restarted)
-            p["new"] = wait_for(lambda c=cid, s=p["session"]: next(
-                (e for e in _traffic(engine, c) if e["session_id"] == s), None),
-                max(left, 0.1), what=f"samples of {cid} after the restart")
+            p["new"] = wait_for(
+                lambda c=cid, s=p["session"]: next(
+                    (e for e in _traffic(engine, c) if e["session_id"] == s), None
+                ),
+                max(left, 0.1),
+                what=f"samples of {cid} after the restart",
+            )
     assert slots.peak <= CAP
     for cid, p in producers.items():
         row = sessions.get(p["session"])
@@ -205,8 +219,9 @@ def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
 
 
 def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
-        engine: Engine, redis_server: PrivateRedis) -> None:
-    producers = _start_all(engine, engine.usernames("pppoe")[N:2 * N])
+    engine: Engine, redis_server: PrivateRedis
+) -> None:
+    producers = _start_all(engine, engine.usernames("pppoe")[N : 2 * N])
     tokens = {p["token"] for p in producers.values()}
     with PeakSlots(redis_server.url) as slots:
         redis_server.pause()
@@ -219,9 +234,13 @@ def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
             redis_server.resume()
         # Everyone keeps producing with the same fence after the outage.
         for cid, p in producers.items():
-            wait_for(lambda c=cid, f=p["fence"]: sum(
-                1 for e in _traffic(engine, c) if _id_ms(e) >= resumed_ms and e["fence"] == f)
-                >= 2, 5.0, what=f"samples of {cid} after the outage")
+            wait_for(
+                lambda c=cid, f=p["fence"]: (
+                    sum(1 for e in _traffic(engine, c) if _id_ms(e) >= resumed_ms and e["fence"] == f) >= 2
+                ),
+                5.0,
+                what=f"samples of {cid} after the outage",
+            )
     assert slots.peak <= CAP
     for cid, p in producers.items():
         row = sessions.get(p["session"])
@@ -240,8 +259,9 @@ def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
 
 
 def test_monitor_long_redis_outage_fences_out_then_restarts_once(
-        engine: Engine, redis_server: PrivateRedis) -> None:
-    producers = _start_all(engine, engine.usernames("pppoe")[2 * N:3 * N])
+    engine: Engine, redis_server: PrivateRedis
+) -> None:
+    producers = _start_all(engine, engine.usernames("pppoe")[2 * N : 3 * N])
     with PeakSlots(redis_server.url) as slots:
         redis_server.pause()
         try:
@@ -252,9 +272,11 @@ def test_monitor_long_redis_outage_fences_out_then_restarts_once(
         resumed = time.monotonic()
         for cid, p in producers.items():
             left = TTL + RECONCILE + SLACK - (time.monotonic() - resumed)
-            p["new"] = wait_for(lambda c=cid, f=p["fence"]: next(
-                (e for e in _traffic(engine, c) if e["fence"] != f), None),
-                max(left, 0.1), what=f"samples of {cid}'s new attempt")
+            p["new"] = wait_for(
+                lambda c=cid, f=p["fence"]: next((e for e in _traffic(engine, c) if e["fence"] != f), None),
+                max(left, 0.1),
+                what=f"samples of {cid}'s new attempt",
+            )
     assert slots.peak <= CAP
     log = _monitors_log(engine)
     for cid, p in producers.items():

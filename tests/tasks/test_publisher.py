@@ -13,8 +13,14 @@ from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 30.0
-META = CustomerMeta(customer_id="alice", customer_name="Alice", username="alice",
-                    service_type="pppoe", interface="<pppoe-alice>", router="core-1")
+META = CustomerMeta(
+    customer_id="alice",
+    customer_name="Alice",
+    username="alice",
+    service_type="pppoe",
+    interface="<pppoe-alice>",
+    router="core-1",
+)
 ROW = {"name": "<pppoe-alice>", "rx-bits-per-second": "1000", "tx-bits-per-second": "9000"}
 
 
@@ -27,8 +33,7 @@ def acquire(sem: Semaphore, token: str = "s1:1") -> int:
 
 
 def test_publisher_fenced_publish_writes_both_streams(redis_client: redis.Redis) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
-                                                  retention_seconds=3600)
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
     fence = acquire(sem)
     ids = pub.publish(sample(1, fence), token="s1:1", fence=fence)
     assert ids is not None
@@ -42,8 +47,7 @@ def test_publisher_fenced_publish_writes_both_streams(redis_client: redis.Redis)
 
 
 def test_publisher_refuses_when_the_owner_key_is_deleted(redis_client: redis.Redis) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
-                                                  retention_seconds=3600)
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
     fence = acquire(sem)
     assert pub.publish(sample(1, fence), token="s1:1", fence=fence)
     redis_client.delete(keys.customer_owner("alice"))
@@ -53,12 +57,12 @@ def test_publisher_refuses_when_the_owner_key_is_deleted(redis_client: redis.Red
 
 
 def test_publisher_refuses_a_stale_fence_or_token_after_takeover(redis_client: redis.Redis) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
-                                                  retention_seconds=3600)
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
     old = acquire(sem)
     assert pub.publish(sample(1, old), token="s1:1", fence=old + 1) is None
-    new = sem.takeover("s1:2", "alice", "r1", previous_token="s1:1", global_limit=10,
-                       router_limit=None, ttl=TTL)
+    new = sem.takeover(
+        "s1:2", "alice", "r1", previous_token="s1:1", global_limit=10, router_limit=None, ttl=TTL
+    )
     assert pub.publish(sample(2, old), token="s1:1", fence=old) is None
     assert pub.publish(sample(2, new), token="s1:2", fence=new) is not None
     fences = {decode_entry(i, f)["fence"] for i, f in redis_client.xrange(keys.customer_stream("alice"))}
@@ -68,8 +72,7 @@ def test_publisher_refuses_a_stale_fence_or_token_after_takeover(redis_client: r
 def test_publisher_status_after_release_is_unfenced_but_never_traffic(
     redis_client: redis.Redis,
 ) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
-                                                  retention_seconds=3600)
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
     fence = acquire(sem)
     started = status_entry("started", META, session_id="s1", seq=0, fence=fence)
     assert pub.publish(started, token="s1:1", fence=fence)
@@ -82,7 +85,9 @@ def test_publisher_status_after_release_is_unfenced_but_never_traffic(
     with pytest.raises(MessageError, match="fenced"):
         pub.publish_status(sample(2, fence))
     assert [decode_entry(i, f)["type"] for i, f in redis_client.xrange(keys.COMBINED_STREAM)] == [
-        "started", "stopped"]
+        "started",
+        "stopped",
+    ]
 
 
 def test_publisher_refuses_entries_that_are_not_messages(redis_client: redis.Redis) -> None:
@@ -96,8 +101,7 @@ def test_publisher_refuses_entries_that_are_not_messages(redis_client: redis.Red
 def test_publisher_combined_stream_is_bounded_by_approximate_maxlen(
     redis_client: redis.Redis,
 ) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100,
-                                                  retention_seconds=3600)
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100, retention_seconds=3600)
     fence = acquire(sem)
     for seq in range(350):
         assert pub.publish(sample(seq, fence), token="s1:1", fence=fence)
@@ -109,8 +113,7 @@ def test_publisher_combined_stream_is_bounded_by_approximate_maxlen(
 def test_publisher_customer_stream_keeps_a_time_window_and_expires(
     redis_client: redis.Redis,
 ) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100_000,
-                                                  retention_seconds=1)
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100_000, retention_seconds=1)
     fence = acquire(sem)
     for seq in range(250):
         ids = pub.publish(sample(seq, fence), token="s1:1", fence=fence)
@@ -130,13 +133,25 @@ def test_publisher_customer_stream_keeps_a_time_window_and_expires(
 
 
 def test_publisher_ids_match_across_streams_with_many_customers(redis_client: redis.Redis) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=10_000,
-                                                  retention_seconds=3600)
-    metas = [CustomerMeta(customer_id=f"c{i}", customer_name="n", username="u",
-                          service_type="pppoe", interface="<pppoe-u>", router="core-1")
-             for i in range(5)]
-    fences = [sem.acquire(f"s{i}:1", m.customer_id, "r1", global_limit=10, router_limit=None,
-                          ttl=TTL) for i, m in enumerate(metas)]
+    sem, pub = (
+        Semaphore(redis_client),
+        Publisher(redis_client, combined_maxlen=10_000, retention_seconds=3600),
+    )
+    metas = [
+        CustomerMeta(
+            customer_id=f"c{i}",
+            customer_name="n",
+            username="u",
+            service_type="pppoe",
+            interface="<pppoe-u>",
+            router="core-1",
+        )
+        for i in range(5)
+    ]
+    fences = [
+        sem.acquire(f"s{i}:1", m.customer_id, "r1", global_limit=10, router_limit=None, ttl=TTL)
+        for i, m in enumerate(metas)
+    ]
     for seq in range(40):
         i = seq % 5
         entry = traffic_from_row(ROW, metas[i], session_id=f"s{i}", seq=seq, fence=fences[i])
@@ -150,8 +165,7 @@ def test_publisher_ids_match_across_streams_with_many_customers(redis_client: re
 
 
 def test_publisher_survives_a_deleted_combined_stream(redis_client: redis.Redis) -> None:
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000,
-                                                  retention_seconds=3600)
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
     fence = acquire(sem)
     pub.publish(sample(1, fence), token="s1:1", fence=fence)
     # a customer stream ahead of the combined one (as after a deleted combined stream and a
@@ -168,8 +182,10 @@ def test_publisher_no_interleaving_when_a_lease_is_taken_over_mid_stream(
 ) -> None:
     import threading
 
-    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=100_000,
-                                                  retention_seconds=3600)
+    sem, pub = (
+        Semaphore(redis_client),
+        Publisher(redis_client, combined_maxlen=100_000, retention_seconds=3600),
+    )
     old = acquire(sem)
     refused = threading.Event()
 
@@ -181,10 +197,13 @@ def test_publisher_no_interleaving_when_a_lease_is_taken_over_mid_stream(
 
     producer = threading.Thread(target=stale_producer)
     producer.start()
-    wait_for(lambda: redis_client.xlen(keys.customer_stream("alice")) >= 20,
-             what="the first producer to be streaming")
-    new = sem.takeover("s1:2", "alice", "r1", previous_token="s1:1", global_limit=10,
-                       router_limit=None, ttl=TTL)
+    wait_for(
+        lambda: redis_client.xlen(keys.customer_stream("alice")) >= 20,
+        what="the first producer to be streaming",
+    )
+    new = sem.takeover(
+        "s1:2", "alice", "r1", previous_token="s1:1", global_limit=10, router_limit=None, ttl=TTL
+    )
     for seq in range(20):
         assert pub.publish(sample(seq, new), token="s1:2", fence=new)
     assert refused.wait(5.0)

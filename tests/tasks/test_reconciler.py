@@ -16,8 +16,8 @@ from sqlalchemy import text, update
 from models import MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
-from tests.tasks.conftest import Engine, customer_entries, in_threads
 from tests.polling import wait_for
+from tests.tasks.conftest import Engine, customer_entries, in_threads
 
 CAP = 4
 
@@ -46,8 +46,7 @@ def _live_tokens() -> set[str]:
 def _crash(info: service.SessionInfo) -> None:
     """What a SIGKILL leaves behind once the TTL ran out: a row that says running, no lease."""
     row = sessions.get(info.session_id)
-    runtime.semaphore().release(sessions.token(row.id, row.attempt), row.customer_id,
-                                row.router_id)
+    runtime.semaphore().release(sessions.token(row.id, row.attempt), row.customer_id, row.router_id)
     sessions.set_state(row.id, row.attempt, "running")
 
 
@@ -88,24 +87,33 @@ def test_reconciler_concurrent_passes_launch_one_attempt(engine: Engine) -> None
     assert sum(r["restarted"] for r in results) == 1
     assert sessions.get(info.session_id).attempt == 2
     assert _queued_task_ids(engine).count(f"monitor-{info.session_id}-2") == 1
-    assert [t for t in _live_tokens() if t.startswith(info.session_id)] == [
-        f"{info.session_id}:2"]
+    assert [t for t in _live_tokens() if t.startswith(info.session_id)] == [f"{info.session_id}:2"]
 
 
 def test_reconciler_after_flush_restarts_up_to_the_cap_only(engine: Engine) -> None:
-    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2:2 + CAP]]
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2 : 2 + CAP]]
     infos = [service.start(cid) for cid in ids]
     extra = engine.customer_id(engine.usernames("pppoe")[2 + CAP])
     engine.redis.flushdb()  # Redis lost everything: leases, slots, queued messages
     # One more desired session than the cap (e.g. the cap was lowered meanwhile).
     with sessions.db() as s:
-        s.add(MonitorSession(customer_id=uuid.UUID(extra), router_id="sim-1",
-                             desired_state="running", actual_state="running", attempt=1))
+        s.add(
+            MonitorSession(
+                customer_id=uuid.UUID(extra),
+                router_id="sim-1",
+                desired_state="running",
+                actual_state="running",
+                attempt=1,
+            )
+        )
     summary = _reconcile_until("restarted", CAP)
     assert summary["restarted"] == CAP
     # Cap reached: the left-over session waits on every further pass.
-    wait_for(lambda: Reconciler().run()["capacity_waits"] == 1, 3.0,
-             what="the left-over session to wait for a slot")
+    wait_for(
+        lambda: Reconciler().run()["capacity_waits"] == 1,
+        3.0,
+        what="the left-over session to wait for a slot",
+    )
     assert runtime.semaphore().in_use() == CAP
     assert len(_queued_task_ids(engine)) == CAP
     assert {sessions.get(i.session_id).attempt for i in infos} == {2}
@@ -120,8 +128,13 @@ def test_reconciler_stops_sessions_past_max_duration(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[6])
     info = service.start(cid)
     with sessions.db() as s:
-        s.execute(text("UPDATE monitor_sessions SET created_at = now() - interval '2 hours', "
-                       "max_duration_s = 3600 WHERE id = :id"), {"id": info.session_id})
+        s.execute(
+            text(
+                "UPDATE monitor_sessions SET created_at = now() - interval '2 hours', "
+                "max_duration_s = 3600 WHERE id = :id"
+            ),
+            {"id": info.session_id},
+        )
     # Live lease: the monitor is asked to stop (it closes its own row).
     assert Reconciler().run()["expired"] == 1
     assert engine.redis.get(keys.session_stop(info.session_id)) == b"max-duration"
@@ -136,15 +149,13 @@ def test_reconciler_stops_sessions_past_max_duration(engine: Engine) -> None:
 
 def test_reconciler_frees_expired_slots_and_stops_orphan_leases(engine: Engine) -> None:
     sem = runtime.semaphore()
-    sem.acquire("dead-session:1", str(uuid.uuid4()), "sim-1", global_limit=CAP,
-                router_limit=None, ttl=0.2)
+    sem.acquire("dead-session:1", str(uuid.uuid4()), "sim-1", global_limit=CAP, router_limit=None, ttl=0.2)
     wait_for(lambda: sem.in_use() == 0, 2.0, what="the lease to expire")
     assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is not None
     assert Reconciler().run()["freed"] == 1
     assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is None
     assert engine.redis.hget(keys.LEASES, "dead-session:1") is None
     orphan = str(uuid.uuid4())
-    sem.acquire(f"{orphan}:1", str(uuid.uuid4()), "sim-1", global_limit=CAP,
-                router_limit=None, ttl=30)
+    sem.acquire(f"{orphan}:1", str(uuid.uuid4()), "sim-1", global_limit=CAP, router_limit=None, ttl=30)
     assert Reconciler().run()["stop_keys"] == 1
     assert engine.redis.get(keys.session_stop(orphan)) == b"session closed"

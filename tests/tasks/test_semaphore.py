@@ -40,10 +40,12 @@ def run_concurrently(calls: list[Callable[[], object]]) -> list[object]:
 def test_semaphore_n_plus_one_concurrent_acquires_grant_exactly_n(redis_client: redis.Redis) -> None:
     sem = Semaphore(redis_client)
     cap = 10
-    results = run_concurrently([
-        (lambda i=i: sem.acquire(f"s{i}:1", f"c{i}", "r1", global_limit=cap, router_limit=None, ttl=TTL))
-        for i in range(cap + 1)
-    ])
+    results = run_concurrently(
+        [
+            (lambda i=i: sem.acquire(f"s{i}:1", f"c{i}", "r1", global_limit=cap, router_limit=None, ttl=TTL))
+            for i in range(cap + 1)
+        ]
+    )
     fences = [r for r in results if isinstance(r, int)]
     refused = [r for r in results if isinstance(r, CapacityError)]
     assert len(fences) == cap and len(set(fences)) == cap
@@ -56,10 +58,12 @@ def test_semaphore_fifty_concurrent_acquires_for_one_customer_have_one_winner(
     redis_client: redis.Redis,
 ) -> None:
     sem = Semaphore(redis_client)
-    results = run_concurrently([
-        (lambda i=i: sem.acquire(f"s{i}:1", "alice", "r1", global_limit=100, router_limit=None, ttl=TTL))
-        for i in range(50)
-    ])
+    results = run_concurrently(
+        [
+            (lambda i=i: sem.acquire(f"s{i}:1", "alice", "r1", global_limit=100, router_limit=None, ttl=TTL))
+            for i in range(50)
+        ]
+    )
     winners = [i for i, r in enumerate(results) if isinstance(r, int)]
     assert len(winners) == 1
     winner_token = f"s{winners[0]}:1"
@@ -183,17 +187,20 @@ def test_semaphore_renew_pushes_the_expiry(redis_client: redis.Redis) -> None:
     assert holder.expires_in > 30
     assert sem.owner_of("alice").expires_in > 30
     assert redis_client.zscore(keys.router_slots("r1"), "s1:1") == redis_client.zscore(
-        keys.GLOBAL_SLOTS, "s1:1")
+        keys.GLOBAL_SLOTS, "s1:1"
+    )
 
 
 def test_semaphore_takeover_evicts_the_previous_owner(redis_client: redis.Redis) -> None:
     sem = Semaphore(redis_client)
     old = sem.acquire("s1:1", "alice", "r1", global_limit=1, router_limit=None, ttl=TTL)
     with pytest.raises(AlreadyMonitored):
-        sem.takeover("s1:2", "alice", "r1", previous_token="someone-else", global_limit=1,
-                     router_limit=None, ttl=TTL)
-    new = sem.takeover("s1:2", "alice", "r1", previous_token="s1:1", global_limit=1,
-                       router_limit=None, ttl=TTL)
+        sem.takeover(
+            "s1:2", "alice", "r1", previous_token="someone-else", global_limit=1, router_limit=None, ttl=TTL
+        )
+    new = sem.takeover(
+        "s1:2", "alice", "r1", previous_token="s1:1", global_limit=1, router_limit=None, ttl=TTL
+    )
     assert new > old
     assert sem.renew("s1:1", "alice", "r1", TTL) is False
     assert sem.owner_of("alice").token == "s1:2" and sem.in_use() == 1

@@ -12,9 +12,9 @@ from models import Customer, MonitorSession
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId
 from tasks import runtime, service, sessions
 from tasks.leases import request_stop as set_stop_key
+from tests.polling import wait_for
 from tests.tasks.conftest import Engine, apply_env, customer_entries, in_threads, wait_entry
 from tests.workers import CeleryProcess
-from tests.polling import wait_for
 
 CAP = 5
 
@@ -38,21 +38,29 @@ def _live_tokens() -> set[str]:
 
 def _open_rows(customer_id: str) -> int:
     with sessions.db() as s:
-        return s.scalar(select(func.count()).select_from(MonitorSession).where(
-            MonitorSession.customer_id == uuid.UUID(customer_id),
-            MonitorSession.desired_state == "running"))
+        return s.scalar(
+            select(func.count())
+            .select_from(MonitorSession)
+            .where(
+                MonitorSession.customer_id == uuid.UUID(customer_id),
+                MonitorSession.desired_state == "running",
+            )
+        )
 
 
 def _rows(customer_id: str) -> int:
     with sessions.db() as s:
-        return s.scalar(select(func.count()).select_from(MonitorSession).where(
-            MonitorSession.customer_id == uuid.UUID(customer_id)))
+        return s.scalar(
+            select(func.count())
+            .select_from(MonitorSession)
+            .where(MonitorSession.customer_id == uuid.UUID(customer_id))
+        )
 
 
 # -- before any monitors worker runs ----------------------------------------------------------
 
-def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(
-        engine: Engine) -> None:
+
+def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[0])
     info = service.start(cid)
     assert sessions.token(info.session_id, 1) in _live_tokens()
@@ -60,13 +68,15 @@ def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(
     # Nobody ran it, so stop() finished it: slot back at once, row closed, event out.
     assert sessions.token(info.session_id, 1) not in _live_tokens()
     row = sessions.get(info.session_id)
-    assert (row.desired_state, row.actual_state, row.stop_reason) == (
-        "stopped", "stopped", "stopped by ops")
+    assert (row.desired_state, row.actual_state, row.stop_reason) == ("stopped", "stopped", "stopped by ops")
     assert [e["type"] for e in customer_entries(engine.redis, cid)] == ["stopped"]
     # The revoke broadcast reached no monitors worker; the message is still queued.
     late = engine.start_worker("monitors", concurrency=2, name="late")
-    wait_for(lambda: f"monitor-{info.session_id}-1] succeeded" in late.log(), 10.0,
-             what="the late task to run and return")
+    wait_for(
+        lambda: f"monitor-{info.session_id}-1] succeeded" in late.log(),
+        10.0,
+        what="the late task to run and return",
+    )
     assert "'not-wanted'" in late.log()
     assert [e["type"] for e in customer_entries(engine.redis, cid)] == ["stopped"]
     late.stop()
@@ -74,8 +84,10 @@ def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(
 
 # -- with a monitors worker ------------------------------------------------------------------
 
+
 def test_service_fifty_concurrent_starts_for_one_customer_make_one_session(
-        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[1])
     before = _rows(cid)
     results = in_threads(50, lambda i: service.start(cid, requested_by=f"caller-{i}"))
@@ -94,9 +106,10 @@ def test_service_fifty_concurrent_starts_for_one_customer_make_one_session(
 
 
 def test_service_n_plus_one_concurrent_starts_with_cap_n_start_exactly_n(
-        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
     wait_for(lambda: not _live_tokens(), 5.0, what="no slot in use")
-    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2:2 + CAP + 1]]
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2 : 2 + CAP + 1]]
     results = in_threads(len(ids), lambda i: service.start(ids[i]))
     started = [r for r in results if isinstance(r, service.SessionInfo)]
     refused = [r for r in results if isinstance(r, service.CapacityExceeded)]
@@ -120,23 +133,25 @@ def test_service_n_plus_one_concurrent_starts_with_cap_n_start_exactly_n(
 
 
 def test_service_stop_key_alone_stops_monitor_when_revoke_is_lost(
-        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[8])
     info = service.start(cid)
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
     # What stop() does minus the revoke broadcast (as if no worker heard it).
     sessions.request_stop(info.session_id, "stop key only")
     set_stop_key(runtime.redis_client(), info.session_id, "stop key only")
-    stopped = wait_entry(engine.redis, cid, lambda e: e["type"] == "stopped", 2.0,
-                         "stopped within two seconds")
+    stopped = wait_entry(
+        engine.redis, cid, lambda e: e["type"] == "stopped", 2.0, "stopped within two seconds"
+    )
     assert stopped["reason"] == "stop key only"
     assert f"revoked: monitor-{info.session_id}-1" not in monitors_worker.log()
-    wait_for(lambda: sessions.token(info.session_id, 1) not in _live_tokens(), 2.0,
-             what="slot released")
+    wait_for(lambda: sessions.token(info.session_id, 1) not in _live_tokens(), 2.0, what="slot released")
 
 
 def test_service_status_has_seed_shape_and_per_monitor_details(
-        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
     username = engine.usernames("pppoe")[9]
     cid = engine.customer_id(username)
     info = service.start(cid, requested_by="noc")
@@ -158,7 +173,8 @@ def test_service_status_has_seed_shape_and_per_monitor_details(
 
 
 def test_service_start_refuses_clearly_and_creates_nothing(
-        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
     with pytest.raises(InvalidCustomerId):
         service.start("not-a-uuid")
     with pytest.raises(CustomerNotFound):
@@ -179,7 +195,8 @@ def test_service_start_refuses_clearly_and_creates_nothing(
 
 
 def test_service_per_router_cap_refuses_with_router_scope(
-        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
     from models import Router
 
     with sessions.db() as s:
@@ -200,20 +217,26 @@ def test_service_per_router_cap_refuses_with_router_scope(
 
 
 def test_service_start_right_after_stop_takes_over_without_overlap(
-        engine: Engine, monitors_worker: CeleryProcess) -> None:
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[3])
     old = service.start(cid)
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
     service.stop(cid)
     new = service.start(cid)  # the old monitor may still be winding down
     assert new.created and new.session_id != old.session_id
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic"
-               and e["session_id"] == new.session_id, 5.0, "samples of the new session")
+    wait_entry(
+        engine.redis,
+        cid,
+        lambda e: e["type"] == "traffic" and e["session_id"] == new.session_id,
+        5.0,
+        "samples of the new session",
+    )
     entries = customer_entries(engine.redis, cid)
     first_new = min(i for i, e in enumerate(entries) if e["session_id"] == new.session_id)
-    assert all(e["session_id"] == new.session_id for e in entries[first_new:]
-               if e["type"] == "traffic")
-    wait_for(lambda: sessions.get(old.session_id).actual_state == "stopped", 5.0,
-             what="the old session closed")
+    assert all(e["session_id"] == new.session_id for e in entries[first_new:] if e["type"] == "traffic")
+    wait_for(
+        lambda: sessions.get(old.session_id).actual_state == "stopped", 5.0, what="the old session closed"
+    )
     service.stop(cid)
     wait_for(lambda: not _live_tokens(), 3.0, what="slot released")
