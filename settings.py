@@ -1,10 +1,11 @@
 """The one settings module: the environment wins, then `.env`, then defaults.
 
-The seed's variable names (MIKROTIK_*, DB_*, REDIS_ADDR, ENABLE_TRAFFIC_MONITOR,
-MAX_CONCURRENT_MONITORS) are accepted as they are so an existing `.env` keeps
-working; DATABASE_URL and REDIS_URL win over the pieces when set.
+The seed's variable names (MIKROTIK_*, DB_*, REDIS_ADDR/PASS/DB, WS_PORT,
+ENABLE_TRAFFIC_MONITOR, MAX_CONCURRENT_MONITORS) are accepted as they are so an
+existing `.env` keeps working; DATABASE_URL and REDIS_URL win over the pieces.
 
-A malformed value fails at load time with the variable's name in the message.
+A malformed value fails at load time with the variable's name in the message; so
+does a pair of values that contradict each other (both variables are named).
 Secrets are wrapped in `Secret`, whose repr and str never show the value, so a
 settings object can be logged or printed safely.
 """
@@ -12,14 +13,18 @@ settings object can be logged or printed safely.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import quote
 
-T = TypeVar("T")
+from dotenv.parser import parse_stream
+
+log = logging.getLogger(__name__)
 
 
 class SettingsError(ValueError):
@@ -52,7 +57,20 @@ class Secret:
         return hash(self._value)
 
 
-TLS_MODES = ("verify", "insecure", "anon-dh")
+class TlsMode(StrEnum):
+    """How API-SSL checks the router; the one list of modes (routeros implements each)."""
+
+    VERIFY = "verify"  # CA + hostname
+    INSECURE = "insecure"  # encrypted, certificate not checked (self-signed)
+    ANON_DH = "anon-dh"  # a router with no certificate: anonymous DH, TLS <= 1.2
+
+
+def as_text(value: object) -> str:
+    """Redis replies and stream fields arrive as bytes or str: always text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# -- parsers: (variable name, raw text) -> value, raising SettingsError naming the variable ----
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -64,37 +82,26 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be a boolean (true/false, yes/no, 1/0), got {raw!r}")
 
 
-def _int_at_least(minimum: int) -> Callable[[str, str], int]:
-    def parse(name: str, raw: str) -> int:
+def _number(
+    kind: type[int] | type[float], minimum: float, maximum: float | None = None
+) -> Callable[[str, str], Any]:
+    what = "an integer" if kind is int else "a number"
+
+    def parse(name: str, raw: str) -> int | float:
         try:
-            value = int(raw.strip())
+            value = kind(raw.strip())
         except ValueError:
-            raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+            raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
         if value < minimum:
-            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+            raise SettingsError(f"{name} must be at least {minimum:g}, got {value:g}")
+        if maximum is not None and value > maximum:
+            raise SettingsError(f"{name} must be at most {maximum:g}, got {value:g}")
         return value
 
     return parse
 
 
-def _port(name: str, raw: str) -> int:
-    value = _int_at_least(1)(name, raw)
-    if value > 65535:
-        raise SettingsError(f"{name} must be a TCP port (1-65535), got {value}")
-    return value
-
-
-def _float_at_least(minimum: float) -> Callable[[str, str], float]:
-    def parse(name: str, raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-        if value < minimum:
-            raise SettingsError(f"{name} must be at least {minimum}, got {value}")
-        return value
-
-    return parse
+_port = _number(int, 1, 65535)
 
 
 def _text(name: str, raw: str) -> str:
@@ -106,11 +113,11 @@ def _secret(name: str, raw: str) -> Secret:
     return Secret(raw)
 
 
-def _tls_mode(name: str, raw: str) -> str:
-    value = raw.strip().lower()
-    if value not in TLS_MODES:
-        raise SettingsError(f"{name} must be one of {', '.join(TLS_MODES)}, got {raw!r}")
-    return value
+def _tls_mode(name: str, raw: str) -> TlsMode:
+    try:
+        return TlsMode(raw.strip().lower())
+    except ValueError:
+        raise SettingsError(f"{name} must be one of {', '.join(TlsMode)}, got {raw!r}") from None
 
 
 def _redis_addr(name: str, raw: str) -> str:
@@ -119,6 +126,34 @@ def _redis_addr(name: str, raw: str) -> str:
     if not sep or not host:
         raise SettingsError(f"{name} must be host:port, got {raw!r}")
     _port(name, port)
+    return value
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    values = tuple(v.strip().rstrip("/") for v in raw.split(",") if v.strip())
+    for value in values:
+        if value != "*" and "://" not in value:
+            raise SettingsError(f"{name} must list origins like https://noc.example.net, got {value!r}")
+    return values
+
+
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _sslmode(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in _SSL_MODES:
+        raise SettingsError(f"{name} must be one of {', '.join(_SSL_MODES)}, got {raw!r}")
+    return value
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in _LOG_LEVELS:
+        raise SettingsError(f"{name} must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
     return value
 
 
@@ -145,28 +180,48 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("mikrotik_pass", "MIKROTIK_PASS", _secret, ""),
     ("mikrotik_tls", "MIKROTIK_TLS", _parse_bool, "false"),
     ("mikrotik_tls_mode", "MIKROTIK_TLS_MODE", _tls_mode, "verify"),
-    ("mikrotik_timeout", "MIKROTIK_TIMEOUT", _float_at_least(0.1), "10"),
+    ("mikrotik_tls_cafile", "MIKROTIK_TLS_CAFILE", _text, None),
+    ("mikrotik_timeout", "MIKROTIK_TIMEOUT", _number(float, 0.1), "10"),
     ("db_host", "DB_HOST", _text, None),
     ("db_port", "DB_PORT", _port, "5432"),
     ("db_user", "DB_USER", _text, "postgres"),
     ("db_password", "DB_PASSWORD", _secret, ""),
     ("db_name", "DB_NAME", _text, "mikrotik_monitor"),
+    ("db_sslmode", "DB_SSLMODE", _sslmode, None),
+    ("db_max_open_conns", "DB_MAX_OPEN_CONNS", _number(int, 1), "30"),
+    ("db_max_idle_conns", "DB_MAX_IDLE_CONNS", _number(int, 1), "10"),
+    ("db_statement_timeout", "DB_STATEMENT_TIMEOUT", _number(float, 0.1), "10"),
     ("database_url_override", "DATABASE_URL", _url(("postgresql", "sqlite")), None),
     ("redis_addr", "REDIS_ADDR", _redis_addr, "127.0.0.1:6379"),
+    ("redis_pass", "REDIS_PASS", _secret, ""),
+    ("redis_db", "REDIS_DB", _number(int, 0, 1023), "0"),
     ("redis_url_override", "REDIS_URL", _url(("redis", "rediss", "unix")), None),
     ("enable_traffic_monitor", "ENABLE_TRAFFIC_MONITOR", _parse_bool, "true"),
-    ("max_concurrent_monitors", "MAX_CONCURRENT_MONITORS", _int_at_least(1), "50"),
-    ("monitor_interval", "MONITOR_INTERVAL", _float_at_least(1.0), "1"),
-    ("monitor_lease_ttl", "MONITOR_LEASE_TTL", _float_at_least(1.0), "30"),
-    ("monitor_renew_interval", "MONITOR_RENEW_INTERVAL", _float_at_least(0.2), "5"),
-    ("monitor_max_duration", "MONITOR_MAX_DURATION", _float_at_least(1.0), "14400"),
-    ("router_connections_per_process", "ROUTER_CONNECTIONS_PER_PROCESS", _int_at_least(1), "1"),
-    ("stream_maxlen", "STREAM_MAXLEN", _int_at_least(100), "200000"),
-    ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _int_at_least(60), "3600"),
-    ("reconcile_interval", "RECONCILE_INTERVAL", _float_at_least(0.5), "5"),
-    ("celery_visibility_timeout", "CELERY_VISIBILITY_TIMEOUT", _int_at_least(60), "43200"),
+    ("max_concurrent_monitors", "MAX_CONCURRENT_MONITORS", _number(int, 1), "50"),
+    ("monitor_interval", "MONITOR_INTERVAL", _number(float, 1.0), "1"),
+    ("monitor_lease_ttl", "MONITOR_LEASE_TTL", _number(float, 1.0), "30"),
+    ("monitor_renew_interval", "MONITOR_RENEW_INTERVAL", _number(float, 0.2), "5"),
+    ("monitor_max_duration", "MONITOR_MAX_DURATION", _number(float, 1.0), "14400"),
+    ("router_connections_per_process", "ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1"),
+    ("stream_maxlen", "STREAM_MAXLEN", _number(int, 100), "200000"),
+    ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _number(int, 60), "3600"),
+    ("reconcile_interval", "RECONCILE_INTERVAL", _number(float, 0.5), "5"),
+    ("celery_visibility_timeout", "CELERY_VISIBILITY_TIMEOUT", _number(int, 60), "43200"),
+    ("web_host", "WEB_HOST", _text, "127.0.0.1"),
+    ("web_port", "WEB_PORT", _port, None),
+    ("ws_port", "WS_PORT", _port, "8081"),
+    ("api_token", "API_TOKEN", _secret, ""),
+    ("allowed_origins", "ALLOWED_ORIGINS", _origins, ""),
+    ("session_max_age", "SESSION_MAX_AGE", _number(int, 60), "43200"),
+    ("worker_metrics_port", "WORKER_METRICS_PORT", _number(int, 0, 65535), "0"),
+    ("log_level", "LOG_LEVEL", _log_level, "INFO"),
     ("data_dir", "DATA_DIR", _text, "var"),
 )
+
+# Prefixes of the variables this service (or the seed it replaces) reads: one of these
+# that nothing reads is most likely a typo or a seed setting we do not honour, and an
+# operator should hear about it rather than wonder why it has no effect.
+_OUR_PREFIXES = ("MIKROTIK_", "DB_", "REDIS_", "MONITOR_", "WS_", "WEB_", "CELERY_", "STREAM_")
 
 
 @dataclass(frozen=True)
@@ -176,15 +231,22 @@ class Settings:
     mikrotik_user: str
     mikrotik_pass: Secret
     mikrotik_tls: bool
-    mikrotik_tls_mode: str
+    mikrotik_tls_mode: TlsMode
+    mikrotik_tls_cafile: str | None
     mikrotik_timeout: float
     db_host: str | None
     db_port: int
     db_user: str
     db_password: Secret
     db_name: str
+    db_sslmode: str | None
+    db_max_open_conns: int
+    db_max_idle_conns: int
+    db_statement_timeout: float
     database_url_override: str | None
     redis_addr: str
+    redis_pass: Secret
+    redis_db: int
     redis_url_override: str | None
     enable_traffic_monitor: bool
     max_concurrent_monitors: int
@@ -197,6 +259,14 @@ class Settings:
     customer_stream_retention: int
     reconcile_interval: float
     celery_visibility_timeout: int
+    web_host: str
+    web_port: int | None
+    ws_port: int
+    api_token: Secret
+    allowed_origins: tuple[str, ...]
+    session_max_age: int
+    worker_metrics_port: int
+    log_level: str
     data_dir: str
 
     @property
@@ -208,14 +278,31 @@ class Settings:
             auth = quote(self.db_user, safe="")
             if self.db_password:
                 auth += ":" + quote(self.db_password.get(), safe="")
-            return (
-                f"postgresql+psycopg2://{auth}@{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
-            )
+            query = f"?sslmode={self.db_sslmode}" if self.db_sslmode else ""
+            where = f"{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
+            return f"postgresql+psycopg2://{auth}@{where}{query}"
         return f"sqlite:///{Path(self.data_dir) / 'monitor.db'}"
 
     @property
     def redis_url(self) -> str:
-        return self.redis_url_override or f"redis://{self.redis_addr}/0"
+        """REDIS_URL, else the seed's REDIS_ADDR with REDIS_PASS and REDIS_DB."""
+        if self.redis_url_override:
+            return self.redis_url_override
+        auth = f":{quote(self.redis_pass.get(), safe='')}@" if self.redis_pass else ""
+        return f"redis://{auth}{self.redis_addr}/{self.redis_db}"
+
+    @property
+    def http_port(self) -> int:
+        """The web app's port: WEB_PORT, else the seed's WS_PORT (8081)."""
+        return self.web_port if self.web_port is not None else self.ws_port
+
+    @property
+    def message_expiry(self) -> float:
+        """Seconds a monitor message may wait in the queue before a worker drops it.
+
+        Its reservation is long gone by then and the reconciler has launched a newer
+        attempt, so running it would only add work (never a duplicate: acquire)."""
+        return max(60.0, 4 * self.monitor_lease_ttl)
 
     def __repr__(self) -> str:
         # Secrets render masked through Secret.__repr__; URLs may embed passwords.
@@ -228,25 +315,46 @@ class Settings:
         return f"Settings({', '.join(parts)})"
 
 
+def _check_consistency(s: Settings) -> None:
+    """Values that parse one by one but cannot work together: name both variables."""
+    if s.monitor_renew_interval * 2 > s.monitor_lease_ttl:
+        raise SettingsError(
+            f"MONITOR_RENEW_INTERVAL ({s.monitor_renew_interval:g}) must be at most half of "
+            f"MONITOR_LEASE_TTL ({s.monitor_lease_ttl:g}): a lease is renewed every interval and "
+            "lost after the TTL, so one slow renewal round must not lose it"
+        )
+    if s.reconcile_interval >= s.monitor_lease_ttl:
+        raise SettingsError(
+            f"RECONCILE_INTERVAL ({s.reconcile_interval:g}) must be below MONITOR_LEASE_TTL "
+            f"({s.monitor_lease_ttl:g}): a monitor's reservation waits for a worker for one TTL "
+            "and the reconciler must look at it before it expires"
+        )
+    if s.celery_visibility_timeout < s.message_expiry:
+        raise SettingsError(
+            f"CELERY_VISIBILITY_TIMEOUT ({s.celery_visibility_timeout}) must be at least the time a "
+            f"monitor message may wait in the queue (max(60, 4 x MONITOR_LEASE_TTL) = "
+            f"{s.message_expiry:g}): the Redis broker re-delivers a message not acked within it"
+        )
+    if s.db_max_idle_conns > s.db_max_open_conns:
+        raise SettingsError(
+            f"DB_MAX_IDLE_CONNS ({s.db_max_idle_conns}) must not exceed DB_MAX_OPEN_CONNS "
+            f"({s.db_max_open_conns})"
+        )
+
+
 def read_env_file(path: Path) -> dict[str, str]:
-    """Parse a `.env` file: KEY=VALUE lines, `#` comments, optional `export` and quotes."""
-    values: dict[str, str] = {}
+    """A `.env` file as python-dotenv reads it (comments, `export`, quotes, escapes).
+
+    A line it cannot parse is an error naming the line, not a silent skip."""
     if not path.is_file():
-        return values
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        stripped = line.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if stripped.startswith("export "):
-            stripped = stripped[len("export ") :].lstrip()
-        key, sep, value = stripped.partition("=")
-        key = key.strip()
-        if not sep or not key.replace("_", "").isalnum():
-            raise SettingsError(f"{path}:{number}: expected KEY=VALUE")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in ("'", '"'):
-            value = value[1:-1]
-        values[key] = value
+        return {}
+    values: dict[str, str] = {}
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise SettingsError(f"{path}:{binding.original.line}: expected KEY=VALUE")
+            if binding.key is not None:
+                values[binding.key] = binding.value or ""
     return values
 
 
@@ -264,15 +372,28 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | str
         if raw is None or (raw == "" and parse is not _secret):
             raw = default
         kwargs[attr] = None if raw is None else parse(var, raw)
-    return Settings(**kwargs)
+    settings = Settings(**kwargs)
+    _check_consistency(settings)
+    return settings
+
+
+def unknown_variables(
+    environ: Mapping[str, str] | None = None, env_file: Path | str | None = None
+) -> list[str]:
+    """Variables that look like ours (MIKROTIK_*, DB_*, REDIS_*...) but that nothing reads."""
+    environ = os.environ if environ is None else environ
+    if env_file is None:
+        env_file = environ.get("ENV_FILE", ".env")
+    known = {var for _, var, _, _ in _SPEC}
+    candidates = set(read_env_file(Path(env_file))) | set(environ)
+    return sorted(v for v in candidates if v.startswith(_OUR_PREFIXES) and v not in known)
 
 
 @functools.lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings, loaded once."""
-    return load_settings()
-
-
-def setting_names() -> list[tuple[str, str | None]]:
-    """(variable, default) pairs, for documentation and `--help` output."""
-    return [(var, default) for _, var, _, default in _SPEC]
+    """The process-wide settings, loaded once; unknown look-alike variables are named in a warning."""
+    settings = load_settings()
+    unknown = unknown_variables()
+    if unknown:
+        log.warning("ignoring settings this service does not use: %s", ", ".join(unknown))
+    return settings

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from settings import TlsMode
+
+__all__ = ["ActualState", "CustomerStatus", "DesiredState", "ServiceType", "TlsMode", "enum_values"]
+
 
 class ServiceType(StrEnum):
     PPPOE = "pppoe"
@@ -31,12 +35,6 @@ class ActualState(StrEnum):
     OFFLINE = "offline"
     STOPPING = "stopping"
     STOPPED = "stopped"
-
-
-class TlsMode(StrEnum):
-    VERIFY = "verify"
-    INSECURE = "insecure"
-    ANON_DH = "anon-dh"
 
 
 def enum_values(enum_cls: type[StrEnum]) -> list[str]:

@@ -43,7 +43,7 @@ from models.router_tables import (
 )
 from models.sync import SyncCounts, upsert_customers, upsert_packages
 from routeros import RouterClient, RouterEndpoint, RouterError, TrapError
-from settings import Secret, SettingsError
+from settings import Secret, SettingsError, TlsMode
 
 # Menus a router may lack (no hotspot package installed): a trap there means "none".
 OPTIONAL_MENUS = ("/ip/hotspot/user/profile/print", "/ip/hotspot/user/print")
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--user")
     parser.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
     parser.add_argument("--tls", action="store_true", help="use API-SSL")
-    parser.add_argument("--tls-mode", choices=("verify", "insecure", "anon-dh"))
+    parser.add_argument("--tls-mode", choices=[mode.value for mode in TlsMode])
     parser.add_argument("--cafile", help="CA bundle for --tls-mode verify")
     parser.add_argument("--timeout", type=float, help="seconds per router command")
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")

@@ -28,7 +28,7 @@ from models.sync import (
     upsert_packages,
     upsert_router,
 )
-from settings import SettingsError, get_settings
+from settings import SettingsError, TlsMode, get_settings
 
 CUSTOMER_FIELDS = (
     "username",
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         help="environment variable holding the router password (default MIKROTIK_PASS)",
     )
     parser.add_argument("--router-tls", action="store_true", help="use API-SSL")
-    parser.add_argument("--router-tls-mode", choices=("verify", "insecure", "anon-dh"))
+    parser.add_argument("--router-tls-mode", choices=[mode.value for mode in TlsMode])
     parser.add_argument("--max-monitors", type=int, help="per-router monitor cap")
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
     args = parser.parse_args(argv)

@@ -18,6 +18,7 @@ import socket
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import librouteros
@@ -29,7 +30,6 @@ from librouteros.protocol import ApiProtocol
 
 from routeros.errors import FatalError, LoginError, ProtocolError, UnreachableError
 
-TLS_MODES = ("verify", "insecure", "anon-dh")
 ENCODING = "utf-8"  # librouteros defaults to ASCII and silently drops other bytes
 _READ_CHUNK = 65536
 
@@ -59,8 +59,8 @@ class RouterEndpoint:
     name: str = ""
 
     def __post_init__(self) -> None:
-        if self.tls_mode not in TLS_MODES:
-            raise ValueError(f"tls_mode must be one of {TLS_MODES}, not {self.tls_mode!r}")
+        if self.tls_mode not in TLS_CONTEXTS:
+            raise ValueError(f"tls_mode must be one of {', '.join(TLS_CONTEXTS)}, not {self.tls_mode!r}")
         if self.timeout <= 0:
             raise ValueError("timeout must be > 0")
 
@@ -74,18 +74,38 @@ class RouterEndpoint:
         return self.name or f"{self.host}:{self.port}"
 
 
-def make_ssl_context(endpoint: RouterEndpoint) -> ssl.SSLContext:
-    """TLS settings for API-SSL: verification is on unless the endpoint says otherwise."""
-    if endpoint.tls_mode == "verify":
-        return ssl.create_default_context(cafile=endpoint.cafile)
+def _verified(endpoint: RouterEndpoint) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=endpoint.cafile)
+
+
+def _unverified(endpoint: RouterEndpoint) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    if endpoint.tls_mode == "anon-dh":
-        # A router without a certificate only offers anonymous DH (TLS <= 1.2).
-        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
-        ctx.set_ciphers("ADH:@SECLEVEL=0")
     return ctx
+
+
+def _anonymous(endpoint: RouterEndpoint) -> ssl.SSLContext:
+    # A router without a certificate only offers anonymous DH (TLS <= 1.2).
+    ctx = _unverified(endpoint)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers("ADH:@SECLEVEL=0")
+    return ctx
+
+
+# How each API-SSL mode is implemented. The device layer imports nothing of ours, so
+# the configuration's list of modes (settings.TlsMode) is checked against this table
+# by a test instead of being imported.
+TLS_CONTEXTS: dict[str, Callable[[RouterEndpoint], ssl.SSLContext]] = {
+    "verify": _verified,
+    "insecure": _unverified,
+    "anon-dh": _anonymous,
+}
+
+
+def make_ssl_context(endpoint: RouterEndpoint) -> ssl.SSLContext:
+    """TLS settings for API-SSL: verification is on unless the endpoint says otherwise."""
+    return TLS_CONTEXTS[endpoint.tls_mode](endpoint)
 
 
 def login_plain_or_challenge(api: Api, username: str, password: str) -> None:

@@ -138,7 +138,7 @@ class Reconciler:
                 args=[str(row.id), new_attempt, fence],
                 task_id=sessions.task_id(row.id, new_attempt),
                 queue="monitors",
-                expires=sessions.message_expiry(self.settings.monitor_lease_ttl),
+                expires=self.settings.message_expiry,
             )
         except Exception:
             # The attempt is claimed but not running: give the slot back; the next

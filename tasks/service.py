@@ -150,7 +150,7 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
             args=[str(row.id), 1, fence],
             task_id=row.task_id,
             queue="monitors",
-            expires=sessions.message_expiry(settings.monitor_lease_ttl),
+            expires=settings.message_expiry,
         )
     except BaseException as exc:
         _undo(row, token, f"not started: {type(exc).__name__}")

@@ -67,13 +67,6 @@ def task_id(session_id: object, attempt: int) -> str:
     return f"monitor-{session_id}-{attempt}"
 
 
-def message_expiry(lease_ttl: float) -> float:
-    """Seconds a monitor message may wait in the queue. Older ones are dropped by the
-    worker: their reservation is long gone and the reconciler has enqueued a newer
-    attempt, so running them would only add work (never a duplicate: acquire)."""
-    return max(60.0, 4 * lease_ttl)
-
-
 def get(session_id: object) -> MonitorSession | None:
     with db() as s:
         return s.get(MonitorSession, _uuid(session_id))

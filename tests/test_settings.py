@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from settings import Secret, SettingsError, load_settings
+from settings import Secret, Settings, SettingsError, load_settings, unknown_variables
 
 
-def _load(tmp_path: Path, env: dict[str, str], dotenv: str = "") -> object:
+def _load(tmp_path: Path, env: dict[str, str], dotenv: str = "") -> Settings:
     env_file = tmp_path / ".env"
     env_file.write_text(dotenv)
     return load_settings(env, env_file)
@@ -93,3 +93,84 @@ def test_settings_secrets_never_printed(tmp_path: Path) -> None:
 def test_settings_malformed_dotenv_line_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(SettingsError, match="expected KEY=VALUE"):
         _load(tmp_path, {}, "this is not a setting\n")
+
+
+def test_settings_dotenv_reads_escapes_and_inline_comments(tmp_path: Path) -> None:
+    dotenv = 'MIKROTIK_PASS="pa\\"ss word"\nMIKROTIK_USER=api # the API user\n'
+    s = _load(tmp_path, {}, dotenv)
+    assert s.mikrotik_pass.get() == 'pa"ss word'
+    assert s.mikrotik_user == "api"
+
+
+@pytest.mark.parametrize(
+    ("env", "names"),
+    [
+        ({"MONITOR_LEASE_TTL": "4"}, ("MONITOR_RENEW_INTERVAL", "MONITOR_LEASE_TTL")),
+        (
+            {"MONITOR_LEASE_TTL": "6", "MONITOR_RENEW_INTERVAL": "1", "RECONCILE_INTERVAL": "6"},
+            ("RECONCILE_INTERVAL", "MONITOR_LEASE_TTL"),
+        ),
+        (
+            {"MONITOR_LEASE_TTL": "60", "CELERY_VISIBILITY_TIMEOUT": "120"},
+            ("CELERY_VISIBILITY_TIMEOUT", "MONITOR_LEASE_TTL"),
+        ),
+        ({"DB_MAX_IDLE_CONNS": "20", "DB_MAX_OPEN_CONNS": "5"}, ("DB_MAX_IDLE_CONNS", "DB_MAX_OPEN_CONNS")),
+    ],
+)
+def test_settings_contradicting_pair_names_both_variables(
+    tmp_path: Path, env: dict[str, str], names: tuple[str, str]
+) -> None:
+    with pytest.raises(SettingsError) as info:
+        _load(tmp_path, env)
+    for name in names:
+        assert name in str(info.value)
+
+
+def test_settings_seed_variable_set_builds_urls_and_pools(tmp_path: Path) -> None:
+    seed_env = {
+        "MIKROTIK_HOST": "192.168.1.1",
+        "MIKROTIK_PORT": "8728",
+        "MIKROTIK_USER": "admin",
+        "MIKROTIK_PASS": "yourpassword",
+        "REDIS_ADDR": "redis.local:6380",
+        "REDIS_PASS": "r3d!s",
+        "REDIS_DB": "3",
+        "WS_PORT": "9090",
+        "DB_HOST": "db.local",
+        "DB_PORT": "5433",
+        "DB_USER": "postgres",
+        "DB_PASSWORD": "yourpassword",
+        "DB_NAME": "mikrobill_traffic",
+        "DB_SSLMODE": "require",
+        "DB_MAX_IDLE_CONNS": "4",
+        "DB_MAX_OPEN_CONNS": "12",
+        "ENABLE_TRAFFIC_MONITOR": "true",
+        "MAX_CONCURRENT_MONITORS": "50",
+    }
+    s = _load(tmp_path, {}, "".join(f"{k}={v}\n" for k, v in seed_env.items()))
+    assert s.redis_url == "redis://:r3d%21s@redis.local:6380/3"
+    assert (
+        s.database_url
+        == "postgresql+psycopg2://postgres:yourpassword@db.local:5433/mikrobill_traffic?sslmode=require"
+    )
+    assert (s.db_max_open_conns, s.db_max_idle_conns) == (12, 4)
+    assert s.http_port == 9090
+    assert (s.mikrotik_host, s.mikrotik_port, s.mikrotik_user) == ("192.168.1.1", 8728, "admin")
+    assert s.mikrotik_pass.get() == "yourpassword"
+    assert s.max_concurrent_monitors == 50 and s.enable_traffic_monitor is True
+    assert unknown_variables({}, tmp_path / ".env") == []
+
+
+def test_settings_web_port_wins_over_seed_ws_port(tmp_path: Path) -> None:
+    assert _load(tmp_path, {}).http_port == 8081
+    assert _load(tmp_path, {"WS_PORT": "9090", "WEB_PORT": "8000"}).http_port == 8000
+
+
+def test_settings_unknown_lookalike_variable_is_named(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("MIKROTIK_USE_TLS=true\nREDIS_POOL_SIZE=5\nPATH_EXTRA=x\n")
+    assert unknown_variables({"DB_TIMEZONE": "UTC"}, env_file) == [
+        "DB_TIMEZONE",
+        "MIKROTIK_USE_TLS",
+        "REDIS_POOL_SIZE",
+    ]

@@ -93,3 +93,10 @@ def test_client_closed_client_refuses_new_work(sim):
 def test_client_rejects_unknown_tls_mode():
     with pytest.raises(ValueError, match="tls_mode"):
         RouterEndpoint("10.0.0.1", tls=True, tls_mode="whatever")
+
+
+def test_client_implements_every_configured_tls_mode():
+    from routeros.connection import TLS_CONTEXTS
+    from settings import TlsMode
+
+    assert set(TLS_CONTEXTS) == {mode.value for mode in TlsMode}
