@@ -58,3 +58,9 @@ def customer_owner(customer_id: object) -> str:
 def session_stop(session_id: object) -> str:
     """Stop request for one monitor session (value = reason); polled in bulk by the keeper."""
     return f"{PREFIX}:monitor:session:{session_id}:stop"
+
+
+# Epoch ms of the reconciler's last completed pass (SET by every pass). Beat schedules
+# it and a `default`-queue worker runs it, so a fresh value proves both are alive:
+# the web app's /ready reads it.
+RECONCILER_LAST_RUN = f"{PREFIX}:monitor:reconciler:last_run"
