@@ -2,7 +2,7 @@
 
 Every process that talks to the broker (web, workers, beat, Flower) loads this
 module, so they all carry the same transport options: on Redis the shortest
-visibility timeout of any process wins (shared/celery-redis-notes.md section 1).
+visibility timeout of any process wins (docs/architecture.md, Celery on Redis).
 
 Deployment (see README "Workers"):
   monitors:   celery -A tasks worker -Q monitors -P threads -c N --disable-prefetch
@@ -65,7 +65,8 @@ beat_schedule = {
     "reconcile-monitors": {
         "task": _RECONCILE_TASK,
         "schedule": _settings.reconcile_interval,
-        # A backlog of reconcile runs is useless: only the newest one matters.
-        "options": {"queue": "default", "expires": max(1.0, _settings.reconcile_interval * 2)},
+        # No `expires`: Celery would compare beat's clock with the worker's. A backlog of
+        # reconcile messages is harmless instead: passes are gated by Redis time.
+        "options": {"queue": "default"},
     },
 }

@@ -372,7 +372,7 @@ class Bench:
             stop_lat = [stop_seen[c]["stopped"] - stop_wanted[c][1] * 1000 for c in stop_seen]
             if len(stop_seen) < len(stop_wanted):
                 notes.append(f"{len(stop_wanted) - len(stop_seen)} sessions without `stopped`")
-            sem = runtime.semaphore()
+            sem = runtime.current().semaphore
             _wait(lambda: sem.in_use() == 0, timeout=30)
             _wait(
                 lambda: (
@@ -731,12 +731,7 @@ def main() -> int:
         stack.callback(sessions.dispose)  # before the schema drop (callbacks run in reverse)
         stack.callback(close_hub)
 
-        def close_keeper() -> None:
-            keeper = runtime.existing_keeper()
-            if keeper is not None:
-                keeper.close()
-
-        stack.callback(close_keeper)
+        stack.callback(runtime.close)
         seeded = seed_customers(url, sim)
         customers = [c for c in seeded.values() if c["service_type"] == "pppoe"]
         control = worker(env, LOG_DIR, queues="default", concurrency=2, name="bench-control")

@@ -2,24 +2,13 @@
 
 from __future__ import annotations
 
-import logging
-import threading
-
 from celery import Celery
-from celery.signals import worker_shutting_down
+
+from routeros.connection import quiet_librouteros_logger
 
 # librouteros logs every API word at DEBUG, the login password included.
-logging.getLogger("librouteros").setLevel(logging.INFO)
+quiet_librouteros_logger()
 
-app = Celery("tasks", include=["tasks.monitor", "tasks.reconciler"])
+# tasks.worker holds the worker's signal handlers: listed here so every worker imports it.
+app = Celery("tasks", include=["tasks.monitor", "tasks.reconciler", "tasks.worker"])
 app.config_from_object("celeryconfig")
-
-# Set from the worker's MainProcess signal handler; with the threads pool that is
-# the process running the monitors, so every loop sees it on its next check.
-# (state.should_stop is 0 on warm shutdown, falsy: an Event is unambiguous.)
-shutting_down = threading.Event()
-
-
-@worker_shutting_down.connect
-def _on_worker_shutting_down(**_: object) -> None:
-    shutting_down.set()

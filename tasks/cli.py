@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import uuid
@@ -108,12 +109,12 @@ def _format_line(msg: dict[str, Any]) -> str:
 
 def cmd_tail(args: argparse.Namespace) -> None:
     stream = keys.customer_stream(customer_id_for(args.customer)) if args.customer else keys.COMBINED_STREAM
-    client = runtime.redis_client()
+    client = runtime.current().redis
     last = args.from_id or "$"
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
     while deadline is None or time.monotonic() < deadline:
         # BLOCK stays below the client's 5 s socket timeout.
-        reply = client.xread({stream: last}, count=500, block=1000)
+        reply: Any = client.xread({stream: last}, count=500, block=1000)
         for _, entries in reply or ():
             for entry_id, fields in entries:
                 last = entry_id
@@ -162,6 +163,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `tail | head`: the reader went away; that is the end, not an error. Point
+        # stdout at nothing so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     return 0
 
 

@@ -1,6 +1,6 @@
 """Process-wide router hub: monitors share a few API connections per router.
 
-Invariant 3 (DESIGN §4): whatever the number of monitors in a worker process,
+Invariant 3 (docs/architecture.md, Invariants): whatever the number of monitors in a worker process,
 it holds at most `settings.router_connections_per_process` RouterClient
 connections per router. Every monitor checks out a handle bound to one of those
 connection slots (the least used) and issues its own tagged command on it; the
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routeros import RouterClient, RouterEndpoint, RouterError
+from settings import get_settings
 
 ClientFactory = Callable[[RouterEndpoint], RouterClient]
 
@@ -74,10 +75,6 @@ class RouterHandle:
         self._endpoint = endpoint
         self._closed = False
         self._client: RouterClient | None = None  # the one this handle last used
-
-    @property
-    def router_label(self) -> str:
-        return self._router.label
 
     def client(self, wait: float | None = None) -> RouterClient | None:
         """The shared, connected client; starts the login on first use.
@@ -269,8 +266,6 @@ def get_hub() -> RouterHub:
     global _hub
     with _hub_lock:
         if _hub is None:
-            from settings import get_settings
-
             _hub = RouterHub(get_settings().router_connections_per_process)
         return _hub
 

@@ -11,6 +11,8 @@ Cluster work but would also move the stream names prescribed by the seed.
 
 from __future__ import annotations
 
+from settings import as_text
+
 PREFIX = "mikrotik"
 
 # The seed's combined stream: every customer's entries, bounded by MAXLEN ~.
@@ -39,7 +41,7 @@ def customer_stream(customer_id: object) -> str:
 
 def customer_id_from_stream(name: str | bytes) -> str | None:
     """The customer id of a per-customer stream name (as XREAD returns it), else None."""
-    text = name.decode() if isinstance(name, bytes) else name
+    text = as_text(name)
     if text.startswith(CUSTOMER_STREAM_PREFIX) and len(text) > len(CUSTOMER_STREAM_PREFIX):
         return text[len(CUSTOMER_STREAM_PREFIX) :]
     return None
@@ -64,3 +66,8 @@ def session_stop(session_id: object) -> str:
 # it and a `default`-queue worker runs it, so a fresh value proves both are alive:
 # the web app's /ready reads it.
 RECONCILER_LAST_RUN = f"{PREFIX}:monitor:reconciler:last_run"
+
+# Set NX with a PX of half a reconcile interval by every pass: a backlog of reconcile
+# messages runs one pass, timed by the Redis clock (no Celery `expires`, which compares
+# the clocks of two hosts).
+RECONCILER_GATE = f"{PREFIX}:monitor:reconciler:gate"

@@ -12,7 +12,9 @@ here and the keeper thread
   is gone by then, and another worker may already own the customer);
 - every `stop_poll_interval` (default 0.25 s), MGETs the stop keys of all registered
   sessions and sets the stop event of each one that has a stop request, so a stop
-  is seen well within a second.
+  is seen well within a second; in the same round it looks up each monitor's Celery
+  task id in the process's revoked set (a revoke from the API or Flower only flags
+  the id in the worker), so one thread watches every stop source.
 
 Monitors call `handle.progress()` on every loop iteration (a sample, or a backoff
 wait finishing), not only when a sample arrives: a router being offline is not a
@@ -24,21 +26,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from settings import Settings, get_settings
+from settings import Settings, as_text, get_settings
 from tasks import keys
+from tasks.lifecycle import LEASE_LOST, REVOKED, STOP_REQUESTED
 from tasks.semaphore import Semaphore
 
 log = logging.getLogger(__name__)
-
-LEASE_LOST = "lease-lost"
-STOP_REQUESTED = "stop-requested"
 
 _MGET_CHUNK = 500
 
@@ -51,6 +51,8 @@ class LeaseHandle:
     customer_id: str
     router_id: str
     session_id: str
+    claimant: str
+    task_id: str | None
     stop_key: str
     stop_event: threading.Event
     stop_reason: str | None = None
@@ -88,9 +90,11 @@ class LeaseKeeper:
         renew_interval: float,
         stop_poll_interval: float = 0.25,
         client: redis.Redis | None = None,
+        revoked: Callable[[], Container[str]] | None = None,
     ) -> None:
         """`client`: a connection of the keeper's own (see `dedicated_client`); without it
-        the keeper shares the semaphore's client and pool."""
+        the keeper shares the semaphore's client and pool. `revoked`: the process's
+        revoked task ids (Celery's worker state), looked up every stop poll."""
         if not 0 < renew_interval < ttl:
             raise ValueError(f"renew_interval ({renew_interval}) must be positive and below ttl ({ttl})")
         if stop_poll_interval <= 0:
@@ -102,19 +106,26 @@ class LeaseKeeper:
         self.ttl = ttl
         self.renew_interval = renew_interval
         self.stop_poll_interval = stop_poll_interval
+        self._revoked = revoked
         self._handles: dict[str, LeaseHandle] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, semaphore: Semaphore, settings: Settings | None = None) -> LeaseKeeper:
+    def from_settings(
+        cls,
+        semaphore: Semaphore,
+        settings: Settings | None = None,
+        revoked: Callable[[], Container[str]] | None = None,
+    ) -> LeaseKeeper:
         settings = settings or get_settings()
         return cls(
             semaphore,
             ttl=settings.monitor_lease_ttl,
             renew_interval=settings.monitor_renew_interval,
             client=dedicated_client(settings.redis_url),
+            revoked=revoked,
         )
 
     # -- registration ---------------------------------------------------------------
@@ -126,15 +137,19 @@ class LeaseKeeper:
         router_id: object,
         *,
         session_id: object,
+        claimant: str,
+        task_id: str | None = None,
         stop_event: threading.Event | None = None,
     ) -> LeaseHandle:
-        """Track a lease already acquired with `token`. Pass `stop_event` to share one
-        Event with other stop sources (revoke, worker shutdown)."""
+        """Track a lease `claimant` claimed with `token`. Pass `stop_event` to share one
+        Event with other stop sources (the source's wake-up, worker shutdown)."""
         handle = LeaseHandle(
             token=token,
             customer_id=str(customer_id),
             router_id=str(router_id),
             session_id=str(session_id),
+            claimant=claimant,
+            task_id=task_id,
             stop_key=keys.session_stop(session_id),
             stop_event=stop_event or threading.Event(),
         )
@@ -175,7 +190,7 @@ class LeaseKeeper:
             started = time.monotonic()
             try:
                 results = self._renewer.renew_many(
-                    [(h.token, h.customer_id, h.router_id) for h in due], self.ttl
+                    [(h.token, h.customer_id, h.router_id, h.claimant) for h in due], self.ttl
                 )
             except redis.RedisError as exc:
                 log.warning("lease renewal failed for %d monitors: %s", len(due), exc)
@@ -201,7 +216,9 @@ class LeaseKeeper:
         return renewed
 
     def poll_stops(self) -> int:
-        """MGET the stop keys of monitors not yet stopped; return how many were stopped."""
+        """Stop keys (one MGET per chunk), then revoked task ids, of the monitors not yet
+        stopped; return how many were stopped. A stop request's words win over the
+        revoke the API sends with it."""
         pending = [h for h in self.handles() if not h.stopped]
         stopped = 0
         for chunk in _chunks(pending, _MGET_CHUNK):
@@ -209,11 +226,16 @@ class LeaseKeeper:
                 values = self.redis.mget([h.stop_key for h in chunk])
             except redis.RedisError as exc:
                 log.warning("stop-key poll failed: %s", exc)
-                return stopped
+                break
             for h, value in zip(chunk, values):
                 if value is not None:
-                    reason = value.decode() if isinstance(value, bytes) else str(value)
-                    h.request_stop(reason or STOP_REQUESTED)
+                    h.request_stop(as_text(value) or STOP_REQUESTED)
+                    stopped += 1
+        if self._revoked is not None:
+            revoked = self._revoked()
+            for h in pending:
+                if not h.stopped and h.task_id is not None and h.task_id in revoked:
+                    h.request_stop(REVOKED)
                     stopped += 1
         return stopped
 
@@ -262,21 +284,6 @@ def dedicated_client(url: str) -> redis.Redis:
         retry=Retry(NoBackoff(), 1),
         max_connections=2,
     )
-
-
-def request_stop(
-    client: redis.Redis, session_id: object, reason: str = STOP_REQUESTED, ttl: float = 86400.0
-) -> None:
-    """Ask the monitor of `session_id` to stop (seen by its keeper within a poll interval).
-
-    The TTL only bounds garbage: session ids are never reused, and the database row
-    stays the source of truth for a session that starts after the key expired.
-    """
-    client.set(keys.session_stop(session_id), reason or STOP_REQUESTED, px=int(ttl * 1000))
-
-
-def clear_stop(client: redis.Redis, session_id: object) -> None:
-    client.delete(keys.session_stop(session_id))
 
 
 def _chunks(items: list[LeaseHandle], size: int) -> Iterable[list[LeaseHandle]]:

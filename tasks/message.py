@@ -5,7 +5,7 @@ One entry per sample (type "traffic") or per status change (type "started",
 str -> str hash (stream fields); `decode_entry` turns it back into the JSON-ready
 dict the WebSocket sends, with ints as ints and the stream id as `id`.
 
-Fields (DESIGN section 5; the seed's first seven are unchanged):
+Fields (README, Stream message format; the seed's first seven are unchanged):
   customer_id, customer_name, username, service_type, interface   metadata
   rx_bits_per_second, tx_bits_per_second   the router's raw strings (router's view)
   download_speed, upload_speed             human, SI, always two decimals: "5.23 Mbps",
@@ -17,13 +17,14 @@ Fields (DESIGN section 5; the seed's first seven are unchanged):
   null without a package speed), seq (int, per session), session_id, fence (int or null),
   reason (status events only; required for "stopped").
 
-Directions (facts sheet 4.2): on a router interface facing the customer, above all the
+Directions (docs/routeros.md, Directions): on a router interface facing the customer, above all the
 server-side dynamic ones (<pppoe-...>, <l2tp-...>, <pptp-...>, <sstp-...>, <ovpn-...>),
 tx is what the router sends to the customer = download, rx = upload. Simple-queue pairs
 "A/B" are upload/download from the target's view, so for a queue row the raw
 rx_bits_per_second carries the upload half and tx_bits_per_second the download half,
 keeping "rx = router received = customer upload". Queue `rate` is taken as bits/s
-(what Winbox and the CLI display; the manual's "bytes" wording is disputed, facts 5.5).
+(what Winbox and the CLI display; the manual's "bytes" wording is disputed: docs/routeros.md,
+Directions).
 """
 
 from __future__ import annotations
@@ -35,11 +36,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from settings import as_text
+
 TRAFFIC = "traffic"
 STATUS_TYPES = ("started", "offline", "reconnecting", "resumed", "stopped")
 MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES)
-
-SERVER_SIDE_PREFIXES = ("<pppoe-", "<l2tp-", "<pptp-", "<sstp-", "<ovpn-")
 
 INT_FIELDS = frozenset(
     {
@@ -156,10 +157,6 @@ def rfc3339(moment: datetime | None = None) -> str:
     """UTC, millisecond precision, 'Z' suffix."""
     moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
-def is_server_side_interface(name: str) -> bool:
-    return name.startswith(SERVER_SIDE_PREFIXES) and name.endswith(">")
 
 
 def _optional_rate(row: Mapping[str, str], field: str) -> int | None:
@@ -312,18 +309,14 @@ def status_entry(
     return _encode(fields)
 
 
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def decode_entry(stream_id: str | bytes, fields: Mapping[Any, Any]) -> dict[str, Any]:
     """Stream entry -> JSON-ready dict: `id` first, ints as ints, "" nullables as None.
 
     Unknown fields pass through as strings so older readers survive newer writers.
     """
-    out: dict[str, Any] = {"id": _text(stream_id)}
+    out: dict[str, Any] = {"id": as_text(stream_id)}
     for raw_name, raw_value in fields.items():
-        name, value = _text(raw_name), _text(raw_value)
+        name, value = as_text(raw_name), as_text(raw_value)
         if value == "" and name in NULLABLE_FIELDS:
             out[name] = None
         elif name in INT_FIELDS:

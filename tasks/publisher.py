@@ -43,7 +43,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from settings import Settings, get_settings
+from settings import Settings, as_text, get_settings
 from tasks import keys
 from tasks.message import TRAFFIC, MessageError
 
@@ -82,10 +82,6 @@ class PublishedIds(NamedTuple):
 
     customer: str
     combined: str
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class Publisher:
@@ -150,12 +146,14 @@ class Publisher:
 def _ids(reply: object) -> PublishedIds | None:
     if not reply:
         return None
-    return PublishedIds(customer=_text(reply[0]), combined=_text(reply[1]))  # type: ignore[index]
+    return PublishedIds(customer=as_text(reply[0]), combined=as_text(reply[1]))  # type: ignore[index]
 
 
 # -- batching -------------------------------------------------------------------------------
 
-_STOP = object()
+# One queued publish: the script's KEYS and ARGV, and the caller's future. None in the
+# queue tells the thread to stop.
+_Item = tuple[list[str], list[str], "Future[PublishedIds | None]"]
 # Defaults of the worker's batch publisher: the socket timeout matches the monitors' pool.
 BATCH_MAX = 500
 BATCH_SOCKET_TIMEOUT = 5.0
@@ -200,7 +198,7 @@ class BatchPublisher:
         self.max_batch = max_batch
         self.wait_timeout = wait_timeout
         self._owns_client = owns_client
-        self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -265,7 +263,7 @@ class BatchPublisher:
             if self._closed:
                 return
             self._closed = True
-            self._queue.put(_STOP)
+            self._queue.put(None)
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
@@ -275,8 +273,8 @@ class BatchPublisher:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if item is not _STOP:
-                future = item[2]  # type: ignore[index]
+            if item is not None:
+                future = item[2]
                 if future.set_running_or_notify_cancel():
                     future.set_exception(redis.ConnectionError("batch publisher is closed"))
         if self._owns_client:
@@ -294,30 +292,30 @@ class BatchPublisher:
     def _run(self) -> None:
         stop = False
         while not stop:
-            item = self._queue.get()  # blocks: no latency added, no polling when idle
-            if item is _STOP:
+            first = self._queue.get()  # blocks: no latency added, no polling when idle
+            if first is None:
                 break
-            batch = [item]
+            batch = [first]
             while len(batch) < self.max_batch:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-                if item is _STOP:
+                if item is None:
                     stop = True
                     break
                 batch.append(item)
             try:
-                self._send(batch)  # type: ignore[arg-type]
+                self._send(batch)
             except BaseException as exc:  # never leave a caller hanging, never die
                 log.exception("batch publisher: a batch of %d failed unexpectedly", len(batch))
-                for _, _, future in batch:  # type: ignore[misc]
+                for _, _, future in batch:
                     if not future.done():
                         _settle(future, exception=exc)
                 if not isinstance(exc, Exception):
                     raise
 
-    def _send(self, batch: list[tuple[list[str], list[str], Future[PublishedIds | None]]]) -> None:
+    def _send(self, batch: list[_Item]) -> None:
         # A caller that gave up withdrew its entry: do not send it.
         live = [item for item in batch if item[2].set_running_or_notify_cancel()]
         if not live:
@@ -340,7 +338,7 @@ class BatchPublisher:
         self.entries += len(live)
         self.largest_batch = max(self.largest_batch, len(live))
 
-    def _execute(self, items: list[tuple[list[str], list[str], object]]) -> list[object]:
+    def _execute(self, items: list[_Item]) -> list[object]:
         """One pipeline of EVALSHA calls; reloads the script once if Redis lost it."""
         sha = self.publisher._publish.sha
         replies = self._pipeline(sha, items)
@@ -354,7 +352,7 @@ class BatchPublisher:
                 replies[i] = reply
         return replies
 
-    def _pipeline(self, sha: str, items: list[tuple[list[str], list[str], object]]) -> list[object]:
+    def _pipeline(self, sha: str, items: list[_Item]) -> list[object]:
         with self.redis.pipeline(transaction=False) as pipe:
             for script_keys, args, _ in items:
                 pipe.evalsha(sha, len(script_keys), *script_keys, *args)

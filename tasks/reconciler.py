@@ -3,59 +3,70 @@
 Runs from beat every RECONCILE_INTERVAL on the `default` queue. Each pass:
 1. frees slots whose lease expired (a SIGKILLed worker's monitors);
 2. stops open sessions past their max duration;
-3. restarts open sessions with no live owner: a new attempt goes through
-   `acquire` first (so the cap and single flight hold: never two producers,
-   never above the cap, also right after Redis was flushed or restarted), then
-   the attempt number is claimed in SQL (optimistic), then it is enqueued;
+3. restarts open sessions with no live owner: the next attempt is reserved first
+   (so the cap and single flight hold: never two producers, never above the cap,
+   also right after Redis was flushed or restarted), then the attempt number is
+   claimed in SQL (optimistic), then it is launched;
 4. finishes sessions whose stop was requested but whose monitor is gone, and
    re-sets the stop key of those whose monitor still lives (a flush erased it);
 5. asks leases whose session is no longer open to stop.
 
 Every step is idempotent and safe to run twice at once: a second reconciler's
-acquire for the same new token is a refresh, and its SQL claim fails, so it
-enqueues nothing.
+reservation of the same new token is a refresh, and its SQL claim fails, so it
+launches nothing. Passes are also gated in Redis (server clock): a backlog of
+reconcile messages (a control worker that was down) runs one pass, not hundreds.
 """
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import redis
 
-from models import MonitorSession
+from models import DesiredState, MonitorSession
 from models.resolution import ResolutionError
 from settings import get_settings
-from tasks import runtime, sessions
+from tasks import keys, lifecycle, runtime, sessions
 from tasks.app import app
-from tasks.leases import request_stop as set_stop_key
-from tasks.semaphore import AlreadyMonitored, CapacityError
-from tasks.targets import remaining_seconds, resolve_customer
+from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
+from tasks.message import CustomerMeta
+from tasks.semaphore import AlreadyMonitored, CapacityError, Holder
+from tasks.targets import meta_for, remaining_seconds, resolve_customer
 
 log = logging.getLogger(__name__)
 
 RECONCILE_TASK = "tasks.reconciler.reconcile"
 
 # Rows touched this recently are left alone: start() inserts the row a moment
-# before it acquires, and a handover marks the row just before it releases.
+# before it reserves, and a handover marks the row just before it releases.
 GRACE_SECONDS = 1.0
 
 
-@app.task(name=RECONCILE_TASK, ignore_result=True)
+@app.task(name=RECONCILE_TASK, ignore_result=True)  # type: ignore[untyped-decorator]  # celery is untyped
 def reconcile() -> dict[str, int]:
-    """One pass; returns counters (for the worker log)."""
+    """One pass (unless another ran within half an interval); returns counters for the log."""
+    if not _gate_open():
+        return {}
     summary = Reconciler().run()
     if any(summary.values()):
         log.info("reconcile: %s", summary)
     return summary
 
 
+def _gate_open() -> bool:
+    client = runtime.current().redis
+    gap_ms = max(1, int(get_settings().reconcile_interval * 500))
+    return bool(client.set(keys.RECONCILER_GATE, "1", nx=True, px=gap_ms))
+
+
 class Reconciler:
     def __init__(self) -> None:
         self.settings = get_settings()
-        self.sem = runtime.semaphore()
-        self.redis = runtime.redis_client()
+        rt = runtime.current()
+        self.sem = rt.semaphore
+        self.redis = rt.redis
+        self.publisher = rt.publisher
         self.summary = {
             "freed": 0,
             "restarted": 0,
@@ -77,42 +88,45 @@ class Reconciler:
                 log.warning("reconcile of session %s failed: %s", row.id, exc)
         for row in sessions.winding_down():
             self._reconcile_stopping(row, holders)
-        for token in holders:
-            session_id = token.rsplit(":", 1)[0]
+        for text in holders:
+            try:
+                session_id = Token.parse(text).session_id
+            except ValueError:
+                continue  # not a monitor's lease
             if session_id not in open_ids:
                 # A lease without an open session: its monitor must go.
-                set_stop_key(self.redis, session_id, "session closed", ttl=self._stop_ttl())
+                lifecycle.request_stop(self.redis, session_id, SESSION_CLOSED, self.settings)
                 self.summary["stop_keys"] += 1
+        self.redis.set(keys.RECONCILER_LAST_RUN, self.sem.now_ms())
         return self.summary
 
     # -- open sessions ------------------------------------------------------------------
 
-    def _reconcile_open(self, row: MonitorSession, holders: dict[str, Any]) -> None:
-        token = sessions.token(row.id, row.attempt)
-        live = token in holders
+    def _reconcile_open(self, row: MonitorSession, holders: dict[str, Holder]) -> None:
+        live = str(Token.of(row)) in holders
         if remaining_seconds(row) <= 0:
             self._expire(row, live)
             return
         if live or recently_touched(row):
             return
-        owner = self.sem.owner_of(row.customer_id)
-        if owner is not None:
+        if self.sem.owner_of(row.customer_id) is not None:
             # Someone still owns the customer (an older session winding down): wait.
             return
         try:
             target = resolve_customer(row.customer_id)
         except ResolutionError as exc:
-            sessions.close(row.id, f"cannot resolve target: {exc}", attempt=row.attempt)
+            reason = f"cannot resolve target: {exc}"
+            if sessions.close(row.id, reason, attempt=row.attempt):
+                lifecycle.publish_stopped(self.publisher, row, reason)
             self.summary["closed"] += 1
             return
-        self._restart(row, target.max_monitors)
+        self._restart(row, target.max_monitors, meta_for(target))
 
-    def _restart(self, row: MonitorSession, router_limit: int | None) -> None:
-        new_attempt = row.attempt + 1
-        token = sessions.token(row.id, new_attempt)
+    def _restart(self, row: MonitorSession, router_limit: int | None, meta: CustomerMeta) -> None:
+        token = Token.of(row).next()
         try:
             fence = self.sem.acquire(
-                token,
+                str(token),
                 row.customer_id,
                 row.router_id,
                 global_limit=self.settings.max_concurrent_monitors,
@@ -124,59 +138,43 @@ class Reconciler:
             return
         except AlreadyMonitored:
             return
-        if sessions.next_attempt(row.id, row.attempt) is None:
+        if sessions.next_attempt(row.id, row.attempt, token.task_id) is None:
             # Either another pass claimed this attempt (and may be using this very
             # token: leave it), or the session was stopped meanwhile (give it back).
             current = sessions.get(row.id)
-            if current is None or current.desired_state != "running":
-                self.sem.release(token, row.customer_id, row.router_id)
+            if current is None or current.desired_state != DesiredState.RUNNING:
+                self.sem.release(str(token), row.customer_id, row.router_id)
             return
-        from tasks.monitor import monitor
-
         try:
-            monitor.apply_async(
-                args=[str(row.id), new_attempt, fence],
-                task_id=sessions.task_id(row.id, new_attempt),
-                queue="monitors",
-                expires=self.settings.message_expiry,
-            )
+            lifecycle.launch(token, fence, meta, enqueued_ms=self.sem.now_ms())
         except Exception:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.
-            self.sem.release(token, row.customer_id, row.router_id)
+            self.sem.release(str(token), row.customer_id, row.router_id)
             raise
         self.summary["restarted"] += 1
-        log.info("restarted session %s as attempt %d", row.id, new_attempt)
+        log.info("restarted session %s as attempt %d", row.id, token.attempt)
 
     def _expire(self, row: MonitorSession, live: bool) -> None:
-        reason = "max-duration"
-        sessions.request_stop(row.id, reason)
-        set_stop_key(self.redis, row.id, reason, ttl=self._stop_ttl())
-        if not live and sessions.close(row.id, reason):
-            self._publish_stopped(row, reason)
+        sessions.request_stop(row.id, MAX_DURATION)
+        lifecycle.request_stop(self.redis, row.id, MAX_DURATION, self.settings)
+        if not live and sessions.close(row.id, MAX_DURATION):
+            lifecycle.publish_stopped(self.publisher, row, MAX_DURATION)
         self.summary["expired"] += 1
 
     # -- sessions asked to stop ------------------------------------------------------------
 
-    def _reconcile_stopping(self, row: MonitorSession, holders: dict[str, Any]) -> None:
-        token = sessions.token(row.id, row.attempt)
-        if token in holders:
-            set_stop_key(self.redis, row.id, row.stop_reason or "stop requested", ttl=self._stop_ttl())
+    def _reconcile_stopping(self, row: MonitorSession, holders: dict[str, Holder]) -> None:
+        reason = row.stop_reason or "stop requested"
+        if str(Token.of(row)) in holders:
+            lifecycle.request_stop(self.redis, row.id, reason, self.settings)
             return
         if recently_touched(row):
             return
         # Its monitor is gone (killed, or never started): nobody else will finish it.
-        if sessions.close(row.id, row.stop_reason or "stopped", attempt=row.attempt):
+        if sessions.close(row.id, reason, attempt=row.attempt):
             self.summary["closed"] += 1
-            self._publish_stopped(row, row.stop_reason or "stopped")
-
-    def _publish_stopped(self, row: MonitorSession, reason: str) -> None:
-        from tasks.service import publish_stopped
-
-        publish_stopped(row, reason)
-
-    def _stop_ttl(self) -> float:
-        return max(60.0, self.settings.monitor_lease_ttl * 4)
+            lifecycle.publish_stopped(self.publisher, row, reason)
 
 
 def recently_touched(row: MonitorSession) -> bool:

@@ -1,15 +1,19 @@
-"""Process-wide engine objects: one Redis pool, semaphore, publisher, batch publisher
-(monitors' fenced publishes, one thread and connection of its own) and lease keeper.
+"""The engine's process-wide objects, built once per process from settings.
 
-Built lazily from settings so importing tasks costs nothing, and rebuilt if the
-Redis URL changes (tests point the process at their own database).
+`current()` gives the Runtime: one Redis pool and the semaphore and publisher on it,
+plus, in a monitors worker, the lease keeper and the batch publisher (each a thread
+with a connection of its own, started on first use). Importing tasks costs nothing;
+a Runtime is rebuilt when the Redis URL changes (tests point the process at their
+own database).
 """
 
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass, field
 
 import redis
+from celery.worker import state as worker_state
 
 from settings import get_settings
 from tasks.leases import LeaseKeeper
@@ -21,82 +25,96 @@ from tasks.semaphore import Semaphore
 REDIS_MAX_CONNECTIONS = 256
 REDIS_POOL_TIMEOUT = 10.0
 
+
+def _revoked_task_ids() -> set[str]:
+    # Celery's in-process revoked set (a LimitedSet, which answers `in`).
+    return worker_state.revoked  # type: ignore[no-any-return]  # celery is untyped
+
+
+@dataclass(eq=False)
+class Runtime:
+    url: str
+    redis: redis.Redis
+    semaphore: Semaphore
+    publisher: Publisher
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _keeper: LeaseKeeper | None = field(default=None, repr=False)
+    _batch: BatchPublisher | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, url: str) -> Runtime:
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=REDIS_MAX_CONNECTIONS,
+            timeout=REDIS_POOL_TIMEOUT,
+            socket_timeout=5,
+            socket_connect_timeout=5,
+            health_check_interval=30,
+        )
+        client = redis.Redis(connection_pool=pool)
+        return cls(url, client, Semaphore(client), Publisher.from_settings(client))
+
+    def keeper(self) -> LeaseKeeper:
+        """The process's lease keeper (renewals, stop keys, revokes), started on first use."""
+        with self._lock:
+            if self._keeper is None:
+                self._keeper = LeaseKeeper.from_settings(self.semaphore, revoked=_revoked_task_ids)
+                self._keeper.start()
+            return self._keeper
+
+    def batch_publisher(self) -> BatchPublisher:
+        """The process's batching publisher (every monitor's fenced publishes)."""
+        with self._lock:
+            if self._batch is None:
+                self._batch = BatchPublisher.from_settings(self.publisher)
+                self._batch.start()
+            return self._batch
+
+    def stop_all(self, reason: str) -> None:
+        """Every monitor of this process gets its stop event (worker shutdown)."""
+        with self._lock:
+            keeper = self._keeper
+        if keeper is not None:
+            keeper.stop_all(reason)
+
+    def close(self) -> None:
+        """Stop the keeper and batch threads and close every connection."""
+        with self._lock:
+            keeper, self._keeper = self._keeper, None
+            batch, self._batch = self._batch, None
+        if keeper is not None:
+            keeper.close()
+        if batch is not None:
+            batch.close()
+        self.redis.close()
+
+
 _lock = threading.Lock()
-_state: dict[str, object] = {}
+_current: Runtime | None = None
 
 
-def _build(url: str) -> None:
-    pool = redis.BlockingConnectionPool.from_url(
-        url,
-        max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=REDIS_POOL_TIMEOUT,
-        socket_timeout=5,
-        socket_connect_timeout=5,
-        health_check_interval=30,
-    )
-    client = redis.Redis(connection_pool=pool)
-    semaphore = Semaphore(client)
-    _state.clear()
-    _state.update(url=url, redis=client, semaphore=semaphore, publisher=Publisher.from_settings(client))
-
-
-def _get(name: str) -> object:
+def current() -> Runtime:
+    """This process's Runtime for the configured Redis URL."""
+    global _current
     url = get_settings().redis_url
     with _lock:
-        if _state.get("url") != url:
-            old_keeper = _state.get("keeper")
-            if isinstance(old_keeper, LeaseKeeper):
-                old_keeper.close()
-            old_batch = _state.get("batch_publisher")
-            if isinstance(old_batch, BatchPublisher):
-                old_batch.close()
-            _build(url)
-        return _state[name]
+        if _current is None or _current.url != url:
+            if _current is not None:
+                _current.close()
+            _current = Runtime.build(url)
+        return _current
 
 
-def redis_client() -> redis.Redis:
-    return _get("redis")  # type: ignore[return-value]
-
-
-def semaphore() -> Semaphore:
-    return _get("semaphore")  # type: ignore[return-value]
-
-
-def publisher() -> Publisher:
-    return _get("publisher")  # type: ignore[return-value]
-
-
-def batch_publisher() -> BatchPublisher:
-    """The worker process's batching publisher (fenced publishes of every monitor)."""
-    plain = publisher()
+def close() -> None:
+    """Close this process's Runtime, if one was built (worker shutdown, test teardown)."""
+    global _current
     with _lock:
-        current = _state.get("batch_publisher")
-        if not isinstance(current, BatchPublisher):
-            current = BatchPublisher.from_settings(plain)
-            current.start()
-            _state["batch_publisher"] = current
-        return current
+        runtime, _current = _current, None
+    if runtime is not None:
+        runtime.close()
 
 
-def existing_batch_publisher() -> BatchPublisher | None:
+def existing() -> Runtime | None:
+    """The Runtime if one was built, without building one (signal handlers)."""
     with _lock:
-        current = _state.get("batch_publisher")
-        return current if isinstance(current, BatchPublisher) else None
-
-
-def keeper() -> LeaseKeeper:
-    """The worker process's lease keeper, started on first use."""
-    sem = semaphore()
-    with _lock:
-        current = _state.get("keeper")
-        if not isinstance(current, LeaseKeeper):
-            current = LeaseKeeper.from_settings(sem)
-            current.start()
-            _state["keeper"] = current
-        return current
-
-
-def existing_keeper() -> LeaseKeeper | None:
-    with _lock:
-        current = _state.get("keeper")
-        return current if isinstance(current, LeaseKeeper) else None
+        return _current

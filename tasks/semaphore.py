@@ -1,10 +1,15 @@
 """Distributed monitor semaphore: global cap, per-router cap, single flight, fences.
 
-One lease per monitor attempt, identified by a token such as f"{session_id}:{attempt}".
+One lease per monitor attempt, identified by its token (tasks.lifecycle.Token).
 A lease is a slot in the global zset, a slot in its router's zset and the
 customer's owner key, all with the same expiry, created/renewed/released together
 by Lua scripts (atomic, Redis server time). Scripts are registered once per
 client (`register_script` = EVALSHA with a NOSCRIPT fallback).
+
+start and the reconciler take a lease as a *reservation* (no claimant); the monitor
+run that picks up the message *claims* it with an id of its own. A claimed lease
+answers only to its claimant: a second delivery of the same message is refused
+(ClaimedElsewhere), and renewals and releases must name the claimant.
 
 The fence returned by `acquire` is what `tasks.publisher` checks on every XADD:
 a monitor whose lease expired, was released or taken over cannot append.
@@ -18,6 +23,7 @@ from dataclasses import dataclass
 
 import redis
 
+from settings import as_text
 from tasks import keys, semaphore_lua
 
 
@@ -33,6 +39,15 @@ class CapacityError(SemaphoreError):
         self.scope = scope
         self.cap = cap
         self.in_use = in_use
+
+
+class ClaimedElsewhere(SemaphoreError):
+    """The lease of this token is already claimed by another monitor run (`claimant`)."""
+
+    def __init__(self, token: str, claimant: str) -> None:
+        super().__init__(f"lease {token} is already claimed by run {claimant}")
+        self.token = token
+        self.claimant = claimant
 
 
 class AlreadyMonitored(SemaphoreError):
@@ -64,13 +79,10 @@ class Owner:
     expires_in: float | None
 
 
-Lease = tuple[str, object, object]  # (token, customer_id, router_id)
+# (token, customer_id, router_id, claimant) of a claimed lease
+ClaimedLease = tuple[str, object, object, str]
 
 RENEW_CHUNK = 200
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def _ttl_ms(ttl: float) -> int:
@@ -91,6 +103,7 @@ class Semaphore:
         self._free_expired = client.register_script(semaphore_lua.FREE_EXPIRED)
         self._holders = client.register_script(semaphore_lua.HOLDERS)
         self._in_use = client.register_script(semaphore_lua.IN_USE)
+        self._now = client.register_script(semaphore_lua.NOW)
 
     def acquire(
         self,
@@ -102,12 +115,14 @@ class Semaphore:
         router_limit: int | None,
         ttl: float,
         replace: str | None = None,
+        claimant: str | None = None,
     ) -> int:
         """Take (or refresh, for the same token) a lease; return its fence.
 
         Raises CapacityError when the global or router cap is reached and
         AlreadyMonitored when another token owns the customer. `replace` evicts
-        that token first if it is the current owner (see `takeover`).
+        that token first if it is the current owner (see `takeover`). With
+        `claimant` the lease is claimed for that run (see `claim`).
         """
         if global_limit < 1:
             raise ValueError(f"global_limit must be at least 1, got {global_limit}")
@@ -129,15 +144,18 @@ class Semaphore:
                 router_limit or 0,
                 _ttl_ms(ttl),
                 replace or "",
+                claimant or "",
             ],
         )
         code = int(reply[0])
         if code in (1, 2):
             return int(reply[1])
         if code == -1:
-            raise CapacityError(_text(reply[1]), int(reply[2]), int(reply[3]))
+            raise CapacityError(as_text(reply[1]), int(reply[2]), int(reply[3]))
         if code == -2:
-            raise AlreadyMonitored(str(customer_id), _text(reply[1]))
+            raise AlreadyMonitored(str(customer_id), as_text(reply[1]))
+        if code == -3:
+            raise ClaimedElsewhere(token, as_text(reply[1]))
         raise RuntimeError(f"unexpected semaphore reply {reply!r}")
 
     def takeover(
@@ -166,8 +184,37 @@ class Semaphore:
             replace=previous_token,
         )
 
-    def renew_many(self, leases: Sequence[Lease], ttl: float) -> list[bool]:
-        """Renew every lease in one script call; False = lease lost, stop that monitor now."""
+    def claim(
+        self,
+        token: str,
+        customer_id: object,
+        router_id: object,
+        claimant: str,
+        *,
+        global_limit: int,
+        router_limit: int | None,
+        ttl: float,
+    ) -> int:
+        """Take the reservation of `token` for the run `claimant` (or re-take it if it
+        expired in the queue and the customer is still free); return its fence.
+
+        Raises ClaimedElsewhere when another run already claimed it, and what
+        `acquire` raises otherwise.
+        """
+        if not claimant:
+            raise ValueError("a claim needs the claimant's id")
+        return self.acquire(
+            token,
+            customer_id,
+            router_id,
+            global_limit=global_limit,
+            router_limit=router_limit,
+            ttl=ttl,
+            claimant=claimant,
+        )
+
+    def renew_many(self, leases: Sequence[ClaimedLease], ttl: float) -> list[bool]:
+        """Renew claimed leases in one round trip; False = lease lost, stop that monitor now."""
         if not leases:
             return []
         ttl_ms = _ttl_ms(ttl)
@@ -176,19 +223,21 @@ class Semaphore:
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(leases), RENEW_CHUNK):
             lease_keys: list[str] = [keys.GLOBAL_SLOTS]
-            tokens: list[str] = []
-            for token, customer_id, router_id in leases[start : start + RENEW_CHUNK]:
+            args: list[str | int] = [ttl_ms]
+            for token, customer_id, router_id, claimant in leases[start : start + RENEW_CHUNK]:
                 lease_keys.append(keys.customer_owner(customer_id))
                 lease_keys.append(keys.router_slots(router_id))
-                tokens.append(token)
-            self._renew_many(keys=lease_keys, args=[ttl_ms, *tokens], client=pipe)
+                args.append(token)
+                args.append(claimant)
+            self._renew_many(keys=lease_keys, args=args, client=pipe)
         return [bool(int(x)) for reply in pipe.execute() for x in reply]
 
-    def renew(self, token: str, customer_id: object, router_id: object, ttl: float) -> bool:
-        return self.renew_many([(token, customer_id, router_id)], ttl)[0]
+    def release(
+        self, token: str, customer_id: object, router_id: object, claimant: str | None = None
+    ) -> bool:
+        """Give the lease back; only what `token` still holds is removed. True if it held any.
 
-    def release(self, token: str, customer_id: object, router_id: object) -> bool:
-        """Give the lease back; only what `token` still holds is removed. True if it held any."""
+        With `claimant`, nothing is removed when another run has claimed the lease."""
         reply = self._release(
             keys=[
                 keys.GLOBAL_SLOTS,
@@ -196,28 +245,32 @@ class Semaphore:
                 keys.customer_owner(customer_id),
                 keys.LEASES,
             ],
-            args=[token],
+            args=[token, claimant or ""],
         )
         return bool(int(reply))
 
     def free_expired(self) -> list[str]:
         """Remove expired leases (slots, owner keys, lease table); return the freed tokens."""
         reply = self._free_expired(keys=[keys.GLOBAL_SLOTS, keys.LEASES])
-        return [_text(t) for t in reply]
+        return [as_text(t) for t in reply]
 
     def in_use(self, router_id: object | None = None) -> int:
         """Live slots, globally or for one router (expired-but-untrimmed ones not counted)."""
         key = keys.GLOBAL_SLOTS if router_id is None else keys.router_slots(router_id)
         return int(self._in_use(keys=[key]))
 
+    def now_ms(self) -> int:
+        """The Redis server's clock, in ms: the one clock every engine deadline uses."""
+        return int(self._now())
+
     def holders(self) -> list[Holder]:
         """Every live lease with its customer, router and time left."""
         out: list[Holder] = []
         for token, remaining_ms, info in self._holders(keys=[keys.GLOBAL_SLOTS, keys.LEASES]):
-            detail = json.loads(_text(info)) if info else {}
+            detail = json.loads(as_text(info)) if info else {}
             out.append(
                 Holder(
-                    token=_text(token),
+                    token=as_text(token),
                     customer_id=detail.get("customer"),
                     router_id=detail.get("router"),
                     expires_in=int(remaining_ms) / 1000.0,
@@ -234,7 +287,7 @@ class Semaphore:
         fields, pttl = pipe.execute()
         if not fields:
             return None
-        data = {_text(k): _text(v) for k, v in fields.items()}
+        data = {as_text(k): as_text(v) for k, v in fields.items()}
         if "token" not in data:
             return None
         return Owner(

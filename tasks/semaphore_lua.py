@@ -8,7 +8,9 @@ a member whose score is <= now is expired.
 Layout (names come from tasks/keys.py, passed as KEYS or stored in the lease table):
   global zset   member = token, score = expiry ms
   router zset   same, per router
-  owner hash    {token, fence, router}, PEXPIRE = lease TTL (single flight per customer)
+  owner hash    {token, fence, router, claimant}, PEXPIRE = lease TTL (single flight per
+                customer); `claimant` names the one monitor run that took the lease
+                (absent while it is a reservation waiting in the queue)
   fence counter INCR per fresh acquire; seeded from TIME (us) when missing
   lease table   hash token -> JSON {customer, router, ok = owner key, rk = router zset key}
 """
@@ -46,16 +48,18 @@ end
 
 # KEYS: global zset, router zset, owner hash, fence counter, lease table
 # ARGV: token, customer_id, router_id, global_limit, router_limit (0 = none), ttl_ms,
-#       replace_token ('' = none: evict that owner first, for takeover)
+#       replace_token ('' = none: evict that owner first, for takeover),
+#       claimant ('' = a reservation; else the monitor run taking the lease for itself)
 # Reply: {1, fence} acquired | {2, fence} refreshed (same token) |
-#        {-1, scope, cap, in_use} full | {-2, owner_token} customer owned by another token
+#        {-1, scope, cap, in_use} full | {-2, owner_token} customer owned by another token |
+#        {-3, claimant} the token's lease is already claimed by another run
 ACQUIRE = (
     _PRELUDE
     + r"""
 local g, rk, ok, fk, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token, customer, router = ARGV[1], ARGV[2], ARGV[3]
 local glimit, rlimit, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local replace = ARGV[7]
+local replace, claimant = ARGV[7], ARGV[8]
 local now = now_ms()
 trim(g, leases, now)
 -- members whose lease-table entry was lost (e.g. deleted by hand) still expire here
@@ -74,6 +78,15 @@ end
 
 local expiry = now + ttl
 if owner == token and redis.call('ZSCORE', g, token) then
+  -- A claimed lease belongs to one run: a second delivery of the same message (same
+  -- token) must not become a second producer under the same fence.
+  local holder = redis.call('HGET', ok, 'claimant')
+  if claimant ~= '' then
+    if holder and holder ~= claimant then
+      return {-3, holder}
+    end
+    redis.call('HSET', ok, 'claimant', claimant)
+  end
   redis.call('ZADD', g, expiry, token)
   redis.call('ZADD', rk, expiry, token)
   redis.call('PEXPIRE', ok, ttl)
@@ -108,6 +121,9 @@ redis.call('ZADD', g, expiry, token)
 redis.call('ZADD', rk, expiry, token)
 redis.call('DEL', ok)
 redis.call('HSET', ok, 'token', token, 'fence', string.format('%.0f', fence), 'router', router)
+if claimant ~= '' then
+  redis.call('HSET', ok, 'claimant', claimant)
+end
 redis.call('PEXPIRE', ok, ttl)
 redis.call('HSET', leases, token,
   cjson.encode({customer = customer, router = router, ok = ok, rk = rk}))
@@ -115,9 +131,10 @@ return {1, fence}
 """
 )
 
-# KEYS: global zset, then (owner hash, router zset) per lease, in ARGV order
-# ARGV: ttl_ms, token...
-# Reply: list of 1 (renewed) / 0 (lease lost: expired, released, taken over or flushed)
+# KEYS: global zset, then (owner hash, router zset) per lease, in lease order
+# ARGV: ttl_ms, then (token, claimant) per lease
+# Reply: list of 1 (renewed) / 0 (lease lost: expired, released, taken over, claimed by
+#        another run, or flushed)
 RENEW_MANY = (
     _PRELUDE
     + r"""
@@ -126,11 +143,12 @@ local ttl = tonumber(ARGV[1])
 local now = now_ms()
 local expiry = now + ttl
 local out = {}
-for i = 2, #ARGV do
-  local token = ARGV[i]
-  local ok, rk = KEYS[2 * i - 2], KEYS[2 * i - 1]
+for i = 1, (#ARGV - 1) / 2 do
+  local token, claimant = ARGV[2 * i], ARGV[2 * i + 1]
+  local ok, rk = KEYS[2 * i], KEYS[2 * i + 1]
   local score = redis.call('ZSCORE', g, token)
-  if score and tonumber(score) > now and redis.call('HGET', ok, 'token') == token then
+  local owner = redis.call('HMGET', ok, 'token', 'claimant')
+  if score and tonumber(score) > now and owner[1] == token and owner[2] == claimant then
     redis.call('ZADD', g, 'XX', expiry, token)
     redis.call('ZADD', rk, expiry, token)
     redis.call('PEXPIRE', ok, ttl)
@@ -143,10 +161,18 @@ return out
 """
 )
 
-# KEYS: global zset, router zset, owner hash, lease table ; ARGV: token
-# Reply: 1 if the token still held its slot or the customer, else 0
+# KEYS: global zset, router zset, owner hash, lease table
+# ARGV: token, claimant ('' = whoever holds it: start's undo, stop before start)
+# Reply: 1 if the token still held its slot or the customer, else 0 (also when the lease
+#        is claimed by another run: a refused second delivery must not free the first's)
 RELEASE = r"""
-local token = ARGV[1]
+local token, claimant = ARGV[1], ARGV[2]
+if claimant ~= '' then
+  local owner = redis.call('HMGET', KEYS[3], 'token', 'claimant')
+  if owner[1] == token and owner[2] and owner[2] ~= claimant then
+    return 0
+  end
+end
 local held = redis.call('ZREM', KEYS[1], token)
 redis.call('ZREM', KEYS[2], token)
 if redis.call('HGET', KEYS[3], 'token') == token then
@@ -186,5 +212,13 @@ IN_USE = (
     _PRELUDE
     + r"""
 return redis.call('ZCOUNT', KEYS[1], '(' .. now_ms(), '+inf')
+"""
+)
+
+# Reply: the server clock in ms (what every deadline of the engine is measured by)
+NOW = (
+    _PRELUDE
+    + r"""
+return now_ms()
 """
 )

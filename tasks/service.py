@@ -1,12 +1,13 @@
-"""What the web layer calls: start, stop and status of monitors (no HTTP here).
+"""What the web layer and the CLI call: start, stop and status of monitors (no HTTP here).
 
 start() order, so that nothing is ever half-started:
   resolve (data-layer errors pass through) -> insert the session row (the partial
   unique index makes concurrent starts for one customer single-flight: the losers
-  get the winner's row back) -> acquire the slot (token f"{session}:1") ->
-  apply_async(task_id=f"monitor-{session}-1", queue monitors).
-Any failure after the insert is undone: the slot is released and the row closed
-with the reason, so a retry starts clean.
+  get the winner's row back) -> reserve the lease of attempt 1 -> launch the message.
+Any failure after the insert is undone: the reservation is released and the row
+closed with the reason, so a retry starts clean.
+
+Every refusal is a typed error; web/errors.py maps each to one HTTP status.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from models import ActualState, Customer, DesiredState, MonitorSession
+from models.resolution import InvalidCustomerId, MonitorTarget
 from settings import get_settings
-from tasks import runtime, sessions
-from tasks.leases import request_stop as set_stop_key
-from tasks.message import status_entry
+from tasks import lifecycle, runtime, sessions
+from tasks.app import app
+from tasks.lifecycle import FIRST_ATTEMPT, Token
 from tasks.semaphore import AlreadyMonitored, CapacityError
 from tasks.targets import meta_for, resolve_customer
 
@@ -37,24 +39,36 @@ class MonitoringDisabled(RuntimeError):
 
 
 class CapacityExceeded(RuntimeError):
-    """No free monitor slot. `scope` is "global" or "router"; `retry_after` is a hint (s)."""
+    """No free monitor slot. `scope` is "global" or "router" (then `router_id` and
+    `router_name` say which router's cap refused); `retry_after` is a hint (s)."""
 
-    def __init__(self, scope: str, cap: int, in_use: int, retry_after: int) -> None:
-        super().__init__(f"{scope} monitor limit reached: {in_use} of {cap} slots in use")
+    def __init__(
+        self,
+        scope: str,
+        cap: int,
+        in_use: int,
+        retry_after: int,
+        router_id: str | None = None,
+        router_name: str | None = None,
+    ) -> None:
+        where = f" on router {router_name!r} ({router_id})" if scope == "router" else ""
+        super().__init__(f"{scope} monitor limit reached{where}: {in_use} of {cap} slots in use")
         self.scope = scope
         self.cap = cap
         self.in_use = in_use
         self.retry_after = retry_after
+        self.router_id = router_id if scope == "router" else None
+        self.router_name = router_name if scope == "router" else None
 
 
 class NotMonitored(LookupError):
     def __init__(self, customer_id: object) -> None:
-        super().__init__(f"customer {customer_id} has no running monitor")
+        super().__init__(f"customer {customer_id} is not being monitored")
         self.customer_id = str(customer_id)
 
 
 class StartFailed(RuntimeError):
-    """Enqueueing failed; the reservation was released and the session closed."""
+    """Launching failed; the reservation was released and the session closed."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,7 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
     if existing is not None:
         return _info(existing, created=False)
     session_id = uuid.uuid4()
+    token = Token(str(session_id), FIRST_ATTEMPT)
     try:
         with sessions.db() as s:
             row = MonitorSession(
@@ -109,8 +124,8 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
                 router_id=target.router_id,
                 desired_state=DesiredState.RUNNING,
                 actual_state=ActualState.PENDING,
-                attempt=1,
-                task_id=sessions.task_id(session_id, 1),
+                attempt=token.attempt,
+                task_id=token.task_id,
                 requested_by=requested_by,
                 max_duration_s=int(settings.monitor_max_duration),
             )
@@ -123,64 +138,61 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
         if existing is None:
             raise
         return _info(existing, created=False)
-    token = sessions.token(row.id, 1)
     try:
-        fence = _acquire(token, target.customer_id, target.router_id, target.max_monitors)
+        fence = _reserve(token, target)
     except AlreadyMonitored as exc:
-        if exc.owner_token.rsplit(":", 1)[0] == str(row.id):
+        if Token.parse(exc.owner_token).session_id == token.session_id:
             # The reconciler already launched this very session: nothing to undo.
-            fresh = sessions.get(row.id)
-            return _info(fresh or row, created=True)
+            return _info(sessions.get(row.id) or row, created=True)
         _undo(row, token, f"not started: {exc}")
         raise
     except CapacityError as exc:
         _undo(row, token, f"not started: {exc}")
         raise CapacityExceeded(
-            exc.scope, exc.cap, exc.in_use, retry_after=max(1, int(settings.monitor_lease_ttl))
+            exc.scope,
+            exc.cap,
+            exc.in_use,
+            retry_after=max(1, int(settings.monitor_lease_ttl)),
+            router_id=target.router_id,
+            router_name=target.router.name,
         ) from None
     except BaseException as exc:
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise
     try:
-        from tasks.monitor import monitor
-
-        # Before the enqueue: afterwards the task may already have said "running".
-        sessions.set_state(row.id, 1, ActualState.STARTING)
-        monitor.apply_async(
-            args=[str(row.id), 1, fence],
-            task_id=row.task_id,
-            queue="monitors",
-            expires=settings.message_expiry,
-        )
+        # Before the launch: afterwards the run may already have said "running".
+        sessions.set_state(row.id, token.attempt, ActualState.STARTING)
+        lifecycle.launch(token, fence, meta_for(target), enqueued_ms=runtime.current().semaphore.now_ms())
     except BaseException as exc:
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise StartFailed(f"could not start the monitor: {type(exc).__name__}") from exc
     return _info(sessions.get(row.id) or row, created=True)
 
 
-def _acquire(token: str, customer_id: object, router_id: str, router_limit: int | None) -> int:
+def _reserve(token: Token, target: MonitorTarget) -> int:
     settings = get_settings()
-    sem = runtime.semaphore()
-    kwargs = dict(
-        global_limit=settings.max_concurrent_monitors,
-        router_limit=router_limit,
-        ttl=settings.monitor_lease_ttl,
-    )
+    sem = runtime.current().semaphore
+    limits: dict[str, Any] = {
+        "global_limit": settings.max_concurrent_monitors,
+        "router_limit": target.max_monitors,
+        "ttl": settings.monitor_lease_ttl,
+    }
     try:
-        return sem.acquire(token, customer_id, router_id, **kwargs)  # type: ignore[arg-type]
+        return sem.acquire(str(token), target.customer_id, target.router_id, **limits)
     except AlreadyMonitored as exc:
         # The owner can only be an attempt of an older session that is winding down
         # (ours is the one open session): take over, which fences it out at once.
-        owner_session = exc.owner_token.rsplit(":", 1)[0]
-        old = sessions.get(owner_session)
+        old = sessions.get(Token.parse(exc.owner_token).session_id)
         if old is not None and old.desired_state == DesiredState.RUNNING:
             raise
-        return sem.takeover(token, customer_id, router_id, previous_token=exc.owner_token, **kwargs)  # type: ignore[arg-type]
+        return sem.takeover(
+            str(token), target.customer_id, target.router_id, previous_token=exc.owner_token, **limits
+        )
 
 
-def _undo(row: MonitorSession, token: str, reason: str) -> None:
+def _undo(row: MonitorSession, token: Token, reason: str) -> None:
     try:
-        runtime.semaphore().release(token, row.customer_id, row.router_id)
+        runtime.current().semaphore.release(str(token), row.customer_id, row.router_id)
     finally:
         sessions.close(row.id, reason)
 
@@ -197,41 +209,24 @@ def stop(customer_id: object, requested_by: str | None = None) -> SessionInfo:
     if row is None:
         raise NotMonitored(target_id)
     reason = f"stopped by {requested_by}" if requested_by else "stop requested"
+    rt = runtime.current()
     sessions.request_stop(row.id, reason)
-    client = runtime.redis_client()
-    set_stop_key(client, row.id, reason, ttl=max(60.0, get_settings().monitor_lease_ttl * 4))
-    from tasks.app import app
-
+    lifecycle.request_stop(rt.redis, row.id, reason)
     if row.task_id:
         # Without terminate: the threads pool cannot kill, and the flag alone makes
         # a queued message be discarded and a running loop notice.
         app.control.revoke(row.task_id)
     if row.actual_state in (ActualState.PENDING, ActualState.STARTING):
-        token = sessions.token(row.id, row.attempt)
-        runtime.semaphore().release(token, row.customer_id, row.router_id)
+        rt.semaphore.release(str(Token.of(row)), row.customer_id, row.router_id)
         if sessions.close(row.id, reason, attempt=row.attempt):
-            publish_stopped(row, reason)
-    fresh = sessions.get(row.id)
-    return _info(fresh or row, created=False)
-
-
-def publish_stopped(row: MonitorSession, reason: str) -> None:
-    """Unfenced `stopped` for a session whose monitor cannot say it (never ran, or died)."""
-    try:
-        meta = meta_for(resolve_customer(row.customer_id))
-        runtime.publisher().publish_status(
-            status_entry("stopped", meta, session_id=row.id, seq=0, fence=None, reason=reason)
-        )
-    except Exception:
-        log.exception("could not publish the stopped event of session %s", row.id)
+            lifecycle.publish_stopped(rt.publisher, row, reason)
+    return _info(sessions.get(row.id) or row, created=False)
 
 
 def status() -> dict[str, Any]:
     """The seed's shape plus per-monitor details (SQL = what should run, leases = what does)."""
     settings = get_settings()
-    sem = runtime.semaphore()
-    holders = {h.token: h for h in sem.holders()}
-    in_use = len(holders)
+    holders = {h.token: h for h in runtime.current().semaphore.holders()}
     with sessions.db() as s:
         rows = s.execute(
             select(MonitorSession, Customer.name, Customer.username)
@@ -242,21 +237,22 @@ def status() -> dict[str, Any]:
     monitors = []
     active: list[str] = []
     for row, name, username in rows:
-        holder = holders.get(sessions.token(row.id, row.attempt))
+        holder = holders.get(str(Token.of(row)))
         if holder is not None:
             active.append(str(row.customer_id))
+        info = _info(row, created=False).as_dict()
+        del info["created"]
         monitors.append(
             {
-                **_info(row, created=False).as_dict(),
+                **info,
                 "customer_name": name,
                 "username": username,
                 "live": holder is not None,
                 "lease_expires_in": None if holder is None else round(holder.expires_in, 3),
             }
         )
-    for item in monitors:
-        item.pop("created", None)
     cap = settings.max_concurrent_monitors
+    in_use = len(holders)
     return {
         "active_monitors": active,
         "monitor_count": len(active),
@@ -268,8 +264,6 @@ def status() -> dict[str, Any]:
 
 
 def _customer_uuid(customer_id: object) -> str:
-    from models.resolution import InvalidCustomerId
-
     try:
         return str(uuid.UUID(str(customer_id).strip()))
     except ValueError:

@@ -11,14 +11,15 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import Update, func, select, update
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import ActualState, DesiredState, MonitorSession
 from models.db import make_engine, session_factory
+from settings import get_settings
 
 _lock = threading.Lock()
 _factory: tuple[str, Engine, sessionmaker[Session]] | None = None
@@ -27,8 +28,6 @@ _factory: tuple[str, Engine, sessionmaker[Session]] | None = None
 def _sessionmaker() -> sessionmaker[Session]:
     """Process-wide engine for settings' database URL (rebuilt if the URL changes)."""
     global _factory
-    from settings import get_settings
-
     url = get_settings().database_url
     with _lock:
         if _factory is None or _factory[0] != url:
@@ -52,19 +51,6 @@ def dispose() -> None:
         current, _factory = _factory, None
     if current is not None:
         current[1].dispose()
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
-def token(session_id: object, attempt: int) -> str:
-    """The lease token of one attempt; also what names its Celery task."""
-    return f"{session_id}:{attempt}"
-
-
-def task_id(session_id: object, attempt: int) -> str:
-    return f"monitor-{session_id}-{attempt}"
 
 
 def get(session_id: object) -> MonitorSession | None:
@@ -121,45 +107,37 @@ def set_state(
     if task is not None:
         values["task_id"] = task
     if started:
-        values["started_at"] = func.coalesce(MonitorSession.started_at, now())
+        # The database's clock, like created_at: no host clock decides a session's times.
+        values["started_at"] = func.coalesce(MonitorSession.started_at, func.now())
     conditions = [MonitorSession.id == _uuid(session_id), MonitorSession.attempt == attempt]
     if only_if_wanted:
         conditions.append(MonitorSession.desired_state == DesiredState.RUNNING)
-    with db() as s:
-        result = s.execute(update(MonitorSession).where(*conditions).values(**values))
-        return result.rowcount == 1
+    return _changed(update(MonitorSession).where(*conditions).values(**values)) == 1
 
 
-def next_attempt(session_id: object, current: int) -> int | None:
-    """Claim attempt current+1 for a restart; None if someone else moved it first."""
-    with db() as s:
-        result = s.execute(
-            update(MonitorSession)
-            .where(
-                MonitorSession.id == _uuid(session_id),
-                MonitorSession.attempt == current,
-                MonitorSession.desired_state == DesiredState.RUNNING,
-            )
-            .values(
-                attempt=current + 1,
-                actual_state=ActualState.PENDING,
-                task_id=task_id(session_id, current + 1),
-            )
+def next_attempt(session_id: object, current: int, task_id: str) -> int | None:
+    """Claim attempt current+1 (run as Celery task `task_id`) for a restart; None if
+    someone else moved it first."""
+    claimed = _changed(
+        update(MonitorSession)
+        .where(
+            MonitorSession.id == _uuid(session_id),
+            MonitorSession.attempt == current,
+            MonitorSession.desired_state == DesiredState.RUNNING,
         )
-        return current + 1 if result.rowcount == 1 else None
+        .values(attempt=current + 1, actual_state=ActualState.PENDING, task_id=task_id)
+    )
+    return current + 1 if claimed == 1 else None
 
 
 def request_stop(session_id: object, reason: str) -> bool:
     """desired=stopped (frees the customer's open-session slot at once); True if it was open."""
-    with db() as s:
-        result = s.execute(
-            update(MonitorSession)
-            .where(
-                MonitorSession.id == _uuid(session_id), MonitorSession.desired_state == DesiredState.RUNNING
-            )
-            .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPING, stop_reason=reason)
-        )
-        return result.rowcount == 1
+    stopping = _changed(
+        update(MonitorSession)
+        .where(MonitorSession.id == _uuid(session_id), MonitorSession.desired_state == DesiredState.RUNNING)
+        .values(desired_state=DesiredState.STOPPED, actual_state=ActualState.STOPPING, stop_reason=reason)
+    )
+    return stopping == 1
 
 
 def close(session_id: object, reason: str, attempt: int | None = None) -> str | None:
@@ -175,11 +153,18 @@ def close(session_id: object, reason: str, attempt: int | None = None) -> str | 
             .values(
                 desired_state=DesiredState.STOPPED,
                 actual_state=ActualState.STOPPED,
-                stopped_at=now(),
+                stopped_at=func.now(),
                 stop_reason=func.coalesce(MonitorSession.stop_reason, reason),
             )
             .returning(MonitorSession.stop_reason)
         ).scalar_one_or_none()
+
+
+def _changed(statement: Update) -> int:
+    """Run one UPDATE in its own transaction; the number of rows it changed."""
+    with db() as s:
+        result = cast(CursorResult[Any], s.execute(statement))
+        return result.rowcount
 
 
 def _uuid(value: object) -> uuid.UUID:

@@ -8,10 +8,10 @@ Queue targets (hotspot `<hotspot-u>` dynamic queues, static customers' queue by
 target address) are polled: `/queue/simple/print` with a `?name=` / `?target=`
 query once per interval on the same shared connection. A queue is not an
 interface, so monitor-traffic cannot watch it, and `print =interval=` has a
-per-cycle `!done` whose behaviour is unverified (routeros-facts 1.7), which a
+per-cycle `!done` whose behaviour is unverified (docs/routeros.md, Long-running commands), which a
 one-shot print per interval sidesteps at the cost of one short command per
 second per queue monitor. The queue's `rate` pair is upload/download from the
-target's view (routeros-facts 4.2/5.5); tasks/message.py does the mapping.
+target's view (docs/routeros.md, Directions); tasks/message.py does the mapping.
 
 Every source yields `Reading`s; a source never sleeps longer than the timeout
 it is given, so the monitor loop keeps its one-second stop latency.

@@ -110,10 +110,6 @@ def test_settings_dotenv_reads_escapes_and_inline_comments(tmp_path: Path) -> No
             {"MONITOR_LEASE_TTL": "6", "MONITOR_RENEW_INTERVAL": "1", "RECONCILE_INTERVAL": "6"},
             ("RECONCILE_INTERVAL", "MONITOR_LEASE_TTL"),
         ),
-        (
-            {"MONITOR_LEASE_TTL": "60", "CELERY_VISIBILITY_TIMEOUT": "120"},
-            ("CELERY_VISIBILITY_TIMEOUT", "MONITOR_LEASE_TTL"),
-        ),
         ({"DB_MAX_IDLE_CONNS": "20", "DB_MAX_OPEN_CONNS": "5"}, ("DB_MAX_IDLE_CONNS", "DB_MAX_OPEN_CONNS")),
     ],
 )

@@ -247,9 +247,7 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         for eng in built:
             eng.stop_all()
         close_hub()
-        keeper = runtime.existing_keeper()
-        if keeper is not None:
-            keeper.close()
+        runtime.close()
         sessions.dispose()
         for item in reversed(stack):
             if hasattr(item, "__exit__"):
@@ -266,7 +264,22 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         get_settings.cache_clear()
 
 
-# -- stream helpers ------------------------------------------------------------------------
+# -- lease and stream helpers ---------------------------------------------------------------
+
+
+def live_tokens(client: redis.Redis | None = None) -> set[str]:
+    """The tokens of every live lease, in `client`'s Redis (default: this process's)."""
+    from tasks import runtime
+    from tasks.semaphore import Semaphore
+
+    semaphore = runtime.current().semaphore if client is None else Semaphore(client)
+    return {h.token for h in semaphore.holders()}
+
+
+def token(session_id: str, attempt: int) -> str:
+    from tasks.lifecycle import Token
+
+    return str(Token(session_id, attempt))
 
 
 def customer_entries(client: redis.Redis, customer_id: str) -> list[dict[str, Any]]:

@@ -89,7 +89,7 @@ def test_cli_refusals_are_one_line_and_nonzero(engine: Engine, capsys: pytest.Ca
     code, out, err = _run(capsys, "start", "nobody")
     assert (code, out) == (1, "") and err == "error: no customer with username 'nobody'\n"
     code, _, err = _run(capsys, "stop", engine.usernames("pppoe")[3])
-    assert code == 1 and err.startswith("error: customer ") and "has no running monitor" in err
+    assert code == 1 and err.startswith("error: customer ") and "is not being monitored" in err
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["frobnicate"])
     assert exit_info.value.code == 2

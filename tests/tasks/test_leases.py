@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from tasks import keys
-from tasks.leases import LEASE_LOST, STOP_REQUESTED, LeaseKeeper, clear_stop, request_stop
+from tasks.leases import LeaseHandle, LeaseKeeper
+from tasks.lifecycle import LEASE_LOST, REVOKED, STOP_REQUESTED, request_stop
 from tasks.semaphore import Semaphore
 from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
@@ -17,10 +18,16 @@ from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 TTL = 1.0
 
 
-def acquire(sem: Semaphore, session: str, customer: str, ttl: float = TTL) -> str:
+RUN = "host:1:run"
+
+
+def claimed(
+    keeper: LeaseKeeper, session: str, customer: str, ttl: float = TTL, **register: object
+) -> LeaseHandle:
+    """A lease claimed by a monitor run and registered with the keeper, as the task does."""
     token = f"{session}:1"
-    sem.acquire(token, customer, "r1", global_limit=100, router_limit=None, ttl=ttl)
-    return token
+    keeper.semaphore.claim(token, customer, "r1", RUN, global_limit=100, router_limit=None, ttl=ttl)
+    return keeper.register(token, customer, "r1", session_id=session, claimant=RUN, **register)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -34,8 +41,8 @@ def keeper(redis_client: redis.Redis) -> Iterator[LeaseKeeper]:
 
 def test_leases_keeper_renews_only_progressing_monitors(keeper: LeaseKeeper) -> None:
     sem = keeper.semaphore
-    alive = keeper.register(acquire(sem, "s1", "alice"), "alice", "r1", session_id="s1")
-    hung = keeper.register(acquire(sem, "s2", "bob"), "bob", "r1", session_id="s2")
+    alive = claimed(keeper, "s1", "alice")
+    hung = claimed(keeper, "s2", "bob")
     done = threading.Event()
 
     def loop() -> None:  # a healthy monitor loop: progress on every iteration
@@ -63,33 +70,27 @@ def test_leases_keeper_renews_only_progressing_monitors(keeper: LeaseKeeper) -> 
 def test_leases_keeper_sets_stop_events_from_stop_keys(
     keeper: LeaseKeeper, redis_client: redis.Redis
 ) -> None:
-    sem = keeper.semaphore
     shared = threading.Event()  # a monitor may share its Event with revoke/shutdown
-    first = keeper.register(
-        acquire(sem, "s1", "alice", ttl=30), "alice", "r1", session_id="s1", stop_event=shared
-    )
-    second = keeper.register(acquire(sem, "s2", "bob", ttl=30), "bob", "r1", session_id="s2")
+    first = claimed(keeper, "s1", "alice", ttl=30, stop_event=shared)
+    second = claimed(keeper, "s2", "bob", ttl=30)
     keeper.start()
     request_stop(redis_client, "s1", "api stop")
     assert shared.wait(5.0)
     assert first.stop_reason == "api stop"
     assert not second.stopped
     assert redis_client.pttl(keys.session_stop("s1")) > 0
-    clear_stop(redis_client, "s1")
-    assert redis_client.exists(keys.session_stop("s1")) == 0
 
 
 def test_leases_empty_stop_value_still_stops(keeper: LeaseKeeper, redis_client: redis.Redis) -> None:
-    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
+    handle = claimed(keeper, "s1", "alice", ttl=30)
     redis_client.set(keys.session_stop("s1"), "")
     assert keeper.poll_stops() == 1
     assert handle.stop_reason == STOP_REQUESTED
 
 
 def test_leases_lost_lease_stops_the_monitor_at_once(keeper: LeaseKeeper, redis_client: redis.Redis) -> None:
-    sem = keeper.semaphore
-    a = keeper.register(acquire(sem, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
-    b = keeper.register(acquire(sem, "s2", "bob", ttl=30), "bob", "r1", session_id="s2")
+    a = claimed(keeper, "s1", "alice", ttl=30)
+    b = claimed(keeper, "s2", "bob", ttl=30)
     redis_client.delete(keys.customer_owner("alice"))
     assert keeper.renew_round() == 1
     assert a.lease_lost and not b.stopped
@@ -98,11 +99,7 @@ def test_leases_lost_lease_stops_the_monitor_at_once(keeper: LeaseKeeper, redis_
 def test_leases_flushdb_stops_every_monitor_on_the_next_round(
     keeper: LeaseKeeper, redis_client: redis.Redis
 ) -> None:
-    sem = keeper.semaphore
-    handles = [
-        keeper.register(acquire(sem, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1", session_id=f"s{i}")
-        for i in range(5)
-    ]
+    handles = [claimed(keeper, f"s{i}", f"c{i}", ttl=30) for i in range(5)]
     redis_client.flushdb()
     assert keeper.renew_round() == 0
     assert all(h.lease_lost for h in handles)
@@ -111,9 +108,8 @@ def test_leases_flushdb_stops_every_monitor_on_the_next_round(
 def test_leases_renew_round_skips_monitors_without_progress(
     keeper: LeaseKeeper, redis_client: redis.Redis
 ) -> None:
-    sem = keeper.semaphore
-    a = keeper.register(acquire(sem, "s1", "alice"), "alice", "r1", session_id="s1")
-    keeper.register(acquire(sem, "s2", "bob"), "bob", "r1", session_id="s2")
+    a = claimed(keeper, "s1", "alice")
+    claimed(keeper, "s2", "bob")
     assert keeper.renew_round() == 2  # registration counts as progress
     assert keeper.renew_round() == 0
     a.progress()
@@ -124,14 +120,14 @@ def test_leases_monitor_ending_during_a_renewal_is_not_reported_lost(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     class EndsDuringRenewal(Semaphore):
-        def renew_many(self, leases, ttl):  # type: ignore[no-untyped-def]
+        def renew_many(self, leases, ttl):  # type: ignore[no-untyped-def]  # same signature as the base
             # The monitor's `finally` runs between the round's snapshot and its script call.
             keeper.unregister(handle)
             self.release(handle.token, "alice", "r1")
             return super().renew_many(leases, ttl)
 
     keeper = LeaseKeeper(EndsDuringRenewal(redis_client), ttl=TTL, renew_interval=0.2)
-    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
+    handle = claimed(keeper, "s1", "alice", ttl=30)
     with caplog.at_level("WARNING", logger="tasks.leases"):
         assert keeper.renew_round() == 0
     assert not handle.stopped and handle.stop_reason is None
@@ -141,28 +137,22 @@ def test_leases_monitor_ending_during_a_renewal_is_not_reported_lost(
 def test_leases_unregistered_monitor_is_neither_renewed_nor_polled(
     keeper: LeaseKeeper, redis_client: redis.Redis
 ) -> None:
-    handle = keeper.register(acquire(keeper.semaphore, "s1", "alice", ttl=30), "alice", "r1", session_id="s1")
+    handle = claimed(keeper, "s1", "alice", ttl=30)
     keeper.unregister(handle)
     keeper.unregister(handle)
-    request_stop(redis_client, "s1")
+    request_stop(redis_client, "s1", STOP_REQUESTED)
     assert keeper.renew_round() == 0 and keeper.poll_stops() == 0
     assert not handle.stopped and keeper.handles() == []
 
 
 def test_leases_duplicate_registration_is_refused(keeper: LeaseKeeper) -> None:
-    token = acquire(keeper.semaphore, "s1", "alice", ttl=30)
-    keeper.register(token, "alice", "r1", session_id="s1")
+    handle = claimed(keeper, "s1", "alice", ttl=30)
     with pytest.raises(ValueError):
-        keeper.register(token, "alice", "r1", session_id="s1")
+        keeper.register(handle.token, "alice", "r1", session_id="s1", claimant=RUN)
 
 
 def test_leases_stop_all_reaches_every_monitor_and_first_reason_wins(keeper: LeaseKeeper) -> None:
-    handles = [
-        keeper.register(
-            acquire(keeper.semaphore, f"s{i}", f"c{i}", ttl=30), f"c{i}", "r1", session_id=f"s{i}"
-        )
-        for i in range(3)
-    ]
+    handles = [claimed(keeper, f"s{i}", f"c{i}", ttl=30) for i in range(3)]
     handles[0].request_stop("revoked")
     keeper.stop_all("worker-shutdown")
     assert [h.stop_reason for h in handles] == ["revoked", "worker-shutdown", "worker-shutdown"]
@@ -172,7 +162,7 @@ def test_leases_unreachable_redis_stops_monitors_after_the_ttl(redis_client: red
     # A client for a port nothing listens on, without redis-py's default retries.
     dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=None)
     keeper = LeaseKeeper(Semaphore(dead), ttl=0.5, renew_interval=0.1, stop_poll_interval=0.05)
-    handle = keeper.register("s1:1", "alice", "r1", session_id="s1")
+    handle = keeper.register("s1:1", "alice", "r1", session_id="s1", claimant=RUN)
     keeper.start()
     try:
         assert handle.stop_event.wait(5.0)
@@ -193,7 +183,12 @@ def test_leases_keeper_from_settings_uses_its_own_client(redis_client: redis.Red
     from tests.services import TEST_REDIS_URL
 
     settings = load_settings(
-        {"REDIS_URL": TEST_REDIS_URL, "MONITOR_LEASE_TTL": "2", "MONITOR_RENEW_INTERVAL": "0.5"},
+        {
+            "REDIS_URL": TEST_REDIS_URL,
+            "MONITOR_LEASE_TTL": "2",
+            "MONITOR_RENEW_INTERVAL": "0.5",
+            "RECONCILE_INTERVAL": "1",
+        },
         env_file="/nonexistent",
     )
     sem = Semaphore(redis_client)
@@ -201,9 +196,28 @@ def test_leases_keeper_from_settings_uses_its_own_client(redis_client: redis.Red
     try:
         assert keeper.redis is not redis_client
         assert (keeper.ttl, keeper.renew_interval) == (2.0, 0.5)
-        handle = keeper.register(acquire(sem, "s1", "alice", ttl=2), "alice", "r1", session_id="s1")
+        handle = claimed(keeper, "s1", "alice", ttl=2)
         assert keeper.renew_round() == 1
         request_stop(redis_client, "s1", "api")
         assert keeper.poll_stops() == 1 and handle.stop_reason == "api"
+    finally:
+        keeper.close()
+
+
+def test_leases_revoked_task_stops_its_monitor_and_a_stop_key_wins_over_it(
+    redis_client: redis.Redis,
+) -> None:
+    revoked: set[str] = set()
+    keeper = LeaseKeeper(Semaphore(redis_client), ttl=30, renew_interval=1, revoked=lambda: revoked)
+    try:
+        by_flower = claimed(keeper, "s1", "alice", ttl=30, task_id="monitor-s1-1")
+        by_api = claimed(keeper, "s2", "bob", ttl=30, task_id="monitor-s2-1")
+        untouched = claimed(keeper, "s3", "carol", ttl=30, task_id="monitor-s3-1")
+        revoked.update({"monitor-s1-1", "monitor-s2-1"})
+        request_stop(redis_client, "s2", "stopped by api")  # the API sends both
+        assert keeper.poll_stops() == 2
+        assert by_flower.stop_reason == REVOKED
+        assert by_api.stop_reason == "stopped by api"
+        assert not untouched.stopped
     finally:
         keeper.close()

@@ -12,7 +12,6 @@ from tasks.message import (
     MessageError,
     decode_entry,
     format_bps,
-    is_server_side_interface,
     parse_pair,
     parse_rate,
     rates_from_interface,
@@ -60,13 +59,6 @@ def test_message_pppoe_tx_is_download_and_rx_upload() -> None:
     assert rates.download_pps == 452 and rates.upload_pps == 31
     # raw strings keep the router's own view
     assert rates.tx_bits_per_second == "5230000" and rates.rx_bits_per_second == "159176"
-
-
-def test_message_server_side_interfaces_are_recognised() -> None:
-    for name in ("<pppoe-alice>", "<l2tp-bob>", "<pptp-c>", "<sstp-BBID-0003>", "<ovpn-x@isp>"):
-        assert is_server_side_interface(name)
-    for name in ("ether1", "pppoe-out1", "<hotspot-bob>", "<pppoe-alice"):
-        assert not is_server_side_interface(name)
 
 
 def test_message_queue_pairs_are_upload_then_download() -> None:

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tasks import service
+from tasks.lifecycle import REVOKED
 from tests.polling import wait_for
 from tests.tasks.conftest import (
     ROUTER_PASSWORD,
@@ -255,12 +256,12 @@ def test_monitor_flower_style_revoke_with_terminate_still_stops_cooperatively(en
     # revoked flag is set anyway and the loop sees it.
     app.control.revoke(info.task_id, terminate=True, signal="SIGTERM")
     stopped = _first(engine, cid, "stopped", 5.0, session_id=info.session_id)
-    assert stopped["reason"] == "revoked"
+    assert stopped["reason"] == REVOKED
     row = wait_for(
         lambda: (r := _session(info.session_id)) and r.actual_state == "stopped" and r, 5.0, what="row closed"
     )
     # Closed for good: a revoke is an operator's stop, the reconciler must not restart it.
-    assert (row.desired_state, row.stop_reason) == ("stopped", "revoked")
+    assert (row.desired_state, row.stop_reason) == ("stopped", REVOKED)
 
 
 def test_monitor_secrets_never_reach_logs_or_streams(engine: Engine) -> None:
@@ -269,7 +270,13 @@ def test_monitor_secrets_never_reach_logs_or_streams(engine: Engine) -> None:
     secrets = {ROUTER_PASSWORD}
     for record in engine.customers.values():
         secrets |= {record[k] for k in ("pppoe_password", "hotspot_password") if record[k]}
-    # Every earlier test of this module ran monitors through this worker at DEBUG.
+    # Its own monitors, through the worker that logs at DEBUG (librouteros logs the login
+    # words there): one per service type, from login to stop.
+    for service_type in ("pppoe", "hotspot", "static_ip"):
+        cid = engine.customer_id(engine.usernames(service_type)[-1])
+        info = service.start(cid, requested_by="secrets-test")
+        _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+        _stop_and_wait(engine, cid, info.session_id)
     assert "Task tasks.monitor.monitor" in engine.logs()
     entries = str(engine.redis.xrange(COMBINED_STREAM))
     assert "traffic" in entries

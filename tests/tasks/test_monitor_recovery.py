@@ -11,7 +11,7 @@ import pytest
 
 from tasks import runtime, service, sessions
 from tests.polling import wait_for
-from tests.tasks.conftest import Engine, customer_entries, wait_entry
+from tests.tasks.conftest import Engine, customer_entries, live_tokens, token, wait_entry
 from tests.workers import CeleryProcess
 
 CAP = 20
@@ -31,10 +31,6 @@ def engine(engine_factory) -> Iterator[Engine]:
 @pytest.fixture(scope="module")
 def first_worker(engine: Engine) -> CeleryProcess:
     return engine.start_worker("monitors", concurrency=8, name="wa")
-
-
-def _live_tokens() -> set[str]:
-    return {h.token for h in runtime.semaphore().holders()}
 
 
 def assert_single_producer(entries: list[dict]) -> None:
@@ -84,16 +80,14 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
             "first samples",
         )
     second = engine.start_worker("monitors", concurrency=8, name="wb")
-    old_tokens = {sessions.token(i.session_id, 1) for i in infos}
-    assert old_tokens <= _live_tokens()
+    old_tokens = {token(i.session_id, 1) for i in infos}
+    assert old_tokens <= live_tokens()
 
     first_worker.signal(signal.SIGKILL)
     killed_at = time.monotonic()
     first_worker.wait_exit(5)
     # Slots: the dead owner's leases are gone within the TTL (nothing renews them).
-    wait_for(
-        lambda: not (old_tokens & _live_tokens()), TTL + 0.5, what="the killed worker's slots to be free"
-    )
+    wait_for(lambda: not (old_tokens & live_tokens()), TTL + 0.5, what="the killed worker's slots to be free")
     assert time.monotonic() - killed_at <= TTL + 0.5
     # The reconciler restarts each session as attempt 2, on the surviving worker.
     for cid, info in zip(ids, infos):
@@ -109,7 +103,7 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
         assert _current_attempt(info.session_id) == 2
         assert_single_producer(customer_entries(engine.redis, cid))
     assert all(f"monitor-{i.session_id}-2" in second.log() for i in infos)
-    assert len(_live_tokens()) == 3
+    assert len(live_tokens()) == 3
 
 
 def _fence_of(eng: Engine, cid: str, session_id: str, nth_attempt: int) -> int | None:
@@ -155,7 +149,7 @@ def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
         assert_single_producer(customer_entries(engine.redis, cid))
     for cid in ids:
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
+    wait_for(lambda: not live_tokens(), 5.0, what="all slots free")
 
 
 def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: Engine) -> None:
@@ -169,7 +163,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
             10.0,
             "first samples",
         )
-    sem = runtime.semaphore()
+    sem = runtime.current().semaphore
     peak = [0]
     done = threading.Event()
 
@@ -194,7 +188,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
         done.set()
         watcher.join(2)
     assert peak[0] <= CAP
-    assert len(_live_tokens()) == CAP
+    assert len(live_tokens()) == CAP
     for cid, info in zip(ids, infos):
         entries = customer_entries(engine.redis, cid)
         fences = {e["fence"] for e in entries if e["type"] == "traffic"}
@@ -204,7 +198,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
     assert service.status()["monitor_count"] == CAP
     for cid in ids:
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
+    wait_for(lambda: not live_tokens(), 5.0, what="all slots free")
 
 
 def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(engine: Engine) -> None:
@@ -232,4 +226,4 @@ def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(en
     )
     assert_single_producer(customer_entries(engine.redis, cid))
     service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
+    wait_for(lambda: not live_tokens(), 5.0, what="all slots free")

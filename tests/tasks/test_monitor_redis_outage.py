@@ -18,7 +18,7 @@ import redis
 from tasks import service, sessions
 from tasks.semaphore import Semaphore
 from tests.polling import wait_for
-from tests.tasks.conftest import Engine, customer_entries
+from tests.tasks.conftest import Engine, customer_entries, live_tokens, token
 from tests.tasks.private_redis import PrivateRedis
 
 N = 6
@@ -77,7 +77,7 @@ def stop_sessions_after(engine: Engine) -> Iterator[None]:
             service.stop(m["customer_id"])
         except service.NotMonitored:
             pass
-    wait_for(lambda: not _live_tokens(engine), 5.0, what="every slot given back")
+    wait_for(lambda: not live_tokens(engine.redis), 5.0, what="every slot given back")
 
 
 class PeakSlots:
@@ -128,7 +128,7 @@ def _start_all(eng: Engine, usernames: list[str]) -> dict[str, dict]:
         info = service.start(cid)
         producers[cid] = {
             "session": info.session_id,
-            "token": sessions.token(info.session_id, info.attempt),
+            "token": token(info.session_id, info.attempt),
             "attempt": info.attempt,
         }
     for cid, p in producers.items():
@@ -139,10 +139,6 @@ def _start_all(eng: Engine, usernames: list[str]) -> dict[str, dict]:
         )
         p["fence"] = sample["fence"]
     return producers
-
-
-def _live_tokens(eng: Engine) -> set[str]:
-    return {h.token for h in Semaphore(eng.redis).holders()}
 
 
 def _lease_expiry(eng: Engine, token: str) -> float | None:
@@ -157,8 +153,8 @@ def assert_new_attempts_keep_their_leases(eng: Engine, producers: dict[str, dict
     """Each customer's only lease is its next attempt's, and the worker's lease keeper
     (whose renewals failed or timed out during the trouble) still renews it: its
     expiry moves forward. Nobody restarted a session twice."""
-    tokens = {cid: sessions.token(p["session"], p["attempt"] + 1) for cid, p in producers.items()}
-    assert _live_tokens(eng) == set(tokens.values())
+    tokens = {cid: token(p["session"], p["attempt"] + 1) for cid, p in producers.items()}
+    assert live_tokens(eng.redis) == set(tokens.values())
     first = {cid: _lease_expiry(eng, t) for cid, t in tokens.items()}
 
     def renewed() -> bool:
@@ -253,7 +249,7 @@ def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
         # client but ran when Redis resumed (consumers may deduplicate on it).
         seqs = [e["seq"] for e in entries]
         assert seqs == sorted(set(seqs)), seqs
-    assert _live_tokens(engine) == tokens
+    assert live_tokens(engine.redis) == tokens
     log = _monitors_log(engine)
     assert not [t for t in tokens if f"monitor {t} ended" in log], "an attempt ended"
 

@@ -17,7 +17,7 @@ from models import MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
 from tests.polling import wait_for
-from tests.tasks.conftest import Engine, customer_entries, in_threads
+from tests.tasks.conftest import Engine, customer_entries, in_threads, live_tokens, token
 
 CAP = 4
 
@@ -39,14 +39,10 @@ def _queued_task_ids(eng: Engine) -> list[str]:
     return [json.loads(m)["headers"]["id"] for m in eng.redis.lrange("monitors", 0, -1)]
 
 
-def _live_tokens() -> set[str]:
-    return {h.token for h in runtime.semaphore().holders()}
-
-
 def _crash(info: service.SessionInfo) -> None:
     """What a SIGKILL leaves behind once the TTL ran out: a row that says running, no lease."""
     row = sessions.get(info.session_id)
-    runtime.semaphore().release(sessions.token(row.id, row.attempt), row.customer_id, row.router_id)
+    runtime.current().semaphore.release(token(row.id, row.attempt), row.customer_id, row.router_id)
     sessions.set_state(row.id, row.attempt, "running")
 
 
@@ -71,7 +67,7 @@ def test_reconciler_restarts_expired_session_as_next_attempt(engine: Engine) -> 
     _reconcile_until("restarted", 1)
     row = sessions.get(info.session_id)
     assert row.attempt == 2 and row.desired_state == "running"
-    assert sessions.token(info.session_id, 2) in _live_tokens()
+    assert token(info.session_id, 2) in live_tokens()
     assert f"monitor-{info.session_id}-2" in _queued_task_ids(engine)
     # The restarted attempt is live: further passes leave it alone.
     assert Reconciler().run()["restarted"] == 0
@@ -87,7 +83,7 @@ def test_reconciler_concurrent_passes_launch_one_attempt(engine: Engine) -> None
     assert sum(r["restarted"] for r in results) == 1
     assert sessions.get(info.session_id).attempt == 2
     assert _queued_task_ids(engine).count(f"monitor-{info.session_id}-2") == 1
-    assert [t for t in _live_tokens() if t.startswith(info.session_id)] == [f"{info.session_id}:2"]
+    assert [t for t in live_tokens() if t.startswith(info.session_id)] == [f"{info.session_id}:2"]
 
 
 def test_reconciler_after_flush_restarts_up_to_the_cap_only(engine: Engine) -> None:
@@ -114,14 +110,14 @@ def test_reconciler_after_flush_restarts_up_to_the_cap_only(engine: Engine) -> N
         3.0,
         what="the left-over session to wait for a slot",
     )
-    assert runtime.semaphore().in_use() == CAP
+    assert runtime.current().semaphore.in_use() == CAP
     assert len(_queued_task_ids(engine)) == CAP
     assert {sessions.get(i.session_id).attempt for i in infos} == {2}
     # The session left over waits, and starts as soon as a slot frees.
     service.stop(ids[0])
     assert Reconciler().run()["restarted"] == 1
     assert sessions.open_for_customer(extra).attempt == 2
-    assert runtime.semaphore().in_use() == CAP
+    assert runtime.current().semaphore.in_use() == CAP
 
 
 def test_reconciler_stops_sessions_past_max_duration(engine: Engine) -> None:
@@ -148,7 +144,7 @@ def test_reconciler_stops_sessions_past_max_duration(engine: Engine) -> None:
 
 
 def test_reconciler_frees_expired_slots_and_stops_orphan_leases(engine: Engine) -> None:
-    sem = runtime.semaphore()
+    sem = runtime.current().semaphore
     sem.acquire("dead-session:1", str(uuid.uuid4()), "sim-1", global_limit=CAP, router_limit=None, ttl=0.2)
     wait_for(lambda: sem.in_use() == 0, 2.0, what="the lease to expire")
     assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is not None

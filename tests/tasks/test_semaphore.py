@@ -9,12 +9,17 @@ import pytest
 import redis
 
 from tasks import keys
-from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, Semaphore
+from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, ClaimedElsewhere, Semaphore
 from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 30.0
 SHORT_TTL = 0.5
+RUN = "host:1:run-a"  # the claimant: one monitor run
+
+
+def renewed(sem: Semaphore, token: str, customer: str, router: str, ttl: float, claimant: str = RUN) -> bool:
+    return sem.renew_many([(token, customer, router, claimant)], ttl)[0]
 
 
 def run_concurrently(calls: list[Callable[[], object]]) -> list[object]:
@@ -108,7 +113,7 @@ def test_semaphore_expiry_frees_the_slot_and_renew_then_fails(redis_client: redi
             return None
 
     wait_for(try_acquire, what="the expired slot to be reusable")
-    assert sem.renew("old:1", "alice", "r1", TTL) is False
+    assert renewed(sem, "old:1", "alice", "r1", TTL) is False
     assert sem.owner_of("alice") is None  # trimmed with its slot
     assert [h.token for h in sem.holders()] == ["new:1"]
 
@@ -121,13 +126,14 @@ def test_semaphore_expired_owner_lets_another_token_take_the_customer(
 
     def try_acquire() -> int | None:
         try:
-            return sem.acquire("s1:2", "alice", "r1", global_limit=5, router_limit=None, ttl=TTL)
+            return sem.claim("s1:2", "alice", "r1", RUN, global_limit=5, router_limit=None, ttl=TTL)
         except AlreadyMonitored:
             return None
 
     second = wait_for(try_acquire, what="the expired owner to be replaced")
     assert second > first
-    assert sem.renew_many([("s1:1", "alice", "r1"), ("s1:2", "alice", "r1")], TTL) == [False, True]
+    leases = [("s1:1", "alice", "r1", RUN), ("s1:2", "alice", "r1", RUN)]
+    assert sem.renew_many(leases, TTL) == [False, True]
 
 
 def test_semaphore_release_only_by_the_holder(redis_client: redis.Redis) -> None:
@@ -154,7 +160,8 @@ def test_semaphore_flushdb_then_renew_reports_lost(redis_client: redis.Redis) ->
     sem.acquire("s1:1", "alice", "r1", global_limit=5, router_limit=None, ttl=TTL)
     sem.acquire("s2:1", "bob", "r1", global_limit=5, router_limit=None, ttl=TTL)
     redis_client.flushdb()
-    assert sem.renew_many([("s1:1", "alice", "r1"), ("s2:1", "bob", "r1")], TTL) == [False, False]
+    leases = [("s1:1", "alice", "r1", RUN), ("s2:1", "bob", "r1", RUN)]
+    assert sem.renew_many(leases, TTL) == [False, False]
     # the empty database is usable at once: no state outside Redis to resynchronise
     sem.acquire("s1:2", "alice", "r1", global_limit=5, router_limit=None, ttl=TTL)
 
@@ -163,7 +170,7 @@ def test_semaphore_owner_key_deleted_by_hand_loses_the_lease(redis_client: redis
     sem = Semaphore(redis_client)
     fence = sem.acquire("s1:1", "alice", "r1", global_limit=5, router_limit=None, ttl=TTL)
     redis_client.delete(keys.customer_owner("alice"))
-    assert sem.renew("s1:1", "alice", "r1", TTL) is False
+    assert renewed(sem, "s1:1", "alice", "r1", TTL) is False
     # the same token re-acquiring gets a NEW fence: the old one stays fenced out
     assert sem.acquire("s1:1", "alice", "r1", global_limit=5, router_limit=None, ttl=TTL) > fence
     assert sem.in_use() == 1
@@ -172,17 +179,17 @@ def test_semaphore_owner_key_deleted_by_hand_loses_the_lease(redis_client: redis
 def test_semaphore_renew_many_answers_per_lease_in_order(redis_client: redis.Redis) -> None:
     sem = Semaphore(redis_client)
     for i in range(5):
-        sem.acquire(f"s{i}:1", f"c{i}", f"r{i % 2}", global_limit=10, router_limit=None, ttl=TTL)
+        sem.claim(f"s{i}:1", f"c{i}", f"r{i % 2}", RUN, global_limit=10, router_limit=None, ttl=TTL)
     sem.release("s2:1", "c2", "r0")
-    leases = [(f"s{i}:1", f"c{i}", f"r{i % 2}") for i in range(5)]
+    leases = [(f"s{i}:1", f"c{i}", f"r{i % 2}", RUN) for i in range(5)]
     assert sem.renew_many(leases, TTL) == [True, True, False, True, True]
     assert sem.renew_many([], TTL) == []
 
 
 def test_semaphore_renew_pushes_the_expiry(redis_client: redis.Redis) -> None:
     sem = Semaphore(redis_client)
-    sem.acquire("s1:1", "alice", "r1", global_limit=5, router_limit=None, ttl=2.0)
-    assert sem.renew("s1:1", "alice", "r1", 60.0)
+    sem.claim("s1:1", "alice", "r1", RUN, global_limit=5, router_limit=None, ttl=2.0)
+    assert renewed(sem, "s1:1", "alice", "r1", 60.0)
     (holder,) = sem.holders()
     assert holder.expires_in > 30
     assert sem.owner_of("alice").expires_in > 30
@@ -202,7 +209,7 @@ def test_semaphore_takeover_evicts_the_previous_owner(redis_client: redis.Redis)
         "s1:2", "alice", "r1", previous_token="s1:1", global_limit=1, router_limit=None, ttl=TTL
     )
     assert new > old
-    assert sem.renew("s1:1", "alice", "r1", TTL) is False
+    assert renewed(sem, "s1:1", "alice", "r1", TTL) is False
     assert sem.owner_of("alice").token == "s1:2" and sem.in_use() == 1
 
 
@@ -234,10 +241,45 @@ def test_semaphore_refuses_nonsense_limits(redis_client: redis.Redis) -> None:
 def test_semaphore_renew_many_keeps_order_across_chunks(redis_client: redis.Redis) -> None:
     sem = Semaphore(redis_client)
     count = RENEW_CHUNK * 2 + 50
-    leases = [(f"s{i}:1", f"c{i}", f"r{i % 3}") for i in range(count)]
-    for token, customer, router in leases:
-        sem.acquire(token, customer, router, global_limit=count, router_limit=None, ttl=TTL)
+    leases = [(f"s{i}:1", f"c{i}", f"r{i % 3}", RUN) for i in range(count)]
+    for token, customer, router, claimant in leases:
+        sem.claim(token, customer, router, claimant, global_limit=count, router_limit=None, ttl=TTL)
     lost = {3, RENEW_CHUNK, RENEW_CHUNK * 2 + 49}
     for i in lost:
         sem.release(*leases[i])
     assert sem.renew_many(leases, TTL) == [i not in lost for i in range(count)]
+
+
+def test_semaphore_claimed_reservation_answers_to_its_claimant_only(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client)
+    limits: dict[str, object] = {"global_limit": 5, "router_limit": None, "ttl": TTL}
+    fence = sem.acquire("s1:1", "alice", "r1", **limits)  # the reservation start makes
+    assert sem.claim("s1:1", "alice", "r1", RUN, **limits) == fence  # the run that got the message
+    assert sem.claim("s1:1", "alice", "r1", RUN, **limits) == fence  # its own claim again: fine
+    # The same message delivered again, to another run: refused, and nothing it does counts.
+    with pytest.raises(ClaimedElsewhere) as refused:
+        sem.claim("s1:1", "alice", "r1", "host:2:run-b", **limits)
+    assert refused.value.claimant == RUN
+    assert renewed(sem, "s1:1", "alice", "r1", TTL, claimant="host:2:run-b") is False
+    assert sem.release("s1:1", "alice", "r1", claimant="host:2:run-b") is False
+    assert sem.owner_of("alice").token == "s1:1" and sem.in_use() == 1
+    # A reservation refresh (start racing the reconciler) keeps the claim.
+    assert sem.acquire("s1:1", "alice", "r1", **limits) == fence
+    assert renewed(sem, "s1:1", "alice", "r1", TTL) is True
+    assert sem.release("s1:1", "alice", "r1", claimant=RUN) is True
+    assert sem.in_use() == 0 and sem.owner_of("alice") is None
+
+
+def test_semaphore_claim_retakes_a_reservation_that_expired_in_the_queue(redis_client: redis.Redis) -> None:
+    sem = Semaphore(redis_client)
+    reserved = sem.acquire("s1:1", "alice", "r1", global_limit=1, router_limit=None, ttl=SHORT_TTL)
+    wait_for(lambda: sem.in_use() == 0, what="the reservation to expire")
+    claimed = sem.claim("s1:1", "alice", "r1", RUN, global_limit=1, router_limit=None, ttl=TTL)
+    assert claimed > reserved  # a fresh lease: whatever held the old fence is fenced out
+    with pytest.raises(CapacityError):
+        sem.acquire("s2:1", "bob", "r1", global_limit=1, router_limit=None, ttl=TTL)
+
+
+def test_semaphore_now_is_the_server_clock(redis_client: redis.Redis) -> None:
+    seconds, micros = redis_client.time()
+    assert abs(Semaphore(redis_client).now_ms() - (seconds * 1000 + micros // 1000)) < 1000

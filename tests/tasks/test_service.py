@@ -11,9 +11,17 @@ from sqlalchemy import func, select, update
 from models import Customer, MonitorSession
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId
 from tasks import runtime, service, sessions
-from tasks.leases import request_stop as set_stop_key
+from tasks.lifecycle import request_stop as set_stop_key
 from tests.polling import wait_for
-from tests.tasks.conftest import Engine, apply_env, customer_entries, in_threads, wait_entry
+from tests.tasks.conftest import (
+    Engine,
+    apply_env,
+    customer_entries,
+    in_threads,
+    live_tokens,
+    token,
+    wait_entry,
+)
 from tests.workers import CeleryProcess
 
 CAP = 5
@@ -30,10 +38,6 @@ def engine(engine_factory) -> Iterator[Engine]:
 @pytest.fixture(scope="module")
 def monitors_worker(engine: Engine) -> CeleryProcess:
     return engine.start_worker("monitors", concurrency=16, name="mon")
-
-
-def _live_tokens() -> set[str]:
-    return {h.token for h in runtime.semaphore().holders()}
 
 
 def _open_rows(customer_id: str) -> int:
@@ -63,10 +67,10 @@ def _rows(customer_id: str) -> int:
 def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[0])
     info = service.start(cid)
-    assert sessions.token(info.session_id, 1) in _live_tokens()
+    assert token(info.session_id, 1) in live_tokens()
     service.stop(cid, requested_by="ops")
     # Nobody ran it, so stop() finished it: slot back at once, row closed, event out.
-    assert sessions.token(info.session_id, 1) not in _live_tokens()
+    assert token(info.session_id, 1) not in live_tokens()
     row = sessions.get(info.session_id)
     assert (row.desired_state, row.actual_state, row.stop_reason) == ("stopped", "stopped", "stopped by ops")
     assert [e["type"] for e in customer_entries(engine.redis, cid)] == ["stopped"]
@@ -98,7 +102,7 @@ def test_service_fifty_concurrent_starts_for_one_customer_make_one_session(
     assert _rows(cid) - before == 1 and _open_rows(cid) == 1
     session_id = results[0].session_id
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
-    assert [t for t in _live_tokens() if t.startswith(session_id)] == [f"{session_id}:1"]
+    assert [t for t in live_tokens() if t.startswith(session_id)] == [f"{session_id}:1"]
     started = [e for e in customer_entries(engine.redis, cid) if e["type"] == "started"]
     assert len(started) == 1
     service.stop(cid)
@@ -108,14 +112,14 @@ def test_service_fifty_concurrent_starts_for_one_customer_make_one_session(
 def test_service_n_plus_one_concurrent_starts_with_cap_n_start_exactly_n(
     engine: Engine, monitors_worker: CeleryProcess
 ) -> None:
-    wait_for(lambda: not _live_tokens(), 5.0, what="no slot in use")
+    wait_for(lambda: not live_tokens(), 5.0, what="no slot in use")
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2 : 2 + CAP + 1]]
     results = in_threads(len(ids), lambda i: service.start(ids[i]))
     started = [r for r in results if isinstance(r, service.SessionInfo)]
     refused = [r for r in results if isinstance(r, service.CapacityExceeded)]
     assert len(started) == CAP and len(refused) == 1, results
     assert (refused[0].cap, refused[0].in_use, refused[0].scope) == (CAP, CAP, "global")
-    assert len(_live_tokens()) == CAP
+    assert len(live_tokens()) == CAP
     # Nothing half-started for the refused customer: no open row, no lease, no task.
     loser = ids[results.index(refused[0])]
     assert _open_rows(loser) == 0
@@ -124,12 +128,12 @@ def test_service_n_plus_one_concurrent_starts_with_cap_n_start_exactly_n(
     assert (status["monitor_count"], status["slots_available"]) == (CAP, 0)
     # A stopped slot is reusable at once.
     service.stop(started[0].customer_id)
-    wait_for(lambda: len(_live_tokens()) == CAP - 1, 3.0, what="one slot free")
+    wait_for(lambda: len(live_tokens()) == CAP - 1, 3.0, what="one slot free")
     again = service.start(loser)
     assert again.created
     for cid in [r.customer_id for r in started[1:]] + [loser]:
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 5.0, what="all slots free")
+    wait_for(lambda: not live_tokens(), 5.0, what="all slots free")
 
 
 def test_service_stop_key_alone_stops_monitor_when_revoke_is_lost(
@@ -140,13 +144,13 @@ def test_service_stop_key_alone_stops_monitor_when_revoke_is_lost(
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
     # What stop() does minus the revoke broadcast (as if no worker heard it).
     sessions.request_stop(info.session_id, "stop key only")
-    set_stop_key(runtime.redis_client(), info.session_id, "stop key only")
+    set_stop_key(runtime.current().redis, info.session_id, "stop key only")
     stopped = wait_entry(
         engine.redis, cid, lambda e: e["type"] == "stopped", 2.0, "stopped within two seconds"
     )
     assert stopped["reason"] == "stop key only"
     assert f"revoked: monitor-{info.session_id}-1" not in monitors_worker.log()
-    wait_for(lambda: sessions.token(info.session_id, 1) not in _live_tokens(), 2.0, what="slot released")
+    wait_for(lambda: token(info.session_id, 1) not in live_tokens(), 2.0, what="slot released")
 
 
 def test_service_status_has_seed_shape_and_per_monitor_details(
@@ -169,7 +173,7 @@ def test_service_status_has_seed_shape_and_per_monitor_details(
     service.stop(cid)
     with pytest.raises(service.NotMonitored):
         service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 3.0, what="slot released")
+    wait_for(lambda: not live_tokens(), 3.0, what="slot released")
 
 
 def test_service_start_refuses_clearly_and_creates_nothing(
@@ -191,7 +195,7 @@ def test_service_start_refuses_clearly_and_creates_nothing(
             service.start(engine.customer_id(engine.usernames("pppoe")[0]))
     finally:
         apply_env({"ENABLE_TRAFFIC_MONITOR": "true"})
-    assert not _live_tokens()
+    assert not live_tokens()
 
 
 def test_service_per_router_cap_refuses_with_router_scope(
@@ -213,7 +217,7 @@ def test_service_per_router_cap_refuses_with_router_scope(
     finally:
         with sessions.db() as s:
             s.execute(update(Router).where(Router.id == "sim-1").values(max_monitors=None))
-    wait_for(lambda: not _live_tokens(), 3.0, what="slot released")
+    wait_for(lambda: not live_tokens(), 3.0, what="slot released")
 
 
 def test_service_start_right_after_stop_takes_over_without_overlap(
@@ -239,4 +243,4 @@ def test_service_start_right_after_stop_takes_over_without_overlap(
         lambda: sessions.get(old.session_id).actual_state == "stopped", 5.0, what="the old session closed"
     )
     service.stop(cid)
-    wait_for(lambda: not _live_tokens(), 3.0, what="slot released")
+    wait_for(lambda: not live_tokens(), 3.0, what="slot released")
