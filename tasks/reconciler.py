@@ -79,6 +79,7 @@ class Reconciler:
     def run(self) -> dict[str, int]:
         self.summary["freed"] = len(self.sem.free_expired())
         holders = {h.token: h for h in self.sem.holders()}
+        self.db_now = sessions.db_now()
         open_rows = sessions.open_sessions()
         open_ids = {str(r.id) for r in open_rows}
         for row in open_rows:
@@ -104,10 +105,10 @@ class Reconciler:
 
     def _reconcile_open(self, row: MonitorSession, holders: dict[str, Holder]) -> None:
         live = str(Token.of(row)) in holders
-        if remaining_seconds(row) <= 0:
+        if remaining_seconds(row, self.db_now) <= 0:
             self._expire(row, live)
             return
-        if live or recently_touched(row):
+        if live or recently_touched(row, self.db_now):
             return
         if self.sem.owner_of(row.customer_id) is not None:
             # Someone still owns the customer (an older session winding down): wait.
@@ -169,7 +170,7 @@ class Reconciler:
         if str(Token.of(row)) in holders:
             lifecycle.request_stop(self.redis, row.id, reason, self.settings)
             return
-        if recently_touched(row):
+        if recently_touched(row, self.db_now):
             return
         # Its monitor is gone (killed, or never started): nobody else will finish it.
         if sessions.close(row.id, reason, attempt=row.attempt):
@@ -177,10 +178,11 @@ class Reconciler:
             lifecycle.publish_stopped(self.publisher, row, reason)
 
 
-def recently_touched(row: MonitorSession) -> bool:
+def recently_touched(row: MonitorSession, db_now: datetime) -> bool:
+    """Touched within the grace period, both times on the database's clock."""
     updated = row.updated_at
     if updated is None:
         return False
     if updated.tzinfo is None:
         updated = updated.replace(tzinfo=UTC)
-    return datetime.now(UTC) - updated < timedelta(seconds=GRACE_SECONDS)
+    return db_now - updated < timedelta(seconds=GRACE_SECONDS)

@@ -11,6 +11,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Update, func, select, update
@@ -51,6 +52,14 @@ def dispose() -> None:
         current, _factory = _factory, None
     if current is not None:
         current[1].dispose()
+
+
+def db_now() -> datetime:
+    """The database's clock: what every session timestamp was written with."""
+    with db() as s:
+        moment = s.scalar(select(func.now()))
+    assert isinstance(moment, datetime)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def get(session_id: object) -> MonitorSession | None:

@@ -33,10 +33,10 @@ def resolve_customer(customer_id: object) -> MonitorTarget:
 
 
 def plan_for_session(row: MonitorSession) -> MonitorPlan:
-    return build_plan(resolve_customer(row.customer_id), row)
+    return build_plan(resolve_customer(row.customer_id), row, sessions.db_now())
 
 
-def build_plan(target: MonitorTarget, row: MonitorSession) -> MonitorPlan:
+def build_plan(target: MonitorTarget, row: MonitorSession, db_now: datetime) -> MonitorPlan:
     config = target.router
     endpoint = RouterEndpoint(**config.endpoint_kwargs())
     if target.kind == "interface":
@@ -55,7 +55,7 @@ def build_plan(target: MonitorTarget, row: MonitorSession) -> MonitorPlan:
         interface=target.interface,
         queue_query=query,
         meta=meta,
-        remaining_seconds=remaining_seconds(row),
+        remaining_seconds=remaining_seconds(row, db_now),
     )
 
 
@@ -74,11 +74,11 @@ def meta_for(target: MonitorTarget) -> CustomerMeta:
     )
 
 
-def remaining_seconds(row: MonitorSession) -> float:
-    """Max duration counts from the session's creation, across restarts."""
+def remaining_seconds(row: MonitorSession, db_now: datetime) -> float:
+    """Max duration counts from the session's creation, across restarts; both times are
+    the database's, so no host clock moves a session's end."""
     limit = row.max_duration_s or get_settings().monitor_max_duration
     created = row.created_at
     if created.tzinfo is None:
         created = created.replace(tzinfo=UTC)
-    elapsed = (datetime.now(UTC) - created).total_seconds()
-    return max(0.0, float(limit) - elapsed)
+    return max(0.0, float(limit) - (db_now - created).total_seconds())

@@ -102,3 +102,24 @@ def test_celeryconfig_running_worker_uses_the_same_transport_options(engine: Eng
     assert conf["broker_transport_options"] == app.conf.broker_transport_options
     assert conf["result_backend_transport_options"] == app.conf.result_backend_transport_options
     assert conf["worker_disable_prefetch"] is True and conf["task_acks_late"] is False
+
+
+def test_celeryconfig_worker_refuses_settings_that_contradict_each_other(tmp_path) -> None:
+    # A TTL of 4 s with the default 5 s renewal used to start, accept monitors and crash
+    # every attempt in the worker; now the process says why at once and exits.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "MONITOR_LEASE_TTL": "4",
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        "ENV_FILE": str(tmp_path / "none.env"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "monitors", "-P", "threads"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "MONITOR_RENEW_INTERVAL" in done.stderr and "MONITOR_LEASE_TTL" in done.stderr

@@ -93,3 +93,30 @@ def test_cli_refusals_are_one_line_and_nonzero(engine: Engine, capsys: pytest.Ca
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["frobnicate"])
     assert exit_info.value.code == 2
+
+
+def test_cli_tail_into_a_closed_pipe_ends_quietly(engine: Engine) -> None:
+    import subprocess
+    import sys
+
+    from tasks import service
+    from tests.workers import ROOT
+
+    cid = engine.customer_id(engine.usernames("pppoe")[3])
+    service.start(cid, requested_by="test")
+    try:
+        # `tail | head -1`: head exits after one line and the pipe closes under tail.
+        done = subprocess.run(
+            f"{sys.executable} -m tasks.cli tail --customer {cid} --from 0 --seconds 20 | head -n 1",
+            shell=True,
+            cwd=ROOT,
+            env=engine.env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0
+        assert len(done.stdout.splitlines()) == 1
+        assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    finally:
+        service.stop(cid, requested_by="test")
