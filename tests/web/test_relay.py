@@ -1,0 +1,196 @@
+"""web.relay against a real Redis: fan-out, filters, resume without gap or duplicate,
+gap frames, slow clients, and a reader that outlives its Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+import redis.asyncio as aioredis
+
+from tasks import keys
+from tasks.message import CustomerMeta, status_entry, traffic_from_row
+from tasks.publisher import Publisher
+from tasks.semaphore import Semaphore
+from tests.services import TEST_REDIS_URL
+from tests.tasks.private_redis import PrivateRedis
+from web.relay import Frame, Interest, Overflow, Relay, Subscription
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Producer:
+    """Publishes real entries the way monitors do (fenced samples, status events)."""
+
+    def __init__(self, client: redis.Redis, retention: int = 3600, maxlen: int = 100_000) -> None:
+        self.sem = Semaphore(client)
+        self.pub = Publisher(client, combined_maxlen=maxlen, retention_seconds=retention)
+        self.fences: dict[str, int] = {}
+        self.seq = 0
+
+    def sample(self, customer: str) -> str:
+        token = f"s-{customer}:1"
+        if customer not in self.fences:
+            self.fences[customer] = self.sem.claim(
+                token, customer, "r1", "run", global_limit=10_000, router_limit=None, ttl=600
+            )
+        meta = CustomerMeta(customer, f"Name {customer[:4]}", customer[:8], "pppoe", f"<pppoe-{customer[:8]}>", "r1")
+        row = {"rx-bits-per-second": str(1000 + self.seq), "tx-bits-per-second": str(5000 + self.seq)}
+        entry = traffic_from_row(row, meta, session_id=f"s-{customer}", seq=self.seq, fence=self.fences[customer])
+        self.seq += 1
+        ids = self.pub.publish(entry, token=token, fence=self.fences[customer])
+        assert ids is not None
+        return ids.combined
+
+    def event(self, customer: str, kind: str = "offline") -> str:
+        meta = CustomerMeta(customer, "n", "u", "pppoe", "<pppoe-u>", "r1")
+        entry = status_entry(kind, meta, session_id=f"s-{customer}", seq=self.seq, fence=None, reason="because")
+        self.seq += 1
+        return self.pub.publish_status(entry).combined
+
+
+@pytest.fixture
+def sync_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(TEST_REDIS_URL)
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()
+
+
+@pytest.fixture
+async def relay(sync_client: redis.Redis) -> AsyncIterator[Relay]:
+    client = aioredis.Redis.from_url(TEST_REDIS_URL, socket_timeout=5)
+    relay = Relay(client, block_ms=200, max_pending=50)
+    task = asyncio.create_task(relay.run())
+    await asyncio.wait_for(relay.started.wait(), 5)
+    try:
+        yield relay
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+
+
+async def _collect(sub: Subscription, count: int, timeout: float = 5.0) -> list[Frame]:
+    frames: list[Frame] = []
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(frames) < count:
+        remaining = deadline - asyncio.get_running_loop().time()
+        assert remaining > 0, f"got {len(frames)} of {count} frames"
+        frames.extend(await sub.next_batch(timeout=remaining))
+    return frames
+
+
+async def test_relay_fans_out_to_every_interested_subscriber(relay: Relay, sync_client: redis.Redis) -> None:
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    everything = relay.subscribe(Interest())
+    only_bob = relay.subscribe(Interest(customers=frozenset({bob})))
+    only_events = relay.subscribe(Interest(types=frozenset({"offline"})))
+    producer = Producer(sync_client)
+    sent = [producer.sample(alice), producer.sample(bob), producer.event(bob), producer.sample(alice)]
+    got = await _collect(everything, 4)
+    assert [f.id for f in got] == sent
+    assert [json.loads(f.text)["id"] for f in got] == sent  # the seed's flat object, with the id
+    assert [f.id for f in await _collect(only_bob, 2)] == sent[1:3]
+    assert [f.type for f in await _collect(only_events, 1)] == ["offline"]
+    for sub in (everything, only_bob, only_events):
+        sub.close()
+    assert relay.subscribers == 0
+
+
+async def test_relay_resume_delivers_everything_after_the_id_in_order_once(
+    relay: Relay, sync_client: redis.Redis
+) -> None:
+    alice = str(uuid.uuid4())
+    producer = Producer(sync_client)
+    seen = [producer.sample(alice) for _ in range(3)]
+    missed = [producer.sample(alice) for _ in range(5)]  # produced while the client was away
+    await asyncio.sleep(0.5)  # the reader has moved past them
+    sub = relay.subscribe(Interest(customers=frozenset({alice})))
+    later = [producer.sample(alice) for _ in range(3)]  # produced during the catch-up
+    caught: list[str] = []
+    async for item in sub.catch_up(seen[-1], retention_ms=3_600_000):
+        assert not isinstance(item, dict), item  # nothing was trimmed: no gap frame
+        caught.extend(f.id for f in item)
+    live = [f.id for f in await _collect(sub, len(later))]
+    assert caught + live == missed + later  # no gap, no duplicate at the seam
+    sub.close()
+
+
+async def test_relay_resume_after_trimming_sends_one_gap_frame_first(relay: Relay, sync_client: redis.Redis) -> None:
+    alice = str(uuid.uuid4())
+    producer = Producer(sync_client, maxlen=100)
+    old = producer.sample(alice)
+    for _ in range(10):
+        producer.sample(alice)
+    # The customer stream is trimmed by time; cut it by hand as its retention would.
+    sync_client.xtrim(keys.customer_stream(alice), maxlen=3, approximate=False)
+    kept = [e[0].decode() for e in sync_client.xrange(keys.customer_stream(alice))]
+    await asyncio.sleep(0.3)
+    sub = relay.subscribe(Interest(customers=frozenset({alice})))
+    items = [item async for item in sub.catch_up(old, retention_ms=3_600_000)]
+    assert items[0] == {"type": "gap", "from": old, "to": kept[0]}
+    assert [f.id for page in items[1:] for f in page] == kept  # type: ignore[union-attr]
+    sub.close()
+
+
+async def test_relay_slow_subscriber_overflows_without_touching_the_others(
+    relay: Relay, sync_client: redis.Redis
+) -> None:
+    alice = str(uuid.uuid4())
+    slow = relay.subscribe(Interest())
+    fast = relay.subscribe(Interest())
+    producer = Producer(sync_client)
+    received: list[Frame] = []
+    for _ in range(80):  # the outbox holds 50
+        producer.sample(alice)
+        if len(received) < 80:
+            received.extend(await fast.next_batch(timeout=0.05))
+    received.extend(await _collect(fast, 80 - len(received)))
+    assert len(received) == 80
+    with pytest.raises(Overflow):
+        await slow.next_batch(timeout=1.0)
+    slow.close()
+    fast.close()
+
+
+async def test_relay_reader_resumes_after_its_redis_restarts(tmp_path: Path) -> None:
+    server = PrivateRedis(tmp_path).start()
+    client = aioredis.Redis.from_url(server.url, socket_timeout=2, socket_connect_timeout=1)
+    relay = Relay(client, block_ms=200)
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.wait_for(relay.started.wait(), 5)
+        sub = relay.subscribe(Interest())
+        sync = redis.Redis.from_url(server.url)
+        producer = Producer(sync)
+        alice = str(uuid.uuid4())
+        first = producer.sample(alice)
+        assert [f.id for f in await _collect(sub, 1)] == [first]
+        server.stop()
+        await asyncio.sleep(1.0)  # the reader fails and backs off meanwhile
+        server.start()
+        producer = Producer(redis.Redis.from_url(server.url))  # everything was lost
+        after = [producer.sample(alice) for _ in range(3)]
+        got = await _collect(sub, 3, timeout=15.0)
+        assert [f.id for f in got] == after
+        assert relay.restarts >= 1
+        sub.close()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await client.aclose()
+        server.stop()
