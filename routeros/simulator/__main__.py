@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from .config import DROP_MODES, SimulatorConfig, parse_version
 from .server import Simulator
+from .words import TAG_POSITIONS
 
 
 def _port(text: str) -> int:
@@ -91,6 +92,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="what a monitor sees when its PPPoE session drops (default trap)",
     )
     p.add_argument(
+        "--tag-position",
+        choices=TAG_POSITIONS,
+        default="first",
+        help="where .tag goes in replies: first (after the reply word, as routers do) or last",
+    )
+    p.add_argument(
         "--customers-json",
         metavar="FILE",
         default=None,
@@ -125,6 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_mode=args.tls_mode,
             max_sessions=args.max_sessions,
             drop_mode=args.drop_mode,
+            tag_position=args.tag_position,
             cert_dir=args.cert_dir,
         )
     except ValueError as exc:

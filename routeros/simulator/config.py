@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .words import TAG_POSITIONS
+
 __all__ = ["SimulatorConfig", "parse_version", "DROP_MODES"]
 
 DROP_MODES = ("trap", "done", "zeros", "stall")
@@ -72,6 +74,9 @@ class SimulatorConfig:
     default_interval: float = 1.0  # monitor-traffic without =interval= (UNVERIFIED default 1 s)
     min_interval: float = 0.05  # lower bound so a client cannot turn the simulator into a busy loop
     latency: float = 0.0  # seconds added before every reply (set_latency changes it live)
+    # Where `.tag=` goes in a reply: "first" right after the reply word, as routers send it;
+    # "last" after every attribute, as in MikroTik's manual examples (and this simulator before).
+    tag_position: str = "first"
     max_word: int = 1 << 20  # a peer announcing a bigger word is treated as garbage
     cert_dir: str | None = None  # where the generated cert goes; None = a private temp dir
 
@@ -102,6 +107,7 @@ class SimulatorConfig:
             "drop_mode": DROP_MODES,
             "cancel_unknown": ("done", "trap"),
             "queue_rate_unit": ("bps", "Bps"),
+            "tag_position": TAG_POSITIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

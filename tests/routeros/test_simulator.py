@@ -197,7 +197,7 @@ def test_monitor_traffic_proplist_limits_fields(sim: Simulator, wire: WireClient
 def test_monitor_traffic_unknown_interface_traps_category_1(wire: WireClient) -> None:
     replies = wire.command("/interface/monitor-traffic", "=interface=<pppoe-nobody>", ".tag=x")
     assert replies == [
-        ["!trap", "=category=1", "=message=input does not match any value of interface", ".tag=x"],
+        ["!trap", ".tag=x", "=category=1", "=message=input does not match any value of interface"],
         ["!done", ".tag=x"],
     ]
 
@@ -231,7 +231,7 @@ def test_cancel_with_tag_replies_trap_then_cancel_done_then_done(sim: Simulator,
     got = wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "m1")
     tail = [s for s in got if s[0] != "!re"]
     assert tail == [
-        ["!trap", "=category=2", "=message=interrupted", ".tag=m1"],
+        ["!trap", ".tag=m1", "=category=2", "=message=interrupted"],
         ["!done", ".tag=c1"],
         ["!done", ".tag=m1"],
     ]
@@ -262,7 +262,7 @@ def test_listen_cancelled_on_quiet_menu_sends_trap_empty_done(wire: WireClient) 
     wire.send("/cancel", "=tag=q", ".tag=c")
     got = wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "q")
     assert got == [
-        ["!trap", "=category=2", "=message=interrupted", ".tag=q"],
+        ["!trap", ".tag=q", "=category=2", "=message=interrupted"],
         ["!done", ".tag=c"],
         ["!empty", ".tag=q"],
         ["!done", ".tag=q"],
@@ -351,8 +351,8 @@ def test_ppp_profile_rate_limit_is_upload_slash_download(wire: WireClient) -> No
 
 def test_unknown_command_replies_two_category_0_traps_then_done(wire: WireClient) -> None:
     assert wire.command("/foo/bar", ".tag=u") == [
-        ["!trap", "=category=0", "=message=no such command or directory (foo)", ".tag=u"],
-        ["!trap", "=category=0", "=message=no such command prefix", ".tag=u"],
+        ["!trap", ".tag=u", "=category=0", "=message=no such command or directory (foo)"],
+        ["!trap", ".tag=u", "=category=0", "=message=no such command prefix"],
         ["!done", ".tag=u"],
     ]
 
@@ -376,7 +376,7 @@ def test_replies_interleave_between_tags_on_one_connection(sim: Simulator, wire:
         wire.send("/interface/monitor-traffic", f"=interface={n}", "=interval=0.1", f".tag=t{i}")
     wire.send("/system/identity/print", ".tag=id")
     got = wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "id")
-    assert replies_for(got, "id") == [["!re", "=name=sim-router", ".tag=id"], ["!done", ".tag=id"]]
+    assert replies_for(got, "id") == [["!re", ".tag=id", "=name=sim-router"], ["!done", ".tag=id"]]
     seen: dict[str | None, str] = {}
 
     def every_stream_seen(s: list[str]) -> bool:

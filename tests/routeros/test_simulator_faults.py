@@ -46,7 +46,7 @@ def test_drop_pppoe_trap_mode_ends_monitor_with_trap_and_done(sim: Simulator, wi
     sim.drop_pppoe(user)  # config default: trap
     got = wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "m")
     assert [s for s in got if s[0] != "!re"] == [
-        ["!trap", "=category=0", "=message=no such item", ".tag=m"],
+        ["!trap", ".tag=m", "=category=0", "=message=no such item"],
         ["!done", ".tag=m"],
     ]
     assert iface not in interface_names(wire)
@@ -111,7 +111,7 @@ def test_drop_and_restore_pppoe_seen_by_ppp_active_listen(sim: Simulator, wire: 
     wire.send("/interface/listen", ".tag=il", "=.proplist=name,rx-byte,tx-byte")
     sim.drop_pppoe(user)
     dead = wire.read_until(lambda s: tag_of(s) == "l")[-1]
-    assert dead == ["!re", f"=.id={old['.id']}", "=.dead=true", ".tag=l"]
+    assert dead == ["!re", ".tag=l", f"=.id={old['.id']}", "=.dead=true"]
     assert user not in {attrs(r).get("name") for r in wire.command("/ppp/active/print") if r[0] == "!re"}
     sim.restore_pppoe(user)
     back = attrs(wire.read_until(lambda s: tag_of(s) == "l")[-1])
@@ -175,7 +175,7 @@ def test_stall_sends_nothing_and_keeps_socket_open_until_released(sim: Simulator
     assert not wire.eof
     sim.stall(False)
     got = wire.read_until(lambda s: tag_of(s) == "id" and s[0] == "!done", timeout=3)
-    assert ["!re", "=name=sim-router", ".tag=id"] in got
+    assert ["!re", ".tag=id", "=name=sim-router"] in got
     s = wire.read_until(lambda s: tag_of(s) == "m")[-1]
     assert s[0] == "!re"
 

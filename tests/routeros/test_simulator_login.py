@@ -122,7 +122,7 @@ def test_prelogin_trap_option_refuses_each_command_then_fatal_after_limit() -> N
     with small(pre_login="trap", prelogin_max_commands=2) as sim, WireClient(sim.host, sim.port) as c:
         for _ in range(2):
             assert c.command("/interface/print", ".tag=x") == [
-                ["!trap", "=message=not logged in", ".tag=x"],
+                ["!trap", ".tag=x", "=message=not logged in"],
                 ["!done", ".tag=x"],
             ]
         c.send("/interface/print")
