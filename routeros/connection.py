@@ -46,7 +46,14 @@ quiet_librouteros_logger()
 
 @dataclass(repr=False)
 class RouterEndpoint:
-    """Where a router is and how to log in. The password never appears in repr()."""
+    """Where a router is and how to log in. The password never appears in repr().
+
+    ``cafile`` is the CA that signs the router's API-SSL certificate, for ``tls_mode``
+    "verify": either the path of a PEM file, or the PEM text itself (any value that
+    contains ``-----BEGIN CERTIFICATE-----``), so a per-router CA can live in a
+    database row or an environment variable. None (or empty) means the system's
+    trusted CAs. The other modes ignore it (docs/routeros.md, API-SSL).
+    """
 
     host: str
     port: int = 8728
@@ -74,8 +81,19 @@ class RouterEndpoint:
         return self.name or f"{self.host}:{self.port}"
 
 
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
+def _ca_is_pem(cafile: str) -> bool:
+    """Is this ``RouterEndpoint.cafile`` value the PEM text itself rather than a path?"""
+    return PEM_CERTIFICATE in cafile
+
+
 def _verified(endpoint: RouterEndpoint) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=endpoint.cafile)
+    ca = endpoint.cafile or None
+    if ca is not None and _ca_is_pem(ca):
+        return ssl.create_default_context(cadata=ca)
+    return ssl.create_default_context(cafile=ca)
 
 
 def _unverified(endpoint: RouterEndpoint) -> ssl.SSLContext:
@@ -240,15 +258,28 @@ class Connection:
         self.transport.close()
 
 
+def _ssl_context_or_raise(endpoint: RouterEndpoint) -> ssl.SSLContext:
+    """make_ssl_context, with an unloadable CA turned into an UnreachableError that says which."""
+    try:
+        return make_ssl_context(endpoint)
+    except OSError as exc:  # ssl.SSLError included: the file or text holds no usable certificate
+        ca = endpoint.cafile or ""
+        # Never echo PEM text into a message: name what it is instead.
+        source = "the CA given as PEM text" if _ca_is_pem(ca) else f"the CA file {ca!r}"
+        raise UnreachableError(
+            f"TLS to {endpoint.label}: cannot load {source}: {exc.strerror or exc}"
+        ) from exc
+
+
 def open_connection(endpoint: RouterEndpoint) -> Connection:
     """Connect and log in. Raises LoginError, UnreachableError or ProtocolError, nothing else."""
     quiet_librouteros_logger()
+    where = endpoint.label
     ssl_wrapper = None
     if endpoint.tls:
-        ctx = make_ssl_context(endpoint)
+        ctx = _ssl_context_or_raise(endpoint)
         hostname = endpoint.host if endpoint.tls_mode == "verify" else None
         ssl_wrapper = functools.partial(ctx.wrap_socket, server_hostname=hostname)
-    where = endpoint.label
     try:
         api = librouteros.connect(
             endpoint.host,

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from routeros import LoginError, RouterClient, RouterEndpoint, UnreachableError
 from routeros.codec import encode_sentence
 from routeros.connection import open_connection
+from routeros.simulator.tls import generate_certificate
 from tests.routeros.client_support import endpoint_for, monitor, next_event, pppoe_interfaces, running_sim
 from tests.routeros.raw_router import RawRouter, tag_of
 
@@ -78,6 +81,41 @@ def test_connection_tls_verify_with_sim_ca_succeeds(tls_sim):
     endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=tls_sim.cafile)
     with RouterClient(endpoint) as client:
         assert identity(client)
+
+
+def test_connection_tls_verify_with_sim_ca_as_pem_text_succeeds(tls_sim):
+    pem = Path(tls_sim.cafile).read_text()
+    assert pem.startswith("-----BEGIN CERTIFICATE-----")
+    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=pem)
+    with RouterClient(endpoint) as client:
+        assert identity(client)
+    assert pem not in repr(endpoint)
+
+
+@pytest.mark.parametrize("given_as", ["path", "pem"])
+def test_connection_tls_verify_with_wrong_ca_is_refused_clearly(tls_sim, tmp_path, given_as):
+    # A valid CA, just not the one that signed this router's certificate.
+    other_ca, _ = generate_certificate(str(tmp_path), ["127.0.0.1"])
+    cafile = other_ca if given_as == "path" else Path(other_ca).read_text()
+    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=cafile)
+    with pytest.raises(UnreachableError, match="TLS certificate of .* not trusted") as info:
+        RouterClient(endpoint).connect()
+    assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+
+
+@pytest.mark.parametrize(
+    ("cafile", "says"),
+    [
+        ("/nonexistent/router-ca.pem", "cannot load the CA file '/nonexistent/router-ca.pem'"),
+        ("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n", "PEM text"),
+    ],
+)
+def test_connection_tls_verify_with_unloadable_ca_says_which(tls_sim, cafile, says):
+    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=cafile)
+    with pytest.raises(UnreachableError) as info:
+        RouterClient(endpoint).connect()
+    assert says in str(info.value)
+    assert "not base64" not in str(info.value)  # PEM text is named, never echoed
 
 
 def test_connection_tls_verify_without_ca_fails_cleanly(tls_sim):
