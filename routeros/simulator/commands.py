@@ -20,6 +20,7 @@ __all__ = [
     "ListenStream",
     "resolve",
     "UnknownCommand",
+    "command_key",
     "run_command",
 ]
 
@@ -67,6 +68,18 @@ def resolve(command: str) -> tuple[str, str]:
             return menu, seg
         raise UnknownCommand(seg)
     raise UnknownCommand(parts[-1])
+
+
+def command_key(command: str) -> tuple[str, str]:
+    """(menu, verb) of a served command, getall read as print; ValueError for anything else.
+
+    Used to match SimulatorConfig.denied_commands against what a client sends.
+    """
+    try:
+        menu, verb = resolve(command)
+    except UnknownCommand:
+        raise ValueError(f"not a command the simulator serves: {command!r}") from None
+    return menu, "print" if verb == "getall" else verb
 
 
 def parse_interval(text: str) -> float:

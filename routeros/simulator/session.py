@@ -62,13 +62,13 @@ class ApiSession(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         router = self.router
-        group = router.sessions[self.service]
-        if len(group) >= router.config.max_sessions:
+        if router.full(self.service):
             router.refused_connections += 1
             self._refuse()
             return
         self.accepted = True
-        group.add(self)
+        router.sessions[self.service].add(self)
+        router.sync_listeners()
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
 
     def pause_writing(self) -> None:
@@ -89,7 +89,7 @@ class ApiSession(asyncio.Protocol):
                 # Linger 0 turns close into an RST, the closest thing to "refused" after accept.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
-        else:
+        else:  # "close", and "refuse" for a connection accepted before the listener closed
             self.transport.close()
         self.closed = True
 
@@ -114,6 +114,7 @@ class ApiSession(asyncio.Protocol):
         if self.accepted:
             self.router.sessions[self.service].discard(self)
             self.accepted = False
+            self.router.sync_listeners()
 
     def close(self, abort: bool = False) -> None:
         if self.transport is None or self.closed:
@@ -239,6 +240,9 @@ class ApiSession(asyncio.Protocol):
                 + tw.sentence(DONE)
             )
             return
+        if (menu, "print" if verb == "getall" else verb) in self.router.denied:
+            self.send(trap("not enough permissions (9)", None, tw) + tw.sentence(DONE))
+            return
         run_command(self, menu, verb, attrs, queries, tw)
 
     # ---- login ----------------------------------------------------------------------------
@@ -274,6 +278,8 @@ class ApiSession(asyncio.Protocol):
             return
         else:
             ok = name == cfg.user and attrs.get("password", "") == cfg.password
+        # A disabled user or a router still booting answers exactly like a wrong password.
+        ok = ok and not self.router.refusing_logins
         if ok:
             self.logged_in = True
             self.router.logins += 1
