@@ -174,16 +174,15 @@ class RouterClient:
     def stats(self) -> dict[str, Any]:
         with self._cond:
             self._purge_closed()
-            mux = self._mux
-            live = mux is not None and not mux.dead
+            mux = self._mux if self._mux is not None and not self._mux.dead else None
             return {
-                "connected": live,
+                "connected": mux is not None,
                 "reconnects": self._reconnects,
-                "unknown_tag_sentences": self._unknown_done + (mux.unknown_tag_sentences if live else 0),
-                "sentences_in": self._sentences_done + (mux.sentences_in if live else 0),
+                "unknown_tag_sentences": self._unknown_done + (mux.unknown_tag_sentences if mux else 0),
+                "sentences_in": self._sentences_done + (mux.sentences_in if mux else 0),
                 "dropped": self._dropped,
                 "open_streams": len(self._streams),
-                "open_routes": mux.open_routes if live else 0,
+                "open_routes": mux.open_routes if mux else 0,
                 "last_error": self._last_error,
             }
 
@@ -399,7 +398,7 @@ class RouterClient:
     ) -> list[str]:
         try:
             return build_words(command, attrs, queries, proplist)
-        except UnicodeError as exc:
+        except UnicodeEncodeError as exc:  # a lone surrogate: str.encode("utf-8") raises no other
             raise ProtocolError(f"cannot encode {command!r}: {exc.reason}") from None
 
     def _check_usable(self) -> None:

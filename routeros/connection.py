@@ -3,8 +3,8 @@
 librouteros does the TCP/TLS connect, the login and the word/sentence codec. What it
 lacks for streaming (facts sheet 7): a read path that a timeout can never cut
 mid-sentence, and writes that are safe next to a reader thread. So after login the
-socket is switched to non-blocking and handed to ``MuxTransport`` (a librouteros
-``SocketTransport`` subclass): it buffers what it receives, so a partial sentence
+socket is switched to non-blocking and handed to ``MuxTransport`` (the transport
+librouteros's ``ApiProtocol`` reads words through): it buffers what it receives, so a partial sentence
 simply waits in the buffer; a stall is detected by the client's keepalive watchdog,
 which calls ``kill()`` to unblock the reader.
 """
@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import librouteros
 from librouteros import exceptions as lr_exc
 from librouteros.api import Api
-from librouteros.connections import SocketTransport
 from librouteros.login import encode_password
 from librouteros.protocol import ApiProtocol
 
@@ -138,8 +138,11 @@ def login_plain_or_challenge(api: Api, username: str, password: str) -> None:
     tuple(api("/login", name=username, response=encode_password(str(challenge), password)))
 
 
-class MuxTransport(SocketTransport):
+class MuxTransport:
     """A non-blocking socket shared by one reader thread and many writer threads.
+
+    It stands in for librouteros's ``SocketTransport`` under ``ApiProtocol``, which only
+    calls ``read(n)``, ``write(data)`` and ``close()``.
 
     Reads are buffered, so ``read(n)`` never loses bytes to a timeout: there is no
     read timeout at all. Every syscall on the socket holds ``_io_lock`` because an
@@ -148,17 +151,17 @@ class MuxTransport(SocketTransport):
     """
 
     def __init__(self, sock: socket.socket, write_timeout: float) -> None:
-        super().__init__(sock)
+        self.sock = sock
         sock.setblocking(False)
         self.write_timeout = write_timeout
         self.last_rx = time.monotonic()
-        self.bytes_in = 0
         self._buf = bytearray()
         self._pos = 0
         self._io_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._dead = False
-        self._is_ssl = isinstance(sock, ssl.SSLSocket)
+        # Bytes TLS has already decrypted wait in the SSL object, invisible to poll().
+        self._ssl_sock = sock if isinstance(sock, ssl.SSLSocket) else None
         self._rpoll = select.poll()
         self._rpoll.register(sock.fileno(), select.POLLIN)
         self._wpoll = select.poll()
@@ -179,7 +182,7 @@ class MuxTransport(SocketTransport):
         while True:
             if self._dead:
                 raise lr_exc.ConnectionClosed("Connection closed locally.")
-            if not (self._is_ssl and self.sock.pending()):
+            if not (self._ssl_sock is not None and self._ssl_sock.pending()):
                 self._rpoll.poll()
             with self._io_lock:
                 try:
@@ -191,7 +194,6 @@ class MuxTransport(SocketTransport):
             if not data:
                 raise lr_exc.ConnectionClosed("Connection unexpectedly closed.")
             self._buf += data
-            self.bytes_in += len(data)
             self.last_rx = time.monotonic()
             return
 
@@ -242,7 +244,8 @@ class Connection:
 
     def read_sentence(self) -> tuple[str, tuple[str, ...]]:
         """Block until one whole sentence arrives. Raises librouteros exceptions (the reader maps them)."""
-        return self.protocol.readSentence()
+        # librouteros carries no type information (no py.typed): its result is Any to mypy.
+        return cast("tuple[str, tuple[str, ...]]", self.protocol.readSentence())
 
     def write_sentence(self, words: list[str]) -> None:
         self.protocol.writeSentence(words[0], *words[1:])

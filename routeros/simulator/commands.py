@@ -41,7 +41,6 @@ MENUS: dict[str, frozenset[str]] = {
 # Directories that exist on the router without being menus we serve, so that the
 # "no such command or directory (x)" text names the same segment a router would.
 _DIRS = frozenset({"ip", "ppp", "queue", "system", "ip/hotspot"}) | frozenset(MENUS)
-_LISTENABLE = frozenset({"interface", "ppp/active", "queue/simple"})
 
 _MONITOR_INDEX = {name: i for i, name in enumerate(MONITOR_FIELDS)}
 _INTERVAL_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")

@@ -137,7 +137,7 @@ class Simulator:
     def stats(self) -> dict[str, Any]:
         return self._call(lambda r: r.stats())
 
-    def customers(self) -> dict:
+    def customers(self) -> dict[str, Any]:
         host = self.config.advertise_host or (
             "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         )
