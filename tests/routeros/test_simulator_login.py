@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import librouteros
 import pytest
@@ -17,8 +18,8 @@ from tests.routeros.wire import WireClient, attrs
 logging.getLogger("librouteros").setLevel(logging.INFO)
 
 
-def small(**kw: object) -> Simulator:
-    return Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, **kw))  # type: ignore[arg-type]
+def small(**kw: Any) -> Simulator:
+    return Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, **kw))
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -20,10 +21,10 @@ from tests.routeros.wire import WireClient
 NO_PERMISSION = "=message=not enough permissions (9)"
 
 
-def small(**overrides: object) -> Simulator:
-    fields: dict[str, object] = dict(pppoe=2, hotspot=0, static=1, seed=2)
+def small(**overrides: Any) -> Simulator:
+    fields: dict[str, Any] = dict(pppoe=2, hotspot=0, static=1, seed=2)
     fields.update(overrides)
-    return Simulator(SimulatorConfig(**fields))  # type: ignore[arg-type]  # test-chosen overrides
+    return Simulator(SimulatorConfig(**fields))
 
 
 @pytest.fixture

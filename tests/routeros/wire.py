@@ -96,6 +96,12 @@ class WireClient:
                 return None
         return self.pending.popleft()
 
+    def next_sentence(self, timeout: float | None = None) -> list[str]:
+        """The next sentence; fails the test if none arrives in time (or the peer closed)."""
+        sentence = self.read(timeout)
+        assert sentence is not None, "no sentence before timeout/EOF"
+        return sentence
+
     def read_until(
         self, predicate: Callable[[list[str]], bool], timeout: float | None = None
     ) -> list[list[str]]:
