@@ -1,7 +1,7 @@
 """One logged-in API connection, built on librouteros's connect/login/protocol layers.
 
 librouteros does the TCP/TLS connect, the login and the word/sentence codec. What it
-lacks for streaming (facts sheet 7): a read path that a timeout can never cut
+lacks for streaming (docs/routeros.md, Long-running commands): a read path that a timeout can never cut
 mid-sentence, and writes that are safe next to a reader thread. So after login the
 socket is switched to non-blocking and handed to ``MuxTransport`` (the transport
 librouteros's ``ApiProtocol`` reads words through): it buffers what it receives, so a partial sentence
@@ -129,7 +129,8 @@ def make_ssl_context(endpoint: RouterEndpoint) -> ssl.SSLContext:
 def login_plain_or_challenge(api: Api, username: str, password: str) -> None:
     """Plain login (RouterOS >= 6.43); if the router answers with a challenge, do the legacy MD5 one.
 
-    Pre-6.43 routers ignore the extra words and reply ``!done =ret=<challenge>`` (facts 2.1).
+    Pre-6.43 routers ignore the extra words and reply ``!done =ret=<challenge>``
+    (docs/routeros.md, Login).
     """
     rows = tuple(api("/login", name=username, password=password))
     challenge = next((row["ret"] for row in rows if "ret" in row), None)

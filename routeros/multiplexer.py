@@ -1,6 +1,6 @@
 """Tag routing over one connection: one reader thread, many one-shot calls and streams.
 
-Rules (facts sheet 1.5-1.7, 8):
+Rules (docs/routeros.md, Tags, Cancel and Reply words):
 - a tag is registered before its command is written, so a fast reply is never missed;
 - a tag stays routable until its ``!done`` (after ``/cancel`` the router still sends
   ``!trap category=2``, maybe ``!empty``, then ``!done`` for it);
@@ -186,7 +186,7 @@ class Multiplexer:
             while not self.dead:
                 try:
                     reply, words = self.conn.read_sentence()
-                except IndexError:  # an empty sentence: fully consumed, ignored (facts 1.1)
+                except IndexError:  # an empty sentence: consumed and ignored (docs/routeros.md, Sentences)
                     continue
                 self.sentences_in += 1
                 self._dispatch(reply, words)

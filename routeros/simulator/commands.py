@@ -186,7 +186,7 @@ class PrintStream(TickedStream):
     """`print =interval=N`: every cycle re-prints the menu under one `.section`, then `!done`.
 
     The per-cycle `!done` while the command keeps running is what MikroDash reports from 7.24
-    (facts sheet 1.7, partly UNVERIFIED).
+    (docs/routeros.md, Long-running commands; not documented by MikroTik).
     """
 
     kind = "print"

@@ -1,6 +1,6 @@
 """Simulator configuration.
 
-Where the facts sheet marks router behaviour UNVERIFIED, the choice is a field here so a
+Where docs/routeros.md marks router behaviour unverified, the choice is a field here so a
 test or a benchmark can exercise every plausible variant; defaults are documented inline.
 """
 

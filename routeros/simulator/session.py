@@ -321,7 +321,7 @@ class ApiSession(asyncio.Protocol):
             if empty and cmd.kind == "listen" and cmd.emitted == 0:
                 tail.append(cmd.tag.sentence(EMPTY))
             tail.append(cmd.tag.sentence(DONE))
-        # Observed order: trap(t) -> done(cancel) -> done(t).
+        # The usual observed order: trap(t) -> done(cancel) -> done(t) (docs/routeros.md, Cancel).
         self.send(b"".join(head) + tw.sentence(DONE) + b"".join(tail))
 
     # ---- monitor-traffic ticker -------------------------------------------------------------

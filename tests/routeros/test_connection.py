@@ -67,7 +67,7 @@ def test_connection_legacy_challenge_login_on_old_router() -> None:
 
 
 def test_connection_challenge_response_matches_manual_vector() -> None:
-    # facts 2.2: the official example (challenge 93b4..., user admin, empty password)
+    # The manual's example (docs/routeros.md, Login): challenge 93b4..., user admin, empty password
     with RawRouter(lambda words, send: None, challenge="93b438ec9b80057c06dd9fe67d56aa9a") as router:
         conn = open_connection(RouterEndpoint("127.0.0.1", router.port, "admin", "", timeout=10))
         conn.close()

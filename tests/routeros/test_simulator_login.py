@@ -1,4 +1,4 @@
-"""Login: plain, the legacy challenge (facts sheet 2.2), failures, and nothing before login."""
+"""Login: plain, the legacy challenge (docs/routeros.md, Login), failures, and nothing before login."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def small(**kw: Any) -> Simulator:
         ("passTest", "abc123", "0021277bff9ac7caf06aa608e46616d47f"),
     ],
 )
-def test_challenge_response_matches_facts_sheet_vectors(password: str, challenge: str, response: str) -> None:
+def test_challenge_response_matches_documented_vectors(password: str, challenge: str, response: str) -> None:
     assert challenge_response(password, challenge) == response
 
 
