@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
 import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from routeros.backoff import Backoff
 from routeros.connection import RouterEndpoint, open_connection
 from routeros.errors import LoginError, ProtocolError, RouterError, UnreachableError
 from routeros.multiplexer import ABSORB, Multiplexer, PendingCall, Stream, StreamEvent
@@ -67,6 +67,8 @@ class RouterClient:
         self.probe_timeout = endpoint.timeout if probe_timeout is None else probe_timeout
         self.backoff_initial = backoff_initial
         self.backoff_max = backoff_max
+        # Used by the supervisor thread only; built here so bad values fail in the caller.
+        self._backoff = Backoff(backoff_initial, backoff_max, first_immediate=True)
         self._cond = threading.Condition(threading.RLock())
         self._mux: Multiplexer | None = None
         self._streams: set[Stream] = set()
@@ -172,16 +174,15 @@ class RouterClient:
     def stats(self) -> dict[str, Any]:
         with self._cond:
             self._purge_closed()
-            mux = self._mux
-            live = mux is not None and not mux.dead
+            mux = self._mux if self._mux is not None and not self._mux.dead else None
             return {
-                "connected": live,
+                "connected": mux is not None,
                 "reconnects": self._reconnects,
-                "unknown_tag_sentences": self._unknown_done + (mux.unknown_tag_sentences if live else 0),
-                "sentences_in": self._sentences_done + (mux.sentences_in if live else 0),
+                "unknown_tag_sentences": self._unknown_done + (mux.unknown_tag_sentences if mux else 0),
+                "sentences_in": self._sentences_done + (mux.sentences_in if mux else 0),
                 "dropped": self._dropped,
                 "open_streams": len(self._streams),
-                "open_routes": mux.open_routes if live else 0,
+                "open_routes": mux.open_routes if mux else 0,
                 "last_error": self._last_error,
             }
 
@@ -322,7 +323,7 @@ class RouterClient:
             self._issue(stream, mux)
 
     def _supervise(self) -> None:
-        attempt = 0
+        backoff = self._backoff
         tick = min(max(min(self.keepalive, self.probe_timeout) / 4, 0.05), 1.0)
         while True:
             with self._cond:
@@ -335,7 +336,7 @@ class RouterClient:
                         return
                     reconnect = self._need_reconnect
                 if reconnect:
-                    self._cond.wait(self._backoff(attempt))
+                    self._cond.wait(backoff.next_delay())
                     if self._closed:
                         return
             if not reconnect:
@@ -347,20 +348,14 @@ class RouterClient:
                 self._give_up(exc)
                 return
             except RouterError as exc:
-                attempt += 1
                 with self._cond:
                     self._last_error = str(exc)
-                log.warning("reconnect to %s failed (attempt %d): %s", self.endpoint.label, attempt, exc)
+                log.warning(
+                    "reconnect to %s failed (attempt %d): %s", self.endpoint.label, backoff.failures, exc
+                )
                 continue
-            attempt = 0
+            backoff.reset()
             self._install(mux)
-
-    def _backoff(self, attempt: int) -> float:
-        """Exponential backoff with jitter; the first retry comes almost at once."""
-        if attempt == 0:
-            return random.uniform(0, self.backoff_initial / 2)
-        ceiling = min(self.backoff_max, self.backoff_initial * 2**attempt)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
 
     def _watchdog(self) -> None:
         mux = self._mux
@@ -403,7 +398,7 @@ class RouterClient:
     ) -> list[str]:
         try:
             return build_words(command, attrs, queries, proplist)
-        except UnicodeError as exc:
+        except UnicodeEncodeError as exc:  # a lone surrogate: str.encode("utf-8") raises no other
             raise ProtocolError(f"cannot encode {command!r}: {exc.reason}") from None
 
     def _check_usable(self) -> None:

@@ -1,10 +1,10 @@
 """One logged-in API connection, built on librouteros's connect/login/protocol layers.
 
 librouteros does the TCP/TLS connect, the login and the word/sentence codec. What it
-lacks for streaming (facts sheet 7): a read path that a timeout can never cut
+lacks for streaming (docs/routeros.md, Long-running commands): a read path that a timeout can never cut
 mid-sentence, and writes that are safe next to a reader thread. So after login the
-socket is switched to non-blocking and handed to ``MuxTransport`` (a librouteros
-``SocketTransport`` subclass): it buffers what it receives, so a partial sentence
+socket is switched to non-blocking and handed to ``MuxTransport`` (the transport
+librouteros's ``ApiProtocol`` reads words through): it buffers what it receives, so a partial sentence
 simply waits in the buffer; a stall is detected by the client's keepalive watchdog,
 which calls ``kill()`` to unblock the reader.
 """
@@ -20,11 +20,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import librouteros
 from librouteros import exceptions as lr_exc
 from librouteros.api import Api
-from librouteros.connections import SocketTransport
 from librouteros.login import encode_password
 from librouteros.protocol import ApiProtocol
 
@@ -46,7 +46,14 @@ quiet_librouteros_logger()
 
 @dataclass(repr=False)
 class RouterEndpoint:
-    """Where a router is and how to log in. The password never appears in repr()."""
+    """Where a router is and how to log in. The password never appears in repr().
+
+    ``cafile`` is the CA that signs the router's API-SSL certificate, for ``tls_mode``
+    "verify": either the path of a PEM file, or the PEM text itself (any value that
+    contains ``-----BEGIN CERTIFICATE-----``), so a per-router CA can live in a
+    database row or an environment variable. None (or empty) means the system's
+    trusted CAs. The other modes ignore it (docs/routeros.md, API-SSL).
+    """
 
     host: str
     port: int = 8728
@@ -74,8 +81,19 @@ class RouterEndpoint:
         return self.name or f"{self.host}:{self.port}"
 
 
+PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
+
+
+def _ca_is_pem(cafile: str) -> bool:
+    """Is this ``RouterEndpoint.cafile`` value the PEM text itself rather than a path?"""
+    return PEM_CERTIFICATE in cafile
+
+
 def _verified(endpoint: RouterEndpoint) -> ssl.SSLContext:
-    return ssl.create_default_context(cafile=endpoint.cafile)
+    ca = endpoint.cafile or None
+    if ca is not None and _ca_is_pem(ca):
+        return ssl.create_default_context(cadata=ca)
+    return ssl.create_default_context(cafile=ca)
 
 
 def _unverified(endpoint: RouterEndpoint) -> ssl.SSLContext:
@@ -111,7 +129,8 @@ def make_ssl_context(endpoint: RouterEndpoint) -> ssl.SSLContext:
 def login_plain_or_challenge(api: Api, username: str, password: str) -> None:
     """Plain login (RouterOS >= 6.43); if the router answers with a challenge, do the legacy MD5 one.
 
-    Pre-6.43 routers ignore the extra words and reply ``!done =ret=<challenge>`` (facts 2.1).
+    Pre-6.43 routers ignore the extra words and reply ``!done =ret=<challenge>``
+    (docs/routeros.md, Login).
     """
     rows = tuple(api("/login", name=username, password=password))
     challenge = next((row["ret"] for row in rows if "ret" in row), None)
@@ -120,8 +139,11 @@ def login_plain_or_challenge(api: Api, username: str, password: str) -> None:
     tuple(api("/login", name=username, response=encode_password(str(challenge), password)))
 
 
-class MuxTransport(SocketTransport):
+class MuxTransport:
     """A non-blocking socket shared by one reader thread and many writer threads.
+
+    It stands in for librouteros's ``SocketTransport`` under ``ApiProtocol``, which only
+    calls ``read(n)``, ``write(data)`` and ``close()``.
 
     Reads are buffered, so ``read(n)`` never loses bytes to a timeout: there is no
     read timeout at all. Every syscall on the socket holds ``_io_lock`` because an
@@ -130,17 +152,17 @@ class MuxTransport(SocketTransport):
     """
 
     def __init__(self, sock: socket.socket, write_timeout: float) -> None:
-        super().__init__(sock)
+        self.sock = sock
         sock.setblocking(False)
         self.write_timeout = write_timeout
         self.last_rx = time.monotonic()
-        self.bytes_in = 0
         self._buf = bytearray()
         self._pos = 0
         self._io_lock = threading.Lock()
         self._write_lock = threading.Lock()
         self._dead = False
-        self._is_ssl = isinstance(sock, ssl.SSLSocket)
+        # Bytes TLS has already decrypted wait in the SSL object, invisible to poll().
+        self._ssl_sock = sock if isinstance(sock, ssl.SSLSocket) else None
         self._rpoll = select.poll()
         self._rpoll.register(sock.fileno(), select.POLLIN)
         self._wpoll = select.poll()
@@ -161,7 +183,7 @@ class MuxTransport(SocketTransport):
         while True:
             if self._dead:
                 raise lr_exc.ConnectionClosed("Connection closed locally.")
-            if not (self._is_ssl and self.sock.pending()):
+            if not (self._ssl_sock is not None and self._ssl_sock.pending()):
                 self._rpoll.poll()
             with self._io_lock:
                 try:
@@ -173,7 +195,6 @@ class MuxTransport(SocketTransport):
             if not data:
                 raise lr_exc.ConnectionClosed("Connection unexpectedly closed.")
             self._buf += data
-            self.bytes_in += len(data)
             self.last_rx = time.monotonic()
             return
 
@@ -224,7 +245,8 @@ class Connection:
 
     def read_sentence(self) -> tuple[str, tuple[str, ...]]:
         """Block until one whole sentence arrives. Raises librouteros exceptions (the reader maps them)."""
-        return self.protocol.readSentence()
+        # librouteros carries no type information (no py.typed): its result is Any to mypy.
+        return cast("tuple[str, tuple[str, ...]]", self.protocol.readSentence())
 
     def write_sentence(self, words: list[str]) -> None:
         self.protocol.writeSentence(words[0], *words[1:])
@@ -240,15 +262,28 @@ class Connection:
         self.transport.close()
 
 
+def _ssl_context_or_raise(endpoint: RouterEndpoint) -> ssl.SSLContext:
+    """make_ssl_context, with an unloadable CA turned into an UnreachableError that says which."""
+    try:
+        return make_ssl_context(endpoint)
+    except OSError as exc:  # ssl.SSLError included: the file or text holds no usable certificate
+        ca = endpoint.cafile or ""
+        # Never echo PEM text into a message: name what it is instead.
+        source = "the CA given as PEM text" if _ca_is_pem(ca) else f"the CA file {ca!r}"
+        raise UnreachableError(
+            f"TLS to {endpoint.label}: cannot load {source}: {exc.strerror or exc}"
+        ) from exc
+
+
 def open_connection(endpoint: RouterEndpoint) -> Connection:
     """Connect and log in. Raises LoginError, UnreachableError or ProtocolError, nothing else."""
     quiet_librouteros_logger()
+    where = endpoint.label
     ssl_wrapper = None
     if endpoint.tls:
-        ctx = make_ssl_context(endpoint)
+        ctx = _ssl_context_or_raise(endpoint)
         hostname = endpoint.host if endpoint.tls_mode == "verify" else None
         ssl_wrapper = functools.partial(ctx.wrap_socket, server_hostname=hostname)
-    where = endpoint.label
     try:
         api = librouteros.connect(
             endpoint.host,

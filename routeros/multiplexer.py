@@ -1,6 +1,6 @@
 """Tag routing over one connection: one reader thread, many one-shot calls and streams.
 
-Rules (facts sheet 1.5-1.7, 8):
+Rules (docs/routeros.md, Tags, Cancel and Reply words):
 - a tag is registered before its command is written, so a fast reply is never missed;
 - a tag stays routable until its ``!done`` (after ``/cancel`` the router still sends
   ``!trap category=2``, maybe ``!empty``, then ``!done`` for it);
@@ -29,7 +29,6 @@ from routeros.errors import ProtocolError, TrapError, UnreachableError
 log = logging.getLogger(__name__)
 
 EventKind = Literal["data", "reconnecting", "resumed", "trap", "done", "failed"]
-TERMINAL_KINDS = frozenset({"trap", "done", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +119,6 @@ class Multiplexer:
         self.dead = False
         self.dead_reason = ""
         self.unknown_tag_sentences = 0
-        self.unknown_reply_words = 0
         self.sentences_in = 0
         self._reader = threading.Thread(
             target=self._read_loop, name=f"routeros-reader-{conn.endpoint.label}", daemon=True
@@ -188,7 +186,7 @@ class Multiplexer:
             while not self.dead:
                 try:
                     reply, words = self.conn.read_sentence()
-                except IndexError:  # an empty sentence: fully consumed, ignored (facts 1.1)
+                except IndexError:  # an empty sentence: consumed and ignored (docs/routeros.md, Sentences)
                     continue
                 self.sentences_in += 1
                 self._dispatch(reply, words)
@@ -216,16 +214,14 @@ class Multiplexer:
                 tag = word[5:]
         if reply == "!empty":
             return
-        route = self._routes.get(tag) if tag is not None else None
-        if route is None:
+        if tag is None or (route := self._routes.get(tag)) is None:
             self.unknown_tag_sentences += 1
             return
         if reply == "!done":
             with self._lock:
-                self._routes.pop(tag, None)  # type: ignore[arg-type]
+                self._routes.pop(tag, None)
         elif reply not in ("!re", "!trap"):
-            self.unknown_reply_words += 1
-            return
+            return  # a reply word newer than this client (as !empty was before 7.18)
         route.on_sentence(reply, attrs)
 
 
@@ -257,7 +253,6 @@ class Stream:
         self.maxsize = maxsize
         self.tag = ""
         self.dropped = 0
-        self.received = 0
         self.closed = False
         self.cancelled = False
         # The fields below are guarded by the client's lock.
@@ -276,10 +271,6 @@ class Stream:
 
     def __repr__(self) -> str:
         return f"<Stream {self.words[0]} tag={self.tag!r} closed={self.closed}>"
-
-    @property
-    def command(self) -> str:
-        return self.words[0]
 
     def get(self, timeout: float | None = None) -> StreamEvent | None:
         """Next event; None when ``timeout`` passes first, or at once when closed and drained."""
@@ -313,7 +304,6 @@ class Stream:
     def on_sentence(self, reply: str, attrs: dict[str, str]) -> None:
         if reply == "!re":
             if not self.cancelled:
-                self.received += 1
                 self.push(StreamEvent("data", attrs))
         elif reply == "!trap":
             self._traps.append((attrs.get("message", ""), parse_category(attrs.get("category"))))

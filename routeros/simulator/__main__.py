@@ -11,6 +11,10 @@ from collections.abc import Sequence
 
 from .config import DROP_MODES, SimulatorConfig, parse_version
 from .server import Simulator
+from .words import TAG_POSITIONS
+
+DEFAULT_PASSWORD_ENV = "MIKROTIK_PASS"
+DEFAULT_PASSWORD = "admin"
 
 
 def _port(text: str) -> int:
@@ -41,6 +45,38 @@ def _version(text: str) -> str:
     return text
 
 
+class _RefusePassword(argparse.Action):
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        parser.error(
+            "--password was removed (the command line is visible in `ps`): put the password in an "
+            f"environment variable, {DEFAULT_PASSWORD_ENV} by default, or name one with --password-env VAR"
+        )
+
+
+def _password(parser: argparse.ArgumentParser, variable: str | None) -> str:
+    """The API password from the environment; never from the command line, never printed."""
+    if variable is not None:
+        password = os.environ.get(variable)
+        if password is None:
+            parser.error(f"--password-env: environment variable {variable} is not set")
+        return password
+    password = os.environ.get(DEFAULT_PASSWORD_ENV)
+    if password is None:
+        print(
+            f"{DEFAULT_PASSWORD_ENV} is not set: the simulated router's API password is {DEFAULT_PASSWORD!r}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return DEFAULT_PASSWORD
+    return password
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m routeros.simulator",
@@ -68,16 +104,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--static", type=_count, default=5, help="static-IP customers (default 5)")
     p.add_argument("--user", default="admin", help="API user name (default admin)")
     p.add_argument(
-        "--password",
-        default="admin",
-        help="API password (default admin; visible in `ps`, prefer --password-env)",
-    )
-    p.add_argument(
         "--password-env",
         metavar="VAR",
         default=None,
-        help="read the API password from environment variable VAR",
+        help=f"environment variable holding the API password; it must be set (default: "
+        f"{DEFAULT_PASSWORD_ENV}, and {DEFAULT_PASSWORD!r} when that is unset)",
     )
+    # A password on the command line is visible to every user in `ps`: refused by name,
+    # so an old invocation fails with the way out instead of "unrecognized arguments".
+    p.add_argument("--password", action=_RefusePassword, help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=1, help="seed for customers and traffic (default 1)")
     p.add_argument(
         "--version", type=_version, default="7.24", help="RouterOS version to emulate (default 7.24)"
@@ -91,6 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="what a monitor sees when its PPPoE session drops (default trap)",
     )
     p.add_argument(
+        "--tag-position",
+        choices=TAG_POSITIONS,
+        default="first",
+        help="where .tag goes in replies: first (after the reply word, as routers do) or last",
+    )
+    p.add_argument(
         "--customers-json",
         metavar="FILE",
         default=None,
@@ -102,11 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    password = args.password
-    if args.password_env:
-        password = os.environ.get(args.password_env)
-        if password is None:
-            parser.error(f"--password-env: environment variable {args.password_env} is not set")
+    password = _password(parser, args.password_env)
     try:
         config = SimulatorConfig(
             pppoe=args.pppoe,
@@ -125,6 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             tls_mode=args.tls_mode,
             max_sessions=args.max_sessions,
             drop_mode=args.drop_mode,
+            tag_position=args.tag_position,
             cert_dir=args.cert_dir,
         )
     except ValueError as exc:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from .model import MONITOR_FIELDS, Interface, RouterModel
 from .query import Query, QueryError, apply_proplist
-from .words import DONE, EMPTY, END, RE, attr_word, reply, trap
+from .words import DONE, EMPTY, RE, Tag, attr_word, reply, trap
 
 if TYPE_CHECKING:
     from .session import ApiSession
@@ -20,6 +20,7 @@ __all__ = [
     "ListenStream",
     "resolve",
     "UnknownCommand",
+    "command_key",
     "run_command",
 ]
 
@@ -40,7 +41,6 @@ MENUS: dict[str, frozenset[str]] = {
 # Directories that exist on the router without being menus we serve, so that the
 # "no such command or directory (x)" text names the same segment a router would.
 _DIRS = frozenset({"ip", "ppp", "queue", "system", "ip/hotspot"}) | frozenset(MENUS)
-_LISTENABLE = frozenset({"interface", "ppp/active", "queue/simple"})
 
 _MONITOR_INDEX = {name: i for i, name in enumerate(MONITOR_FIELDS)}
 _INTERVAL_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -69,6 +69,18 @@ def resolve(command: str) -> tuple[str, str]:
     raise UnknownCommand(parts[-1])
 
 
+def command_key(command: str) -> tuple[str, str]:
+    """(menu, verb) of a served command, getall read as print; ValueError for anything else.
+
+    Used to match SimulatorConfig.denied_commands against what a client sends.
+    """
+    try:
+        menu, verb = resolve(command)
+    except UnknownCommand:
+        raise ValueError(f"not a command the simulator serves: {command!r}") from None
+    return menu, "print" if verb == "getall" else verb
+
+
 def parse_interval(text: str) -> float:
     """RouterOS time values: '1', '1s', '500ms', '00:00:01'."""
     text = text.strip()
@@ -95,8 +107,8 @@ def _proplist(attrs: dict[str, str]) -> list[str] | None:
     return [p for p in attrs[".proplist"].split(",") if p]
 
 
-def _row_sentence(row: dict[str, str], tag: bytes) -> bytes:
-    return RE + b"".join([attr_word(k, v) for k, v in row.items()]) + tag + END
+def _row_sentence(row: dict[str, str], tag: Tag) -> bytes:
+    return tag.sentence(RE, b"".join([attr_word(k, v) for k, v in row.items()]))
 
 
 class Command:
@@ -104,10 +116,9 @@ class Command:
 
     kind = "command"
 
-    def __init__(self, session: ApiSession, tag: str | None, tag_word: bytes) -> None:
+    def __init__(self, session: ApiSession, tag: Tag) -> None:
         self.session = session
         self.tag = tag
-        self.tag_word = tag_word
         self.finished = False
         self.emitted = 0
         self.key = 0  # set by the session when registered
@@ -132,14 +143,13 @@ class MonitorStream(TickedStream):
     def __init__(
         self,
         session: ApiSession,
-        tag: str | None,
-        tag_word: bytes,
+        tag: Tag,
         ifaces: list[Interface],
         interval: float,
         fields: list[int] | None,
         deadline: float | None,
     ) -> None:
-        super().__init__(session, tag, tag_word)
+        super().__init__(session, tag)
         self.names = [i.name for i in ifaces]
         self.ids = {i.id for i in ifaces}
         self.interval = interval
@@ -152,7 +162,8 @@ class MonitorStream(TickedStream):
         """Append this cycle's `!re` sentences (one per interface) to out."""
         interfaces, drop_modes = model.interfaces, model.drop_modes
         data = b"=.section=" + str(self.section).encode()
-        tail = bytes((len(data),)) + data + self.tag_word + END
+        head = RE + self.tag.head
+        tail = bytes((len(data),)) + data + self.tag.tail
         fields = self.fields
         sent = False
         for name in self.names:
@@ -164,7 +175,7 @@ class MonitorStream(TickedStream):
             else:  # "stall" (trap/done streams were ended when the interface went away)
                 continue
             body = b"".join(words) if fields is None else b"".join([words[i] for i in fields])
-            out.append(RE + body + tail)
+            out.append(head + body + tail)
             sent = True
         if sent:
             self.section += 1
@@ -175,7 +186,7 @@ class PrintStream(TickedStream):
     """`print =interval=N`: every cycle re-prints the menu under one `.section`, then `!done`.
 
     The per-cycle `!done` while the command keeps running is what MikroDash reports from 7.24
-    (facts sheet 1.7, partly UNVERIFIED).
+    (docs/routeros.md, Long-running commands; not documented by MikroTik).
     """
 
     kind = "print"
@@ -183,14 +194,13 @@ class PrintStream(TickedStream):
     def __init__(
         self,
         session: ApiSession,
-        tag: str | None,
-        tag_word: bytes,
+        tag: Tag,
         menu: str,
         query: Query,
         proplist: list[str] | None,
         interval: float,
     ) -> None:
-        super().__init__(session, tag, tag_word)
+        super().__init__(session, tag)
         self.menu = menu
         self.query = query
         self.proplist = proplist
@@ -199,13 +209,12 @@ class PrintStream(TickedStream):
 
     def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
         section = attr_word(".section", str(self.section))
+        tag = self.tag
         for row in model.rows(self.menu):
             if self.query.match(row):
                 shown = apply_proplist(row, self.proplist)
-                out.append(
-                    RE + b"".join([attr_word(k, v) for k, v in shown.items()]) + section + self.tag_word + END
-                )
-        out.append(DONE + self.tag_word + END)
+                out.append(tag.sentence(RE, b"".join([attr_word(k, v) for k, v in shown.items()]) + section))
+        out.append(tag.sentence(DONE))
         self.section += 1
         self.emitted += 1
 
@@ -216,13 +225,12 @@ class ListenStream(Command):
     def __init__(
         self,
         session: ApiSession,
-        tag: str | None,
-        tag_word: bytes,
+        tag: Tag,
         menu: str,
         query: Query,
         proplist: list[str] | None,
     ) -> None:
-        super().__init__(session, tag, tag_word)
+        super().__init__(session, tag)
         self.menu = menu
         self.query = query
         self.proplist = proplist
@@ -234,36 +242,33 @@ def run_command(
     command: str,
     attrs: dict[str, str],
     queries: list[str],
-    tag: str | None,
-    tag_word: bytes,
+    tag: Tag,
 ) -> None:
     if command in ("print", "getall") and attrs.get("interval"):
-        _print_interval(session, menu, attrs, queries, tag, tag_word)
+        _print_interval(session, menu, attrs, queries, tag)
     elif command in ("print", "getall"):
-        _print(session, menu, attrs, queries, tag_word)
+        _print(session, menu, attrs, queries, tag)
     elif command == "listen":
-        _listen(session, menu, attrs, queries, tag, tag_word)
+        _listen(session, menu, attrs, queries, tag)
     elif command == "monitor-traffic":
-        _monitor(session, attrs, tag, tag_word)
+        _monitor(session, attrs, tag)
 
 
-def _print(
-    session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag_word: bytes
-) -> None:
+def _print(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: Tag) -> None:
     try:
         query = Query(queries)
         rows = [r for r in session.router.model.rows(menu) if query.match(r)]
     except QueryError as exc:
-        session.send(trap(str(exc), 1, tag_word) + reply(DONE, (), tag_word))
+        session.send(trap(str(exc), 1, tag) + tag.sentence(DONE))
         return
     if "count-only" in attrs:
-        session.send(reply(DONE, [("ret", str(len(rows)))], tag_word))
+        session.send(reply(DONE, [("ret", str(len(rows)))], tag))
         return
     proplist = _proplist(attrs)
-    out = [_row_sentence(apply_proplist(r, proplist), tag_word) for r in rows]
+    out = [_row_sentence(apply_proplist(r, proplist), tag) for r in rows]
     if not rows and session.router.empty_replies:
-        out.append(EMPTY + tag_word + END)
-    out.append(DONE + tag_word + END)
+        out.append(tag.sentence(EMPTY))
+    out.append(tag.sentence(DONE))
     session.send(b"".join(out))
 
 
@@ -272,16 +277,15 @@ def _print_interval(
     menu: str,
     attrs: dict[str, str],
     queries: list[str],
-    tag: str | None,
-    tag_word: bytes,
+    tag: Tag,
 ) -> None:
     try:
         query = Query(queries)
         interval = max(parse_interval(attrs["interval"]), session.router.config.min_interval)
     except (QueryError, ValueError):
-        session.send(trap("value of interval out of range", 1, tag_word) + DONE + tag_word + END)
+        _bad_argument(session, "value of interval out of range", tag)
         return
-    stream = PrintStream(session, tag, tag_word, menu, query, _proplist(attrs), interval)
+    stream = PrintStream(session, tag, menu, query, _proplist(attrs), interval)
     session.register(stream)
     session.start_stream(stream)
 
@@ -291,28 +295,27 @@ def _listen(
     menu: str,
     attrs: dict[str, str],
     queries: list[str],
-    tag: str | None,
-    tag_word: bytes,
+    tag: Tag,
 ) -> None:
     try:
         query = Query(queries)
     except QueryError as exc:
-        session.send(trap(str(exc), 1, tag_word) + reply(DONE, (), tag_word))
+        _bad_argument(session, str(exc), tag)
         return
     # Menus whose items never change here still accept listen; they just stay silent.
-    session.register(ListenStream(session, tag, tag_word, menu, query, _proplist(attrs)))
+    session.register(ListenStream(session, tag, menu, query, _proplist(attrs)))
 
 
-def _bad_argument(session: ApiSession, message: str, tag_word: bytes) -> None:
-    session.send(trap(message, 1, tag_word) + DONE + tag_word + END)
+def _bad_argument(session: ApiSession, message: str, tag: Tag) -> None:
+    session.send(trap(message, 1, tag) + tag.sentence(DONE))
 
 
-def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_word: bytes) -> None:
+def _monitor(session: ApiSession, attrs: dict[str, str], tag: Tag) -> None:
     router = session.router
     cfg = router.config
     names = [n for n in attrs.get("interface", "").split(",") if n]
     if not names:
-        _bad_argument(session, "missing value(s) of argument(s) interface", tag_word)
+        _bad_argument(session, "missing value(s) of argument(s) interface", tag)
         return
     interfaces = router.model.interfaces
     ifaces = []
@@ -320,7 +323,7 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_wo
         # Arguments may name an interface or give its internal id (*1A).
         iface = interfaces.get(n) or (router.model.interface_by_id(n) if n.startswith("*") else None)
         if iface is None:
-            _bad_argument(session, "input does not match any value of interface", tag_word)
+            _bad_argument(session, "input does not match any value of interface", tag)
             return
         ifaces.append(iface)
     interval = cfg.default_interval
@@ -328,7 +331,7 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_wo
         try:
             interval = parse_interval(attrs["interval"])
         except ValueError:
-            _bad_argument(session, "value of interval out of range", tag_word)
+            _bad_argument(session, "value of interval out of range", tag)
             return
     interval = max(interval, cfg.min_interval)
     proplist = _proplist(attrs)
@@ -339,8 +342,8 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_wo
         for iface in ifaces:
             words = iface.monitor_words(sec)
             body = b"".join(words) if fields is None else b"".join([words[i] for i in fields])
-            out.append(RE + body + tag_word + END)
-        out.append(DONE + tag_word + END)
+            out.append(tag.sentence(RE, body))
+        out.append(tag.sentence(DONE))
         session.send(b"".join(out))
         return
     deadline = None
@@ -348,8 +351,8 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: str | None, tag_wo
         try:
             deadline = session.loop_time() + parse_interval(attrs["duration"])
         except ValueError:
-            _bad_argument(session, "value of duration out of range", tag_word)
+            _bad_argument(session, "value of duration out of range", tag)
             return
-    stream = MonitorStream(session, tag, tag_word, ifaces, interval, fields, deadline)
+    stream = MonitorStream(session, tag, ifaces, interval, fields, deadline)
     session.register(stream)
     session.start_stream(stream)

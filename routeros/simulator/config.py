@@ -1,6 +1,6 @@
 """Simulator configuration.
 
-Where the facts sheet marks router behaviour UNVERIFIED, the choice is a field here so a
+Where docs/routeros.md marks router behaviour unverified, the choice is a field here so a
 test or a benchmark can exercise every plausible variant; defaults are documented inline.
 """
 
@@ -9,9 +9,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-__all__ = ["SimulatorConfig", "parse_version", "DROP_MODES"]
+from .words import TAG_POSITIONS
+
+__all__ = ["SimulatorConfig", "parse_version", "DROP_MODES", "OVER_LIMIT_MODES"]
 
 DROP_MODES = ("trap", "done", "zeros", "stall")
+OVER_LIMIT_MODES = ("close", "reset", "fatal", "refuse")
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
@@ -46,7 +49,9 @@ class SimulatorConfig:
     max_sessions: int = 20  # per service (api and api-ssl each), as RouterOS >= 7.16
     # What the (max_sessions+1)-th connection sees (UNVERIFIED on real routers):
     # "close" = accepted, then closed at once without a byte (FIN); "reset" = accepted then
-    # reset (RST); "fatal" = `!fatal` with a reason word, then closed.
+    # reset (RST); "fatal" = `!fatal` with a reason word, then closed; "refuse" = the
+    # service stops listening while it is full (connection refused), and a connection
+    # that slips in while it is being closed is treated as "close".
     over_limit: str = "close"
     # Commands other than /login before a successful login (not documented beyond "limited"):
     # "fatal" = `!fatal not logged in`, then close; "trap" = `!trap =message=not logged in`
@@ -72,6 +77,13 @@ class SimulatorConfig:
     default_interval: float = 1.0  # monitor-traffic without =interval= (UNVERIFIED default 1 s)
     min_interval: float = 0.05  # lower bound so a client cannot turn the simulator into a busy loop
     latency: float = 0.0  # seconds added before every reply (set_latency changes it live)
+    # Where `.tag=` goes in a reply: "first" right after the reply word, as routers send it;
+    # "last" after every attribute, as in MikroTik's manual examples (and this simulator before).
+    tag_position: str = "first"
+    # Commands the API user may not run, as a user whose group lacks the policy: each gets
+    # `!trap =message=not enough permissions (9)` (no category: none is documented) then
+    # `!done`. E.g. ("/interface/monitor-traffic", "/queue/simple/print"); getall = print.
+    denied_commands: tuple[str, ...] = ()
     max_word: int = 1 << 20  # a peer announcing a bigger word is treated as garbage
     cert_dir: str | None = None  # where the generated cert goes; None = a private temp dir
 
@@ -96,12 +108,13 @@ class SimulatorConfig:
             raise ValueError(f"max_sessions must be >= 1, got {self.max_sessions!r}")
         choices = {
             "tls_mode": ("cert", "anon-dh"),
-            "over_limit": ("close", "reset", "fatal"),
+            "over_limit": OVER_LIMIT_MODES,
             "pre_login": ("fatal", "trap"),
             "failed_login": ("keep", "close"),
             "drop_mode": DROP_MODES,
             "cancel_unknown": ("done", "trap"),
             "queue_rate_unit": ("bps", "Bps"),
+            "tag_position": TAG_POSITIONS,
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:

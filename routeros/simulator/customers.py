@@ -20,7 +20,7 @@ class Package:
         """RouterOS rate-limit "rx/tx" from the router's view = customer upload/download."""
         return f"{_si(self.upload_bps)}/{_si(self.download_bps)}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str | int]:
         return {"name": self.name, "download_bps": self.download_bps, "upload_bps": self.upload_bps}
 
 
@@ -133,7 +133,7 @@ class Customer:
             return f"<hotspot-{self.username}>"
         return f"static-{self.username}"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, str | None]:
         pppoe = self.service_type == "pppoe"
         hotspot = self.service_type == "hotspot"
         static = self.service_type == "static_ip"

@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from .config import SimulatorConfig
 from .customers import PACKAGES, Customer, Package, generate_customers
@@ -625,7 +626,7 @@ class RouterModel:
             ]
         raise KeyError(menu)
 
-    def customers_json(self, host: str, port: int, ssl_port: int | None) -> dict:
+    def customers_json(self, host: str, port: int, ssl_port: int | None) -> dict[str, Any]:
         return {
             "router": {
                 "identity": self.config.identity,

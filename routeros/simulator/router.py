@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from typing import TYPE_CHECKING
 
+from .commands import command_key
 from .config import SimulatorConfig
+from .listeners import Listener
 from .model import RouterModel
 
 if TYPE_CHECKING:
@@ -23,8 +26,18 @@ class RouterCore:
         self.model = RouterModel(config)
         self.empty_replies = config.version_tuple >= (7, 18, 0)
         self.sessions: dict[str, set[ApiSession]] = {"api": set(), "api-ssl": set()}
+        # Sessions held by "other tools" (Winbox scripts, monitoring...): they count
+        # against max-sessions like ours but send nothing.
+        self.foreign_sessions: dict[str, int] = {"api": 0, "api-ssl": 0}
+        self.listeners: dict[str, Listener] = {}  # filled by the Simulator
         self.latency = config.latency
         self.stalled = False
+        self.refusing_logins = False
+        self.refusing_connections = False
+        self.shut_down = False
+        self.denied: set[tuple[str, str]] = {command_key(c) for c in config.denied_commands}
+        self._reopening: set[asyncio.Task[None]] = set()
+        self._bind_lock = asyncio.Lock()
         self.logins = 0
         self.failed_logins = 0
         self.commands_total = 0
@@ -43,6 +56,51 @@ class RouterCore:
         while times[0] < limit:
             times.popleft()
 
+    def full(self, service: str) -> bool:
+        """max-sessions reached for this service (ours and foreign ones together)."""
+        return len(self.sessions[service]) + self.foreign_sessions[service] >= self.config.max_sessions
+
+    def listener_wanted(self, service: str) -> bool:
+        if self.shut_down or self.refusing_connections:
+            return False
+        return not (self.config.over_limit == "refuse" and self.full(service))
+
+    def sync_listeners(self) -> None:
+        """Close now every listener that must be closed; re-open the others in a task.
+
+        Called whenever sessions come or go, so that over_limit "refuse" follows the count.
+        """
+        self._close_unwanted()
+        if any(self.listener_wanted(s) and not listener.is_open for s, listener in self.listeners.items()):
+            task = asyncio.get_running_loop().create_task(self.reopen_listeners())
+            self._reopening.add(task)
+            task.add_done_callback(self._reopening.discard)
+
+    async def reopen_listeners(self) -> None:
+        """Open every listener that is wanted; raises OSError if a port cannot be bound again."""
+        async with self._bind_lock:  # one bind at a time: two would collide on the port
+            while pending := [
+                listener
+                for service, listener in self.listeners.items()
+                if self.listener_wanted(service) and not listener.is_open
+            ]:
+                for listener in pending:
+                    await listener.start()
+                self._close_unwanted()  # things may have changed while a bind was awaited
+
+    def _close_unwanted(self) -> None:
+        for service, listener in self.listeners.items():
+            if listener.is_open and not self.listener_wanted(service):
+                listener.stop()
+
+    def close_listeners(self) -> None:
+        """For good: the simulator is stopping (sessions closing later must not re-open them)."""
+        self.shut_down = True
+        for task in list(self._reopening):
+            task.cancel()
+        for listener in self.listeners.values():
+            listener.stop()
+
     def all_sessions(self) -> list[ApiSession]:
         return [s for group in self.sessions.values() for s in group]
 
@@ -58,6 +116,7 @@ class RouterCore:
             "failed_logins": self.failed_logins,
             "open_sessions": len(sessions),
             "sessions_by_service": {k: len(v) for k, v in self.sessions.items()},
+            "foreign_sessions": dict(self.foreign_sessions),
             "running_commands": running,
             "monitor_streams": streams,
             "commands_total": self.commands_total,

@@ -11,10 +11,12 @@ import json
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from .commands import command_key
 from .config import DROP_MODES, SimulatorConfig
+from .listeners import Listener
 from .router import RouterCore
 from .session import ApiSession
 from .tls import generate_certificate, server_context
@@ -29,6 +31,8 @@ class Simulator:
     def __init__(self, config: SimulatorConfig | None = None) -> None:
         self.config = config or SimulatorConfig()
         self.config.validate()
+        for command in self.config.denied_commands:
+            command_key(command)  # ValueError now rather than from the event loop
         self.host = self.config.host
         self.port: int = 0
         self.ssl_port: int | None = None
@@ -36,7 +40,6 @@ class Simulator:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._router: RouterCore | None = None
-        self._servers: list[asyncio.base_events.Server] = []
         self._tmpdir: str | None = None
 
     # ---- lifecycle ------------------------------------------------------------------------
@@ -65,10 +68,9 @@ class Simulator:
     async def _start(self) -> None:
         cfg = self.config
         self._router = router = RouterCore(cfg)
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: ApiSession(router, "api"), cfg.host, cfg.port)
-        self._servers.append(server)
-        self.port = server.sockets[0].getsockname()[1]
+        router.listeners["api"] = api = Listener(lambda: ApiSession(router, "api"), cfg.host, cfg.port)
+        await api.start()
+        self.port = api.port
         if cfg.tls:
             self._tmpdir = cfg.cert_dir or tempfile.mkdtemp(prefix="routeros-sim-")
             cert = key = None
@@ -76,15 +78,11 @@ class Simulator:
                 cert, key = generate_certificate(self._tmpdir, [cfg.host, "127.0.0.1"])
                 self.cafile = cert
             ctx = server_context(cfg.tls_mode, self._tmpdir, cert, key)
-            tls_server = await loop.create_server(
-                lambda: ApiSession(router, "api-ssl"),
-                cfg.host,
-                cfg.ssl_port,
-                ssl=ctx,
-                ssl_handshake_timeout=10.0,
+            router.listeners["api-ssl"] = tls = Listener(
+                lambda: ApiSession(router, "api-ssl"), cfg.host, cfg.ssl_port, ctx
             )
-            self._servers.append(tls_server)
-            self.ssl_port = tls_server.sockets[0].getsockname()[1]
+            await tls.start()
+            self.ssl_port = tls.port
 
     def stop(self) -> None:
         loop, thread = self._loop, self._thread
@@ -104,14 +102,10 @@ class Simulator:
             self._tmpdir = None
 
     async def _stop(self) -> None:
-        for server in self._servers:
-            server.close()
         if self._router is not None:
+            self._router.close_listeners()
             for session in self._router.all_sessions():
                 session.close(abort=True)
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers.clear()
 
     def __enter__(self) -> Simulator:
         self.start()
@@ -132,12 +126,18 @@ class Simulator:
 
         return asyncio.run_coroutine_threadsafe(run(), loop).result(_HOOK_TIMEOUT)
 
+    def _await(self, fn: Callable[[RouterCore], Coroutine[Any, Any, T]]) -> T:
+        loop, router = self._loop, self._router
+        if loop is None or router is None:
+            raise RuntimeError("simulator is not running")
+        return asyncio.run_coroutine_threadsafe(fn(router), loop).result(_HOOK_TIMEOUT)
+
     # ---- observation ----------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         return self._call(lambda r: r.stats())
 
-    def customers(self) -> dict:
+    def customers(self) -> dict[str, Any]:
         host = self.config.advertise_host or (
             "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         )
@@ -217,5 +217,56 @@ class Simulator:
 
         def run(r: RouterCore) -> None:
             r.latency = seconds
+
+        self._call(run)
+
+    # ---- refusals: permissions, logins, connections, max-sessions ---------------------------
+
+    def deny_commands(self, *commands: str) -> None:
+        """From now on these commands get `!trap =message=not enough permissions (9)` + `!done`,
+        as for an API user whose group lacks the policy; no arguments allows everything again.
+        Replaces SimulatorConfig.denied_commands; commands already running are not touched.
+        """
+        keys = {command_key(c) for c in commands}  # ValueError here, in the caller's thread
+
+        def run(r: RouterCore) -> None:
+            r.denied = keys
+
+        self._call(run)
+
+    def refuse_logins(self, on: bool) -> None:
+        """While on, every new login fails with the router's failed-login reply (a disabled
+        user, a router still booting); logged-in sessions carry on."""
+
+        def run(r: RouterCore) -> None:
+            r.refusing_logins = on
+
+        self._call(run)
+
+    def refuse_connections(self, on: bool) -> None:
+        """While on, the API ports are closed: a new connection is refused, as while the router
+        reboots. Open sessions are untouched (close_connections() drops them too). Turning it
+        off binds the same ports again before returning."""
+
+        async def run(r: RouterCore) -> None:
+            r.refusing_connections = on
+            if on:
+                r.sync_listeners()
+            else:
+                await r.reopen_listeners()
+
+        self._await(run)
+
+    def hold_foreign_sessions(self, count: int, service: str = "api") -> None:
+        """Hold ``count`` sessions of "other tools" on ``service``: they use up max-sessions
+        like real ones (see over_limit) but send nothing. 0 releases them."""
+        if count < 0:
+            raise ValueError("count must be >= 0")
+        if service not in ("api", "api-ssl"):
+            raise ValueError("service must be api or api-ssl")
+
+        def run(r: RouterCore) -> None:
+            r.foreign_sessions[service] = count
+            r.sync_listeners()
 
         self._call(run)

@@ -16,7 +16,7 @@ from ..codec import CodecError, SentenceDecoder, encode_word
 from .commands import Command, ListenStream, MonitorStream, TickedStream, UnknownCommand, resolve, run_command
 from .query import apply_proplist
 from .router import RouterCore
-from .words import DONE, EMPTY, END, FATAL, RE, attr_word, reply, tag_word, trap
+from .words import DONE, EMPTY, END, FATAL, RE, Tag, attr_word, reply, trap
 
 __all__ = ["ApiSession", "challenge_response"]
 
@@ -62,13 +62,13 @@ class ApiSession(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         router = self.router
-        group = router.sessions[self.service]
-        if len(group) >= router.config.max_sessions:
+        if router.full(self.service):
             router.refused_connections += 1
             self._refuse()
             return
         self.accepted = True
-        group.add(self)
+        router.sessions[self.service].add(self)
+        router.sync_listeners()
         transport.set_write_buffer_limits(high=_WRITE_HIGH_WATER)
 
     def pause_writing(self) -> None:
@@ -89,7 +89,7 @@ class ApiSession(asyncio.Protocol):
                 # Linger 0 turns close into an RST, the closest thing to "refused" after accept.
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self.transport.abort()
-        else:
+        else:  # "close", and "refuse" for a connection accepted before the listener closed
             self.transport.close()
         self.closed = True
 
@@ -114,6 +114,7 @@ class ApiSession(asyncio.Protocol):
         if self.accepted:
             self.router.sessions[self.service].discard(self)
             self.accepted = False
+            self.router.sync_listeners()
 
     def close(self, abort: bool = False) -> None:
         if self.transport is None or self.closed:
@@ -213,7 +214,7 @@ class ApiSession(asyncio.Protocol):
                 queries.append(w)
             elif w.startswith(".tag="):
                 tag = w[5:] or None
-        tw = tag_word(tag)
+        tw = Tag(tag, self.router.config.tag_position)
         if not self.logged_in:
             if command == "/login":
                 self._login(attrs, tw)
@@ -225,7 +226,7 @@ class ApiSession(asyncio.Protocol):
             self._cancel(attrs, tw)
             return
         if command == "/login":
-            self.send(DONE + tw + END)
+            self.send(tw.sentence(DONE))
             return
         if command == "/quit":
             self.fatal("session terminated on request")
@@ -236,16 +237,17 @@ class ApiSession(asyncio.Protocol):
             self.send(
                 trap(f"no such command or directory ({exc.segment})", 0, tw)
                 + trap("no such command prefix", 0, tw)
-                + DONE
-                + tw
-                + END
+                + tw.sentence(DONE)
             )
             return
-        run_command(self, menu, verb, attrs, queries, tag, tw)
+        if (menu, "print" if verb == "getall" else verb) in self.router.denied:
+            self.send(trap("not enough permissions (9)", None, tw) + tw.sentence(DONE))
+            return
+        run_command(self, menu, verb, attrs, queries, tw)
 
     # ---- login ----------------------------------------------------------------------------
 
-    def _not_logged_in(self, tw: bytes) -> None:
+    def _not_logged_in(self, tw: Tag) -> None:
         cfg = self.router.config
         self._prelogin_commands += 1
         if cfg.pre_login == "fatal":
@@ -253,9 +255,9 @@ class ApiSession(asyncio.Protocol):
         elif self._prelogin_commands > cfg.prelogin_max_commands:
             self.fatal("too many commands before login")
         else:
-            self.send(trap("not logged in", None, tw) + DONE + tw + END)
+            self.send(trap("not logged in", None, tw) + tw.sentence(DONE))
 
-    def _login(self, attrs: dict[str, str], tw: bytes) -> None:
+    def _login(self, attrs: dict[str, str], tw: Tag) -> None:
         cfg = self.router.config
         version = cfg.version_tuple
         legacy = version < (6, 43, 0)
@@ -276,14 +278,16 @@ class ApiSession(asyncio.Protocol):
             return
         else:
             ok = name == cfg.user and attrs.get("password", "") == cfg.password
+        # A disabled user or a router still booting answers exactly like a wrong password.
+        ok = ok and not self.router.refusing_logins
         if ok:
             self.logged_in = True
             self.router.logins += 1
-            self.send(DONE + tw + END)
+            self.send(tw.sentence(DONE))
             return
         self.router.failed_logins += 1
         message = "cannot log in" if legacy else "invalid user name or password (6)"
-        self.send(trap(message, None, tw) + DONE + tw + END)
+        self.send(trap(message, None, tw) + tw.sentence(DONE))
         if cfg.failed_login == "close":
             self.close()
 
@@ -300,12 +304,12 @@ class ApiSession(asyncio.Protocol):
         cmd.stop()
         self.running.pop(cmd.key, None)
 
-    def _cancel(self, attrs: dict[str, str], tw: bytes) -> None:
+    def _cancel(self, attrs: dict[str, str], tw: Tag) -> None:
         target = attrs.get("tag")
         if target is None:
             victims = list(self.running.values())
         else:
-            victims = [c for c in self.running.values() if c.tag == target]
+            victims = [c for c in self.running.values() if c.tag.value == target]
         empty = self.router.empty_replies
         head: list[bytes] = []
         tail: list[bytes] = []
@@ -313,16 +317,12 @@ class ApiSession(asyncio.Protocol):
             head.append(trap(self.router.config.cancel_unknown_message, 0, tw))
         for cmd in victims:
             self._finish(cmd)
-            head.append(trap("interrupted", 2, cmd.tag_word))
+            head.append(trap("interrupted", 2, cmd.tag))
             if empty and cmd.kind == "listen" and cmd.emitted == 0:
-                tail.append(EMPTY + cmd.tag_word + END)
-            tail.append(DONE + cmd.tag_word + END)
-        # Observed order: trap(t) -> done(cancel) -> done(t).
-        self.send(b"".join(head) + DONE + tw + END + b"".join(tail))
-
-    def cancel_all_silently(self) -> None:
-        for cmd in list(self.running.values()):
-            self._finish(cmd)
+                tail.append(cmd.tag.sentence(EMPTY))
+            tail.append(cmd.tag.sentence(DONE))
+        # The usual observed order: trap(t) -> done(cancel) -> done(t) (docs/routeros.md, Cancel).
+        self.send(b"".join(head) + tw.sentence(DONE) + b"".join(tail))
 
     # ---- monitor-traffic ticker -------------------------------------------------------------
 
@@ -361,7 +361,7 @@ class ApiSession(asyncio.Protocol):
                 continue
             if stream.deadline is not None and now >= stream.deadline:
                 self._finish(stream)
-                out.append(DONE + stream.tag_word + END)
+                out.append(stream.tag.sentence(DONE))
                 continue
             if router.stalled:
                 pass
@@ -391,14 +391,14 @@ class ApiSession(asyncio.Protocol):
             if not isinstance(cmd, ListenStream) or cmd.menu != menu or cmd.finished:
                 continue
             if row is None:
-                out.append(RE + attr_word(".id", item_id) + attr_word(".dead", "true") + cmd.tag_word + END)
+                out.append(cmd.tag.sentence(RE, attr_word(".id", item_id) + attr_word(".dead", "true")))
             else:
                 if built is None:
                     built = row()
                 if not cmd.query.match(built):
                     continue
                 shown = apply_proplist(built, cmd.proplist)
-                out.append(RE + b"".join([attr_word(k, v) for k, v in shown.items()]) + cmd.tag_word + END)
+                out.append(cmd.tag.sentence(RE, b"".join([attr_word(k, v) for k, v in shown.items()])))
             cmd.emitted += 1
         if out:
             self.send(b"".join(out))
@@ -412,7 +412,7 @@ class ApiSession(asyncio.Protocol):
             if isinstance(cmd, MonitorStream) and item_id in cmd.ids and not cmd.finished:
                 self._finish(cmd)
                 if mode == "trap":
-                    out.append(trap(message, 0, cmd.tag_word))
-                out.append(DONE + cmd.tag_word + END)
+                    out.append(trap(message, 0, cmd.tag))
+                out.append(cmd.tag.sentence(DONE))
         if out:
             self.send(b"".join(out))

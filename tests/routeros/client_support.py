@@ -5,26 +5,25 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any
 
 from routeros import RouterClient, RouterEndpoint, Stream, StreamEvent
 from routeros.simulator import Simulator, SimulatorConfig
 
-T = TypeVar("T")
 MONITOR = "/interface/monitor-traffic"
 PROPLIST = ["name", "rx-bits-per-second", "tx-bits-per-second"]
 
 
-def start_sim(**overrides: object) -> Simulator:
-    config = dict(pppoe=10, hotspot=1, static=1, seed=1, user="admin", password="admin")
+def start_sim(**overrides: Any) -> Simulator:
+    config: dict[str, Any] = dict(pppoe=10, hotspot=1, static=1, seed=1, user="admin", password="admin")
     config.update(overrides)
-    sim = Simulator(SimulatorConfig(**config))  # type: ignore[arg-type]
+    sim = Simulator(SimulatorConfig(**config))
     sim.start()
     return sim
 
 
 @contextmanager
-def running_sim(**overrides: object) -> Iterator[Simulator]:
+def running_sim(**overrides: Any) -> Iterator[Simulator]:
     sim = start_sim(**overrides)
     try:
         yield sim
@@ -32,12 +31,14 @@ def running_sim(**overrides: object) -> Iterator[Simulator]:
         sim.stop()
 
 
-def endpoint_for(sim: Simulator, **overrides: object) -> RouterEndpoint:
-    fields: dict[str, object] = dict(
-        host=sim.host, port=sim.port, username="admin", password="admin", timeout=2.0
+def endpoint_for(sim: Simulator, **overrides: Any) -> RouterEndpoint:
+    # The production default timeout: a loopback call needs far less, but a loaded CI must
+    # not turn slowness into "unreachable". Tests about timing pass their own.
+    fields: dict[str, Any] = dict(
+        host=sim.host, port=sim.port, username="admin", password="admin", timeout=10.0
     )
     fields.update(overrides)
-    return RouterEndpoint(**fields)  # type: ignore[arg-type]
+    return RouterEndpoint(**fields)
 
 
 def pppoe_interfaces(sim: Simulator) -> list[str]:
@@ -52,6 +53,12 @@ def monitor(client: RouterClient, interface: str, interval: str = "1", maxsize: 
     return client.stream(
         MONITOR, {"interface": interface, "interval": interval}, proplist=PROPLIST, maxsize=maxsize
     )
+
+
+def data_of(event: StreamEvent | None) -> dict[str, str]:
+    """The sample a data event carries (failing the test for anything else)."""
+    assert event is not None and event.kind == "data" and event.data is not None, event
+    return event.data
 
 
 def next_event(stream: Stream, kinds: Iterable[str], timeout: float) -> tuple[StreamEvent, list[StreamEvent]]:

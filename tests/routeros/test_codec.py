@@ -1,4 +1,4 @@
-"""Wire codec against the vectors of routeros-facts.md section 9."""
+"""Wire codec against the vectors of docs/routeros.md, Test vectors."""
 
 from __future__ import annotations
 
@@ -53,12 +53,12 @@ SENTENCE_VECTORS = [
 
 
 @pytest.mark.parametrize(("length", "encoded"), LENGTH_VECTORS, ids=[hex(v[0]) for v in LENGTH_VECTORS])
-def test_length_encodes_to_facts_sheet_vector(length: int, encoded: str) -> None:
+def test_length_encodes_to_documented_vector(length: int, encoded: str) -> None:
     assert encode_length(length) == bytes.fromhex(encoded)
 
 
 @pytest.mark.parametrize(("length", "encoded"), LENGTH_VECTORS, ids=[hex(v[0]) for v in LENGTH_VECTORS])
-def test_length_decodes_from_facts_sheet_vector(length: int, encoded: str) -> None:
+def test_length_decodes_from_documented_vector(length: int, encoded: str) -> None:
     data = b"\xaa" + bytes.fromhex(encoded) + b"\xbb"
     assert decode_length(data, 1) == (length, 1 + len(bytes.fromhex(encoded)))
 
@@ -87,12 +87,12 @@ def test_length_decode_ignores_low_bits_of_f0_form() -> None:
 
 
 @pytest.mark.parametrize(("words", "encoded"), SENTENCE_VECTORS, ids=[v[0][0] for v in SENTENCE_VECTORS])
-def test_sentence_encodes_to_facts_sheet_vector(words: list[str], encoded: str) -> None:
+def test_sentence_encodes_to_documented_vector(words: list[str], encoded: str) -> None:
     assert encode_sentence(words) == bytes.fromhex(encoded)
 
 
 @pytest.mark.parametrize(("words", "encoded"), SENTENCE_VECTORS, ids=[v[0][0] for v in SENTENCE_VECTORS])
-def test_sentence_decodes_from_facts_sheet_vector(words: list[str], encoded: str) -> None:
+def test_sentence_decodes_from_documented_vector(words: list[str], encoded: str) -> None:
     assert SentenceDecoder().feed(bytes.fromhex(encoded)) == [words]
 
 

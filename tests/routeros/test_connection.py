@@ -4,55 +4,77 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from routeros import LoginError, RouterClient, RouterEndpoint, UnreachableError
 from routeros.codec import encode_sentence
 from routeros.connection import open_connection
-from tests.routeros.client_support import endpoint_for, monitor, next_event, pppoe_interfaces, running_sim
-from tests.routeros.raw_router import RawRouter, tag_of
+from routeros.simulator import Simulator
+from routeros.simulator.tls import generate_certificate
+from tests.routeros.client_support import (
+    data_of,
+    endpoint_for,
+    monitor,
+    next_event,
+    pppoe_interfaces,
+    running_sim,
+)
+from tests.routeros.raw_router import RawRouter, Send, tag_of
 
 
 @pytest.fixture(scope="module")
-def sim():
+def sim() -> Iterator[Simulator]:
     with running_sim() as s:
         yield s
 
 
 @pytest.fixture(scope="module")
-def tls_sim():
+def tls_sim() -> Iterator[Simulator]:
     with running_sim(tls=True) as s:
         yield s
+
+
+def ssl_port(sim: Simulator) -> int:
+    assert sim.ssl_port is not None
+    return sim.ssl_port
+
+
+def ca_path(sim: Simulator) -> str:
+    assert sim.cafile is not None
+    return sim.cafile
 
 
 def identity(client: RouterClient) -> str:
     return client.call("/system/identity/print")[0]["name"]
 
 
-def test_connection_plain_login_then_call(sim):
+def test_connection_plain_login_then_call(sim: Simulator) -> None:
     with RouterClient(endpoint_for(sim)) as client:
         assert identity(client) == sim.customers()["router"]["identity"]
 
 
-def test_connection_legacy_challenge_login_on_old_router():
+def test_connection_legacy_challenge_login_on_old_router() -> None:
     with running_sim(version="6.40") as old:
         with RouterClient(endpoint_for(old)) as client:
             assert identity(client)
         assert old.stats()["logins"] == 1
 
 
-def test_connection_challenge_response_matches_manual_vector():
-    # facts 2.2: the official example (challenge 93b4..., user admin, empty password)
+def test_connection_challenge_response_matches_manual_vector() -> None:
+    # The manual's example (docs/routeros.md, Login): challenge 93b4..., user admin, empty password
     with RawRouter(lambda words, send: None, challenge="93b438ec9b80057c06dd9fe67d56aa9a") as router:
-        conn = open_connection(RouterEndpoint("127.0.0.1", router.port, "admin", "", timeout=2))
+        conn = open_connection(RouterEndpoint("127.0.0.1", router.port, "admin", "", timeout=10))
         conn.close()
     assert router.logins[-1] == ["/login", "=name=admin", "=response=00e134102a9d330dd7b1849fedfea3cb57"]
 
 
-def test_connection_wrong_password_raises_login_error_with_router_text(sim):
+def test_connection_wrong_password_raises_login_error_with_router_text(sim: Simulator) -> None:
     endpoint = endpoint_for(sim, password="not-the-password")
     with pytest.raises(LoginError) as info:
         RouterClient(endpoint).connect()
@@ -61,12 +83,12 @@ def test_connection_wrong_password_raises_login_error_with_router_text(sim):
     assert sim.stats()["failed_logins"] >= 1
 
 
-def test_connection_legacy_wrong_password_raises_login_error():
+def test_connection_legacy_wrong_password_raises_login_error() -> None:
     with running_sim(version="6.40") as old, pytest.raises(LoginError, match="cannot log in"):
         RouterClient(endpoint_for(old, password="wrong")).connect()
 
 
-def test_connection_closed_port_raises_unreachable_error():
+def test_connection_closed_port_raises_unreachable_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -74,39 +96,80 @@ def test_connection_closed_port_raises_unreachable_error():
         RouterClient(RouterEndpoint("127.0.0.1", port, timeout=2)).connect()
 
 
-def test_connection_tls_verify_with_sim_ca_succeeds(tls_sim):
-    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=tls_sim.cafile)
+def test_connection_tls_verify_with_sim_ca_succeeds(tls_sim: Simulator) -> None:
+    endpoint = endpoint_for(tls_sim, port=ssl_port(tls_sim), tls=True, cafile=ca_path(tls_sim))
     with RouterClient(endpoint) as client:
         assert identity(client)
 
 
-def test_connection_tls_verify_without_ca_fails_cleanly(tls_sim):
-    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True)
+def test_connection_tls_verify_with_sim_ca_as_pem_text_succeeds(tls_sim: Simulator) -> None:
+    pem = Path(ca_path(tls_sim)).read_text()
+    assert pem.startswith("-----BEGIN CERTIFICATE-----")
+    endpoint = endpoint_for(tls_sim, port=ssl_port(tls_sim), tls=True, cafile=pem)
+    with RouterClient(endpoint) as client:
+        assert identity(client)
+    assert pem not in repr(endpoint)
+
+
+@pytest.mark.parametrize("given_as", ["path", "pem"])
+def test_connection_tls_verify_with_wrong_ca_is_refused_clearly(
+    tls_sim: Simulator, tmp_path: Path, given_as: str
+) -> None:
+    # A valid CA, just not the one that signed this router's certificate.
+    other_ca, _ = generate_certificate(str(tmp_path), ["127.0.0.1"])
+    cafile = other_ca if given_as == "path" else Path(other_ca).read_text()
+    endpoint = endpoint_for(tls_sim, port=ssl_port(tls_sim), tls=True, cafile=cafile)
+    with pytest.raises(UnreachableError, match="TLS certificate of .* not trusted") as info:
+        RouterClient(endpoint).connect()
+    assert isinstance(info.value.__cause__, ssl.SSLCertVerificationError)
+
+
+@pytest.mark.parametrize(
+    ("cafile", "says"),
+    [
+        ("/nonexistent/router-ca.pem", "cannot load the CA file '/nonexistent/router-ca.pem'"),
+        ("-----BEGIN CERTIFICATE-----\nnot base64 at all\n-----END CERTIFICATE-----\n", "PEM text"),
+    ],
+)
+def test_connection_tls_verify_with_unloadable_ca_says_which(
+    tls_sim: Simulator, cafile: str, says: str
+) -> None:
+    endpoint = endpoint_for(tls_sim, port=ssl_port(tls_sim), tls=True, cafile=cafile)
+    with pytest.raises(UnreachableError) as info:
+        RouterClient(endpoint).connect()
+    assert says in str(info.value)
+    assert "not base64" not in str(info.value)  # PEM text is named, never echoed
+
+
+def test_connection_tls_verify_without_ca_fails_cleanly(tls_sim: Simulator) -> None:
+    endpoint = endpoint_for(tls_sim, port=ssl_port(tls_sim), tls=True)
     with pytest.raises(UnreachableError, match="TLS") as info:
         RouterClient(endpoint).connect()
     assert info.value.__cause__ is not None  # the ssl error is kept for debugging, not raised
 
 
-def test_connection_tls_insecure_mode_accepts_self_signed(tls_sim):
-    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, tls_mode="insecure")
+def test_connection_tls_insecure_mode_accepts_self_signed(tls_sim: Simulator) -> None:
+    endpoint = endpoint_for(tls_sim, port=ssl_port(tls_sim), tls=True, tls_mode="insecure")
     with RouterClient(endpoint) as client:
         assert identity(client)
 
 
-def test_connection_tls_anon_dh_mode_talks_to_certless_router():
+def test_connection_tls_anon_dh_mode_talks_to_certless_router() -> None:
     with running_sim(tls=True, tls_mode="anon-dh") as anon:
-        endpoint = endpoint_for(anon, port=anon.ssl_port, tls=True, tls_mode="anon-dh")
+        endpoint = endpoint_for(anon, port=ssl_port(anon), tls=True, tls_mode="anon-dh")
         with RouterClient(endpoint) as client:
             assert identity(client)
 
 
-def test_connection_endpoint_repr_masks_password():
+def test_connection_endpoint_repr_masks_password() -> None:
     endpoint = RouterEndpoint("10.0.0.1", password="hunter2-secret")
     assert "hunter2-secret" not in repr(endpoint)
     assert "hunter2-secret" not in repr(RouterClient(endpoint))
 
 
-def test_connection_password_never_logged_even_with_root_at_debug(sim, caplog):
+def test_connection_password_never_logged_even_with_root_at_debug(
+    sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
     secret_endpoint = endpoint_for(sim, password="admin")
     logging.getLogger("librouteros").setLevel(logging.NOTSET)  # as a careless app might leave it
     with caplog.at_level(logging.DEBUG), RouterClient(secret_endpoint) as client:
@@ -115,15 +178,15 @@ def test_connection_password_never_logged_even_with_root_at_debug(sim, caplog):
     assert not [r for r in caplog.records if "=password=" in r.getMessage()]
 
 
-def test_connection_utf8_password_logs_in():
+def test_connection_utf8_password_logs_in() -> None:
     with running_sim(password="pässwörd-ü") as utf8:
         with RouterClient(endpoint_for(utf8, password="pässwörd-ü")) as client:
             assert identity(client)
 
 
-def test_connection_tls_carries_streams_and_calls_concurrently(tls_sim):
+def test_connection_tls_carries_streams_and_calls_concurrently(tls_sim: Simulator) -> None:
     # reader and writers share one SSL object: every syscall on it is serialised
-    endpoint = endpoint_for(tls_sim, port=tls_sim.ssl_port, tls=True, cafile=tls_sim.cafile)
+    endpoint = endpoint_for(tls_sim, port=ssl_port(tls_sim), tls=True, cafile=ca_path(tls_sim))
     names = pppoe_interfaces(tls_sim)
     with RouterClient(endpoint) as client:
         streams = [monitor(client, name, interval="0.05") for name in names]
@@ -145,20 +208,20 @@ def test_connection_tls_carries_streams_and_calls_concurrently(tls_sim):
         for stream, name in zip(streams, names):
             for _ in range(5):
                 event, _ = next_event(stream, {"data"}, timeout=5)
-                assert event.data["name"] == name
+                assert data_of(event)["name"] == name
         assert client.stats()["reconnects"] == 0
 
 
-def test_connection_refused_over_session_limit_raises_unreachable():
+def test_connection_refused_over_session_limit_raises_unreachable() -> None:
     with running_sim(max_sessions=2) as small:
         with RouterClient(endpoint_for(small)), RouterClient(endpoint_for(small)):
             with pytest.raises(UnreachableError):
                 RouterClient(endpoint_for(small)).connect()
 
 
-def test_connection_slow_partial_sentence_is_not_cut_by_the_timeout():
+def test_connection_slow_partial_sentence_is_not_cut_by_the_timeout() -> None:
     # librouteros alone would raise TimeoutError half-way through the sentence and lose sync
-    def handler(words: list[str], send) -> None:
+    def handler(words: list[str], send: Send) -> None:
         reply = encode_sentence(["!re", "=name=slow", f".tag={tag_of(words)}"])
         router.inject(reply[:7])
         time.sleep(1.5)  # the scenario: a gap longer than the endpoint timeout mid-sentence

@@ -1,8 +1,9 @@
-"""Login: plain, the legacy challenge (facts sheet 2.2), failures, and nothing before login."""
+"""Login: plain, the legacy challenge (docs/routeros.md, Login), failures, and nothing before login."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import librouteros
 import pytest
@@ -17,8 +18,8 @@ from tests.routeros.wire import WireClient, attrs
 logging.getLogger("librouteros").setLevel(logging.INFO)
 
 
-def small(**kw: object) -> Simulator:
-    return Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, **kw))  # type: ignore[arg-type]
+def small(**kw: Any) -> Simulator:
+    return Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0, **kw))
 
 
 @pytest.mark.parametrize(
@@ -28,7 +29,7 @@ def small(**kw: object) -> Simulator:
         ("passTest", "abc123", "0021277bff9ac7caf06aa608e46616d47f"),
     ],
 )
-def test_challenge_response_matches_facts_sheet_vectors(password: str, challenge: str, response: str) -> None:
+def test_challenge_response_matches_documented_vectors(password: str, challenge: str, response: str) -> None:
     assert challenge_response(password, challenge) == response
 
 
@@ -122,7 +123,7 @@ def test_prelogin_trap_option_refuses_each_command_then_fatal_after_limit() -> N
     with small(pre_login="trap", prelogin_max_commands=2) as sim, WireClient(sim.host, sim.port) as c:
         for _ in range(2):
             assert c.command("/interface/print", ".tag=x") == [
-                ["!trap", "=message=not logged in", ".tag=x"],
+                ["!trap", ".tag=x", "=message=not logged in"],
                 ["!done", ".tag=x"],
             ]
         c.send("/interface/print")

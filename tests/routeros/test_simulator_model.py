@@ -107,6 +107,13 @@ def test_traffic_counters_only_grow() -> None:
         last = (t.down_bytes, t.up_bytes)
 
 
+def _env(**extra: str) -> dict[str, str]:
+    """This process's environment without MIKROTIK_PASS (the simulator's default source), plus extra."""
+    env = {k: v for k, v in os.environ.items() if k != "MIKROTIK_PASS"}
+    env.update(extra)
+    return env
+
+
 def _run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "routeros.simulator", *args],
@@ -114,7 +121,27 @@ def _run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str
         text=True,
         timeout=timeout,
         cwd=REPO,
+        env=_env(),
     )
+
+
+def _start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "routeros.simulator", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=REPO,
+        env=env,
+    )
+
+
+def _api_port(proc: subprocess.Popen[str]) -> int:
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    found = re.search(r"api://127\.0\.0\.1:(\d+)", line)
+    assert found, line
+    return int(found.group(1))
 
 
 @pytest.mark.parametrize(
@@ -125,53 +152,29 @@ def _run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str
         (["--version", "seven"], "--version"),
         (["--customers-json", "/nonexistent-dir/x.json"], "--customers-json"),
         (["--password-env", "SIM_TEST_UNSET_PASSWORD_VAR"], "--password-env"),
+        # Removed: a password on the command line is visible in `ps`.
+        (["--password", "visible-in-ps"], "MIKROTIK_PASS"),
     ],
 )
 def test_cli_bad_input_exits_nonzero_with_message(args: list[str], needle: str) -> None:
     result = _run_cli(*args)
     assert result.returncode != 0
     assert needle in result.stderr and "Traceback" not in result.stderr
+    assert "visible-in-ps" not in result.stderr
 
 
 def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) -> None:
     out = tmp_path / "customers.json"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "routeros.simulator",
-            "--port",
-            "0",
-            "--pppoe",
-            "3",
-            "--hotspot",
-            "1",
-            "--static",
-            "1",
-            "--user",
-            "admin",
-            "--password",
-            "pw-not-printed",
-            "--seed",
-            "1",
-            "--customers-json",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
+    args = ["--port", "0", "--pppoe", "3", "--hotspot", "1", "--static", "1", "--user", "admin"]
+    proc = _start_cli(
+        *args, "--seed", "1", "--customers-json", str(out), env=_env(MIKROTIK_PASS="pw-not-printed")
     )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        m = re.search(r"api://127\.0\.0\.1:(\d+)", line)
-        assert m, line
-        assert "pw-not-printed" not in line
+        port = _api_port(proc)
         data = json.loads(out.read_text())
-        assert data["router"]["port"] == int(m.group(1)) and len(data["customers"]) == 5
+        assert data["router"]["port"] == port and len(data["customers"]) == 5
         api = librouteros.connect(
-            host="127.0.0.1", port=int(m.group(1)), username="admin", password="pw-not-printed", timeout=5
+            host="127.0.0.1", port=port, username="admin", password="pw-not-printed", timeout=5
         )
         try:
             assert len([r for r in api.path("interface") if r["type"] == "pppoe-in"]) == 3
@@ -184,40 +187,31 @@ def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) ->
     assert stdout == "" and "pw-not-printed" not in stderr
 
 
-def test_cli_password_env_keeps_the_password_off_the_command_line(tmp_path: Path) -> None:
-    env = {**os.environ, "SIM_TEST_PASSWORD": "from-env-pw"}
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "routeros.simulator",
-            "--port",
-            "0",
-            "--pppoe",
-            "1",
-            "--hotspot",
-            "0",
-            "--static",
-            "0",
-            "--password-env",
-            "SIM_TEST_PASSWORD",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=env,
-    )
+def test_cli_password_env_names_the_variable_holding_the_password() -> None:
+    args = ["--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0"]
+    proc = _start_cli(*args, "--password-env", "SIM_TEST_PASSWORD", env=_env(SIM_TEST_PASSWORD="from-env-pw"))
     try:
-        assert proc.stdout is not None
-        port = int(re.search(r"api://127\.0\.0\.1:(\d+)", proc.stdout.readline()).group(1))
+        port = _api_port(proc)
         api = librouteros.connect(
             host="127.0.0.1", port=port, username="admin", password="from-env-pw", timeout=5
         )
         api.close()
     finally:
         proc.terminate()
-        proc.communicate(timeout=10)
+        _, stderr = proc.communicate(timeout=10)
+    assert "from-env-pw" not in stderr
+
+
+def test_cli_without_mikrotik_pass_uses_admin_and_says_so() -> None:
+    proc = _start_cli("--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0", env=_env())
+    try:
+        port = _api_port(proc)
+        api = librouteros.connect(host="127.0.0.1", port=port, username="admin", password="admin", timeout=5)
+        api.close()
+    finally:
+        proc.terminate()
+        _, stderr = proc.communicate(timeout=10)
+    assert "MIKROTIK_PASS is not set" in stderr and "'admin'" in stderr
 
 
 def test_cli_port_in_use_exits_nonzero_with_message() -> None:

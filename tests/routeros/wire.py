@@ -49,6 +49,30 @@ class WireClient:
     def send_raw(self, data: bytes) -> None:
         self.sock.sendall(data)
 
+    def read_raw(self, size: int, timeout: float | None = None) -> bytes:
+        """Exactly ``size`` bytes as they came off the socket (fewer on timeout or EOF).
+
+        Bypasses the sentence decoder, so word order and framing are seen as sent;
+        only for use when no decoded sentence is waiting.
+        """
+        assert not self.pending and not self.decoder.pending, "decoded data is waiting"
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        data = b""
+        while len(data) < size:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(size - len(data))
+            except TimeoutError:
+                break
+            if not chunk:
+                self.eof = True
+                break
+            data += chunk
+        return data
+
     def _fill(self, deadline: float) -> bool:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
@@ -71,6 +95,12 @@ class WireClient:
             if self.eof or not self._fill(deadline):
                 return None
         return self.pending.popleft()
+
+    def next_sentence(self, timeout: float | None = None) -> list[str]:
+        """The next sentence; fails the test if none arrives in time (or the peer closed)."""
+        sentence = self.read(timeout)
+        assert sentence is not None, "no sentence before timeout/EOF"
+        return sentence
 
     def read_until(
         self, predicate: Callable[[list[str]], bool], timeout: float | None = None
