@@ -163,13 +163,23 @@ def test_resolution_non_active_customer_refused_with_status(pg_session: Session,
     assert caught.value.http_status == 409
 
 
-@pytest.mark.parametrize(("service", "field"), [("pppoe", "pppoe_username"), ("hotspot", "hotspot_username")])
-def test_resolution_missing_username_named(pg_session: Session, service: str, field: str) -> None:
-    customer = _add(pg_session, username="budi", service_type=service)
+def test_resolution_pppoe_without_pppoe_username_refused(pg_session: Session) -> None:
+    customer = _add(pg_session, username="budi", service_type="pppoe")
     with pytest.raises(MissingUsername) as caught:
         resolve(pg_session, customer.id, DEFAULT_ROUTER)
-    assert str(caught.value) == f"customer 'budi' is {service} but has no {field}"
-    assert caught.value.field == field and caught.value.http_status == 422
+    assert str(caught.value) == "customer 'budi' is pppoe but has no pppoe_username"
+    assert caught.value.field == "pppoe_username" and caught.value.http_status == 422
+
+
+def test_resolution_hotspot_without_hotspot_username_uses_username(pg_session: Session) -> None:
+    # The seed's sample customer3: a hotspot customer known only by its username.
+    customer = _add(pg_session, username="customer3", service_type="hotspot")
+    target = resolve(pg_session, customer.id, DEFAULT_ROUTER)
+    assert (target.kind, target.name, target.interface) == (
+        "queue",
+        "<hotspot-customer3>",
+        "<hotspot-customer3>",
+    )
 
 
 def test_resolution_static_ip_without_address_refused(pg_session: Session) -> None:
