@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from models.base import Base, Timestamps
-from models.enums import TlsMode, enum_values
+from models.enums import TlsMode
 from models.errors import InvalidFieldError
-from models.types import SecretText
+from models.types import SecretText, enum_type
 from models.validation import parse_enum, require_text
 from settings import Secret
 
@@ -24,7 +24,7 @@ class Router(Timestamps, Base):
 
     # The text customers.mikrotik_id holds, e.g. 'mikrotik-001'. Not a foreign key
     # from customers: the seed lets a customer name a router that only settings know.
-    id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     host: Mapped[str] = mapped_column(String(255), nullable=False)
     port: Mapped[int] = mapped_column(Integer, nullable=False, default=8728)
@@ -32,16 +32,7 @@ class Router(Timestamps, Base):
     password: Mapped[Secret] = mapped_column(SecretText, nullable=False, default=Secret(""))
     tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     tls_mode: Mapped[TlsMode] = mapped_column(
-        Enum(
-            TlsMode,
-            name="router_tls_mode",
-            native_enum=False,
-            create_constraint=True,
-            values_callable=enum_values,
-            length=16,
-        ),
-        nullable=False,
-        default=TlsMode.VERIFY,
+        enum_type(TlsMode, "router_tls_mode", native=False), nullable=False, default=TlsMode.VERIFY
     )
     max_monitors: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
