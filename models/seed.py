@@ -1,7 +1,8 @@
 """Seed packages, the router row and customers from the simulator's customers JSON.
 
     python -m models.seed --customers-json var/customers.json --mikrotik-id mikrotik-001 \
-        [--router-host H] [--router-port P] [--router-user U] [--router-password-env VAR]
+        [--router-host H] [--router-port P] [--router-user U] [--router-password-env VAR] \
+        [--router-tls --router-tls-mode M --router-tls-ca CA]
 
 Idempotent: a second run with the same file creates nothing and says so. The
 router password comes from an environment variable (default MIKROTIK_PASS),
@@ -89,6 +90,18 @@ def customer_records(data: dict[str, Any]) -> list[CustomerRecord]:
     return records
 
 
+def tls_ca(value: str, source: str) -> str:
+    """A CA as the routers row stores it: PEM text as given, a file as its absolute
+    path (workers resolve nothing relative). A file that is not there fails now, not
+    at the first monitor."""
+    if not value.strip() or value.lstrip().startswith("-----"):
+        return value
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        fail(f"{source} {value}: no such file")
+    return str(path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m models.seed", description=__doc__.split("\n")[0])
     parser.add_argument("--customers-json", required=True, type=Path)
@@ -105,6 +118,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--router-tls", action="store_true", help="use API-SSL")
     parser.add_argument("--router-tls-mode", choices=[mode.value for mode in TlsMode])
+    parser.add_argument(
+        "--router-tls-ca",
+        metavar="CA",
+        help="the CA that signs the router's API-SSL certificate: a PEM file (stored as its absolute "
+        "path) or the PEM text; '' clears it (default: MIKROTIK_TLS_CAFILE)",
+    )
     parser.add_argument("--max-monitors", type=int, help="per-router monitor cap")
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
     args = parser.parse_args(argv)
@@ -125,6 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             "or put them in the JSON's 'router'"
         )
     password = os.environ.get(args.router_password_env)
+    if args.router_tls_ca is not None:
+        ca, ca_source = args.router_tls_ca, "--router-tls-ca"
+    else:
+        ca, ca_source = settings.mikrotik_tls_cafile, "MIKROTIK_TLS_CAFILE"
     router_fields: dict[str, Any] = {
         "name": args.router_name or router_json.get("identity") or args.mikrotik_id,
         "host": host,
@@ -133,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         "password": password if password is not None else settings.mikrotik_pass,
         "tls": args.router_tls or settings.mikrotik_tls,
         "tls_mode": args.router_tls_mode or settings.mikrotik_tls_mode,
+        "tls_ca": None if ca is None else tls_ca(ca, ca_source),
     }
     if args.max_monitors is not None:
         router_fields["max_monitors"] = args.max_monitors

@@ -158,3 +158,51 @@ def test_seed_operator_edits_to_name_and_status_survive_a_reseed(
     assert row[:3] == ("Renamed By Operator", "suspended", "+62 811")
     assert row[3] != "stale"  # the source owns the password: restored
     assert "customers: created=0 updated=1 unchanged=11" in out
+
+
+def _stored_ca(url: str) -> str | None:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with session_factory(engine)() as session:
+            router = session.get(Router, "mikrotik-001")
+            assert router is not None
+            return router.tls_ca
+    finally:
+        engine.dispose()
+
+
+def test_seed_router_tls_ca_file_stored_as_absolute_path(
+    pg_url: str,
+    customers_json: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "ca.pem").write_text("not read by the seed", encoding="ascii")
+    monkeypatch.chdir(tmp_path)
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls", "--router-tls-ca", "ca.pem")) == 0
+    assert _stored_ca(pg_url) == str(tmp_path / "ca.pem")
+    capsys.readouterr()
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls", "--router-tls-ca", "ca.pem")) == 0
+    assert "router mikrotik-001: unchanged" in capsys.readouterr().out
+
+
+def test_seed_router_tls_ca_pem_text_reseeds_unchanged(
+    pg_url: str, customers_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----"  # as "$(cat ca.pem)" gives it
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls-ca", pem)) == 0
+    assert _stored_ca(pg_url) == pem + "\n"
+    capsys.readouterr()
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls-ca", pem)) == 0
+    assert "router mikrotik-001: unchanged" in capsys.readouterr().out
+
+
+def test_seed_router_tls_ca_missing_file_refused(
+    pg_url: str, customers_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(SystemExit) as exit_info:
+        seed_main(_seed(pg_url, customers_json, "--router-tls-ca", str(missing)))
+    assert exit_info.value.code == 1
+    assert f"error: --router-tls-ca {missing}: no such file" in capsys.readouterr().err
