@@ -82,7 +82,8 @@ def customer_records(data: dict[str, Any]) -> list[CustomerRecord]:
     for i, item in enumerate(data["customers"]):
         if not isinstance(item, dict) or not item.get("username") or not item.get("service_type"):
             raise ValueError(f"customers[{i}]: needs at least username and service_type")
-        values = {k: item.get(k) for k in CUSTOMER_FIELDS}
+        # Any: JSON values, checked to be text (or absent) just below.
+        values: dict[str, Any] = {k: item.get(k) for k in CUSTOMER_FIELDS}
         for key, value in values.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"customers[{i}]: {key} must be a string")

@@ -19,6 +19,7 @@ from models.seed import main as seed_main
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.tls import generate_certificate
 from tests.models.conftest import SIM_PASSWORD
+from tests.models.db_rows import fetch_rows, fetch_value
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,25 +42,14 @@ def _args(url: str, sim: Simulator, *extra: str) -> list[str]:
     ]
 
 
-def _rows(url: str) -> list[tuple]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [
-                tuple(r)
-                for r in conn.execute(
-                    text(
-                        "SELECT c.id, c.mikrotik_id, c.username, c.name, c.service_type::text, "
-                        "c.status::text, "
-                        "c.pppoe_username, c.pppoe_password, c.pppoe_profile, c.hotspot_username, "
-                        "c.hotspot_password, c.hotspot_mac_address::text, host(c.static_ip), p.name, "
-                        "p.download_bps, p.upload_bps, c.updated_at "
-                        "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
-                    )
-                )
-            ]
-    finally:
-        engine.dispose()
+# Everything the import writes, packages joined, as PostgreSQL prints it.
+CUSTOMER_ROWS = (
+    "SELECT c.id, c.mikrotik_id, c.username, c.name, c.service_type::text, c.status::text, "
+    "c.pppoe_username, c.pppoe_password, c.pppoe_profile, c.hotspot_username, "
+    "c.hotspot_password, c.hotspot_mac_address::text, host(c.static_ip), p.name, "
+    "p.download_bps, p.upload_bps, c.updated_at "
+    "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
+)
 
 
 def test_importer_twice_from_simulator_gives_same_rows_and_says_so(pg_url: str, simulator: Simulator) -> None:
@@ -69,13 +59,13 @@ def test_importer_twice_from_simulator_gives_same_rows_and_says_so(pg_url: str, 
     assert first.returncode == 0, first.stderr
     assert "packages: created=4 updated=0 unchanged=0" in first.stdout
     assert "customers: created=12 updated=0 unchanged=0" in first.stdout
-    rows = _rows(pg_url)
+    rows = fetch_rows(pg_url, CUSTOMER_ROWS)
 
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr
     assert "packages: created=0 updated=0 unchanged=4" in second.stdout
     assert "customers: created=0 updated=0 unchanged=12" in second.stdout
-    assert _rows(pg_url) == rows  # updated_at included: nothing was even touched
+    assert fetch_rows(pg_url, CUSTOMER_ROWS) == rows  # updated_at included: nothing was even touched
     assert SIM_PASSWORD not in first.stdout + first.stderr + second.stdout + second.stderr
 
     # A static customer is known to the router only by its queue: the queue name
@@ -296,7 +286,7 @@ def test_importer_over_api_ssl_with_a_wrong_ca_fails_clearly(
     assert exit_info.value.code == 1
     assert "error: router mikrotik-tls" in err and "not trusted" in err
     assert "the CA came from routers.tls_ca" in err
-    assert _customer_count(pg_url) == 0
+    assert fetch_value(pg_url, "SELECT count(*) FROM customers") == 0
 
     # --cafile overrides the router's CA.
     assert tls_simulator.cafile is not None
@@ -317,15 +307,6 @@ def test_importer_over_api_ssl_with_a_missing_ca_file_names_it(
         f"error: the router's CA file {missing!r} (routers.tls_ca) does not exist or is not a file"
         in capsys.readouterr().err
     )
-
-
-def _customer_count(url: str) -> int:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return int(conn.scalar(text("SELECT count(*) FROM customers")) or 0)
-    finally:
-        engine.dispose()
 
 
 def test_importer_over_api_ssl_with_a_ca_file_that_is_not_pem_names_it(
