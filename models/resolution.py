@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from models.customer import Customer
 from models.enums import CustomerStatus, ServiceType
 from models.router_config import RouterConfig, router_config
-from settings import Secret, Settings
+from settings import Settings
 
 TargetKind = Literal["interface", "queue", "queue-by-target"]
 
@@ -124,18 +124,6 @@ class MonitorTarget:
     @property
     def router_id(self) -> str:
         return self.router.id
-
-    @property
-    def host(self) -> str:
-        return self.router.host
-
-    @property
-    def port(self) -> int:
-        return self.router.port
-
-    @property
-    def password(self) -> Secret:
-        return self.router.password
 
     @property
     def max_monitors(self) -> int | None:

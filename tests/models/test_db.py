@@ -98,7 +98,7 @@ def test_db_sqlite_demo_path_stores_and_resolves_every_service_type(tmp_path: Pa
             s.add_all(rows)
         with factory() as s:
             targets = [resolve(s, row.id) for row in rows]
-            assert [(t.kind, t.interface, t.host) for t in targets] == [
+            assert [(t.kind, t.interface, t.router.host) for t in targets] == [
                 ("interface", "<pppoe-budi>", "10.9.0.1"),
                 ("queue", "<hotspot-sari>", "10.9.0.1"),
                 ("queue-by-target", "10.20.0.7/32", "10.9.0.1"),

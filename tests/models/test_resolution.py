@@ -71,13 +71,13 @@ def test_resolution_pppoe_gives_dynamic_interface_on_its_router(
     )
     target = resolve(pg_session, str(customer.id), DEFAULT_ROUTER)
     assert (target.kind, target.name, target.target_address) == ("interface", "<pppoe-budi.ppp>", None)
-    assert (target.router_id, target.host, target.port, target.router.username) == (
+    assert (target.router_id, target.router.host, target.router.port, target.router.username) == (
         "mikrotik-001",
         "10.9.0.1",
         8728,
         "api",
     )
-    assert target.password == Secret("router-pass") and target.max_monitors == 25
+    assert target.router.password == Secret("router-pass") and target.max_monitors == 25
     assert not target.router.from_settings
     assert (target.package_name, target.package_download_bps, target.package_upload_bps) == (
         "home-10M",
@@ -113,14 +113,15 @@ def test_resolution_unknown_router_falls_back_to_settings_default(pg_session: Se
     )
     target = resolve(pg_session, customer.id, DEFAULT_ROUTER)
     assert target.router.from_settings and target.router_id == "mikrotik-009"
-    assert (target.host, target.port, target.router.username, target.router.tls, target.router.tls_mode) == (
+    router = target.router
+    assert (router.host, router.port, router.username, router.tls, router.tls_mode) == (
         "192.0.2.1",
         8729,
         "monitor",
         True,
         "anon-dh",
     )
-    assert target.password == Secret("default-pass") and target.max_monitors is None
+    assert target.router.password == Secret("default-pass") and target.max_monitors is None
 
 
 @pytest.mark.parametrize(
