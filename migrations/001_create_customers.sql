@@ -1,57 +1,52 @@
--- migrations/001_create_customers.sql
+-- The seed's migrations/001_create_customers.sql, as its authors published it
+-- (below this header, byte for byte). Alembic revision 0001 builds the same schema
+-- (types, columns, defaults, constraint and index names, trigger) but does NOT insert
+-- the three sample rows at the end: a production database gets no test customers.
 --
--- The seed's customers schema, RECONSTRUCTED from the data-layer issue (the
--- original file was not available). Alembic revision 0001 builds exactly this;
--- a database created by hand from this script can be adopted with
+-- A database built from this file (by the seed or by hand) is adopted without
+-- data loss, its rows kept:
 --     alembic stamp 0001 && alembic upgrade head
--- PostgreSQL 13+ (gen_random_uuid() is built in; older servers need pgcrypto).
+-- (python -m models.migrate runs the upgrade). PostgreSQL 13+: gen_random_uuid()
+-- is built in from 13 on; older servers need CREATE EXTENSION pgcrypto first.
 
-CREATE TYPE customer_service_type AS ENUM ('pppoe', 'hotspot', 'static_ip');
+CREATE TYPE service_type AS ENUM ('pppoe', 'hotspot', 'static_ip');
 CREATE TYPE customer_status AS ENUM ('active', 'suspended', 'inactive', 'pending');
-
-CREATE TABLE customers (
-    id                  UUID PRIMARY KEY DEFAULT gen_random_uuid(),
-    mikrotik_id         VARCHAR(50)  NOT NULL,
-    username            VARCHAR(100) NOT NULL,
-    name                VARCHAR(255) NOT NULL,
-    phone               VARCHAR(32),
-    email               VARCHAR(255),
-    service_type        customer_service_type NOT NULL,
-    pppoe_username      VARCHAR(100),
-    pppoe_password      VARCHAR(255),
-    pppoe_profile       VARCHAR(100),
-    hotspot_username    VARCHAR(100),
-    hotspot_password    VARCHAR(255),
+CREATE TABLE IF NOT EXISTS customers (
+    id UUID PRIMARY KEY DEFAULT gen_random_uuid(),
+    mikrotik_id VARCHAR(100) NOT NULL,
+    username VARCHAR(100) NOT NULL,
+    name VARCHAR(255) NOT NULL,
+    phone VARCHAR(20),
+    email VARCHAR(255),
+    service_type service_type NOT NULL,
+    pppoe_username VARCHAR(100),
+    pppoe_password VARCHAR(100),
+    pppoe_profile VARCHAR(100),
+    hotspot_username VARCHAR(100),
+    hotspot_password VARCHAR(100),
     hotspot_mac_address MACADDR,
-    static_ip           INET,
-    assigned_ip         INET,
-    mac_address         MACADDR,
-    last_online         TIMESTAMP WITH TIME ZONE,
-    status              customer_status NOT NULL DEFAULT 'inactive',
-    created_at          TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
-    updated_at          TIMESTAMP WITH TIME ZONE NOT NULL DEFAULT NOW(),
-    CONSTRAINT uq_customers_mikrotik_id_username UNIQUE (mikrotik_id, username),
-    CONSTRAINT uq_customers_mikrotik_id_pppoe_username UNIQUE (mikrotik_id, pppoe_username),
-    CONSTRAINT uq_customers_mikrotik_id_hotspot_username UNIQUE (mikrotik_id, hotspot_username)
+    static_ip INET,
+    assigned_ip INET,
+    mac_address MACADDR,
+    last_online TIMESTAMPTZ,
+    status customer_status DEFAULT 'active',
+    created_at TIMESTAMPTZ DEFAULT NOW(),
+    updated_at TIMESTAMPTZ DEFAULT NOW(),
+    UNIQUE (mikrotik_id, username),
+    UNIQUE (mikrotik_id, pppoe_username),
+    UNIQUE (mikrotik_id, hotspot_username)
 );
-
-CREATE INDEX ix_customers_mikrotik_id ON customers (mikrotik_id);
-CREATE INDEX ix_customers_service_type ON customers (service_type);
-CREATE INDEX ix_customers_status ON customers (status);
-CREATE INDEX ix_customers_pppoe_username ON customers (pppoe_username);
-CREATE INDEX ix_customers_hotspot_username ON customers (hotspot_username);
-CREATE INDEX ix_customers_static_ip ON customers (static_ip);
-
-CREATE OR REPLACE FUNCTION update_updated_at_column() RETURNS TRIGGER AS $$
-BEGIN
-    NEW.updated_at = NOW();
-    RETURN NEW;
-END;
-$$ LANGUAGE plpgsql;
-
-CREATE TRIGGER update_customers_updated_at BEFORE UPDATE ON customers
-    FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
-
--- Sample data (the seed's; runs unchanged on the Alembic-migrated schema):
--- INSERT INTO customers (mikrotik_id, username, name, service_type, pppoe_username, pppoe_password, status)
--- VALUES ('mikrotik-001', 'budi', 'Budi Santoso', 'pppoe', 'budi', 'secret123', 'active');
+CREATE INDEX IF NOT EXISTS idx_customers_mikrotik_id ON customers(mikrotik_id);
+CREATE INDEX IF NOT EXISTS idx_customers_username ON customers(username);
+CREATE INDEX IF NOT EXISTS idx_customers_pppoe ON customers(pppoe_username);
+CREATE INDEX IF NOT EXISTS idx_customers_hotspot ON customers(hotspot_username);
+CREATE INDEX IF NOT EXISTS idx_customers_service_type ON customers(service_type);
+CREATE INDEX IF NOT EXISTS idx_customers_status ON customers(status);
+CREATE INDEX IF NOT EXISTS idx_customers_mac ON customers(mac_address);
+CREATE OR REPLACE FUNCTION update_updated_at_column() RETURNS TRIGGER AS $$ BEGIN NEW.updated_at = NOW(); RETURN NEW; END; $$ LANGUAGE plpgsql;
+CREATE TRIGGER update_customers_updated_at BEFORE UPDATE ON customers FOR EACH ROW EXECUTE FUNCTION update_updated_at_column();
+INSERT INTO customers (mikrotik_id, username, name, service_type, pppoe_username, pppoe_password)
+VALUES ('mikrotik-001', 'customer1', 'Test Customer 1', 'pppoe', 'tes', '1122'),
+       ('mikrotik-001', 'customer2', 'Test Customer 2', 'pppoe', 'tes1', '1122'),
+       ('mikrotik-001', 'customer3', 'Test Customer 3', 'hotspot', NULL, NULL)
+ON CONFLICT DO NOTHING;

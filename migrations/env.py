@@ -63,7 +63,9 @@ def run_migrations_online() -> None:
     if connection is not None:
         _run_on(connection)
         return
-    engine = make_engine(database_url(), pool_size=1, max_overflow=0)
+    # No statement timeout: a schema change on a large table may rightly take longer
+    # than any query should.
+    engine = make_engine(database_url(), pool_size=1, max_overflow=0, statement_timeout=0)
     try:
         with engine.connect() as conn:
             _run_on(conn)

@@ -8,20 +8,21 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     String,
     UniqueConstraint,
     Uuid,
+    func,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
-from models.base import Base, Timestamps
-from models.enums import CustomerStatus, ServiceType, enum_values
+from models.base import Base
+from models.enums import CustomerStatus, ServiceType
 from models.errors import InvalidFieldError
-from models.types import Inet, MacAddr, SecretText
+from models.types import CustomerStatusType, Inet, MacAddr, SecretText, enum_type
 from models.validation import (
     normalize_inet,
     normalize_mac,
@@ -34,62 +35,62 @@ from settings import Secret
 if TYPE_CHECKING:
     from models.package import Package
 
-# PostgreSQL enum type names (CREATE TYPE ...); on SQLite they become CHECKs.
-SERVICE_TYPE_ENUM = "customer_service_type"
-STATUS_ENUM = "customer_status"
+
+def _seed_unique(*columns: str) -> UniqueConstraint:
+    # The seed's UNIQUE (...) are unnamed: these are the names PostgreSQL gave them.
+    return UniqueConstraint(*columns, name=f"customers_{'_'.join(columns)}_key")
 
 
-class Customer(Timestamps, Base):
+class Customer(Base):
     __tablename__ = "customers"
+    # Names exactly as the seed's script creates them (revision 0001), so a seed-built
+    # database and a migrated one are the same; ix_customers_static_ip comes from 0002.
     __table_args__ = (
-        UniqueConstraint("mikrotik_id", "username"),
-        UniqueConstraint("mikrotik_id", "pppoe_username"),
-        UniqueConstraint("mikrotik_id", "hotspot_username"),
-        Index(None, "mikrotik_id"),
-        Index(None, "service_type"),
-        Index(None, "status"),
-        Index(None, "pppoe_username"),
-        Index(None, "hotspot_username"),
+        PrimaryKeyConstraint("id", name="customers_pkey"),
+        _seed_unique("mikrotik_id", "username"),
+        _seed_unique("mikrotik_id", "pppoe_username"),
+        _seed_unique("mikrotik_id", "hotspot_username"),
+        Index("idx_customers_mikrotik_id", "mikrotik_id"),
+        Index("idx_customers_username", "username"),
+        Index("idx_customers_pppoe", "pppoe_username"),
+        Index("idx_customers_hotspot", "hotspot_username"),
+        Index("idx_customers_service_type", "service_type"),
+        Index("idx_customers_status", "status"),
+        Index("idx_customers_mac", "mac_address"),
         Index(None, "static_ip"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    mikrotik_id: Mapped[str] = mapped_column(String(50), nullable=False)
+    mikrotik_id: Mapped[str] = mapped_column(String(100), nullable=False)
     username: Mapped[str] = mapped_column(String(100), nullable=False)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
-    phone: Mapped[str | None] = mapped_column(String(32))
+    phone: Mapped[str | None] = mapped_column(String(20))
     email: Mapped[str | None] = mapped_column(String(255))
     service_type: Mapped[ServiceType] = mapped_column(
-        Enum(
-            ServiceType,
-            name=SERVICE_TYPE_ENUM,
-            values_callable=enum_values,
-            create_constraint=True,
-            validate_strings=True,
-        ),
-        nullable=False,
+        enum_type(ServiceType, "service_type", native=True), nullable=False
     )
     pppoe_username: Mapped[str | None] = mapped_column(String(100))
-    pppoe_password: Mapped[Secret | None] = mapped_column(SecretText(255))
+    pppoe_password: Mapped[Secret | None] = mapped_column(SecretText(100))
     pppoe_profile: Mapped[str | None] = mapped_column(String(100))
     hotspot_username: Mapped[str | None] = mapped_column(String(100))
-    hotspot_password: Mapped[Secret | None] = mapped_column(SecretText(255))
+    hotspot_password: Mapped[Secret | None] = mapped_column(SecretText(100))
     hotspot_mac_address: Mapped[str | None] = mapped_column(MacAddr)
     static_ip: Mapped[str | None] = mapped_column(Inet)
     assigned_ip: Mapped[str | None] = mapped_column(Inet)
     mac_address: Mapped[str | None] = mapped_column(MacAddr)
     last_online: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Nullable in the seed's schema; a NULL reads as the default (see CustomerStatusType).
     status: Mapped[CustomerStatus] = mapped_column(
-        Enum(
-            CustomerStatus,
-            name=STATUS_ENUM,
-            values_callable=enum_values,
-            create_constraint=True,
-            validate_strings=True,
-        ),
-        nullable=False,
-        default=CustomerStatus.INACTIVE,
-        server_default=CustomerStatus.INACTIVE.value,
+        CustomerStatusType(),
+        nullable=True,
+        default=CustomerStatus.ACTIVE,
+        server_default=CustomerStatus.ACTIVE.value,
+    )
+    # The seed's timestamps are nullable (its trigger keeps updated_at on PostgreSQL;
+    # onupdate covers ORM updates on SQLite).
+    created_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime | None] = mapped_column(
+        DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
     # Added by revision 0002; nullable so the seed's rows stay valid.
     package_id: Mapped[int | None] = mapped_column(
@@ -146,9 +147,7 @@ class Customer(Timestamps, Base):
         if value is None or isinstance(value, Secret):
             return value
         if isinstance(value, str):
-            if len(value) > 255:
-                raise InvalidFieldError(key, None, "longer than 255 characters")
-            return Secret(value)
+            return Secret(_fits(key, value))
         raise InvalidFieldError(key, None, "must be a string")
 
     @property
@@ -164,6 +163,7 @@ class Customer(Timestamps, Base):
 
 
 def _fits(key: str, value: str) -> str:
+    # InvalidFieldError itself hides the value of a password field.
     length = getattr(Customer.__table__.c[key].type, "length", None)
     if length is not None and len(value) > length:
         raise InvalidFieldError(key, value, f"longer than {length} characters")

@@ -18,7 +18,7 @@ from models.customer import Customer
 from models.errors import DataError, DuplicateCustomerError, InvalidFieldError
 
 UNIQUE_FIELDS = ("username", "pppoe_username", "hotspot_username")
-_CONSTRAINT_FIELD = {f"uq_customers_mikrotik_id_{field}": field for field in UNIQUE_FIELDS}
+_CONSTRAINT_FIELD = {f"customers_mikrotik_id_{field}_key": field for field in UNIQUE_FIELDS}
 _PG_DETAIL = re.compile(r"Key \((?P<cols>[^)]*)\)=\((?P<vals>.*)\) already exists")
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (?P<cols>[\w., ]+)")
 

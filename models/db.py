@@ -10,37 +10,76 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from settings import get_settings
+from settings import Settings, get_settings
+
+# Seconds to wait for PostgreSQL to accept a connection: an unreachable database
+# fails a command or a request instead of hanging on the kernel's TCP timeout.
+CONNECT_TIMEOUT = 10
 
 
 def make_engine(
     url: str | URL | None = None,
     *,
-    pool_size: int = 10,
-    max_overflow: int = 20,
+    pool_size: int | None = None,
+    max_overflow: int | None = None,
+    statement_timeout: float | None = None,
+    connect_timeout: int = CONNECT_TIMEOUT,
     echo: bool = False,
+    settings: Settings | None = None,
 ) -> Engine:
     """An engine for `url` (default: settings' database_url).
 
+    PostgreSQL defaults come from settings, the seed's variables: the pool keeps
+    DB_MAX_IDLE_CONNS connections and opens up to DB_MAX_OPEN_CONNS in all
+    (pool_size = idle, max_overflow = open - idle), and the server cancels any
+    statement after DB_STATEMENT_TIMEOUT seconds (a lock wait after half of it), so
+    no query can hang a worker thread forever. A keyword given here wins over its
+    setting; statement_timeout=0 means no limit (migrations).
+
     Statement parameters are hidden from errors and logs because rows carry
-    passwords. The pool is sized for a threads-pool worker where many short
-    transactions run side by side; pre-ping drops connections PostgreSQL closed.
+    passwords; pre-ping drops connections PostgreSQL closed.
     """
-    target = make_url(url if url is not None else get_settings().database_url)
+    settings = settings or get_settings()
+    target = make_url(url if url is not None else settings.database_url)
     if target.drivername == "postgresql":
         # SQLAlchemy 2.1 picks psycopg 3 for a bare postgresql://; we ship psycopg2.
         target = target.set(drivername="postgresql+psycopg2")
     common: dict[str, Any] = {"echo": echo, "hide_parameters": True, "pool_pre_ping": True}
     if target.get_backend_name() == "sqlite":
         return _sqlite_engine(target, common)
+    if pool_size is None:
+        pool_size = settings.db_max_idle_conns
+    if max_overflow is None:
+        max_overflow = settings.db_max_open_conns - settings.db_max_idle_conns
+    if statement_timeout is None:
+        statement_timeout = settings.db_statement_timeout
     return create_engine(
         target,
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_timeout=30,
         pool_recycle=1800,
+        connect_args=_postgresql_connect_args(target, statement_timeout, connect_timeout),
         **common,
     )
+
+
+def _postgresql_connect_args(target: URL, statement_timeout: float, connect_timeout: int) -> dict[str, Any]:
+    """Server settings for every new connection, merged with what the URL already says.
+
+    connect_args replace the URL's query keys, so the URL's own `options` (such as a
+    search_path) are kept in front of ours; a connect_timeout in the URL wins.
+    """
+    millis = max(0, round(statement_timeout * 1000))
+    # A statement stuck behind another's lock for half its budget fails with "lock
+    # timeout", which says what happened, instead of a generic statement timeout.
+    ours = f"-c statement_timeout={millis} -c lock_timeout={millis // 2}"
+    theirs = target.query.get("options", ())
+    options = " ".join([theirs] if isinstance(theirs, str) else list(theirs))
+    args: dict[str, Any] = {"options": f"{options} {ours}".strip()}
+    if "connect_timeout" not in target.query:
+        args["connect_timeout"] = connect_timeout
+    return args
 
 
 def _sqlite_engine(target: URL, common: dict[str, Any]) -> Engine:

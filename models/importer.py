@@ -3,8 +3,9 @@
     python -m models.importer --router mikrotik-001 [--host H --port P --user U
         --password-env VAR --tls --tls-mode M --cafile F --timeout S] [--database-url URL]
 
-Connection details come from the `routers` row for --router, else from the
-MIKROTIK_* settings, and any flag given here wins. The password is read from
+Connection details come from the `routers` row for --router (its CA: tls_ca),
+else from the MIKROTIK_* settings (MIKROTIK_TLS_CAFILE), and any flag given here
+wins: --cafile overrides the router's CA. The password is read from
 an environment variable (never a flag, never printed). Idempotent: a second
 run reports everything unchanged. Operator-owned columns are never overwritten
 (see models.sync). One transaction: on a bad row nothing is written.
@@ -18,6 +19,7 @@ import argparse
 import os
 import sys
 from dataclasses import replace
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
@@ -44,6 +46,8 @@ from models.router_tables import (
 from models.sync import SyncCounts, upsert_customers, upsert_packages
 from routeros import RouterClient, RouterEndpoint, RouterError, TrapError
 from settings import Secret, SettingsError, TlsMode
+
+T = TypeVar("T")
 
 # Menus a router may lack (no hotspot package installed): a trap there means "none".
 OPTIONAL_MENUS = ("/ip/hotspot/user/profile/print", "/ip/hotspot/user/print")
@@ -74,25 +78,52 @@ def read_router(client: RouterClient, timeout: float) -> tuple[RouterSnapshot, l
 
 
 def _connection(args: argparse.Namespace, base: RouterConfig) -> RouterConfig:
-    changes: dict[str, object] = {}
-    for flag, attr in (
-        ("host", "host"),
-        ("port", "port"),
-        ("user", "username"),
-        ("tls_mode", "tls_mode"),
-        ("timeout", "timeout"),
-    ):
-        value = getattr(args, flag)
-        if value is not None:
-            changes[attr] = value
-    if args.tls:
-        changes["tls"] = True
+    """`base` with every connection flag the operator gave applied over it."""
+    password = base.password
     if args.password_env:
-        password = os.environ.get(args.password_env)
-        if password is None:
+        value = os.environ.get(args.password_env)
+        if value is None:
             fail(f"--password-env {args.password_env}: that environment variable is not set")
-        changes["password"] = Secret(password)
-    return replace(base, **changes)
+        password = Secret(value)
+    return replace(
+        base,
+        host=_given(args.host, base.host),
+        port=_given(args.port, base.port),
+        username=_given(args.user, base.username),
+        password=password,
+        tls=args.tls or base.tls,
+        tls_mode=_given(args.tls_mode, base.tls_mode),
+        cafile=_given(args.cafile, base.cafile),
+        timeout=_given(args.timeout, base.timeout),
+    )
+
+
+def _given(flag: T | None, default: T) -> T:
+    return default if flag is None else flag
+
+
+def _ca_source(config: RouterConfig, overridden: bool) -> str:
+    if overridden:
+        return "--cafile"
+    return "MIKROTIK_TLS_CAFILE" if config.from_settings else "routers.tls_ca"
+
+
+def _tls_hint(config: RouterConfig, ca_source: str, exc: RouterError) -> str:
+    if not (config.tls and config.tls_mode == TlsMode.VERIFY and "certificate" in str(exc)):
+        return ""
+    if config.cafile is None:
+        return f" (no CA was given, so the system's CAs were used: set {ca_source} or pass --cafile)"
+    return f" (the CA came from {ca_source}: is it the CA that signed the router's certificate?)"
+
+
+def _check_cafile(config: RouterConfig, source: str) -> None:
+    """A CA file that is not there fails here, naming where it came from, rather than
+    deep inside the TLS set-up."""
+    cafile = config.cafile
+    if not (config.tls and config.tls_mode == TlsMode.VERIFY and cafile) or cafile.startswith("-----"):
+        return
+    if not os.path.isfile(cafile):
+        fail(f"the router's CA file {cafile!r} ({source}) does not exist or is not a file")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,7 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--password-env", metavar="VAR", help="environment variable holding the password")
     parser.add_argument("--tls", action="store_true", help="use API-SSL")
     parser.add_argument("--tls-mode", choices=[mode.value for mode in TlsMode])
-    parser.add_argument("--cafile", help="CA bundle for --tls-mode verify")
+    parser.add_argument(
+        "--cafile",
+        help="CA for --tls-mode verify: a PEM file (default: the router's tls_ca, or MIKROTIK_TLS_CAFILE)",
+    )
     parser.add_argument("--timeout", type=float, help="seconds per router command")
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
     args = parser.parse_args(argv)
@@ -124,9 +158,11 @@ def main(argv: list[str] | None = None) -> int:
     config = _connection(args, base)
     source = "routers table" if not base.from_settings else "MIKROTIK_* settings"
     print(f"importing from {config.username}@{config.host}:{config.port} ({source})", file=sys.stderr)
+    ca_source = _ca_source(config, overridden=args.cafile is not None)
+    _check_cafile(config, ca_source)
 
     try:
-        endpoint = RouterEndpoint(**config.endpoint_kwargs(), cafile=args.cafile)
+        endpoint = RouterEndpoint(**config.endpoint_kwargs())
     except ValueError as exc:
         fail(str(exc))
     client = RouterClient(endpoint)
@@ -134,7 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         client.connect()
         snapshot, notes = read_router(client, config.timeout * 6)
     except RouterError as exc:
-        fail(f"router {args.router} ({config.host}:{config.port}): {type(exc).__name__}: {exc}")
+        where = f"router {args.router} ({config.host}:{config.port})"
+        fail(f"{where}: {type(exc).__name__}: {exc}{_tls_hint(config, ca_source, exc)}")
+    except OSError as exc:
+        # Raised before any connection: the CA could not be loaded (not PEM, unreadable).
+        fail(f"router {args.router}: cannot load the CA from {ca_source}: {exc}")
     finally:
         client.close()
     for note in notes:

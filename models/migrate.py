@@ -2,7 +2,9 @@
 
 `python -m models.migrate` = `alembic upgrade head` from the repository root;
 `--sql` prints the script instead (for operators who apply SQL by hand),
-`--downgrade REV` goes back. Tests and the demo call upgrade(url) directly.
+`--downgrade REV` goes back, `--stamp 0001` adopts a database built from the
+seed's 001_create_customers.sql (then run it again without --stamp). Tests and
+the demo call upgrade(url) / stamp(url, rev) directly.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from alembic import command
 from alembic.config import Config
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "alembic.ini"
+# What PostgreSQL says when revision 0001 runs on a database the seed's script built.
+SEED_BUILT = 'type "service_type" already exists'
 
 
 def find_alembic_ini() -> Path:
@@ -47,6 +51,11 @@ def downgrade(url: str | None = None, revision: str = "base") -> None:
     command.downgrade(alembic_config(url), revision)
 
 
+def stamp(url: str | None = None, revision: str = "0001") -> None:
+    """Record `revision` as applied without running it: a seed-built database is at 0001."""
+    command.stamp(alembic_config(url), revision)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m models.migrate",
@@ -56,17 +65,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
     parser.add_argument("--revision", default="head", help="target revision (default head)")
     parser.add_argument("--downgrade", metavar="REV", help="downgrade to REV (e.g. base) instead")
+    parser.add_argument(
+        "--stamp",
+        metavar="REV",
+        help="record REV as applied without running it (0001 for a database built from the seed's SQL)",
+    )
     args = parser.parse_args(argv)
     try:
         config = alembic_config(args.database_url, quiet=False)
-        if args.downgrade:
+        if args.stamp:
+            command.stamp(config, args.stamp, sql=args.sql)
+        elif args.downgrade:
             target = f"{args.revision}:{args.downgrade}" if args.sql else args.downgrade
             command.downgrade(config, target, sql=args.sql)
         else:
             command.upgrade(config, args.revision, sql=args.sql)
     except Exception as exc:
         # The URL may hold a password; name the failure, not the connection string.
-        print(f"error: migration failed: {type(exc).__name__}: {_first_line(exc)}", file=sys.stderr)
+        detail = _first_line(exc)
+        print(f"error: migration failed: {type(exc).__name__}: {detail}", file=sys.stderr)
+        if SEED_BUILT in detail:
+            print(
+                "hint: this database was built from the seed's 001_create_customers.sql; adopt it with "
+                "`python -m models.migrate --stamp 0001`, then run `python -m models.migrate` again",
+                file=sys.stderr,
+            )
         return 1
     return 0
 

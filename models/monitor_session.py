@@ -13,7 +13,6 @@ from datetime import datetime
 from sqlalchemy import (
     CheckConstraint,
     DateTime,
-    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -26,7 +25,8 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, Timestamps
 from models.customer import Customer
-from models.enums import ActualState, DesiredState, enum_values
+from models.enums import ActualState, DesiredState
+from models.types import enum_type
 
 OPEN_SESSION_INDEX = "uq_monitor_sessions_open_customer"
 
@@ -51,30 +51,16 @@ class MonitorSession(Timestamps, Base):
     customer_id: Mapped[uuid.UUID] = mapped_column(
         Uuid, ForeignKey("customers.id", ondelete="CASCADE"), nullable=False
     )
-    router_id: Mapped[str] = mapped_column(String(50), nullable=False)
+    router_id: Mapped[str] = mapped_column(String(100), nullable=False)
     # VARCHAR + CHECK rather than PostgreSQL enums: states are the engine's to
     # extend, and a CHECK change is a plain migration on every dialect.
     desired_state: Mapped[DesiredState] = mapped_column(
-        Enum(
-            DesiredState,
-            name="monitor_desired_state",
-            native_enum=False,
-            create_constraint=True,
-            values_callable=enum_values,
-            length=16,
-        ),
+        enum_type(DesiredState, "monitor_desired_state", native=False),
         nullable=False,
         default=DesiredState.RUNNING,
     )
     actual_state: Mapped[ActualState] = mapped_column(
-        Enum(
-            ActualState,
-            name="monitor_actual_state",
-            native_enum=False,
-            create_constraint=True,
-            values_callable=enum_values,
-            length=16,
-        ),
+        enum_type(ActualState, "monitor_actual_state", native=False),
         nullable=False,
         default=ActualState.PENDING,
     )

@@ -1,9 +1,14 @@
 """Customer -> what to watch on which router, or an error an operator can act on.
 
-pppoe      -> interface `<pppoe-{pppoe_username}>`
-hotspot    -> the dynamic simple queue `<hotspot-{hotspot_username}>`
+pppoe      -> interface `<pppoe-{pppoe_username}>` (no pppoe_username: an error)
+hotspot    -> the dynamic simple queue `<hotspot-{hotspot_username}>`, or
+              `<hotspot-{username}>` when hotspot_username is empty
 static_ip  -> "queue-by-target": the simple queue whose target is static_ip/32
 An explicit `interface_name` or `queue_name` on the customer wins over all three.
+
+The hotspot fallback is the seed's own reading: its sample hotspot customer
+(customer3) has no hotspot_username, so its login name is its username.
+A PPPoE secret has no such convention, so a missing pppoe_username stays an error.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from sqlalchemy.orm import Session
 from models.customer import Customer
 from models.enums import CustomerStatus, ServiceType
 from models.router_config import RouterConfig, router_config
-from settings import Secret, Settings
+from settings import Settings
 
 TargetKind = Literal["interface", "queue", "queue-by-target"]
 
@@ -121,18 +126,6 @@ class MonitorTarget:
         return self.router.id
 
     @property
-    def host(self) -> str:
-        return self.router.host
-
-    @property
-    def port(self) -> int:
-        return self.router.port
-
-    @property
-    def password(self) -> Secret:
-        return self.router.password
-
-    @property
     def max_monitors(self) -> int | None:
         return self.router.max_monitors
 
@@ -209,9 +202,7 @@ def _target(customer: Customer) -> tuple[TargetKind, str | None, str | None]:
             raise MissingUsername(customer, "pppoe_username")
         return "interface", f"<pppoe-{customer.pppoe_username}>", None
     if service == ServiceType.HOTSPOT:
-        if not customer.hotspot_username:
-            raise MissingUsername(customer, "hotspot_username")
-        return "queue", f"<hotspot-{customer.hotspot_username}>", None
+        return "queue", f"<hotspot-{customer.hotspot_username or customer.username}>", None
     if service == ServiceType.STATIC_IP:
         if not customer.static_ip:
             raise MissingStaticIp(customer)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Boolean, CheckConstraint, Enum, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, validates
 
 from models.base import Base, Timestamps
-from models.enums import TlsMode, enum_values
+from models.enums import TlsMode
 from models.errors import InvalidFieldError
-from models.types import SecretText
-from models.validation import parse_enum, require_text
+from models.types import SecretText, enum_type
+from models.validation import normalize_ca, parse_enum, require_text
 from settings import Secret
 
 
@@ -24,7 +24,7 @@ class Router(Timestamps, Base):
 
     # The text customers.mikrotik_id holds, e.g. 'mikrotik-001'. Not a foreign key
     # from customers: the seed lets a customer name a router that only settings know.
-    id: Mapped[str] = mapped_column(String(50), primary_key=True)
+    id: Mapped[str] = mapped_column(String(100), primary_key=True)
     name: Mapped[str] = mapped_column(String(255), nullable=False)
     host: Mapped[str] = mapped_column(String(255), nullable=False)
     port: Mapped[int] = mapped_column(Integer, nullable=False, default=8728)
@@ -32,18 +32,12 @@ class Router(Timestamps, Base):
     password: Mapped[Secret] = mapped_column(SecretText, nullable=False, default=Secret(""))
     tls: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     tls_mode: Mapped[TlsMode] = mapped_column(
-        Enum(
-            TlsMode,
-            name="router_tls_mode",
-            native_enum=False,
-            create_constraint=True,
-            values_callable=enum_values,
-            length=16,
-        ),
-        nullable=False,
-        default=TlsMode.VERIFY,
+        enum_type(TlsMode, "router_tls_mode", native=False), nullable=False, default=TlsMode.VERIFY
     )
     max_monitors: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Revision 0003. The CA that signs the router's API-SSL certificate, for tls_mode
+    # verify: a PEM file's absolute path or the PEM text itself (certificates only).
+    tls_ca: Mapped[str | None] = mapped_column(Text, nullable=True)
 
     @validates("id", "name", "host", "username")
     def _check_text(self, key: str, value: Any) -> str:
@@ -60,6 +54,10 @@ class Router(Timestamps, Base):
         if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             return value
         raise InvalidFieldError(key, value, "must be a positive integer or empty (no cap)")
+
+    @validates("tls_ca")
+    def _check_tls_ca(self, key: str, value: Any) -> str | None:
+        return normalize_ca(key, value)
 
     @validates("tls_mode")
     def _check_tls_mode(self, key: str, value: Any) -> TlsMode:
@@ -78,5 +76,13 @@ class Router(Timestamps, Base):
         return (
             f"Router(id={self.id!r}, name={self.name!r}, host={self.host!r}, port={self.port!r}, "
             f"username={self.username!r}, password=<hidden>, tls={self.tls!r}, "
-            f"tls_mode={self.tls_mode!r}, max_monitors={self.max_monitors!r})"
+            f"tls_mode={self.tls_mode!r}, tls_ca={_ca_label(self.tls_ca)}, "
+            f"max_monitors={self.max_monitors!r})"
         )
+
+
+def _ca_label(tls_ca: str | None) -> str:
+    # A PEM blob would swamp every log line the repr lands in.
+    if tls_ca is None or not tls_ca.startswith("-----"):
+        return repr(tls_ca)
+    return "<PEM text>"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from dataclasses import dataclass, field
+from typing import TypedDict, Unpack
 
 from models.enums import CustomerStatus
 from models.sync import CustomerRecord, PackageSpec
@@ -130,16 +131,14 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
             continue
         profile = row.get("profile") or None
         records.append(
-            CustomerRecord(
-                username=name,
-                service_type="pppoe",
-                name=row.get("comment") or name,
+            _record(
+                "/ppp/secret",
+                row,
+                "pppoe",
+                ppp_package.get(profile or ""),
                 pppoe_username=name,
                 pppoe_password=row.get("password"),
                 pppoe_profile=profile,
-                package=ppp_package.get(profile or ""),
-                status=_status(row),
-                source=f"/ppp/secret {name!r}",
             )
         )
     for row in snapshot.hotspot_users:
@@ -147,16 +146,14 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
         if not name or row.get("default") == "true" or row.get("dynamic") == "true":
             continue  # the built-in trial user and dynamic entries are nobody's account
         records.append(
-            CustomerRecord(
-                username=name,
-                service_type="hotspot",
-                name=row.get("comment") or name,
+            _record(
+                "/ip/hotspot/user",
+                row,
+                "hotspot",
+                hotspot_package.get(row.get("profile") or ""),
                 hotspot_username=name,
                 hotspot_password=row.get("password"),
                 hotspot_mac_address=row.get("mac-address") or None,
-                package=hotspot_package.get(row.get("profile") or ""),
-                status=_status(row),
-                source=f"/ip/hotspot/user {name!r}",
             )
         )
     for row in snapshot.simple_queues:
@@ -180,23 +177,37 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
                 package = f"queue-{si(speeds[0])}/{si(speeds[1])}"
                 specs[package] = PackageSpec(package, download_bps=speeds[1], upload_bps=speeds[0])
                 by_speed[key] = package
-        records.append(
-            CustomerRecord(
-                username=name,
-                service_type="static_ip",
-                name=row.get("comment") or name,
-                static_ip=address,
-                package=package,
-                status=_status(row),
-                source=f"/queue/simple {name!r}",
-            )
-        )
+        records.append(_record("/queue/simple", row, "static_ip", package, static_ip=address))
     return ImportPlan(list(specs.values()), records, skipped, warnings)
 
 
-def _status(row: dict[str, str]) -> str:
-    # New rows only: a disabled router entry is not a customer to monitor yet.
-    return (CustomerStatus.INACTIVE if row.get("disabled") == "true" else CustomerStatus.ACTIVE).value
+class _ServiceFields(TypedDict, total=False):
+    pppoe_username: str
+    pppoe_password: str | None
+    pppoe_profile: str | None
+    hotspot_username: str
+    hotspot_password: str | None
+    hotspot_mac_address: str | None
+    static_ip: str
+
+
+def _record(
+    menu: str, row: dict[str, str], service_type: str, package: str | None, **fields: Unpack[_ServiceFields]
+) -> CustomerRecord:
+    """A router entry as a customer: what every menu has in common. Its name is the
+    username, its comment the display name, and a disabled entry makes an inactive
+    customer (status counts for new rows only: it is not a customer to monitor yet)."""
+    name = row["name"]
+    status = CustomerStatus.INACTIVE if row.get("disabled") == "true" else CustomerStatus.ACTIVE
+    return CustomerRecord(
+        username=name,
+        service_type=service_type,
+        name=row.get("comment") or name,
+        package=package,
+        status=status.value,
+        source=f"{menu} {name!r}",
+        **fields,
+    )
 
 
 def _single_host(target: str) -> str | None:

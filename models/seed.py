@@ -1,7 +1,8 @@
 """Seed packages, the router row and customers from the simulator's customers JSON.
 
     python -m models.seed --customers-json var/customers.json --mikrotik-id mikrotik-001 \
-        [--router-host H] [--router-port P] [--router-user U] [--router-password-env VAR]
+        [--router-host H] [--router-port P] [--router-user U] [--router-password-env VAR] \
+        [--router-tls --router-tls-mode M --router-tls-ca CA]
 
 Idempotent: a second run with the same file creates nothing and says so. The
 router password comes from an environment variable (default MIKROTIK_PASS),
@@ -81,12 +82,25 @@ def customer_records(data: dict[str, Any]) -> list[CustomerRecord]:
     for i, item in enumerate(data["customers"]):
         if not isinstance(item, dict) or not item.get("username") or not item.get("service_type"):
             raise ValueError(f"customers[{i}]: needs at least username and service_type")
-        values = {k: item.get(k) for k in CUSTOMER_FIELDS}
+        # Any: JSON values, checked to be text (or absent) just below.
+        values: dict[str, Any] = {k: item.get(k) for k in CUSTOMER_FIELDS}
         for key, value in values.items():
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"customers[{i}]: {key} must be a string")
         records.append(CustomerRecord(**values, source=f"customers[{i}] ({item['username']!r})"))
     return records
+
+
+def tls_ca(value: str, source: str) -> str:
+    """A CA as the routers row stores it: PEM text as given, a file as its absolute
+    path (workers resolve nothing relative). A file that is not there fails now, not
+    at the first monitor."""
+    if not value.strip() or value.lstrip().startswith("-----"):
+        return value
+    path = Path(value).expanduser().resolve()
+    if not path.is_file():
+        fail(f"{source} {value}: no such file")
+    return str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,6 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--router-tls", action="store_true", help="use API-SSL")
     parser.add_argument("--router-tls-mode", choices=[mode.value for mode in TlsMode])
+    parser.add_argument(
+        "--router-tls-ca",
+        metavar="CA",
+        help="the CA that signs the router's API-SSL certificate: a PEM file (stored as its absolute "
+        "path) or the PEM text; '' clears it (default: MIKROTIK_TLS_CAFILE)",
+    )
     parser.add_argument("--max-monitors", type=int, help="per-router monitor cap")
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
     args = parser.parse_args(argv)
@@ -125,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
             "or put them in the JSON's 'router'"
         )
     password = os.environ.get(args.router_password_env)
+    if args.router_tls_ca is not None:
+        ca, ca_source = args.router_tls_ca, "--router-tls-ca"
+    else:
+        ca, ca_source = settings.mikrotik_tls_cafile, "MIKROTIK_TLS_CAFILE"
     router_fields: dict[str, Any] = {
         "name": args.router_name or router_json.get("identity") or args.mikrotik_id,
         "host": host,
@@ -133,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         "password": password if password is not None else settings.mikrotik_pass,
         "tls": args.router_tls or settings.mikrotik_tls,
         "tls_mode": args.router_tls_mode or settings.mikrotik_tls_mode,
+        "tls_ca": None if ca is None else tls_ca(ca, ca_source),
     }
     if args.max_monitors is not None:
         router_fields["max_monitors"] = args.max_monitors

@@ -129,11 +129,9 @@ def upsert_router(session: Session, router_id: str, **fields: Any) -> str:
     for key, value in fields.items():
         if key == "name":
             continue
-        if key == "password" and isinstance(value, str):
-            value = Secret(value)
-        if getattr(row, key) != value:
-            setattr(row, key, value)
-            changed = True
+        before = getattr(row, key)
+        setattr(row, key, value)  # the validators normalise it (Secret, CA text) first
+        changed = changed or getattr(row, key) != before
     flush(session)
     return "updated" if changed else "unchanged"
 

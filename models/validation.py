@@ -8,6 +8,7 @@ what was written and imports can tell "unchanged" from "updated".
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import uuid
 from enum import StrEnum
@@ -82,3 +83,31 @@ def require_text(field: str, value: object) -> str:
     if isinstance(value, str) and value.strip():
         return value
     raise InvalidFieldError(field, value, "must be a non-empty string")
+
+
+def normalize_ca(field: str, value: object) -> str | None:
+    """A CA for API-SSL: PEM text holding certificates, or an absolute path to a PEM file.
+
+    The path must be absolute because every worker reads it from its own working
+    directory. A pasted private key is refused, and PEM text is never echoed back
+    (only its first line names what was given).
+    """
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidFieldError(field, value, "must be a path to a CA file or the CA's PEM text")
+    text = value.strip()
+    if not text:
+        return None
+    if "-----BEGIN" in text:
+        first_line = text.splitlines()[0].strip()
+        if "PRIVATE KEY" in text:
+            raise InvalidFieldError(field, first_line, "holds a private key: give only the CA's certificate")
+        if "-----BEGIN CERTIFICATE-----" not in text or "-----END CERTIFICATE-----" not in text:
+            raise InvalidFieldError(field, first_line, "PEM text without a complete CERTIFICATE block")
+        return text + "\n"
+    if not os.path.isabs(text):
+        raise InvalidFieldError(
+            field, text, "must be an absolute path to a PEM file (every worker reads it) or the PEM text"
+        )
+    return text

@@ -1,7 +1,13 @@
-"""The seed's customers table (migrations/001_create_customers.sql), as it was.
+"""The seed's customers table (migrations/001_create_customers.sql), exactly.
 
-A database already built from the seed script can be adopted with
-`alembic stamp 0001` followed by `alembic upgrade head`.
+Same enum types, columns, defaults and names as the seed's script, so a database
+built from that script is adopted with `alembic stamp 0001` + `alembic upgrade
+head`, and a database built here is indistinguishable from one built there.
+The names are PostgreSQL's own for the seed's unnamed constraints
+(customers_pkey, customers_<columns>_key); the indexes keep the seed's idx_ names.
+
+The seed's three sample rows (customer1..3) are NOT inserted: this revision
+runs on production databases, which must not gain test customers.
 
 Revision ID: 0001
 Revises:
@@ -22,15 +28,24 @@ depends_on = None
 SERVICE_TYPES = ("pppoe", "hotspot", "static_ip")
 STATUSES = ("active", "suspended", "inactive", "pending")
 
-# Shared by every table's updated_at trigger (0002 reuses it).
-TOUCH_FUNCTION = """
-CREATE OR REPLACE FUNCTION update_updated_at_column() RETURNS TRIGGER AS $$
-BEGIN
-    NEW.updated_at = NOW();
-    RETURN NEW;
-END;
-$$ LANGUAGE plpgsql
-"""
+# The seed's index names and columns.
+INDEXES = {
+    "idx_customers_mikrotik_id": "mikrotik_id",
+    "idx_customers_username": "username",
+    "idx_customers_pppoe": "pppoe_username",
+    "idx_customers_hotspot": "hotspot_username",
+    "idx_customers_service_type": "service_type",
+    "idx_customers_status": "status",
+    "idx_customers_mac": "mac_address",
+}
+
+# Shared by every table's updated_at trigger (0002 reuses it). The seed's text to the
+# letter: PostgreSQL keeps a function's body as written, so this is what makes the two
+# databases' functions identical.
+TOUCH_FUNCTION = (
+    "CREATE OR REPLACE FUNCTION update_updated_at_column() RETURNS TRIGGER AS $$ "
+    "BEGIN NEW.updated_at = NOW(); RETURN NEW; END; $$ LANGUAGE plpgsql"
+)
 
 
 def _is_postgresql() -> bool:
@@ -52,11 +67,16 @@ def _macaddr() -> sa.types.TypeEngine:
     return postgresql.MACADDR() if _is_postgresql() else sa.String(17)
 
 
+def _unique(*columns: str) -> sa.UniqueConstraint:
+    # PostgreSQL's name for the seed's unnamed UNIQUE (...).
+    return sa.UniqueConstraint(*columns, name=f"customers_{'_'.join(columns)}_key")
+
+
 def upgrade() -> None:
     pg = _is_postgresql()
     if pg:
         quoted = lambda values: ", ".join(f"'{v}'" for v in values)  # noqa: E731
-        op.execute(f"CREATE TYPE customer_service_type AS ENUM ({quoted(SERVICE_TYPES)})")
+        op.execute(f"CREATE TYPE service_type AS ENUM ({quoted(SERVICE_TYPES)})")
         op.execute(f"CREATE TYPE customer_status AS ENUM ({quoted(STATUSES)})")
 
     op.create_table(
@@ -67,46 +87,33 @@ def upgrade() -> None:
             nullable=False,
             server_default=sa.text("gen_random_uuid()") if pg else None,
         ),
-        sa.Column("mikrotik_id", sa.String(50), nullable=False),
+        sa.Column("mikrotik_id", sa.String(100), nullable=False),
         sa.Column("username", sa.String(100), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("phone", sa.String(32)),
+        sa.Column("phone", sa.String(20)),
         sa.Column("email", sa.String(255)),
-        sa.Column("service_type", _enum("customer_service_type", SERVICE_TYPES), nullable=False),
+        sa.Column("service_type", _enum("service_type", SERVICE_TYPES), nullable=False),
         sa.Column("pppoe_username", sa.String(100)),
-        sa.Column("pppoe_password", sa.String(255)),
+        sa.Column("pppoe_password", sa.String(100)),
         sa.Column("pppoe_profile", sa.String(100)),
         sa.Column("hotspot_username", sa.String(100)),
-        sa.Column("hotspot_password", sa.String(255)),
+        sa.Column("hotspot_password", sa.String(100)),
         sa.Column("hotspot_mac_address", _macaddr()),
         sa.Column("static_ip", _inet()),
         sa.Column("assigned_ip", _inet()),
         sa.Column("mac_address", _macaddr()),
         sa.Column("last_online", sa.DateTime(timezone=True)),
-        sa.Column(
-            "status",
-            _enum("customer_status", STATUSES),
-            nullable=False,
-            server_default="inactive",
-        ),
-        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False, server_default=sa.func.now()),
-        sa.PrimaryKeyConstraint("id", name="pk_customers"),
-        sa.UniqueConstraint("mikrotik_id", "username", name="uq_customers_mikrotik_id_username"),
-        sa.UniqueConstraint("mikrotik_id", "pppoe_username", name="uq_customers_mikrotik_id_pppoe_username"),
-        sa.UniqueConstraint(
-            "mikrotik_id", "hotspot_username", name="uq_customers_mikrotik_id_hotspot_username"
-        ),
+        # Nullable with defaults, as in the seed: only an explicit NULL leaves them empty.
+        sa.Column("status", _enum("customer_status", STATUSES), server_default="active"),
+        sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+        sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("id", name="customers_pkey"),
+        _unique("mikrotik_id", "username"),
+        _unique("mikrotik_id", "pppoe_username"),
+        _unique("mikrotik_id", "hotspot_username"),
     )
-    for column in (
-        "mikrotik_id",
-        "service_type",
-        "status",
-        "pppoe_username",
-        "hotspot_username",
-        "static_ip",
-    ):
-        op.create_index(f"ix_customers_{column}", "customers", [column])
+    for name, column in INDEXES.items():
+        op.create_index(name, "customers", [column])
 
     if pg:
         op.execute(TOUCH_FUNCTION)
@@ -124,4 +131,4 @@ def downgrade() -> None:
     if pg:
         op.execute("DROP FUNCTION IF EXISTS update_updated_at_column()")
         op.execute("DROP TYPE IF EXISTS customer_status")
-        op.execute("DROP TYPE IF EXISTS customer_service_type")
+        op.execute("DROP TYPE IF EXISTS service_type")

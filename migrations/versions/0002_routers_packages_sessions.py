@@ -1,6 +1,8 @@
-"""Routers, packages and monitor sessions; customers gain a package and overrides.
+"""Routers, packages and monitor sessions; customers gain a package, overrides and
+an index on static_ip (the seed has none).
 
-Every added customer column is nullable so the seed's rows stay valid.
+Every added customer column is nullable so the seed's rows stay valid. Router ids
+are VARCHAR(100) like the seed's customers.mikrotik_id they are looked up by.
 
 Revision ID: 0002
 Revises: 0001
@@ -42,7 +44,7 @@ def upgrade() -> None:
     pg = _is_postgresql()
     op.create_table(
         "routers",
-        sa.Column("id", sa.String(50), nullable=False),
+        sa.Column("id", sa.String(100), nullable=False),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("port", sa.Integer(), nullable=False, server_default="8728"),
@@ -77,7 +79,7 @@ def upgrade() -> None:
             "id", sa.Uuid(), nullable=False, server_default=sa.text("gen_random_uuid()") if pg else None
         ),
         sa.Column("customer_id", sa.Uuid(), nullable=False),
-        sa.Column("router_id", sa.String(50), nullable=False),
+        sa.Column("router_id", sa.String(100), nullable=False),
         sa.Column("desired_state", sa.String(16), nullable=False, server_default="running"),
         sa.Column("actual_state", sa.String(16), nullable=False, server_default="pending"),
         sa.Column("attempt", sa.Integer(), nullable=False, server_default="0"),
@@ -143,6 +145,7 @@ def upgrade() -> None:
     op.add_column("customers", sa.Column("interface_name", sa.String(255)))
     op.add_column("customers", sa.Column("queue_name", sa.String(255)))
     op.create_index("ix_customers_package_id", "customers", ["package_id"])
+    op.create_index("ix_customers_static_ip", "customers", ["static_ip"])
 
     if pg:
         for table in TABLES_WITH_TRIGGER:
@@ -157,6 +160,7 @@ def downgrade() -> None:
     if pg:
         for table in TABLES_WITH_TRIGGER:
             op.execute(f"DROP TRIGGER IF EXISTS update_{table}_updated_at ON {table}")
+    op.drop_index("ix_customers_static_ip", table_name="customers")
     op.drop_index("ix_customers_package_id", table_name="customers")
     # Batch mode: on SQLite a column with a foreign key can only go by rebuilding the table.
     with op.batch_alter_table("customers") as batch:

@@ -112,7 +112,8 @@ def test_customer_database_unique_violation_translated_without_parameters(pg_ses
         ("hotspot_mac_address", "gg:bb:cc:dd:ee:ff", "not a MAC address"),
         ("id", "not-a-uuid", "not a UUID"),
         ("username", "", "must be a non-empty string"),
-        ("phone", "0" * 40, "longer than 32 characters"),
+        ("phone", "0" * 21, "longer than 20 characters"),
+        ("mikrotik_id", "m" * 101, "longer than 100 characters"),
     ],
 )
 def test_customer_bad_field_refused_naming_field_and_value(
@@ -126,12 +127,22 @@ def test_customer_bad_field_refused_naming_field_and_value(
     assert _count(pg_session) == 0
 
 
+def test_customer_status_defaults_to_active_and_null_is_refused(pg_session: Session) -> None:
+    with pg_session.begin():
+        created = add_customer(pg_session, **{k: v for k, v in _budi().items() if k != "status"})
+    assert created.status is CustomerStatus.ACTIVE  # the seed's column default
+    with pytest.raises(InvalidFieldError) as caught:
+        Customer(**_budi(status=None))
+    assert caught.value.field == "status"
+
+
 def test_customer_passwords_never_in_repr_or_errors(pg_session: Session) -> None:
     customer = Customer(**_budi())
     assert "secret123" not in repr(customer) and "secret123" not in repr(customer.pppoe_password)
     with pytest.raises(InvalidFieldError) as caught:
-        Customer(**_budi(pppoe_password="x" * 300))
+        Customer(**_budi(pppoe_password="x" * 101))
     assert "xxx" not in str(caught.value) and caught.value.value is None
+    assert str(caught.value) == "invalid pppoe_password <hidden>: longer than 100 characters"
 
 
 def test_customer_id_accepts_uuid_text(pg_session: Session) -> None:

@@ -6,15 +6,20 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 
+from models import Router
+from models.db import make_engine, session_factory
 from models.importer import main as import_main
 from models.seed import main as seed_main
-from routeros.simulator import Simulator
+from routeros.simulator import Simulator, SimulatorConfig
+from routeros.simulator.tls import generate_certificate
 from tests.models.conftest import SIM_PASSWORD
+from tests.models.db_rows import fetch_rows, fetch_value
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,25 +42,14 @@ def _args(url: str, sim: Simulator, *extra: str) -> list[str]:
     ]
 
 
-def _rows(url: str) -> list[tuple]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [
-                tuple(r)
-                for r in conn.execute(
-                    text(
-                        "SELECT c.id, c.mikrotik_id, c.username, c.name, c.service_type::text, "
-                        "c.status::text, "
-                        "c.pppoe_username, c.pppoe_password, c.pppoe_profile, c.hotspot_username, "
-                        "c.hotspot_password, c.hotspot_mac_address::text, host(c.static_ip), p.name, "
-                        "p.download_bps, p.upload_bps, c.updated_at "
-                        "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
-                    )
-                )
-            ]
-    finally:
-        engine.dispose()
+# Everything the import writes, packages joined, as PostgreSQL prints it.
+CUSTOMER_ROWS = (
+    "SELECT c.id, c.mikrotik_id, c.username, c.name, c.service_type::text, c.status::text, "
+    "c.pppoe_username, c.pppoe_password, c.pppoe_profile, c.hotspot_username, "
+    "c.hotspot_password, c.hotspot_mac_address::text, host(c.static_ip), p.name, "
+    "p.download_bps, p.upload_bps, c.updated_at "
+    "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
+)
 
 
 def test_importer_twice_from_simulator_gives_same_rows_and_says_so(pg_url: str, simulator: Simulator) -> None:
@@ -65,13 +59,13 @@ def test_importer_twice_from_simulator_gives_same_rows_and_says_so(pg_url: str, 
     assert first.returncode == 0, first.stderr
     assert "packages: created=4 updated=0 unchanged=0" in first.stdout
     assert "customers: created=12 updated=0 unchanged=0" in first.stdout
-    rows = _rows(pg_url)
+    rows = fetch_rows(pg_url, CUSTOMER_ROWS)
 
     second = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert second.returncode == 0, second.stderr
     assert "packages: created=0 updated=0 unchanged=4" in second.stdout
     assert "customers: created=0 updated=0 unchanged=12" in second.stdout
-    assert _rows(pg_url) == rows  # updated_at included: nothing was even touched
+    assert fetch_rows(pg_url, CUSTOMER_ROWS) == rows  # updated_at included: nothing was even touched
     assert SIM_PASSWORD not in first.stdout + first.stderr + second.stdout + second.stderr
 
     # A static customer is known to the router only by its queue: the queue name
@@ -221,3 +215,107 @@ def test_importer_unset_password_variable_is_a_clear_error(
     assert (
         "--password-env IMPORT_ROUTER_PASS: that environment variable is not set" in capsys.readouterr().err
     )
+
+
+@pytest.fixture(scope="module")
+def tls_simulator() -> Iterator[Simulator]:
+    sim = Simulator(SimulatorConfig(pppoe=3, hotspot=1, static=1, seed=11, password=SIM_PASSWORD, tls=True))
+    sim.start()
+    try:
+        yield sim
+    finally:
+        sim.stop()
+
+
+def _tls_router(url: str, sim: Simulator, tls_ca: str | None) -> None:
+    engine = make_engine(url, pool_size=1, max_overflow=0)
+    try:
+        with session_factory(engine).begin() as session:
+            session.add(
+                Router(
+                    id="mikrotik-tls",
+                    name="core-tls",
+                    host=sim.host,
+                    port=sim.ssl_port,
+                    username="admin",
+                    password=SIM_PASSWORD,
+                    tls=True,
+                    tls_mode="verify",
+                    tls_ca=tls_ca,
+                )
+            )
+    finally:
+        engine.dispose()
+
+
+def _other_ca(directory: Path) -> str:
+    """A CA that did not sign the simulator's certificate (same host names)."""
+    directory.mkdir()
+    cert, _key = generate_certificate(str(directory), ["127.0.0.1"])
+    return cert
+
+
+def test_importer_over_api_ssl_verifies_with_the_routers_own_ca(
+    pg_url: str, tls_simulator: Simulator
+) -> None:
+    assert tls_simulator.cafile is not None
+    _tls_router(pg_url, tls_simulator, tls_simulator.cafile)
+    result = subprocess.run(
+        [sys.executable, "-m", "models.importer", "--router", "mikrotik-tls", "--database-url", pg_url],
+        cwd=REPO,
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        f"importing from admin@{tls_simulator.host}:{tls_simulator.ssl_port} (routers table)" in result.stderr
+    )
+    assert "customers: created=5 updated=0 unchanged=0" in result.stdout
+    assert SIM_PASSWORD not in result.stdout + result.stderr
+
+
+def test_importer_over_api_ssl_with_a_wrong_ca_fails_clearly(
+    pg_url: str, tls_simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _tls_router(pg_url, tls_simulator, _other_ca(tmp_path / "other-ca"))
+    with pytest.raises(SystemExit) as exit_info:
+        import_main(["--router", "mikrotik-tls", "--database-url", pg_url])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1
+    assert "error: router mikrotik-tls" in err and "not trusted" in err
+    assert "the CA came from routers.tls_ca" in err
+    assert fetch_value(pg_url, "SELECT count(*) FROM customers") == 0
+
+    # --cafile overrides the router's CA.
+    assert tls_simulator.cafile is not None
+    args = ["--router", "mikrotik-tls", "--cafile", tls_simulator.cafile, "--database-url", pg_url]
+    assert import_main(args) == 0
+    assert "customers: created=5" in capsys.readouterr().out
+
+
+def test_importer_over_api_ssl_with_a_missing_ca_file_names_it(
+    pg_url: str, tls_simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = str(tmp_path / "gone" / "ca.pem")
+    _tls_router(pg_url, tls_simulator, missing)
+    with pytest.raises(SystemExit) as exit_info:
+        import_main(["--router", "mikrotik-tls", "--database-url", pg_url])
+    assert exit_info.value.code == 1
+    assert (
+        f"error: the router's CA file {missing!r} (routers.tls_ca) does not exist or is not a file"
+        in capsys.readouterr().err
+    )
+
+
+def test_importer_over_api_ssl_with_a_ca_file_that_is_not_pem_names_it(
+    pg_url: str, tls_simulator: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    garbage = tmp_path / "ca.pem"
+    garbage.write_text("this is not a certificate\n", encoding="ascii")
+    _tls_router(pg_url, tls_simulator, str(garbage))
+    with pytest.raises(SystemExit) as exit_info:
+        import_main(["--router", "mikrotik-tls", "--database-url", pg_url])
+    assert exit_info.value.code == 1
+    assert "error: router mikrotik-tls: cannot load the CA from routers.tls_ca" in capsys.readouterr().err

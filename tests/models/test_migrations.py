@@ -9,7 +9,8 @@ from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import Enum, create_engine, inspect, text
+from sqlalchemy.types import TypeDecorator
 
 from models import Base
 from models.migrate import downgrade, upgrade
@@ -45,24 +46,28 @@ def test_migrations_postgresql_upgrade_builds_types_tables_indexes_and_triggers(
                     )
                 )
             )
-            assert types == {"customer_service_type", "customer_status"}
+            assert types == {"service_type", "customer_status"}
             labels = list(conn.scalars(text("SELECT unnest(enum_range(NULL::customer_status))::text")))
             assert labels == ["active", "suspended", "inactive", "pending"]
-            indexes = {i["name"] for i in insp.get_indexes("customers")}
-            assert {
-                "ix_customers_mikrotik_id",
-                "ix_customers_service_type",
-                "ix_customers_status",
-                "ix_customers_pppoe_username",
-                "ix_customers_hotspot_username",
+            indexes = {i["name"] for i in insp.get_indexes("customers") if not i.get("duplicates_constraint")}
+            assert indexes == {
+                # the seed's
+                "idx_customers_mikrotik_id",
+                "idx_customers_username",
+                "idx_customers_pppoe",
+                "idx_customers_hotspot",
+                "idx_customers_service_type",
+                "idx_customers_status",
+                "idx_customers_mac",
+                # 0002's
                 "ix_customers_static_ip",
                 "ix_customers_package_id",
-            } <= indexes
-            uniques = {tuple(u["column_names"]) for u in insp.get_unique_constraints("customers")}
+            }
+            uniques = {u["name"]: tuple(u["column_names"]) for u in insp.get_unique_constraints("customers")}
             assert uniques == {
-                ("mikrotik_id", "username"),
-                ("mikrotik_id", "pppoe_username"),
-                ("mikrotik_id", "hotspot_username"),
+                "customers_mikrotik_id_username_key": ("mikrotik_id", "username"),
+                "customers_mikrotik_id_pppoe_username_key": ("mikrotik_id", "pppoe_username"),
+                "customers_mikrotik_id_hotspot_username_key": ("mikrotik_id", "hotspot_username"),
             }
             open_index = conn.scalar(
                 text(
@@ -95,6 +100,40 @@ def test_migrations_postgresql_models_match_migrated_schema(pg_url: str) -> None
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
+
+
+def test_migrations_postgresql_model_enum_types_match_database(pg_url: str) -> None:
+    # compare_metadata does not compare enum type names or labels: check them here.
+    in_models = set()
+    for table in Base.metadata.tables.values():
+        for column in table.columns:
+            kind = column.type.impl if isinstance(column.type, TypeDecorator) else column.type
+            if isinstance(kind, Enum) and kind.native_enum:
+                in_models.add((kind.name, tuple(kind.enums)))
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            in_database = {
+                (name, tuple(labels))
+                for name, labels in conn.execute(
+                    text(
+                        "SELECT t.typname, array_agg(e.enumlabel::text ORDER BY e.enumsortorder) "
+                        "FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid "
+                        "JOIN pg_namespace n ON n.oid = t.typnamespace "
+                        "WHERE n.nspname = current_schema() GROUP BY 1"
+                    )
+                )
+            }
+    finally:
+        engine.dispose()
+    assert (
+        in_models
+        == in_database
+        == {
+            ("service_type", ("pppoe", "hotspot", "static_ip")),
+            ("customer_status", ("active", "suspended", "inactive", "pending")),
+        }
+    )
 
 
 def test_migrations_postgresql_downgrade_base_leaves_nothing_behind() -> None:
@@ -158,7 +197,7 @@ def test_migrations_cli_from_repo_root_takes_url_from_database_url(tmp_path: Pat
     result = _run_alembic("upgrade", "head", env=env)
     assert result.returncode == 0, result.stderr
     current = _run_alembic("current", env=env)
-    assert "0002 (head)" in current.stdout
+    assert "0003 (head)" in current.stdout
     back = _run_alembic("downgrade", "base", env=env)
     assert back.returncode == 0, back.stderr
 
@@ -167,7 +206,7 @@ def test_migrations_offline_sql_has_create_type_table_trigger() -> None:
     result = _run_alembic("-x", "url=postgresql://operator@db.invalid/isp", "upgrade", "head", "--sql")
     assert result.returncode == 0, result.stderr
     sql = result.stdout
-    assert "CREATE TYPE customer_service_type AS ENUM ('pppoe', 'hotspot', 'static_ip')" in sql
+    assert "CREATE TYPE service_type AS ENUM ('pppoe', 'hotspot', 'static_ip')" in sql
     assert "CREATE TYPE customer_status AS ENUM ('active', 'suspended', 'inactive', 'pending')" in sql
     for table in ("customers", "routers", "packages", "monitor_sessions"):
         assert f"CREATE TABLE {table} (" in sql

@@ -71,13 +71,13 @@ def test_resolution_pppoe_gives_dynamic_interface_on_its_router(
     )
     target = resolve(pg_session, str(customer.id), DEFAULT_ROUTER)
     assert (target.kind, target.name, target.target_address) == ("interface", "<pppoe-budi.ppp>", None)
-    assert (target.router_id, target.host, target.port, target.router.username) == (
+    assert (target.router_id, target.router.host, target.router.port, target.router.username) == (
         "mikrotik-001",
         "10.9.0.1",
         8728,
         "api",
     )
-    assert target.password == Secret("router-pass") and target.max_monitors == 25
+    assert target.router.password == Secret("router-pass") and target.max_monitors == 25
     assert not target.router.from_settings
     assert (target.package_name, target.package_download_bps, target.package_upload_bps) == (
         "home-10M",
@@ -113,14 +113,15 @@ def test_resolution_unknown_router_falls_back_to_settings_default(pg_session: Se
     )
     target = resolve(pg_session, customer.id, DEFAULT_ROUTER)
     assert target.router.from_settings and target.router_id == "mikrotik-009"
-    assert (target.host, target.port, target.router.username, target.router.tls, target.router.tls_mode) == (
+    router = target.router
+    assert (router.host, router.port, router.username, router.tls, router.tls_mode) == (
         "192.0.2.1",
         8729,
         "monitor",
         True,
         "anon-dh",
     )
-    assert target.password == Secret("default-pass") and target.max_monitors is None
+    assert target.router.password == Secret("default-pass") and target.max_monitors is None
 
 
 @pytest.mark.parametrize(
@@ -163,13 +164,23 @@ def test_resolution_non_active_customer_refused_with_status(pg_session: Session,
     assert caught.value.http_status == 409
 
 
-@pytest.mark.parametrize(("service", "field"), [("pppoe", "pppoe_username"), ("hotspot", "hotspot_username")])
-def test_resolution_missing_username_named(pg_session: Session, service: str, field: str) -> None:
-    customer = _add(pg_session, username="budi", service_type=service)
+def test_resolution_pppoe_without_pppoe_username_refused(pg_session: Session) -> None:
+    customer = _add(pg_session, username="budi", service_type="pppoe")
     with pytest.raises(MissingUsername) as caught:
         resolve(pg_session, customer.id, DEFAULT_ROUTER)
-    assert str(caught.value) == f"customer 'budi' is {service} but has no {field}"
-    assert caught.value.field == field and caught.value.http_status == 422
+    assert str(caught.value) == "customer 'budi' is pppoe but has no pppoe_username"
+    assert caught.value.field == "pppoe_username" and caught.value.http_status == 422
+
+
+def test_resolution_hotspot_without_hotspot_username_uses_username(pg_session: Session) -> None:
+    # The seed's sample customer3: a hotspot customer known only by its username.
+    customer = _add(pg_session, username="customer3", service_type="hotspot")
+    target = resolve(pg_session, customer.id, DEFAULT_ROUTER)
+    assert (target.kind, target.name, target.interface) == (
+        "queue",
+        "<hotspot-customer3>",
+        "<hotspot-customer3>",
+    )
 
 
 def test_resolution_static_ip_without_address_refused(pg_session: Session) -> None:

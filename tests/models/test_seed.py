@@ -15,6 +15,7 @@ from models import Router
 from models.db import make_engine, session_factory
 from models.seed import main as seed_main
 from routeros.simulator import Simulator
+from tests.models.db_rows import fetch_rows, fetch_value
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -26,23 +27,12 @@ def customers_json(simulator: Simulator, tmp_path: Path) -> Path:
     return path
 
 
-def _snapshot(url: str) -> list[tuple]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            return [
-                tuple(r)
-                for r in conn.execute(
-                    text(
-                        "SELECT c.id, c.username, c.name, c.service_type::text, c.status::text, "
-                        "host(c.static_ip), c.hotspot_mac_address::text, c.pppoe_password, p.name, "
-                        "c.updated_at "
-                        "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
-                    )
-                )
-            ]
-    finally:
-        engine.dispose()
+# What the seed writes, packages joined, as PostgreSQL prints it.
+CUSTOMER_ROWS = (
+    "SELECT c.id, c.username, c.name, c.service_type::text, c.status::text, "
+    "host(c.static_ip), c.hotspot_mac_address::text, c.pppoe_password, p.name, c.updated_at "
+    "FROM customers c LEFT JOIN packages p ON p.id = c.package_id ORDER BY c.username"
+)
 
 
 def _seed(url: str, path: Path, *extra: str) -> list[str]:
@@ -62,13 +52,13 @@ def test_seed_from_json_creates_then_reports_unchanged(
     assert "router mikrotik-001: created" in first.out
     assert "packages: created=4 updated=0 unchanged=0" in first.out
     assert "customers: created=12 updated=0 unchanged=0" in first.out
-    rows = _snapshot(pg_url)
+    rows = fetch_rows(pg_url, CUSTOMER_ROWS)
 
     assert seed_main(_seed(pg_url, customers_json, "--router-password-env", "SEED_ROUTER_PASS")) == 0
     second = capsys.readouterr()
     assert "router mikrotik-001: unchanged" in second.out
     assert "customers: created=0 updated=0 unchanged=12" in second.out
-    assert _snapshot(pg_url) == rows
+    assert fetch_rows(pg_url, CUSTOMER_ROWS) == rows
     assert "sim-Pa55-word" not in first.out + first.err + second.out + second.err
 
     expected = {c["username"]: c for c in simulator.customers()["customers"]}
@@ -102,15 +92,8 @@ def test_seed_bad_customer_refused_and_nothing_written(
     err = capsys.readouterr().err
     assert f"customers[{len(data['customers']) - 1}]" in err
     assert "invalid mac_address '02:zz:00:00:00:01'" in err and "nothing was written" in err
-    engine = create_engine(pg_url)
-    try:
-        with engine.connect() as conn:
-            counts = [
-                conn.scalar(text(f"SELECT count(*) FROM {t}")) for t in ("customers", "packages", "routers")
-            ]
-        assert counts == [0, 0, 0]
-    finally:
-        engine.dispose()
+    counts = [fetch_value(pg_url, f"SELECT count(*) FROM {t}") for t in ("customers", "packages", "routers")]
+    assert counts == [0, 0, 0]
 
 
 def test_seed_cli_malformed_json_exits_nonzero(pg_url: str, tmp_path: Path) -> None:
@@ -158,3 +141,46 @@ def test_seed_operator_edits_to_name_and_status_survive_a_reseed(
     assert row[:3] == ("Renamed By Operator", "suspended", "+62 811")
     assert row[3] != "stale"  # the source owns the password: restored
     assert "customers: created=0 updated=1 unchanged=11" in out
+
+
+def _stored_ca(url: str) -> str | None:
+    value = fetch_value(url, "SELECT tls_ca FROM routers WHERE id = 'mikrotik-001'")
+    assert value is None or isinstance(value, str)
+    return value
+
+
+def test_seed_router_tls_ca_file_stored_as_absolute_path(
+    pg_url: str,
+    customers_json: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "ca.pem").write_text("not read by the seed", encoding="ascii")
+    monkeypatch.chdir(tmp_path)
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls", "--router-tls-ca", "ca.pem")) == 0
+    assert _stored_ca(pg_url) == str(tmp_path / "ca.pem")
+    capsys.readouterr()
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls", "--router-tls-ca", "ca.pem")) == 0
+    assert "router mikrotik-001: unchanged" in capsys.readouterr().out
+
+
+def test_seed_router_tls_ca_pem_text_reseeds_unchanged(
+    pg_url: str, customers_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----"  # as "$(cat ca.pem)" gives it
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls-ca", pem)) == 0
+    assert _stored_ca(pg_url) == pem + "\n"
+    capsys.readouterr()
+    assert seed_main(_seed(pg_url, customers_json, "--router-tls-ca", pem)) == 0
+    assert "router mikrotik-001: unchanged" in capsys.readouterr().out
+
+
+def test_seed_router_tls_ca_missing_file_refused(
+    pg_url: str, customers_json: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "nope.pem"
+    with pytest.raises(SystemExit) as exit_info:
+        seed_main(_seed(pg_url, customers_json, "--router-tls-ca", str(missing)))
+    assert exit_info.value.code == 1
+    assert f"error: --router-tls-ca {missing}: no such file" in capsys.readouterr().err

@@ -1,24 +1,129 @@
-"""The seed's schema and sample data survive the move to Alembic unchanged."""
+"""The seed's schema, as its authors published it, is what revision 0001 builds, and a
+database built from the seed's script is adopted with its rows intact."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from alembic import command
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, select, text
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 
-from models.migrate import alembic_config, upgrade
+from models import Customer, CustomerStatus
+from models.migrate import main as migrate_main
+from models.migrate import stamp, upgrade
+from models.resolution import resolve
+from settings import load_settings
+from tests.models.schema_shape import schema_shape
 from tests.pg import migrated_schema
 
-SEED_SQL = Path(__file__).resolve().parents[2] / "migrations" / "001_create_customers.sql"
+REPO = Path(__file__).resolve().parents[2]
+# The seed's file exactly as published; the shipped copy adds only a header.
+SEED_SQL = Path(__file__).resolve().parent / "data" / "seed_001_create_customers.sql"
+SHIPPED_SQL = REPO / "migrations" / "001_create_customers.sql"
 SEED_INSERT = (
     "INSERT INTO customers (mikrotik_id, username, name, service_type, pppoe_username, "
-    "pppoe_password, status) VALUES ('mikrotik-001','budi','Budi Santoso','pppoe','budi',"
-    "'secret123','active')"
+    "pppoe_password) VALUES ('mikrotik-001','budi','Budi Santoso','pppoe','budi','secret123')"
 )
+NO_ENV = load_settings({}, env_file="/nonexistent.env")
+
+
+@pytest.fixture
+def seed_built() -> Iterator[tuple[str, Engine]]:
+    """A schema built by running the seed's SQL file, as the seed's deployments were."""
+    with migrated_schema(migrate=False) as url:
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(SEED_SQL.read_text(encoding="utf-8"))
+            yield url, engine
+        finally:
+            engine.dispose()
+
+
+def _shape(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with engine.connect() as conn:
+        return schema_shape(conn)
+
+
+def test_seed_shipped_sql_is_the_seed_file_under_a_header() -> None:
+    shipped = SHIPPED_SQL.read_text(encoding="utf-8")
+    header, _, body = shipped.partition("\n\n")
+    assert all(line.startswith("--") for line in header.splitlines())
+    assert body == SEED_SQL.read_text(encoding="utf-8")
+
+
+def test_seed_schema_revision_0001_builds_exactly_the_seed_schema(seed_built: tuple[str, Engine]) -> None:
+    _, seed_engine = seed_built
+    with migrated_schema(migrate=False) as url:
+        upgrade(url, "0001")
+        engine = create_engine(url)
+        try:
+            migrated = _shape(engine)
+            with engine.connect() as conn:
+                assert conn.scalar(text("SELECT count(*) FROM customers")) == 0  # no sample rows
+        finally:
+            engine.dispose()
+    seed = _shape(seed_engine)
+    assert migrated == seed
+    # The comparison is only worth something if it saw the seed's objects.
+    assert ("service_type", ["pppoe", "hotspot", "static_ip"]) in seed["enums"]
+    unique = ("customers_mikrotik_id_pppoe_username_key", "u", "UNIQUE (mikrotik_id, pppoe_username)")
+    assert ("customers", *unique) in seed["constraints"]
+    assert {row[1] for row in seed["indexes"]} >= {"idx_customers_pppoe", "idx_customers_mac"}
+    assert [row[1] for row in seed["triggers"]] == ["update_customers_updated_at"]
+
+
+def test_seed_sql_database_adopted_keeps_rows_and_matches_a_fresh_migration(
+    seed_built: tuple[str, Engine],
+) -> None:
+    url, engine = seed_built
+    with engine.connect() as conn:
+        before = [r._asdict() for r in conn.execute(text("SELECT * FROM customers ORDER BY username"))]
+    assert [r["status"] for r in before] == ["active"] * 3  # the column default filled them
+
+    stamp(url, "0001")
+    upgrade(url)
+
+    columns = ", ".join(before[0])
+    with engine.connect() as conn:
+        after = [
+            r._asdict() for r in conn.execute(text(f"SELECT {columns} FROM customers ORDER BY username"))
+        ]
+    assert after == before  # ids, passwords, timestamps: nothing touched
+    with migrated_schema() as fresh_url:
+        fresh = create_engine(fresh_url)
+        try:
+            assert _shape(engine) == _shape(fresh)
+        finally:
+            fresh.dispose()
+
+    with Session(engine) as session:
+        by_username = {c.username: c for c in session.scalars(select(Customer))}
+        targets = {name: resolve(session, row.id, NO_ENV) for name, row in by_username.items()}
+    assert {name: (t.kind, t.name) for name, t in targets.items()} == {
+        "customer1": ("interface", "<pppoe-tes>"),
+        "customer2": ("interface", "<pppoe-tes1>"),
+        "customer3": ("queue", "<hotspot-customer3>"),
+    }
+    assert targets["customer1"].router.id == "mikrotik-001" and targets["customer1"].router.from_settings
+
+
+def test_seed_sql_database_not_stamped_gets_an_adoption_hint(
+    seed_built: tuple[str, Engine], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = seed_built
+    assert migrate_main(["--database-url", url]) == 1
+    err = capsys.readouterr().err
+    assert 'type "service_type" already exists' in err
+    assert "python -m models.migrate --stamp 0001" in err
+    assert migrate_main(["--database-url", url, "--stamp", "0001"]) == 0
+    assert migrate_main(["--database-url", url]) == 0
 
 
 def test_seed_sample_insert_runs_unchanged_on_migrated_schema(pg_url: str) -> None:
@@ -39,17 +144,22 @@ def test_seed_sample_insert_runs_unchanged_on_migrated_schema(pg_url: str) -> No
         engine.dispose()
 
 
-def test_seed_status_defaults_to_inactive(pg_url: str) -> None:
+def test_seed_null_status_reads_as_the_default_active(pg_url: str) -> None:
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:
             conn.execute(
                 text(
-                    "INSERT INTO customers (mikrotik_id, username, name, service_type) "
-                    "VALUES ('mikrotik-001', 'sari', 'Sari', 'hotspot')"
+                    "INSERT INTO customers (mikrotik_id, username, name, service_type, pppoe_username, "
+                    "status) VALUES ('mikrotik-001', 'budi', 'Budi Santoso', 'pppoe', 'budi', NULL)"
                 )
             )
-            assert conn.scalar(text("SELECT status::text FROM customers")) == "inactive"
+            assert conn.scalar(text("SELECT status IS NULL FROM customers")) is True
+        with Session(engine) as session:
+            customer = session.scalars(select(Customer)).one()
+            assert customer.status is CustomerStatus.ACTIVE
+            assert resolve(session, customer, NO_ENV).name == "<pppoe-budi>"
+            assert customer not in session.dirty  # reading did not queue a write
     finally:
         engine.dispose()
 
@@ -70,37 +180,16 @@ def test_seed_updated_at_trigger_touches_raw_sql_updates(pg_url: str) -> None:
 
 @pytest.mark.parametrize(
     ("column", "value"),
-    [("service_type", "dsl"), ("static_ip", "10.0.0.999"), ("mac_address", "zz:zz")],
+    [("service_type", "dsl"), ("static_ip", "10.0.0.999"), ("mac_address", "zz:zz"), ("phone", "0" * 21)],
 )
 def test_seed_database_refuses_bad_values_in_raw_sql(pg_url: str, column: str, value: str) -> None:
+    if column == "service_type":
+        columns, values = "mikrotik_id, username, name, service_type", "'m', 'u', 'n', :v"
+    else:
+        columns, values = f"mikrotik_id, username, name, service_type, {column}", "'m', 'u', 'n', 'pppoe', :v"
     engine = create_engine(pg_url)
     try:
         with pytest.raises(DBAPIError), engine.begin() as conn:
-            conn.execute(
-                text(
-                    f"INSERT INTO customers (mikrotik_id, username, name, service_type, {column}) "
-                    f"VALUES ('m', 'u', 'n', 'pppoe', :v)"
-                    if column != "service_type"
-                    else "INSERT INTO customers (mikrotik_id, username, name, service_type) "
-                    "VALUES ('m', 'u', 'n', :v)"
-                ),
-                {"v": value},
-            )
+            conn.execute(text(f"INSERT INTO customers ({columns}) VALUES ({values})"), {"v": value})
     finally:
         engine.dispose()
-
-
-def test_seed_sql_script_database_adopted_by_stamp_then_upgrade() -> None:
-    with migrated_schema(migrate=False) as url:
-        engine = create_engine(url)
-        try:
-            with engine.begin() as conn:
-                conn.exec_driver_sql(SEED_SQL.read_text(encoding="utf-8"))
-                conn.execute(text(SEED_INSERT))
-            command.stamp(alembic_config(url), "0001")
-            upgrade(url)
-            with engine.connect() as conn:
-                assert {"routers", "packages", "monitor_sessions"} <= set(inspect(conn).get_table_names())
-                assert conn.scalar(text("SELECT name FROM customers")) == "Budi Santoso"
-        finally:
-            engine.dispose()
