@@ -42,10 +42,10 @@ from celery.exceptions import Ignore
 from models import ActualState, DesiredState, MonitorSession
 from models.resolution import ResolutionError
 from routeros import RouterError
+from routeros.backoff import Backoff
 from settings import get_settings
 from tasks import lifecycle, runtime, sessions
 from tasks.app import app
-from tasks.backoff import Backoff
 from tasks.hub import RouterHandle, get_hub
 from tasks.keys import customer_stream
 from tasks.leases import LeaseHandle

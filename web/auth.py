@@ -105,7 +105,9 @@ def is_public(path: str) -> bool:
     return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
-def unauthorized(message: str = "authentication required: send Authorization: Bearer <API_TOKEN>") -> Response:
+def unauthorized(
+    message: str = "authentication required: send Authorization: Bearer <API_TOKEN>",
+) -> Response:
     return JSONResponse(
         {"status": "error", "message": message, "code": "unauthorized"},
         status_code=401,
@@ -164,7 +166,9 @@ def websocket_refusal(conn: HTTPConnection, settings: Settings) -> Response | No
             if SUBPROTOCOL not in offered_protocols(conn.headers):
                 return unauthorized(f"offer the subprotocol {SUBPROTOCOL!r} beside the bearer one")
             return None
-    return unauthorized("authentication required: Authorization header, bearer.<token> subprotocol or session")
+    return unauthorized(
+        "authentication required: Authorization header, bearer.<token> subprotocol or session"
+    )
 
 
 def accepted_subprotocol(conn: HTTPConnection) -> str | None:

@@ -32,7 +32,7 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from tasks.backoff import Backoff
+from routeros.backoff import Backoff
 from settings import as_text
 from tasks import keys
 from tasks.message import MessageError, decode_entry
@@ -159,6 +159,14 @@ class Subscription:
         self.relay.unsubscribe(self)
 
 
+def _raise_if_cancelled() -> None:
+    """redis-py can absorb a cancellation that lands in a blocking read (returning, or
+    raising a connection error, instead): the cancellation (app shutdown) still wins."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Relay:
     """One per web process. `run()` is the supervised reader; `subscribe()` for clients."""
 
@@ -239,10 +247,12 @@ class Relay:
                 self.started.set()
                 while True:
                     await self._read_once()
+                    _raise_if_cancelled()
                     backoff.reset()
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError, MessageError) as exc:
+                _raise_if_cancelled()
                 self.restarts += 1
                 delay = backoff.next_delay()
                 log.warning("relay: reading %s failed (%s); retrying in %.1fs", self.stream, exc, delay)
@@ -320,7 +330,9 @@ class Relay:
                 return
             low = f"({as_text(entries[-1][0])}"
 
-    async def _gap(self, streams: list[str], after: tuple[int, int], retention_ms: int) -> dict[str, Any] | None:
+    async def _gap(
+        self, streams: list[str], after: tuple[int, int], retention_ms: int
+    ) -> dict[str, Any] | None:
         """Were entries after `after` trimmed (or expired) before the client came back?"""
         if after == (0, 0):
             return None  # "everything you have": nothing was promised before it

@@ -24,17 +24,13 @@ USER, PASSWORD = "ops", "Fl0wer-pw-9z"
 @pytest.fixture(scope="module")
 def flower(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
-    env = {**os.environ, **BASE_ENV}
+    # The credentials come from the environment, as compose passes them: never on the
+    # command line, where `ps` shows them.
+    env = {**os.environ, **BASE_ENV, "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"}
     # Make sure nothing in the environment opens the API without credentials.
     env.pop("FLOWER_UNAUTHENTICATED_API", None)
     proc = CeleryProcess(
-        [
-            "flower",
-            f"--port={port}",
-            "--address=127.0.0.1",
-            f"--basic-auth={USER}:{PASSWORD}",
-            "--read_only=True",
-        ],
+        ["flower", f"--port={port}", "--address=127.0.0.1", "--read_only=True"],
         env,
         tmp_path_factory.mktemp("flower") / "flower.log",
         "Visit me",

@@ -44,9 +44,13 @@ class Producer:
             self.fences[customer] = self.sem.claim(
                 token, customer, "r1", "run", global_limit=10_000, router_limit=None, ttl=600
             )
-        meta = CustomerMeta(customer, f"Name {customer[:4]}", customer[:8], "pppoe", f"<pppoe-{customer[:8]}>", "r1")
+        meta = CustomerMeta(
+            customer, f"Name {customer[:4]}", customer[:8], "pppoe", f"<pppoe-{customer[:8]}>", "r1"
+        )
         row = {"rx-bits-per-second": str(1000 + self.seq), "tx-bits-per-second": str(5000 + self.seq)}
-        entry = traffic_from_row(row, meta, session_id=f"s-{customer}", seq=self.seq, fence=self.fences[customer])
+        entry = traffic_from_row(
+            row, meta, session_id=f"s-{customer}", seq=self.seq, fence=self.fences[customer]
+        )
         self.seq += 1
         ids = self.pub.publish(entry, token=token, fence=self.fences[customer])
         assert ids is not None
@@ -54,7 +58,9 @@ class Producer:
 
     def event(self, customer: str, kind: str = "offline") -> str:
         meta = CustomerMeta(customer, "n", "u", "pppoe", "<pppoe-u>", "r1")
-        entry = status_entry(kind, meta, session_id=f"s-{customer}", seq=self.seq, fence=None, reason="because")
+        entry = status_entry(
+            kind, meta, session_id=f"s-{customer}", seq=self.seq, fence=None, reason="because"
+        )
         self.seq += 1
         return self.pub.publish_status(entry).combined
 
@@ -130,7 +136,9 @@ async def test_relay_resume_delivers_everything_after_the_id_in_order_once(
     sub.close()
 
 
-async def test_relay_resume_after_trimming_sends_one_gap_frame_first(relay: Relay, sync_client: redis.Redis) -> None:
+async def test_relay_resume_after_trimming_sends_one_gap_frame_first(
+    relay: Relay, sync_client: redis.Redis
+) -> None:
     alice = str(uuid.uuid4())
     producer = Producer(sync_client, maxlen=100)
     old = producer.sample(alice)
