@@ -270,6 +270,12 @@ def get_hub() -> RouterHub:
         return _hub
 
 
+def current_hub() -> RouterHub | None:
+    """The process's hub if monitors created one (metrics read it without creating it)."""
+    with _hub_lock:
+        return _hub
+
+
 def close_hub() -> None:
     global _hub
     with _hub_lock:

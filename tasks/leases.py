@@ -107,6 +107,8 @@ class LeaseKeeper:
         self.renew_interval = renew_interval
         self.stop_poll_interval = stop_poll_interval
         self._revoked = revoked
+        # Renewal outcomes since start, for tasks.metrics (read at scrape time).
+        self.renewals = {"ok": 0, "lost": 0, "error": 0}
         self._handles: dict[str, LeaseHandle] = {}
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -193,6 +195,7 @@ class LeaseKeeper:
                     [(h.token, h.customer_id, h.router_id, h.claimant) for h in due], self.ttl
                 )
             except redis.RedisError as exc:
+                self.renewals["error"] += len(due)
                 log.warning("lease renewal failed for %d monitors: %s", len(due), exc)
                 for h in due:
                     h._progress = True  # retry them next round
@@ -203,7 +206,9 @@ class LeaseKeeper:
                     if ok:
                         h._last_renewed = started
                         renewed += 1
+                        self.renewals["ok"] += 1
                     elif h.token in registered:
+                        self.renewals["lost"] += 1
                         log.warning("lease %s lost (customer %s)", h.token, h.customer_id)
                         h.request_stop(LEASE_LOST)
                     # else: the monitor ended during this round and released its own lease

@@ -44,7 +44,7 @@ from models.resolution import ResolutionError
 from routeros import RouterError
 from routeros.backoff import Backoff
 from settings import get_settings
-from tasks import lifecycle, runtime, sessions
+from tasks import lifecycle, metrics, runtime, sessions
 from tasks.app import app
 from tasks.hub import RouterHandle, get_hub
 from tasks.keys import customer_stream
@@ -236,6 +236,7 @@ class MonitorRun:
             stop_event=_WakingEvent(),
         )
         self.seq = self._next_seq()
+        metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
         self._publish_status("started", f"attempt {self.token.attempt}")
         return True
 
@@ -381,8 +382,13 @@ class MonitorRun:
             )
         except MessageError as exc:
             log.warning("monitor %s: unusable router row: %s", self.token, exc)
+            metrics.PUBLISH_FAILURES.labels("unusable-row").inc()
             return False
-        return self._publish(entry)
+        if not self._publish(entry):
+            return False
+        metrics.SAMPLES_PUBLISHED.inc()
+        metrics.PUBLISH_LATENCY.observe(time.monotonic() - reading.received)
+        return True
 
     def _status(self, kind: str, reason: str | None) -> dict[str, str]:
         return status_entry(
@@ -395,6 +401,7 @@ class MonitorRun:
         )
 
     def _publish_status(self, kind: str, reason: str | None = None) -> bool:
+        metrics.STATUS_EVENTS.labels(kind).inc()
         return self._publish(self._status(kind, reason))
 
     def _publish(self, entry: dict[str, str]) -> bool:
@@ -405,9 +412,11 @@ class MonitorRun:
             # A timed-out publish may still run when a frozen Redis resumes: its seq is
             # spent either way, so no two entries of a session ever share one.
             log.warning("monitor %s: publish failed: %s", self.token, exc)
+            metrics.PUBLISH_FAILURES.labels("redis").inc()
             self.seq += 1
             return False
         if ids is None:
+            metrics.PUBLISH_FAILURES.labels("fenced-out").inc()
             self._lease().request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
             return False
         self.seq += 1

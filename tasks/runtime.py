@@ -62,6 +62,11 @@ class Runtime:
                 self._keeper.start()
             return self._keeper
 
+    def existing_keeper(self) -> LeaseKeeper | None:
+        """The keeper if this process runs monitors, without starting one (metrics)."""
+        with self._lock:
+            return self._keeper
+
     def batch_publisher(self) -> BatchPublisher:
         """The process's batching publisher (every monitor's fenced publishes)."""
         with self._lock:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from routeros import LoginError, RouterError, TrapError, UnreachableError
@@ -46,6 +46,8 @@ class Reading:
     kind: ReadingKind
     data: dict[str, str] | None = None
     reason: str = ""
+    # When the monitor got it (monotonic): the start of its publish latency.
+    received: float = field(default_factory=time.monotonic)
 
 
 class Source(Protocol):

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import threading
 
-from celery.signals import worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_shutdown, worker_shutting_down
 
-from tasks import runtime
+from settings import get_settings
+from tasks import metrics, runtime
 from tasks.hub import close_hub
 from tasks.lifecycle import WORKER_SHUTDOWN
 
@@ -18,6 +19,14 @@ from tasks.lifecycle import WORKER_SHUTDOWN
 # process running the monitors, so every loop sees it on its next check. (Celery's
 # state.should_stop is 0 on a warm shutdown, which is falsy: an Event is unambiguous.)
 shutting_down = threading.Event()
+
+
+@worker_init.connect  # type: ignore[untyped-decorator]  # celery is untyped
+def _serve_metrics(**_: object) -> None:
+    # Set WORKER_METRICS_PORT on the monitors workers (one port per process on a host).
+    port = get_settings().worker_metrics_port
+    if port:
+        metrics.serve(port)
 
 
 @worker_shutting_down.connect  # type: ignore[untyped-decorator]  # celery is untyped

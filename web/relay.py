@@ -265,7 +265,9 @@ class Relay:
 
     async def _read_once(self) -> None:
         assert self.last_id is not None
-        reply: Any = await self.redis.xread({self.stream: self.last_id}, count=self.count, block=self.block_ms)
+        reply: Any = await self.redis.xread(
+            {self.stream: self.last_id}, count=self.count, block=self.block_ms
+        )
         if not reply:
             return
         now_ms = int(time.time() * 1000)

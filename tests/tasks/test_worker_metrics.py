@@ -1,0 +1,57 @@
+"""A monitors worker's Prometheus endpoint (WORKER_METRICS_PORT)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tasks import service
+from tests.polling import wait_for
+from tests.tasks.conftest import Engine, wait_entry
+from tests.tasks.private_redis import free_port
+
+PORT = free_port()
+
+
+@pytest.fixture(scope="module")
+def engine(engine_factory: Any) -> Iterator[Engine]:
+    eng = engine_factory(pppoe=3, hotspot=0, static=0)
+    eng.start_worker("monitors", concurrency=4, name="metrics", WORKER_METRICS_PORT=str(PORT))
+    yield eng
+
+
+def _scrape() -> dict[str, float]:
+    text = httpx.get(f"http://127.0.0.1:{PORT}/metrics", timeout=5).text
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            values[f"{sample.name}{{{labels}}}"] = sample.value
+    return values
+
+
+def test_worker_metrics_move_while_a_monitor_runs(engine: Engine) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[0])
+    info = service.start(cid, requested_by="test")
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 8.0, "a sample")
+    values = wait_for(
+        lambda: (v := _scrape()) and v.get("mtmon_worker_samples_published_total{}", 0) >= 2 and v,
+        10.0,
+        what="two samples counted",
+    )
+    assert values["mtmon_worker_monitors_running{}"] == 1
+    assert values["mtmon_worker_router_connections{router=sim-1}"] == 1
+    assert values["mtmon_worker_monitor_runs_total{kind=first}"] == 1
+    assert values["mtmon_worker_status_events_total{type=started}"] == 1
+    assert values["mtmon_worker_publish_latency_seconds_count{}"] >= 2
+    wait_for(
+        lambda: _scrape().get("mtmon_worker_lease_renewals_total{result=ok}", 0) >= 1, 5.0, what="a renewal"
+    )
+    service.stop(cid, requested_by="test")
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "stopped", 5.0, "stopped")
+    wait_for(lambda: _scrape()["mtmon_worker_monitors_running{}"] == 0, 5.0, what="nothing running")
+    assert info.session_id
