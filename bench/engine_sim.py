@@ -26,6 +26,7 @@ from typing import Any
 
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.commands import MonitorStream
+from routeros.simulator.model import RouterModel
 from routeros.simulator.session import ApiSession
 
 _recording = False
@@ -37,9 +38,11 @@ _lock = threading.Lock()
 def _install_hooks() -> None:
     emit, send = MonitorStream.emit, ApiSession.send
 
-    def logged_emit(self: MonitorStream, out: list[bytes], sec: int, model: Any, mode: str) -> None:
+    def logged_emit(
+        self: MonitorStream, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str
+    ) -> None:
         before = len(out)
-        emit(self, out, sec, model, mode)
+        emit(self, out, sec, model, default_drop_mode)
         if _recording and len(out) > before:
             for name in self.names:
                 iface = model.interfaces.get(name)
@@ -57,8 +60,8 @@ def _install_hooks() -> None:
                 _log.extend((n, rx, tx, now) for n, rx, tx in _pending)
             _pending.clear()
 
-    MonitorStream.emit = logged_emit  # type: ignore[method-assign]
-    ApiSession.send = logged_send  # type: ignore[method-assign]
+    MonitorStream.emit = logged_emit  # type: ignore[method-assign]  # the log hook, on purpose
+    ApiSession.send = logged_send  # type: ignore[method-assign]  # the log hook, on purpose
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,10 +10,11 @@ T = TypeVar("T")
 
 
 def wait_for(
-    condition: Callable[[], T], timeout: float = 5.0, what: str = "condition", *, step: float = 0.02
+    condition: Callable[[], T | None], timeout: float = 5.0, what: str = "condition", *, step: float = 0.02
 ) -> T:
     """Poll `condition` until it returns something truthy and return that; fail naming
-    `what` once `timeout` seconds have passed."""
+    `what` once `timeout` seconds have passed. A condition answering `X | None` ("not
+    yet") thus waits for an `X`: the result is never None."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()

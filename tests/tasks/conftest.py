@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -34,7 +34,11 @@ import redis  # noqa: E402
 from settings import get_settings  # noqa: E402
 from tests.pg import migrated_schema  # noqa: E402
 from tests.polling import wait_for  # noqa: E402
+from tests.tasks.streams import decoded  # noqa: E402
 from tests.workers import CeleryProcess, beat, worker  # noqa: E402
+
+if TYPE_CHECKING:
+    from models import MonitorSession
 
 # Shrunk so that hour-scale behaviour shows up in seconds.
 BASE_ENV = {
@@ -282,15 +286,43 @@ def token(session_id: str, attempt: int) -> str:
     return str(Token(session_id, attempt))
 
 
+def session_row(session_id: object) -> MonitorSession:
+    """The monitor_sessions row of a session the test started (it must exist)."""
+    from tasks import sessions
+
+    row = sessions.get(session_id)
+    assert row is not None, f"no monitor_sessions row for {session_id}"
+    return row
+
+
+def open_session_row(customer_id: str) -> MonitorSession:
+    """The customer's open session row (desired running), which the test expects."""
+    from tasks import sessions
+
+    row = sessions.open_for_customer(customer_id)
+    assert row is not None, f"no open session for customer {customer_id}"
+    return row
+
+
 def customer_entries(client: redis.Redis, customer_id: str) -> list[dict[str, Any]]:
     from tasks.keys import customer_stream
-    from tasks.message import decode_entry
 
-    return [decode_entry(i, f) for i, f in client.xrange(customer_stream(customer_id))]
+    return decoded(client.xrange(customer_stream(customer_id)))
+
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def matches(**fields: object) -> Predicate:
+    """A predicate on decoded entries: every given field has the given value.
+
+    Binds its values when called, so it can be built in a loop (what a lambda's
+    `s=session_id` default did, which mypy cannot type)."""
+    return lambda entry: all(entry[name] == value for name, value in fields.items())
 
 
 def wait_entry(
-    client: redis.Redis, customer_id: str, predicate: Callable[[dict], bool], timeout: float, message: str
+    client: redis.Redis, customer_id: str, predicate: Predicate, timeout: float, message: str
 ) -> dict[str, Any]:
     def find() -> dict[str, Any] | None:
         for entry in customer_entries(client, customer_id):
@@ -298,7 +330,7 @@ def wait_entry(
                 return entry
         return None
 
-    return wait_for(find, timeout, what=message)  # type: ignore[return-value]
+    return wait_for(find, timeout, what=message)
 
 
 def parse_ts(value: str) -> float:

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
 
 from tasks import keys
 from tasks.message import CustomerMeta, decode_entry, traffic_from_row
-from tasks.publisher import BatchPublisher, Publisher, batch_client
+from tasks.publisher import BatchPublisher, Publisher, _Item, batch_client
 from tasks.semaphore import Semaphore
 from tests.polling import wait_for
 from tests.tasks.private_redis import PrivateRedis
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
+from tests.tasks.streams import decoded, stream_entries
 
 TTL = 60.0
 ROW = {"name": "<pppoe-u>", "rx-bits-per-second": "1000", "tx-bits-per-second": "9000"}
@@ -45,13 +48,13 @@ class GatedBatchPublisher(BatchPublisher):
     """Holds its FIRST batch until `gate` is set, so everything published meanwhile is
     queued and goes out together in the next batch; records each batch's size."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self.gate = threading.Event()
         self.held = threading.Event()
         self.sizes: list[int] = []
 
-    def _execute(self, items):  # type: ignore[no-untyped-def]
+    def _execute(self, items: list[_Item]) -> list[object]:
         if not self.held.is_set():
             self.held.set()
             self.gate.wait(10)
@@ -107,13 +110,13 @@ def test_batch_publisher_many_threads_each_entry_lands_once_with_its_own_ids(
         ]
 
     _in_threads([lambda i=i: producer(i) for i in range(threads)])
-    combined = redis_client.xrange(keys.COMBINED_STREAM)
+    combined = stream_entries(redis_client.xrange(keys.COMBINED_STREAM))
     assert len(combined) == threads * per_thread
     assert len({i for i, _ in combined}) == threads * per_thread
     for i in range(threads):
         ids = got[i]
         assert all(x is not None and x.customer == x.combined for x in ids)
-        stream = redis_client.xrange(keys.customer_stream(f"c{i}"))
+        stream = stream_entries(redis_client.xrange(keys.customer_stream(f"c{i}")))
         # Every entry of this caller exactly once, in its order, under the ids it was given.
         assert [sid.decode() for sid, _ in stream] == [x.customer for x in ids]
         assert [decode_entry(sid, f)["seq"] for sid, f in stream] == list(range(per_thread))
@@ -139,13 +142,13 @@ def test_batch_publisher_refuses_a_stale_token_inside_a_batch_the_others_land(
         )
         first.start()
         assert pub.held.wait(5)
-        calls = [
+        calls: list[Callable[[], object]] = [
             lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:1", fence=fences[0]),
             lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:2", fence=fences[0]),
             lambda: pub.publish(sample("c0", 2, new), token="s0:2", fence=new),
         ]
         calls += [
-            lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1", fence=fences[i])
+            partial(pub.publish, sample(f"c{i}", 1, fences[i]), token=f"s{i}:1", fence=fences[i])
             for i in range(2, 5)
         ]
         results: list[object] = []
@@ -161,7 +164,7 @@ def test_batch_publisher_refuses_a_stale_token_inside_a_batch_the_others_land(
     stale_token, stale_fence, owner, *others = results
     assert stale_token is None and stale_fence is None
     assert owner is not None and all(r is not None and not isinstance(r, Exception) for r in others)
-    assert [decode_entry(i, f)["fence"] for i, f in redis_client.xrange(keys.customer_stream("c0"))] == [new]
+    assert [m["fence"] for m in decoded(redis_client.xrange(keys.customer_stream("c0")))] == [new]
     for i in range(2, 5):
         assert redis_client.xlen(keys.customer_stream(f"c{i}")) == 1
 
@@ -202,7 +205,7 @@ def test_batch_publisher_withdraws_an_entry_whose_caller_gave_up(
         assert pub.publish(sample("c1", 1, f1), token="s1:1", fence=f1) is not None
     finally:
         pub.close()
-    assert [decode_entry(i, f)["seq"] for i, f in redis_client.xrange(keys.customer_stream("c1"))] == [1]
+    assert [m["seq"] for m in decoded(redis_client.xrange(keys.customer_stream("c1")))] == [1]
 
 
 def test_batch_publisher_idle_thread_answers_a_single_publish_at_once(
@@ -294,7 +297,8 @@ def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
         fence = acquire(sem, "s9:1", "c1")
         ids = pub.publish(sample("c1", 2, fence, session="s9"), token="s9:1", fence=fence)
         assert ids is not None
-        assert [i.decode() for i, _ in client.xrange(keys.customer_stream("c1"))] == [ids.customer]
+        c1 = stream_entries(client.xrange(keys.customer_stream("c1")))
+        assert [i.decode() for i, _ in c1] == [ids.customer]
     finally:
         pub.gate.set()
         pub.close()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from tasks import keys
 from tasks.leases import LeaseHandle, LeaseKeeper
 from tasks.lifecycle import LEASE_LOST, REVOKED, STOP_REQUESTED, request_stop
-from tasks.semaphore import Semaphore
+from tasks.semaphore import ClaimedLease, Semaphore
 from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
@@ -22,12 +24,20 @@ RUN = "host:1:run"
 
 
 def claimed(
-    keeper: LeaseKeeper, session: str, customer: str, ttl: float = TTL, **register: object
+    keeper: LeaseKeeper,
+    session: str,
+    customer: str,
+    ttl: float = TTL,
+    *,
+    task_id: str | None = None,
+    stop_event: threading.Event | None = None,
 ) -> LeaseHandle:
     """A lease claimed by a monitor run and registered with the keeper, as the task does."""
     token = f"{session}:1"
     keeper.semaphore.claim(token, customer, "r1", RUN, global_limit=100, router_limit=None, ttl=ttl)
-    return keeper.register(token, customer, "r1", session_id=session, claimant=RUN, **register)  # type: ignore[arg-type]
+    return keeper.register(
+        token, customer, "r1", session_id=session, claimant=RUN, task_id=task_id, stop_event=stop_event
+    )
 
 
 @pytest.fixture
@@ -61,7 +71,8 @@ def test_leases_keeper_renews_only_progressing_monitors(keeper: LeaseKeeper) -> 
         wait_for(lambda: hung.stopped, what="the hung monitor's stop event")
         assert hung.stop_reason == LEASE_LOST and hung.lease_lost
         assert not alive.stopped
-        assert sem.owner_of("alice").token == alive.token
+        alice = sem.owner_of("alice")
+        assert alice is not None and alice.token == alive.token
     finally:
         done.set()
         worker.join()
@@ -120,7 +131,7 @@ def test_leases_monitor_ending_during_a_renewal_is_not_reported_lost(
     redis_client: redis.Redis, caplog: pytest.LogCaptureFixture
 ) -> None:
     class EndsDuringRenewal(Semaphore):
-        def renew_many(self, leases, ttl):  # type: ignore[no-untyped-def]  # same signature as the base
+        def renew_many(self, leases: Sequence[ClaimedLease], ttl: float) -> list[bool]:
             # The monitor's `finally` runs between the round's snapshot and its script call.
             keeper.unregister(handle)
             self.release(handle.token, "alice", "r1")
@@ -160,7 +171,7 @@ def test_leases_stop_all_reaches_every_monitor_and_first_reason_wins(keeper: Lea
 
 def test_leases_unreachable_redis_stops_monitors_after_the_ttl(redis_client: redis.Redis) -> None:
     # A client for a port nothing listens on, without redis-py's default retries.
-    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=None)
+    dead = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
     keeper = LeaseKeeper(Semaphore(dead), ttl=0.5, renew_interval=0.1, stop_poll_interval=0.05)
     handle = keeper.register("s1:1", "alice", "r1", session_id="s1", claimant=RUN)
     keeper.start()

@@ -80,6 +80,7 @@ def test_monitor_duplicate_delivery_while_running_makes_one_producer(engine: Eng
     cid = engine.customer_id(engine.usernames("pppoe")[0])
     info = service.start(cid, requested_by="test")
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 8.0, "the first sample")
+    assert info.task_id is not None
     runner = next(n for n in ("dup-a", "dup-b") if info.task_id in _worker(engine, n).log())
     other = "dup-b" if runner == "dup-a" else "dup-a"
     _consume([runner], on=False)  # the duplicate must reach the other process

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from routeros import RouterClient, RouterEndpoint, UnreachableError
+from routeros import RouterClient, RouterEndpoint, Stream, UnreachableError
 from routeros.simulator import Simulator, SimulatorConfig
-from tasks.hub import RouterHub
+from tasks.hub import RouterHandle, RouterHub
 from tests.polling import wait_for
 
 
@@ -22,6 +22,13 @@ def _endpoint(sim: Simulator) -> RouterEndpoint:
     return RouterEndpoint("127.0.0.1", sim.port, "admin", "admin", timeout=2, name="sim")
 
 
+def _monitor(handle: RouterHandle, interface: str) -> Stream:
+    """monitor-traffic of one interface on the handle's shared connection."""
+    stream = handle.stream("/interface/monitor-traffic", {"interface": interface, "interval": "1"}, wait=5)
+    assert stream is not None, "still connecting after wait=5"
+    return stream
+
+
 @pytest.mark.parametrize("per_router", [1, 2])
 def test_monitor_hub_caps_connections_per_router_whatever_the_monitors(
     sim: Simulator, per_router: int
@@ -30,14 +37,7 @@ def test_monitor_hub_caps_connections_per_router_whatever_the_monitors(
     handles = [hub.checkout(_endpoint(sim)) for _ in range(12)]
     try:
         targets = [c["target"] for c in sim.customers()["customers"]]
-        streams = [
-            h.stream(
-                "/interface/monitor-traffic",
-                {"interface": targets[i % len(targets)], "interval": "1"},
-                wait=5,
-            )
-            for i, h in enumerate(handles)
-        ]
+        streams = [_monitor(h, targets[i % len(targets)]) for i, h in enumerate(handles)]
         for stream in streams:
             event = stream.get(timeout=5)
             assert event is not None and event.kind == "data"

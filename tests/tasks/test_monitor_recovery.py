@@ -5,13 +5,22 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tasks import runtime, service, sessions
 from tests.polling import wait_for
-from tests.tasks.conftest import Engine, customer_entries, live_tokens, token, wait_entry
+from tests.tasks.conftest import (
+    Engine,
+    Predicate,
+    customer_entries,
+    live_tokens,
+    matches,
+    open_session_row,
+    token,
+    wait_entry,
+)
 from tests.workers import CeleryProcess
 
 CAP = 20
@@ -66,6 +75,11 @@ def _current_attempt(session_id: str) -> int:
     return row.attempt
 
 
+def _at_attempt(session_id: str, attempt: int) -> Callable[[], bool]:
+    """A wait_for condition: the session's row is at `attempt`."""
+    return lambda: _current_attempt(session_id) == attempt
+
+
 def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
     engine: Engine, first_worker: CeleryProcess
 ) -> None:
@@ -75,7 +89,7 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
         wait_entry(
             engine.redis,
             cid,
-            lambda e, s=info.session_id: e["type"] == "traffic" and e["session_id"] == s,
+            matches(type="traffic", session_id=info.session_id),
             5.0,
             "first samples",
         )
@@ -94,9 +108,7 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
         wait_entry(
             engine.redis,
             cid,
-            lambda e, s=info.session_id, cid=cid: (
-                e["type"] == "traffic" and e["session_id"] == s and e["fence"] != _fence_of(engine, cid, s, 1)
-            ),
+            _traffic_after_first_attempt(engine, cid, info.session_id),
             15.0,
             "samples from the restarted attempt",
         )
@@ -115,13 +127,22 @@ def _fence_of(eng: Engine, cid: str, session_id: str, nth_attempt: int) -> int |
     return fences[nth_attempt - 1] if len(fences) >= nth_attempt else None
 
 
+def _traffic_after_first_attempt(eng: Engine, cid: str, session_id: str) -> Predicate:
+    """Samples of the session written with another fence than its first attempt's."""
+    return lambda e: (
+        e["type"] == "traffic"
+        and e["session_id"] == session_id
+        and e["fence"] != _fence_of(eng, cid, session_id, 1)
+    )
+
+
 def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
     running = [p for p in engine.processes if p.name == "wb" and p.alive()]
     assert running, "needs the worker of the previous test"
     leaving = running[0]
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[:3]]
-    rows = [sessions.open_for_customer(cid) for cid in ids]
-    assert all(r is not None and r.attempt == 2 for r in rows)
+    rows = [open_session_row(cid) for cid in ids]
+    assert all(r.attempt == 2 for r in rows)
     engine.start_worker("monitors", concurrency=48, name="wc")
 
     leaving.signal(signal.SIGTERM)
@@ -133,16 +154,16 @@ def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
         handover = wait_entry(
             engine.redis,
             cid,
-            lambda e, s=str(row.id): e["type"] == "reconnecting" and e["session_id"] == s,
+            matches(type="reconnecting", session_id=str(row.id)),
             2.0,
             "handover event",
         )
         assert "handing over" in handover["reason"]
-        wait_for(lambda s=str(row.id): _current_attempt(s) == 3, 10.0, what="a third attempt")
+        wait_for(_at_attempt(str(row.id), 3), 10.0, what="a third attempt")
         wait_entry(
             engine.redis,
             cid,
-            lambda e, s=str(row.id): e["type"] == "started" and e["reason"] == "attempt 3",
+            matches(type="started", reason="attempt 3"),
             10.0,
             "attempt 3 started",
         )
@@ -159,7 +180,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
         wait_entry(
             engine.redis,
             cid,
-            lambda e, s=info.session_id: e["type"] == "traffic" and e["session_id"] == s,
+            matches(type="traffic", session_id=info.session_id),
             10.0,
             "first samples",
         )
@@ -180,7 +201,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
             wait_entry(
                 engine.redis,
                 cid,
-                lambda e, s=info.session_id: e["type"] == "traffic" and e["session_id"] == s,
+                matches(type="traffic", session_id=info.session_id),
                 20.0,
                 "samples after the flush",
             )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import redis
@@ -18,7 +18,7 @@ import redis
 from tasks import service, sessions
 from tasks.semaphore import Semaphore
 from tests.polling import wait_for
-from tests.tasks.conftest import Engine, customer_entries, live_tokens, token
+from tests.tasks.conftest import Engine, Predicate, customer_entries, live_tokens, matches, token, wait_entry
 from tests.tasks.private_redis import PrivateRedis
 
 N = 6
@@ -120,6 +120,16 @@ def _id_ms(entry: dict) -> int:
     return int(entry["id"].split("-")[0])
 
 
+def _traffic_of_another_fence(fence: int) -> Predicate:
+    """Samples written by a producer other than the one holding `fence`."""
+    return lambda e: e["type"] == "traffic" and e["fence"] != fence
+
+
+def _two_samples_since(eng: Engine, cid: str, since_ms: int, fence: int) -> Callable[[], bool]:
+    """A wait_for condition: `fence` wrote at least two samples from `since_ms` on."""
+    return lambda: sum(1 for e in _traffic(eng, cid) if _id_ms(e) >= since_ms and e["fence"] == fence) >= 2
+
+
 def _start_all(eng: Engine, usernames: list[str]) -> dict[str, dict]:
     """Start one monitor per customer and wait for its first sample; cid -> its producer."""
     producers = {}
@@ -132,10 +142,8 @@ def _start_all(eng: Engine, usernames: list[str]) -> dict[str, dict]:
             "attempt": info.attempt,
         }
     for cid, p in producers.items():
-        sample = wait_for(
-            lambda c=cid, s=p["session"]: next((e for e in _traffic(eng, c) if e["session_id"] == s), None),
-            10.0,
-            what=f"first sample of {cid}",
+        sample = wait_entry(
+            eng.redis, cid, matches(type="traffic", session_id=p["session"]), 10.0, f"first sample of {cid}"
         )
         p["fence"] = sample["fence"]
     return producers
@@ -159,12 +167,18 @@ def assert_new_attempts_keep_their_leases(eng: Engine, producers: dict[str, dict
 
     def renewed() -> bool:
         later = {cid: _lease_expiry(eng, t) for cid, t in tokens.items()}
-        return all(later[c] is not None and later[c] > first[c] + RENEW / 2 for c in tokens)
+        return all(_moved_forward(first[c], later[c]) for c in tokens)
 
     wait_for(renewed, 4 * RENEW + 3.0, what="the new attempts' leases to be renewed")
     for p in producers.values():
         row = sessions.get(p["session"])
         assert row is not None and row.attempt == p["attempt"] + 1, "restarted more than once"
+
+
+def _moved_forward(before: float | None, after: float | None) -> bool:
+    """A lease's expiry was pushed forward by more than half a renew interval."""
+    assert before is not None, "the lease was not live to begin with"
+    return after is not None and after > before + RENEW / 2
 
 
 def assert_one_producer_at_a_time(entries: list[dict]) -> None:
@@ -191,12 +205,12 @@ def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
         # and the reconciler (beat, also reconnected) starts a new attempt of each.
         for cid, p in producers.items():
             left = TTL + RECONCILE + SLACK - (time.monotonic() - restarted)
-            p["new"] = wait_for(
-                lambda c=cid, s=p["session"]: next(
-                    (e for e in _traffic(engine, c) if e["session_id"] == s), None
-                ),
+            p["new"] = wait_entry(
+                engine.redis,
+                cid,
+                matches(type="traffic", session_id=p["session"]),
                 max(left, 0.1),
-                what=f"samples of {cid} after the restart",
+                f"samples of {cid} after the restart",
             )
     assert slots.peak <= CAP
     for cid, p in producers.items():
@@ -231,9 +245,7 @@ def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
         # Everyone keeps producing with the same fence after the outage.
         for cid, p in producers.items():
             wait_for(
-                lambda c=cid, f=p["fence"]: (
-                    sum(1 for e in _traffic(engine, c) if _id_ms(e) >= resumed_ms and e["fence"] == f) >= 2
-                ),
+                _two_samples_since(engine, cid, resumed_ms, p["fence"]),
                 5.0,
                 what=f"samples of {cid} after the outage",
             )
@@ -268,10 +280,12 @@ def test_monitor_long_redis_outage_fences_out_then_restarts_once(
         resumed = time.monotonic()
         for cid, p in producers.items():
             left = TTL + RECONCILE + SLACK - (time.monotonic() - resumed)
-            p["new"] = wait_for(
-                lambda c=cid, f=p["fence"]: next((e for e in _traffic(engine, c) if e["fence"] != f), None),
+            p["new"] = wait_entry(
+                engine.redis,
+                cid,
+                _traffic_of_another_fence(p["fence"]),
                 max(left, 0.1),
-                what=f"samples of {cid}'s new attempt",
+                f"samples of {cid}'s new attempt",
             )
     assert slots.peak <= CAP
     log = _monitors_log(engine)

@@ -11,6 +11,7 @@ from tasks.publisher import Publisher
 from tasks.semaphore import Semaphore
 from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
+from tests.tasks.streams import decoded, stream_entries
 
 TTL = 30.0
 META = CustomerMeta(
@@ -37,8 +38,8 @@ def test_publisher_fenced_publish_writes_both_streams(redis_client: redis.Redis)
     fence = acquire(sem)
     ids = pub.publish(sample(1, fence), token="s1:1", fence=fence)
     assert ids is not None
-    ((cid, cfields),) = redis_client.xrange(keys.customer_stream("alice"))
-    ((gid, gfields),) = redis_client.xrange(keys.COMBINED_STREAM)
+    ((cid, cfields),) = stream_entries(redis_client.xrange(keys.customer_stream("alice")))
+    ((gid, gfields),) = stream_entries(redis_client.xrange(keys.COMBINED_STREAM))
     assert (cid.decode(), gid.decode()) == (ids.customer, ids.combined)
     assert ids.customer == ids.combined  # one cursor for both streams
     assert cfields == gfields
@@ -65,7 +66,7 @@ def test_publisher_refuses_a_stale_fence_or_token_after_takeover(redis_client: r
     )
     assert pub.publish(sample(2, old), token="s1:1", fence=old) is None
     assert pub.publish(sample(2, new), token="s1:2", fence=new) is not None
-    fences = {decode_entry(i, f)["fence"] for i, f in redis_client.xrange(keys.customer_stream("alice"))}
+    fences = {m["fence"] for m in decoded(redis_client.xrange(keys.customer_stream("alice")))}
     assert fences == {new}
 
 
@@ -80,11 +81,11 @@ def test_publisher_status_after_release_is_unfenced_but_never_traffic(
     assert pub.publish(sample(1, fence), token="s1:1", fence=fence) is None
     stopped = status_entry("stopped", META, session_id="s1", seq=1, fence=fence, reason="api stop")
     ids = pub.publish_status(stopped)
-    last = redis_client.xrange(keys.customer_stream("alice"), min=ids.customer)
-    assert decode_entry(*last[0])["reason"] == "api stop"
+    last = decoded(redis_client.xrange(keys.customer_stream("alice"), min=ids.customer))
+    assert last[0]["reason"] == "api stop"
     with pytest.raises(MessageError, match="fenced"):
         pub.publish_status(sample(2, fence))
-    assert [decode_entry(i, f)["type"] for i, f in redis_client.xrange(keys.COMBINED_STREAM)] == [
+    assert [m["type"] for m in decoded(redis_client.xrange(keys.COMBINED_STREAM))] == [
         "started",
         "stopped",
     ]
@@ -95,7 +96,7 @@ def test_publisher_refuses_entries_that_are_not_messages(redis_client: redis.Red
     with pytest.raises(MessageError, match="customer_id"):
         pub.publish_status({"type": "stopped"})
     with pytest.raises(MessageError, match="seq"):
-        pub.publish_status({"type": "stopped", "customer_id": "alice", "seq": 3})  # type: ignore[dict-item]
+        pub.publish_status({"type": "stopped", "customer_id": "alice", "seq": 3})  # type: ignore[dict-item]  # an int, on purpose
 
 
 def test_publisher_combined_stream_is_bounded_by_approximate_maxlen(
@@ -118,6 +119,7 @@ def test_publisher_customer_stream_keeps_a_time_window_and_expires(
     for seq in range(250):
         ids = pub.publish(sample(seq, fence), token="s1:1", fence=fence)
     assert 0 < redis_client.pttl(keys.customer_stream("alice")) <= 1000
+    assert ids is not None
     batch_end_ms = int(ids.customer.split("-")[0])
 
     def window_passed() -> bool:
@@ -126,8 +128,9 @@ def test_publisher_customer_stream_keeps_a_time_window_and_expires(
 
     wait_for(window_passed, what="the retention window to pass on the Redis clock")
     last = pub.publish(sample(250, fence), token="s1:1", fence=fence)
+    assert last is not None
     # every earlier entry is now outside the window; MINID ~ drops at least the full nodes
-    remaining = redis_client.xrange(keys.customer_stream("alice"))
+    remaining = stream_entries(redis_client.xrange(keys.customer_stream("alice")))
     assert len(remaining) <= 251 - 200 and remaining[-1][0].decode() == last.customer
     assert redis_client.xlen(keys.COMBINED_STREAM) == 251
 
@@ -156,11 +159,12 @@ def test_publisher_ids_match_across_streams_with_many_customers(redis_client: re
         i = seq % 5
         entry = traffic_from_row(ROW, metas[i], session_id=f"s{i}", seq=seq, fence=fences[i])
         ids = pub.publish(entry, token=f"s{i}:1", fence=fences[i])
-        assert ids.customer == ids.combined
-    combined = {i.decode() for i, _ in redis_client.xrange(keys.COMBINED_STREAM)}
+        assert ids is not None and ids.customer == ids.combined
+    combined = {i.decode() for i, _ in stream_entries(redis_client.xrange(keys.COMBINED_STREAM))}
     per_customer = set()
     for m in metas:
-        per_customer |= {i.decode() for i, _ in redis_client.xrange(keys.customer_stream(m.customer_id))}
+        stream = stream_entries(redis_client.xrange(keys.customer_stream(m.customer_id)))
+        per_customer |= {i.decode() for i, _ in stream}
     assert combined == per_customer and len(combined) == 40
 
 
@@ -208,6 +212,6 @@ def test_publisher_no_interleaving_when_a_lease_is_taken_over_mid_stream(
         assert pub.publish(sample(seq, new), token="s1:2", fence=new)
     assert refused.wait(5.0)
     producer.join()
-    fences = [decode_entry(i, f)["fence"] for i, f in redis_client.xrange(keys.customer_stream("alice"))]
+    fences = [m["fence"] for m in decoded(redis_client.xrange(keys.customer_stream("alice")))]
     switch = fences.index(new)
     assert set(fences[:switch]) == {old} and set(fences[switch:]) == {new}

@@ -13,11 +13,19 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text, update
 
-from models import MonitorSession
+from models import ActualState, MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
 from tests.polling import wait_for
-from tests.tasks.conftest import Engine, customer_entries, in_threads, live_tokens, token
+from tests.tasks.conftest import (
+    Engine,
+    customer_entries,
+    in_threads,
+    live_tokens,
+    open_session_row,
+    session_row,
+    token,
+)
 
 CAP = 4
 
@@ -41,9 +49,9 @@ def _queued_task_ids(eng: Engine) -> list[str]:
 
 def _crash(info: service.SessionInfo) -> None:
     """What a SIGKILL leaves behind once the TTL ran out: a row that says running, no lease."""
-    row = sessions.get(info.session_id)
-    runtime.current().semaphore.release(token(row.id, row.attempt), row.customer_id, row.router_id)
-    sessions.set_state(row.id, row.attempt, "running")
+    row = session_row(info.session_id)
+    runtime.current().semaphore.release(token(str(row.id), row.attempt), row.customer_id, row.router_id)
+    sessions.set_state(row.id, row.attempt, ActualState.RUNNING)
 
 
 def _reconcile_until(key: str, value: int, timeout: float = 3.0) -> dict[str, int]:
@@ -65,25 +73,25 @@ def test_reconciler_restarts_expired_session_as_next_attempt(engine: Engine) -> 
     info = service.start(engine.customer_id(engine.usernames("pppoe")[0]))
     _crash(info)
     _reconcile_until("restarted", 1)
-    row = sessions.get(info.session_id)
+    row = session_row(info.session_id)
     assert row.attempt == 2 and row.desired_state == "running"
     assert token(info.session_id, 2) in live_tokens()
     assert f"monitor-{info.session_id}-2" in _queued_task_ids(engine)
     # The restarted attempt is live: further passes leave it alone.
     assert Reconciler().run()["restarted"] == 0
-    assert sessions.get(info.session_id).attempt == 2
+    assert session_row(info.session_id).attempt == 2
 
 
 def test_reconciler_concurrent_passes_launch_one_attempt(engine: Engine) -> None:
     info = service.start(engine.customer_id(engine.usernames("pppoe")[1]))
     _crash(info)
     wait_for(
-        lambda: not recently_touched(sessions.get(info.session_id), sessions.db_now()), 3.0, what="grace over"
+        lambda: not recently_touched(session_row(info.session_id), sessions.db_now()), 3.0, what="grace over"
     )
     results = in_threads(8, lambda i: Reconciler().run())
     assert not [r for r in results if isinstance(r, BaseException)], results
     assert sum(r["restarted"] for r in results) == 1
-    assert sessions.get(info.session_id).attempt == 2
+    assert session_row(info.session_id).attempt == 2
     assert _queued_task_ids(engine).count(f"monitor-{info.session_id}-2") == 1
     assert [t for t in live_tokens() if t.startswith(info.session_id)] == [f"{info.session_id}:2"]
 
@@ -114,11 +122,11 @@ def test_reconciler_after_flush_restarts_up_to_the_cap_only(engine: Engine) -> N
     )
     assert runtime.current().semaphore.in_use() == CAP
     assert len(_queued_task_ids(engine)) == CAP
-    assert {sessions.get(i.session_id).attempt for i in infos} == {2}
+    assert {session_row(i.session_id).attempt for i in infos} == {2}
     # The session left over waits, and starts as soon as a slot frees.
     service.stop(ids[0])
     assert Reconciler().run()["restarted"] == 1
-    assert sessions.open_for_customer(extra).attempt == 2
+    assert open_session_row(extra).attempt == 2
     assert runtime.current().semaphore.in_use() == CAP
 
 
@@ -136,11 +144,11 @@ def test_reconciler_stops_sessions_past_max_duration(engine: Engine) -> None:
     # Live lease: the monitor is asked to stop (it closes its own row).
     assert Reconciler().run()["expired"] == 1
     assert engine.redis.get(keys.session_stop(info.session_id)) == b"max-duration"
-    assert sessions.get(info.session_id).desired_state == "stopped"
+    assert session_row(info.session_id).desired_state == "stopped"
     # No live lease: the reconciler finishes it itself.
     _crash(info)
     _reconcile_until("closed", 1)
-    row = sessions.get(info.session_id)
+    row = session_row(info.session_id)
     assert (row.actual_state, row.stop_reason) == ("stopped", "max-duration")
     assert customer_entries(engine.redis, cid)[-1]["type"] == "stopped"
 
@@ -165,6 +173,8 @@ def test_reconciler_backlog_of_messages_runs_one_pass_and_leaves_a_heartbeat(eng
     engine.redis.delete(keys.RECONCILER_GATE)
     first, second = reconcile(), reconcile()  # two queued beat messages, run back to back
     assert set(first) >= {"restarted", "freed"} and second == {}
-    beat_ms = int(engine.redis.get(keys.RECONCILER_LAST_RUN))
+    heartbeat = engine.redis.get(keys.RECONCILER_LAST_RUN)
+    assert heartbeat is not None
+    beat_ms = int(heartbeat)
     seconds, micros = engine.redis.time()
     assert 0 <= seconds * 1000 + micros // 1000 - beat_ms < 5000

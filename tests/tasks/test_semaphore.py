@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
+from typing import TypedDict
 
 import pytest
 import redis
 
 from tasks import keys
-from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, ClaimedElsewhere, Semaphore
+from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, ClaimedElsewhere, Owner, Semaphore
 from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
@@ -18,8 +20,23 @@ SHORT_TTL = 0.5
 RUN = "host:1:run-a"  # the claimant: one monitor run
 
 
+class Limits(TypedDict):
+    """The caps and TTL keywords of acquire/claim, to pass as **limits."""
+
+    global_limit: int
+    router_limit: int | None
+    ttl: float
+
+
 def renewed(sem: Semaphore, token: str, customer: str, router: str, ttl: float, claimant: str = RUN) -> bool:
     return sem.renew_many([(token, customer, router, claimant)], ttl)[0]
+
+
+def owner(sem: Semaphore, customer: str) -> Owner:
+    """The customer's owner lease, which the test expects to exist."""
+    found = sem.owner_of(customer)
+    assert found is not None, f"{customer} has no owner"
+    return found
 
 
 def run_concurrently(calls: list[Callable[[], object]]) -> list[object]:
@@ -47,7 +64,7 @@ def test_semaphore_n_plus_one_concurrent_acquires_grant_exactly_n(redis_client: 
     cap = 10
     results = run_concurrently(
         [
-            (lambda i=i: sem.acquire(f"s{i}:1", f"c{i}", "r1", global_limit=cap, router_limit=None, ttl=TTL))
+            partial(sem.acquire, f"s{i}:1", f"c{i}", "r1", global_limit=cap, router_limit=None, ttl=TTL)
             for i in range(cap + 1)
         ]
     )
@@ -65,7 +82,7 @@ def test_semaphore_fifty_concurrent_acquires_for_one_customer_have_one_winner(
     sem = Semaphore(redis_client)
     results = run_concurrently(
         [
-            (lambda i=i: sem.acquire(f"s{i}:1", "alice", "r1", global_limit=100, router_limit=None, ttl=TTL))
+            partial(sem.acquire, f"s{i}:1", "alice", "r1", global_limit=100, router_limit=None, ttl=TTL)
             for i in range(50)
         ]
     )
@@ -76,7 +93,7 @@ def test_semaphore_fifty_concurrent_acquires_for_one_customer_have_one_winner(
     assert len(losers) == 49
     assert all(isinstance(r, AlreadyMonitored) and r.owner_token == winner_token for r in losers)
     assert sem.in_use() == 1
-    assert sem.owner_of("alice").token == winner_token
+    assert owner(sem, "alice").token == winner_token
 
 
 def test_semaphore_router_cap_is_enforced_per_router(redis_client: redis.Redis) -> None:
@@ -140,7 +157,7 @@ def test_semaphore_release_only_by_the_holder(redis_client: redis.Redis) -> None
     sem = Semaphore(redis_client)
     sem.acquire("s1:1", "alice", "r1", global_limit=5, router_limit=None, ttl=TTL)
     assert sem.release("s1:0", "alice", "r1") is False
-    assert sem.owner_of("alice").token == "s1:1" and sem.in_use() == 1
+    assert owner(sem, "alice").token == "s1:1" and sem.in_use() == 1
     assert sem.release("s1:1", "alice", "r1") is True
     assert sem.release("s1:1", "alice", "r1") is False
     assert sem.in_use() == 0 and sem.owner_of("alice") is None
@@ -152,7 +169,7 @@ def test_semaphore_released_slot_is_reusable_immediately(redis_client: redis.Red
     sem.acquire("s1:1", "alice", "r1", global_limit=1, router_limit=1, ttl=TTL)
     sem.release("s1:1", "alice", "r1")
     sem.acquire("s2:1", "bob", "r1", global_limit=1, router_limit=1, ttl=TTL)
-    assert sem.owner_of("bob").token == "s2:1"
+    assert owner(sem, "bob").token == "s2:1"
 
 
 def test_semaphore_flushdb_then_renew_reports_lost(redis_client: redis.Redis) -> None:
@@ -192,7 +209,8 @@ def test_semaphore_renew_pushes_the_expiry(redis_client: redis.Redis) -> None:
     assert renewed(sem, "s1:1", "alice", "r1", 60.0)
     (holder,) = sem.holders()
     assert holder.expires_in > 30
-    assert sem.owner_of("alice").expires_in > 30
+    alice = owner(sem, "alice")
+    assert alice.expires_in is not None and alice.expires_in > 30
     assert redis_client.zscore(keys.router_slots("r1"), "s1:1") == redis_client.zscore(
         keys.GLOBAL_SLOTS, "s1:1"
     )
@@ -210,7 +228,7 @@ def test_semaphore_takeover_evicts_the_previous_owner(redis_client: redis.Redis)
     )
     assert new > old
     assert renewed(sem, "s1:1", "alice", "r1", TTL) is False
-    assert sem.owner_of("alice").token == "s1:2" and sem.in_use() == 1
+    assert owner(sem, "alice").token == "s1:2" and sem.in_use() == 1
 
 
 def test_semaphore_holders_and_free_expired_for_the_reconciler(redis_client: redis.Redis) -> None:
@@ -252,7 +270,7 @@ def test_semaphore_renew_many_keeps_order_across_chunks(redis_client: redis.Redi
 
 def test_semaphore_claimed_reservation_answers_to_its_claimant_only(redis_client: redis.Redis) -> None:
     sem = Semaphore(redis_client)
-    limits: dict[str, object] = {"global_limit": 5, "router_limit": None, "ttl": TTL}
+    limits: Limits = {"global_limit": 5, "router_limit": None, "ttl": TTL}
     fence = sem.acquire("s1:1", "alice", "r1", **limits)  # the reservation start makes
     assert sem.claim("s1:1", "alice", "r1", RUN, **limits) == fence  # the run that got the message
     assert sem.claim("s1:1", "alice", "r1", RUN, **limits) == fence  # its own claim again: fine
@@ -262,7 +280,7 @@ def test_semaphore_claimed_reservation_answers_to_its_claimant_only(redis_client
     assert refused.value.claimant == RUN
     assert renewed(sem, "s1:1", "alice", "r1", TTL, claimant="host:2:run-b") is False
     assert sem.release("s1:1", "alice", "r1", claimant="host:2:run-b") is False
-    assert sem.owner_of("alice").token == "s1:1" and sem.in_use() == 1
+    assert owner(sem, "alice").token == "s1:1" and sem.in_use() == 1
     # A reservation refresh (start racing the reconciler) keeps the claim.
     assert sem.acquire("s1:1", "alice", "r1", **limits) == fence
     assert renewed(sem, "s1:1", "alice", "r1", TTL) is True

@@ -19,6 +19,7 @@ from tests.tasks.conftest import (
     customer_entries,
     in_threads,
     live_tokens,
+    session_row,
     token,
     wait_entry,
 )
@@ -42,23 +43,23 @@ def monitors_worker(engine: Engine) -> CeleryProcess:
 
 def _open_rows(customer_id: str) -> int:
     with sessions.db() as s:
-        return s.scalar(
+        return s.execute(
             select(func.count())
             .select_from(MonitorSession)
             .where(
                 MonitorSession.customer_id == uuid.UUID(customer_id),
                 MonitorSession.desired_state == "running",
             )
-        )
+        ).scalar_one()
 
 
 def _rows(customer_id: str) -> int:
     with sessions.db() as s:
-        return s.scalar(
+        return s.execute(
             select(func.count())
             .select_from(MonitorSession)
             .where(MonitorSession.customer_id == uuid.UUID(customer_id))
-        )
+        ).scalar_one()
 
 
 # -- before any monitors worker runs ----------------------------------------------------------
@@ -71,7 +72,7 @@ def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(engi
     service.stop(cid, requested_by="ops")
     # Nobody ran it, so stop() finished it: slot back at once, row closed, event out.
     assert token(info.session_id, 1) not in live_tokens()
-    row = sessions.get(info.session_id)
+    row = session_row(info.session_id)
     assert (row.desired_state, row.actual_state, row.stop_reason) == ("stopped", "stopped", "stopped by ops")
     assert [e["type"] for e in customer_entries(engine.redis, cid)] == ["stopped"]
     # The revoke broadcast reached no monitors worker; the message is still queued.
@@ -240,7 +241,7 @@ def test_service_start_right_after_stop_takes_over_without_overlap(
     first_new = min(i for i, e in enumerate(entries) if e["session_id"] == new.session_id)
     assert all(e["session_id"] == new.session_id for e in entries[first_new:] if e["type"] == "traffic")
     wait_for(
-        lambda: sessions.get(old.session_id).actual_state == "stopped", 5.0, what="the old session closed"
+        lambda: session_row(old.session_id).actual_state == "stopped", 5.0, what="the old session closed"
     )
     service.stop(cid)
     wait_for(lambda: not live_tokens(), 3.0, what="slot released")
