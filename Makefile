@@ -25,8 +25,8 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-## test: set up if needed, then run the whole suite against real PostgreSQL and Redis
-test: check-services
+## test: set up if needed, lint and type-check, then run the whole suite against real PostgreSQL and Redis
+test: lint check-services
 	$(BIN)/python -m pytest
 
 ## bench: the whole engine at K monitors (BENCH_SIZES=100,500,1000,2000, BENCH_SECONDS=20)

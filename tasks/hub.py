@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from routeros import RouterClient, RouterEndpoint, RouterError
+from routeros import RouterClient, RouterEndpoint, RouterError, Stream
 from settings import get_settings
 
 ClientFactory = Callable[[RouterEndpoint], RouterClient]
@@ -95,7 +95,7 @@ class RouterHandle:
         proplist: Sequence[str] | None = None,
         maxsize: int = 64,
         wait: float | None = None,
-    ) -> Any | None:
+    ) -> Stream | None:
         """A tagged stream on the shared connection, or None while still connecting."""
         client = self.client(wait)
         if client is None:

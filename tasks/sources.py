@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from routeros import LoginError, RouterError, TrapError, UnreachableError
+from routeros import LoginError, RouterError, Stream, TrapError, UnreachableError
 from tasks.hub import RouterHandle
 
 ReadingKind = Literal["sample", "reconnecting", "resumed", "gone", "offline", "failed"]
@@ -64,12 +64,12 @@ class InterfaceSource:
         self._handle = handle
         self._interface = interface
         self._interval = interval
-        self._stream: object | None = None
+        self._stream: Stream | None = None
 
     def wake(self) -> None:
         stream = self._stream
         if stream is not None:
-            stream.wake()  # type: ignore[attr-defined]
+            stream.wake()
 
     def open(self, wait: float) -> bool:
         """Issue the stream; False while the shared connection is still logging in."""
@@ -85,7 +85,7 @@ class InterfaceSource:
     def read(self, timeout: float) -> Reading | None:
         if self._stream is None:
             return Reading("gone", reason="stream not open")
-        event = self._stream.get(timeout=timeout)  # type: ignore[attr-defined]
+        event = self._stream.get(timeout=timeout)
         if event is None:
             return None
         if event.kind == "data":
@@ -108,7 +108,7 @@ class InterfaceSource:
         stream, self._stream = self._stream, None
         if stream is not None:
             try:
-                stream.cancel()  # type: ignore[attr-defined]
+                stream.cancel()
             except RouterError:
                 pass
 

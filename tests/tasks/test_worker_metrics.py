@@ -38,11 +38,12 @@ def test_worker_metrics_move_while_a_monitor_runs(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[0])
     info = service.start(cid, requested_by="test")
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 8.0, "a sample")
-    values = wait_for(
-        lambda: (v := _scrape()) and v.get("mtmon_worker_samples_published_total{}", 0) >= 2 and v,
-        10.0,
-        what="two samples counted",
-    )
+
+    def counted_two() -> dict[str, float] | None:
+        values = _scrape()
+        return values if values.get("mtmon_worker_samples_published_total{}", 0) >= 2 else None
+
+    values = wait_for(counted_two, 10.0, what="two samples counted")
     assert values["mtmon_worker_monitors_running{}"] == 1
     assert values["mtmon_worker_router_connections{router=sim-1}"] == 1
     assert values["mtmon_worker_monitor_runs_total{kind=first}"] == 1

@@ -19,6 +19,7 @@ from tasks.publisher import Publisher
 from tasks.semaphore import Semaphore
 from tests.services import TEST_REDIS_URL
 from tests.tasks.private_redis import PrivateRedis
+from tests.tasks.streams import stream_entries
 from web.relay import Frame, Interest, Overflow, Relay, Subscription
 
 pytestmark = pytest.mark.anyio
@@ -146,7 +147,7 @@ async def test_relay_resume_after_trimming_sends_one_gap_frame_first(
         producer.sample(alice)
     # The customer stream is trimmed by time; cut it by hand as its retention would.
     sync_client.xtrim(keys.customer_stream(alice), maxlen=3, approximate=False)
-    kept = [e[0].decode() for e in sync_client.xrange(keys.customer_stream(alice))]
+    kept = [i.decode() for i, _ in stream_entries(sync_client.xrange(keys.customer_stream(alice)))]
     await asyncio.sleep(0.3)
     sub = relay.subscribe(Interest(customers=frozenset({alice})))
     items = [item async for item in sub.catch_up(old, retention_ms=3_600_000)]
