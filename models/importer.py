@@ -109,7 +109,11 @@ def _ca_source(config: RouterConfig, overridden: bool) -> str:
 
 
 def _tls_hint(config: RouterConfig, ca_source: str, exc: RouterError) -> str:
-    if not (config.tls and config.tls_mode == TlsMode.VERIFY and "certificate" in str(exc)):
+    if not (config.tls and config.tls_mode == TlsMode.VERIFY):
+        return ""
+    if "cannot load" in str(exc):
+        return f" (the CA came from {ca_source})"
+    if "certificate" not in str(exc):
         return ""
     if config.cafile is None:
         return f" (no CA was given, so the system's CAs were used: set {ca_source} or pass --cafile)"
@@ -172,9 +176,6 @@ def main(argv: list[str] | None = None) -> int:
     except RouterError as exc:
         where = f"router {args.router} ({config.host}:{config.port})"
         fail(f"{where}: {type(exc).__name__}: {exc}{_tls_hint(config, ca_source, exc)}")
-    except OSError as exc:
-        # Raised before any connection: the CA could not be loaded (not PEM, unreadable).
-        fail(f"router {args.router}: cannot load the CA from {ca_source}: {exc}")
     finally:
         client.close()
     for note in notes:
