@@ -65,7 +65,7 @@ CHECK_EVERY = 1.0
 # Waits that nothing wakes (the shared router connection logging in): short.
 OPEN_WAIT = 0.2
 # Some routers keep streaming zeros for an interface that vanished (docs/routeros.md,
-# unverified behaviours): after this many all-zero samples in a row, ask whether the
+# Unverified behaviour): after this many all-zero samples in a row, ask whether the
 # interface still exists, at most once per PRESENCE_CHECK_EVERY seconds. One short
 # print, and only for idle-looking monitors.
 ZERO_SAMPLES_BEFORE_CHECK = 3
