@@ -10,16 +10,18 @@ From those declarations this module
   exceptions each endpoint declares, looked up in web.errors' table.
 
 Only the JSON Schema the schemas use is understood: type, enum, const, min/max,
-lengths, format uuid, properties/required/additionalProperties, items, $ref, oneOf.
+lengths, pattern, format (uuid, ipv6, date-time), properties/required/additionalProperties,
+items, $ref, oneOf/anyOf.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
-import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Literal
 
 from starlette.requests import Request
@@ -29,7 +31,7 @@ from starlette.routing import Route
 from web.errors import ERRORS, ApiError
 from web.schemas import SCHEMAS, Schema
 
-MAX_QUERY_BYTES = 2048
+MAX_QUERY_BYTES = 4096  # the longest valid query, percent-encoded, is about half of it
 MAX_BODY_BYTES = 64 * 1024
 
 
@@ -117,23 +119,26 @@ def resolve(schema: Schema) -> Schema:
     return SCHEMAS[str(target).rsplit("/", 1)[-1]]
 
 
-def validate(value: Any, schema: Schema, where: str) -> None:
-    """Raise Invalid naming `where` (or the nested field) when value breaks schema."""
+def validate(value: Any, schema: Schema, where: str) -> Any:
+    """`value` as the handler should see it (an integral float for an integer becomes an
+    int); raises Invalid naming `where` (or the nested field) when it breaks the schema."""
     schema = resolve(schema)
-    if "oneOf" in schema:
-        matches = 0
-        for option in schema["oneOf"]:
-            try:
-                validate(value, option, where)
-            except Invalid:
-                continue
-            matches += 1
-        if matches != 1:
-            raise Invalid(where, "does not match the declared shape")
-        return
+    for combinator, wanted in (("oneOf", "exactly one"), ("anyOf", "at least one")):
+        if combinator in schema:
+            results = []
+            for option in schema[combinator]:
+                try:
+                    results.append(validate(value, option, where))
+                except Invalid:
+                    continue
+            if not results or (wanted == "exactly one" and len(results) != 1):
+                raise Invalid(where, schema.get("description") or "does not match the declared shape")
+            value = results[0]
     kinds = schema.get("type")
     if kinds is not None:
         names = kinds if isinstance(kinds, list) else [kinds]
+        if "integer" in names and isinstance(value, float) and value.is_integer():
+            value = int(value)  # JSON Schema: 3.0 is an integer
         if not any(_TYPES[name](value) for name in names):
             raise Invalid(where, "must be " + " or ".join(_article(n) for n in names))
     if "const" in schema and value != schema["const"]:
@@ -148,16 +153,49 @@ def validate(value: Any, schema: Schema, where: str) -> None:
         if "maximum" in schema and value > schema["maximum"]:
             raise Invalid(where, f"must be at most {schema['maximum']}")
     elif isinstance(value, dict):
-        _check_object(value, schema, where)
+        value = _check_object(value, schema, where)
     elif isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            validate(item, schema["items"], f"{where}[{i}]")
+        value = [validate(item, schema["items"], f"{where}[{i}]") for i, item in enumerate(value)]
+    return value
 
 
 def _article(kind: str) -> str:
     return {"integer": "an integer", "object": "an object", "array": "an array", "null": "null"}.get(
         kind, f"a {kind}"
     )
+
+
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_DATE_TIME = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _is_ipv6(value: str) -> bool:
+    if "%" in value:  # a scope id: PostgreSQL's inet cannot store it
+        return False
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date_time(value: str) -> bool:
+    if not _DATE_TIME.match(value):
+        return False
+    try:
+        datetime.fromisoformat(value.upper())
+    except ValueError:
+        return False
+    return True
+
+
+_FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
+    "uuid": (lambda v: bool(_UUID.match(v)), "must be a UUID"),
+    "ipv6": (_is_ipv6, "must be an IPv6 address"),
+    "date-time": (_is_date_time, "must be an RFC 3339 date-time"),
+}
 
 
 def _check_string(value: str, schema: Schema, where: str) -> None:
@@ -173,14 +211,14 @@ def _check_string(value: str, schema: Schema, where: str) -> None:
         raise Invalid(where, f"must be at least {schema['minLength']} characters long")
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         raise Invalid(where, f"must be at most {schema['maxLength']} characters long")
-    if schema.get("format") == "uuid":
-        try:
-            uuid.UUID(value)
-        except ValueError:
-            raise Invalid(where, "must be a UUID") from None
+    if "pattern" in schema and not re.search(schema["pattern"], value):
+        raise Invalid(where, schema.get("description") or f"must match {schema['pattern']}")
+    check = _FORMATS.get(schema.get("format", ""))
+    if check is not None and not check[0](value):
+        raise Invalid(where, check[1])
 
 
-def _check_object(value: dict[str, Any], schema: Schema, where: str) -> None:
+def _check_object(value: dict[str, Any], schema: Schema, where: str) -> dict[str, Any]:
     properties: dict[str, Schema] = schema.get("properties", {})
     prefix = "" if where == "body" else f"{where}."
     for name in schema.get("required", []):
@@ -192,9 +230,10 @@ def _check_object(value: dict[str, Any], schema: Schema, where: str) -> None:
                 raise Invalid(f"{prefix}{name}", "is not a known field")
     if len(value) < schema.get("minProperties", 0):
         raise Invalid(where, f"must set at least {schema['minProperties']} field(s)")
-    for name, item in value.items():
-        if name in properties:
-            validate(item, properties[name], f"{prefix}{name}")
+    return {
+        name: validate(item, properties[name], f"{prefix}{name}") if name in properties else item
+        for name, item in value.items()
+    }
 
 
 # -- parsing ----------------------------------------------------------------------------------
@@ -224,8 +263,7 @@ def parse_param(param: Param, raws: Sequence[str]) -> Any:
     if len(raws) > 1:
         raise ApiError(400, "invalid_parameter", f"{param.name}: given more than once", parameter=param.name)
     try:
-        value = _coerce(raws[0], param.schema, param.name)
-        validate(value, param.schema, param.name)
+        value = validate(_coerce(raws[0], param.schema, param.name), param.schema, param.name)
         return param.convert(value) if param.convert is not None else value
     except ValueError as exc:
         message = str(exc) if isinstance(exc, Invalid) else f"{param.name}: {exc}"
@@ -251,10 +289,9 @@ async def read_json_body(request: Request, schema_name: str) -> Any:
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         raise ApiError(400, "invalid_body", "the request body is not valid JSON") from None
     try:
-        validate(body, SCHEMAS[schema_name], "body")
+        return validate(body, SCHEMAS[schema_name], "body")
     except Invalid as exc:
         raise ApiError(400, "invalid_body", str(exc), field=exc.where) from None
-    return body
 
 
 async def parse(endpoint: Endpoint, request: Request) -> Call:

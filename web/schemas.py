@@ -59,10 +59,50 @@ def _text(column: str) -> Schema:
     return {"type": "string", "maxLength": _length(column)}
 
 
+# What the data layer accepts (models.validation), said as patterns so that a request the
+# schema allows is never refused by the model, and one it forbids is refused up front.
+NOT_BLANK = r"\S"
+_HEX2 = "[0-9A-Fa-f]{2}"
+MAC_PATTERN = "|".join(
+    (
+        rf"^(?:{_HEX2}:){{5}}{_HEX2}$",
+        rf"^(?:{_HEX2}-){{5}}{_HEX2}$",
+        r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$",
+        r"^[0-9A-Fa-f]{6}[:-][0-9A-Fa-f]{6}$",
+        r"^[0-9A-Fa-f]{12}$",
+    )
+)
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"^(?:{_OCTET}\.){{3}}{_OCTET}(?:/(?:3[0-2]|[12]?[0-9]))?$"
+
+
+def _required_text(column: str) -> Schema:
+    return {**_text(column), "minLength": 1, "pattern": NOT_BLANK, "description": "not blank"}
+
+
+def _mac() -> Schema:
+    return {
+        "type": ["string", "null"],
+        "pattern": MAC_PATTERN,
+        "description": "a MAC address: aa:bb:cc:dd:ee:ff, aa-bb-..., aabb.ccdd.eeff or aabbccddeeff",
+    }
+
+
+def _ip() -> Schema:
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": IPV4_PATTERN},
+            {"type": "string", "format": "ipv6"},
+            {"type": "null"},
+        ],
+        "description": "an IPv4 address (optionally with a /prefix) or an IPv6 address",
+    }
+
+
 _CUSTOMER_WRITABLE: dict[str, Schema] = {
-    "mikrotik_id": {**_text("mikrotik_id"), "minLength": 1, "description": "the router the customer is on"},
-    "username": {**_text("username"), "minLength": 1},
-    "name": {**_text("name"), "minLength": 1},
+    "mikrotik_id": _required_text("mikrotik_id"),
+    "username": _required_text("username"),
+    "name": _required_text("name"),
     "service_type": {"type": "string", "enum": [s.value for s in ServiceType]},
     "status": {"type": "string", "enum": [s.value for s in CustomerStatus]},
     "phone": nullable(_text("phone")),
@@ -72,10 +112,10 @@ _CUSTOMER_WRITABLE: dict[str, Schema] = {
     "pppoe_profile": nullable(_text("pppoe_profile")),
     "hotspot_username": nullable(_text("hotspot_username")),
     "hotspot_password": {**nullable({"type": "string", "maxLength": 255}), "writeOnly": True},
-    "hotspot_mac_address": nullable({"type": "string", "maxLength": 32, "description": "aa:bb:cc:dd:ee:ff"}),
-    "static_ip": nullable({"type": "string", "maxLength": 64, "description": "an IPv4 or IPv6 address"}),
-    "assigned_ip": nullable({"type": "string", "maxLength": 64}),
-    "mac_address": nullable({"type": "string", "maxLength": 32}),
+    "hotspot_mac_address": _mac(),
+    "static_ip": _ip(),
+    "assigned_ip": _ip(),
+    "mac_address": _mac(),
     "package_id": nullable({"type": "integer", "minimum": 1, "maximum": 2**31 - 1}),
     "interface_name": nullable(_text("interface_name")),
     "queue_name": nullable(_text("queue_name")),
@@ -83,10 +123,12 @@ _CUSTOMER_WRITABLE: dict[str, Schema] = {
 
 _CUSTOMER_REQUIRED = ["mikrotik_id", "username", "name", "service_type"]
 
-# What a customer looks like in answers: passwords replaced by has_* flags.
+# What a customer looks like in answers: passwords replaced by has_* flags, addresses as
+# the database prints them.
 _CUSTOMER_READ: dict[str, Schema] = {
     "id": UUID,
     **{k: v for k, v in _CUSTOMER_WRITABLE.items() if not k.endswith("_password")},
+    **{k: nullable(TEXT) for k in ("hotspot_mac_address", "static_ip", "assigned_ip", "mac_address")},
     "has_pppoe_password": {"type": "boolean"},
     "has_hotspot_password": {"type": "boolean"},
     "last_online": nullable(DATETIME),

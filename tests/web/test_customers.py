@@ -179,14 +179,31 @@ def test_customers_create_normalises_and_defaults(client: TestClient, web_db: We
 
 
 def test_customers_create_refusals_name_the_field(client: TestClient, web_db: WebDb) -> None:
-    body = assert_error(
-        client.post("/api/customers", json=_new(static_ip="10.0.0.300")), 422, "invalid_field"
-    )
-    assert body["field"] == "static_ip"
+    # The schema says what the data layer accepts, so malformed values stop at the 400...
+    for fields, field in (
+        ({"static_ip": "10.0.0.300"}, "static_ip"),
+        ({"assigned_ip": "fe80::1%eth0"}, "assigned_ip"),
+        ({"mac_address": "aa:bb:cc:dd:ee"}, "mac_address"),
+        ({"hotspot_mac_address": "aa:bb-cc:dd:ee:ff"}, "hotspot_mac_address"),
+        ({"name": "   "}, "name"),
+    ):
+        body = assert_error(client.post("/api/customers", json=_new(**fields)), 400, "invalid_body")
+        assert body["field"] == field
+    # ...and what only the database knows is the data layer's 422.
     body = assert_error(client.post("/api/customers", json=_new(package_id=999_999)), 422, "invalid_field")
-    assert body["field"] == "package_id"
-    body = assert_error(client.post("/api/customers", json=_new(name="   ")), 422, "invalid_field")
-    assert body["field"] == "name"
+    assert body["field"] == "package_id" and "no package" in body["message"]
+
+
+def test_customers_create_accepts_every_address_form_the_data_layer_takes(client: TestClient) -> None:
+    made = _create(
+        client,
+        static_ip="10.0.0.0/29",
+        assigned_ip="2001:db8::1",
+        mac_address="aabb.ccdd.eeff",
+        hotspot_mac_address="AABBCC-DDEEFF",
+    )
+    assert (made["static_ip"], made["assigned_ip"]) == ("10.0.0.0/29", "2001:db8::1")
+    assert made["mac_address"] == made["hotspot_mac_address"] == "aa:bb:cc:dd:ee:ff"
 
 
 def test_customers_duplicate_username_on_a_router_is_409(client: TestClient, web_db: WebDb) -> None:
@@ -219,7 +236,7 @@ def test_customers_patch_refusals(client: TestClient, web_db: WebDb) -> None:
     )
     assert body["field"] == "pppoe_username"
     body = assert_error(
-        client.patch(f"/api/customers/{made['id']}", json={"mac_address": "nope"}), 422, "invalid_field"
+        client.patch(f"/api/customers/{made['id']}", json={"mac_address": "nope"}), 400, "invalid_body"
     )
     assert body["field"] == "mac_address"
     assert_error(

@@ -31,7 +31,7 @@ CSV_CHUNK = 1000
 CSV_COLUMNS = ("timestamp", "download_bps", "upload_bps", "download_utilization", "upload_utilization")
 
 _U64 = 2**64 - 1
-_STREAM_ID = re.compile(r"^([0-9]{1,20})-([0-9]{1,20})$")
+_STREAM_ID = re.compile(r"^([0-9]{1,19})-([0-9]{1,19})$")  # 19 digits: always below 2**64
 
 
 def parse_since(text: str) -> str:
@@ -41,12 +41,9 @@ def parse_since(text: str) -> str:
     included; either way `next` in the answer is an id to pass back as `since`."""
     match = _STREAM_ID.match(text)
     if match:
-        ms, seq = int(match[1]), int(match[2])
-        if ms > _U64 or seq > _U64:
-            raise ValueError("stream id out of range")
-        return f"{ms}-{seq}"
+        return f"{int(match[1])}-{int(match[2])}"
     try:
-        moment = datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text.upper())  # RFC 3339 allows a lower-case t and z
     except ValueError:
         raise ValueError("must be a stream id like 1764000000000-0 or an RFC 3339 time") from None
     if moment.tzinfo is None:
@@ -63,7 +60,13 @@ def _id_key(stream_id: str) -> tuple[int, int]:
 SINCE = Param(
     "since",
     "query",
-    {"type": "string", "maxLength": 64},
+    {
+        "anyOf": [
+            {"type": "string", "pattern": "^[0-9]{1,19}-[0-9]{1,19}$"},
+            {"type": "string", "format": "date-time"},
+        ],
+        "description": "a stream id (1764000000000-0) or an RFC 3339 date-time",
+    },
     "continue strictly after this stream id (an entry's `id`, or `next`), or from this RFC 3339 time",
     convert=parse_since,
 )
