@@ -6,8 +6,9 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.web.conftest import WebDb, assert_error
-from web.declare import MAX_BODY_BYTES, MAX_QUERY_BYTES, Invalid, validate
+from web.declare import MAX_BODY_BYTES, MAX_QUERY_BYTES
 from web.schemas import SCHEMAS
+from web.validation import Invalid, validate
 
 
 def test_declare_missing_required_parameter_is_400_naming_it(client: TestClient) -> None:
