@@ -262,6 +262,9 @@ def _reply_schema(reply: Reply) -> Schema:
 
 
 def openapi(endpoints: Iterable[Endpoint], *, title: str, version: str, description: str) -> dict[str, Any]:
+    endpoints = list(endpoints)
+    ids = [endpoint.operation_id for endpoint in endpoints]
+    assert len(ids) == len(set(ids)), f"operation ids (handler names) must be unique: {sorted(ids)}"
     paths: dict[str, dict[str, Any]] = {}
     for endpoint in endpoints:
         paths.setdefault(endpoint.path, {})[endpoint.method.lower()] = _operation(endpoint)

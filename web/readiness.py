@@ -22,6 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 from settings import as_text
+from tasks.app import app
 from tasks.keys import RECONCILER_LAST_RUN
 from web.state import AppState
 
@@ -44,8 +45,6 @@ class _Found(Exception):
 
 def monitors_workers(timeout: float) -> list[str]:
     """Names of workers consuming `monitors` that answered within `timeout` (first one only)."""
-    from tasks.app import app
-
     found: list[str] = []
 
     def on_reply(reply: dict[str, Any]) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -29,6 +29,7 @@ from tasks.semaphore import AlreadyMonitored
 from tasks.service import CapacityExceeded, MonitoringDisabled, NotMonitored, StartFailed
 from tests.pg import migrated_schema
 from tests.services import TEST_REDIS_URL
+from tests.tasks.private_redis import PrivateRedis
 from tests.web.conftest import WebDb, assert_error
 from web.app import create_app
 from web.errors import ERRORS, ApiError, response_for
@@ -169,37 +170,19 @@ def test_errors_redis_down_is_503_naming_it(web_db: WebDb) -> None:
 
 
 @pytest.fixture
-def silent_redis() -> Iterator[str]:
-    """A TCP server that accepts and never answers: a Redis that hangs."""
-    server = socket.socket()
-    server.bind(("127.0.0.1", 0))
-    server.listen(16)
-    accepted: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        server.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                accepted.append(server.accept()[0])
-            except OSError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
+def frozen_redis(tmp_path: Path) -> Iterator[str]:
+    """A real redis-server, SIGSTOPped: connections are accepted, nothing is answered."""
+    server = PrivateRedis(tmp_path).start()
+    server.pause()
     try:
-        yield f"redis://127.0.0.1:{server.getsockname()[1]}/0"
+        yield server.url
     finally:
-        stop.set()
-        thread.join(5)
-        for conn in accepted:
-            conn.close()
-        server.close()
+        server.stop()
 
 
-def test_errors_redis_that_never_answers_is_503_not_a_hang(web_db: WebDb, silent_redis: str) -> None:
+def test_errors_redis_that_never_answers_is_503_not_a_hang(web_db: WebDb, frozen_redis: str) -> None:
     settings = load_settings(
-        {"DATABASE_URL": web_db.url, "REDIS_URL": silent_redis, "ENV_FILE": "/nonexistent"}
+        {"DATABASE_URL": web_db.url, "REDIS_URL": frozen_redis, "ENV_FILE": "/nonexistent"}
     )
     with TestClient(create_app(settings)) as client:
         assert_error(client.get(f"/api/customers/{web_db.id('alice')}/traffic"), 503, "redis_unavailable")

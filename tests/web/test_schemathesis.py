@@ -27,7 +27,7 @@ from tests.web.server import Uvicorn
 from web.declare import openapi
 from web.routes import docs, endpoints
 
-EXAMPLES = 15
+EXAMPLES = 25
 
 # Loaded at import (parametrization needs it then) from the same rendering the server
 # serves; the first test checks the server really serves exactly this document.
