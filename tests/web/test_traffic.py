@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from starlette.testclient import TestClient
@@ -117,9 +117,13 @@ def test_traffic_since_a_time_includes_that_millisecond(
     moment = _at(BASE_MS + 3000).isoformat().replace("+00:00", "Z")
     body = client.get(f"/api/customers/{cid}/traffic", params={"since": moment}).json()
     assert [e["id"] for e in body["entries"]] == ids[3:]
-    offset = _at(BASE_MS + 3000).astimezone().isoformat()  # the same instant in another zone
+    later = client.get(f"/api/customers/{cid}/traffic", params={"since": "2099-01-01T00:00:00Z"}).json()
+    assert later["entries"] == [] and later["next"] is not None
+    again = client.get(f"/api/customers/{cid}/traffic", params={"since": later["next"]})
+    assert again.status_code == 200 and again.json()["next"] == later["next"]
+    jakarta = _at(BASE_MS + 3000).astimezone(timezone(timedelta(hours=7))).isoformat()  # same instant
     assert (
-        client.get(f"/api/customers/{cid}/traffic", params={"since": offset}).json()["entries"]
+        client.get(f"/api/customers/{cid}/traffic", params={"since": jakarta}).json()["entries"]
         == body["entries"]
     )
 

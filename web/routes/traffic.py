@@ -30,8 +30,10 @@ MAX_LIMIT = 10_000
 CSV_CHUNK = 1000
 CSV_COLUMNS = ("timestamp", "download_bps", "upload_bps", "download_utilization", "upload_utilization")
 
-_U64 = 2**64 - 1
 _STREAM_ID = re.compile(r"^([0-9]{1,19})-([0-9]{1,19})$")  # 19 digits: always below 2**64
+# "After every entry of that millisecond": no millisecond holds 10**19 entries, and the
+# id stays within the pattern above, so `next` can always be passed back as `since`.
+_LAST_SEQ = 10**19 - 1
 
 
 def parse_since(text: str) -> str:
@@ -49,7 +51,7 @@ def parse_since(text: str) -> str:
     if moment.tzinfo is None:
         raise ValueError("an RFC 3339 time needs its zone (Z or +hh:mm)")
     ms = int(moment.timestamp() * 1000)
-    return "0-0" if ms <= 0 else f"{ms - 1}-{_U64}"
+    return "0-0" if ms <= 0 else f"{ms - 1}-{_LAST_SEQ}"
 
 
 def _id_key(stream_id: str) -> tuple[int, int]:
