@@ -61,7 +61,10 @@ def _text(column: str) -> Schema:
 
 # What the data layer accepts (models.validation), said as patterns so that a request the
 # schema allows is never refused by the model, and one it forbids is refused up front.
-NOT_BLANK = r"\S"
+# Not only whitespace, in the data layer's sense (str.strip): the characters are listed
+# because regex engines disagree on what \s means (ECMA-262's and Python's differ).
+_WHITESPACE = "".join(f"\\u{code:04x}" for code in range(0x10000) if chr(code).isspace())
+NOT_BLANK = f"[^{_WHITESPACE}]"
 _HEX2 = "[0-9A-Fa-f]{2}"
 MAC_PATTERN = "|".join(
     (

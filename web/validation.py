@@ -8,6 +8,7 @@ field may be a password).
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable
@@ -116,6 +117,13 @@ def _is_date_time(value: str) -> bool:
     return True
 
 
+@functools.cache
+def _pattern(pattern: str) -> re.Pattern[str]:
+    # JSON Schema patterns are ECMA-262, where `$` is the end of the text; Python's `$`
+    # also matches before a final newline. Our patterns hold no literal `$`.
+    return re.compile(pattern.replace("$", r"\Z"))
+
+
 _FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
     "uuid": (lambda v: bool(_UUID.match(v)), "must be a UUID"),
     "ipv6": (_is_ipv6, "must be an IPv6 address"),
@@ -136,7 +144,7 @@ def _check_string(value: str, schema: Schema, where: str) -> None:
         raise Invalid(where, f"must be at least {schema['minLength']} characters long")
     if "maxLength" in schema and len(value) > schema["maxLength"]:
         raise Invalid(where, f"must be at most {schema['maxLength']} characters long")
-    if "pattern" in schema and not re.search(schema["pattern"], value):
+    if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
         raise Invalid(where, schema.get("description") or f"must match {schema['pattern']}")
     check = _FORMATS.get(schema.get("format", ""))
     if check is not None and not check[0](value):

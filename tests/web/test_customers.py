@@ -185,7 +185,9 @@ def test_customers_create_refusals_name_the_field(client: TestClient, web_db: We
         ({"assigned_ip": "fe80::1%eth0"}, "assigned_ip"),
         ({"mac_address": "aa:bb:cc:dd:ee"}, "mac_address"),
         ({"hotspot_mac_address": "aa:bb-cc:dd:ee:ff"}, "hotspot_mac_address"),
+        ({"mac_address": "aa:bb:cc:dd:ee:ff\n"}, "mac_address"),
         ({"name": "   "}, "name"),
+        ({"name": "\u3000\x1c"}, "name"),  # whitespace to str.strip, if not to every regex engine
     ):
         body = assert_error(client.post("/api/customers", json=_new(**fields)), 400, "invalid_body")
         assert body["field"] == field

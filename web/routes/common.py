@@ -35,6 +35,9 @@ def customer_id_param(where: Literal["query", "path"]) -> Param:
     )
 
 
+REQUESTED_BY_MAX = 200
+
+
 def requested_by(conn: HTTPConnection) -> str:
     """Who asks, as monitor_sessions.requested_by records it.
 
@@ -42,7 +45,8 @@ def requested_by(conn: HTTPConnection) -> str:
     (Starlette's convention), else "api"."""
     user = conn.scope.get("user")
     if user is not None and getattr(user, "is_authenticated", False):
-        return str(user.display_name)
+        # The column holds 255 characters, and a reason may be appended to it.
+        return str(user.display_name)[:REQUESTED_BY_MAX]
     return "api"
 
 
