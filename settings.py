@@ -210,6 +210,8 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("web_host", "WEB_HOST", _text, "127.0.0.1"),
     ("web_port", "WEB_PORT", _port, None),
     ("ws_port", "WS_PORT", _port, "8081"),
+    ("ws_ping_interval", "WS_PING_INTERVAL", _number(float, 0.5), "20"),
+    ("ws_max_pending", "WS_MAX_PENDING", _number(int, 10), "5000"),
     ("api_token", "API_TOKEN", _secret, ""),
     ("allowed_origins", "ALLOWED_ORIGINS", _origins, ""),
     ("session_max_age", "SESSION_MAX_AGE", _number(int, 60), "43200"),
@@ -262,6 +264,8 @@ class Settings:
     web_host: str
     web_port: int | None
     ws_port: int
+    ws_ping_interval: float
+    ws_max_pending: int
     api_token: Secret
     allowed_origins: tuple[str, ...]
     session_max_age: int

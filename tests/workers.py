@@ -16,6 +16,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from tests.orphans import die_with_parent
 from tests.polling import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +50,7 @@ class CeleryProcess:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         return self
 

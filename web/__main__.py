@@ -6,6 +6,11 @@ import uvicorn
 
 from settings import get_settings
 
+# The WebSocket implementation and its keepalive: wsproto marks a refused handshake
+# (401/403 before accept) as complete, where websockets-sansio logs a spurious ERROR for
+# every refusal (uvicorn PR #3138); protocol pings find dashboards whose network vanished.
+UVICORN_WS = {"ws": "wsproto", "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0}
+
 
 def main() -> None:
     settings = get_settings()
@@ -14,6 +19,8 @@ def main() -> None:
         host=settings.web_host,
         port=settings.http_port,
         log_level=settings.log_level.lower(),
+        timeout_graceful_shutdown=5,
+        **UVICORN_WS,  # type: ignore[arg-type]  # uvicorn.run's keywords are typed one by one
     )
 
 

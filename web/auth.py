@@ -28,6 +28,7 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
+from starlette.authentication import SimpleUser
 from starlette.datastructures import Headers
 from starlette.requests import HTTPConnection
 from starlette.responses import JSONResponse, Response
@@ -39,10 +40,10 @@ COOKIE = "mtm_session"
 SUBPROTOCOL = "monitor.v1"
 BEARER_PROTOCOL_PREFIX = "bearer."
 
-# Reachable without credentials: liveness, the dashboard's page and assets (they hold
-# no data), and the session routes that let the dashboard log in.
-PUBLIC_PATHS = frozenset({"/health", "/", "/favicon.ico", "/api/session"})
-PUBLIC_PREFIXES = ("/static/",)
+# Besides the REST endpoints declared public (web.declare): the dashboard's page and
+# assets, which hold no data (the page asks /api/session whether to show a login).
+PAGE_PATHS = frozenset({"/", "/favicon.ico"})
+PAGE_PREFIXES = ("/static/",)
 
 
 def _key(settings: Settings) -> bytes:
@@ -88,21 +89,18 @@ def _bearer(headers: Headers) -> str | None:
 
 
 def caller(conn: HTTPConnection, settings: Settings) -> str | None:
-    """Who is asking ("token", "session"), or None when the request carries no valid
-    credentials. Without API_TOKEN everyone is "anonymous"."""
+    """Who is asking, as a session's `requested_by` records it: "api" (bearer token),
+    "dashboard" (session cookie), "anonymous" (no API_TOKEN set); None when API_TOKEN is
+    set and the request carries no valid credentials."""
     if not settings.api_token:
         return "anonymous"
     bearer = _bearer(conn.headers)
     if bearer is not None and token_matches(bearer, settings):
-        return "token"
+        return "api"
     cookie = conn.cookies.get(COOKIE)
     if cookie and cookie_valid(cookie, settings):
-        return "session"
+        return "dashboard"
     return None
-
-
-def is_public(path: str) -> bool:
-    return path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
 def unauthorized(
@@ -120,20 +118,28 @@ def forbidden(message: str) -> Response:
 
 
 class AuthMiddleware:
-    """Refuses HTTP requests without credentials when API_TOKEN is set (WebSockets are
-    checked by their endpoint, before accept, where the subprotocol is known)."""
+    """Refuses HTTP requests without credentials when API_TOKEN is set, and records who
+    asks in scope["user"] (Starlette's convention; sessions' requested_by reads it).
+    WebSockets are checked by their endpoint, before accept, where the offered
+    subprotocols are known."""
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, public_paths: frozenset[str]) -> None:
         self.app = app
         self.settings = settings
+        self.public_paths = public_paths | PAGE_PATHS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.settings.api_token and not is_public(scope["path"]):
-            conn = HTTPConnection(scope)
-            if caller(conn, self.settings) is None:
+        if scope["type"] == "http":
+            who = caller(HTTPConnection(scope), self.settings)
+            if who is None and not self._public(scope["path"]):
                 await unauthorized()(scope, receive, send)
                 return
+            if who is not None and who != "anonymous":
+                scope["user"] = SimpleUser(who)
         await self.app(scope, receive, send)
+
+    def _public(self, path: str) -> bool:
+        return path in self.public_paths or path.startswith(PAGE_PREFIXES)
 
 
 # -- WebSocket handshakes -------------------------------------------------------------------
@@ -147,9 +153,9 @@ def origin_allowed(origin: str, host: str, settings: Settings) -> bool:
     return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
 
-def offered_protocols(headers: Headers) -> list[str]:
-    raw = headers.get("sec-websocket-protocol", "")
-    return [p.strip() for p in raw.split(",") if p.strip()]
+def offered_protocols(conn: HTTPConnection) -> list[str]:
+    """The subprotocols the client offered (the ASGI server parses the header for us)."""
+    return [str(p) for p in conn.scope.get("subprotocols", [])]
 
 
 def websocket_refusal(conn: HTTPConnection, settings: Settings) -> Response | None:
@@ -159,11 +165,11 @@ def websocket_refusal(conn: HTTPConnection, settings: Settings) -> Response | No
         return forbidden(f"origin {origin[:100]!r} is not allowed (ALLOWED_ORIGINS)")
     if not settings.api_token or caller(conn, settings) is not None:
         return None
-    for protocol in offered_protocols(conn.headers):
+    for protocol in offered_protocols(conn):
         if protocol.startswith(BEARER_PROTOCOL_PREFIX) and token_matches(
             protocol[len(BEARER_PROTOCOL_PREFIX) :], settings
         ):
-            if SUBPROTOCOL not in offered_protocols(conn.headers):
+            if SUBPROTOCOL not in offered_protocols(conn):
                 return unauthorized(f"offer the subprotocol {SUBPROTOCOL!r} beside the bearer one")
             return None
     return unauthorized(
@@ -173,4 +179,4 @@ def websocket_refusal(conn: HTTPConnection, settings: Settings) -> Response | No
 
 def accepted_subprotocol(conn: HTTPConnection) -> str | None:
     """Echo `monitor.v1` when offered (never the bearer protocol, which holds the token)."""
-    return SUBPROTOCOL if SUBPROTOCOL in offered_protocols(conn.headers) else None
+    return SUBPROTOCOL if SUBPROTOCOL in offered_protocols(conn) else None

@@ -77,6 +77,8 @@ class Endpoint:
     params: tuple[Param, ...] = ()
     body: str | None = None  # schema name of a JSON request body
     raises: tuple[type[BaseException], ...] = ()
+    # Reachable without credentials when API_TOKEN is set (web.auth reads this).
+    public: bool = False
 
     @property
     def operation_id(self) -> str:
@@ -252,6 +254,16 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{endpoint.body}"}}},
         }
+    if endpoint.public:
+        operation["security"] = []  # overrides the document's default: no credentials needed
+    else:
+        responses.setdefault(
+            "401",
+            {
+                "description": "API_TOKEN is set and the request carries no valid credentials",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+            },
+        )
     return operation
 
 
@@ -272,5 +284,18 @@ def openapi(endpoints: Iterable[Endpoint], *, title: str, version: str, descript
         "openapi": "3.1.0",
         "info": {"title": title, "version": version, "description": description},
         "paths": paths,
-        "components": {"schemas": SCHEMAS},
+        # Either credential works when API_TOKEN is set (without it every route is open).
+        "security": [{"bearerToken": []}, {"sessionCookie": []}],
+        "components": {
+            "schemas": SCHEMAS,
+            "securitySchemes": {
+                "bearerToken": {"type": "http", "scheme": "bearer", "description": "API_TOKEN"},
+                "sessionCookie": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "mtm_session",
+                    "description": "the dashboard's session (POST /api/session)",
+                },
+            },
+        },
     }

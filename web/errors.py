@@ -43,6 +43,14 @@ class ApiError(Exception):
         self.extra = extra
 
 
+class WrongToken(Exception):
+    """A login with a token that is not API_TOKEN."""
+
+
+class AuthDisabled(Exception):
+    """A login while API_TOKEN is not set."""
+
+
 @dataclass(frozen=True)
 class ErrorKind:
     """How one exception class is answered."""
@@ -63,11 +71,9 @@ def _capacity_extra(exc: CapacityExceeded) -> dict[str, Any]:
         "in_use": exc.in_use,
         "retry_after": exc.retry_after,
     }
-    # The engine is adding router_id/router_name; until then only "router" scope says so.
-    for name in ("router_id", "router_name"):
-        value = getattr(exc, name, None)
-        if value is not None:
-            extra[name] = str(value)
+    if exc.router_id is not None:  # the router's own cap refused: say which router
+        extra["router_id"] = exc.router_id
+        extra["router_name"] = exc.router_name
     return extra
 
 
@@ -125,6 +131,15 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
         "duplicate_customer",
         "another customer on the router has this username",
         extra=lambda exc: {"field": exc.field},
+    ),
+    WrongToken: ErrorKind(
+        401, "unauthorized", "the token is not API_TOKEN", message=lambda exc: "wrong token"
+    ),
+    AuthDisabled: ErrorKind(
+        409,
+        "auth_disabled",
+        "API_TOKEN is not set: there is nothing to log in to",
+        message=lambda exc: "API_TOKEN is not set: there is nothing to log in to",
     ),
     sa_exc.OperationalError: _DATABASE,
     sa_exc.InterfaceError: _DATABASE,

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -178,7 +178,10 @@ class Relay:
         block_ms: int = 1000,
         count: int = 500,
         max_pending: int = 5000,
+        observe_lag: Callable[[float], None] | None = None,
     ) -> None:
+        """`observe_lag` gets, for every entry read, the seconds between its stream id
+        (when Redis appended it) and now: the relay's lag (a metrics histogram)."""
         self.redis = client
         self.stream = stream
         self.block_ms = block_ms
@@ -193,7 +196,7 @@ class Relay:
         self.entries_read = 0
         self.frames_offered = 0
         self.restarts = 0
-        self.lag_ms: deque[int] = deque(maxlen=10_000)
+        self._observe_lag = observe_lag
 
     # -- subscribers --------------------------------------------------------------------
 
@@ -281,7 +284,8 @@ class Relay:
                     log.warning("relay: skipping unreadable entry %s: %s", as_text(stream_id), exc)
                     continue
                 frames.append(frame)
-                self.lag_ms.append(now_ms - frame.ms)
+                if self._observe_lag is not None:
+                    self._observe_lag(max(0, now_ms - frame.ms) / 1000)
         self.entries_read += len(frames)
         if frames:
             self._fan_out(frames)

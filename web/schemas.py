@@ -48,6 +48,12 @@ def _length(column: str) -> int:
     return kind.length
 
 
+def _secret_length(column: str) -> int:
+    length = getattr(Customer.__table__.c[column].type, "length", None)
+    assert isinstance(length, int), column
+    return length
+
+
 UUID: Schema = {"type": "string", "format": "uuid"}
 DATETIME: Schema = {"type": "string", "format": "date-time"}
 TEXT: Schema = {"type": "string"}
@@ -111,10 +117,16 @@ _CUSTOMER_WRITABLE: dict[str, Schema] = {
     "phone": nullable(_text("phone")),
     "email": nullable(_text("email")),
     "pppoe_username": nullable(_text("pppoe_username")),
-    "pppoe_password": {**nullable({"type": "string", "maxLength": 255}), "writeOnly": True},
+    "pppoe_password": {
+        **nullable({"type": "string", "maxLength": _secret_length("pppoe_password")}),
+        "writeOnly": True,
+    },
     "pppoe_profile": nullable(_text("pppoe_profile")),
     "hotspot_username": nullable(_text("hotspot_username")),
-    "hotspot_password": {**nullable({"type": "string", "maxLength": 255}), "writeOnly": True},
+    "hotspot_password": {
+        **nullable({"type": "string", "maxLength": _secret_length("hotspot_password")}),
+        "writeOnly": True,
+    },
     "hotspot_mac_address": _mac(),
     "static_ip": _ip(),
     "assigned_ip": _ip(),
@@ -327,4 +339,14 @@ SCHEMAS: dict[str, Schema] = {
         ["status", "checks", "auth"],
     ),
     "OpenApi": {"type": "object", "description": "this document"},
+    "SessionStatus": _obj(
+        {
+            "status": {"const": "ok"},
+            "auth": {"type": "string", "enum": ["enabled", "disabled"]},
+            "authenticated": {"type": "boolean"},
+        }
+    ),
+    "Login": _obj({"token": {"type": "string", "minLength": 1, "maxLength": 1024}}, ["token"]),
+    "LoggedIn": _obj({"status": {"const": "success"}, "message": {"const": "Logged in"}, "expires_in": INT}),
+    "LoggedOut": _obj({"status": {"const": "success"}, "message": {"const": "Logged out"}}),
 }

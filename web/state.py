@@ -8,6 +8,7 @@ and never on the event loop.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,6 +24,8 @@ from starlette.requests import HTTPConnection
 
 from settings import Settings
 from web.database import open_engine
+from web.metrics import WebMetrics
+from web.relay import Relay
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -39,6 +42,12 @@ REDIS_CONNECT_TIMEOUT = 3.0
 REDIS_MAX_CONNECTIONS = 64
 
 
+# The relay's reader blocks in XREAD for RELAY_BLOCK_MS; its own connection's socket
+# timeout must be longer, or every quiet second would look like a dead Redis.
+RELAY_BLOCK_MS = 1000
+RELAY_SOCKET_TIMEOUT = 10.0
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -46,6 +55,8 @@ class AppState:
     engine: Engine
     db: sessionmaker[Session]
     limiter: anyio.CapacityLimiter
+    relay: Relay
+    metrics: WebMetrics
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call in a worker thread (bounded by the limiter)."""
@@ -53,7 +64,7 @@ class AppState:
 
 
 @asynccontextmanager
-async def open_state(settings: Settings) -> AsyncIterator[AppState]:
+async def open_state(settings: Settings, metrics: WebMetrics) -> AsyncIterator[AppState]:
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
@@ -64,6 +75,17 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
     )
     client = aioredis.Redis(connection_pool=pool)
     engine = open_engine(settings)
+    relay_client = aioredis.Redis.from_url(
+        settings.redis_url, socket_timeout=RELAY_SOCKET_TIMEOUT, socket_connect_timeout=REDIS_CONNECT_TIMEOUT
+    )
+    relay = Relay(
+        relay_client,
+        block_ms=RELAY_BLOCK_MS,
+        max_pending=settings.ws_max_pending,
+        observe_lag=metrics.relay_lag.observe,
+    )
+    metrics.watch(relay, settings)
+    reader = asyncio.create_task(relay.run(), name="stream-relay")
     try:
         yield AppState(
             settings=settings,
@@ -71,8 +93,13 @@ async def open_state(settings: Settings) -> AsyncIterator[AppState]:
             engine=engine,
             db=sessionmaker(bind=engine, expire_on_commit=False),
             limiter=anyio.CapacityLimiter(THREADS),
+            relay=relay,
+            metrics=metrics,
         )
     finally:
+        reader.cancel()
+        await asyncio.gather(reader, return_exceptions=True)
+        await relay_client.aclose()
         await client.aclose()
         await pool.aclose()
         engine.dispose()

@@ -7,7 +7,8 @@ Optional query parameters:
   types=traffic|events     only samples, or only status events
   last_id=<stream id>      resume: every retained entry after it, in order, then live
 Server frames besides entries: {"type":"gap","from":..,"to":..} when entries after
-last_id are gone, {"type":"ping"} every PING_EVERY seconds, {"type":"pong"} answering a
+last_id are gone, {"type":"ping"} every WS_PING_INTERVAL seconds (browsers cannot see
+protocol pings: this one lets a page notice a dead feed), {"type":"pong"} answering a
 client's {"type":"ping"}. A client that cannot keep up is closed with 1013 and a reason
 naming the id to resume from.
 
@@ -31,11 +32,11 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from settings import Settings
 from web.auth import accepted_subprotocol, websocket_refusal
-from web.relay import EVENT_TYPES, TRAFFIC_TYPES, Interest, Overflow, Relay, Subscription, parse_id
+from web.metrics import WebMetrics
+from web.relay import EVENT_TYPES, TRAFFIC_TYPES, Frame, Interest, Overflow, Relay, Subscription, parse_id
 
 log = logging.getLogger(__name__)
 
-PING_EVERY = 20.0
 SEND_TIMEOUT = 10.0  # a client whose socket takes longer than this to take one frame is gone
 MAX_CUSTOMERS = 200
 TRY_AGAIN_LATER = 1013
@@ -82,12 +83,15 @@ def parse_feed_request(params: QueryParams) -> FeedRequest:
 class Feed:
     """One WebSocket connection's life, from handshake to close."""
 
-    def __init__(self, websocket: WebSocket, relay: Relay, settings: Settings) -> None:
+    def __init__(self, websocket: WebSocket, relay: Relay, settings: Settings, metrics: WebMetrics) -> None:
         self.ws = websocket
         self.relay = relay
         self.settings = settings
+        self.metrics = metrics
         self._send_lock = asyncio.Lock()
-        self.closed_slow = False
+        # The last entry whose frame went out: what a client closed for being slow must
+        # resume from (frames taken from the outbox but not yet sent do not count).
+        self.delivered: str | None = None
 
     async def serve(self) -> None:
         refusal = websocket_refusal(self.ws, self.settings)
@@ -99,9 +103,11 @@ class Feed:
                     {"status": "error", "message": str(exc), "code": "invalid_parameter"}, status_code=400
                 )
         if refusal is not None:
+            self.metrics.ws_refused.labels(str(refusal.status_code)).inc()
             await self.ws.send_denial_response(refusal)
             return
         await self.ws.accept(subprotocol=accepted_subprotocol(self.ws))
+        self.metrics.ws_connections.inc()
         # Entries between the client's last id and the reader's first read must not fall
         # between catch-up and live: register only once the reader knows its position.
         await asyncio.wait_for(self.relay.started.wait(), timeout=10.0)
@@ -123,28 +129,32 @@ class Feed:
             sub.close()
 
     async def _send(self, sub: Subscription, last_id: str | None) -> None:
+        self.delivered = last_id
         try:
             if last_id is not None:
                 async for item in sub.catch_up(last_id, self.settings.customer_stream_retention * 1000):
                     if isinstance(item, dict):
                         await self._send_text(json.dumps(item))
                     else:
-                        for frame in item:
-                            await self._send_text(frame.text)
-            next_ping = time.monotonic() + PING_EVERY
+                        await self._send_frames(item)
+            every = self.settings.ws_ping_interval
+            next_ping = time.monotonic() + every
             while True:
                 batch = await sub.next_batch(timeout=max(0.0, next_ping - time.monotonic()))
-                for frame in batch:
-                    await self._send_text(frame.text)
+                await self._send_frames(batch)
                 if time.monotonic() >= next_ping:
                     await self._send_text('{"type":"ping"}')
-                    next_ping = time.monotonic() + PING_EVERY
-        except Overflow as exc:
-            self.closed_slow = True
-            log.info("ws: closing a client that fell behind (resume from %s)", exc.args[0])
-            await self._close(TRY_AGAIN_LATER, f"too slow: reconnect with last_id={exc.args[0]}")
-        except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
-            return  # gone (or stuck): the receiver or the task group finishes the rest
+                    next_ping = time.monotonic() + every
+        except (Overflow, TimeoutError):
+            # Its outbox overflowed, or one frame took SEND_TIMEOUT to leave: the client
+            # cannot keep up. Close it (the close frame follows what is buffered) and let
+            # it resume by id; nothing is lost within retention.
+            self.metrics.ws_closed_slow.inc()
+            resume = self.delivered or "0-0"
+            log.info("ws: closing a client that fell behind (resume from %s)", resume)
+            await self._close(TRY_AGAIN_LATER, f"too slow: reconnect with last_id={resume}")
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # gone: the receiver or the task group finishes the rest
 
     async def _receive(self) -> None:
         try:
@@ -153,6 +163,12 @@ class Feed:
                     await self._send_text('{"type":"pong"}')
         except (WebSocketDisconnect, RuntimeError):
             return
+
+    async def _send_frames(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            await self._send_text(frame.text)
+            self.delivered = frame.id
+        self.metrics.frames_sent.inc(len(frames))
 
     async def _send_text(self, text: str) -> None:
         async with self._send_lock:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import redis
 
+from tests.orphans import die_with_parent
 from tests.polling import wait_for
 
 
@@ -59,6 +60,7 @@ class PrivateRedis:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         self.paused = False
         wait_for(self._answers, timeout, what=f"redis-server on port {self.port}")

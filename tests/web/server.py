@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from tests.orphans import die_with_parent
 from tests.polling import wait_for
 from tests.workers import ROOT
 
@@ -46,12 +47,20 @@ class Uvicorn:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
+                    # as deployed (web/__main__.py): wsproto, protocol pings on
+                    "--ws",
+                    "wsproto",
+                    "--ws-ping-interval",
+                    "20",
+                    "--ws-ping-timeout",
+                    "20",
                 ],
                 cwd=ROOT,
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=die_with_parent,
             )
         return self
 

@@ -173,7 +173,7 @@ def test_customers_create_normalises_and_defaults(client: TestClient, web_db: We
         package_id=web_db.package_id,
     )
     assert made["hotspot_mac_address"] == "aa:bb:cc:dd:ee:ff"
-    assert made["status"] == "inactive"  # the seed's default
+    assert made["status"] == "active"  # the seed's column default
     assert made["package"]["name"] == "home-50M"
     assert client.get(f"/api/customers/{made['id']}").json()["customer"] == made
 

@@ -32,7 +32,7 @@ from tests.services import TEST_REDIS_URL
 from tests.tasks.private_redis import PrivateRedis
 from tests.web.conftest import WebDb, assert_error
 from web.app import create_app
-from web.errors import ERRORS, ApiError, response_for
+from web.errors import ERRORS, ApiError, AuthDisabled, WrongToken, response_for
 
 CID = uuid.UUID("0b9e2a8e-33c5-4b5e-9d1e-6f5b6c1d2e3f")
 
@@ -68,6 +68,8 @@ CASES: list[tuple[BaseException, int, str]] = [
     (redis.ConnectionError("Error 111 connecting"), 503, "redis_unavailable"),
     (redis.TimeoutError("Timeout reading from socket"), 503, "redis_unavailable"),
     (BrokerError("Error 111 connecting"), 503, "broker_unavailable"),
+    (WrongToken(), 401, "unauthorized"),
+    (AuthDisabled(), 409, "auth_disabled"),
 ]
 
 
@@ -102,12 +104,11 @@ def test_errors_capacity_carries_cap_and_retry_after() -> None:
     assert "router_id" not in body
 
 
-def test_errors_capacity_names_the_router_when_the_engine_says_which() -> None:
-    exc = CapacityExceeded("router", 2, 2, 30)
-    exc.router_id = "r1"  # type: ignore[attr-defined]  # the attributes the engine is adding
-    exc.router_name = "core-1"  # type: ignore[attr-defined]
+def test_errors_capacity_names_the_router_when_its_cap_refused() -> None:
+    exc = CapacityExceeded("router", 2, 2, 30, router_id="r1", router_name="core-1")
     body = json.loads(bytes(response_for(exc).body))
     assert (body["scope"], body["router_id"], body["router_name"]) == ("router", "r1", "core-1")
+    assert "on router 'core-1' (r1): 2 of 2 slots in use" in body["message"]
 
 
 def test_errors_data_errors_name_the_field_never_a_password() -> None:

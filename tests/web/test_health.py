@@ -13,6 +13,7 @@ from settings import load_settings
 from tasks.keys import RECONCILER_LAST_RUN
 from tests.web.conftest import WebDb, assert_error
 from web.app import create_app
+from web.metrics import WebMetrics
 from web.readiness import check_beat
 from web.state import open_state
 
@@ -56,7 +57,8 @@ def test_ready_reports_auth_and_a_recent_reconciler_pass(web_db: WebDb) -> None:
     web_db.redis.set(RECONCILER_LAST_RUN, str(int(time.time() * 1000)))
     settings = load_settings({**os.environ, "API_TOKEN": "t0ken-value-for-ready"})
     with TestClient(create_app(settings)) as client:
-        body = client.get("/ready").json()
+        assert client.get("/ready").status_code == 401  # every route but /health needs the token
+        body = client.get("/ready", headers={"Authorization": "Bearer t0ken-value-for-ready"}).json()
     assert body["auth"] == "enabled" and "t0ken-value-for-ready" not in str(body)
     assert body["checks"]["beat"]["ok"] and body["message"] == "not ready: workers"
 
@@ -66,7 +68,7 @@ def test_ready_beat_check_refuses_a_stale_pass(web_db: WebDb) -> None:
     web_db.redis.set(RECONCILER_LAST_RUN, str(int((time.time() - 9) * 1000)))
 
     async def check() -> dict[str, object]:
-        async with open_state(settings) as state:
+        async with open_state(settings, WebMetrics()) as state:
             return await check_beat(state)
 
     result = anyio.run(check)

@@ -14,12 +14,10 @@ import redis
 import redis.asyncio as aioredis
 
 from tasks import keys
-from tasks.message import CustomerMeta, status_entry, traffic_from_row
-from tasks.publisher import Publisher
-from tasks.semaphore import Semaphore
 from tests.services import TEST_REDIS_URL
 from tests.tasks.private_redis import PrivateRedis
 from tests.tasks.streams import stream_entries
+from tests.web.producer import Producer
 from web.relay import Frame, Interest, Overflow, Relay, Subscription
 
 pytestmark = pytest.mark.anyio
@@ -28,42 +26,6 @@ pytestmark = pytest.mark.anyio
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-class Producer:
-    """Publishes real entries the way monitors do (fenced samples, status events)."""
-
-    def __init__(self, client: redis.Redis, retention: int = 3600, maxlen: int = 100_000) -> None:
-        self.sem = Semaphore(client)
-        self.pub = Publisher(client, combined_maxlen=maxlen, retention_seconds=retention)
-        self.fences: dict[str, int] = {}
-        self.seq = 0
-
-    def sample(self, customer: str) -> str:
-        token = f"s-{customer}:1"
-        if customer not in self.fences:
-            self.fences[customer] = self.sem.claim(
-                token, customer, "r1", "run", global_limit=10_000, router_limit=None, ttl=600
-            )
-        meta = CustomerMeta(
-            customer, f"Name {customer[:4]}", customer[:8], "pppoe", f"<pppoe-{customer[:8]}>", "r1"
-        )
-        row = {"rx-bits-per-second": str(1000 + self.seq), "tx-bits-per-second": str(5000 + self.seq)}
-        entry = traffic_from_row(
-            row, meta, session_id=f"s-{customer}", seq=self.seq, fence=self.fences[customer]
-        )
-        self.seq += 1
-        ids = self.pub.publish(entry, token=token, fence=self.fences[customer])
-        assert ids is not None
-        return ids.combined
-
-    def event(self, customer: str, kind: str = "offline") -> str:
-        meta = CustomerMeta(customer, "n", "u", "pppoe", "<pppoe-u>", "r1")
-        entry = status_entry(
-            kind, meta, session_id=f"s-{customer}", seq=self.seq, fence=None, reason="because"
-        )
-        self.seq += 1
-        return self.pub.publish_status(entry).combined
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, case, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from models import Customer, DesiredState, InvalidFieldError, MonitorSession, Package
+from models import Customer, CustomerStatus, DesiredState, InvalidFieldError, MonitorSession, Package
 from models.customer_writes import add_customer, find_duplicate, flush
 from models.resolution import CustomerNotFound
 
@@ -128,7 +128,11 @@ def _conditions(f: CustomerFilter) -> list[ColumnElement[bool]]:
     if f.service_type is not None:
         out.append(Customer.service_type == f.service_type)
     if f.status is not None:
-        out.append(Customer.status == f.status)
+        if f.status == CustomerStatus.ACTIVE:
+            # A NULL status (a seed-era writer sent NULL explicitly) reads as the default, active.
+            out.append(or_(Customer.status == f.status, Customer.status.is_(None)))
+        else:
+            out.append(Customer.status == f.status)
     if f.monitored is not None:
         is_open = exists().where(_open_session())
         out.append(is_open if f.monitored else ~is_open)

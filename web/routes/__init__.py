@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from web.declare import Endpoint
-from web.routes import customers, docs, health, monitor, routers, traffic
+from web.routes import customers, docs, health, metrics, monitor, routers, session, traffic
 
 
 def endpoints() -> list[Endpoint]:
@@ -14,5 +14,7 @@ def endpoints() -> list[Endpoint]:
         *traffic.ENDPOINTS,
         *routers.ENDPOINTS,
         *health.ENDPOINTS,
+        *session.ENDPOINTS,
+        *metrics.ENDPOINTS,
     ]
     return [*rest, docs.endpoint(rest)]

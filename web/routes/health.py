@@ -35,7 +35,7 @@ async def ready(call: Call) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("GET", "/health", health, "Liveness", "meta", (Reply(200, "alive", "Health"),)),
+    Endpoint("GET", "/health", health, "Liveness", "meta", (Reply(200, "alive", "Health"),), public=True),
     Endpoint(
         "GET",
         "/ready",

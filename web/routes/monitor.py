@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +18,7 @@ from tasks.keys import customer_stream
 from tasks.message import rfc3339 as message_time
 from tasks.semaphore import AlreadyMonitored
 from web.declare import Call, Endpoint, Reply
+from web.errors import kind_of
 from web.queries.monitors import interfaces
 from web.routes.common import (
     BROKER_ERRORS,
@@ -30,7 +33,9 @@ from web.state import AppState, app_state
 
 async def start(state: AppState, customer_id: uuid.UUID, requested_by: str) -> Response:
     """Start (or find) the customer's monitor; `requested_by` is recorded on the session."""
-    info = await state.run(service.start, customer_id, requested_by=requested_by)
+    with counting_refusals(state):
+        info = await state.run(service.start, customer_id, requested_by=requested_by)
+    state.metrics.starts.labels("started" if info.created else "already").inc()
     return JSONResponse(
         {
             "status": "success",
@@ -45,7 +50,9 @@ async def start(state: AppState, customer_id: uuid.UUID, requested_by: str) -> R
 
 
 async def stop(state: AppState, customer_id: uuid.UUID, requested_by: str) -> Response:
-    info = await state.run(service.stop, customer_id, requested_by=requested_by)
+    with counting_refusals(state):
+        info = await state.run(service.stop, customer_id, requested_by=requested_by)
+    state.metrics.stops.inc()
     return JSONResponse(
         {
             "status": "success",
@@ -55,6 +62,17 @@ async def stop(state: AppState, customer_id: uuid.UUID, requested_by: str) -> Re
             "state": info.actual_state,
         }
     )
+
+
+@contextmanager
+def counting_refusals(state: AppState) -> Iterator[None]:
+    """A refused start or stop is counted by its error code (the error table's)."""
+    try:
+        yield
+    except Exception as exc:
+        kind = kind_of(exc)
+        state.metrics.refusals.labels(kind.code if kind is not None else "internal_error").inc()
+        raise
 
 
 async def start_monitor(call: Call) -> Response:

@@ -19,7 +19,7 @@ async def routers(call: Call) -> Response:
     state = app_state(call.request)
 
     def read() -> list[dict[str, Any]]:
-        live = {holder.token for holder in runtime.semaphore().holders()}
+        live = {holder.token for holder in runtime.current().semaphore.holders()}
         with state.db() as session:
             return list_routers(session, state.settings, live)
 
