@@ -12,6 +12,7 @@ settings object can be logged or printed safely.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 import os
@@ -120,6 +121,20 @@ def _tls_mode(name: str, raw: str) -> TlsMode:
         raise SettingsError(f"{name} must be one of {', '.join(TlsMode)}, got {raw!r}") from None
 
 
+def _text_encoding(name: str, raw: str) -> str:
+    """A router's text encoding: utf-8 or a code page that keeps ASCII as it is
+    (docs/routeros.md, Encodings), by its codec name ("Windows-1252" reads as cp1252)."""
+    value = raw.strip()
+    try:
+        codec = codecs.lookup(value).name
+        ascii_safe = "/interface".encode(codec) == b"/interface"
+    except (LookupError, UnicodeError):
+        ascii_safe = False
+    if not ascii_safe:
+        raise SettingsError(f"{name} must be utf-8 or a code page such as cp1252, got {raw!r}")
+    return codec
+
+
 def _redis_addr(name: str, raw: str) -> str:
     value = raw.strip()
     host, sep, port = value.rpartition(":")
@@ -182,6 +197,7 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("mikrotik_tls_mode", "MIKROTIK_TLS_MODE", _tls_mode, "verify"),
     ("mikrotik_tls_cafile", "MIKROTIK_TLS_CAFILE", _text, None),
     ("mikrotik_timeout", "MIKROTIK_TIMEOUT", _number(float, 0.1), "10"),
+    ("mikrotik_encoding", "MIKROTIK_ENCODING", _text_encoding, "utf-8"),
     ("db_host", "DB_HOST", _text, None),
     ("db_port", "DB_PORT", _port, "5432"),
     ("db_user", "DB_USER", _text, "postgres"),
@@ -202,6 +218,7 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("monitor_lease_ttl", "MONITOR_LEASE_TTL", _number(float, 1.0), "30"),
     ("monitor_renew_interval", "MONITOR_RENEW_INTERVAL", _number(float, 0.2), "5"),
     ("monitor_max_duration", "MONITOR_MAX_DURATION", _number(float, 1.0), "14400"),
+    ("monitor_denied_stop_after", "MONITOR_DENIED_STOP_AFTER", _number(float, 1.0), "600"),
     ("router_connections_per_process", "ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1"),
     ("stream_maxlen", "STREAM_MAXLEN", _number(int, 100), "200000"),
     ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _number(int, 60), "3600"),
@@ -236,6 +253,7 @@ class Settings:
     mikrotik_tls_mode: TlsMode
     mikrotik_tls_cafile: str | None
     mikrotik_timeout: float
+    mikrotik_encoding: str
     db_host: str | None
     db_port: int
     db_user: str
@@ -256,6 +274,7 @@ class Settings:
     monitor_lease_ttl: float
     monitor_renew_interval: float
     monitor_max_duration: float
+    monitor_denied_stop_after: float
     router_connections_per_process: int
     stream_maxlen: int
     customer_stream_retention: int

@@ -11,7 +11,7 @@ from models.base import Base, Timestamps
 from models.enums import TlsMode
 from models.errors import InvalidFieldError
 from models.types import SecretText, enum_type
-from models.validation import normalize_ca, parse_enum, require_text
+from models.validation import normalize_ca, normalize_encoding, parse_enum, require_text
 from settings import Secret
 
 
@@ -38,6 +38,9 @@ class Router(Timestamps, Base):
     # Revision 0003. The CA that signs the router's API-SSL certificate, for tls_mode
     # verify: a PEM file's absolute path or the PEM text itself (certificates only).
     tls_ca: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Revision 0004. How the router holds names beyond ASCII: utf-8, or the code page
+    # they were typed in through Winbox (docs/routeros.md, Encodings).
+    encoding: Mapped[str] = mapped_column(String(32), nullable=False, default="utf-8", server_default="utf-8")
 
     @validates("id", "name", "host", "username")
     def _check_text(self, key: str, value: Any) -> str:
@@ -59,6 +62,10 @@ class Router(Timestamps, Base):
     def _check_tls_ca(self, key: str, value: Any) -> str | None:
         return normalize_ca(key, value)
 
+    @validates("encoding")
+    def _check_encoding(self, key: str, value: Any) -> str:
+        return normalize_encoding(key, value)
+
     @validates("tls_mode")
     def _check_tls_mode(self, key: str, value: Any) -> TlsMode:
         return parse_enum(key, value, TlsMode)
@@ -77,7 +84,7 @@ class Router(Timestamps, Base):
             f"Router(id={self.id!r}, name={self.name!r}, host={self.host!r}, port={self.port!r}, "
             f"username={self.username!r}, password=<hidden>, tls={self.tls!r}, "
             f"tls_mode={self.tls_mode!r}, tls_ca={_ca_label(self.tls_ca)}, "
-            f"max_monitors={self.max_monitors!r})"
+            f"max_monitors={self.max_monitors!r}, encoding={self.encoding!r})"
         )
 
 

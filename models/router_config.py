@@ -32,6 +32,8 @@ class RouterConfig:
     # The CA that signs the router's API-SSL certificate (tls_mode verify): a PEM
     # file's path or the PEM text; None = the system's trusted CAs.
     cafile: str | None = None
+    # How the router holds text beyond ASCII (docs/routeros.md, Encodings).
+    encoding: str = "utf-8"
 
     def endpoint_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for routeros.RouterEndpoint (which masks the password itself).
@@ -49,6 +51,7 @@ class RouterConfig:
             "cafile": self.cafile,
             "timeout": self.timeout,
             "name": self.id,
+            "encoding": self.encoding,
         }
 
 
@@ -64,6 +67,7 @@ class _SettingsRouter:
     tls: bool
     tls_mode: TlsMode
     tls_ca: str | None
+    encoding: str
     max_monitors: None = None
 
 
@@ -80,6 +84,7 @@ def router_config(session: Session, router_id: str, settings: Settings | None = 
         tls=settings.mikrotik_tls,
         tls_mode=settings.mikrotik_tls_mode,
         tls_ca=settings.mikrotik_tls_cafile,
+        encoding=settings.mikrotik_encoding,
     )
     return RouterConfig(
         id=router_id,
@@ -94,4 +99,5 @@ def router_config(session: Session, router_id: str, settings: Settings | None = 
         max_monitors=source.max_monitors,
         from_settings=row is None,
         cafile=source.tls_ca,
+        encoding=source.encoding,
     )

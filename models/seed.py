@@ -2,7 +2,7 @@
 
     python -m models.seed --customers-json var/customers.json --mikrotik-id mikrotik-001 \
         [--router-host H] [--router-port P] [--router-user U] [--router-password-env VAR] \
-        [--router-tls --router-tls-mode M --router-tls-ca CA]
+        [--router-tls --router-tls-mode M --router-tls-ca CA] [--router-encoding ENC]
 
 Idempotent: a second run with the same file creates nothing and says so. The
 router password comes from an environment variable (default MIKROTIK_PASS),
@@ -125,6 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         help="the CA that signs the router's API-SSL certificate: a PEM file (stored as its absolute "
         "path) or the PEM text; '' clears it (default: MIKROTIK_TLS_CAFILE)",
     )
+    parser.add_argument(
+        "--router-encoding",
+        metavar="ENC",
+        help="how the router holds names beyond ASCII: utf-8, or the Winbox code page such as "
+        "cp1252 (default: MIKROTIK_ENCODING)",
+    )
     parser.add_argument("--max-monitors", type=int, help="per-router monitor cap")
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
     args = parser.parse_args(argv)
@@ -158,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         "tls": args.router_tls or settings.mikrotik_tls,
         "tls_mode": args.router_tls_mode or settings.mikrotik_tls_mode,
         "tls_ca": None if ca is None else tls_ca(ca, ca_source),
+        "encoding": args.router_encoding or settings.mikrotik_encoding,
     }
     if args.max_monitors is not None:
         router_fields["max_monitors"] = args.max_monitors

@@ -7,6 +7,7 @@ what was written and imports can tell "unchanged" from "updated".
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import os
 import re
@@ -26,6 +27,19 @@ _MAC_FORMS = (
     re.compile(r"^[0-9a-fA-F]{6}[:-][0-9a-fA-F]{6}$"),
     re.compile(r"^[0-9a-fA-F]{12}$"),
 )
+
+
+def normalize_encoding(field: str, value: object) -> str:
+    """A router's text encoding by its codec name ("Windows-1252" -> cp1252): utf-8 or a
+    code page that keeps ASCII as it is, since every command word is ASCII."""
+    if isinstance(value, str):
+        try:
+            codec = codecs.lookup(value.strip()).name
+            if "/interface".encode(codec) == b"/interface":
+                return codec
+        except (LookupError, UnicodeError):
+            pass
+    raise InvalidFieldError(field, value, "must be utf-8 or a code page such as cp1252 or cp1251")
 
 
 def parse_uuid(field: str, value: object) -> uuid.UUID:

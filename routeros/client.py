@@ -34,8 +34,11 @@ def build_words(
     attrs: Mapping[str, Any] | None = None,
     queries: Sequence[str] = (),
     proplist: Sequence[str] | None = None,
+    encoding: str = "utf-8",
 ) -> list[str]:
-    """The sentence for a command: attribute words, then .proplist, then query words (order kept)."""
+    """The sentence for a command: attribute words, then .proplist, then query words (order kept).
+
+    Raises UnicodeEncodeError for a word the router's `encoding` cannot carry."""
     if not command.startswith("/"):
         raise ValueError(f"command must start with '/': {command!r}")
     words = [command]
@@ -44,7 +47,7 @@ def build_words(
         words.append("=.proplist=" + ",".join(proplist))
     words.extend(queries)
     for word in words:
-        word.encode("utf-8")  # fail here (ProtocolError below), never half-way through a write
+        word.encode(encoding)  # fail here (ProtocolError below), never half-way through a write
     return words
 
 
@@ -397,9 +400,11 @@ class RouterClient:
         proplist: Sequence[str] | None,
     ) -> list[str]:
         try:
-            return build_words(command, attrs, queries, proplist)
-        except UnicodeEncodeError as exc:  # a lone surrogate: str.encode("utf-8") raises no other
-            raise ProtocolError(f"cannot encode {command!r}: {exc.reason}") from None
+            return build_words(command, attrs, queries, proplist, self.endpoint.codec)
+        except UnicodeEncodeError as exc:  # a lone surrogate, or a letter the router's code page lacks
+            raise ProtocolError(
+                f"cannot encode {command!r} in {self.endpoint.encoding}: {exc.reason}"
+            ) from None
 
     def _check_usable(self) -> None:
         if self._closed:

@@ -11,6 +11,7 @@ which calls ``kill()`` to unblock the reader.
 
 from __future__ import annotations
 
+import codecs
 import functools
 import logging
 import select
@@ -20,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import librouteros
 from librouteros import exceptions as lr_exc
@@ -30,8 +31,88 @@ from librouteros.protocol import ApiProtocol
 
 from routeros.errors import FatalError, LoginError, ProtocolError, UnreachableError
 
-ENCODING = "utf-8"  # librouteros defaults to ASCII and silently drops other bytes
+if TYPE_CHECKING:  # the codec protocol's type in typeshed; nothing to import at run time
+    from typing_extensions import Buffer
+
 _READ_CHUNK = 65536
+
+# -- text encoding (docs/routeros.md, Encodings) ------------------------------------------------
+#
+# RouterOS stores the bytes it is given and names no encoding: Winbox writes in the
+# Windows code page of the PC it runs on, API clients mostly write UTF-8. So every
+# word is read as UTF-8 when it is valid UTF-8, else in the router's code page
+# (cp1252 for a router set to utf-8); and words are written in the router's encoding,
+# so a name read from a code-page router goes back as the same bytes. librouteros
+# decodes with errors="ignore" (a wrong guess would silently drop letters), so the
+# rule is a codec of its own, named ``routeros_text_<encoding>``, that never fails
+# on input.
+
+DEFAULT_ENCODING = "utf-8"
+# Winbox on a Western European Windows: the usual code page of non-UTF-8 names.
+DEFAULT_FALLBACK = "cp1252"
+_CODEC_PREFIX = "routeros_text_"
+_KEEP_BYTES = "routeros_keep_bytes"
+
+
+def _keep_bytes(exc: UnicodeError) -> tuple[str | bytes, int]:
+    """Bytes a code page leaves undefined (cp1252 0x81, 0x8D, ...) read as the same
+    Latin-1 character and are written back as that byte: nothing is lost either way.
+    Any other character the code page lacks stays an encoding error."""
+    if isinstance(exc, UnicodeDecodeError):
+        return exc.object[exc.start : exc.end].decode("latin-1"), exc.end
+    if isinstance(exc, UnicodeEncodeError):
+        chunk = exc.object[exc.start : exc.end]
+        if all(ord(ch) < 0x100 for ch in chunk):
+            return chunk.encode("latin-1"), exc.end
+    raise exc
+
+
+codecs.register_error(_KEEP_BYTES, _keep_bytes)
+
+
+def _text_codec_info(encoding: str) -> codecs.CodecInfo:
+    name = codecs.lookup(encoding).name
+    fallback = DEFAULT_FALLBACK if name == "utf-8" else name
+
+    def encode(text: str, errors: str = "strict") -> tuple[bytes, int]:
+        return text.encode(name, _KEEP_BYTES if name != "utf-8" else errors), len(text)
+
+    def decode(data: Buffer, errors: str = "strict") -> tuple[str, int]:
+        raw = bytes(data)
+        try:
+            return raw.decode("utf-8"), len(raw)
+        except UnicodeDecodeError:
+            return raw.decode(fallback, _KEEP_BYTES), len(raw)
+
+    return codecs.CodecInfo(encode, decode, name=_CODEC_PREFIX + name)
+
+
+def _search(name: str) -> codecs.CodecInfo | None:
+    if not name.startswith(_CODEC_PREFIX):
+        return None
+    try:
+        return _text_codec_info(name[len(_CODEC_PREFIX) :])
+    except LookupError:
+        return None
+
+
+codecs.register(_search)
+
+
+def check_encoding(encoding: str) -> str:
+    """The codec name of a router's text encoding; ValueError for one that cannot be
+    a router's: unknown, or not a superset of ASCII (every command word is ASCII)."""
+    try:
+        info = codecs.lookup(encoding)
+    except LookupError:
+        raise ValueError(f"unknown text encoding {encoding!r} (e.g. utf-8, cp1252, cp1251)") from None
+    try:
+        ascii_safe = "/interface=.tag?!".encode(info.name) == b"/interface=.tag?!"
+    except (UnicodeError, LookupError):
+        ascii_safe = False
+    if not ascii_safe:
+        raise ValueError(f"text encoding {encoding!r} changes ASCII (use utf-8 or a code page)")
+    return info.name
 
 
 def quiet_librouteros_logger() -> None:
@@ -53,6 +134,10 @@ class RouterEndpoint:
     contains ``-----BEGIN CERTIFICATE-----``), so a per-router CA can live in a
     database row or an environment variable. None (or empty) means the system's
     trusted CAs. The other modes ignore it (docs/routeros.md, API-SSL).
+
+    ``encoding`` is how the router holds text that is not ASCII: ``utf-8``, or the code
+    page its names were typed in through Winbox (``cp1252``, ``cp1251``...). Words are
+    written in it; read as UTF-8 when valid, else in it (docs/routeros.md, Encodings).
     """
 
     host: str
@@ -64,12 +149,19 @@ class RouterEndpoint:
     cafile: str | None = None
     timeout: float = 10.0
     name: str = ""
+    encoding: str = DEFAULT_ENCODING
 
     def __post_init__(self) -> None:
         if self.tls_mode not in TLS_CONTEXTS:
             raise ValueError(f"tls_mode must be one of {', '.join(TLS_CONTEXTS)}, not {self.tls_mode!r}")
         if self.timeout <= 0:
             raise ValueError("timeout must be > 0")
+        self.encoding = check_encoding(self.encoding)
+
+    @property
+    def codec(self) -> str:
+        """The codec every word to and from this router goes through."""
+        return _CODEC_PREFIX + self.encoding
 
     def __repr__(self) -> str:
         tls = f", tls={self.tls_mode}" if self.tls else ""
@@ -241,7 +333,7 @@ class Connection:
     def __init__(self, endpoint: RouterEndpoint, transport: MuxTransport) -> None:
         self.endpoint = endpoint
         self.transport = transport
-        self.protocol = ApiProtocol(transport=transport, encoding=ENCODING)
+        self.protocol = ApiProtocol(transport=transport, encoding=endpoint.codec)
 
     def read_sentence(self) -> tuple[str, tuple[str, ...]]:
         """Block until one whole sentence arrives. Raises librouteros exceptions (the reader maps them)."""
@@ -291,7 +383,7 @@ def open_connection(endpoint: RouterEndpoint) -> Connection:
             endpoint.password,
             timeout=endpoint.timeout,
             port=endpoint.port,
-            encoding=ENCODING,
+            encoding=endpoint.codec,
             ssl_wrapper=ssl_wrapper,
             login_method=login_plain_or_challenge,
         )
@@ -312,6 +404,10 @@ def open_connection(endpoint: RouterEndpoint) -> Connection:
         raise UnreachableError(f"TLS handshake with {where} failed: {exc.reason or exc}") from exc
     except TimeoutError as exc:
         raise UnreachableError(f"{where} did not answer within {endpoint.timeout:g}s") from exc
+    except socket.gaierror as exc:
+        # The resolver's words ("Name or service not known") and the name it could not
+        # resolve: the router's label alone may be a database id.
+        raise UnreachableError(f"cannot resolve {endpoint.host!r} ({where}): {exc.strerror or exc}") from exc
     except OSError as exc:
         raise UnreachableError(f"cannot reach {where}: {exc.strerror or exc}") from exc
     except (UnicodeError, ValueError, KeyError, StopIteration) as exc:

@@ -9,8 +9,15 @@ RouterClient multiplexes and re-issues streams after a reconnect.
 Connecting is lazy, one login per connection slot at a time (so two monitors
 cannot race into opening two connections), in a background thread that callers
 wait on with their own deadline (so a monitor's stop checks keep running while a
-router takes its connect timeout to answer). A failed login is remembered for a
-short while so a thousand monitors of a dead router fail fast.
+router takes its connect timeout to answer).
+
+A failed login (refused, unreachable, max-sessions full) is remembered and replayed
+to every caller until the connection slot's next attempt, which backs off
+exponentially with jitter up to CONNECT_BACKOFF_MAX: the router sees one login
+attempt per step whatever the number of monitors, and monitors ask `retry_in()` to
+sleep until that step instead of each keeping a ladder of its own. The device
+layer's RouterClient gives up for good when a re-login is refused; its monitors
+then `invalidate()` it and the next use dials again through this same backoff.
 """
 
 from __future__ import annotations
@@ -23,12 +30,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from routeros import RouterClient, RouterEndpoint, RouterError, Stream
+from routeros.backoff import Backoff
 from settings import get_settings
 
 ClientFactory = Callable[[RouterEndpoint], RouterClient]
 
-# Seconds a failed connect is replayed to other callers before a new attempt.
-CONNECT_RETRY_AFTER = 1.0
+# Delays between login attempts to a router that refuses them: the first drawn from
+# [0.5, 1] s, doubling up to [15, 30] s, so a router rebooting or full of other
+# tools' sessions sees about two attempts a minute once it has been away for a
+# minute, and monitors resume within 30 s of it taking logins again.
+CONNECT_BACKOFF_INITIAL = 1.0
+CONNECT_BACKOFF_MAX = 30.0
 
 
 def _router_key(endpoint: RouterEndpoint) -> tuple[Any, ...]:
@@ -42,7 +54,12 @@ def _router_key(endpoint: RouterEndpoint) -> tuple[Any, ...]:
         endpoint.tls,
         endpoint.tls_mode,
         endpoint.cafile,
+        endpoint.encoding,
     )
+
+
+def _connect_backoff() -> Backoff:
+    return Backoff(CONNECT_BACKOFF_INITIAL, CONNECT_BACKOFF_MAX)
 
 
 @dataclass
@@ -50,7 +67,10 @@ class _Slot:
     client: RouterClient | None = None
     users: int = 0
     error: RouterError | None = None
-    failed_at: float = 0.0
+    # While `error` is set: no new login before this moment (monotonic), shared by
+    # every monitor of the router in this process.
+    retry_at: float = 0.0
+    backoff: Backoff = field(default_factory=_connect_backoff)
     # A login runs in its own thread so that no monitor blocks on it for longer
     # than it wants to (its stop checks must keep running); `attempt_done` is
     # set when that login ends either way.
@@ -117,6 +137,16 @@ class RouterHandle:
             return None
         return client.call(command, attrs, queries=queries, proplist=proplist, timeout=timeout)
 
+    def retry_in(self) -> float:
+        """Seconds until this connection slot tries to log in again after a failed
+        login (0 when it would try now, or has not failed)."""
+        return self._hub._retry_in(self._router, self._slot)
+
+    def last_error(self) -> str:
+        """What went wrong last on this router's connection (the failed login, or the
+        reconnect the client is retrying), in the device layer's words; "" if nothing."""
+        return self._hub._last_error(self._router, self._slot)
+
     def invalidate(self) -> None:
         """The client this handle used failed for good (closed, re-login refused): drop
         it so the next use logs in again. A newer client someone else already put in
@@ -167,8 +197,7 @@ class RouterHub:
             if slot.client is not None:
                 return slot.client
             if not slot.connecting:
-                recent = time.monotonic() - slot.failed_at < CONNECT_RETRY_AFTER
-                if slot.error is not None and recent:
+                if slot.error is not None and time.monotonic() < slot.retry_at:
                     raise copy.copy(slot.error)
                 slot.connecting, slot.error = True, None
                 slot.attempt_done = threading.Event()
@@ -200,14 +229,29 @@ class RouterHub:
         with router.state:
             slot.connecting = False
             if error is not None:
-                slot.error, slot.failed_at = error, time.monotonic()
+                slot.error = error
+                slot.retry_at = time.monotonic() + slot.backoff.next_delay()
             elif slot.users == 0:
                 unused = True  # every monitor left while it was logging in
             else:
                 slot.client = client
+                slot.backoff.reset()
             slot.attempt_done.set()
         if unused:
             _close_quietly(client)
+
+    def _retry_in(self, router: _Router, slot: _Slot) -> float:
+        with router.state:
+            if slot.error is None or slot.connecting:
+                return 0.0
+            return max(0.0, slot.retry_at - time.monotonic())
+
+    def _last_error(self, router: _Router, slot: _Slot) -> str:
+        with router.state:
+            client, error = slot.client, slot.error
+        if client is not None:
+            return str(client.stats()["last_error"] or "")
+        return "" if error is None else str(error)
 
     def _invalidate(self, router: _Router, slot: _Slot, client: RouterClient) -> None:
         with router.state:
@@ -222,8 +266,9 @@ class RouterHub:
             slot.users -= 1
             if slot.users == 0:
                 # No monitor left on it: a connection nobody uses only costs the
-                # router one of its max-sessions.
+                # router one of its max-sessions. The next monitor dials at once.
                 client, slot.client, slot.error = slot.client, None, None
+                slot.backoff.reset()
         _close_quietly(client)
 
     def stats(self) -> dict[str, dict[str, int]]:

@@ -21,7 +21,14 @@ While it holds the lease a run is in one of three phases:
 
 Trouble (router unreachable, interface or queue gone, silence) publishes one status
 event per change (`offline`, `reconnecting`) and backs off with jitter; the slot is
-kept. The first sample after trouble is announced by `resumed`. A stop (stop key,
+kept. A router that refuses the connection or the login is retried when the process's
+router hub retries it (one shared backoff per router, tasks/hub.py), not on a ladder
+of each monitor's own. A client that stays `reconnecting` past the stall time is
+`offline` with the reason its re-dials fail. A router that denies the API user the
+command (`not enough permissions`) is retried on a long backoff and, when it still
+denies it after MONITOR_DENIED_STOP_AFTER, the session stops with that reason: a
+configuration error should read as a stopped monitor, not hold a slot for hours.
+The first sample after trouble is announced by `resumed`. A stop (stop key,
 revoke, worker shutdown, lease lost, max duration) ends the loop within a second in
 any phase: the lease's stop event wakes whatever the run is waiting on.
 """
@@ -29,6 +36,7 @@ any phase: the lease's stop event wakes whatever the run is waiting on.
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -41,7 +49,7 @@ from celery.exceptions import Ignore
 
 from models import ActualState, DesiredState, MonitorSession
 from models.resolution import ResolutionError
-from routeros import RouterError
+from routeros import LoginError, RouterError
 from routeros.backoff import Backoff
 from settings import get_settings
 from tasks import lifecycle, metrics, runtime, sessions
@@ -71,6 +79,13 @@ OPEN_WAIT = 0.2
 ZERO_SAMPLES_BEFORE_CHECK = 3
 PRESENCE_CHECK_EVERY = 5.0
 PRESENCE_CHECK_TIMEOUT = 0.5
+# Waking when the router hub retries a failed login: spread over this many seconds so
+# the monitors of one router do not all queue on the same login at once.
+HUB_RETRY_JITTER = 0.25
+# A command the API user may not run fails the same way until someone changes the
+# user's group: retried rarely (first after 2-4 s, at most every 5 minutes).
+DENIED_BACKOFF_INITIAL = 4.0
+DENIED_BACKOFF_MAX = 300.0
 
 
 class Phase(Enum):
@@ -118,6 +133,7 @@ class MonitorRun:
         self.lease: LeaseHandle | None = None
         self.plan: MonitorPlan | None = None
         self.trouble: str | None = None  # the status kind published while not producing
+        self.trouble_reason = ""  # ...and its reason
         # The loop's state (see the module docstring).
         self.phase = Phase.OPENING
         self.retry_at = 0.0
@@ -126,6 +142,10 @@ class MonitorRun:
         self.zero_run = 0
         self.next_presence_check = 0.0
         self.backoff = Backoff()
+        # Since when (monotonic) the router has denied every attempt, and its words.
+        self.denied_since: float | None = None
+        self.denied_reason = ""
+        self.denied_backoff = Backoff(DENIED_BACKOFF_INITIAL, DENIED_BACKOFF_MAX)
 
     @property
     def stall_after(self) -> float:
@@ -265,6 +285,10 @@ class MonitorRun:
             return WORKER_SHUTDOWN
         if time.monotonic() >= deadline:
             return MAX_DURATION
+        if self.denied_since is not None:
+            limit = self.settings.monitor_denied_stop_after
+            if time.monotonic() - self.denied_since >= limit:
+                return f"gave up after {limit:g}s: {self.denied_reason}"
         return None
 
     def _wait(self, lease: LeaseHandle) -> None:
@@ -281,11 +305,16 @@ class MonitorRun:
             # A login that failed leaves no client behind; a client that refuses new
             # commands is closed or failed for good: replace it.
             handle.invalidate()
-            self._back_off(source, "offline", f"router unreachable: {exc}")
+            # The hub retries the router on one backoff for all its monitors: wake when
+            # it will, rather than hit its remembered failure on a ladder of our own.
+            retry = handle.retry_in()
+            delay = retry + random.uniform(0, HUB_RETRY_JITTER) if retry > 0 else None
+            self._back_off(source, "offline", router_trouble(exc), delay=delay)
             return
         if not opened:
-            # The shared connection is still logging in; say so if it drags on.
-            if time.monotonic() - self.last_life > self.stall_after:
+            # The shared connection is still logging in; say so if it drags on (an
+            # outage already said has its reason: a retry in progress changes nothing).
+            if self.trouble is None and time.monotonic() - self.last_life > self.stall_after:
                 self._trouble("offline", "router connection not ready")
             return
         self.phase = Phase.STREAMING
@@ -299,6 +328,10 @@ class MonitorRun:
             if silent and not self.client_reconnecting:
                 # The stream went silent without the connection noticing: re-issue it.
                 self._back_off(source, "reconnecting", f"no samples for {self.stall_after:g}s")
+            elif silent:
+                # The shared client keeps re-dialling (with its own backoff) and failing:
+                # past a blip, say so with the reason the router gives.
+                self._trouble("offline", f"router unreachable: {handle.last_error() or 'reconnecting'}")
             return
         if reading.kind == "sample":
             self._on_sample(handle, source, reading)
@@ -308,6 +341,8 @@ class MonitorRun:
             self._trouble("reconnecting", reading.reason)
         elif reading.kind == "resumed":
             self.client_reconnecting, self.last_life = False, time.monotonic()
+        elif reading.kind == "denied":
+            self._denied(source, reading.reason)
         else:
             # offline (a queue poll failed), gone (interface or queue missing), failed
             # (the client gave up: replace it).
@@ -331,15 +366,26 @@ class MonitorRun:
                 return
         if self.trouble is not None:
             self._recovered()  # announced before the first sample it announces
+        self.denied_since = None
+        self.denied_backoff.reset()
         if self._publish_sample(reading):
             self.backoff.reset()
 
-    def _back_off(self, source: Source, kind: str, reason: str) -> None:
-        """Trouble: say so (once per change), drop the source, retry after a backoff."""
+    def _back_off(self, source: Source, kind: str, reason: str, delay: float | None = None) -> None:
+        """Trouble: say so (once per change), drop the source, retry after a backoff
+        (or after `delay`, when someone else decides when to retry)."""
         self._trouble(kind, reason)
         source.close()
         self.phase = Phase.WAITING
-        self.retry_at = time.monotonic() + self.backoff.next_delay()
+        self.retry_at = time.monotonic() + (self.backoff.next_delay() if delay is None else delay)
+
+    def _denied(self, source: Source, reason: str) -> None:
+        """The API user may not run our command: offline with the router's words, a
+        long backoff, and the clock towards MONITOR_DENIED_STOP_AFTER starts."""
+        if self.denied_since is None:
+            self.denied_since = time.monotonic()
+        self.denied_reason = reason
+        self._back_off(source, "offline", reason, delay=self.denied_backoff.next_delay())
 
     def _interface_present(self, handle: RouterHandle) -> bool:
         """Does the monitored interface still exist? Unknown counts as yes (no flapping)."""
@@ -423,16 +469,21 @@ class MonitorRun:
         return True
 
     def _trouble(self, kind: str, reason: str) -> None:
-        if self.trouble == kind:
+        # Once per change, of kind or of reason: an outage that goes from "connection
+        # lost" to "connection refused" says so, a steady one stays one event (retries
+        # are backoff-bound, so a changing reason cannot flood the stream either).
+        if (self.trouble, self.trouble_reason) == (kind, reason):
             return
-        self.trouble = kind
+        changed_kind = self.trouble != kind
+        self.trouble, self.trouble_reason = kind, reason
         log.info("monitor %s: %s (%s)", self.token, kind, reason)
         self._publish_status(kind, reason)
-        state = ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING
-        _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, state))
+        if changed_kind:
+            state = ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING
+            _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, state))
 
     def _recovered(self) -> None:
-        self.trouble = None
+        self.trouble, self.trouble_reason = None, ""
         self._publish_status("resumed", "samples flowing again")
         _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, ActualState.RUNNING))
 
@@ -503,6 +554,13 @@ class _WakingEvent(threading.Event):
                 wake()
             except Exception:  # the loop still sees the event within CHECK_EVERY
                 log.exception("could not wake a monitor's read")
+
+
+def router_trouble(exc: RouterError) -> str:
+    """The reason an `offline` event gives for a router we could not use, in its words."""
+    if isinstance(exc, LoginError):
+        return f"router refused the login: {exc}"
+    return f"router unreachable: {exc}"
 
 
 def _quietly(action: Callable[[], object]) -> None:

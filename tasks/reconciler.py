@@ -2,14 +2,18 @@
 
 Runs from beat every RECONCILE_INTERVAL on the `default` queue. Each pass:
 1. frees slots whose lease expired (a SIGKILLed worker's monitors);
-2. stops open sessions past their max duration;
+2. stops open sessions whose customer is no longer active (`customer suspended`,
+   `customer inactive`...), and those past their max duration;
 3. restarts open sessions with no live owner: the next attempt is reserved first
    (so the cap and single flight hold: never two producers, never above the cap,
    also right after Redis was flushed or restarted), then the attempt number is
-   claimed in SQL (optimistic), then it is launched;
+   claimed in SQL (optimistic), then it is launched. The customer is resolved
+   afresh, so a changed PPPoE username or router is what the new attempt watches;
 4. finishes sessions whose stop was requested but whose monitor is gone, and
    re-sets the stop key of those whose monitor still lives (a flush erased it);
-5. asks leases whose session is no longer open to stop.
+5. asks leases whose session is no longer open to stop: `customer deleted` when
+   the customer is gone (deleting a customer deletes its session rows), else
+   `session closed`.
 
 Every step is idempotent and safe to run twice at once: a second reconciler's
 reservation of the same new token is a refresh, and its SQL claim fails, so it
@@ -24,13 +28,12 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
-from models import DesiredState, MonitorSession
-from models.resolution import ResolutionError
+from models import ActualState, CustomerStatus, DesiredState, MonitorSession
+from models.resolution import MonitorTarget, ResolutionError
 from settings import get_settings
 from tasks import keys, lifecycle, runtime, sessions
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
-from tasks.message import CustomerMeta
 from tasks.semaphore import AlreadyMonitored, CapacityError, Holder
 from tasks.targets import meta_for, remaining_seconds, resolve_customer
 
@@ -41,6 +44,8 @@ RECONCILE_TASK = "tasks.reconciler.reconcile"
 # Rows touched this recently are left alone: start() inserts the row a moment
 # before it reserves, and a handover marks the row just before it releases.
 GRACE_SECONDS = 1.0
+# The stop reason of a lease whose customer row is gone.
+CUSTOMER_DELETED = "customer deleted"
 
 
 @app.task(name=RECONCILE_TASK, ignore_result=True)  # type: ignore[untyped-decorator]  # celery is untyped
@@ -74,29 +79,42 @@ class Reconciler:
             "closed": 0,
             "stop_keys": 0,
             "capacity_waits": 0,
+            "customer_stops": 0,
         }
 
     def run(self) -> dict[str, int]:
         self.summary["freed"] = len(self.sem.free_expired())
         holders = {h.token: h for h in self.sem.holders()}
         self.db_now = sessions.db_now()
-        open_rows = sessions.open_sessions()
-        open_ids = {str(r.id) for r in open_rows}
-        for row in open_rows:
+        open_rows = sessions.open_sessions_with_status()
+        open_ids = {str(r.id) for r, _ in open_rows}
+        for row, status in open_rows:
             try:
-                self._reconcile_open(row, holders)
+                if status != CustomerStatus.ACTIVE:
+                    self._customer_not_active(row, f"customer {status}", holders)
+                else:
+                    self._reconcile_open(row, holders)
             except (redis.RedisError, ResolutionError, OSError) as exc:
                 log.warning("reconcile of session %s failed: %s", row.id, exc)
         for row in sessions.winding_down():
             self._reconcile_stopping(row, holders)
-        for text in holders:
+        orphans: dict[str, Holder] = {}
+        for text, holder in holders.items():
             try:
                 session_id = Token.parse(text).session_id
             except ValueError:
                 continue  # not a monitor's lease
             if session_id not in open_ids:
-                # A lease without an open session: its monitor must go.
-                lifecycle.request_stop(self.redis, session_id, SESSION_CLOSED, self.settings)
+                orphans[session_id] = holder
+        if orphans:
+            existing = sessions.existing_customers(h.customer_id for h in orphans.values() if h.customer_id)
+            for session_id, holder in orphans.items():
+                # A lease without an open session: its monitor must go. A monitor that
+                # runs sees the key within a keeper poll, publishes `stopped` with it
+                # and frees its slot; a reservation nobody claimed expires with its TTL.
+                gone = holder.customer_id is not None and holder.customer_id not in existing
+                reason = CUSTOMER_DELETED if gone else SESSION_CLOSED
+                lifecycle.request_stop(self.redis, session_id, reason, self.settings)
                 self.summary["stop_keys"] += 1
         self.redis.set(keys.RECONCILER_LAST_RUN, self.sem.now_ms())
         return self.summary
@@ -121,17 +139,39 @@ class Reconciler:
                 lifecycle.publish_stopped(self.publisher, row, reason)
             self.summary["closed"] += 1
             return
-        self._restart(row, target.max_monitors, meta_for(target))
+        self._restart(row, target)
 
-    def _restart(self, row: MonitorSession, router_limit: int | None, meta: CustomerMeta) -> None:
+    def _customer_not_active(self, row: MonitorSession, reason: str, holders: dict[str, Holder]) -> None:
+        """The customer was suspended (or otherwise deactivated) while monitored: the
+        session stops with that reason, whatever state its monitor is in."""
+        if not sessions.request_stop(row.id, reason):
+            return  # stopped meanwhile
+        self.summary["customer_stops"] += 1
+        log.info("session %s: %s, stopping its monitor", row.id, reason)
+        lifecycle.request_stop(self.redis, row.id, reason, self.settings)
+        queued = row.actual_state in (ActualState.PENDING, ActualState.STARTING)
+        if str(Token.of(row)) in holders and not queued:
+            return  # its monitor sees the stop key within a keeper poll and ends itself
+        # Not started yet (a reservation in the queue), or its monitor is gone: finish
+        # it here, as service.stop does; a run that picks the message up later finds
+        # the session stopped and ends without a sample.
+        self.sem.release(str(Token.of(row)), row.customer_id, row.router_id)
+        if sessions.close(row.id, reason, attempt=row.attempt):
+            lifecycle.publish_stopped(self.publisher, row, reason)
+            self.summary["closed"] += 1
+
+    def _restart(self, row: MonitorSession, target: MonitorTarget) -> None:
         token = Token.of(row).next()
+        # Where the customer points now: a router changed since the last attempt is
+        # where the new one runs and counts.
+        router_id = target.router_id
         try:
             fence = self.sem.acquire(
                 str(token),
                 row.customer_id,
-                row.router_id,
+                router_id,
                 global_limit=self.settings.max_concurrent_monitors,
-                router_limit=router_limit,
+                router_limit=target.max_monitors,
                 ttl=self.settings.monitor_lease_ttl,
             )
         except CapacityError:
@@ -139,19 +179,20 @@ class Reconciler:
             return
         except AlreadyMonitored:
             return
-        if sessions.next_attempt(row.id, row.attempt, token.task_id) is None:
+        changed = router_id if router_id != row.router_id else None
+        if sessions.next_attempt(row.id, row.attempt, token.task_id, router_id=changed) is None:
             # Either another pass claimed this attempt (and may be using this very
             # token: leave it), or the session was stopped meanwhile (give it back).
             current = sessions.get(row.id)
             if current is None or current.desired_state != DesiredState.RUNNING:
-                self.sem.release(str(token), row.customer_id, row.router_id)
+                self.sem.release(str(token), row.customer_id, router_id)
             return
         try:
-            lifecycle.launch(token, fence, meta, enqueued_ms=self.sem.now_ms())
+            lifecycle.launch(token, fence, meta_for(target), enqueued_ms=self.sem.now_ms())
         except Exception:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.
-            self.sem.release(str(token), row.customer_id, row.router_id)
+            self.sem.release(str(token), row.customer_id, router_id)
             raise
         self.summary["restarted"] += 1
         log.info("restarted session %s as attempt %d", row.id, token.attempt)

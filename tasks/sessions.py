@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -18,7 +18,7 @@ from sqlalchemy import Update, func, select, update
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from models import ActualState, DesiredState, MonitorSession
+from models import ActualState, Customer, DesiredState, MonitorSession
 from models.db import make_engine, session_factory
 from settings import get_settings
 
@@ -88,6 +88,28 @@ def open_sessions() -> list[MonitorSession]:
         )
 
 
+def open_sessions_with_status() -> list[tuple[MonitorSession, str]]:
+    """Open sessions, each with its customer's status, in one query (the reconciler's
+    pass reads them all every interval)."""
+    with db() as s:
+        rows = s.execute(
+            select(MonitorSession, Customer.status)
+            .join(Customer, Customer.id == MonitorSession.customer_id)
+            .where(MonitorSession.desired_state == DesiredState.RUNNING)
+            .order_by(MonitorSession.created_at)
+        ).all()
+        return [(row, str(status)) for row, status in rows]
+
+
+def existing_customers(customer_ids: Iterable[object]) -> set[str]:
+    """Which of these customers still exist (ids as text)."""
+    wanted = {_uuid(c) for c in customer_ids}
+    if not wanted:
+        return set()
+    with db() as s:
+        return {str(c) for c in s.scalars(select(Customer.id).where(Customer.id.in_(wanted)))}
+
+
 def winding_down() -> list[MonitorSession]:
     """Stopped by request but not yet confirmed stopped by their monitor."""
     with db() as s:
@@ -124,9 +146,17 @@ def set_state(
     return _changed(update(MonitorSession).where(*conditions).values(**values)) == 1
 
 
-def next_attempt(session_id: object, current: int, task_id: str) -> int | None:
+def next_attempt(session_id: object, current: int, task_id: str, router_id: str | None = None) -> int | None:
     """Claim attempt current+1 (run as Celery task `task_id`) for a restart; None if
-    someone else moved it first."""
+    someone else moved it first. `router_id`: where the customer points now (its lease
+    is taken there), when it was re-pointed since the last attempt."""
+    values: dict[str, object] = {
+        "attempt": current + 1,
+        "actual_state": ActualState.PENDING,
+        "task_id": task_id,
+    }
+    if router_id is not None:
+        values["router_id"] = router_id
     claimed = _changed(
         update(MonitorSession)
         .where(
@@ -134,7 +164,7 @@ def next_attempt(session_id: object, current: int, task_id: str) -> int | None:
             MonitorSession.attempt == current,
             MonitorSession.desired_state == DesiredState.RUNNING,
         )
-        .values(attempt=current + 1, actual_state=ActualState.PENDING, task_id=task_id)
+        .values(**values)
     )
     return current + 1 if claimed == 1 else None
 

@@ -27,7 +27,11 @@ from typing import Literal, Protocol
 from routeros import LoginError, RouterError, Stream, TrapError, UnreachableError
 from tasks.hub import RouterHandle
 
-ReadingKind = Literal["sample", "reconnecting", "resumed", "gone", "offline", "failed"]
+ReadingKind = Literal["sample", "reconnecting", "resumed", "gone", "offline", "failed", "denied"]
+
+# The router's answer to a command the API user's group has no policy for
+# (docs/routeros.md, Permissions). It carries no category, so the text is the signal.
+DENIED_TEXT = "not enough permissions"
 
 INTERFACE_PROPLIST = (
     "name",
@@ -95,9 +99,12 @@ class InterfaceSource:
         if event.kind == "resumed":
             return Reading("resumed", reason=event.message or "router connection back")
         if event.kind == "trap":
-            # Typically the interface no longer exists (PPPoE session gone).
             self._stream = None
-            return Reading("gone", reason=event.message or "router refused monitor-traffic")
+            message = event.message or "router refused monitor-traffic"
+            if DENIED_TEXT in message:
+                return Reading("denied", reason=f"router denies /interface/monitor-traffic: {message}")
+            # Typically the interface no longer exists (PPPoE session gone).
+            return Reading("gone", reason=message)
         if event.kind == "done":
             self._stream = None
             return Reading("gone", reason="monitor-traffic ended")
@@ -156,6 +163,8 @@ class QueueSource:
         except LoginError as exc:
             return Reading("failed", reason=f"router refused the login: {exc.message}")
         except TrapError as exc:
+            if DENIED_TEXT in exc.message:
+                return Reading("denied", reason=f"router denies /queue/simple/print: {exc.message}")
             return Reading("gone", reason=exc.message)
         except UnreachableError as exc:
             return Reading("offline", reason=str(exc) or "router unreachable")

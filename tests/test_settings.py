@@ -67,6 +67,8 @@ def test_settings_urls_win_over_pieces(tmp_path: Path) -> None:
         ("MIKROTIK_TLS_MODE", "maybe"),
         ("MONITOR_LEASE_TTL", "soon"),
         ("DATABASE_URL", "mysql://u@h/x"),
+        ("MIKROTIK_ENCODING", "utf-16"),
+        ("MONITOR_DENIED_STOP_AFTER", "never"),
     ],
 )
 def test_settings_malformed_value_names_the_variable(tmp_path: Path, name: str, value: str) -> None:

@@ -132,6 +132,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="where .tag goes in replies: first (after the reply word, as routers do) or last",
     )
     p.add_argument(
+        "--text-encoding",
+        default="utf-8",
+        help="how the router holds names beyond ASCII: utf-8, or a Winbox code page such as cp1252",
+    )
+    p.add_argument(
         "--customers-json",
         metavar="FILE",
         default=None,
@@ -163,6 +168,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_sessions=args.max_sessions,
             drop_mode=args.drop_mode,
             tag_position=args.tag_position,
+            text_encoding=args.text_encoding,
             cert_dir=args.cert_dir,
         )
     except ValueError as exc:

@@ -6,6 +6,7 @@ test or a benchmark can exercise every plausible variant; defaults are documente
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass, field
 
@@ -84,6 +85,15 @@ class SimulatorConfig:
     # `!trap =message=not enough permissions (9)` (no category: none is documented) then
     # `!done`. E.g. ("/interface/monitor-traffic", "/queue/simple/print"); getall = print.
     denied_commands: tuple[str, ...] = ()
+    # How the router holds text beyond ASCII (docs/routeros.md, Encodings): RouterOS keeps
+    # the bytes it was given. "utf-8" = names written in UTF-8 (over the API, WebFig);
+    # a code page such as "cp1252" = names typed in Winbox on a Windows PC using it.
+    # Every name and comment goes out as those bytes, and a name a client sends matches
+    # only when its bytes are the same.
+    text_encoding: str = "utf-8"
+    # Extra PPPoE customers with chosen names, after the generated ones: (username, full
+    # name), e.g. ("josé", "Ñandú Pérez"). The full name is its PPP secret's comment.
+    pppoe_names: tuple[tuple[str, str], ...] = ()
     max_word: int = 1 << 20  # a peer announcing a bigger word is treated as garbage
     cert_dir: str | None = None  # where the generated cert goes; None = a private temp dir
 
@@ -121,6 +131,22 @@ class SimulatorConfig:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
         if not self.user:
             raise ValueError("user must not be empty")
+        try:
+            codecs.lookup(self.text_encoding)
+            ascii_safe = "/interface".encode(self.text_encoding) == b"/interface"
+        except (LookupError, UnicodeError):
+            ascii_safe = False
+        if not ascii_safe:
+            raise ValueError(f"text_encoding must be utf-8 or a code page, got {self.text_encoding!r}")
+        for username, name in self.pppoe_names:
+            if not username or not name:
+                raise ValueError("pppoe_names entries need a username and a name")
+            try:
+                (username + name).encode(self.text_encoding)
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"{username!r} / {name!r} cannot be written in {self.text_encoding}"
+                ) from None
         if self.default_interval <= 0 or self.min_interval <= 0:
             raise ValueError("intervals must be positive")
         if self.latency < 0:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import string
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 __all__ = ["Package", "Customer", "PACKAGES", "generate_customers"]
@@ -161,7 +162,11 @@ def _address(second_octet: int, i: int) -> str:
     return f"10.{second_octet + n // 65536}.{(n // 256) % 256}.{n % 256}"
 
 
-def generate_customers(seed: int, pppoe: int, hotspot: int, static: int) -> list[Customer]:
+def generate_customers(
+    seed: int, pppoe: int, hotspot: int, static: int, pppoe_names: Sequence[tuple[str, str]] = ()
+) -> list[Customer]:
+    """`pppoe_names`: extra PPPoE customers (username, full name), after the generated
+    ones; the generated ones are the same with or without them."""
     rng = random.Random(f"customers-{seed}")
     used: set[str] = set()
     customers: list[Customer] = []
@@ -195,4 +200,23 @@ def generate_customers(seed: int, pppoe: int, hotspot: int, static: int) -> list
         customers.append(one("hotspot", i, 5))
     for i in range(static):
         customers.append(one("static_ip", i, 20))
+    for i, (username, name) in enumerate(pppoe_names):
+        if username in used:
+            raise ValueError(f"pppoe_names: username {username!r} is already taken")
+        used.add(username)
+        index = len(customers)
+        customers.append(
+            Customer(
+                index=index,
+                service_type="pppoe",
+                username=username,
+                name=name,
+                phone="+2547" + "".join(rng.choice(string.digits) for _ in range(8)),
+                email=f"customer{index}@example.net",  # the name may not be an address
+                package=rng.choices(PACKAGES, _PACKAGE_WEIGHTS)[0],
+                address=_address(64, pppoe + i),
+                mac_address="02:" + ":".join(f"{rng.randrange(256):02X}" for _ in range(5)),
+                password="".join(rng.choice(alphabet) for _ in range(12)),
+            )
+        )
     return customers

@@ -6,6 +6,7 @@ onto that thread, so nothing here needs a lock.
 
 from __future__ import annotations
 
+import codecs
 import random
 import time
 from collections.abc import Callable
@@ -211,8 +212,9 @@ class RouterModel:
         self._t0 = time.monotonic()
         self._ids: dict[str, int] = {}
         self._listeners: set[Listener] = set()
+        self._utf8 = codecs.lookup(config.text_encoding).name == "utf-8"
         self.customers: list[Customer] = generate_customers(
-            config.seed, config.pppoe, config.hotspot, config.static
+            config.seed, config.pppoe, config.hotspot, config.static, config.pppoe_names
         )
         self.by_username: dict[str, Customer] = {c.username: c for c in self.customers}
         self.traffic: dict[str, Traffic] = {}
@@ -267,9 +269,9 @@ class RouterModel:
                 self._pppoe_up(c, since, notify=False)
             elif c.service_type == "hotspot":
                 self.hotspot_active[c.username] = _Session(self._next_id("ip/hotspot/active"), c, since, "")
-                self._add_queue(c, dynamic=True, name=c.target, target=f"{c.address}/32")
+                self._add_queue(c, dynamic=True, name=self.target_of(c), target=f"{c.address}/32")
             else:
-                self._add_queue(c, dynamic=False, name=c.target, target=f"{c.address}/32")
+                self._add_queue(c, dynamic=False, name=self.target_of(c), target=f"{c.address}/32")
 
     # ---- ids, time, listeners -------------------------------------------------------------
 
@@ -277,6 +279,19 @@ class RouterModel:
         n = self._ids.get(menu, 0) + 1
         self._ids[menu] = n
         return f"*{n:X}"
+
+    def wire(self, text: str) -> str:
+        """`text` as this router holds it. Every word reaches the wire through the codec's
+        UTF-8 with surrogateescape, so a code-page router's bytes are kept as the str that
+        encodes back to exactly them; a client's word decodes to that same str only when
+        it sent the same bytes (docs/routeros.md, Encodings)."""
+        if self._utf8:
+            return text
+        return text.encode(self.config.text_encoding).decode("utf-8", "surrogateescape")
+
+    def target_of(self, c: Customer) -> str:
+        """The customer's interface or queue name, as the router holds it."""
+        return self.wire(c.target)
 
     def now_sec(self) -> int:
         return int(time.monotonic() - self._t0)
@@ -302,7 +317,7 @@ class RouterModel:
         self.ppp_active[c.username] = sess
         iface = Interface(
             self._next_id("interface"),
-            c.target,
+            self.target_of(c),
             "pppoe-in",
             self.traffic[c.username],
             mtu=1480,
@@ -313,7 +328,8 @@ class RouterModel:
             fresh=notify,
         )
         self.interfaces[iface.name] = iface
-        q = self._add_queue(c, dynamic=True, name=c.target, target=c.target, fresh=notify)
+        name = self.target_of(c)
+        q = self._add_queue(c, dynamic=True, name=name, target=name, fresh=notify)
         self.drop_modes.pop(iface.name, None)
         if notify:
             sec = self.now_sec()
@@ -331,7 +347,7 @@ class RouterModel:
             dynamic,
             self.traffic[c.username],
             c.package,
-            "" if dynamic else c.name,
+            "" if dynamic else self.wire(c.name),
             fresh,
         )
         self.queues[name] = q
@@ -347,16 +363,17 @@ class RouterModel:
         """Remove the session, its <pppoe-…> interface and dynamic queue; returns the interface name."""
         c = self.pppoe_customer(username)
         sess = self.ppp_active.pop(username, None)
+        name = self.target_of(c)
         if sess is None:
-            return c.target
-        iface = self.interfaces.pop(c.target)
-        q = self.queues.pop(c.target, None)
-        self.drop_modes[c.target] = mode
+            return name
+        iface = self.interfaces.pop(name)
+        q = self.queues.pop(name, None)
+        self.drop_modes[name] = mode
         self._notify("ppp/active", sess.id, None)
         self._notify("interface", iface.id, None)
         if q is not None:
             self._notify("queue/simple", q.id, None)
-        return c.target
+        return name
 
     def restore_pppoe(self, username: str) -> None:
         """The customer dials in again: a new session and interface object, counters from zero."""
@@ -371,7 +388,7 @@ class RouterModel:
         c = s.customer
         return {
             ".id": s.id,
-            "name": c.username,
+            "name": self.wire(c.username),
             "service": "pppoe",
             "caller-id": c.mac_address,
             "address": c.address,
@@ -439,7 +456,7 @@ class RouterModel:
             return [
                 {
                     ".id": self.secret_ids[c.username],
-                    "name": c.username,
+                    "name": self.wire(c.username),
                     "service": "pppoe",
                     "caller-id": "",
                     "password": c.password,
@@ -450,6 +467,7 @@ class RouterModel:
                     "remote-address": c.address,
                     "disabled": "false",
                     "last-logged-out": "1970-01-01 00:00:00" if self.v7 else "jan/01/1970 00:00:00",
+                    "comment": self.wire(c.name),
                 }
                 for c in self.customers
                 if c.service_type == "pppoe"
@@ -505,7 +523,7 @@ class RouterModel:
                     {
                         ".id": s.id,
                         "server": "hotspot1",
-                        "user": c.username,
+                        "user": self.wire(c.username),
                         "domain": "",
                         "address": c.address,
                         "mac-address": c.mac_address,
@@ -549,7 +567,7 @@ class RouterModel:
                     {
                         ".id": self.hotspot_user_ids[c.username],
                         "server": "all",
-                        "name": c.username,
+                        "name": self.wire(c.username),
                         "password": c.password,
                         "profile": c.package.name,
                         "mac-address": c.mac_address,
@@ -561,7 +579,7 @@ class RouterModel:
                         "dynamic": "false",
                         "disabled": "false",
                         "default": "false",
-                        "comment": c.name,
+                        "comment": self.wire(c.name),
                     }
                 )
             return rows

@@ -42,6 +42,7 @@ class RouterCore:
         self.failed_logins = 0
         self.commands_total = 0
         self.refused_connections = 0
+        self.denied_commands = 0  # answered "not enough permissions"
         self.bytes_sent = 0
         self.skipped_cycles = 0  # stream cycles not sent because a client was not reading
         self._command_times: deque[float] = deque()
@@ -122,6 +123,7 @@ class RouterCore:
             "commands_total": self.commands_total,
             "commands_per_second": round(recent / _RATE_WINDOW, 2),
             "refused_connections": self.refused_connections,
+            "denied_commands": self.denied_commands,
             "bytes_sent": self.bytes_sent,
             "skipped_cycles": self.skipped_cycles,
         }

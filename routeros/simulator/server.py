@@ -161,7 +161,7 @@ class Simulator:
 
         def run(r: RouterCore) -> None:
             effective = mode or r.config.drop_mode
-            iface = r.model.interfaces.get(r.model.pppoe_customer(username).target)
+            iface = r.model.interfaces.get(r.model.target_of(r.model.pppoe_customer(username)))
             r.model.drop_pppoe(username, effective)
             if iface is not None:
                 for s in r.all_sessions():

@@ -241,6 +241,7 @@ class ApiSession(asyncio.Protocol):
             )
             return
         if (menu, "print" if verb == "getall" else verb) in self.router.denied:
+            self.router.denied_commands += 1
             self.send(trap("not enough permissions (9)", None, tw) + tw.sentence(DONE))
             return
         run_command(self, menu, verb, attrs, queries, tw)

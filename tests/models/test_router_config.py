@@ -109,3 +109,19 @@ def test_router_tls_ca_blank_is_none_and_pem_is_not_in_repr(ca_pem: str) -> None
     assert Router(id="r", name="r", host="h", tls_ca="  ").tls_ca is None
     router = Router(id="r", name="r", host="h", tls_ca=ca_pem)
     assert "tls_ca=<PEM text>" in repr(router) and "BEGIN" not in repr(router)
+
+
+def test_router_config_encoding_from_row_else_settings_reaches_the_endpoint(pg_session: Session) -> None:
+    _router(pg_session, encoding="Windows-1252")
+    config = router_config(pg_session, "mikrotik-001", DEFAULTS)
+    assert RouterEndpoint(**config.endpoint_kwargs()).encoding == "cp1252"
+    cyrillic = load_settings({"MIKROTIK_ENCODING": "cp1251"}, env_file="/nonexistent.env")
+    assert router_config(pg_session, "no-row", cyrillic).encoding == "cp1251"
+    assert router_config(pg_session, "no-row", DEFAULTS).encoding == "utf-8"
+
+
+@pytest.mark.parametrize("value", ["utf-16", "klingon", 7])
+def test_router_encoding_bad_value_refused_naming_the_field(value: object) -> None:
+    with pytest.raises(InvalidFieldError) as caught:
+        Router(id="r", name="r", host="h", encoding=value)
+    assert caught.value.field == "encoding"

@@ -184,3 +184,18 @@ def test_seed_router_tls_ca_missing_file_refused(
         seed_main(_seed(pg_url, customers_json, "--router-tls-ca", str(missing)))
     assert exit_info.value.code == 1
     assert f"error: --router-tls-ca {missing}: no such file" in capsys.readouterr().err
+
+
+def test_seed_router_encoding_stored_by_codec_name_and_reseeds_unchanged(
+    pg_url: str, customers_json: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert seed_main(_seed(pg_url, customers_json)) == 0
+    assert fetch_value(pg_url, "SELECT encoding FROM routers WHERE id = 'mikrotik-001'") == "utf-8"
+    assert seed_main(_seed(pg_url, customers_json, "--router-encoding", "Windows-1252")) == 0
+    assert fetch_value(pg_url, "SELECT encoding FROM routers WHERE id = 'mikrotik-001'") == "cp1252"
+    capsys.readouterr()
+    assert seed_main(_seed(pg_url, customers_json, "--router-encoding", "cp1252")) == 0
+    assert "router mikrotik-001: unchanged" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        seed_main(_seed(pg_url, customers_json, "--router-encoding", "utf-16"))
+    assert "invalid encoding 'utf-16'" in capsys.readouterr().err

@@ -231,3 +231,12 @@ def test_connection_slow_partial_sentence_is_not_cut_by_the_timeout() -> None:
         with RouterClient(RouterEndpoint("127.0.0.1", router.port, timeout=1.0), keepalive=5) as client:
             assert client.call("/system/identity/print", timeout=5) == [{"name": "slow"}]
             assert client.stats()["reconnects"] == 0
+
+
+def test_connection_unresolvable_host_says_which_name_it_could_not_resolve() -> None:
+    endpoint = RouterEndpoint("no-such-router.invalid", 8728, timeout=2, name="edge-7")
+    with pytest.raises(UnreachableError) as caught:
+        open_connection(endpoint)
+    # The resolver's own words vary by system ("Name or service not known", "Temporary
+    # failure in name resolution"); the name and the router are ours to give.
+    assert str(caught.value).startswith("cannot resolve 'no-such-router.invalid' (edge-7): ")

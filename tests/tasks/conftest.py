@@ -207,10 +207,16 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
     moved: list[str] = []  # private Redis URLs this process's app was pointed at
 
     def build(
-        pppoe: int = 30, hotspot: int = 3, static: int = 3, redis_url: str | None = None, **env: str
+        pppoe: int = 30,
+        hotspot: int = 3,
+        static: int = 3,
+        redis_url: str | None = None,
+        simulator: dict[str, Any] | None = None,
+        **env: str,
     ) -> Engine:
         """`redis_url`: a private redis-server for broker and keys of every process
-        (outage tests kill or freeze it); default the shared TEST_REDIS_URL."""
+        (outage tests kill or freeze it); default the shared TEST_REDIS_URL.
+        `simulator`: more SimulatorConfig fields (over_limit, pppoe_names...)."""
         assert app.conf.broker_url == TEST_REDIS_URL, (
             "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL"
         )
@@ -218,7 +224,15 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         assert not clash, f"{clash} must be the same in every process (celeryconfig)"
         sim = Simulator(
             SimulatorConfig(
-                pppoe=pppoe, hotspot=hotspot, static=static, password=ROUTER_PASSWORD, max_sessions=20, seed=7
+                **{
+                    "pppoe": pppoe,
+                    "hotspot": hotspot,
+                    "static": static,
+                    "password": ROUTER_PASSWORD,
+                    "max_sessions": 20,
+                    "seed": 7,
+                    **(simulator or {}),
+                }
             )
         )
         sim.start()

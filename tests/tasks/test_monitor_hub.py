@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
-from routeros import RouterClient, RouterEndpoint, Stream, UnreachableError
+from routeros import LoginError, RouterClient, RouterEndpoint, RouterError, Stream, UnreachableError
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks.hub import RouterHandle, RouterHub
 from tests.polling import wait_for
@@ -89,4 +91,47 @@ def test_monitor_hub_does_not_block_callers_past_their_wait(sim: Simulator) -> N
         sim.stall(False)
     assert wait_for(lambda: handle.client(wait=0.2), 5.0, what="login after the stall")
     handle.close()
+    hub.close()
+
+
+def _try_client(handle: RouterHandle) -> RouterClient | None:
+    try:
+        return handle.client(wait=0.1)
+    except RouterError:
+        return None
+
+
+def test_monitor_hub_refused_logins_back_off_once_for_every_caller(sim: Simulator) -> None:
+    dials: list[RouterEndpoint] = []
+
+    def counting_factory(endpoint: RouterEndpoint) -> RouterClient:
+        dials.append(endpoint)
+        return RouterClient(endpoint)
+
+    hub = RouterHub(1, client_factory=counting_factory)
+    handles = [hub.checkout(_endpoint(sim)) for _ in range(50)]
+    sim.refuse_logins(True)
+    try:
+        # 50 monitors asking every 50 ms for 6 s: the router sees the hub's attempts only,
+        # after delays of at least 0.5, 1, 2 and 4 s (tasks/hub.py): at most 4.
+        deadline = time.monotonic() + 6.0
+        while time.monotonic() < deadline:
+            for handle in handles:
+                assert _try_client(handle) is None
+            time.sleep(0.05)
+        assert 1 <= len(dials) <= 4, len(dials)
+        with pytest.raises(LoginError, match=r"invalid user name or password \(6\)"):
+            handles[-1].client(wait=0.1)
+        waits = [h.retry_in() for h in handles]
+        assert max(waits) - min(waits) < 0.5 and max(waits) > 0  # one schedule, shared
+        assert "invalid user name or password" in handles[0].last_error()
+    finally:
+        sim.refuse_logins(False)
+    # Once the router takes logins, the next attempt brings every monitor back on one client.
+    client = wait_for(lambda: _try_client(handles[0]), 35.0, what="the login after the backoff")
+    assert all(_try_client(h) is client for h in handles)
+    assert handles[0].retry_in() == 0
+    assert sim.stats()["open_sessions"] == 1
+    for h in handles:
+        h.close()
     hub.close()

@@ -161,10 +161,38 @@ def test_reconciler_frees_expired_slots_and_stops_orphan_leases(engine: Engine) 
     assert Reconciler().run()["freed"] == 1
     assert engine.redis.zscore(keys.GLOBAL_SLOTS, "dead-session:1") is None
     assert engine.redis.hget(keys.LEASES, "dead-session:1") is None
-    orphan = str(uuid.uuid4())
-    sem.acquire(f"{orphan}:1", str(uuid.uuid4()), "sim-1", global_limit=CAP, router_limit=None, ttl=30)
+    orphan, customer = str(uuid.uuid4()), engine.customer_id(engine.usernames("pppoe")[7])
+    sem.acquire(f"{orphan}:1", customer, "sim-1", global_limit=CAP, router_limit=None, ttl=30)
     assert Reconciler().run()["stop_keys"] == 1
     assert engine.redis.get(keys.session_stop(orphan)) == b"session closed"
+    # A lease whose customer is gone (its rows went with it): the stop says why.
+    gone = str(uuid.uuid4())
+    sem.acquire(f"{gone}:1", str(uuid.uuid4()), "sim-1", global_limit=CAP, router_limit=None, ttl=30)
+    Reconciler().run()
+    assert engine.redis.get(keys.session_stop(gone)) == b"customer deleted"
+
+
+def test_reconciler_suspended_customer_of_a_queued_session_is_stopped_with_reason(engine: Engine) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[7])
+    info = service.start(cid)  # reserved and queued: no monitors worker runs it here
+    assert token(info.session_id, 1) in live_tokens()
+    with sessions.db() as s:
+        s.execute(text("UPDATE customers SET status = 'suspended' WHERE id = :id"), {"id": cid})
+    try:
+        assert Reconciler().run()["customer_stops"] == 1
+        row = session_row(info.session_id)
+        assert (row.desired_state, row.actual_state, row.stop_reason) == (
+            "stopped",
+            "stopped",
+            "customer suspended",
+        )
+        assert token(info.session_id, 1) not in live_tokens()  # the slot is back at once
+        last = customer_entries(engine.redis, cid)[-1]
+        assert (last["type"], last["reason"]) == ("stopped", "customer suspended")
+        assert Reconciler().run()["restarted"] == 0
+    finally:
+        with sessions.db() as s:
+            s.execute(text("UPDATE customers SET status = 'active' WHERE id = :id"), {"id": cid})
 
 
 def test_reconciler_backlog_of_messages_runs_one_pass_and_leaves_a_heartbeat(engine: Engine) -> None:
