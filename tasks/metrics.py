@@ -31,7 +31,7 @@ SAMPLES_PUBLISHED = Counter(
 )
 PUBLISH_FAILURES = Counter(
     "mtmon_worker_publish_failures_total",
-    "Publishes that failed, by reason",
+    "Publishes that failed, by reason (redis, redis-oom: Redis at maxmemory, fenced-out, unusable-row)",
     ["reason"],
     registry=REGISTRY,
 )

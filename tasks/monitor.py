@@ -118,6 +118,7 @@ class MonitorRun:
         self.lease: LeaseHandle | None = None
         self.plan: MonitorPlan | None = None
         self.trouble: str | None = None  # the status kind published while not producing
+        self.redis_full = False  # Redis refused our last publish for lack of memory
         # The loop's state (see the module docstring).
         self.phase = Phase.OPENING
         self.retry_at = 0.0
@@ -384,6 +385,8 @@ class MonitorRun:
             log.warning("monitor %s: unusable router row: %s", self.token, exc)
             metrics.PUBLISH_FAILURES.labels("unusable-row").inc()
             return False
+        if self.redis_full and not self._redis_writable_again():
+            return False
         if not self._publish(entry):
             return False
         metrics.SAMPLES_PUBLISHED.inc()
@@ -401,12 +404,22 @@ class MonitorRun:
         )
 
     def _publish_status(self, kind: str, reason: str | None = None) -> bool:
-        metrics.STATUS_EVENTS.labels(kind).inc()
-        return self._publish(self._status(kind, reason))
+        published = self._publish(self._status(kind, reason))
+        if published:
+            metrics.STATUS_EVENTS.labels(kind).inc()
+        return published
 
     def _publish(self, entry: dict[str, str]) -> bool:
         try:
             ids = self.rt.batch_publisher().publish(entry, token=str(self.token), fence=self.fence)
+        except redis.OutOfMemoryError:
+            # Redis is at maxmemory (noeviction): this entry was refused before it wrote
+            # anything. The lease is kept (renewals may use memory Redis has not got), the
+            # samples are dropped until memory is freed, and the run says so once.
+            metrics.PUBLISH_FAILURES.labels("redis-oom").inc()
+            self.seq += 1
+            self._redis_out_of_memory()
+            return False
         except redis.RedisError as exc:
             # Redis trouble is the keeper's call: it declares the lease lost after the TTL.
             # A timed-out publish may still run when a frozen Redis resumes: its seq is
@@ -429,6 +442,32 @@ class MonitorRun:
         log.info("monitor %s: %s (%s)", self.token, kind, reason)
         self._publish_status(kind, reason)
         state = ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING
+        _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, state))
+
+    def _redis_out_of_memory(self) -> None:
+        if self.redis_full:
+            return
+        self.redis_full = True
+        log.warning(
+            "monitor %s: %s: its samples are dropped until memory is freed (lease kept)",
+            self.token,
+            lifecycle.REDIS_OUT_OF_MEMORY,
+        )
+        # Written only if Redis has room by now; the row says it either way.
+        self._publish_status("offline", lifecycle.REDIS_OUT_OF_MEMORY)
+        self._record_state(ActualState.OFFLINE)
+
+    def _redis_writable_again(self) -> bool:
+        """Try `resumed` before the first sample after Redis was full; True once it landed."""
+        if not self._publish_status("resumed", "redis accepts writes again"):
+            return False
+        self.redis_full = False
+        log.info("monitor %s: redis accepts writes again", self.token)
+        if self.trouble is None:
+            self._record_state(ActualState.RUNNING)
+        return True
+
+    def _record_state(self, state: ActualState) -> None:
         _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, state))
 
     def _recovered(self) -> None:

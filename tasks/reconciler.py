@@ -20,18 +20,21 @@ reconcile messages (a control worker that was down) runs one pass, not hundreds.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import redis
 
 from models import DesiredState, MonitorSession
 from models.resolution import ResolutionError
+from routeros.backoff import Backoff
 from settings import get_settings
 from tasks import keys, lifecycle, runtime, sessions
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
 from tasks.message import CustomerMeta
-from tasks.semaphore import AlreadyMonitored, CapacityError, Holder
+from tasks.semaphore import AlreadyMonitored, CapacityError, Holder, StorageFull
 from tasks.targets import meta_for, remaining_seconds, resolve_customer
 
 log = logging.getLogger(__name__)
@@ -43,10 +46,51 @@ RECONCILE_TASK = "tasks.reconciler.reconcile"
 GRACE_SECONDS = 1.0
 
 
+class RedisFullBackoff:
+    """While Redis is out of memory, restarts wait, longer after each refusal.
+
+    A restart needs a lease (refused, tasks.semaphore.StorageFull) and an enqueue
+    (refused by Redis itself), so retrying every pass would only spin and log. One per
+    process: passes run on the control worker's threads. A success starts over."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._backoff: Backoff | None = None
+        self._until = 0.0
+
+    def paused(self) -> bool:
+        with self._lock:
+            return time.monotonic() < self._until
+
+    def refused(self, why: object) -> None:
+        with self._lock:
+            if self._backoff is None:
+                interval = get_settings().reconcile_interval
+                self._backoff = Backoff(initial=interval, maximum=max(60.0, 12 * interval))
+            delay = self._backoff.next_delay()
+            self._until = time.monotonic() + delay
+        log.warning("reconciler: %s; restarts back off for %.1fs", why, delay)
+
+    def cleared(self) -> None:
+        with self._lock:
+            was_paused, self._backoff, self._until = self._backoff is not None, None, 0.0
+        if was_paused:
+            log.info("reconciler: redis accepts new leases again; restarts resume")
+
+
+redis_full = RedisFullBackoff()
+
+
 @app.task(name=RECONCILE_TASK, ignore_result=True)  # type: ignore[untyped-decorator]  # celery is untyped
 def reconcile() -> dict[str, int]:
     """One pass (unless another ran within half an interval); returns counters for the log."""
-    if not _gate_open():
+    try:
+        if not _gate_open():
+            return {}
+    except redis.OutOfMemoryError:
+        # Not even the gate can be written: nothing this pass could start would run.
+        if not redis_full.paused():
+            redis_full.refused(lifecycle.REDIS_OUT_OF_MEMORY)
         return {}
     summary = Reconciler().run()
     if any(summary.values()):
@@ -74,6 +118,7 @@ class Reconciler:
             "closed": 0,
             "stop_keys": 0,
             "capacity_waits": 0,
+            "storage_waits": 0,
         }
 
     def run(self) -> dict[str, int]:
@@ -98,7 +143,11 @@ class Reconciler:
                 # A lease without an open session: its monitor must go.
                 lifecycle.request_stop(self.redis, session_id, SESSION_CLOSED, self.settings)
                 self.summary["stop_keys"] += 1
-        self.redis.set(keys.RECONCILER_LAST_RUN, self.sem.now_ms())
+        try:
+            self.redis.set(keys.RECONCILER_LAST_RUN, self.sem.now_ms())
+        except redis.OutOfMemoryError:
+            # /ready then reports the reconciler as stale, which is what it is.
+            log.warning("reconciler: %s: last-run time not recorded", lifecycle.REDIS_OUT_OF_MEMORY)
         return self.summary
 
     # -- open sessions ------------------------------------------------------------------
@@ -124,6 +173,9 @@ class Reconciler:
         self._restart(row, target.max_monitors, meta_for(target))
 
     def _restart(self, row: MonitorSession, router_limit: int | None, meta: CustomerMeta) -> None:
+        if redis_full.paused():
+            self.summary["storage_waits"] += 1
+            return
         token = Token.of(row).next()
         try:
             fence = self.sem.acquire(
@@ -134,11 +186,17 @@ class Reconciler:
                 router_limit=router_limit,
                 ttl=self.settings.monitor_lease_ttl,
             )
+        except StorageFull as exc:
+            # Before anything is written in SQL: the session keeps its attempt number.
+            redis_full.refused(exc)
+            self.summary["storage_waits"] += 1
+            return
         except CapacityError:
             self.summary["capacity_waits"] += 1
             return
         except AlreadyMonitored:
             return
+        redis_full.cleared()
         if sessions.next_attempt(row.id, row.attempt, token.task_id) is None:
             # Either another pass claimed this attempt (and may be using this very
             # token: leave it), or the session was stopped meanwhile (give it back).
@@ -148,10 +206,14 @@ class Reconciler:
             return
         try:
             lifecycle.launch(token, fence, meta, enqueued_ms=self.sem.now_ms())
-        except Exception:
+        except Exception as exc:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.
             self.sem.release(str(token), row.customer_id, row.router_id)
+            if lifecycle.is_redis_out_of_memory(exc):
+                redis_full.refused(f"{lifecycle.REDIS_OUT_OF_MEMORY} (enqueue refused)")
+                self.summary["storage_waits"] += 1
+                return
             raise
         self.summary["restarted"] += 1
         log.info("restarted session %s as attempt %d", row.id, token.attempt)

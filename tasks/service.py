@@ -28,6 +28,7 @@ from tasks import lifecycle, runtime, sessions
 from tasks.app import app
 from tasks.lifecycle import FIRST_ATTEMPT, Token
 from tasks.semaphore import AlreadyMonitored, CapacityError
+from tasks.semaphore import StorageFull as SemaphoreStorageFull
 from tasks.targets import meta_for, resolve_customer
 
 log = logging.getLogger(__name__)
@@ -69,6 +70,15 @@ class NotMonitored(LookupError):
 
 class StartFailed(RuntimeError):
     """Launching failed; the reservation was released and the session closed."""
+
+
+class StorageFull(RuntimeError):
+    """Redis is out of memory (or within the reserve new monitors leave free): no monitor
+    can start until memory is freed (503). Nothing was left behind; `retry_after` (s)."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(f"cannot start a monitor: {detail}")
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,9 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
             return _info(sessions.get(row.id) or row, created=True)
         _undo(row, token, f"not started: {exc}")
         raise
+    except SemaphoreStorageFull as exc:
+        _undo(row, token, f"not started: {exc}")
+        raise StorageFull(str(exc), retry_after=max(1, int(settings.monitor_lease_ttl))) from None
     except CapacityError as exc:
         _undo(row, token, f"not started: {exc}")
         raise CapacityExceeded(
@@ -164,6 +177,11 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
         sessions.set_state(row.id, token.attempt, ActualState.STARTING)
         lifecycle.launch(token, fence, meta_for(target), enqueued_ms=runtime.current().semaphore.now_ms())
     except BaseException as exc:
+        if lifecycle.is_redis_out_of_memory(exc):
+            # Redis filled up between the reservation and the enqueue (which it refuses).
+            _undo(row, token, f"not started: {lifecycle.REDIS_OUT_OF_MEMORY}")
+            retry_after = max(1, int(settings.monitor_lease_ttl))
+            raise StorageFull(lifecycle.REDIS_OUT_OF_MEMORY, retry_after=retry_after) from exc
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise StartFailed(f"could not start the monitor: {type(exc).__name__}") from exc
     return _info(sessions.get(row.id) or row, created=True)
