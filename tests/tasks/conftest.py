@@ -122,8 +122,8 @@ class Engine:
         proc.wait_ready()
         return proc
 
-    def start_beat(self) -> CeleryProcess:
-        proc = beat(self.env, self.tmp)
+    def start_beat(self, **extra_env: str) -> CeleryProcess:
+        proc = beat({**self.env, **extra_env}, self.tmp)
         self.processes.append(proc.start())
         proc.wait_ready()
         return proc
