@@ -11,11 +11,14 @@ alone. Only the wall clock of the process is moved, which is the point of the te
 from __future__ import annotations
 
 import math
+import operator
 import select
 import time
+from typing import SupportsIndex
 
 
-def _sleep(seconds: float) -> None:
+def _sleep(secs: float | SupportsIndex) -> None:
+    seconds = float(secs) if isinstance(secs, float) else float(operator.index(secs))
     if math.isnan(seconds) or seconds < 0:
         raise ValueError("sleep length must be non-negative")
     deadline = time.monotonic() + seconds
