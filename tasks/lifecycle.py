@@ -101,12 +101,18 @@ def new_claimant() -> str:
 # -- stopping -----------------------------------------------------------------------------------
 
 
+# A stop accepted while PostgreSQL is away lives only in its stop key until the row is
+# written: the key must outlast the outage (the reconciler finishes such stops when
+# PostgreSQL is back). A key is a few bytes; a stopped session never runs again.
+STOP_KEY_TTL = 24 * 3600.0
+
+
 def stop_key_ttl(settings: Settings | None = None) -> float:
-    """How long a stop request stays in Redis. It only has to outlive the monitor it
-    stops (a keeper polls every 0.25 s, a queued message waits at most one TTL, then
-    the reconciler finishes the row), so a few lease TTLs, at least a minute."""
+    """How long a stop request stays in Redis: until its row says stopped for sure. It
+    must outlive the monitor it stops (a keeper polls every 0.25 s, a queued message
+    waits at most one TTL) and a PostgreSQL outage: a day, or a few lease TTLs."""
     settings = settings or get_settings()
-    return max(60.0, 4 * settings.monitor_lease_ttl)
+    return max(STOP_KEY_TTL, 4 * settings.monitor_lease_ttl)
 
 
 # allow-oom: a stop request must get through a Redis at maxmemory (that is when an

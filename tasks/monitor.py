@@ -441,8 +441,7 @@ class MonitorRun:
         self.trouble = kind
         log.info("monitor %s: %s (%s)", self.token, kind, reason)
         self._publish_status(kind, reason)
-        state = ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING
-        _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, state))
+        self._record_state(ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING)
 
     def _redis_out_of_memory(self) -> None:
         if self.redis_full:
@@ -468,12 +467,14 @@ class MonitorRun:
         return True
 
     def _record_state(self, state: ActualState) -> None:
-        _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, state))
+        # Never on the loop itself: a stalled PostgreSQL must not stop the samples (and,
+        # through progress(), the lease). The process's writer applies it, or retries.
+        self.rt.state_writer().set_state(self.token.session_id, self.token.attempt, state)
 
     def _recovered(self) -> None:
         self.trouble = None
         self._publish_status("resumed", "samples flowing again")
-        _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, ActualState.RUNNING))
+        self._record_state(ActualState.RUNNING)
 
     def _next_seq(self) -> int:
         """Continue the session's sequence across attempts (one XREVRANGE)."""
@@ -508,8 +509,15 @@ class MonitorRun:
                     reason = (
                         sessions.close(self.token.session_id, reason, attempt=self.token.attempt) or reason
                     )
-                except Exception:
-                    log.exception("monitor %s: could not close its session row", self.token)
+                except Exception as exc:
+                    # PostgreSQL is away: the writer closes the row when it is back. Until
+                    # then a stop request's key keeps the reconciler from restarting it.
+                    log.warning(
+                        "monitor %s: could not close its session row (%s); retried later",
+                        self.token,
+                        type(exc).__name__,
+                    )
+                    self.rt.state_writer().close(self.token.session_id, reason, self.token.attempt)
                 if not self._publish_status("stopped", reason):
                     # Fenced out or Redis trouble: the last word goes out unfenced.
                     _quietly(lambda: self.rt.publisher.publish_status(self._status("stopped", reason)))

@@ -29,7 +29,7 @@ import redis
 from models import DesiredState, MonitorSession
 from models.resolution import ResolutionError
 from routeros.backoff import Backoff
-from settings import get_settings
+from settings import as_text, get_settings
 from tasks import keys, lifecycle, runtime, sessions
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
@@ -162,6 +162,12 @@ class Reconciler:
         if self.sem.owner_of(row.customer_id) is not None:
             # Someone still owns the customer (an older session winding down): wait.
             return
+        stop = self.redis.get(keys.session_stop(row.id))
+        if stop is not None:
+            # A stop that reached Redis but not this row (PostgreSQL was away): finish it
+            # instead of bringing the monitor back.
+            self._finish_stop(row, as_text(stop) or lifecycle.STOP_REQUESTED)
+            return
         try:
             target = resolve_customer(row.customer_id)
         except ResolutionError as exc:
@@ -217,6 +223,13 @@ class Reconciler:
             raise
         self.summary["restarted"] += 1
         log.info("restarted session %s as attempt %d", row.id, token.attempt)
+
+    def _finish_stop(self, row: MonitorSession, reason: str) -> None:
+        sessions.request_stop(row.id, reason)
+        if sessions.close(row.id, reason, attempt=row.attempt):
+            lifecycle.publish_stopped(self.publisher, row, reason)
+        self.summary["closed"] += 1
+        log.info("session %s: finished the stop its key asked for (%s)", row.id, reason)
 
     def _expire(self, row: MonitorSession, live: bool) -> None:
         sessions.request_stop(row.id, MAX_DURATION)
