@@ -186,13 +186,15 @@ class MonitorRun:
         self._release(str(row.customer_id), row.router_id)
         return reason
 
-    def _release(self, customer_id: str, router_id: str) -> None:
+    def _release(self, customer_id: str, router_id: str) -> bool:
         """Give back what this run holds, if Redis answers; otherwise the lease's TTL does.
-        A lease another run claimed is left alone (the claimant check in the script)."""
+        A lease another run claimed is left alone (the claimant check in the script).
+        True when this run's lease was there and is gone now."""
         try:
-            self.rt.semaphore.release(str(self.token), customer_id, router_id, claimant=self.claimant)
+            return self.rt.semaphore.release(str(self.token), customer_id, router_id, claimant=self.claimant)
         except redis.RedisError as exc:
             log.warning("monitor %s: release failed (the lease TTL frees it): %s", self.token, exc)
+            return False
 
     def _claim(self) -> bool:
         plan = self._plan()
@@ -523,7 +525,10 @@ class MonitorRun:
                     _quietly(lambda: self.rt.publisher.publish_status(self._status("stopped", reason)))
         finally:
             self.rt.keeper().unregister(lease)
-            self._release(plan.customer_id, plan.router_id)
+            released = self._release(plan.customer_id, plan.router_id)
+            if reason == WORKER_SHUTDOWN:
+                # Said apart from a lease left to expire: the next attempt may start now.
+                log.info("monitor %s handed over: lease %s", self.token, "released" if released else "gone")
             log.info("monitor %s ended: %s", self.token, reason)
 
     def _plan(self) -> MonitorPlan:
