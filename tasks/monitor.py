@@ -416,7 +416,7 @@ class MonitorRun:
             ids = self.rt.batch_publisher().publish(entry, token=str(self.token), fence=self.fence)
         except redis.OutOfMemoryError:
             # Redis is at maxmemory (noeviction): this entry was refused before it wrote
-            # anything. The lease is kept (renewals may use memory Redis has not got), the
+            # anything. The lease is kept (renewals need no new memory and get through),
             # samples are dropped until memory is freed, and the run says so once.
             metrics.PUBLISH_FAILURES.labels("redis-oom").inc()
             self.seq += 1

@@ -6,7 +6,9 @@ Runs from beat every RECONCILE_INTERVAL on the `default` queue. Each pass:
 3. restarts open sessions with no live owner: the next attempt is reserved first
    (so the cap and single flight hold: never two producers, never above the cap,
    also right after Redis was flushed or restarted), then the attempt number is
-   claimed in SQL (optimistic), then it is launched;
+   claimed in SQL (optimistic), then it is launched. A session that has a stop key
+   is closed instead (a stop that reached Redis while PostgreSQL was away). While
+   Redis is out of memory (no lease, no enqueue) restarts back off;
 4. finishes sessions whose stop was requested but whose monitor is gone, and
    re-sets the stop key of those whose monitor still lives (a flush erased it);
 5. asks leases whose session is no longer open to stop.
