@@ -221,7 +221,7 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("monitor_denied_stop_after", "MONITOR_DENIED_STOP_AFTER", _number(float, 1.0), "600"),
     ("router_connections_per_process", "ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1"),
     ("stream_maxlen", "STREAM_MAXLEN", _number(int, 100), "200000"),
-    ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _number(int, 60), "3600"),
+    ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _number(int, 60), "1800"),
     ("reconcile_interval", "RECONCILE_INTERVAL", _number(float, 0.5), "5"),
     ("celery_visibility_timeout", "CELERY_VISIBILITY_TIMEOUT", _number(int, 60), "43200"),
     ("web_host", "WEB_HOST", _text, "127.0.0.1"),

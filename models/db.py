@@ -10,11 +10,16 @@ from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from models import pg_wait
 from settings import Settings, get_settings
 
 # Seconds to wait for PostgreSQL to accept a connection: an unreachable database
 # fails a command or a request instead of hanging on the kernel's TCP timeout.
 CONNECT_TIMEOUT = 10
+# The client gives up on a round trip this long after the server would have cancelled
+# the statement: a slow statement fails with the server's words, a stalled server or
+# network with the client's (models/pg_wait.py).
+CLIENT_TIMEOUT_MARGIN = 2.0
 
 
 def make_engine(
@@ -33,7 +38,9 @@ def make_engine(
     DB_MAX_IDLE_CONNS connections and opens up to DB_MAX_OPEN_CONNS in all
     (pool_size = idle, max_overflow = open - idle), and the server cancels any
     statement after DB_STATEMENT_TIMEOUT seconds (a lock wait after half of it), so
-    no query can hang a worker thread forever. A keyword given here wins over its
+    no query can hang a worker thread forever; the client gives up a little later
+    (a stalled server or network cannot cancel anything), and a checkout waits for a
+    pooled connection no longer than that. A keyword given here wins over its
     setting; statement_timeout=0 means no limit (migrations).
 
     Statement parameters are hidden from errors and logs because rows carry
@@ -53,13 +60,23 @@ def make_engine(
         max_overflow = settings.db_max_open_conns - settings.db_max_idle_conns
     if statement_timeout is None:
         statement_timeout = settings.db_statement_timeout
+    connect_args = _postgresql_connect_args(target, statement_timeout, connect_timeout)
+    # Every connect, statement and fetch is bounded on the client too, and so is the
+    # wait for a pooled connection: a stalled PostgreSQL makes callers fail within
+    # seconds instead of hanging (with no statement timeout, e.g. migrations, neither).
+    client_timeout = statement_timeout + CLIENT_TIMEOUT_MARGIN if statement_timeout > 0 else None
+    if client_timeout is not None:
+        pg_wait.install()
+        connect_args["connection_factory"] = pg_wait.timed_connection(
+            client_timeout, min(connect_timeout, client_timeout)
+        )
     return create_engine(
         target,
         pool_size=pool_size,
         max_overflow=max_overflow,
-        pool_timeout=30,
+        pool_timeout=client_timeout or 30,
         pool_recycle=1800,
-        connect_args=_postgresql_connect_args(target, statement_timeout, connect_timeout),
+        connect_args=connect_args,
         **common,
     )
 

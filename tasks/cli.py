@@ -157,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         service.MonitoringDisabled,
         service.NotMonitored,
         service.StartFailed,
+        service.StorageFull,
+        service.DatabaseUnavailable,
         AlreadyMonitored,
     ) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -56,6 +56,9 @@ MAX_DURATION = "max-duration"
 LEASE_LOST = "lease-lost"
 SESSION_CLOSED = "session closed"
 NOT_WANTED = "not-wanted"
+# The `reason` of the `offline` event (and the log line) of a monitor whose samples a
+# full Redis refuses.
+REDIS_OUT_OF_MEMORY = "redis out of memory"
 
 
 @dataclass(frozen=True)
@@ -98,12 +101,23 @@ def new_claimant() -> str:
 # -- stopping -----------------------------------------------------------------------------------
 
 
+# A stop accepted while PostgreSQL is away lives only in its stop key until the row is
+# written: the key must outlast the outage (the reconciler finishes such stops when
+# PostgreSQL is back). A key is a few bytes; a stopped session never runs again.
+STOP_KEY_TTL = 24 * 3600.0
+
+
 def stop_key_ttl(settings: Settings | None = None) -> float:
-    """How long a stop request stays in Redis. It only has to outlive the monitor it
-    stops (a keeper polls every 0.25 s, a queued message waits at most one TTL, then
-    the reconciler finishes the row), so a few lease TTLs, at least a minute."""
+    """How long a stop request stays in Redis: until its row says stopped for sure. It
+    must outlive the monitor it stops (a keeper polls every 0.25 s, a queued message
+    waits at most one TTL) and a PostgreSQL outage: a day, or a few lease TTLs."""
     settings = settings or get_settings()
-    return max(60.0, 4 * settings.monitor_lease_ttl)
+    return max(STOP_KEY_TTL, 4 * settings.monitor_lease_ttl)
+
+
+# allow-oom: a stop request must get through a Redis at maxmemory (that is when an
+# operator stops monitors) and it is a few bytes; a plain SET would be refused.
+_SET_STOP = "#!lua flags=allow-oom\nreturn redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])"
 
 
 def request_stop(
@@ -111,7 +125,9 @@ def request_stop(
 ) -> None:
     """Ask the monitor of `session_id` to stop; its keeper sees it within a poll."""
     ttl_ms = int(stop_key_ttl(settings) * 1000)
-    client.set(keys.session_stop(session_id), reason or STOP_REQUESTED, px=ttl_ms)
+    client.register_script(_SET_STOP)(
+        keys=[keys.session_stop(session_id)], args=[reason or STOP_REQUESTED, ttl_ms]
+    )
 
 
 # -- launching ----------------------------------------------------------------------------------
@@ -139,6 +155,19 @@ def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int) -> No
         task_id=token.task_id,
         queue=MONITOR_QUEUE,
     )
+
+
+def is_redis_out_of_memory(exc: BaseException) -> bool:
+    """Did Redis refuse a write because it is at maxmemory? Also through kombu, which may
+    re-raise the refused enqueue as one of its own errors (the cause is kept)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, redis.OutOfMemoryError) or "> 'maxmemory'" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def message_expired(enqueued_ms: int | None, now_ms: int, settings: Settings | None = None) -> bool:

@@ -31,7 +31,7 @@ SAMPLES_PUBLISHED = Counter(
 )
 PUBLISH_FAILURES = Counter(
     "mtmon_worker_publish_failures_total",
-    "Publishes that failed, by reason",
+    "Publishes that failed, by reason (redis, redis-oom: Redis at maxmemory, fenced-out, unusable-row)",
     ["reason"],
     registry=REGISTRY,
 )
@@ -70,6 +70,13 @@ class _PresentState(Collector):
         for result, count in (keeper.renewals if keeper is not None else {}).items():
             renewals.add_metric([result], count)
         yield renewals
+        writer = current.existing_state_writer() if current is not None else None
+        pending = GaugeMetricFamily(
+            "mtmon_worker_session_writes_pending",
+            "Session-row writes waiting for PostgreSQL (retried until it answers)",
+        )
+        pending.add_metric([], writer.pending() if writer is not None else 0)
+        yield pending
         connections = GaugeMetricFamily(
             "mtmon_worker_router_connections",
             "API connections to routers held by this worker, by router",

@@ -134,6 +134,7 @@ class MonitorRun:
         self.plan: MonitorPlan | None = None
         self.trouble: str | None = None  # the status kind published while not producing
         self.trouble_reason = ""  # ...and its reason
+        self.redis_full = False  # Redis refused our last publish for lack of memory
         # The loop's state (see the module docstring).
         self.phase = Phase.OPENING
         self.retry_at = 0.0
@@ -205,13 +206,15 @@ class MonitorRun:
         self._release(str(row.customer_id), row.router_id)
         return reason
 
-    def _release(self, customer_id: str, router_id: str) -> None:
+    def _release(self, customer_id: str, router_id: str) -> bool:
         """Give back what this run holds, if Redis answers; otherwise the lease's TTL does.
-        A lease another run claimed is left alone (the claimant check in the script)."""
+        A lease another run claimed is left alone (the claimant check in the script).
+        True when this run's lease was there and is gone now."""
         try:
-            self.rt.semaphore.release(str(self.token), customer_id, router_id, claimant=self.claimant)
+            return self.rt.semaphore.release(str(self.token), customer_id, router_id, claimant=self.claimant)
         except redis.RedisError as exc:
             log.warning("monitor %s: release failed (the lease TTL frees it): %s", self.token, exc)
+            return False
 
     def _claim(self) -> bool:
         plan = self._plan()
@@ -430,6 +433,8 @@ class MonitorRun:
             log.warning("monitor %s: unusable router row: %s", self.token, exc)
             metrics.PUBLISH_FAILURES.labels("unusable-row").inc()
             return False
+        if self.redis_full and not self._redis_writable_again():
+            return False
         if not self._publish(entry):
             return False
         metrics.SAMPLES_PUBLISHED.inc()
@@ -447,12 +452,22 @@ class MonitorRun:
         )
 
     def _publish_status(self, kind: str, reason: str | None = None) -> bool:
-        metrics.STATUS_EVENTS.labels(kind).inc()
-        return self._publish(self._status(kind, reason))
+        published = self._publish(self._status(kind, reason))
+        if published:
+            metrics.STATUS_EVENTS.labels(kind).inc()
+        return published
 
     def _publish(self, entry: dict[str, str]) -> bool:
         try:
             ids = self.rt.batch_publisher().publish(entry, token=str(self.token), fence=self.fence)
+        except redis.OutOfMemoryError:
+            # Redis is at maxmemory (noeviction): this entry was refused before it wrote
+            # anything. The lease is kept (renewals need no new memory and get through),
+            # samples are dropped until memory is freed, and the run says so once.
+            metrics.PUBLISH_FAILURES.labels("redis-oom").inc()
+            self.seq += 1
+            self._redis_out_of_memory()
+            return False
         except redis.RedisError as exc:
             # Redis trouble is the keeper's call: it declares the lease lost after the TTL.
             # A timed-out publish may still run when a frozen Redis resumes: its seq is
@@ -479,13 +494,40 @@ class MonitorRun:
         log.info("monitor %s: %s (%s)", self.token, kind, reason)
         self._publish_status(kind, reason)
         if changed_kind:
-            state = ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING
-            _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, state))
+            self._record_state(ActualState.OFFLINE if kind == "offline" else ActualState.RECONNECTING)
+
+    def _redis_out_of_memory(self) -> None:
+        if self.redis_full:
+            return
+        self.redis_full = True
+        log.warning(
+            "monitor %s: %s: its samples are dropped until memory is freed (lease kept)",
+            self.token,
+            lifecycle.REDIS_OUT_OF_MEMORY,
+        )
+        # Written only if Redis has room by now; the row says it either way.
+        self._publish_status("offline", lifecycle.REDIS_OUT_OF_MEMORY)
+        self._record_state(ActualState.OFFLINE)
+
+    def _redis_writable_again(self) -> bool:
+        """Try `resumed` before the first sample after Redis was full; True once it landed."""
+        if not self._publish_status("resumed", "redis accepts writes again"):
+            return False
+        self.redis_full = False
+        log.info("monitor %s: redis accepts writes again", self.token)
+        if self.trouble is None:
+            self._record_state(ActualState.RUNNING)
+        return True
+
+    def _record_state(self, state: ActualState) -> None:
+        # Never on the loop itself: a stalled PostgreSQL must not stop the samples (and,
+        # through progress(), the lease). The process's writer applies it, or retries.
+        self.rt.state_writer().set_state(self.token.session_id, self.token.attempt, state)
 
     def _recovered(self) -> None:
         self.trouble, self.trouble_reason = None, ""
         self._publish_status("resumed", "samples flowing again")
-        _quietly(lambda: sessions.set_state(self.token.session_id, self.token.attempt, ActualState.RUNNING))
+        self._record_state(ActualState.RUNNING)
 
     def _next_seq(self) -> int:
         """Continue the session's sequence across attempts (one XREVRANGE)."""
@@ -520,14 +562,24 @@ class MonitorRun:
                     reason = (
                         sessions.close(self.token.session_id, reason, attempt=self.token.attempt) or reason
                     )
-                except Exception:
-                    log.exception("monitor %s: could not close its session row", self.token)
+                except Exception as exc:
+                    # PostgreSQL is away: the writer closes the row when it is back. Until
+                    # then a stop request's key keeps the reconciler from restarting it.
+                    log.warning(
+                        "monitor %s: could not close its session row (%s); retried later",
+                        self.token,
+                        type(exc).__name__,
+                    )
+                    self.rt.state_writer().close(self.token.session_id, reason, self.token.attempt)
                 if not self._publish_status("stopped", reason):
                     # Fenced out or Redis trouble: the last word goes out unfenced.
                     _quietly(lambda: self.rt.publisher.publish_status(self._status("stopped", reason)))
         finally:
             self.rt.keeper().unregister(lease)
-            self._release(plan.customer_id, plan.router_id)
+            released = self._release(plan.customer_id, plan.router_id)
+            if reason == WORKER_SHUTDOWN:
+                # Said apart from a lease left to expire: the next attempt may start now.
+                log.info("monitor %s handed over: lease %s", self.token, "released" if released else "gone")
             log.info("monitor %s ended: %s", self.token, reason)
 
     def _plan(self) -> MonitorPlan:

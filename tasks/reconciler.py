@@ -8,7 +8,10 @@ Runs from beat every RECONCILE_INTERVAL on the `default` queue. Each pass:
    (so the cap and single flight hold: never two producers, never above the cap,
    also right after Redis was flushed or restarted), then the attempt number is
    claimed in SQL (optimistic), then it is launched. The customer is resolved
-   afresh, so a changed PPPoE username or router is what the new attempt watches;
+   afresh, so a changed PPPoE username or router is what the new attempt watches.
+   A session that has a stop key is closed instead (a stop that reached Redis while
+   PostgreSQL was away). While Redis is out of memory (no lease, no enqueue)
+   restarts back off;
 4. finishes sessions whose stop was requested but whose monitor is gone, and
    re-sets the stop key of those whose monitor still lives (a flush erased it);
 5. asks leases whose session is no longer open to stop: `customer deleted` when
@@ -24,17 +27,20 @@ reconcile messages (a control worker that was down) runs one pass, not hundreds.
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import redis
 
 from models import ActualState, CustomerStatus, DesiredState, MonitorSession
 from models.resolution import MonitorTarget, ResolutionError
-from settings import get_settings
+from routeros.backoff import Backoff
+from settings import as_text, get_settings
 from tasks import keys, lifecycle, runtime, sessions
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
-from tasks.semaphore import AlreadyMonitored, CapacityError, Holder
+from tasks.semaphore import AlreadyMonitored, CapacityError, Holder, StorageFull
 from tasks.targets import meta_for, remaining_seconds, resolve_customer
 
 log = logging.getLogger(__name__)
@@ -48,10 +54,51 @@ GRACE_SECONDS = 1.0
 CUSTOMER_DELETED = "customer deleted"
 
 
+class RedisFullBackoff:
+    """While Redis is out of memory, restarts wait, longer after each refusal.
+
+    A restart needs a lease (refused, tasks.semaphore.StorageFull) and an enqueue
+    (refused by Redis itself), so retrying every pass would only spin and log. One per
+    process: passes run on the control worker's threads. A success starts over."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._backoff: Backoff | None = None
+        self._until = 0.0
+
+    def paused(self) -> bool:
+        with self._lock:
+            return time.monotonic() < self._until
+
+    def refused(self, why: object) -> None:
+        with self._lock:
+            if self._backoff is None:
+                interval = get_settings().reconcile_interval
+                self._backoff = Backoff(initial=interval, maximum=max(60.0, 12 * interval))
+            delay = self._backoff.next_delay()
+            self._until = time.monotonic() + delay
+        log.warning("reconciler: %s; restarts back off for %.1fs", why, delay)
+
+    def cleared(self) -> None:
+        with self._lock:
+            was_paused, self._backoff, self._until = self._backoff is not None, None, 0.0
+        if was_paused:
+            log.info("reconciler: redis accepts new leases again; restarts resume")
+
+
+redis_full = RedisFullBackoff()
+
+
 @app.task(name=RECONCILE_TASK, ignore_result=True)  # type: ignore[untyped-decorator]  # celery is untyped
 def reconcile() -> dict[str, int]:
     """One pass (unless another ran within half an interval); returns counters for the log."""
-    if not _gate_open():
+    try:
+        if not _gate_open():
+            return {}
+    except redis.OutOfMemoryError:
+        # Not even the gate can be written: nothing this pass could start would run.
+        if not redis_full.paused():
+            redis_full.refused(lifecycle.REDIS_OUT_OF_MEMORY)
         return {}
     summary = Reconciler().run()
     if any(summary.values()):
@@ -80,6 +127,7 @@ class Reconciler:
             "stop_keys": 0,
             "capacity_waits": 0,
             "customer_stops": 0,
+            "storage_waits": 0,
         }
 
     def run(self) -> dict[str, int]:
@@ -116,7 +164,11 @@ class Reconciler:
                 reason = CUSTOMER_DELETED if gone else SESSION_CLOSED
                 lifecycle.request_stop(self.redis, session_id, reason, self.settings)
                 self.summary["stop_keys"] += 1
-        self.redis.set(keys.RECONCILER_LAST_RUN, self.sem.now_ms())
+        try:
+            self.redis.set(keys.RECONCILER_LAST_RUN, self.sem.now_ms())
+        except redis.OutOfMemoryError:
+            # /ready then reports the reconciler as stale, which is what it is.
+            log.warning("reconciler: %s: last-run time not recorded", lifecycle.REDIS_OUT_OF_MEMORY)
         return self.summary
 
     # -- open sessions ------------------------------------------------------------------
@@ -130,6 +182,12 @@ class Reconciler:
             return
         if self.sem.owner_of(row.customer_id) is not None:
             # Someone still owns the customer (an older session winding down): wait.
+            return
+        stop = self.redis.get(keys.session_stop(row.id))
+        if stop is not None:
+            # A stop that reached Redis but not this row (PostgreSQL was away): finish it
+            # instead of bringing the monitor back.
+            self._finish_stop(row, as_text(stop) or lifecycle.STOP_REQUESTED)
             return
         try:
             target = resolve_customer(row.customer_id)
@@ -161,6 +219,9 @@ class Reconciler:
             self.summary["closed"] += 1
 
     def _restart(self, row: MonitorSession, target: MonitorTarget) -> None:
+        if redis_full.paused():
+            self.summary["storage_waits"] += 1
+            return
         token = Token.of(row).next()
         # Where the customer points now: a router changed since the last attempt is
         # where the new one runs and counts.
@@ -174,11 +235,17 @@ class Reconciler:
                 router_limit=target.max_monitors,
                 ttl=self.settings.monitor_lease_ttl,
             )
+        except StorageFull as exc:
+            # Before anything is written in SQL: the session keeps its attempt number.
+            redis_full.refused(exc)
+            self.summary["storage_waits"] += 1
+            return
         except CapacityError:
             self.summary["capacity_waits"] += 1
             return
         except AlreadyMonitored:
             return
+        redis_full.cleared()
         changed = router_id if router_id != row.router_id else None
         if sessions.next_attempt(row.id, row.attempt, token.task_id, router_id=changed) is None:
             # Either another pass claimed this attempt (and may be using this very
@@ -189,13 +256,24 @@ class Reconciler:
             return
         try:
             lifecycle.launch(token, fence, meta_for(target), enqueued_ms=self.sem.now_ms())
-        except Exception:
+        except Exception as exc:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.
             self.sem.release(str(token), row.customer_id, router_id)
+            if lifecycle.is_redis_out_of_memory(exc):
+                redis_full.refused(f"{lifecycle.REDIS_OUT_OF_MEMORY} (enqueue refused)")
+                self.summary["storage_waits"] += 1
+                return
             raise
         self.summary["restarted"] += 1
         log.info("restarted session %s as attempt %d", row.id, token.attempt)
+
+    def _finish_stop(self, row: MonitorSession, reason: str) -> None:
+        sessions.request_stop(row.id, reason)
+        if sessions.close(row.id, reason, attempt=row.attempt):
+            lifecycle.publish_stopped(self.publisher, row, reason)
+        self.summary["closed"] += 1
+        log.info("session %s: finished the stop its key asked for (%s)", row.id, reason)
 
     def _expire(self, row: MonitorSession, live: bool) -> None:
         sessions.request_stop(row.id, MAX_DURATION)

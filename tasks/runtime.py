@@ -2,7 +2,8 @@
 
 `current()` gives the Runtime: one Redis pool and the semaphore and publisher on it,
 plus, in a monitors worker, the lease keeper and the batch publisher (each a thread
-with a connection of its own, started on first use). Importing tasks costs nothing;
+with a connection of its own, started on first use) and the writer of the monitors'
+session rows (tasks.state_writer). Importing tasks costs nothing;
 a Runtime is rebuilt when the Redis URL changes (tests point the process at their
 own database).
 """
@@ -19,6 +20,7 @@ from settings import get_settings
 from tasks.leases import LeaseKeeper
 from tasks.publisher import BatchPublisher, Publisher
 from tasks.semaphore import Semaphore
+from tasks.state_writer import StateWriter
 
 # Monitors only issue short commands, but a thousand threads can issue them at
 # once: wait for a free connection instead of failing with MaxConnectionsError.
@@ -40,6 +42,7 @@ class Runtime:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _keeper: LeaseKeeper | None = field(default=None, repr=False)
     _batch: BatchPublisher | None = field(default=None, repr=False)
+    _writer: StateWriter | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, url: str) -> Runtime:
@@ -75,6 +78,18 @@ class Runtime:
                 self._batch.start()
             return self._batch
 
+    def state_writer(self) -> StateWriter:
+        """The process's writer of the monitors' session rows (off their loops)."""
+        with self._lock:
+            if self._writer is None:
+                self._writer = StateWriter()
+            return self._writer
+
+    def existing_state_writer(self) -> StateWriter | None:
+        """The writer if this process made one, without making one (metrics)."""
+        with self._lock:
+            return self._writer
+
     def stop_all(self, reason: str) -> None:
         """Every monitor of this process gets its stop event (worker shutdown)."""
         with self._lock:
@@ -87,6 +102,9 @@ class Runtime:
         with self._lock:
             keeper, self._keeper = self._keeper, None
             batch, self._batch = self._batch, None
+            writer, self._writer = self._writer, None
+        if writer is not None:
+            writer.stop()
         if keeper is not None:
             keeper.close()
         if batch is not None:

@@ -59,6 +59,19 @@ class AlreadyMonitored(SemaphoreError):
         self.owner_token = owner_token
 
 
+class StorageFull(SemaphoreError):
+    """Redis is out of memory, or within the reserve of it (`used` and `maxmemory` in
+    bytes): no lease is granted, because its monitor could not write a sample."""
+
+    def __init__(self, used: int, maxmemory: int) -> None:
+        super().__init__(
+            f"redis out of memory: {used / 2**20:.1f} MiB used of maxmemory {maxmemory / 2**20:.1f} MiB"
+            " (new monitors wait until memory is freed)"
+        )
+        self.used = used
+        self.maxmemory = maxmemory
+
+
 @dataclass(frozen=True)
 class Holder:
     """A live lease; `expires_in` is seconds left by the Redis clock."""
@@ -83,6 +96,10 @@ class Owner:
 ClaimedLease = tuple[str, object, object, str]
 
 RENEW_CHUNK = 200
+# The share of Redis maxmemory a new lease leaves free for the monitors already running
+# (their samples keep arriving while new ones are refused). With no maxmemory set,
+# nothing is checked.
+MEMORY_RESERVE = 0.05
 
 
 def _ttl_ms(ttl: float) -> int:
@@ -95,8 +112,11 @@ def _ttl_ms(ttl: float) -> int:
 class Semaphore:
     """The monitor semaphore on one Redis client (thread-safe: redis-py pools connections)."""
 
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, *, memory_reserve: float = MEMORY_RESERVE) -> None:
+        if not 0 <= memory_reserve < 1:
+            raise ValueError(f"memory_reserve must be in [0, 1), got {memory_reserve!r}")
         self.redis = client
+        self.memory_reserve = memory_reserve
         self._acquire = client.register_script(semaphore_lua.ACQUIRE)
         self._renew_many = client.register_script(semaphore_lua.RENEW_MANY)
         self._release = client.register_script(semaphore_lua.RELEASE)
@@ -119,8 +139,9 @@ class Semaphore:
     ) -> int:
         """Take (or refresh, for the same token) a lease; return its fence.
 
-        Raises CapacityError when the global or router cap is reached and
-        AlreadyMonitored when another token owns the customer. `replace` evicts
+        Raises CapacityError when the global or router cap is reached,
+        AlreadyMonitored when another token owns the customer and StorageFull when
+        Redis is within `memory_reserve` of its maxmemory. `replace` evicts
         that token first if it is the current owner (see `takeover`). With
         `claimant` the lease is claimed for that run (see `claim`).
         """
@@ -145,6 +166,7 @@ class Semaphore:
                 _ttl_ms(ttl),
                 replace or "",
                 claimant or "",
+                repr(self.memory_reserve),
             ],
         )
         code = int(reply[0])
@@ -156,6 +178,8 @@ class Semaphore:
             raise AlreadyMonitored(str(customer_id), as_text(reply[1]))
         if code == -3:
             raise ClaimedElsewhere(token, as_text(reply[1]))
+        if code == -4:
+            raise StorageFull(int(reply[1]), int(reply[2]))
         raise RuntimeError(f"unexpected semaphore reply {reply!r}")
 
     def takeover(
@@ -281,7 +305,9 @@ class Semaphore:
     def owner_of(self, customer_id: object) -> Owner | None:
         """The customer's current owner lease, or None."""
         key = keys.customer_owner(customer_id)
-        pipe = self.redis.pipeline(transaction=True)
+        # No MULTI: a Redis at maxmemory refuses every command queued in a transaction,
+        # reads included. A key that expires between the two reads has no TTL left.
+        pipe = self.redis.pipeline(transaction=False)
         pipe.hgetall(key)
         pipe.pttl(key)
         fields, pttl = pipe.execute()

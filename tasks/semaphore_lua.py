@@ -49,10 +49,12 @@ end
 # KEYS: global zset, router zset, owner hash, fence counter, lease table
 # ARGV: token, customer_id, router_id, global_limit, router_limit (0 = none), ttl_ms,
 #       replace_token ('' = none: evict that owner first, for takeover),
-#       claimant ('' = a reservation; else the monitor run taking the lease for itself)
+#       claimant ('' = a reservation; else the monitor run taking the lease for itself),
+#       memory_reserve (share of maxmemory that must stay free, e.g. 0.05)
 # Reply: {1, fence} acquired | {2, fence} refreshed (same token) |
 #        {-1, scope, cap, in_use} full | {-2, owner_token} customer owned by another token |
-#        {-3, claimant} the token's lease is already claimed by another run
+#        {-3, claimant} the token's lease is already claimed by another run |
+#        {-4, used_memory, maxmemory} Redis is (nearly) out of memory: no lease
 ACQUIRE = (
     _PRELUDE
     + r"""
@@ -60,6 +62,19 @@ local g, rk, ok, fk, leases = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token, customer, router = ARGV[1], ARGV[2], ARGV[3]
 local glimit, rlimit, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local replace, claimant = ARGV[7], ARGV[8]
+-- A Redis at maxmemory (noeviction) refuses the monitor's publishes, its renewals'
+-- siblings and the launch itself, but NOT this script: its first write (a ZREM of the
+-- trim) is not a "denyoom" command, and once a script has written Redis lets it write
+-- on. So the script checks the memory itself, first, and keeps a reserve: the monitors
+-- already running may use the last few percent, a new one gets no lease it cannot use.
+local info = redis.call('INFO', 'memory')
+local maxmemory = tonumber(string.match(info, 'maxmemory:(%d+)')) or 0
+if maxmemory > 0 then
+  local used = tonumber(string.match(info, 'used_memory:(%d+)')) or 0
+  if used >= maxmemory * (1 - tonumber(ARGV[9])) then
+    return {-4, used, maxmemory}
+  end
+end
 local now = now_ms()
 trim(g, leases, now)
 -- members whose lease-table entry was lost (e.g. deleted by hand) still expire here
@@ -135,8 +150,13 @@ return {1, fence}
 # ARGV: ttl_ms, then (token, claimant) per lease
 # Reply: list of 1 (renewed) / 0 (lease lost: expired, released, taken over, claimed by
 #        another run, or flushed)
+# allow-oom: a renewal only moves scores and TTLs of existing keys (no growth), and a
+# Redis at maxmemory must not turn into every monitor losing its lease after one TTL:
+# the monitors keep their slots, report `offline` and resume when memory is freed.
+# (The shebang line must come first: Redis 7 reads the flags from it.)
 RENEW_MANY = (
-    _PRELUDE
+    "#!lua flags=allow-oom\n"
+    + _PRELUDE
     + r"""
 local g = KEYS[1]
 local ttl = tonumber(ARGV[1])

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 
 from models import ActualState, Customer, DesiredState, MonitorSession
 from models.resolution import InvalidCustomerId, MonitorTarget
@@ -28,6 +29,7 @@ from tasks import lifecycle, runtime, sessions
 from tasks.app import app
 from tasks.lifecycle import FIRST_ATTEMPT, Token
 from tasks.semaphore import AlreadyMonitored, CapacityError
+from tasks.semaphore import StorageFull as SemaphoreStorageFull
 from tasks.targets import meta_for, resolve_customer
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,25 @@ class StartFailed(RuntimeError):
     """Launching failed; the reservation was released and the session closed."""
 
 
+class DatabaseUnavailable(RuntimeError):
+    """PostgreSQL did not answer (down, stalled past DB_STATEMENT_TIMEOUT, no pooled
+    connection free in time): 503. Nothing was half-done."""
+
+
+# What a database that is down or stalled raises through SQLAlchemy: a connection or
+# statement that failed or timed out (models/pg_wait.py), or no pooled connection in time.
+DATABASE_ERRORS = (OperationalError, InterfaceError, SQLAlchemyTimeoutError)
+
+
+class StorageFull(RuntimeError):
+    """Redis is out of memory (or within the reserve new monitors leave free): no monitor
+    can start until memory is freed (503). Nothing was left behind; `retry_after` (s)."""
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(f"cannot start a monitor: {detail}")
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class SessionInfo:
     session_id: str
@@ -107,6 +128,15 @@ def _info(row: MonitorSession, created: bool) -> SessionInfo:
 
 def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
     """Start monitoring a customer, or return its open session (idempotent)."""
+    try:
+        return _start(customer_id, requested_by)
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnavailable(
+            f"cannot start a monitor: the database is unavailable ({type(exc).__name__})"
+        ) from exc
+
+
+def _start(customer_id: object, requested_by: str | None) -> SessionInfo:
     settings = get_settings()
     if not settings.enable_traffic_monitor:
         raise MonitoringDisabled()
@@ -146,6 +176,9 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
             return _info(sessions.get(row.id) or row, created=True)
         _undo(row, token, f"not started: {exc}")
         raise
+    except SemaphoreStorageFull as exc:
+        _undo(row, token, f"not started: {exc}")
+        raise StorageFull(str(exc), retry_after=max(1, int(settings.monitor_lease_ttl))) from None
     except CapacityError as exc:
         _undo(row, token, f"not started: {exc}")
         raise CapacityExceeded(
@@ -164,6 +197,11 @@ def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
         sessions.set_state(row.id, token.attempt, ActualState.STARTING)
         lifecycle.launch(token, fence, meta_for(target), enqueued_ms=runtime.current().semaphore.now_ms())
     except BaseException as exc:
+        if lifecycle.is_redis_out_of_memory(exc):
+            # Redis filled up between the reservation and the enqueue (which it refuses).
+            _undo(row, token, f"not started: {lifecycle.REDIS_OUT_OF_MEMORY}")
+            retry_after = max(1, int(settings.monitor_lease_ttl))
+            raise StorageFull(lifecycle.REDIS_OUT_OF_MEMORY, retry_after=retry_after) from exc
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise StartFailed(f"could not start the monitor: {type(exc).__name__}") from exc
     return _info(sessions.get(row.id) or row, created=True)
@@ -198,42 +236,94 @@ def _undo(row: MonitorSession, token: Token, reason: str) -> None:
 
 
 def stop(customer_id: object, requested_by: str | None = None) -> SessionInfo:
-    """Stop a customer's monitor: desired=stopped, stop key, revoke (never terminate).
+    """Stop a customer's monitor: stop key, revoke (never terminate), desired=stopped.
 
-    The running monitor sees the stop key within a keeper poll and ends itself,
-    publishing `stopped`. One that has not started yet is finished here: its
-    reservation released, its row closed, `stopped` published.
+    The stop key comes first: it alone stops a running monitor (its keeper polls it
+    and the run ends itself, publishing `stopped`), and until the row says stopped it
+    keeps the reconciler from restarting the session. So a stop works while PostgreSQL
+    is away: the monitor is found through its lease in Redis, stops within a second,
+    and its row is closed when PostgreSQL answers again (by the monitor's state writer
+    or the reconciler). If Redis refuses the stop key, nothing was changed anywhere.
+    A session that has not started yet is finished here: its reservation released,
+    its row closed, `stopped` published.
     """
     target_id = _customer_uuid(customer_id)
-    row = sessions.open_for_customer(target_id)
-    if row is None:
-        raise NotMonitored(target_id)
     reason = f"stopped by {requested_by}" if requested_by else "stop requested"
     rt = runtime.current()
-    sessions.request_stop(row.id, reason)
+    try:
+        row = sessions.open_for_customer(target_id)
+    except DATABASE_ERRORS as exc:
+        return _stop_without_database(target_id, reason, requested_by, exc)
+    if row is None:
+        raise NotMonitored(target_id)
     lifecycle.request_stop(rt.redis, row.id, reason)
     if row.task_id:
         # Without terminate: the threads pool cannot kill, and the flag alone makes
         # a queued message be discarded and a running loop notice.
         app.control.revoke(row.task_id)
-    if row.actual_state in (ActualState.PENDING, ActualState.STARTING):
-        rt.semaphore.release(str(Token.of(row)), row.customer_id, row.router_id)
-        if sessions.close(row.id, reason, attempt=row.attempt):
-            lifecycle.publish_stopped(rt.publisher, row, reason)
-    return _info(sessions.get(row.id) or row, created=False)
+    try:
+        sessions.request_stop(row.id, reason)
+        if row.actual_state in (ActualState.PENDING, ActualState.STARTING):
+            rt.semaphore.release(str(Token.of(row)), row.customer_id, row.router_id)
+            if sessions.close(row.id, reason, attempt=row.attempt):
+                lifecycle.publish_stopped(rt.publisher, row, reason)
+        return _info(sessions.get(row.id) or row, created=False)
+    except DATABASE_ERRORS as exc:
+        log.warning("stop of session %s: row not written (%s); the stop key carries it", row.id, exc)
+        return replace(
+            _info(row, created=False),
+            desired_state=str(DesiredState.STOPPED),
+            actual_state=str(ActualState.STOPPING),
+        )
+
+
+def _stop_without_database(
+    customer_id: str, reason: str, requested_by: str | None, exc: Exception
+) -> SessionInfo:
+    """PostgreSQL is away: stop the customer's live lease holder through Redis alone."""
+    rt = runtime.current()
+    owner = rt.semaphore.owner_of(customer_id)
+    if owner is None:
+        raise DatabaseUnavailable(
+            f"cannot stop the monitor of customer {customer_id}: the database is unavailable "
+            f"({type(exc).__name__}) and Redis holds no lease for it"
+        ) from exc
+    token = Token.parse(owner.token)
+    lifecycle.request_stop(rt.redis, token.session_id, reason)
+    app.control.revoke(token.task_id)
+    log.warning(
+        "stop of session %s while the database is unavailable: stop key set, row written later",
+        token.session_id,
+    )
+    return SessionInfo(
+        session_id=token.session_id,
+        customer_id=customer_id,
+        router_id=owner.router_id or "",
+        task_id=token.task_id,
+        attempt=token.attempt,
+        desired_state=str(DesiredState.STOPPED),
+        actual_state=str(ActualState.STOPPING),
+        created=False,
+        requested_by=requested_by,
+        created_at=None,
+        started_at=None,
+    )
 
 
 def status() -> dict[str, Any]:
     """The seed's shape plus per-monitor details (SQL = what should run, leases = what does)."""
     settings = get_settings()
     holders = {h.token: h for h in runtime.current().semaphore.holders()}
-    with sessions.db() as s:
-        rows = s.execute(
-            select(MonitorSession, Customer.name, Customer.username)
-            .join(Customer, Customer.id == MonitorSession.customer_id)
-            .where(MonitorSession.desired_state == DesiredState.RUNNING)
-            .order_by(MonitorSession.created_at)
-        ).all()
+    try:
+        with sessions.db() as s:
+            rows = s.execute(
+                select(MonitorSession, Customer.name, Customer.username)
+                .join(Customer, Customer.id == MonitorSession.customer_id)
+                .where(MonitorSession.desired_state == DesiredState.RUNNING)
+                .order_by(MonitorSession.created_at)
+            ).all()
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnavailable(f"the database is unavailable ({type(exc).__name__})") from exc
     monitors = []
     active: list[str] = []
     for row, name, username in rows:

@@ -30,6 +30,7 @@ CELERY_ENV = {
 os.environ.update(CELERY_ENV)
 
 import redis  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
 
 from settings import get_settings  # noqa: E402
 from tests.pg import migrated_schema  # noqa: E402
@@ -122,8 +123,8 @@ class Engine:
         proc.wait_ready()
         return proc
 
-    def start_beat(self) -> CeleryProcess:
-        proc = beat(self.env, self.tmp)
+    def start_beat(self, **extra_env: str) -> CeleryProcess:
+        proc = beat({**self.env, **extra_env}, self.tmp)
         self.processes.append(proc.start())
         proc.wait_ready()
         return proc
@@ -212,11 +213,14 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         static: int = 3,
         redis_url: str | None = None,
         simulator: dict[str, Any] | None = None,
+        database_port: int | None = None,
         **env: str,
     ) -> Engine:
         """`redis_url`: a private redis-server for broker and keys of every process
         (outage tests kill or freeze it); default the shared TEST_REDIS_URL.
-        `simulator`: more SimulatorConfig fields (over_limit, pppoe_names...)."""
+        `simulator`: more SimulatorConfig fields (over_limit, pppoe_names...).
+        `database_port`: every process reaches PostgreSQL through this local port (a
+        test's proxy, tests/pgproxy.py); the schema is made and seeded directly."""
         assert app.conf.broker_url == TEST_REDIS_URL, (
             "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL"
         )
@@ -240,7 +244,10 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         schema = migrated_schema(prefix="eng")
         url = schema.__enter__()
         stack.append(schema)
-        values = {**BASE_ENV, **{k: str(v) for k, v in env.items()}, "DATABASE_URL": url}
+        engine_url = url
+        if database_port is not None:
+            engine_url = make_url(url).set(port=database_port).render_as_string(hide_password=False)
+        values = {**BASE_ENV, **{k: str(v) for k, v in env.items()}, "DATABASE_URL": engine_url}
         if redis_url is not None:
             values["REDIS_URL"] = redis_url
             point_app_at(redis_url)

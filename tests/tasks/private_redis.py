@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis
@@ -26,9 +27,13 @@ def free_port() -> int:
 
 
 class PrivateRedis:
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    """`extra_args`: more redis-server options, e.g. ("--maxmemory", "4mb") for a Redis
+    that fills up (the policy is always noeviction, as deployed)."""
+
+    def __init__(self, workdir: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
         self.dir = workdir
         self.port = port or free_port()
+        self.extra_args = list(extra_args)
         self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
 
@@ -55,6 +60,7 @@ class PrivateRedis:
                     str(self.dir),
                     "--maxmemory-policy",
                     "noeviction",
+                    *self.extra_args,
                 ],
                 cwd=self.dir,
                 stdout=log,
@@ -105,6 +111,10 @@ class PrivateRedis:
         assert self.proc is not None
         os.kill(self.proc.pid, signal.SIGCONT)
         self.paused = False
+
+    def client(self) -> redis.Redis:
+        """A fresh client of this server (the caller closes it)."""
+        return redis.Redis(port=self.port, socket_connect_timeout=2, socket_timeout=5)
 
     def stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

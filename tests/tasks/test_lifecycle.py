@@ -27,11 +27,11 @@ def test_lifecycle_claimants_are_unique_per_run() -> None:
     assert len(claimants) == 1000
 
 
-def test_lifecycle_stop_key_outlives_a_few_lease_ttls() -> None:
+def test_lifecycle_stop_key_outlives_a_database_outage_and_a_few_lease_ttls() -> None:
     env = {"MONITOR_LEASE_TTL": "3", "MONITOR_RENEW_INTERVAL": "0.5", "RECONCILE_INTERVAL": "1"}
-    assert stop_key_ttl(load_settings(env, "/nonexistent")) == 60.0
-    long = {"MONITOR_LEASE_TTL": "30", "MONITOR_RENEW_INTERVAL": "5"}
-    assert stop_key_ttl(load_settings(long, "/nonexistent")) == 120.0
+    assert stop_key_ttl(load_settings(env, "/nonexistent")) == 86400.0
+    huge = {"MONITOR_LEASE_TTL": "30000", "MONITOR_RENEW_INTERVAL": "5"}
+    assert stop_key_ttl(load_settings(huge, "/nonexistent")) == 120000.0
 
 
 def test_lifecycle_message_age_is_judged_on_one_clock() -> None:

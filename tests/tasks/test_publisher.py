@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import random
+import uuid
+from datetime import UTC, datetime
+
 import pytest
 import redis
 
+from settings import load_settings
 from tasks import keys
 from tasks.message import CustomerMeta, MessageError, decode_entry, status_entry, traffic_from_row
 from tasks.publisher import Publisher
-from tasks.semaphore import Semaphore
+from tasks.semaphore import MEMORY_RESERVE, Semaphore
 from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import decoded, stream_entries
@@ -215,3 +220,97 @@ def test_publisher_no_interleaving_when_a_lease_is_taken_over_mid_stream(
     fences = [m["fence"] for m in decoded(redis_client.xrange(keys.customer_stream("alice")))]
     switch = fences.index(new)
     assert set(fences[:switch]) == {old} and set(fences[switch:]) == {new}
+
+
+def test_publisher_timestamp_is_the_redis_clock_whatever_the_producer_wrote(
+    redis_client: redis.Redis,
+) -> None:
+    """A worker whose clock is off writes the time of Redis, the clock of the entry ids."""
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
+    fence = acquire(sem)
+    skewed = datetime(2001, 2, 28, 23, 59, 59, 999000, tzinfo=UTC)
+    traffic = traffic_from_row(ROW, META, session_id="s1", seq=1, fence=fence, timestamp=skewed)
+    status = status_entry("stopped", META, session_id="s1", seq=2, fence=None, reason="x", timestamp=skewed)
+    assert pub.publish(traffic, token="s1:1", fence=fence)
+    pub.publish_status(status)
+    for entry in decoded(redis_client.xrange(keys.customer_stream("alice"))):
+        id_ms = int(entry["id"].split("-")[0])
+        written = datetime.strptime(entry["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        # The script reads TIME just before its XADD picks the id: the same clock.
+        assert abs(written.timestamp() * 1000 - id_ms) <= 5, (entry["timestamp"], entry["id"])
+
+
+# What the README promises: 1,000 monitors with the default retention fit in this much
+# Redis memory, leaving the semaphore's reserve free (new monitors are refused inside it).
+MEMORY_BUDGET = 2**30
+MONITORS = 1000
+
+
+def _realistic_meta(i: int) -> CustomerMeta:
+    # Field lengths as the seed's customers have them (uuid ids, "First Last" names).
+    return CustomerMeta(
+        customer_id=str(uuid.UUID(int=i + 1)),
+        customer_name=f"Customer Number{i:05d}",
+        username=f"customer.number{i:05d}",
+        service_type="pppoe",
+        interface=f"<pppoe-customer.number{i:05d}>",
+        router="mikrotik-001",
+        package="home-50M",
+        package_download_bps=50_000_000,
+        package_upload_bps=20_000_000,
+    )
+
+
+def _router_row(rng: random.Random) -> dict[str, str]:
+    down, up = rng.randrange(50_000_000), rng.randrange(20_000_000)
+    return {
+        "name": "x",
+        "rx-bits-per-second": str(up),
+        "tx-bits-per-second": str(down),
+        "rx-packets-per-second": str(up // 1200),
+        "tx-packets-per-second": str(down // 1200),
+    }
+
+
+def _memory_usage(client: redis.Redis, key: str) -> int:
+    """Bytes of one key, every node counted (SAMPLES 0)."""
+    used = client.memory_usage(key, samples=0)
+    assert used is not None, f"{key} does not exist"
+    return used
+
+
+def test_publisher_default_retention_of_a_thousand_monitors_fits_the_memory_budget(
+    redis_client: redis.Redis,
+) -> None:
+    """MEMORY USAGE of streams written by the real publish script with real entries."""
+    defaults = load_settings(environ={}, env_file="/nonexistent/.env")
+    per_stream = int(defaults.customer_stream_retention / defaults.monitor_interval)
+    pub = Publisher(redis_client, combined_maxlen=10**9, retention_seconds=10**6)
+    rng = random.Random(1)
+    session = str(uuid.uuid4())
+
+    # One customer's stream at full retention.
+    meta = _realistic_meta(0)
+    for seq in range(per_stream):
+        entry = traffic_from_row(_router_row(rng), meta, session_id=session, seq=seq, fence=1795517328938001)
+        pub._run(entry, "", "")
+    customer_bytes = _memory_usage(redis_client, keys.customer_stream(meta.customer_id))
+    assert redis_client.xlen(keys.customer_stream(meta.customer_id)) == per_stream
+
+    # The combined stream interleaves every customer.
+    redis_client.flushdb()
+    metas = [_realistic_meta(i) for i in range(100)]
+    rounds = 20
+    for seq in range(rounds):
+        for m in metas:
+            entry = traffic_from_row(_router_row(rng), m, session_id=session, seq=seq, fence=1795517328938001)
+            pub._run(entry, "", "")
+    combined_per_entry = _memory_usage(redis_client, keys.COMBINED_STREAM) / (rounds * len(metas))
+
+    total = MONITORS * customer_bytes + defaults.stream_maxlen * combined_per_entry
+    print(
+        f"\nper entry: customer stream {customer_bytes / per_stream:.0f} B,"
+        f" combined {combined_per_entry:.0f} B; {MONITORS} monitors x"
+        f" {defaults.customer_stream_retention} s: {total / 2**20:.0f} MiB"
+    )
+    assert total <= MEMORY_BUDGET * (1 - MEMORY_RESERVE), f"{total / 2**20:.0f} MiB"

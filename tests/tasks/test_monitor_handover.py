@@ -1,0 +1,163 @@
+"""SIGTERM handover, measured: the lease is released at once and the stream gap is short.
+
+The lease TTL here is long (30 s) on purpose: a handed-over lease must be gone well
+before it could have expired, and the next attempt must start within about one
+reconcile interval plus its start time, far below the TTL that a crash costs. So
+a lease left to expire, or a restart that waited for it, fails this test.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import redis
+
+from tasks import service
+from tasks.reconciler import GRACE_SECONDS
+from tasks.semaphore import Semaphore
+from tests.polling import wait_for
+from tests.tasks.conftest import (
+    Engine,
+    Predicate,
+    customer_entries,
+    live_tokens,
+    matches,
+    session_row,
+    token,
+    wait_entry,
+)
+
+TTL = 30.0
+RENEW = 2.0
+RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV
+MONITOR_INTERVAL = 1.0
+# A warm shutdown: every loop ends within a second, publishes, releases (a loaded machine).
+RELEASE_BOUND = 3.0
+# Worker pickup, claim, router subscription and the first sample, on a loaded 2-core machine.
+START_SLACK = 5.0
+# The gap readers see: the old attempt's last sample may be up to one interval before
+# the SIGTERM; then the exit, one reconcile interval (plus the grace a just-touched row
+# gets), and the start of the next attempt.
+GAP_BOUND = MONITOR_INTERVAL + RELEASE_BOUND + RECONCILE + GRACE_SECONDS + START_SLACK
+assert GAP_BOUND < TTL / 2, "the bound must tell a released lease from an expired one"
+
+
+@pytest.fixture(scope="module")
+def engine(engine_factory: Any) -> Iterator[Engine]:
+    eng = engine_factory(
+        pppoe=3, hotspot=0, static=0, MONITOR_LEASE_TTL=str(TTL), MONITOR_RENEW_INTERVAL=str(RENEW)
+    )
+    eng.start_worker("default", concurrency=2, name="ho-ctl")
+    eng.start_beat()
+    yield eng
+
+
+class LeaseWatch:
+    """When each lease disappears, on this process's monotonic clock (polled every 20 ms)."""
+
+    def __init__(self, client: redis.Redis, tokens: set[str]) -> None:
+        self.sem = Semaphore(client)
+        self.gone: dict[str, float] = {}
+        self._tokens = tokens
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            live = {h.token for h in self.sem.holders()}
+            now = time.monotonic()
+            for t in self._tokens - live - set(self.gone):
+                self.gone[t] = now
+            self._done.wait(0.02)
+
+    def __enter__(self) -> LeaseWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(2)
+
+
+def _traffic(eng: Engine, cid: str, session_id: str) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in customer_entries(eng.redis, cid)
+        if e["type"] == "traffic" and e["session_id"] == session_id
+    ]
+
+
+def _ms(entry: dict[str, Any]) -> int:
+    return int(entry["id"].split("-")[0])
+
+
+def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_reconcile(
+    engine: Engine,
+) -> None:
+    leaving = engine.start_worker("monitors", concurrency=4, name="ho-leaving")
+    cids = [engine.customer_id(u) for u in engine.usernames("pppoe")]
+    infos = {cid: service.start(cid) for cid in cids}
+    for cid, info in infos.items():
+        wait_entry(engine.redis, cid, matches(type="traffic", session_id=info.session_id), 10.0, "samples")
+    staying = engine.start_worker("monitors", concurrency=4, name="ho-staying")
+    first = {token(i.session_id, 1) for i in infos.values()}
+    assert live_tokens(engine.redis) == first
+
+    with LeaseWatch(engine.redis, first) as watch:
+        leaving.signal(signal.SIGTERM)
+        sigterm = time.monotonic()
+        leaving.wait_exit(10)
+        for cid, info in infos.items():
+            wait_entry(
+                engine.redis,
+                cid,
+                _next_attempt_sample(engine, cid, info.session_id),
+                GAP_BOUND + 5.0,
+                f"samples of {cid}'s next attempt",
+            )
+        wait_for(lambda: set(watch.gone) == first, 2.0, what="every old lease seen gone")
+
+    # Released, not expired: each old lease was gone within seconds of the SIGTERM, far
+    # below its 30 s TTL, and the worker said so.
+    released_after = {t: watch.gone[t] - sigterm for t in first}
+    assert max(released_after.values()) < RELEASE_BOUND, released_after
+    for t in first:
+        assert f"monitor {t} handed over: lease released" in leaving.log()
+    # The gap in each customer's stream: the last sample of attempt 1 to the first of
+    # attempt 2, both stamped by Redis.
+    gaps = {}
+    for cid, info in infos.items():
+        samples = _traffic(engine, cid, info.session_id)
+        old_fence = samples[0]["fence"]
+        last_old = max(_ms(e) for e in samples if e["fence"] == old_fence)
+        first_new = min(_ms(e) for e in samples if e["fence"] != old_fence)
+        gaps[cid] = (first_new - last_old) / 1000
+        assert session_row(info.session_id).attempt == 2
+        assert f"monitor-{info.session_id}-2" in staying.log()
+    print(
+        f"\nhandover: leases gone after {sorted(round(v, 2) for v in released_after.values())} s;"
+        f" stream gaps {sorted(round(g, 2) for g in gaps.values())} s (bound {GAP_BOUND:g} s, TTL {TTL:g} s)"
+    )
+    assert max(gaps.values()) <= GAP_BOUND, gaps
+    for cid in cids:
+        service.stop(cid)
+    wait_for(lambda: not live_tokens(engine.redis), 5.0, what="all slots free")
+
+
+def _fence(eng: Engine, cid: str, session_id: str) -> int:
+    """The fence of the session's first attempt (its first sample's)."""
+    return _traffic(eng, cid, session_id)[0]["fence"]
+
+
+def _next_attempt_sample(eng: Engine, cid: str, session_id: str) -> Predicate:
+    """Samples of the session written with another fence than its first attempt's."""
+    return lambda e: (
+        e["type"] == "traffic"
+        and e["session_id"] == session_id
+        and e["fence"] != _fence(eng, cid, session_id)
+    )
