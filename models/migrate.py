@@ -56,7 +56,10 @@ def stamp(url: str | None = None, revision: str = "0001") -> None:
     command.stamp(alembic_config(url), revision)
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, own_logging: bool = False) -> int:
+    """The command; `own_logging` (the real command line) lets alembic.ini configure
+    logging. Called in-process (tests), the caller's logging is left alone: alembic's
+    handlers would keep writing to whatever stderr was when they were made."""
     parser = argparse.ArgumentParser(
         prog="python -m models.migrate",
         description="Bring the database schema to the latest revision (alembic upgrade head).",
@@ -72,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        config = alembic_config(args.database_url, quiet=False)
+        config = alembic_config(args.database_url, quiet=not own_logging)
         if args.stamp:
             command.stamp(config, args.stamp, sql=args.sql)
         elif args.downgrade:
@@ -100,4 +103,4 @@ def _first_line(exc: BaseException) -> str:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(own_logging=True))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from starlette.testclient import TestClient
 
-from settings import as_text
+from settings import as_text, get_settings
 from tasks.keys import customer_stream
 from tasks.message import CustomerMeta, Rates, status_entry, traffic_entry
 from tests.web.conftest import WebDb, assert_error
@@ -84,7 +84,7 @@ def test_traffic_returns_every_retained_entry_oldest_first(
         ids[-1],
         False,
         None,
-        3600,
+        get_settings().customer_stream_retention,
     )
     assert body["customer_id"] == cid and body["status"] == "ok"
 
