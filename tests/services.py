@@ -11,7 +11,21 @@ import socket
 import sys
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
-TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_url_for_this_process() -> str:
+    """TEST_REDIS_URL, one database down per pytest-xdist worker (gw0 keeps it, gw1 takes
+    the next lower...): the suite flushes its database, so parallel workers must not
+    share one. PostgreSQL needs nothing: every test module makes its own schema."""
+    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if not worker.startswith("gw"):
+        return base
+    head, _, db = base.rpartition("/")
+    return f"{head}/{int(db) - int(worker[2:])}"
+
+
+TEST_REDIS_URL = _redis_url_for_this_process()
 
 
 def missing_services() -> list[str]:

@@ -20,8 +20,9 @@ from collections.abc import Iterator
 import httpx2 as httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import CheckContext, not_a_server_error
+from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from tests.web.conftest import WebDb
@@ -29,7 +30,7 @@ from tests.web.server import Uvicorn
 from web.declare import openapi
 from web.routes import docs, endpoints
 
-EXAMPLES = 25
+EXAMPLES = 15  # per operation and mode
 
 # Loaded at import (parametrization needs it then) from the same rendering the server
 # serves; the first test checks the server really serves exactly this document.
@@ -105,12 +106,35 @@ def test_schemathesis_fuzzes_the_document_the_server_serves(server: Uvicorn) -> 
     assert httpx.get(f"{server.url}/openapi.json", headers=AUTH).json() == SCHEMA_DICT
 
 
-@schema.parametrize()
-@settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-def test_schemathesis_every_route_answers_as_declared(case: schemathesis.Case, server: Uvicorn) -> None:
-    case.call_and_validate(
-        base_url=server.url,
-        headers=AUTH,
-        excluded_checks=[not_a_server_error, positive_data_acceptance],
-        additional_checks=[no_server_error, valid_requests_accepted],
-    )
+# One test per operation and generation mode, each with its own id: schemathesis' own
+# parametrize gives every operation the same test id, and pytest-xdist would then run
+# only one of them. An operation with no parameters and no body has nothing to make
+# invalid: positive only.
+CASES = [
+    (path, method, mode)
+    for path, methods in SCHEMA_DICT["paths"].items()
+    for method, operation in methods.items()
+    for mode in GenerationMode
+    if mode is GenerationMode.POSITIVE or operation.get("parameters") or operation.get("requestBody")
+]
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "mode"),
+    CASES,
+    ids=[f"{method.upper()} {path} {mode.value}" for path, method, mode in CASES],
+)
+def test_schemathesis_every_route_answers_as_declared(
+    path: str, method: str, mode: GenerationMode, server: Uvicorn
+) -> None:
+    @given(case=schema[path][method.upper()].as_strategy(generation_mode=mode))
+    @settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    def check(case: schemathesis.Case) -> None:
+        case.call_and_validate(
+            base_url=server.url,
+            headers=AUTH,
+            excluded_checks=[not_a_server_error, positive_data_acceptance],
+            additional_checks=[no_server_error, valid_requests_accepted],
+        )
+
+    check()
