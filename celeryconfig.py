@@ -5,9 +5,10 @@ module, so they all carry the same transport options: on Redis the shortest
 visibility timeout of any process wins (docs/architecture.md, Celery on Redis).
 
 Deployment (see README "Workers"):
-  monitors:   celery -A tasks worker -Q monitors -P threads -c N --disable-prefetch
-  control:    celery -A tasks worker -Q default -P threads -c 2
+  monitors:   celery -A tasks worker -Q monitors -c N --disable-prefetch
+  control:    celery -A tasks worker -Q default -c 2
   beat:       celery -A tasks beat
+Both workers run tasks.pool.ThreadPool (worker_pool below): no -P option needed.
 The reconciler runs on `default`, never on `monitors`: a monitors worker whose
 threads are all busy with hour-long monitors would otherwise never pick it up,
 and recovery must not depend on monitor capacity.
@@ -51,8 +52,15 @@ worker_disable_prefetch = True
 # Monitor state lives in PostgreSQL and the leases, never in the result backend.
 task_ignore_result = True
 
-# Flower builds its view from events only.
-task_send_sent_event = True
+# Monitors are threads of one process sharing its router connections (tasks.pool: the
+# threads pool, with Flower's terminate understood instead of logged as an ERROR).
+worker_pool = "tasks.pool:ThreadPool"
+
+# Flower builds its view from worker events. No `task-sent` events: the producer-side
+# flag is global, so beat's reconcile messages (one every few seconds) would bury the
+# monitors in Flower's list; a monitor shows up when a worker receives it (a queued one
+# is `starting` in GET /api/monitor/status). The reconciler sends no events at all.
+task_send_sent_event = False
 worker_send_task_events = True
 
 task_serializer = "json"

@@ -89,7 +89,9 @@ class RedisFullBackoff:
 redis_full = RedisFullBackoff()
 
 
-@app.task(name=RECONCILE_TASK, ignore_result=True)  # type: ignore[untyped-decorator]  # celery is untyped
+# send_events=False: a pass every few seconds would push the monitors off Flower's
+# first page (its runs are in the control worker's log and in RECONCILER_LAST_RUN).
+@app.task(name=RECONCILE_TASK, ignore_result=True, send_events=False)  # type: ignore[untyped-decorator]  # celery is untyped
 def reconcile() -> dict[str, int]:
     """One pass (unless another ran within half an interval); returns counters for the log."""
     try:

@@ -110,8 +110,6 @@ def worker(
         "worker",
         "-Q",
         queues,
-        "-P",
-        "threads",
         "-c",
         str(concurrency),
         "--disable-prefetch",

@@ -42,7 +42,8 @@ def test_celeryconfig_no_prefetch_and_events_for_flower() -> None:
 
     assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.worker_disable_prefetch is True
-    assert app.conf.task_send_sent_event is True
+    assert app.conf.task_send_sent_event is False  # beat's reconcile messages would bury the monitors
+    assert app.conf.worker_pool == "tasks.pool:ThreadPool"
     assert app.conf.worker_send_task_events is True
 
 
