@@ -37,10 +37,12 @@ MENUS: dict[str, frozenset[str]] = {
     "queue/simple": _COMMON,
     "system/identity": frozenset({"print", "getall"}),
     "system/resource": frozenset({"print", "getall"}),
+    "ip/service": frozenset({"print", "getall"}),
+    "user/active": frozenset({"print", "getall"}),
 }
 # Directories that exist on the router without being menus we serve, so that the
 # "no such command or directory (x)" text names the same segment a router would.
-_DIRS = frozenset({"ip", "ppp", "queue", "system", "ip/hotspot"}) | frozenset(MENUS)
+_DIRS = frozenset({"ip", "ppp", "queue", "system", "ip/hotspot", "user"}) | frozenset(MENUS)
 
 _MONITOR_INDEX = {name: i for i, name in enumerate(MONITOR_FIELDS)}
 _INTERVAL_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
@@ -257,7 +259,7 @@ def run_command(
 def _print(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: Tag) -> None:
     try:
         query = Query(queries)
-        rows = [r for r in session.router.model.rows(menu) if query.match(r)]
+        rows = [r for r in session.router.table(menu) if query.match(r)]
     except QueryError as exc:
         session.send(trap(str(exc), 1, tag) + tag.sentence(DONE))
         return

@@ -57,6 +57,62 @@ class RouterCore:
         while times[0] < limit:
             times.popleft()
 
+    def table(self, menu: str) -> list[dict[str, str]]:
+        """A menu's rows: the model's, or those that describe the API service itself."""
+        if menu == "ip/service":
+            return self._services()
+        if menu == "user/active":
+            return self._active_users()
+        return self.model.rows(menu)
+
+    def _services(self) -> list[dict[str, str]]:
+        # The two services we serve, as /ip/service prints them (docs/routeros.md,
+        # Services and max-sessions); the others exist on a router but stay disabled here.
+        rows = []
+        for i, (name, default_port) in enumerate((("api", 8728), ("api-ssl", 8729))):
+            listener = self.listeners.get(name)
+            row = {
+                ".id": f"*{i + 7:X}",
+                "name": name,
+                "port": str(listener.port if listener is not None else default_port),
+                "address": "",
+                "disabled": "false" if listener is not None else "true",
+                "invalid": "false",
+            }
+            if self.config.version_tuple >= (7, 16, 0):
+                row["max-sessions"] = str(self.config.max_sessions)
+            if name == "api-ssl":
+                row["certificate"] = "sim-cert" if listener is not None else "none"
+                row["tls-version"] = "any"
+            rows.append(row)
+        return rows
+
+    def _active_users(self) -> list[dict[str, str]]:
+        # Every API login shows up here (docs/routeros.md, Services and max-sessions).
+        rows = []
+        n = 0
+        for service, sessions in self.sessions.items():
+            for session in sessions:
+                if not session.logged_in:
+                    continue
+                n += 1
+                rows.append(self._active_row(n, service, session.peer_address))
+            for _ in range(self.foreign_sessions[service]):
+                n += 1
+                rows.append(self._active_row(n, service, "192.0.2.10"))
+        return rows
+
+    def _active_row(self, n: int, service: str, address: str) -> dict[str, str]:
+        return {
+            ".id": f"*{n:X}",
+            "when": "2026-11-26 10:00:00" if self.model.v7 else "nov/26/2026 10:00:00",
+            "name": self.config.user,
+            "address": address,
+            "via": service,
+            "group": "full",
+            "radius": "false",
+        }
+
     def full(self, service: str) -> bool:
         """max-sessions reached for this service (ours and foreign ones together)."""
         return len(self.sessions[service]) + self.foreign_sessions[service] >= self.config.max_sessions

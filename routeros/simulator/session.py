@@ -43,6 +43,7 @@ class ApiSession(asyncio.Protocol):
         self.decoder = SentenceDecoder(max_word=router.config.max_word)
         self.logged_in = False
         self.closed = False
+        self.peer_address = ""
         self.accepted = False
         self.running: dict[int, Command] = {}
         self._ids = itertools.count(1)
@@ -61,6 +62,8 @@ class ApiSession(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        peer = transport.get_extra_info("peername")
+        self.peer_address = str(peer[0]) if peer else ""
         router = self.router
         if router.full(self.service):
             router.refused_connections += 1

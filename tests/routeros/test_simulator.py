@@ -412,3 +412,16 @@ def test_monitor_traffic_accepts_interface_internal_id(sim: Simulator, wire: Wir
     item_id = attrs(wire.command("/interface/print", f"?name={name}", "=.proplist=.id")[0])[".id"]
     replies = wire.command("/interface/monitor-traffic", f"=interface={item_id}", "=once=")
     assert attrs(replies[0])["name"] == name
+
+
+def test_simulator_ip_service_and_user_active_describe_the_api(sim: Simulator) -> None:
+    api = connect(sim)
+    try:
+        services = {row["name"]: row for row in api.path("ip", "service")}
+        assert services["api"]["port"] == sim.port
+        assert services["api"]["max-sessions"] == 20 and services["api"]["disabled"] is False
+        assert services["api-ssl"]["disabled"] is True  # no TLS port on this simulator
+        active = [row for row in api.path("user", "active") if row["via"] == "api"]
+        assert len(active) >= 1 and {row["address"] for row in active} == {"127.0.0.1"}
+    finally:
+        api.close()

@@ -1,4 +1,4 @@
-"""tasks.cli: the operator command line over the service functions."""
+"""tasks.cli (`mtmon`): the operator command line, against the database and Redis."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import pytest
 
 from models import Customer
 from tasks import cli, sessions
+from tasks.cli.backends import CliError, LocalBackend
 from tests.polling import wait_for
 from tests.tasks.conftest import ROUTER_ID, Engine
+
+customer_id_for = LocalBackend().customer_id
 
 
 @pytest.fixture(scope="module")
 def engine(engine_factory) -> Iterator[Engine]:
-    eng = engine_factory(pppoe=4, hotspot=0, static=0, MAX_CONCURRENT_MONITORS="3")
+    eng = engine_factory(pppoe=6, hotspot=0, static=0, MAX_CONCURRENT_MONITORS="3")
     eng.start_worker("monitors", concurrency=4, name="cli-mon")
     yield eng
 
@@ -30,14 +33,14 @@ def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]
 def test_cli_customer_reference_by_id_username_or_router_prefix(engine: Engine) -> None:
     username = engine.usernames("pppoe")[0]
     cid = engine.customer_id(username)
-    assert cli.customer_id_for(username) == cid
-    assert cli.customer_id_for(f"{ROUTER_ID}/{username}") == cid
-    assert cli.customer_id_for(cid.upper()) == cid
+    assert customer_id_for(username) == cid
+    assert customer_id_for(f"{ROUTER_ID}/{username}") == cid
+    assert customer_id_for(cid.upper()) == cid
 
 
 def test_cli_customer_reference_unknown_or_ambiguous_is_refused(engine: Engine) -> None:
-    with pytest.raises(cli.CliError, match="no customer with username 'nobody'"):
-        cli.customer_id_for("nobody")
+    with pytest.raises(CliError, match="no customer with username 'nobody'"):
+        customer_id_for("nobody")
     username = engine.usernames("pppoe")[1]
     with sessions.db() as s:
         s.add(
@@ -51,9 +54,9 @@ def test_cli_customer_reference_unknown_or_ambiguous_is_refused(engine: Engine) 
                 status="active",
             )
         )
-    with pytest.raises(cli.CliError, match=f"several routers .*mikrotik-002, {ROUTER_ID}"):
-        cli.customer_id_for(username)
-    assert cli.customer_id_for(f"{ROUTER_ID}/{username}") == engine.customer_id(username)
+    with pytest.raises(CliError, match=f"several routers .*mikrotik-002, {ROUTER_ID}"):
+        customer_id_for(username)
+    assert customer_id_for(f"{ROUTER_ID}/{username}") == engine.customer_id(username)
 
 
 def test_cli_start_tail_status_stop_round_trip(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
@@ -120,3 +123,53 @@ def test_cli_tail_into_a_closed_pipe_ends_quietly(engine: Engine) -> None:
         assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
     finally:
         service.stop(cid, requested_by="test")
+
+
+def test_cli_customers_search_and_filters(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    username = engine.usernames("pppoe")[4]
+    code, out, _ = _run(capsys, "customers", username[:6], "--json")
+    page = json.loads(out)
+    assert code == 0 and username in [c["username"] for c in page["customers"]]
+    assert all(username[:6].lower() in json.dumps(c).lower() for c in page["customers"])
+    code, out, _ = _run(capsys, "customers", "--router", ROUTER_ID, "--service-type", "pppoe", "--limit", "2")
+    lines = out.splitlines()
+    assert (
+        code == 0
+        and len(lines) == 3
+        and lines[-1] == f"2 of {len(engine.usernames('pppoe'))} customers (* monitored)"
+    )
+
+
+def test_cli_watch_prints_rates_and_a_sparkline(engine: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    from tasks import service
+
+    username = engine.usernames("pppoe")[4]
+    service.start(engine.customer_id(username), requested_by="test")
+    try:
+        code, out, _ = _run(capsys, "watch", username, "--seconds", "3.5")
+    finally:
+        service.stop(engine.customer_id(username), requested_by="test")
+    samples = [line for line in out.splitlines() if " down " in line]
+    assert code == 0 and len(samples) >= 2, out
+    assert "bps" in samples[-1] and any(ch in samples[-1] for ch in cli.SPARK)
+
+
+def test_cli_check_router_reports_what_an_operator_needs(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = _run(capsys, "check-router", ROUTER_ID)
+    assert (code, err) == (0, ""), out
+    assert "identity: " in out and "version: 7." in out and "uptime" in out
+    assert "API sessions: " in out and " of 20 in use (api)" in out
+    assert "API-SSL: disabled on the router" in out  # this simulator serves no TLS port
+    assert "monitor-traffic on " in out and ": ok (router receives" in out
+    code, _, err = _run(capsys, "check-router", "no-such-router")
+    assert code == 1 and err.startswith("error: cannot log in to no-such-router")
+
+
+def test_cli_hands_import_and_simulator_their_own_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("import", "simulator"):
+        with pytest.raises(SystemExit) as exit_info:
+            cli.main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert "usage:" in capsys.readouterr().out

@@ -394,3 +394,45 @@ async def test_ws_metrics_parse_and_move(engine: Engine, open_server: Uvicorn) -
     assert _metric(open_server, "mtmon_http_requests_total", route="/metrics", status="200") >= 1
     assert _metric(open_server, "mtmon_monitor_capacity") == 50
     assert _metric(open_server, "mtmon_monitor_starts_total", result="started") >= 1
+
+
+def test_ws_cli_drives_a_running_api_with_its_token(engine: Engine, locked_server: Uvicorn) -> None:
+    import subprocess
+    import sys
+
+    from tests.workers import ROOT
+
+    username = engine.usernames("pppoe")[2]
+    env = {**engine.env, "API_TOKEN": TOKEN}
+
+    def mtmon(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "tasks.cli", "--api", locked_server.url, *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    started = mtmon("start", username)
+    assert started.returncode == 0 and started.stdout.startswith("started: session "), started
+    try:
+        watched = mtmon("watch", username, "--seconds", "4")
+        assert watched.returncode == 0 and " down " in watched.stdout, watched
+        status = json.loads(mtmon("status", "--json").stdout)
+        assert username in [m["username"] for m in status["monitors"]]
+    finally:
+        stopped = mtmon("stop", username)
+    assert stopped.returncode == 0 and stopped.stdout.startswith("stopping: session ")
+    refused = mtmon("stop", username)
+    assert refused.returncode == 1 and "is not monitored (HTTP 404)" in refused.stderr
+    no_token = subprocess.run(
+        [sys.executable, "-m", "tasks.cli", "--api", locked_server.url, "status"],
+        cwd=ROOT,
+        env={k: v for k, v in engine.env.items() if k != "API_TOKEN"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert no_token.returncode == 1 and "(HTTP 401)" in no_token.stderr
