@@ -41,6 +41,6 @@ bench-routeros: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache var *.egg-info
 
-## demo: simulator + schema + seeded customers + worker + beat + read-only Flower, then a live tail
+## demo: the whole product on this machine (private Redis, SQLite, simulator, web, workers, beat, Flower); Ctrl-C stops it
 demo: $(STAMP)
-	bash scripts/demo.sh
+	$(BIN)/python scripts/demo.py
