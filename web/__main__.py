@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import uvicorn
 
 from settings import get_settings
@@ -12,7 +14,13 @@ from settings import get_settings
 UVICORN_WS = {"ws": "wsproto", "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(
+        prog="python -m web",
+        description="Serve the dashboard, the REST API and the /ws live feed (uvicorn, one process).",
+        epilog="Settings come from the environment, then .env: WEB_HOST (default 127.0.0.1), "
+        "WEB_PORT (else WS_PORT, default 8081), API_TOKEN, ALLOWED_ORIGINS, LOG_LEVEL; see README.",
+    ).parse_args(argv)
     settings = get_settings()
     uvicorn.run(
         "web.app:app",

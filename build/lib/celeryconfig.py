@@ -1,0 +1,80 @@
+"""Celery settings only: broker and backend from settings, queues, routes, beat.
+
+Every process that talks to the broker (web, workers, beat, Flower) loads this
+module, so they all carry the same transport options: on Redis the shortest
+visibility timeout of any process wins (docs/architecture.md, Celery on Redis).
+
+Deployment (see README "Workers"):
+  monitors:   celery -A tasks worker -Q monitors -c N --disable-prefetch
+  control:    celery -A tasks worker -Q default -c 2
+  beat:       celery -A tasks beat
+Both workers run tasks.pool.ThreadPool (worker_pool below): no -P option needed.
+The reconciler runs on `default`, never on `monitors`: a monitors worker whose
+threads are all busy with hour-long monitors would otherwise never pick it up,
+and recovery must not depend on monitor capacity.
+"""
+
+# Celery reads every public name of this module as a setting: helpers stay private.
+from kombu import Queue as _Queue
+
+from settings import get_settings as _get_settings
+
+_settings = _get_settings()
+
+_MONITOR_TASK = "tasks.monitor.monitor"
+_RECONCILE_TASK = "tasks.reconciler.reconcile"
+
+broker_url = _settings.redis_url
+result_backend = _settings.redis_url
+broker_connection_retry_on_startup = True
+
+# The three places the Celery Redis caveats name; identical in every process.
+broker_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
+result_backend_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
+visibility_timeout = _settings.celery_visibility_timeout
+
+task_queues = (_Queue("monitors"), _Queue("default"))
+task_default_queue = "default"
+task_routes = {
+    _MONITOR_TASK: {"queue": "monitors"},
+    _RECONCILE_TASK: {"queue": "default"},
+}
+
+# Early ack: acks_late on Redis re-delivers any task running past the visibility
+# timeout (duplicates). Crash recovery is the reconciler's job, not the broker's.
+task_acks_late = False
+task_reject_on_worker_lost = False
+# A prefetched-but-unstarted message is unacked too and gets restored after the
+# visibility timeout; fetch only when a thread is free.
+worker_prefetch_multiplier = 1
+worker_disable_prefetch = True
+
+# Monitor state lives in PostgreSQL and the leases, never in the result backend.
+task_ignore_result = True
+
+# Monitors are threads of one process sharing its router connections (tasks.pool: the
+# threads pool, with Flower's terminate understood instead of logged as an ERROR).
+worker_pool = "tasks.pool:ThreadPool"
+
+# Flower builds its view from worker events. No `task-sent` events: the producer-side
+# flag is global, so beat's reconcile messages (one every few seconds) would bury the
+# monitors in Flower's list; a monitor shows up when a worker receives it (a queued one
+# is `starting` in GET /api/monitor/status). The reconciler sends no events at all.
+task_send_sent_event = False
+worker_send_task_events = True
+
+task_serializer = "json"
+accept_content = ["json"]
+result_serializer = "json"
+timezone = "UTC"
+enable_utc = True
+
+beat_schedule = {
+    "reconcile-monitors": {
+        "task": _RECONCILE_TASK,
+        "schedule": _settings.reconcile_interval,
+        # No `expires`: Celery would compare beat's clock with the worker's. A backlog of
+        # reconcile messages is harmless instead: passes are gated by Redis time.
+        "options": {"queue": "default"},
+    },
+}

@@ -1,0 +1,29 @@
+"""The data layer: routers, packages, customers and monitor sessions.
+
+Imports settings only (never routeros, tasks or web); the import command in
+models.importer is the one module that also talks to a router.
+"""
+
+from models.base import Base
+from models.customer import Customer
+from models.enums import ActualState, CustomerStatus, DesiredState, ServiceType, TlsMode
+from models.errors import DataError, DuplicateCustomerError, InvalidFieldError
+from models.monitor_session import MonitorSession
+from models.package import Package
+from models.router import Router
+
+__all__ = [
+    "ActualState",
+    "Base",
+    "Customer",
+    "CustomerStatus",
+    "DataError",
+    "DesiredState",
+    "DuplicateCustomerError",
+    "InvalidFieldError",
+    "MonitorSession",
+    "Package",
+    "Router",
+    "ServiceType",
+    "TlsMode",
+]

@@ -1,0 +1,120 @@
+"""Seeded per-customer traffic: a small state machine stepped once per simulated second.
+
+Every stream, print and queue that looks at a customer reads the same Traffic object, so
+cost is one step per customer per second no matter how many monitors watch it.
+Directions are the customer's: "down" = router transmits to the customer (tx on
+<pppoe-…>), "up" = router receives from the customer (rx).
+"""
+
+from __future__ import annotations
+
+import random
+
+__all__ = ["Traffic"]
+
+_IDLE, _BROWSE, _STREAM, _BULK, _UPLOAD = range(5)
+# Next-state weights.  Upload-heavy episodes are rare so that download > upload most
+# of the time, as on a real access network.
+_NEXT_STATES = (_IDLE, _BROWSE, _STREAM, _BULK, _UPLOAD)
+_NEXT_WEIGHTS = (0.34, 0.30, 0.17, 0.13, 0.06)
+_DURATION = {_IDLE: (5, 90), _BROWSE: (10, 90), _STREAM: (30, 240), _BULK: (5, 45), _UPLOAD: (5, 30)}
+_DOWN_PACKET_BYTES = 1300
+_UP_PACKET_BYTES = 1000
+_CATCH_UP_LIMIT = 30  # after a longer gap, integrate counters in one go instead of stepping
+
+
+class Traffic:
+    __slots__ = (
+        "_rng",
+        "down_cap",
+        "up_cap",
+        "_state",
+        "_left",
+        "_level",
+        "sec",
+        "down_bps",
+        "up_bps",
+        "down_pps",
+        "up_pps",
+        "queue_drops",
+        "down_bytes",
+        "up_bytes",
+        "down_packets",
+        "up_packets",
+    )
+
+    def __init__(self, seed: int, down_cap: int, up_cap: int, start_sec: int = 0) -> None:
+        self._rng = random.Random(seed)
+        self.down_cap = max(1, down_cap)
+        self.up_cap = max(1, up_cap)
+        self.sec = start_sec
+        self.down_bytes = self.up_bytes = self.down_packets = self.up_packets = 0
+        self._state = self._rng.choices(_NEXT_STATES, _NEXT_WEIGHTS)[0]
+        self._left = self._rng.randint(*_DURATION[self._state])
+        self._level = self._rng.uniform(0.25, 0.6)
+        self._rates()
+        # Pre-existing sessions have carried traffic before the simulator started.
+        self.down_bytes = self._rng.randint(0, 2_000_000_000)
+        self.up_bytes = self.down_bytes // self._rng.randint(8, 20)
+        self.down_packets = self.down_bytes // _DOWN_PACKET_BYTES
+        self.up_packets = self.up_bytes // _UP_PACKET_BYTES
+
+    def advance(self, sec: int) -> None:
+        gap = sec - self.sec
+        if gap <= 0:
+            return
+        if gap > _CATCH_UP_LIMIT:
+            skipped = gap - 3
+            self._accumulate(skipped)
+            self.sec += skipped
+        while self.sec < sec:
+            self._step()
+
+    def _accumulate(self, seconds: int) -> None:
+        self.down_bytes += self.down_bps * seconds // 8
+        self.up_bytes += self.up_bps * seconds // 8
+        self.down_packets += self.down_pps * seconds
+        self.up_packets += self.up_pps * seconds
+
+    def _step(self) -> None:
+        self._accumulate(1)
+        self.sec += 1
+        self._left -= 1
+        if self._left <= 0:
+            rng = self._rng
+            self._state = rng.choices(_NEXT_STATES, _NEXT_WEIGHTS)[0]
+            self._left = rng.randint(*_DURATION[self._state])
+            self._level = rng.uniform(0.25, 0.6)
+        self._rates()
+
+    def _rates(self) -> None:
+        rng = self._rng
+        cap, upcap, state = self.down_cap, self.up_cap, self._state
+        drops = 0
+        if state == _IDLE:
+            down = rng.randint(0, 48_000)
+            up = int(down * rng.uniform(0.1, 0.6))
+        elif state == _BROWSE:
+            if rng.random() < 0.35:
+                down = int(cap * rng.uniform(0.2, 0.9))
+            else:
+                down = int(cap * rng.uniform(0.005, 0.06))
+            up = int(down * rng.uniform(0.03, 0.12))
+        elif state == _STREAM:
+            down = int(min(0.97, self._level * rng.uniform(0.85, 1.15)) * cap)
+            up = int(down * rng.uniform(0.02, 0.05))
+        elif state == _BULK:
+            down = int(cap * rng.uniform(0.85, 0.98))
+            up = int(down * rng.uniform(0.02, 0.04))
+            if rng.random() < 0.3:
+                drops = rng.randint(1, 6)
+        else:  # _UPLOAD: video call or cloud backup, the occasional rx > tx
+            up = int(upcap * rng.uniform(0.5, 0.95))
+            down = int(up * rng.uniform(0.1, 0.8))
+        up = min(up, upcap)
+        self.down_bps = down
+        self.up_bps = up
+        self.down_pps = (down + 8 * _DOWN_PACKET_BYTES - 1) // (8 * _DOWN_PACKET_BYTES)
+        # Downloads are acknowledged, so upload packets never fall far below half the download's.
+        self.up_pps = max((up + 8 * _UP_PACKET_BYTES - 1) // (8 * _UP_PACKET_BYTES), self.down_pps // 2)
+        self.queue_drops = drops

@@ -1,0 +1,420 @@
+"""The one settings module: the environment wins, then `.env`, then defaults.
+
+The seed's variable names (MIKROTIK_*, DB_*, REDIS_ADDR/PASS/DB, WS_PORT,
+ENABLE_TRAFFIC_MONITOR, MAX_CONCURRENT_MONITORS) are accepted as they are so an
+existing `.env` keeps working; DATABASE_URL and REDIS_URL win over the pieces.
+
+A malformed value fails at load time with the variable's name in the message; so
+does a pair of values that contradict each other (both variables are named).
+Secrets are wrapped in `Secret`, whose repr and str never show the value, so a
+settings object can be logged or printed safely.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from dotenv.parser import parse_stream
+
+log = logging.getLogger(__name__)
+
+
+class SettingsError(ValueError):
+    """A setting is malformed; the message names the variable, never a secret's value."""
+
+
+class Secret:
+    """A string that never shows itself in repr/str (logs, tracebacks, responses)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+class TlsMode(StrEnum):
+    """How API-SSL checks the router; the one list of modes (routeros implements each)."""
+
+    VERIFY = "verify"  # CA + hostname
+    INSECURE = "insecure"  # encrypted, certificate not checked (self-signed)
+    ANON_DH = "anon-dh"  # a router with no certificate: anonymous DH, TLS <= 1.2
+
+
+def as_text(value: object) -> str:
+    """Redis replies and stream fields arrive as bytes or str: always text."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+# -- parsers: (variable name, raw text) -> value, raising SettingsError naming the variable ----
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be a boolean (true/false, yes/no, 1/0), got {raw!r}")
+
+
+def _number(
+    kind: type[int] | type[float], minimum: float, maximum: float | None = None
+) -> Callable[[str, str], Any]:
+    what = "an integer" if kind is int else "a number"
+
+    def parse(name: str, raw: str) -> int | float:
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise SettingsError(f"{name} must be {what}, got {raw!r}") from None
+        if value < minimum:
+            raise SettingsError(f"{name} must be at least {minimum:g}, got {value:g}")
+        if maximum is not None and value > maximum:
+            raise SettingsError(f"{name} must be at most {maximum:g}, got {value:g}")
+        return value
+
+    return parse
+
+
+_port = _number(int, 1, 65535)
+
+
+def _text(name: str, raw: str) -> str:
+    return raw.strip()
+
+
+def _secret(name: str, raw: str) -> Secret:
+    # Secrets keep surrounding spaces: a password may legitimately contain them.
+    return Secret(raw)
+
+
+def _tls_mode(name: str, raw: str) -> TlsMode:
+    try:
+        return TlsMode(raw.strip().lower())
+    except ValueError:
+        raise SettingsError(f"{name} must be one of {', '.join(TlsMode)}, got {raw!r}") from None
+
+
+def _text_encoding(name: str, raw: str) -> str:
+    """A router's text encoding: utf-8 or a code page that keeps ASCII as it is
+    (docs/routeros.md, Encodings), by its codec name ("Windows-1252" reads as cp1252)."""
+    value = raw.strip()
+    try:
+        codec = codecs.lookup(value).name
+        ascii_safe = "/interface".encode(codec) == b"/interface"
+    except (LookupError, UnicodeError):
+        ascii_safe = False
+    if not ascii_safe:
+        raise SettingsError(f"{name} must be utf-8 or a code page such as cp1252, got {raw!r}")
+    return codec
+
+
+def _redis_addr(name: str, raw: str) -> str:
+    value = raw.strip()
+    host, sep, port = value.rpartition(":")
+    if not sep or not host:
+        raise SettingsError(f"{name} must be host:port, got {raw!r}")
+    _port(name, port)
+    return value
+
+
+def _origins(name: str, raw: str) -> tuple[str, ...]:
+    values = tuple(v.strip().rstrip("/") for v in raw.split(",") if v.strip())
+    for value in values:
+        if value != "*" and "://" not in value:
+            raise SettingsError(f"{name} must list origins like https://noc.example.net, got {value!r}")
+    return values
+
+
+_SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+
+def _sslmode(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in _SSL_MODES:
+        raise SettingsError(f"{name} must be one of {', '.join(_SSL_MODES)}, got {raw!r}")
+    return value
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def _log_level(name: str, raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in _LOG_LEVELS:
+        raise SettingsError(f"{name} must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
+    return value
+
+
+def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
+    def parse(name: str, raw: str) -> str:
+        value = raw.strip()
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if not any(scheme == s or scheme.startswith(s + "+") for s in schemes):
+            # The URL may embed a password: name the variable and the scheme only.
+            raise SettingsError(
+                f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+                f" (got scheme {scheme!r})"
+            )
+        return value
+
+    return parse
+
+
+# (attribute, environment variable, parser, default as the environment would spell it)
+_SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
+    ("mikrotik_host", "MIKROTIK_HOST", _text, "127.0.0.1"),
+    ("mikrotik_port", "MIKROTIK_PORT", _port, "8728"),
+    ("mikrotik_user", "MIKROTIK_USER", _text, "admin"),
+    ("mikrotik_pass", "MIKROTIK_PASS", _secret, ""),
+    ("mikrotik_tls", "MIKROTIK_TLS", _parse_bool, "false"),
+    ("mikrotik_tls_mode", "MIKROTIK_TLS_MODE", _tls_mode, "verify"),
+    ("mikrotik_tls_cafile", "MIKROTIK_TLS_CAFILE", _text, None),
+    ("mikrotik_timeout", "MIKROTIK_TIMEOUT", _number(float, 0.1), "10"),
+    ("mikrotik_encoding", "MIKROTIK_ENCODING", _text_encoding, "utf-8"),
+    ("db_host", "DB_HOST", _text, None),
+    ("db_port", "DB_PORT", _port, "5432"),
+    ("db_user", "DB_USER", _text, "postgres"),
+    ("db_password", "DB_PASSWORD", _secret, ""),
+    ("db_name", "DB_NAME", _text, "mikrotik_monitor"),
+    ("db_sslmode", "DB_SSLMODE", _sslmode, None),
+    ("db_max_open_conns", "DB_MAX_OPEN_CONNS", _number(int, 1), "30"),
+    ("db_max_idle_conns", "DB_MAX_IDLE_CONNS", _number(int, 1), "10"),
+    ("db_statement_timeout", "DB_STATEMENT_TIMEOUT", _number(float, 0.1), "10"),
+    ("database_url_override", "DATABASE_URL", _url(("postgresql", "sqlite")), None),
+    ("redis_addr", "REDIS_ADDR", _redis_addr, "127.0.0.1:6379"),
+    ("redis_pass", "REDIS_PASS", _secret, ""),
+    ("redis_db", "REDIS_DB", _number(int, 0, 1023), "0"),
+    ("redis_url_override", "REDIS_URL", _url(("redis", "rediss", "unix")), None),
+    ("enable_traffic_monitor", "ENABLE_TRAFFIC_MONITOR", _parse_bool, "true"),
+    ("max_concurrent_monitors", "MAX_CONCURRENT_MONITORS", _number(int, 1), "50"),
+    ("monitor_interval", "MONITOR_INTERVAL", _number(float, 1.0), "1"),
+    ("monitor_lease_ttl", "MONITOR_LEASE_TTL", _number(float, 1.0), "30"),
+    ("monitor_renew_interval", "MONITOR_RENEW_INTERVAL", _number(float, 0.2), "5"),
+    ("monitor_max_duration", "MONITOR_MAX_DURATION", _number(float, 1.0), "14400"),
+    ("monitor_denied_stop_after", "MONITOR_DENIED_STOP_AFTER", _number(float, 1.0), "600"),
+    ("router_connections_per_process", "ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1"),
+    ("stream_maxlen", "STREAM_MAXLEN", _number(int, 100), "200000"),
+    ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _number(int, 60), "1800"),
+    ("reconcile_interval", "RECONCILE_INTERVAL", _number(float, 0.5), "5"),
+    ("celery_visibility_timeout", "CELERY_VISIBILITY_TIMEOUT", _number(int, 60), "43200"),
+    ("web_host", "WEB_HOST", _text, "127.0.0.1"),
+    ("web_port", "WEB_PORT", _port, None),
+    ("ws_port", "WS_PORT", _port, "8081"),
+    ("ws_ping_interval", "WS_PING_INTERVAL", _number(float, 0.5), "20"),
+    ("ws_max_pending", "WS_MAX_PENDING", _number(int, 10), "5000"),
+    ("api_token", "API_TOKEN", _secret, ""),
+    ("allowed_origins", "ALLOWED_ORIGINS", _origins, ""),
+    ("session_max_age", "SESSION_MAX_AGE", _number(int, 60), "43200"),
+    ("worker_metrics_port", "WORKER_METRICS_PORT", _number(int, 0, 65535), "0"),
+    ("log_level", "LOG_LEVEL", _log_level, "INFO"),
+    ("data_dir", "DATA_DIR", _text, "var"),
+)
+
+# Prefixes of the variables this service (or the seed it replaces) reads: one of these
+# that nothing reads is most likely a typo or a seed setting we do not honour, and an
+# operator should hear about it rather than wonder why it has no effect.
+_OUR_PREFIXES = ("MIKROTIK_", "DB_", "REDIS_", "MONITOR_", "WS_", "WEB_", "CELERY_", "STREAM_")
+
+
+@dataclass(frozen=True)
+class Settings:
+    mikrotik_host: str
+    mikrotik_port: int
+    mikrotik_user: str
+    mikrotik_pass: Secret
+    mikrotik_tls: bool
+    mikrotik_tls_mode: TlsMode
+    mikrotik_tls_cafile: str | None
+    mikrotik_timeout: float
+    mikrotik_encoding: str
+    db_host: str | None
+    db_port: int
+    db_user: str
+    db_password: Secret
+    db_name: str
+    db_sslmode: str | None
+    db_max_open_conns: int
+    db_max_idle_conns: int
+    db_statement_timeout: float
+    database_url_override: str | None
+    redis_addr: str
+    redis_pass: Secret
+    redis_db: int
+    redis_url_override: str | None
+    enable_traffic_monitor: bool
+    max_concurrent_monitors: int
+    monitor_interval: float
+    monitor_lease_ttl: float
+    monitor_renew_interval: float
+    monitor_max_duration: float
+    monitor_denied_stop_after: float
+    router_connections_per_process: int
+    stream_maxlen: int
+    customer_stream_retention: int
+    reconcile_interval: float
+    celery_visibility_timeout: int
+    web_host: str
+    web_port: int | None
+    ws_port: int
+    ws_ping_interval: float
+    ws_max_pending: int
+    api_token: Secret
+    allowed_origins: tuple[str, ...]
+    session_max_age: int
+    worker_metrics_port: int
+    log_level: str
+    data_dir: str
+
+    @property
+    def database_url(self) -> str:
+        """DATABASE_URL, else PostgreSQL from DB_* when DB_HOST is set, else embedded SQLite."""
+        if self.database_url_override:
+            return self.database_url_override
+        if self.db_host:
+            auth = quote(self.db_user, safe="")
+            if self.db_password:
+                auth += ":" + quote(self.db_password.get(), safe="")
+            query = f"?sslmode={self.db_sslmode}" if self.db_sslmode else ""
+            where = f"{self.db_host}:{self.db_port}/{quote(self.db_name, safe='')}"
+            return f"postgresql+psycopg2://{auth}@{where}{query}"
+        return f"sqlite:///{Path(self.data_dir) / 'monitor.db'}"
+
+    @property
+    def redis_url(self) -> str:
+        """REDIS_URL, else the seed's REDIS_ADDR with REDIS_PASS and REDIS_DB."""
+        if self.redis_url_override:
+            return self.redis_url_override
+        auth = f":{quote(self.redis_pass.get(), safe='')}@" if self.redis_pass else ""
+        return f"redis://{auth}{self.redis_addr}/{self.redis_db}"
+
+    @property
+    def http_port(self) -> int:
+        """The web app's port: WEB_PORT, else the seed's WS_PORT (8081)."""
+        return self.web_port if self.web_port is not None else self.ws_port
+
+    @property
+    def message_expiry(self) -> float:
+        """Seconds a monitor message may wait in the queue before a worker drops it.
+
+        Its reservation is long gone by then and the reconciler has launched a newer
+        attempt, so running it would only add work (never a duplicate: acquire)."""
+        return max(60.0, 4 * self.monitor_lease_ttl)
+
+    def __repr__(self) -> str:
+        # Secrets render masked through Secret.__repr__; URLs may embed passwords.
+        parts = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.endswith("_override") and value:
+                value = "<set>"
+            parts.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(parts)})"
+
+
+def _check_consistency(s: Settings) -> None:
+    """Values that parse one by one but cannot work together: name both variables.
+
+    CELERY_VISIBILITY_TIMEOUT is paired with nothing on purpose: monitor messages are
+    acked when they start and workers fetch only with a free thread, so no message is
+    ever unacked for long, whatever MONITOR_MAX_DURATION is (docs/architecture.md)."""
+    if s.monitor_renew_interval * 2 > s.monitor_lease_ttl:
+        raise SettingsError(
+            f"MONITOR_RENEW_INTERVAL ({s.monitor_renew_interval:g}) must be at most half of "
+            f"MONITOR_LEASE_TTL ({s.monitor_lease_ttl:g}): a lease is renewed every interval and "
+            "lost after the TTL, so one slow renewal round must not lose it"
+        )
+    if s.reconcile_interval >= s.monitor_lease_ttl:
+        raise SettingsError(
+            f"RECONCILE_INTERVAL ({s.reconcile_interval:g}) must be below MONITOR_LEASE_TTL "
+            f"({s.monitor_lease_ttl:g}): a monitor's reservation waits for a worker for one TTL "
+            "and the reconciler must look at it before it expires"
+        )
+    if s.db_max_idle_conns > s.db_max_open_conns:
+        raise SettingsError(
+            f"DB_MAX_IDLE_CONNS ({s.db_max_idle_conns}) must not exceed DB_MAX_OPEN_CONNS "
+            f"({s.db_max_open_conns})"
+        )
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """A `.env` file as python-dotenv reads it (comments, `export`, quotes, escapes).
+
+    A line it cannot parse is an error naming the line, not a silent skip."""
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    with path.open(encoding="utf-8") as stream:
+        for binding in parse_stream(stream):
+            if binding.error:
+                raise SettingsError(f"{path}:{binding.original.line}: expected KEY=VALUE")
+            if binding.key is not None:
+                values[binding.key] = binding.value or ""
+    return values
+
+
+def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | str | None = None) -> Settings:
+    """Build settings from `environ` (default os.environ), then `env_file`, then defaults."""
+    environ = os.environ if environ is None else environ
+    if env_file is None:
+        env_file = environ.get("ENV_FILE", ".env")
+    file_values = read_env_file(Path(env_file))
+    kwargs: dict[str, Any] = {}
+    for attr, var, parse, default in _SPEC:
+        raw = environ.get(var)
+        if raw is None or (raw == "" and parse is not _secret):
+            raw = file_values.get(var)
+        if raw is None or (raw == "" and parse is not _secret):
+            raw = default
+        kwargs[attr] = None if raw is None else parse(var, raw)
+    settings = Settings(**kwargs)
+    _check_consistency(settings)
+    return settings
+
+
+def unknown_variables(
+    environ: Mapping[str, str] | None = None, env_file: Path | str | None = None
+) -> list[str]:
+    """Variables that look like ours (MIKROTIK_*, DB_*, REDIS_*...) but that nothing reads."""
+    environ = os.environ if environ is None else environ
+    if env_file is None:
+        env_file = environ.get("ENV_FILE", ".env")
+    known = {var for _, var, _, _ in _SPEC}
+    candidates = set(read_env_file(Path(env_file))) | set(environ)
+    return sorted(v for v in candidates if v.startswith(_OUR_PREFIXES) and v not in known)
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, loaded once; unknown look-alike variables are named in a warning."""
+    settings = load_settings()
+    unknown = unknown_variables()
+    if unknown:
+        log.warning("ignoring settings this service does not use: %s", ", ".join(unknown))
+    return settings

@@ -1,0 +1,246 @@
+"""mtmon: the operator's command line (`python -m tasks.cli` works too).
+
+    mtmon [--api URL] start CUSTOMER [--by NAME]
+    mtmon [--api URL] stop CUSTOMER [--by NAME]
+    mtmon [--api URL] status [--json]
+    mtmon [--api URL] customers [TEXT] [--router R] [--service-type T] [--status S]
+                                [--monitored | --not-monitored] [--limit N] [--json]
+    mtmon [--api URL] watch CUSTOMER [--seconds S]
+    mtmon [--api URL] tail [--customer CUSTOMER] [--from ID] [--seconds S] [--json]
+    mtmon import ROUTER [importer options]
+    mtmon check-router ROUTER [--interface NAME]
+    mtmon simulator [simulator options]
+
+CUSTOMER is a customer id (UUID) or a username; a username that exists on more than
+one router is written `mikrotik_id/username`. Without --api the commands talk to the
+database and Redis (settings); with --api they call a running API, authenticated with
+API_TOKEN from the environment. Every refusal is one line on stderr and a non-zero
+exit; nothing is left half-started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from models import importer
+from models.resolution import ResolutionError
+from routeros.simulator import __main__ as simulator
+from settings import SettingsError
+from tasks import service
+from tasks.cli.backends import Backend, CliError, CustomerQuery, backend
+from tasks.cli.router_check import check_router
+from tasks.semaphore import SemaphoreError
+
+SPARK = "▁▂▃▄▅▆▇█"
+SPARK_WIDTH = 30
+
+# Refusals the service layer raises: each is one line for the operator.
+REFUSALS: tuple[type[BaseException], ...] = (
+    service.CapacityExceeded,
+    service.MonitoringDisabled,
+    service.NotMonitored,
+    service.StartFailed,
+    service.StorageFull,
+    service.DatabaseUnavailable,
+    SemaphoreError,
+)
+
+
+def cmd_start(api: Backend, args: argparse.Namespace) -> int:
+    result = api.start(api.customer_id(args.customer), args.by)
+    verb = "started" if result["message"] == "Monitoring started" else "already running"
+    where = f"router {result.get('router')}, task {result.get('task_id')}"
+    print(f"{verb}: session {result['session_id']} ({where})")
+    return 0
+
+
+def cmd_stop(api: Backend, args: argparse.Namespace) -> int:
+    result = api.stop(api.customer_id(args.customer), args.by)
+    print(f"stopping: session {result['session_id']}")
+    return 0
+
+
+def cmd_status(api: Backend, args: argparse.Namespace) -> int:
+    state = api.status()
+    if args.json:
+        print(json.dumps(state, indent=2, default=str))
+        return 0
+    print(
+        f"monitors: {state['monitor_count']} live, {state['slots_available']} of "
+        f"{state['max_concurrent']} slots free"
+    )
+    for m in state["monitors"]:
+        live = "live" if m["live"] else "no lease"
+        state_text = m.get("actual_state") or m.get("state")
+        router = m.get("router_id") or m.get("router")
+        print(f"  {m['username']:<24} {state_text:<12} {live:<8} router={router} session={m['session_id']}")
+    return 0
+
+
+def cmd_customers(api: Backend, args: argparse.Namespace) -> int:
+    query = CustomerQuery(
+        text=args.text,
+        router=args.router,
+        service_type=args.service_type,
+        status=args.status,
+        monitored=args.monitored,
+        limit=args.limit,
+    )
+    page = api.customers(query)
+    if args.json:
+        print(json.dumps(page, indent=2, default=str))
+        return 0
+    for c in page["customers"]:
+        mark = "*" if c.get("monitored") else " "
+        print(
+            f"{mark} {c['username']:<24} {c['name']:<28} {c['service_type']:<10} {c['status']:<10} "
+            f"{c['mikrotik_id']:<14} {c['id']}"
+        )
+    shown = len(page["customers"])
+    print(f"{shown} of {page['total']} customers" + (" (* monitored)" if shown else ""))
+    return 0
+
+
+def sparkline(values: Sequence[int]) -> str:
+    if not values:
+        return ""
+    top = max(values) or 1
+    return "".join(SPARK[min(len(SPARK) - 1, v * len(SPARK) // (top + 1))] for v in values)
+
+
+def cmd_watch(api: Backend, args: argparse.Namespace) -> int:
+    customer_id = api.customer_id(args.customer)
+    history: deque[int] = deque(maxlen=SPARK_WIDTH)
+    for message in api.entries(customer_id, "$", args.seconds):
+        kind = message.get("type")
+        when = str(message.get("timestamp", ""))[11:19]
+        if kind == "traffic":
+            history.append(int(message["download_bps"]))
+            use = message.get("download_utilization")
+            share = f" {use:5.1f}%" if isinstance(use, int | float) else ""
+            print(
+                f"{when} down {message['download_speed']:>13}{share}  up {message['upload_speed']:>13}  "
+                f"{sparkline(list(history))}",
+                flush=True,
+            )
+        elif kind:
+            reason = f": {message['reason']}" if message.get("reason") else ""
+            print(f"{when} {kind}{reason}", flush=True)
+    return 0
+
+
+def _format_line(msg: dict[str, Any]) -> str:
+    who = f"{msg.get('username', '?')}@{msg.get('router', '?')}"
+    if msg.get("type") == "traffic":
+        return (
+            f"{msg['timestamp']} {who:<28} down {msg['download_speed']:>13}  "
+            f"up {msg['upload_speed']:>13}  ({msg['interface']})"
+        )
+    reason = f" ({msg['reason']})" if msg.get("reason") else ""
+    return f"{msg.get('timestamp', '')} {who:<28} {msg.get('type')}{reason}"
+
+
+def cmd_tail(api: Backend, args: argparse.Namespace) -> int:
+    customer_id = api.customer_id(args.customer) if args.customer else None
+    for msg in api.entries(customer_id, args.from_id or "$", args.seconds):
+        print(json.dumps(msg) if args.json else _format_line(msg), flush=True)
+    return 0
+
+
+def cmd_check_router(api: Backend, args: argparse.Namespace) -> int:
+    return 0 if check_router(args.router, args.interface, print) else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="mtmon",
+        description="Operate the MikroTik traffic monitor: start, stop, watch and check.",
+        epilog="Without --api: the database and Redis from the settings (environment, then .env).",
+    )
+    parser.add_argument(
+        "--api", metavar="URL", help="call a running API instead (API_TOKEN from the environment)"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(
+        name: str, handler: Callable[[Backend, argparse.Namespace], int], text: str
+    ) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=text, description=text)
+        p.set_defaults(handler=handler)
+        return p
+
+    for name, handler in (("start", cmd_start), ("stop", cmd_stop)):
+        p = command(name, handler, f"{name} monitoring a customer")
+        p.add_argument("customer", help="customer id, username or ROUTER/username")
+        p.add_argument("--by", default="cli", help="who asks (recorded on the session)")
+    p = command("status", cmd_status, "monitors that should run, and whether each holds its lease")
+    p.add_argument("--json", action="store_true")
+    p = command("customers", cmd_customers, "search customers (monitored ones first)")
+    p.add_argument("text", nargs="?", help="part of a name, username or PPPoE/hotspot username")
+    p.add_argument("--router", help="mikrotik_id")
+    p.add_argument("--service-type", choices=("pppoe", "hotspot", "static_ip"))
+    p.add_argument("--status", choices=("active", "suspended", "inactive", "pending"))
+    monitored = p.add_mutually_exclusive_group()
+    monitored.add_argument("--monitored", dest="monitored", action="store_const", const=True)
+    monitored.add_argument("--not-monitored", dest="monitored", action="store_const", const=False)
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--json", action="store_true")
+    p = command("watch", cmd_watch, "a customer's download and upload, live, once a second (Ctrl-C ends)")
+    p.add_argument("customer", help="customer id, username or ROUTER/username")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p = command("tail", cmd_tail, "print samples and status events as they arrive")
+    p.add_argument("--customer", help="only this customer (its own stream)")
+    p.add_argument("--from", dest="from_id", help="resume after this stream id")
+    p.add_argument("--seconds", type=float, help="stop after this many seconds")
+    p.add_argument("--json", action="store_true", help="one JSON message per line")
+    p = command("check-router", cmd_check_router, "log in to a router and check it can be monitored")
+    p.add_argument("router", help="router id (customers.mikrotik_id)")
+    p.add_argument("--interface", help="interface to try monitor-traffic on (default: the first running)")
+    # These two hand their arguments to their own commands, which parse (and --help) them.
+    sub.add_parser("import", help="import a router's customers (mtmon import --help)", add_help=False)
+    sub.add_parser("simulator", help="run a simulated router (mtmon simulator --help)", add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["import"]:
+        return _delegate(lambda: importer.main(argv[1:]))
+    if argv[:1] == ["simulator"]:
+        return _delegate(lambda: simulator.main(argv[1:]))
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.handler(backend(args.api), args)
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except ResolutionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 1
+    except REFUSALS as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `tail | head`: the reader went away; that is the end, not an error. Point
+        # stdout at nothing so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    return code
+
+
+def _delegate(run: Callable[[], int | None]) -> int:
+    try:
+        return run() or 0
+    except KeyboardInterrupt:
+        return 130

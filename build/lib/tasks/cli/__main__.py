@@ -1,0 +1,5 @@
+"""`python -m tasks.cli` (installed as `mtmon`)."""
+
+from tasks.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,267 @@
+"""Where the command line gets its answers: the database and Redis directly (on a host
+of the deployment), or a running API (`--api URL`, with API_TOKEN from the environment).
+
+Both backends speak the same dictionaries (the REST API's shapes), so every command
+renders the same whichever it uses.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from sqlalchemy import func, or_, select
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+from models import Customer, CustomerStatus, DesiredState, MonitorSession
+from tasks import keys, runtime, service, sessions
+from tasks.message import decode_entry
+
+
+class CliError(Exception):
+    """A refusal to print as one line, with the exit code to use."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class CustomerQuery:
+    text: str | None = None
+    router: str | None = None
+    service_type: str | None = None
+    status: str | None = None
+    monitored: bool | None = None
+    limit: int = 50
+
+
+class Backend(Protocol):
+    def customer_id(self, ref: str) -> str: ...
+    def start(self, customer_id: str, by: str) -> dict[str, Any]: ...
+    def stop(self, customer_id: str, by: str) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]: ...
+    def customers(self, query: CustomerQuery) -> dict[str, Any]: ...
+    def entries(
+        self, customer_id: str | None, after: str, seconds: float | None
+    ) -> Iterator[dict[str, Any]]: ...
+
+
+def _as_uuid(ref: str) -> str | None:
+    try:
+        return str(uuid.UUID(ref.strip()))
+    except ValueError:
+        return None
+
+
+def _one(ref: str, matches: list[tuple[str, str]]) -> str:
+    """The id among (id, router) matches of a username reference, or a clear refusal."""
+    router, sep, username = ref.strip().rpartition("/")
+    if sep:
+        matches = [m for m in matches if m[1] == router]
+    if not matches:
+        raise CliError(f"no customer with username {username!r}" + (f" on {router!r}" if sep else ""))
+    if len(matches) > 1:
+        routers = ", ".join(sorted(r for _, r in matches))
+        raise CliError(
+            f"username {username!r} exists on several routers ({routers}): write it as ROUTER/{username}"
+        )
+    return matches[0][0]
+
+
+class LocalBackend:
+    """The service functions, the database and Redis, as the web process uses them."""
+
+    def customer_id(self, ref: str) -> str:
+        found = _as_uuid(ref)
+        if found is not None:
+            return found
+        username = ref.strip().rpartition("/")[2]
+        with sessions.db() as s:
+            rows = s.execute(
+                select(Customer.id, Customer.mikrotik_id).where(Customer.username == username)
+            ).all()
+        return _one(ref, [(str(r.id), r.mikrotik_id) for r in rows])
+
+    def start(self, customer_id: str, by: str) -> dict[str, Any]:
+        info = service.start(customer_id, requested_by=by)
+        message = "Monitoring started" if info.created else "Already monitoring"
+        return {
+            "message": message,
+            "session_id": info.session_id,
+            "router": info.router_id,
+            "task_id": info.task_id,
+        }
+
+    def stop(self, customer_id: str, by: str) -> dict[str, Any]:
+        info = service.stop(customer_id, requested_by=by)
+        return {"message": "Monitoring stopped", "session_id": info.session_id}
+
+    def status(self) -> dict[str, Any]:
+        return {"status": "ok", **service.status()}
+
+    def customers(self, query: CustomerQuery) -> dict[str, Any]:
+        is_open = (
+            select(MonitorSession.id)
+            .where(
+                MonitorSession.customer_id == Customer.id,
+                MonitorSession.desired_state == DesiredState.RUNNING,
+            )
+            .exists()
+        )
+        conditions = []
+        if query.text:
+            like = f"%{query.text.lower()}%"
+            conditions.append(
+                or_(
+                    *(
+                        func.lower(column).like(like)
+                        for column in (
+                            Customer.name,
+                            Customer.username,
+                            Customer.pppoe_username,
+                            Customer.hotspot_username,
+                        )
+                    )
+                )
+            )
+        if query.router:
+            conditions.append(Customer.mikrotik_id == query.router)
+        if query.service_type:
+            conditions.append(Customer.service_type == query.service_type)
+        if query.status:
+            conditions.append(Customer.status == CustomerStatus(query.status))
+        if query.monitored is not None:
+            conditions.append(is_open if query.monitored else ~is_open)
+        with sessions.db() as s:
+            total = s.scalar(select(func.count()).select_from(Customer).where(*conditions)) or 0
+            rows = s.execute(
+                select(Customer, is_open.label("monitored"))
+                .where(*conditions)
+                .order_by(is_open.desc(), Customer.name)
+                .limit(query.limit)
+            ).all()
+        return {
+            "total": total,
+            "customers": [
+                {
+                    "id": str(c.id),
+                    "name": c.name,
+                    "username": c.username,
+                    "mikrotik_id": c.mikrotik_id,
+                    "service_type": str(c.service_type),
+                    "status": str(c.status or CustomerStatus.ACTIVE),
+                    "monitored": bool(monitored),
+                }
+                for c, monitored in rows
+            ],
+        }
+
+    def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
+        stream = keys.customer_stream(customer_id) if customer_id else keys.COMBINED_STREAM
+        client = runtime.current().redis
+        last = after
+        deadline = None if seconds is None else time.monotonic() + seconds
+        while deadline is None or time.monotonic() < deadline:
+            # BLOCK stays below the client's 5 s socket timeout.
+            reply: Any = client.xread({stream: last}, count=500, block=1000)
+            for _, entries in reply or ():
+                for entry_id, fields in entries:
+                    last = entry_id
+                    yield decode_entry(entry_id, fields)
+
+
+class ApiBackend:
+    """A running API, as a billing panel would call it."""
+
+    def __init__(self, base_url: str, token: str | None) -> None:
+        self.base = base_url.rstrip("/")
+        self.token = token
+
+    def _call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
+        request = urllib.request.Request(f"{self.base}{path}{'?' + query if query else ''}", method=method)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                body: dict[str, Any] = json.loads(response.read())
+                return body
+        except urllib.error.HTTPError as exc:
+            try:
+                detail = json.loads(exc.read()).get("message", exc.reason)
+            except ValueError:
+                detail = exc.reason
+            raise CliError(f"{detail} (HTTP {exc.code})") from None
+        except urllib.error.URLError as exc:
+            raise CliError(f"cannot reach the API at {self.base}: {exc.reason}") from None
+
+    def customer_id(self, ref: str) -> str:
+        found = _as_uuid(ref)
+        if found is not None:
+            return found
+        username = ref.strip().rpartition("/")[2]
+        page = self._call("GET", "/api/customers", q=username, limit=500)
+        return _one(
+            ref, [(c["id"], c["mikrotik_id"]) for c in page["customers"] if c["username"] == username]
+        )
+
+    def start(self, customer_id: str, by: str) -> dict[str, Any]:
+        return self._call("POST", "/api/monitor/start", customer_id=customer_id)
+
+    def stop(self, customer_id: str, by: str) -> dict[str, Any]:
+        return self._call("POST", "/api/monitor/stop", customer_id=customer_id)
+
+    def status(self) -> dict[str, Any]:
+        return self._call("GET", "/api/monitor/status")
+
+    def customers(self, query: CustomerQuery) -> dict[str, Any]:
+        monitored = None if query.monitored is None else str(query.monitored).lower()
+        return self._call(
+            "GET",
+            "/api/customers",
+            q=query.text,
+            router=query.router,
+            service_type=query.service_type,
+            status=query.status,
+            monitored=monitored,
+            monitored_first="true",
+            limit=query.limit,
+        )
+
+    def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
+        scheme, _, rest = self.base.partition("://")
+        params = {"customer_id": customer_id, "last_id": None if after == "$" else after}
+        query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None})
+        url = f"{'wss' if scheme == 'https' else 'ws'}://{rest}/ws{'?' + query if query else ''}"
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else None
+        deadline = None if seconds is None else time.monotonic() + seconds
+        try:
+            with connect(url, additional_headers=headers, open_timeout=10) as ws:
+                while deadline is None or time.monotonic() < deadline:
+                    wait = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+                    try:
+                        message = json.loads(ws.recv(timeout=wait))
+                    except TimeoutError:
+                        continue
+                    if message.get("type") not in ("ping", "gap"):
+                        yield message
+        except ConnectionClosed as exc:
+            raise CliError(f"the live feed closed: {exc}") from None
+        except OSError as exc:
+            raise CliError(f"cannot open the live feed at {url}: {exc}") from None
+
+
+def backend(api: str | None) -> Backend:
+    if api:
+        return ApiBackend(api, os.environ.get("API_TOKEN") or None)
+    return LocalBackend()

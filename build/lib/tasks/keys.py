@@ -1,0 +1,73 @@
+"""Every Redis key and stream name the engine uses, defined once.
+
+Other modules (and the Lua scripts, which receive key names as KEYS or store them
+in the lease table) never spell a key themselves, so a rename happens here only.
+
+The deployment is a single Redis instance (not Cluster): the semaphore scripts
+touch the router zset and owner key of *expired* holders, which they learn from
+the lease table at run time. Putting everything behind one hash tag would make
+Cluster work but would also move the stream names prescribed by the seed.
+"""
+
+from __future__ import annotations
+
+from settings import as_text
+
+PREFIX = "mikrotik"
+
+# The seed's combined stream: every customer's entries, bounded by MAXLEN ~.
+COMBINED_STREAM = f"{PREFIX}:traffic:customers"
+
+# Global semaphore: zset, member = lease token, score = expiry (ms, Redis TIME).
+GLOBAL_SLOTS = f"{PREFIX}:monitor:slots"
+
+# Lease table: hash, field = token, value = JSON {customer, router, owner key, router key}.
+# The scripts need it to clean up a holder's other keys when it expires.
+LEASES = f"{PREFIX}:monitor:leases"
+
+# Fence counter: INCR on every fresh acquire. One global counter (not per customer)
+# so it can never go backwards for a customer whose keys were deleted; after a
+# FLUSHDB it restarts, which is harmless because publishes check token AND fence.
+FENCE_COUNTER = f"{PREFIX}:monitor:fence"
+
+
+CUSTOMER_STREAM_PREFIX = f"{PREFIX}:traffic:customer:"
+
+
+def customer_stream(customer_id: object) -> str:
+    """Per-customer stream: resume/backfill cost is proportional to that customer only."""
+    return f"{CUSTOMER_STREAM_PREFIX}{customer_id}"
+
+
+def customer_id_from_stream(name: str | bytes) -> str | None:
+    """The customer id of a per-customer stream name (as XREAD returns it), else None."""
+    text = as_text(name)
+    if text.startswith(CUSTOMER_STREAM_PREFIX) and len(text) > len(CUSTOMER_STREAM_PREFIX):
+        return text[len(CUSTOMER_STREAM_PREFIX) :]
+    return None
+
+
+def router_slots(router_id: object) -> str:
+    """Per-router semaphore zset (same layout as GLOBAL_SLOTS)."""
+    return f"{PREFIX}:monitor:router:{router_id}:slots"
+
+
+def customer_owner(customer_id: object) -> str:
+    """Single-flight owner of a customer: hash {token, fence, router}, PX = lease TTL."""
+    return f"{PREFIX}:monitor:customer:{customer_id}:owner"
+
+
+def session_stop(session_id: object) -> str:
+    """Stop request for one monitor session (value = reason); polled in bulk by the keeper."""
+    return f"{PREFIX}:monitor:session:{session_id}:stop"
+
+
+# Epoch ms of the reconciler's last completed pass (SET by every pass). Beat schedules
+# it and a `default`-queue worker runs it, so a fresh value proves both are alive:
+# the web app's /ready reads it.
+RECONCILER_LAST_RUN = f"{PREFIX}:monitor:reconciler:last_run"
+
+# Set NX with a PX of half a reconcile interval by every pass: a backlog of reconcile
+# messages runs one pass, timed by the Redis clock (no Celery `expires`, which compares
+# the clocks of two hosts).
+RECONCILER_GATE = f"{PREFIX}:monitor:reconciler:gate"

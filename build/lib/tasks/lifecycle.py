@@ -1,0 +1,212 @@
+"""One monitor's life in one place: its names, its numbers and the rules that every
+part of the engine (start/stop, the monitor task, the lease keeper, the reconciler)
+agrees on. docs/architecture.md draws the whole life; in short:
+
+    session   a row in monitor_sessions (PostgreSQL): what SHOULD run. desired_state
+              running/stopped; `attempt` counts the launches of this session.
+    attempt   one launch of a session: Token(session_id, attempt), written
+              "<session>:<attempt>"; its Celery task id is "monitor-<session>-<attempt>".
+    lease     Redis: a global slot, a router slot and the customer's owner key, one TTL,
+              keyed by the token. Taken as a *reservation* by start or the reconciler,
+              then *claimed* by the one monitor run that executes the attempt.
+    fence     a number handed out with every fresh lease; every sample is published
+              with token+fence, so a producer that lost its lease cannot append.
+    stop key  Redis: "stop this session" with the reason; polled in bulk by each
+              worker's lease keeper (a revoke only reaches the worker that runs it).
+    handover  a monitor ended by its worker's shutdown releases its lease but leaves
+              its session wanted: the reconciler launches the next attempt elsewhere.
+
+Every deadline is measured by the Redis server's clock (Lua TIME), never by the
+clocks of the hosts that send or run a message.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from dataclasses import dataclass
+
+import redis
+
+from models import Customer, MonitorSession
+from models.resolution import ResolutionError
+from settings import Settings, get_settings
+from tasks import keys
+from tasks.app import app
+from tasks.message import CustomerMeta, status_entry
+from tasks.publisher import Publisher
+from tasks.sessions import db
+from tasks.targets import meta_for, resolve_customer
+
+log = logging.getLogger(__name__)
+
+MONITOR_TASK = "tasks.monitor.monitor"
+MONITOR_QUEUE = "monitors"
+FIRST_ATTEMPT = 1
+
+# Why a monitor ended: the `reason` of its stopped event and its row's stop_reason
+# (a stop request carries its own words, e.g. "stopped by api").
+STOP_REQUESTED = "stop-requested"
+# A revoke without a stop request (the API always sends both) came from outside.
+REVOKED = "revoked (Flower or celery control)"
+WORKER_SHUTDOWN = "worker-shutdown"
+MAX_DURATION = "max-duration"
+LEASE_LOST = "lease-lost"
+SESSION_CLOSED = "session closed"
+NOT_WANTED = "not-wanted"
+# The `reason` of the `offline` event (and the log line) of a monitor whose samples a
+# full Redis refuses.
+REDIS_OUT_OF_MEMORY = "redis out of memory"
+
+
+@dataclass(frozen=True)
+class Token:
+    """One attempt of one session: the lease's key and the Celery task's name."""
+
+    session_id: str
+    attempt: int
+
+    @classmethod
+    def parse(cls, text: str) -> Token:
+        """The token of a lease as Redis holds it ("<session>:<attempt>")."""
+        session_id, sep, attempt = text.rpartition(":")
+        if not sep or not session_id or not attempt.isdigit():
+            raise ValueError(f"not a monitor lease token: {text!r}")
+        return cls(session_id, int(attempt))
+
+    @classmethod
+    def of(cls, row: MonitorSession) -> Token:
+        """The current attempt of a session row."""
+        return cls(str(row.id), row.attempt)
+
+    def __str__(self) -> str:
+        return f"{self.session_id}:{self.attempt}"
+
+    @property
+    def task_id(self) -> str:
+        return f"monitor-{self.session_id}-{self.attempt}"
+
+    def next(self) -> Token:
+        return Token(self.session_id, self.attempt + 1)
+
+
+def new_claimant() -> str:
+    """An id for one monitor run, unique across hosts, processes and threads: the lease
+    it claims answers to this id only (a message delivered twice makes one producer)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+# -- stopping -----------------------------------------------------------------------------------
+
+
+# A stop accepted while PostgreSQL is away lives only in its stop key until the row is
+# written: the key must outlast the outage (the reconciler finishes such stops when
+# PostgreSQL is back). A key is a few bytes; a stopped session never runs again.
+STOP_KEY_TTL = 24 * 3600.0
+
+
+def stop_key_ttl(settings: Settings | None = None) -> float:
+    """How long a stop request stays in Redis: until its row says stopped for sure. It
+    must outlive the monitor it stops (a keeper polls every 0.25 s, a queued message
+    waits at most one TTL) and a PostgreSQL outage: a day, or a few lease TTLs."""
+    settings = settings or get_settings()
+    return max(STOP_KEY_TTL, 4 * settings.monitor_lease_ttl)
+
+
+# allow-oom: a stop request must get through a Redis at maxmemory (that is when an
+# operator stops monitors) and it is a few bytes; a plain SET would be refused.
+_SET_STOP = "#!lua flags=allow-oom\nreturn redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])"
+
+
+def request_stop(
+    client: redis.Redis, session_id: object, reason: str, settings: Settings | None = None
+) -> None:
+    """Ask the monitor of `session_id` to stop; its keeper sees it within a poll."""
+    ttl_ms = int(stop_key_ttl(settings) * 1000)
+    client.register_script(_SET_STOP)(
+        keys=[keys.session_stop(session_id)], args=[reason or STOP_REQUESTED, ttl_ms]
+    )
+
+
+# -- launching ----------------------------------------------------------------------------------
+
+
+def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int) -> None:
+    """Send the monitor message of an attempt whose lease is reserved.
+
+    The customer's id, username, router and interface ride along as keyword arguments
+    so that Flower shows them and its search finds a monitor by username. There is no
+    Celery `expires`: it is stamped by the sender's clock and checked by the worker's,
+    so hosts whose clocks are apart would drop every message; the run checks the age
+    of `enqueued_ms` (Redis time) against Redis time instead.
+    """
+    app.send_task(
+        MONITOR_TASK,
+        args=[token.session_id, token.attempt, fence],
+        kwargs={
+            "enqueued_ms": enqueued_ms,
+            "customer_id": meta.customer_id,
+            "username": meta.username,
+            "router": meta.router,
+            "interface": meta.interface,
+        },
+        task_id=token.task_id,
+        queue=MONITOR_QUEUE,
+    )
+
+
+def is_redis_out_of_memory(exc: BaseException) -> bool:
+    """Did Redis refuse a write because it is at maxmemory? Also through kombu, which may
+    re-raise the refused enqueue as one of its own errors (the cause is kept)."""
+    seen: BaseException | None = exc
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, redis.OutOfMemoryError) or "> 'maxmemory'" in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def message_expired(enqueued_ms: int | None, now_ms: int, settings: Settings | None = None) -> bool:
+    """A message that waited longer than settings.message_expiry is stale: its
+    reservation is gone and the reconciler has launched a newer attempt."""
+    if enqueued_ms is None:
+        return False
+    settings = settings or get_settings()
+    return now_ms - enqueued_ms > settings.message_expiry * 1000
+
+
+# -- the last word ------------------------------------------------------------------------------
+
+
+def publish_stopped(publisher: Publisher, row: MonitorSession, reason: str) -> None:
+    """Unfenced `stopped` for a session whose monitor cannot say it itself (it never
+    ran, died, or ended before it could resolve its customer)."""
+    try:
+        meta = _meta_for_row(row)
+        entry = status_entry("stopped", meta, session_id=row.id, seq=0, fence=None, reason=reason)
+        publisher.publish_status(entry)
+    except Exception:
+        log.exception("could not publish the stopped event of session %s", row.id)
+
+
+def _meta_for_row(row: MonitorSession) -> CustomerMeta:
+    """The customer as the message names it; when it no longer resolves (deleted,
+    suspended, its router row gone) whatever the database still knows of it."""
+    try:
+        return meta_for(resolve_customer(row.customer_id))
+    except ResolutionError:
+        pass
+    with db() as s:
+        customer = s.get(Customer, row.customer_id)
+        return CustomerMeta(
+            customer_id=str(row.customer_id),
+            customer_name=customer.name if customer is not None else "",
+            username=customer.username if customer is not None else "",
+            service_type=str(customer.service_type) if customer is not None else "",
+            interface="",
+            router=row.router_id,
+        )

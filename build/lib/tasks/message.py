@@ -1,0 +1,334 @@
+"""THE stream message: building entries from router rows, encoding, decoding.
+
+One entry per sample (type "traffic") or per status change (type "started",
+"offline", "reconnecting", "resumed", "stopped"). Stored in Redis as a flat
+str -> str hash (stream fields); `decode_entry` turns it back into the JSON-ready
+dict the WebSocket sends, with ints as ints and the stream id as `id`.
+
+Fields (README, Stream message format; the seed's first seven are unchanged):
+  customer_id, customer_name, username, service_type, interface   metadata
+  rx_bits_per_second, tx_bits_per_second   the router's raw strings (router's view)
+  download_speed, upload_speed             human, SI, always two decimals: "5.23 Mbps",
+                                           "950.00 kbps", "0.00 bps" (1 k = 1000)
+  timestamp                                RFC 3339 UTC with milliseconds, "...T10:21:44.123Z"
+  type, router, download_bps, upload_bps (int), download_pps, upload_pps (int or null),
+  package, package_download_bps, package_upload_bps (null when the customer has none),
+  download_utilization, upload_utilization (percent of the package speed, two decimals,
+  null without a package speed), seq (int, per session), session_id, fence (int or null),
+  reason (status events only; required for "stopped").
+
+Directions (docs/routeros.md, Directions): on a router interface facing the customer, above all the
+server-side dynamic ones (<pppoe-...>, <l2tp-...>, <pptp-...>, <sstp-...>, <ovpn-...>),
+tx is what the router sends to the customer = download, rx = upload. Simple-queue pairs
+"A/B" are upload/download from the target's view, so for a queue row the raw
+rx_bits_per_second carries the upload half and tx_bits_per_second the download half,
+keeping "rx = router received = customer upload". Queue `rate` is taken as bits/s
+(what Winbox and the CLI display; the manual's "bytes" wording is disputed: docs/routeros.md,
+Directions).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from settings import as_text
+
+TRAFFIC = "traffic"
+STATUS_TYPES = ("started", "offline", "reconnecting", "resumed", "stopped")
+MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES)
+
+INT_FIELDS = frozenset(
+    {
+        "download_bps",
+        "upload_bps",
+        "download_pps",
+        "upload_pps",
+        "package_download_bps",
+        "package_upload_bps",
+        "seq",
+        "fence",
+    }
+)
+FLOAT_FIELDS = frozenset({"download_utilization", "upload_utilization"})
+# Encoded as "" when absent; decoded back to None.
+NULLABLE_FIELDS = frozenset(
+    {
+        "download_pps",
+        "upload_pps",
+        "package",
+        "package_download_bps",
+        "package_upload_bps",
+        "download_utilization",
+        "upload_utilization",
+        "fence",
+        "reason",
+    }
+)
+
+
+class MessageError(ValueError):
+    """A router value or message field cannot be understood; names the field."""
+
+
+@dataclass(frozen=True)
+class CustomerMeta:
+    """What every entry says about whom it measures (never any secret)."""
+
+    customer_id: str
+    customer_name: str
+    username: str
+    service_type: str
+    interface: str
+    router: str
+    package: str | None = None
+    package_download_bps: int | None = None
+    package_upload_bps: int | None = None
+
+
+@dataclass(frozen=True)
+class Rates:
+    """One sample from the customer's view, with the router's raw strings kept."""
+
+    rx_bits_per_second: str
+    tx_bits_per_second: str
+    download_bps: int
+    upload_bps: int
+    download_pps: int | None
+    upload_pps: int | None
+
+
+# The API sends plain integers; the CLI shows "27.8kbps". Accept an optional SI prefix
+# and unit, nothing else: "1e5", "-3", "fast" and "" are errors, not zeros.
+_VALUE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKMGT]?)(bps|b/s|pps|p/s)?\s*$")
+_PREFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
+_UNITS = ("bps", "kbps", "Mbps", "Gbps", "Tbps")
+
+
+def parse_rate(value: str, field: str) -> int:
+    """A per-second rate as the router writes it ("159176", "27.8kbps") -> int."""
+    if not isinstance(value, str):
+        raise MessageError(f"{field}: expected a string from the router, got {type(value).__name__}")
+    match = _VALUE.match(value)
+    if not match:
+        raise MessageError(f"{field}: not a rate: {value[:40]!r}")
+    number, prefix, _unit = match.groups()
+    return int(round(float(number) * _PREFIX[prefix]))
+
+
+def parse_pair(value: str, field: str) -> tuple[int, int]:
+    """A simple-queue pair "UP/DOWN" -> (upload, download)."""
+    up, down = split_pair(value, field)
+    return parse_rate(up, field), parse_rate(down, field)
+
+
+def split_pair(value: str, field: str) -> tuple[str, str]:
+    if not isinstance(value, str) or value.count("/") != 1:
+        raise MessageError(f"{field}: expected an 'upload/download' pair, got {str(value)[:40]!r}")
+    up, down = value.split("/")
+    return up.strip(), down.strip()
+
+
+def format_bps(bps: int | float) -> str:
+    """Human SI speed with two decimals: 5230000 -> "5.23 Mbps", 0 -> "0.00 bps"."""
+    if bps < 0 or math.isnan(bps):
+        raise MessageError(f"speed must be a non-negative number, got {bps!r}")
+    value = float(bps)
+    unit = 0
+    # Promote after rounding so 999_999 reads "1.00 Mbps", not "1000.00 kbps".
+    while unit < len(_UNITS) - 1 and round(value, 2) >= 1000:
+        value /= 1000
+        unit += 1
+    return f"{value:.2f} {_UNITS[unit]}"
+
+
+def utilization(bps: int, package_bps: int | None) -> float | None:
+    """Percent of the package speed, two decimals; None without a package speed."""
+    if not package_bps:
+        return None
+    return round(100.0 * bps / package_bps, 2)
+
+
+def rfc3339(moment: datetime | None = None) -> str:
+    """UTC, millisecond precision, 'Z' suffix."""
+    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _optional_rate(row: Mapping[str, str], field: str) -> int | None:
+    value = row.get(field)
+    return None if value is None else parse_rate(value, field)
+
+
+def rates_from_interface(row: Mapping[str, str]) -> Rates:
+    """A monitor-traffic `!re`: the router sends (tx) to the customer = download."""
+    for field in ("rx-bits-per-second", "tx-bits-per-second"):
+        if field not in row:
+            raise MessageError(f"{field}: missing from the monitor-traffic reply")
+    rx, tx = row["rx-bits-per-second"], row["tx-bits-per-second"]
+    return Rates(
+        rx_bits_per_second=rx,
+        tx_bits_per_second=tx,
+        download_bps=parse_rate(tx, "tx-bits-per-second"),
+        upload_bps=parse_rate(rx, "rx-bits-per-second"),
+        download_pps=_optional_rate(row, "tx-packets-per-second"),
+        upload_pps=_optional_rate(row, "rx-packets-per-second"),
+    )
+
+
+def rates_from_queue(row: Mapping[str, str]) -> Rates:
+    """A /queue/simple row: `rate` and `packet-rate` are "upload/download"."""
+    if "rate" not in row:
+        raise MessageError("rate: missing from the simple-queue row")
+    up_raw, down_raw = split_pair(row["rate"], "rate")
+    upload_pps = download_pps = None
+    if row.get("packet-rate") is not None:
+        upload_pps, download_pps = parse_pair(row["packet-rate"], "packet-rate")
+    return Rates(
+        rx_bits_per_second=up_raw,
+        tx_bits_per_second=down_raw,
+        download_bps=parse_rate(down_raw, "rate"),
+        upload_bps=parse_rate(up_raw, "rate"),
+        download_pps=download_pps,
+        upload_pps=upload_pps,
+    )
+
+
+def rates_from_row(row: Mapping[str, str]) -> Rates:
+    """Either kind of row: a queue row has `rate`, a monitor-traffic row has rx/tx bits."""
+    return rates_from_queue(row) if "rate" in row else rates_from_interface(row)
+
+
+def _meta_fields(meta: CustomerMeta) -> dict[str, Any]:
+    return {
+        "customer_id": str(meta.customer_id),
+        "customer_name": meta.customer_name,
+        "username": meta.username,
+        "service_type": meta.service_type,
+        "interface": meta.interface,
+        "router": meta.router,
+        "package": meta.package,
+        "package_download_bps": meta.package_download_bps,
+        "package_upload_bps": meta.package_upload_bps,
+    }
+
+
+def _encode(fields: Mapping[str, Any]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, value in fields.items():
+        if value is None:
+            if name not in NULLABLE_FIELDS:
+                raise MessageError(f"{name}: required field is missing")
+            out[name] = ""
+        elif isinstance(value, bool):
+            raise MessageError(f"{name}: booleans are not part of the message")
+        elif name in FLOAT_FIELDS:
+            out[name] = f"{float(value):.2f}"
+        else:
+            out[name] = str(value)
+    return out
+
+
+def traffic_entry(
+    meta: CustomerMeta,
+    rates: Rates,
+    *,
+    session_id: object,
+    seq: int,
+    fence: int,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    """The stream fields of one traffic sample."""
+    fields: dict[str, Any] = {"type": TRAFFIC, **_meta_fields(meta)}
+    fields.update(
+        rx_bits_per_second=rates.rx_bits_per_second,
+        tx_bits_per_second=rates.tx_bits_per_second,
+        download_bps=rates.download_bps,
+        upload_bps=rates.upload_bps,
+        download_speed=format_bps(rates.download_bps),
+        upload_speed=format_bps(rates.upload_bps),
+        download_pps=rates.download_pps,
+        upload_pps=rates.upload_pps,
+        download_utilization=utilization(rates.download_bps, meta.package_download_bps),
+        upload_utilization=utilization(rates.upload_bps, meta.package_upload_bps),
+        timestamp=rfc3339(timestamp),
+        seq=int(seq),
+        session_id=str(session_id),
+        fence=int(fence),
+    )
+    return _encode(fields)
+
+
+def traffic_from_row(
+    row: Mapping[str, str],
+    meta: CustomerMeta,
+    *,
+    session_id: object,
+    seq: int,
+    fence: int,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    """Raw router row (interface or queue) + metadata -> stream fields."""
+    return traffic_entry(
+        meta,
+        rates_from_row(row),
+        session_id=session_id,
+        seq=seq,
+        fence=fence,
+        timestamp=timestamp,
+    )
+
+
+def status_entry(
+    kind: str,
+    meta: CustomerMeta,
+    *,
+    session_id: object,
+    seq: int,
+    fence: int | None,
+    reason: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    """The stream fields of a status event; "stopped" must say why."""
+    if kind not in STATUS_TYPES:
+        raise MessageError(f"type: {kind!r} is not one of {', '.join(STATUS_TYPES)}")
+    if kind == "stopped" and not reason:
+        raise MessageError("reason: a stopped event must carry a reason")
+    fields: dict[str, Any] = {"type": kind, **_meta_fields(meta)}
+    fields.update(
+        timestamp=rfc3339(timestamp),
+        seq=int(seq),
+        session_id=str(session_id),
+        fence=None if fence is None else int(fence),
+        reason=reason,
+    )
+    return _encode(fields)
+
+
+def decode_entry(stream_id: str | bytes, fields: Mapping[Any, Any]) -> dict[str, Any]:
+    """Stream entry -> JSON-ready dict: `id` first, ints as ints, "" nullables as None.
+
+    Unknown fields pass through as strings so older readers survive newer writers.
+    """
+    out: dict[str, Any] = {"id": as_text(stream_id)}
+    for raw_name, raw_value in fields.items():
+        name, value = as_text(raw_name), as_text(raw_value)
+        if value == "" and name in NULLABLE_FIELDS:
+            out[name] = None
+        elif name in INT_FIELDS:
+            try:
+                out[name] = int(value)
+            except ValueError:
+                raise MessageError(f"{name}: expected an integer, got {value[:40]!r}") from None
+        elif name in FLOAT_FIELDS:
+            try:
+                out[name] = float(value)
+            except ValueError:
+                raise MessageError(f"{name}: expected a number, got {value[:40]!r}") from None
+        else:
+            out[name] = value
+    return out

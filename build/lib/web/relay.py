@@ -1,0 +1,365 @@
+"""The stream relay: one Redis reader per web process, fanned out to every WebSocket.
+
+The reader task does plain `XREAD BLOCK` on the combined stream from the last id it
+saw (never `$` twice: entries between two calls would be lost; never a consumer
+group: each group member would get only part of the entries), on a connection of
+its own whose socket timeout is above the block time. It survives Redis restarts:
+it backs off, reconnects and resumes from its last id.
+
+Every entry is decoded and serialised once, then handed to the outbox of each
+subscriber that wants it (by customer, by type). An outbox is bounded: a client that
+cannot keep up is not allowed to hold memory or slow the others; it is closed and
+resumes by id (at-least-once, nothing lost within retention).
+
+Resume (`Subscription.catch_up`): the subscriber registers first, so live entries
+start queueing at once; then it reads what is retained after its `last_id` up to the
+relay's position at registration (the per-customer streams when it filters by
+customer, so the cost follows those customers only), and live entries at or below
+what it already sent are dropped at the seam: no gap, no duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from routeros.backoff import Backoff
+from settings import as_text
+from tasks import keys
+from tasks.message import MessageError, decode_entry
+
+log = logging.getLogger(__name__)
+
+TRAFFIC_TYPES = frozenset({"traffic"})
+EVENT_TYPES = frozenset({"started", "offline", "reconnecting", "resumed", "stopped"})
+CATCH_UP_PAGE = 1000
+
+
+def parse_id(stream_id: str) -> tuple[int, int]:
+    """A stream id as a comparable pair; ValueError names the bad value."""
+    ms, sep, seq = stream_id.partition("-")
+    try:
+        return int(ms), int(seq) if sep else 0
+    except ValueError:
+        raise ValueError(f"not a stream id: {stream_id[:40]!r}") from None
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One entry as every client receives it, serialised once."""
+
+    id: str
+    key: tuple[int, int]
+    customer_id: str
+    type: str
+    text: str
+    ms: int
+
+    @classmethod
+    def of(cls, stream_id: object, fields: Any) -> Frame:
+        entry = decode_entry(as_text(stream_id), fields)
+        key = parse_id(entry["id"])
+        return cls(
+            id=entry["id"],
+            key=key,
+            customer_id=str(entry.get("customer_id", "")),
+            type=str(entry.get("type", "")),
+            text=json.dumps(entry, separators=(",", ":")),
+            ms=key[0],
+        )
+
+
+@dataclass(frozen=True)
+class Interest:
+    """What a client wants: some customers (None = all) and some types (None = all)."""
+
+    customers: frozenset[str] | None = None
+    types: frozenset[str] | None = None
+
+    def wants(self, frame: Frame) -> bool:
+        if self.customers is not None and frame.customer_id not in self.customers:
+            return False
+        return self.types is None or frame.type in self.types
+
+
+class Overflow(Exception):
+    """The client's outbox is full: it is too slow and must resume by id."""
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One client's place in the relay: its interest and its bounded outbox."""
+
+    relay: Relay
+    interest: Interest
+    max_pending: int
+    _frames: deque[Frame] = field(default_factory=deque)
+    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    overflowed: bool = False
+    sent_key: tuple[int, int] = (0, 0)  # the highest id handed out, for the seam
+    registered_at: str = "0-0"  # the relay's position when this subscription began
+
+    def offer(self, frames: Sequence[Frame]) -> None:
+        """Called by the reader (same event loop): queue, or mark the client too slow."""
+        if self.overflowed:
+            return
+        if len(self._frames) + len(frames) > self.max_pending:
+            self.overflowed = True
+            self._frames.clear()
+        else:
+            self._frames.extend(frames)
+        self._ready.set()
+
+    async def next_batch(self, timeout: float) -> list[Frame]:
+        """Frames to send, oldest first ([] after `timeout`); raises Overflow when the
+        client fell behind. Frames at or below what was already handed out are dropped
+        (the seam between catch-up and live)."""
+        if not self._frames and not self.overflowed:
+            self._ready.clear()
+            try:
+                await asyncio.wait_for(self._ready.wait(), timeout)
+            except TimeoutError:
+                return []
+        if self.overflowed:
+            raise Overflow(self.sent_id)
+        batch = [f for f in self._frames if f.key > self.sent_key]
+        self._frames.clear()
+        if batch:
+            self.sent_key = batch[-1].key
+        return batch
+
+    @property
+    def sent_id(self) -> str:
+        return f"{self.sent_key[0]}-{self.sent_key[1]}"
+
+    async def catch_up(self, last_id: str, retention_ms: int) -> AsyncIterator[list[Frame] | dict[str, Any]]:
+        """Yield a gap frame if entries after `last_id` are gone, then every retained entry
+        after it up to the registration point, page by page."""
+        start = parse_id(last_id)
+        self.sent_key = start
+        async for item in self.relay.history(self.interest, start, self.registered_at, retention_ms):
+            if isinstance(item, dict):
+                yield item
+                continue
+            frames = [f for f in item if f.key > self.sent_key]
+            if frames:
+                self.sent_key = frames[-1].key
+                yield frames
+
+    def close(self) -> None:
+        self.relay.unsubscribe(self)
+
+
+def _raise_if_cancelled() -> None:
+    """redis-py can absorb a cancellation that lands in a blocking read (returning, or
+    raising a connection error, instead): the cancellation (app shutdown) still wins."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+class Relay:
+    """One per web process. `run()` is the supervised reader; `subscribe()` for clients."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        *,
+        stream: str = keys.COMBINED_STREAM,
+        block_ms: int = 1000,
+        count: int = 500,
+        max_pending: int = 5000,
+        observe_lag: Callable[[float], None] | None = None,
+    ) -> None:
+        """`observe_lag` gets, for every entry read, the seconds between its stream id
+        (when Redis appended it) and now: the relay's lag (a metrics histogram)."""
+        self.redis = client
+        self.stream = stream
+        self.block_ms = block_ms
+        self.count = count
+        self.max_pending = max_pending
+        self.last_id: str | None = None
+        self._all: set[Subscription] = set()
+        self._by_customer: dict[str, set[Subscription]] = {}
+        self._unfiltered: set[Subscription] = set()
+        self.started = asyncio.Event()
+        # Counters the metrics module reads.
+        self.entries_read = 0
+        self.frames_offered = 0
+        self.restarts = 0
+        self._observe_lag = observe_lag
+
+    # -- subscribers --------------------------------------------------------------------
+
+    def subscribe(self, interest: Interest) -> Subscription:
+        sub = Subscription(self, interest, self.max_pending, registered_at=self.last_id or "0-0")
+        self._all.add(sub)
+        if interest.customers is None:
+            self._unfiltered.add(sub)
+        else:
+            for customer in interest.customers:
+                self._by_customer.setdefault(customer, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._all.discard(sub)
+        self._unfiltered.discard(sub)
+        for customer in sub.interest.customers or ():
+            subs = self._by_customer.get(customer)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._by_customer[customer]
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._all)
+
+    def _fan_out(self, frames: list[Frame]) -> None:
+        per_sub: dict[Subscription, list[Frame]] = {}
+        for frame in frames:
+            targets: Iterable[Subscription] = self._unfiltered
+            by_customer = self._by_customer.get(frame.customer_id)
+            if by_customer:
+                targets = (*self._unfiltered, *by_customer)
+            for sub in targets:
+                if sub.interest.types is None or frame.type in sub.interest.types:
+                    per_sub.setdefault(sub, []).append(frame)
+        for sub, batch in per_sub.items():
+            sub.offer(batch)
+            self.frames_offered += len(batch)
+
+    # -- the reader ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Read forever; Redis trouble is logged and retried with backoff, never fatal."""
+        backoff = Backoff(initial=0.5, maximum=10.0)
+        while True:
+            try:
+                if self.last_id is None:
+                    self.last_id = await self._tail_id()
+                self.started.set()
+                while True:
+                    await self._read_once()
+                    _raise_if_cancelled()
+                    backoff.reset()
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError, MessageError) as exc:
+                _raise_if_cancelled()
+                self.restarts += 1
+                delay = backoff.next_delay()
+                log.warning("relay: reading %s failed (%s); retrying in %.1fs", self.stream, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _tail_id(self) -> str:
+        """Where a fresh process starts: the newest entry now (an explicit id, not `$`)."""
+        newest = await self.redis.xrevrange(self.stream, count=1)
+        return as_text(newest[0][0]) if newest else "0-0"
+
+    async def _read_once(self) -> None:
+        assert self.last_id is not None
+        reply: Any = await self.redis.xread(
+            {self.stream: self.last_id}, count=self.count, block=self.block_ms
+        )
+        if not reply:
+            return
+        now_ms = int(time.time() * 1000)
+        frames: list[Frame] = []
+        for _, entries in reply:
+            for stream_id, fields in entries:
+                self.last_id = as_text(stream_id)
+                try:
+                    frame = Frame.of(stream_id, fields)
+                except (MessageError, ValueError) as exc:
+                    log.warning("relay: skipping unreadable entry %s: %s", as_text(stream_id), exc)
+                    continue
+                frames.append(frame)
+                if self._observe_lag is not None:
+                    self._observe_lag(max(0, now_ms - frame.ms) / 1000)
+        self.entries_read += len(frames)
+        if frames:
+            self._fan_out(frames)
+
+    # -- history ------------------------------------------------------------------------
+
+    async def history(
+        self, interest: Interest, after: tuple[int, int], until: str, retention_ms: int
+    ) -> AsyncIterator[list[Frame] | dict[str, Any]]:
+        """Retained entries after `after` up to `until` (inclusive), oldest first, in pages;
+        a gap dict first when entries after `after` were trimmed away."""
+        streams = (
+            [self.stream]
+            if interest.customers is None
+            else [keys.customer_stream(c) for c in sorted(interest.customers)]
+        )
+        gap = await self._gap(streams, after, retention_ms)
+        if gap is not None:
+            yield gap
+        pages = [self._pages(s, after, until) for s in streams]
+        if len(pages) == 1:
+            async for page in pages[0]:
+                yield [f for f in page if interest.wants(f)]
+            return
+        # Several customers: merge their streams by id (each is already in order).
+        merged: list[Frame] = []
+        for source in pages:
+            async for page in source:
+                merged.extend(f for f in page if interest.wants(f))
+        merged.sort(key=lambda f: f.key)
+        for i in range(0, len(merged), CATCH_UP_PAGE):
+            yield merged[i : i + CATCH_UP_PAGE]
+
+    async def _pages(self, stream: str, after: tuple[int, int], until: str) -> AsyncIterator[list[Frame]]:
+        low = f"({after[0]}-{after[1]}"
+        while True:
+            entries = await self.redis.xrange(stream, min=low, max=until, count=CATCH_UP_PAGE)
+            if not entries:
+                return
+            frames = []
+            for stream_id, fields in entries:
+                try:
+                    frames.append(Frame.of(stream_id, fields))
+                except (MessageError, ValueError) as exc:
+                    log.warning("relay: skipping unreadable entry %s: %s", as_text(stream_id), exc)
+            yield frames
+            if len(entries) < CATCH_UP_PAGE:
+                return
+            low = f"({as_text(entries[-1][0])}"
+
+    async def _gap(
+        self, streams: list[str], after: tuple[int, int], retention_ms: int
+    ) -> dict[str, Any] | None:
+        """Were entries after `after` trimmed (or expired) before the client came back?"""
+        if after == (0, 0):
+            return None  # "everything you have": nothing was promised before it
+        horizon: tuple[int, int] | None = None
+        for stream in streams:
+            try:
+                info = await self.redis.xinfo_stream(stream)
+            except RedisError:
+                # No stream at all: a stopped customer's stream expires after the retention,
+                # so an id older than that may have had entries after it.
+                now_ms = int(time.time() * 1000)
+                if after[0] < now_ms - retention_ms:
+                    candidate = (now_ms - retention_ms, 0)
+                    horizon = candidate if horizon is None else max(horizon, candidate)
+                continue
+            first = info.get("first-entry")
+            trimmed = int(info.get("entries-added", 0)) > int(info.get("length", 0))
+            if first and trimmed:
+                first_key = parse_id(as_text(first[0]))
+                if after < first_key:
+                    horizon = first_key if horizon is None else max(horizon, first_key)
+        if horizon is None:
+            return None
+        return {"type": "gap", "from": f"{after[0]}-{after[1]}", "to": f"{horizon[0]}-{horizon[1]}"}

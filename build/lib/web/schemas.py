@@ -1,0 +1,352 @@
+"""JSON Schemas of every request body and response, by name (OpenAPI components).
+
+Request bodies are validated against these (web.declare) and responses are
+checked against them in the tests, so they are the contract, not commentary.
+Column lengths come from the models, so a widened column widens the schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import String
+
+from models import Customer
+from models.enums import ActualState, CustomerStatus, ServiceType
+from settings import TlsMode
+
+Schema = dict[str, Any]
+
+
+def ref(name: str) -> Schema:
+    assert name in SCHEMAS, f"no schema named {name!r}"
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _ref(name: str) -> Schema:
+    # For use while SCHEMAS is being built (the assertion in ref() needs it finished).
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: Schema) -> Schema:
+    kind = schema["type"]
+    return {**schema, "type": [*(kind if isinstance(kind, list) else [kind]), "null"]}
+
+
+def _obj(properties: dict[str, Schema], required: list[str] | None = None, *, closed: bool = True) -> Schema:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(properties) if required is None else required,
+        "additionalProperties": not closed,
+    }
+
+
+def _length(column: str) -> int:
+    kind = Customer.__table__.c[column].type
+    assert isinstance(kind, String) and kind.length is not None, column
+    return kind.length
+
+
+def _secret_length(column: str) -> int:
+    length = getattr(Customer.__table__.c[column].type, "length", None)
+    assert isinstance(length, int), column
+    return length
+
+
+UUID: Schema = {"type": "string", "format": "uuid"}
+DATETIME: Schema = {"type": "string", "format": "date-time"}
+TEXT: Schema = {"type": "string"}
+INT: Schema = {"type": "integer"}
+STATE: Schema = {"type": "string", "enum": [s.value for s in ActualState]}
+
+
+def _text(column: str) -> Schema:
+    return {"type": "string", "maxLength": _length(column)}
+
+
+# What the data layer accepts (models.validation), said as patterns so that a request the
+# schema allows is never refused by the model, and one it forbids is refused up front.
+# Not only whitespace, in the data layer's sense (str.strip): the characters are listed
+# because regex engines disagree on what \s means (ECMA-262's and Python's differ).
+_WHITESPACE = "".join(f"\\u{code:04x}" for code in range(0x10000) if chr(code).isspace())
+NOT_BLANK = f"[^{_WHITESPACE}]"
+_HEX2 = "[0-9A-Fa-f]{2}"
+MAC_PATTERN = "|".join(
+    (
+        rf"^(?:{_HEX2}:){{5}}{_HEX2}$",
+        rf"^(?:{_HEX2}-){{5}}{_HEX2}$",
+        r"^[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}$",
+        r"^[0-9A-Fa-f]{6}[:-][0-9A-Fa-f]{6}$",
+        r"^[0-9A-Fa-f]{12}$",
+    )
+)
+_OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+IPV4_PATTERN = rf"^(?:{_OCTET}\.){{3}}{_OCTET}(?:/(?:3[0-2]|[12]?[0-9]))?$"
+
+
+def _required_text(column: str) -> Schema:
+    return {**_text(column), "minLength": 1, "pattern": NOT_BLANK, "description": "not blank"}
+
+
+def _mac() -> Schema:
+    return {
+        "type": ["string", "null"],
+        "pattern": MAC_PATTERN,
+        "description": "a MAC address: aa:bb:cc:dd:ee:ff, aa-bb-..., aabb.ccdd.eeff or aabbccddeeff",
+    }
+
+
+def _ip() -> Schema:
+    return {
+        "anyOf": [
+            {"type": "string", "pattern": IPV4_PATTERN},
+            {"type": "string", "format": "ipv6"},
+            {"type": "null"},
+        ],
+        "description": "an IPv4 address (optionally with a /prefix) or an IPv6 address",
+    }
+
+
+_CUSTOMER_WRITABLE: dict[str, Schema] = {
+    "mikrotik_id": _required_text("mikrotik_id"),
+    "username": _required_text("username"),
+    "name": _required_text("name"),
+    "service_type": {"type": "string", "enum": [s.value for s in ServiceType]},
+    "status": {"type": "string", "enum": [s.value for s in CustomerStatus]},
+    "phone": nullable(_text("phone")),
+    "email": nullable(_text("email")),
+    "pppoe_username": nullable(_text("pppoe_username")),
+    "pppoe_password": {
+        **nullable({"type": "string", "maxLength": _secret_length("pppoe_password")}),
+        "writeOnly": True,
+    },
+    "pppoe_profile": nullable(_text("pppoe_profile")),
+    "hotspot_username": nullable(_text("hotspot_username")),
+    "hotspot_password": {
+        **nullable({"type": "string", "maxLength": _secret_length("hotspot_password")}),
+        "writeOnly": True,
+    },
+    "hotspot_mac_address": _mac(),
+    "static_ip": _ip(),
+    "assigned_ip": _ip(),
+    "mac_address": _mac(),
+    "package_id": nullable({"type": "integer", "minimum": 1, "maximum": 2**31 - 1}),
+    "interface_name": nullable(_text("interface_name")),
+    "queue_name": nullable(_text("queue_name")),
+}
+
+_CUSTOMER_REQUIRED = ["mikrotik_id", "username", "name", "service_type"]
+
+# What a customer looks like in answers: passwords replaced by has_* flags, addresses as
+# the database prints them.
+_CUSTOMER_READ: dict[str, Schema] = {
+    "id": UUID,
+    **{k: v for k, v in _CUSTOMER_WRITABLE.items() if not k.endswith("_password")},
+    **{k: nullable(TEXT) for k in ("hotspot_mac_address", "static_ip", "assigned_ip", "mac_address")},
+    "has_pppoe_password": {"type": "boolean"},
+    "has_hotspot_password": {"type": "boolean"},
+    "last_online": nullable(DATETIME),
+    "package": {"oneOf": [_ref("Package"), {"type": "null"}]},
+    "monitored": {"type": "boolean", "description": "the customer has an open monitor session"},
+    "monitor_state": {**nullable(STATE), "enum": [*STATE["enum"], None]},
+    "created_at": DATETIME,
+    "updated_at": DATETIME,
+}
+
+_CHECK = _obj(
+    {
+        "ok": {"type": "boolean"},
+        "detail": TEXT,
+    },
+    ["ok", "detail"],
+    closed=False,
+)
+
+SCHEMAS: dict[str, Schema] = {
+    "Error": _obj(
+        {
+            "status": {"const": "error"},
+            "code": TEXT,
+            "message": TEXT,
+            "parameter": {**TEXT, "description": "the malformed query or path parameter"},
+            "field": {**TEXT, "description": "the refused body field"},
+            "customer_status": TEXT,
+            "scope": {"type": "string", "enum": ["global", "router"]},
+            "cap": INT,
+            "in_use": INT,
+            "retry_after": INT,
+            "router_id": TEXT,
+            "router_name": TEXT,
+        },
+        ["status", "code", "message"],
+    ),
+    "MonitorStarted": _obj(
+        {
+            "status": {"const": "success"},
+            "message": {"type": "string", "enum": ["Monitoring started", "Already monitoring"]},
+            "customer_id": UUID,
+            "session_id": UUID,
+            "task_id": nullable(TEXT),
+            "router": {**TEXT, "description": "the router's id (customers.mikrotik_id)"},
+            "state": STATE,
+        }
+    ),
+    "MonitorStopped": _obj(
+        {
+            "status": {"const": "success"},
+            "message": {"const": "Monitoring stopped"},
+            "customer_id": UUID,
+            "session_id": UUID,
+            "state": STATE,
+        }
+    ),
+    "Monitor": _obj(
+        {
+            "customer_id": UUID,
+            "customer_name": TEXT,
+            "username": TEXT,
+            "router": TEXT,
+            "interface": nullable(TEXT),
+            "state": STATE,
+            "started_at": nullable(DATETIME),
+            "last_sample_at": {
+                **nullable(DATETIME),
+                "description": "timestamp of the customer's newest stream entry",
+            },
+            "live": {"type": "boolean", "description": "a monitor holds the lease right now"},
+            "session_id": UUID,
+            "task_id": nullable(TEXT),
+            "attempt": INT,
+            "requested_by": nullable(TEXT),
+            "created_at": nullable(DATETIME),
+            "lease_expires_in": nullable({"type": "number"}),
+        }
+    ),
+    "MonitorStatus": _obj(
+        {
+            "status": {"const": "ok"},
+            "active_monitors": {"type": "array", "items": UUID},
+            "monitor_count": INT,
+            "max_concurrent": INT,
+            "slots_available": INT,
+            "monitors": {"type": "array", "items": _ref("Monitor")},
+        }
+    ),
+    "Package": _obj(
+        {"id": INT, "name": TEXT, "download_bps": INT, "upload_bps": INT},
+    ),
+    "Customer": _obj(_CUSTOMER_READ),
+    "CustomerCreate": _obj(_CUSTOMER_WRITABLE, _CUSTOMER_REQUIRED),
+    "CustomerUpdate": {**_obj(_CUSTOMER_WRITABLE, []), "minProperties": 1},
+    "CustomerList": _obj(
+        {
+            "status": {"const": "ok"},
+            "customers": {"type": "array", "items": _ref("Customer")},
+            "total": {**INT, "description": "customers matching the filters, over all pages"},
+            "limit": INT,
+            "offset": INT,
+        }
+    ),
+    "CustomerReply": _obj({"status": {"const": "ok"}, "customer": _ref("Customer")}),
+    "CustomerWritten": _obj(
+        {
+            "status": {"const": "success"},
+            "message": {"type": "string", "enum": ["Customer created", "Customer updated"]},
+            "customer": _ref("Customer"),
+        }
+    ),
+    "CustomerDeleted": _obj(
+        {
+            "status": {"const": "success"},
+            "message": {"const": "Customer deleted"},
+            "customer_id": UUID,
+            "monitor_stopped": {"type": "boolean", "description": "a running monitor was stopped first"},
+        }
+    ),
+    "TrafficEntry": {
+        "type": "object",
+        "description": "one stream entry as tasks.message.decode_entry gives it (README, message format)",
+        "properties": {
+            "id": TEXT,
+            "type": {
+                "type": "string",
+                "enum": ["traffic", "started", "offline", "reconnecting", "resumed", "stopped"],
+            },
+            "customer_id": TEXT,
+            "timestamp": TEXT,
+            "download_bps": INT,
+            "upload_bps": INT,
+            "download_utilization": nullable({"type": "number"}),
+            "upload_utilization": nullable({"type": "number"}),
+            "seq": INT,
+        },
+        "required": ["id", "type"],
+        "additionalProperties": True,
+    },
+    "Gap": _obj(
+        {
+            "from": {**TEXT, "description": "the id asked to continue from"},
+            "to": {**TEXT, "description": "the oldest entry still retained"},
+        }
+    ),
+    "Traffic": _obj(
+        {
+            "status": {"const": "ok"},
+            "customer_id": UUID,
+            "entries": {"type": "array", "items": _ref("TrafficEntry")},
+            "next": {**nullable(TEXT), "description": "pass as `since` to continue after these entries"},
+            "more": {"type": "boolean", "description": "the limit cut the answer short"},
+            "retention_seconds": INT,
+            "gap": {
+                "oneOf": [_ref("Gap"), {"type": "null"}],
+                "description": "entries after `since` were trimmed before they could be read",
+            },
+        }
+    ),
+    "Router": _obj(
+        {
+            "id": TEXT,
+            "name": TEXT,
+            "host": TEXT,
+            "port": INT,
+            "tls": {"type": "boolean"},
+            "tls_mode": {"type": "string", "enum": [m.value for m in TlsMode]},
+            "max_monitors": nullable(INT),
+            "source": {
+                "type": "string",
+                "enum": ["table", "settings"],
+                "description": "a routers row, or MIKROTIK_* for a mikrotik_id with no row",
+            },
+            "customers": INT,
+            "monitors_open": {**INT, "description": "open monitor sessions"},
+            "monitors_running": {**INT, "description": "open sessions whose monitor holds its lease"},
+        }
+    ),
+    "Routers": _obj({"status": {"const": "ok"}, "routers": {"type": "array", "items": _ref("Router")}}),
+    "Health": _obj({"status": {"const": "ok"}}),
+    "Check": _CHECK,
+    "Ready": _obj(
+        {
+            "status": {"type": "string", "enum": ["ok", "error"]},
+            "code": {"const": "not_ready"},
+            "message": TEXT,
+            "checks": _obj(
+                {name: _ref("Check") for name in ("database", "redis", "workers", "beat")},
+            ),
+            "auth": {"type": "string", "enum": ["enabled", "disabled"]},
+        },
+        ["status", "checks", "auth"],
+    ),
+    "OpenApi": {"type": "object", "description": "this document"},
+    "SessionStatus": _obj(
+        {
+            "status": {"const": "ok"},
+            "auth": {"type": "string", "enum": ["enabled", "disabled"]},
+            "authenticated": {"type": "boolean"},
+        }
+    ),
+    "Login": _obj({"token": {"type": "string", "minLength": 1, "maxLength": 1024}}, ["token"]),
+    "LoggedIn": _obj({"status": {"const": "success"}, "message": {"const": "Logged in"}, "expires_in": INT}),
+    "LoggedOut": _obj({"status": {"const": "success"}, "message": {"const": "Logged out"}}),
+}

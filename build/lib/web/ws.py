@@ -1,0 +1,189 @@
+"""`/ws`: the live feed, as the seed's dashboards expect it, resumable by id.
+
+A client written for the seed connects with no parameters and gets every customer's
+entries, one flat JSON object per frame (tasks.message's format, `id` = stream id).
+Optional query parameters:
+  customer_id=<uuid>       repeatable: only these customers
+  types=traffic|events     only samples, or only status events
+  last_id=<stream id>      resume: every retained entry after it, in order, then live
+Server frames besides entries: {"type":"gap","from":..,"to":..} when entries after
+last_id are gone, {"type":"ping"} every WS_PING_INTERVAL seconds (browsers cannot see
+protocol pings: this one lets a page notice a dead feed), {"type":"pong"} answering a
+client's {"type":"ping"}. A client that cannot keep up is closed with 1013 and a reason
+naming the id to resume from.
+
+Each connection runs a sender (catch-up, then its outbox) and a receiver side by side;
+whichever ends first ends both, so a vanished client is noticed at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import anyio
+from starlette.datastructures import QueryParams
+from starlette.responses import JSONResponse
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from settings import Settings
+from web.auth import accepted_subprotocol, websocket_refusal
+from web.metrics import WebMetrics
+from web.relay import EVENT_TYPES, TRAFFIC_TYPES, Frame, Interest, Overflow, Relay, Subscription, parse_id
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 10.0  # a client whose socket takes longer than this to take one frame is gone
+MAX_CUSTOMERS = 200
+TRY_AGAIN_LATER = 1013
+
+
+class BadRequest(ValueError):
+    """A query parameter of the handshake is malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class FeedRequest:
+    interest: Interest
+    last_id: str | None
+
+
+def parse_feed_request(params: QueryParams) -> FeedRequest:
+    customers: set[str] = set()
+    for raw in params.getlist("customer_id"):
+        for value in raw.split(","):
+            try:
+                customers.add(str(uuid.UUID(value.strip())))
+            except ValueError:
+                raise BadRequest(f"customer_id: {value[:60]!r} is not a UUID") from None
+    if len(customers) > MAX_CUSTOMERS:
+        raise BadRequest(f"customer_id: at most {MAX_CUSTOMERS} customers per connection")
+    types_param = params.get("types")
+    types: frozenset[str] | None = None
+    if types_param is not None:
+        if types_param == "traffic":
+            types = TRAFFIC_TYPES
+        elif types_param == "events":
+            types = EVENT_TYPES
+        else:
+            raise BadRequest(f"types: must be 'traffic' or 'events', got {types_param[:40]!r}")
+    last_id = params.get("last_id")
+    if last_id is not None:
+        try:
+            parse_id(last_id)
+        except ValueError:
+            raise BadRequest(f"last_id: {last_id[:60]!r} is not a stream id like 1795517328938-0") from None
+    return FeedRequest(Interest(frozenset(customers) if customers else None, types), last_id)
+
+
+class Feed:
+    """One WebSocket connection's life, from handshake to close."""
+
+    def __init__(self, websocket: WebSocket, relay: Relay, settings: Settings, metrics: WebMetrics) -> None:
+        self.ws = websocket
+        self.relay = relay
+        self.settings = settings
+        self.metrics = metrics
+        self._send_lock = asyncio.Lock()
+        # The last entry whose frame went out: what a client closed for being slow must
+        # resume from (frames taken from the outbox but not yet sent do not count).
+        self.delivered: str | None = None
+
+    async def serve(self) -> None:
+        refusal = websocket_refusal(self.ws, self.settings)
+        if refusal is None:
+            try:
+                request = parse_feed_request(self.ws.query_params)
+            except BadRequest as exc:
+                refusal = JSONResponse(
+                    {"status": "error", "message": str(exc), "code": "invalid_parameter"}, status_code=400
+                )
+        if refusal is not None:
+            self.metrics.ws_refused.labels(str(refusal.status_code)).inc()
+            await self.ws.send_denial_response(refusal)
+            return
+        await self.ws.accept(subprotocol=accepted_subprotocol(self.ws))
+        self.metrics.ws_connections.inc()
+        # Entries between the client's last id and the reader's first read must not fall
+        # between catch-up and live: register only once the reader knows its position.
+        await asyncio.wait_for(self.relay.started.wait(), timeout=10.0)
+        sub = self.relay.subscribe(request.interest)
+        try:
+            async with anyio.create_task_group() as group:
+
+                async def send_then_stop() -> None:
+                    await self._send(sub, request.last_id)
+                    group.cancel_scope.cancel()
+
+                async def receive_then_stop() -> None:
+                    await self._receive()
+                    group.cancel_scope.cancel()
+
+                group.start_soon(send_then_stop)
+                group.start_soon(receive_then_stop)
+        finally:
+            sub.close()
+
+    async def _send(self, sub: Subscription, last_id: str | None) -> None:
+        self.delivered = last_id
+        try:
+            if last_id is not None:
+                async for item in sub.catch_up(last_id, self.settings.customer_stream_retention * 1000):
+                    if isinstance(item, dict):
+                        await self._send_text(json.dumps(item))
+                    else:
+                        await self._send_frames(item)
+            every = self.settings.ws_ping_interval
+            next_ping = time.monotonic() + every
+            while True:
+                batch = await sub.next_batch(timeout=max(0.0, next_ping - time.monotonic()))
+                await self._send_frames(batch)
+                if time.monotonic() >= next_ping:
+                    await self._send_text('{"type":"ping"}')
+                    next_ping = time.monotonic() + every
+        except (Overflow, TimeoutError):
+            # Its outbox overflowed, or one frame took SEND_TIMEOUT to leave: the client
+            # cannot keep up. Close it (the close frame follows what is buffered) and let
+            # it resume by id; nothing is lost within retention.
+            self.metrics.ws_closed_slow.inc()
+            resume = self.delivered or "0-0"
+            log.info("ws: closing a client that fell behind (resume from %s)", resume)
+            await self._close(TRY_AGAIN_LATER, f"too slow: reconnect with last_id={resume}")
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            return  # gone: the receiver or the task group finishes the rest
+
+    async def _receive(self) -> None:
+        try:
+            async for text in self.ws.iter_text():
+                if _is_ping(text):
+                    await self._send_text('{"type":"pong"}')
+        except (WebSocketDisconnect, RuntimeError):
+            return
+
+    async def _send_frames(self, frames: list[Frame]) -> None:
+        for frame in frames:
+            await self._send_text(frame.text)
+            self.delivered = frame.id
+        self.metrics.frames_sent.inc(len(frames))
+
+    async def _send_text(self, text: str) -> None:
+        async with self._send_lock:
+            await asyncio.wait_for(self.ws.send_text(text), SEND_TIMEOUT)
+
+    async def _close(self, code: int, reason: str) -> None:
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, reason=reason[:120]), SEND_TIMEOUT)
+        except (RuntimeError, OSError, TimeoutError):
+            pass
+
+
+def _is_ping(text: str) -> bool:
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(message, dict) and message.get("type") == "ping"

@@ -1,0 +1,88 @@
+"""docker/: what can be checked without a Docker engine (none runs on these machines).
+
+The compose file parses and describes the deployment (every role, Redis that never
+evicts, secrets only from the environment, start order by health), and every command it
+gives the image runs from a fresh virtualenv where the project was installed from its
+wheel, as the image installs it (`pip install .`), outside the checkout. What is NOT
+run here: `docker build` and `docker compose up` themselves (README says so).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.workers import ROOT
+
+COMPOSE = ROOT / "docker" / "compose.yaml"
+APP_SERVICES = {"migrate", "web", "worker", "control", "beat", "flower", "simulator", "seed"}
+
+
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
+    return data
+
+
+def test_image_compose_describes_every_role_and_keeps_secrets_out() -> None:
+    services = _compose()["services"]
+    assert set(services) == APP_SERVICES | {"postgres", "redis"}
+    assert {name for name, s in services.items() if s.get("profiles") == ["demo"]} == {"simulator", "seed"}
+    assert "noeviction" in services["redis"]["command"]
+    assert services["web"]["ports"] == ["127.0.0.1:8081:8081"]
+    assert "/health" in " ".join(services["web"]["healthcheck"]["test"])
+    assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["worker"]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+    assert services["beat"]["depends_on"]["web"]["condition"] == "service_healthy"
+    for name in APP_SERVICES:
+        command = " ".join(services[name]["command"])
+        assert "password" not in command.lower() and "basic-auth" not in command, (name, command)
+    text = COMPOSE.read_text()
+    for secret in ("POSTGRES_PASSWORD", "MIKROTIK_PASS", "FLOWER_BASIC_AUTH"):
+        assert f"${{{secret}:?" in text  # required from the environment, never defaulted
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    assert "USER monitor" in dockerfile and "PASS" not in dockerfile and "TOKEN" not in dockerfile
+
+
+@pytest.fixture(scope="module")
+def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project installed from its wheel into a new virtualenv, as the image does."""
+    where = tmp_path_factory.mktemp("image")
+    wheels = where / "wheels"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        check=True,
+        capture_output=True,
+    )
+    (wheel,) = wheels.glob("*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = archive.namelist()
+    # The dashboard's assets travel with the package (no build step, no CDN).
+    assert "web/static/vendor/uplot/uPlot.iife.min.js" in names and "web/static/vendor/uplot/LICENSE" in names
+    venv = where / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True)
+    return venv
+
+
+def test_image_every_compose_command_runs_from_a_fresh_virtualenv(fresh_venv: Path, tmp_path: Path) -> None:
+    services = _compose()["services"]
+    env = {"PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin", "ENV_FILE": "/nonexistent", "HOME": str(tmp_path)}
+    commands = {name: list(services[name]["command"]) for name in APP_SERVICES}
+    commands["image default (CMD)"] = ["python", "-m", "web"]
+    for name, command in commands.items():
+        if command[0] == "celery":
+            command = [*command[:4], "--help"]  # celery -A tasks <role> --help
+        else:
+            command = [*command[:3], "--help"]  # python -m <module> --help
+        executable = fresh_venv / "bin" / command[0]
+        done = subprocess.run(
+            [str(executable), *command[1:]], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, (name, command, done.stderr[-2000:])
+        assert "usage" in done.stdout.lower(), (name, done.stdout[:500])
