@@ -9,6 +9,7 @@ run here: `docker build` and `docker compose up` themselves (README says so).
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -21,7 +22,20 @@ import yaml
 from tests.workers import ROOT
 
 COMPOSE = ROOT / "docker" / "compose.yaml"
+DOCKERFILE = ROOT / "docker" / "Dockerfile"
 APP_SERVICES = {"migrate", "web", "worker", "control", "beat", "flower", "simulator", "seed"}
+
+
+def _dockerfile_copies() -> list[str]:
+    """The sources the Dockerfile's COPY lines take (all but the destination)."""
+    names: list[str] = []
+    for line in DOCKERFILE.read_text().splitlines():
+        if line.startswith("COPY "):
+            names += line.split()[1:-1]
+    return names
+
+
+DOCKERFILE_COPIES = _dockerfile_copies()
 
 
 def _compose() -> dict[str, Any]:
@@ -45,7 +59,7 @@ def test_image_compose_describes_every_role_and_keeps_secrets_out() -> None:
     text = COMPOSE.read_text()
     for secret in ("POSTGRES_PASSWORD", "MIKROTIK_PASS", "FLOWER_BASIC_AUTH"):
         assert f"${{{secret}:?" in text  # required from the environment, never defaulted
-    dockerfile = (ROOT / "docker" / "Dockerfile").read_text()
+    dockerfile = DOCKERFILE.read_text()
     assert "USER monitor" in dockerfile and "PASS" not in dockerfile and "TOKEN" not in dockerfile
 
 
@@ -53,9 +67,19 @@ def test_image_compose_describes_every_role_and_keeps_secrets_out() -> None:
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The project installed from its wheel into a new virtualenv, as the image does."""
     where = tmp_path_factory.mktemp("image")
+    # Exactly what the Dockerfile copies, built away from the checkout (a build leaves
+    # build/ and *.egg-info behind in its source directory).
+    source = where / "src"
+    source.mkdir()
+    for name in DOCKERFILE_COPIES:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(origin, source / name)
     wheels = where / "wheels"
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
         check=True,
         capture_output=True,
     )

@@ -1,1 +1,0 @@
-"""Synchronous database reads and writes of the REST layer (run through AppState.run)."""
