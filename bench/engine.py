@@ -279,8 +279,8 @@ class Bench:
             time.sleep(0.5)
 
     def run(self, k: int, workers: int) -> Row:
+        from harness.workers import worker
         from tasks import runtime, service, sessions
-        from tests.workers import worker
 
         notes: list[str] = []
         chosen = self.customers[:k]
@@ -654,7 +654,7 @@ class Bench:
 
 
 def _parse_ts(value: str) -> float:
-    from tests.tasks.conftest import parse_ts
+    from harness.seed import parse_ts
 
     return parse_ts(value)
 
@@ -707,8 +707,8 @@ def main() -> int:
     threading.stack_size(512 * 1024)
     rows: list[Row] = []
     with _interrupt_once(), ExitStack() as stack:
-        from tests.pg import migrated_schema
-        from tests.tasks.conftest import ROUTER_PASSWORD, apply_env, seed_customers
+        from harness.pg import migrated_schema
+        from harness.seed import ROUTER_PASSWORD, apply_env, seed_customers
 
         if LOG_DIR.exists():
             shutil.rmtree(LOG_DIR)
@@ -721,9 +721,9 @@ def main() -> int:
 
         import redis
 
+        from harness.workers import beat, worker
         from tasks import runtime, sessions
         from tasks.hub import close_hub
-        from tests.workers import beat, worker
 
         client = redis.Redis.from_url(REDIS_URL)
         client.flushdb()

@@ -8,14 +8,15 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select, update
 
+from harness.polling import wait_for
+from harness.seed import apply_env
+from harness.workers import CeleryProcess
 from models import Customer, MonitorSession
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId
 from tasks import runtime, service, sessions
 from tasks.lifecycle import request_stop as set_stop_key
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
-    apply_env,
     customer_entries,
     in_threads,
     live_tokens,
@@ -23,7 +24,6 @@ from tests.tasks.conftest import (
     token,
     wait_entry,
 )
-from tests.workers import CeleryProcess
 
 CAP = 5
 

@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from harness.seed import apply_env
 from models import Router
 from tasks import sessions
 from tasks.keys import customer_stream
 from tasks.message import CustomerMeta, status_entry
-from tests.tasks.conftest import BASE_ENV, apply_env
+from tests.tasks.conftest import BASE_ENV
 from tests.web.conftest import ROUTER_ID, WebDb, assert_error
 
 SEED_KEYS = {"status", "active_monitors", "monitor_count", "max_concurrent", "slots_available"}
