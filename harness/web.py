@@ -73,6 +73,16 @@ class Uvicorn:
 
         wait_for(up, timeout, step=0.05, what="uvicorn to answer /health")
 
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        """Crash: no shutdown, every client's socket reset; `start()` brings it back on
+        the same port."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
