@@ -131,6 +131,8 @@ class Row:
     router_sessions: int = 0
     router_running_commands: int = 0
     router_logins: int = 0
+    router_logins_per_min: float = 0.0
+    router_commands_per_s: float = 0.0
     redis_used_mb: float = 0.0
     slots_in_use_after_stop: int = -1
     open_sessions_after_stop: int = -1
@@ -384,6 +386,7 @@ class EngineBench:
 
         sim, stack = self.sim, self.stack
         dump_records(clients)  # everything before the window
+        stats0 = sim.ask("stats")
         t_a, m_a = time.time(), time.monotonic()
         sim.ask("record on")
         meter = stack.meter({"ws-clients": clients.proc.pid})
@@ -395,7 +398,12 @@ class EngineBench:
         t_b = time.time()
         processes = meter.read()
         sent = sim.ask("record off")["log"]
+        stats1 = sim.ask("stats")
         row.window_s = round(time.monotonic() - m_a, 1)
+        row.router_logins_per_min = round((stats1["logins"] - stats0["logins"]) * 60 / row.window_s, 1)
+        row.router_commands_per_s = round(
+            (stats1["commands_total"] - stats0["commands_total"]) / row.window_s, 1
+        )
         time.sleep(GRACE)
         records = dump_records(clients)
         row.redis_used_mb = round(stack.redis.info("memory")["used_memory"] / 2**20, 1)
