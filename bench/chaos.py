@@ -42,18 +42,16 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import redis
 
 from bench.engine import dump_records
-from bench.results import table, write_results
+from bench.results import RESULTS_DIR, table, write_results
 from bench.sim_process import SimProcess
 from bench.stack import Stack, interrupt_once
 
-ROOT = Path(__file__).resolve().parent.parent
-LOG_DIR = ROOT / "bench" / "results" / "chaos-logs"
+LOG_DIR = RESULTS_DIR / "chaos-logs"
 
 MONITORS = int(os.environ.get("CHAOS_MONITORS", "200"))
 ALL_FAULTS = [
@@ -105,7 +103,7 @@ class Witness:
 
     def start(self) -> Witness:
         client = redis.Redis.from_url(self.url)
-        newest = client.xrevrange("mikrotik:traffic:customers", count=1)
+        newest: Any = client.xrevrange("mikrotik:traffic:customers", count=1)
         self.last_id = newest[0][0].decode() if newest else "0-0"
         client.close()
         self.thread.start()
@@ -115,7 +113,7 @@ class Witness:
         client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=1)
         while not self.stop.is_set():
             try:
-                reply = client.xread({"mikrotik:traffic:customers": self.last_id}, count=1000, block=500)
+                reply: Any = client.xread({"mikrotik:traffic:customers": self.last_id}, count=1000, block=500)
             except redis.RedisError:
                 time.sleep(0.2)
                 continue
@@ -218,7 +216,12 @@ class Chaos:
         if name == "term-worker":
             victim = stack.monitors[-1]
             victim.signal(signal.SIGTERM)
-            return lambda: (victim.wait_exit(60), self._replace_worker(victim))[-1]
+
+            def replace_after_exit() -> None:
+                victim.wait_exit(60)
+                self._replace_worker(victim)
+
+            return replace_after_exit
         if name == "redis-restart":
             self.private.restart_empty()
             return None

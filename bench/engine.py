@@ -48,15 +48,13 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from bench.results import table, write_results
+from bench.results import RESULTS_DIR, table, write_results
 from bench.sim_process import SimProcess
 from bench.stack import BASE_ENV, Stack, interrupt_once
 
-ROOT = Path(__file__).resolve().parent.parent
-LOG_DIR = ROOT / "bench" / "results" / "engine-logs"
+LOG_DIR = RESULTS_DIR / "engine-logs"
 
 PER_WORKER = int(os.environ.get("BENCH_MONITORS_PER_WORKER", "1000"))
 
@@ -414,7 +412,7 @@ class EngineBench:
         lo, hi = int(t_a * 1000), int((t_b + GRACE) * 1000)
         cursor: str | int = lo
         while True:
-            batch = stack.redis.xrange(COMBINED_STREAM, min=cursor, max=hi, count=5000)
+            batch: Any = stack.redis.xrange(COMBINED_STREAM, min=cursor, max=hi, count=5000)
             for entry_id, fields in batch:
                 sid = _field(fields, b"session_id")
                 if sid in session_ids:
@@ -659,7 +657,10 @@ def main() -> int:
             rows.append(bench.run(k, workers))
             print(f"K={k}x{workers} done", file=sys.stderr, flush=True)
     print_tables(rows)
-    settings = {**{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")}, **env}
+    settings: dict[str, Any] = {
+        **{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")},
+        **env,
+    }
     settings.update(
         window_seconds=SECONDS, start_mode=START_MODE, bulk_size=BULK_SIZE, ws_filtered=WS_FILTERED
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -228,7 +229,7 @@ class StartResult:
 MAX_BULK_START = 1000
 
 
-def start_many(customer_ids: list[object], requested_by: str | None = None) -> list[StartResult]:
+def start_many(customer_ids: Sequence[object], requested_by: str | None = None) -> list[StartResult]:
     """Start many monitors at once, each exactly as `start` would (same rules, same
     errors, per customer), in a few round trips instead of a dozen per customer.
 
@@ -263,7 +264,7 @@ def _key(customer_id: object) -> str:
         return f"invalid:{customer_id}"
 
 
-def _start_many(customer_ids: list[object], requested_by: str | None) -> dict[str, StartResult]:
+def _start_many(customer_ids: Sequence[object], requested_by: str | None) -> dict[str, StartResult]:
     settings = get_settings()
     results: dict[str, StartResult] = {}
     wanted: list[uuid.UUID] = []

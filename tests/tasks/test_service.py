@@ -20,6 +20,7 @@ from tests.tasks.conftest import (
     customer_entries,
     in_threads,
     live_tokens,
+    matches,
     session_row,
     token,
     wait_entry,
@@ -292,7 +293,7 @@ def test_service_start_many_gives_each_customer_its_own_result_like_single_start
         wait_entry(
             engine.redis,
             info.customer_id,
-            lambda e, s=info.session_id: e["type"] == "traffic" and e["session_id"] == s,
+            matches(type="traffic", session_id=info.session_id),
             10.0,
             "samples of a bulk-started monitor",
         )
