@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev test lint demo bench bench-routeros check-services clean
+.PHONY: dev test lint demo bench bench-naive chaos bench-routeros check-services clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,9 +30,17 @@ lint: $(STAMP)
 test: lint check-services
 	$(BIN)/python -m pytest
 
-## bench: the whole engine at K monitors (BENCH_SIZES=100,500,1000,2000, BENCH_SECONDS=20)
+## bench: end to end (REST, workers, WebSocket) at K monitors (BENCH_SIZES=100,500,1000,2000, BENCH_SECONDS=20)
 bench: $(STAMP) check-services
 	$(BIN)/python -m bench.engine
+
+## bench-naive: the naive way (a login per monitor, monitor-traffic =once= every second) beside ours
+bench-naive: $(STAMP)
+	$(BIN)/python -m bench.naive
+
+## chaos: faults while 200 monitors run and 5 WebSocket clients read (CHAOS_MONITORS, CHAOS_FAULTS)
+chaos: $(STAMP) check-services
+	$(BIN)/python -m bench.chaos
 
 ## bench-routeros: K streams over one router connection (K = 100, 1000, 5000)
 bench-routeros: $(STAMP)
@@ -43,4 +51,4 @@ clean:
 
 ## demo: the whole product on this machine (private Redis, SQLite, simulator, web, workers, beat, Flower); Ctrl-C stops it
 demo: $(STAMP)
-	$(BIN)/python scripts/demo.py
+	$(BIN)/python -m scripts.demo

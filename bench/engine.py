@@ -1,67 +1,60 @@
-"""Benchmark: the whole monitoring engine at K concurrent monitors (`make bench`).
+"""Benchmark: the whole product end to end at K concurrent monitors (`make bench`).
 
-Not a test: nothing here asserts on time. For each size in BENCH_SIZES (default
-100,500,1000,2000; a token is K, or KxW for W monitors workers; plain K gets
-ceil(K / BENCH_MONITORS_PER_WORKER=1000) workers) it
-1. starts fresh monitors workers (`celery -A tasks worker -Q monitors -P threads
-   -c K/W+25% --disable-prefetch`, as deployed) next to a control worker and beat,
-2. starts K PPPoE customers through tasks.service.start from BENCH_START_THREADS (16)
-   threads, at most BENCH_START_RATE per second if set ("burst" start numbers and
-   "ramp s": until every session's first sample is in its stream),
-3. waits 3 s, then measures BENCH_SECONDS (default 20) of steady state: samples
-   delivered, lost, duplicated, router-to-stream latency, worker RSS/CPU, router-side
-   sessions and commands, Redis memory,
-4. with the K still running, starts BENCH_PROBES (20) more customers one at a time
-   (start latency: start() call -> stream id time of the session's first traffic
-   entry) and stops them one at a time (stop latency: stop() call -> stream id time
-   of `stopped`): what one operator action costs at load K,
-5. stops all K at once through tasks.service.stop ("burst" stop numbers), checks
-   that every slot, router command, router session and open session row is given
-   back, then stops the workers.
+Not a test: nothing here asserts on time. The deployment (bench/stack.py): simulator,
+PostgreSQL schema, Redis, control worker + beat, monitors workers, uvicorn serving
+web.app:app (wsproto, as web/__main__.py runs it), and WebSocket clients in a process
+of their own (bench/ws_clients.py): ONE that reads every customer and
+BENCH_WS_FILTERED (20) that each read BENCH_WS_FILTER_SIZE (10) customers.
 
-Router-to-stream latency: the simulator (bench/engine_sim.py, a separate process)
-logs the wall-clock time right before it writes each cycle of monitor-traffic
-samples to its socket; every traffic entry is matched to that sample by (interface,
-rx-bits-per-second, tx-bits-per-second) and its latency is the entry's stream id
-time (Redis server clock, ms, floored) minus the send time. Same host, same clock.
-It covers: router socket -> RouterClient reader -> stream queue -> monitor thread ->
-enrich -> fenced Lua XADD. It does not cover a WebSocket hop (no web layer yet).
-A sample the router sent inside the window with no matching entry within
-GRACE seconds after the window counts as lost; `seq gaps` are holes in a session's
-seq inside the window; `silent` sessions have no sample in the window at all.
+For each size in BENCH_SIZES (default 100,500,1000,2000; a token is K, or KxW for W
+monitors workers; plain K gets ceil(K / BENCH_MONITORS_PER_WORKER=1000) workers):
+1. burst start: K starts through the REST API as fast as it takes them
+   (BENCH_START_MODE=bulk: `POST /api/monitor/start-many` with BENCH_BULK_SIZE ids a
+   call; `single`: one `POST /api/monitor/start` per customer from BENCH_START_THREADS
+   threads). "burst live s": first call -> the last of the K first samples on the
+   WebSocket; split into call -> `started` and `started` -> first sample;
+2. steady state, BENCH_SECONDS (20): router -> stream (Redis id time) and router ->
+   WebSocket (client receipt) latency, samples the router sent vs samples each client
+   received, CPU and peak RSS of every process (web, each worker, control, beat,
+   simulator, Redis, the clients);
+3. one at a time while K run: BENCH_PROBES (20) starts (REST call -> first sample on
+   the WebSocket) and stops (REST call -> `stopped` on the WebSocket);
+4. start storm: BENCH_STORM (50) concurrent REST starts while K run; router ->
+   WebSocket latency of the K in the 3 s before vs while the storm is served;
+5. burst stop: K REST stops (BENCH_START_THREADS threads), REST call -> `stopped` on
+   the WebSocket; then every slot, router command and session, and open row must be
+   given back.
 
-Everything runs against real services: PostgreSQL (a throw-away migrated schema,
-tests/pg.py), Redis database BENCH_REDIS_DB (default 11; flushed before and
-after), Celery subprocesses (tests/workers.py). Every process and the schema are
-cleaned up on failure and Ctrl-C. Worker logs stay in bench/results/engine-logs/.
+Latency is measured from the simulator's send time: bench/engine_sim.py logs
+time.time() right before it writes each cycle of monitor-traffic samples; a stream
+entry or a WebSocket frame is matched to its sample by (interface,
+rx-bits-per-second, tx-bits-per-second). Same host, same clock. Router -> stream is
+the entry's id time (Redis clock, ms); router -> WebSocket is the receipt time.
+A sample sent inside the window that did not reach a client within GRACE seconds
+counts as not delivered to that client.
 
-Prints one table and writes the same rows (with more columns) to
-bench/results/engine.json.
+Prints two tables (engine, and processes) and writes bench/results/engine.json.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import shutil
-import signal
 import sys
+import tempfile
 import threading
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from bench.sim_process import SimProcess, cpu_seconds
+from bench.results import RESULTS_DIR, table, write_results
+from bench.sim_process import SimProcess
+from bench.stack import BASE_ENV, Stack, interrupt_once
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "engine.json"
-LOG_DIR = ROOT / "bench" / "results" / "engine-logs"
+LOG_DIR = RESULTS_DIR / "engine-logs"
 
 PER_WORKER = int(os.environ.get("BENCH_MONITORS_PER_WORKER", "1000"))
 
@@ -72,130 +65,93 @@ def _size(token: str) -> tuple[int, int]:
     return int(k), int(w) if w else max(1, math.ceil(int(k) / PER_WORKER))
 
 
-SIZES = [_size(t) for t in os.environ.get("BENCH_SIZES", "100,500,1000,2000").split(",") if t.strip()]
-SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
-REDIS_URL = os.environ.get(
-    "BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '11')}"
-)
-START_THREADS = int(os.environ.get("BENCH_START_THREADS", "16"))
-PROBES = int(os.environ.get("BENCH_PROBES", "20"))
-# Starts per second for the K starts (0 = as fast as BENCH_START_THREADS go): a paced
-# ramp separates what K monitors cost at steady state from the cost of starting them.
-START_RATE = float(os.environ.get("BENCH_START_RATE", "0"))
-SETTLE = 3.0  # seconds between the last first-sample and the window
-GRACE = 2.5  # seconds after the window for in-flight samples to reach the stream
-PROBE_WAIT = 5.0  # a probe slower than this is reported (note) and left out of the stats
-PASSWORD_VAR = "BENCH_ROUTER_PASSWORD"
+def sizes_from_env() -> list[tuple[int, int]]:
+    return [_size(t) for t in os.environ.get("BENCH_SIZES", "100,500,1000,2000").split(",") if t.strip()]
 
-# Every process (this one enqueues, the workers, beat) must carry the same values;
-# celeryconfig reads them at the first `import tasks`, so they are set before it.
-os.environ["TEST_REDIS_URL"] = REDIS_URL  # tests.services / tests.tasks.conftest read it
-COMMON_ENV = {
-    "REDIS_URL": REDIS_URL,
-    "CELERY_VISIBILITY_TIMEOUT": "43200",
-    "RECONCILE_INTERVAL": "5",
-    "MONITOR_LEASE_TTL": "30",
-    "MONITOR_RENEW_INTERVAL": "5",
-    "MONITOR_INTERVAL": "1",
-    "MONITOR_MAX_DURATION": "14400",
-    "MIKROTIK_TIMEOUT": "10",
-    "ROUTER_CONNECTIONS_PER_PROCESS": "1",
-    "MAX_CONCURRENT_MONITORS": str(max([k for k, _ in SIZES] or [1]) + PROBES),
-    "ENABLE_TRAFFIC_MONITOR": "true",
-    "ENV_FILE": "/nonexistent/.env",
-}
+
+SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
+START_MODE = os.environ.get("BENCH_START_MODE", "bulk")
+BULK_SIZE = int(os.environ.get("BENCH_BULK_SIZE", "500"))
+START_THREADS = int(os.environ.get("BENCH_START_THREADS", "32"))
+PROBES = int(os.environ.get("BENCH_PROBES", "20"))
+STORM = int(os.environ.get("BENCH_STORM", "50"))
+WS_FILTERED = int(os.environ.get("BENCH_WS_FILTERED", "20"))
+WS_FILTER_SIZE = int(os.environ.get("BENCH_WS_FILTER_SIZE", "10"))
+SETTLE = float(os.environ.get("BENCH_SETTLE", "3"))  # seconds between the burst and the window
+GRACE = 2.5  # seconds after the window for in-flight samples to arrive
+PROBE_WAIT = 5.0  # a probe slower than this is reported (note) and left out of the stats
 
 
 @dataclass
 class Row:
     monitors: int
     workers: int
-    window_s: float
-    samples_per_s: float
-    expected_per_s: float
-    router_sent: int
-    lost: int
-    seq_gaps: int
-    silent_sessions: int
-    duplicates: int
-    latency_p50_ms: float
-    latency_p99_ms: float
-    latency_max_ms: float
-    router_to_monitor_p99_ms: float
-    monitor_to_stream_p99_ms: float
-    start_p50_ms: float
-    start_p99_ms: float
-    start_max_ms: float
-    start_all_s: float
-    start_failures: int
-    stop_p50_ms: float
-    stop_p99_ms: float
-    stop_max_ms: float
-    worker_rss_mb: float
-    worker_threads: int
-    worker_cpu_percent: float
-    sim_cpu_percent: float
-    router_sessions: int
-    router_running_commands: int
-    router_skipped_cycles: int
-    redis_used_mb: float
-    streams_mb: float
-    status_events_in_window: int
-    slots_in_use_after_stop: int
-    open_sessions_after_stop: int
-    router_sessions_after_stop: int
-    router_commands_after_stop: int
-    burst_start_call_p50_ms: float = 0.0  # the start() call itself
-    burst_start_call_p99_ms: float = 0.0
-    burst_to_started_p50_ms: float = 0.0  # start() call -> `started` event
-    burst_to_started_p99_ms: float = 0.0
-    burst_started_to_sample_p50_ms: float = 0.0  # `started` -> first traffic entry
-    burst_started_to_sample_p99_ms: float = 0.0
-    burst_stop_call_p50_ms: float = 0.0
-    burst_stop_call_p99_ms: float = 0.0
-    burst_start_p50_ms: float = 0.0  # the K starts at once: start() -> first sample
-    burst_start_p99_ms: float = 0.0
-    burst_start_max_ms: float = 0.0
-    burst_stop_p50_ms: float = 0.0  # the K stops at once: stop() -> `stopped`
-    burst_stop_p99_ms: float = 0.0
-    burst_stop_max_ms: float = 0.0
+    window_s: float = 0.0
+    # router -> stream (Redis), as before the web layer
+    samples_per_s: float = 0.0
+    expected_per_s: float = 0.0
+    router_sent: int = 0
+    lost: int = 0
+    seq_gaps: int = 0
+    silent_sessions: int = 0
+    duplicates: int = 0
+    latency_p50_ms: float = 0.0
+    latency_p99_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    # router -> WebSocket (every client)
+    ws_latency_ms: dict[str, float] = field(default_factory=dict)
+    ws_samples_expected: int = 0
+    ws_samples_delivered: int = 0
+    ws_clients: list[dict[str, Any]] = field(default_factory=list)
+    # one operator action at load K (REST call -> the WebSocket)
+    start_latency_ms: dict[str, float] = field(default_factory=dict)
+    stop_latency_ms: dict[str, float] = field(default_factory=dict)
+    # the burst of K starts, and of K stops
+    start_mode: str = ""
+    burst_start_calls_s: float = 0.0
+    burst_live_s: float = 0.0
+    burst_start_ms: dict[str, float] = field(default_factory=dict)
+    burst_to_started_ms: dict[str, float] = field(default_factory=dict)
+    burst_started_to_sample_ms: dict[str, float] = field(default_factory=dict)
+    start_failures: int = 0
+    burst_stop_ms: dict[str, float] = field(default_factory=dict)
+    # concurrent REST starts while K run: WebSocket latency before vs during
+    storm_starts: int = 0
+    storm_ws_before_ms: dict[str, float] = field(default_factory=dict)
+    storm_ws_during_ms: dict[str, float] = field(default_factory=dict)
+    storm_served_s: float = 0.0
+    # processes
+    web_cpu_percent: float = 0.0
+    web_rss_mb: float = 0.0
+    worker_cpu_percent: float = 0.0
+    worker_rss_mb: float = 0.0
+    processes: list[dict[str, Any]] = field(default_factory=list)
+    router_sessions: int = 0
+    router_running_commands: int = 0
+    router_logins: int = 0
+    router_logins_per_min: float = 0.0
+    router_commands_per_s: float = 0.0
+    redis_used_mb: float = 0.0
+    slots_in_use_after_stop: int = -1
+    open_sessions_after_stop: int = -1
+    router_sessions_after_stop: int = -1
+    router_commands_after_stop: int = -1
     notes: list[str] = field(default_factory=list)
-
-
-# -- the simulator child ------------------------------------------------------------------
-
-
-def start_sim(pppoe: int, password: str) -> SimProcess:
-    return SimProcess(
-        "bench.engine_sim",
-        ["--pppoe", str(pppoe), "--password-env", PASSWORD_VAR],
-        env={**os.environ, PASSWORD_VAR: password},
-    )
 
 
 # -- small helpers ------------------------------------------------------------------------
 
 
-def _rss_and_threads(pid: int) -> tuple[int, int]:
-    import psutil
-
-    proc = psutil.Process(pid)
-    rss = threads = 0
-    for p in [proc, *proc.children(recursive=True)]:
-        try:
-            rss += p.memory_info().rss
-            threads += p.num_threads()
-        except psutil.NoSuchProcess:
-            pass
-    return rss, threads
-
-
-def _pct(values: Sequence[float], q: float) -> float:
+def pct(values: Sequence[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))
     return round(ordered[index], 1)
+
+
+def stats(values: Sequence[float]) -> dict[str, float]:
+    return {"p50": pct(values, 50), "p99": pct(values, 99), "max": pct(values, 100), "n": len(values)}
 
 
 def _id_ms(stream_id: bytes | str) -> int:
@@ -208,7 +164,7 @@ def _field(fields: dict[bytes, bytes], name: bytes) -> str:
     return value.decode() if value is not None else ""
 
 
-def _wait(condition: Callable[[], Any], timeout: float, step: float = 0.25) -> bool:
+def wait_until(condition: Callable[[], Any], timeout: float, step: float = 0.25) -> bool:
     deadline = time.monotonic() + timeout
     while True:
         if condition():
@@ -218,258 +174,245 @@ def _wait(condition: Callable[[], Any], timeout: float, step: float = 0.25) -> b
         time.sleep(step)
 
 
-@contextmanager
-def _interrupt_once() -> Iterator[None]:
-    """SIGTERM or Ctrl-C interrupts once; a second one must not cut the clean-up short."""
+def dump_records(clients: SimProcess) -> list[list[Any]]:
+    """Every frame the clients recorded since the last dump (see bench/ws_clients.py)."""
+    import json
 
-    def handler(*_: object) -> None:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise KeyboardInterrupt
-
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    with tempfile.NamedTemporaryFile(prefix="ws-records-", suffix=".json", delete=False) as f:
+        path = f.name
     try:
-        yield
+        clients.ask(f"dump {path}")
+        with open(path) as f:
+            records: list[list[Any]] = json.load(f)
+        return records
     finally:
-        for sig, previous in old.items():
-            signal.signal(sig, previous)
+        os.unlink(path)
 
 
-# -- one size -----------------------------------------------------------------------------
+Sends = dict[str, dict[tuple[int, int], list[float]]]
 
 
-class Bench:
-    def __init__(
-        self, env: dict[str, str], sim: SimProcess, customers: list[dict[str, Any]], redis_client: Any
-    ) -> None:
-        self.env = env
-        self.sim = sim
-        self.customers = customers  # PPPoE customers, each with "id" and "target"
-        self.redis = redis_client
+def sends_by_interface(sent: Iterable[Sequence[Any]], since: float = 0.0, until: float = math.inf) -> Sends:
+    """Router sends (interface, rx, tx, t) in [since, until] -> interface -> (rx, tx) -> times."""
+    out: Sends = defaultdict(lambda: defaultdict(list))
+    for name, rx, tx, t in sent:
+        if since <= t <= until:
+            out[name][(int(rx), int(tx))].append(t)
+    return out
 
-    def find_first(
-        self, wanted: dict[str, tuple[str, float]], kinds: tuple[str, ...], timeout: float
-    ) -> dict[str, dict[str, int]]:
-        """customer_id -> {kind: XADD ms of the session's first entry of that kind after its call}.
 
-        Done once all `kinds[-1]` are found (the last kind is the one waited for)."""
-        from tasks.keys import customer_stream
+def ws_match(
+    records: Iterable[Sequence[Any]],
+    sends: Sends,
+    iface_of: dict[str, str],
+    client: int,
+    customers: Iterable[str],
+    until: float,
+) -> tuple[int, list[float]]:
+    """One client's frames against the router's sends for its customers: (expected,
+    latencies in ms of the delivered ones, receipt - send)."""
+    wanted = {iface_of[c] for c in customers if c in iface_of}
+    pending = {name: {k: deque(v) for k, v in sends.get(name, {}).items()} for name in wanted}
+    expected = sum(len(v) for name in wanted for v in sends.get(name, {}).values())
+    latencies: list[float] = []
+    for r in sorted((r for r in records if r[0] == client and r[2] == "traffic"), key=lambda r: r[8]):
+        name = iface_of.get(r[3])
+        if name not in pending or r[8] > until or r[6] is None:
+            continue
+        times = pending[name].get((int(r[6]), int(r[7])))
+        if times and times[0] <= r[8] + 0.001:
+            latencies.append((r[8] - times.popleft()) * 1000)
+    return expected, latencies
 
-        found: dict[str, dict[str, int]] = defaultdict(dict)
-        last = kinds[-1]
-        deadline = time.monotonic() + timeout
-        while True:
-            todo = [c for c in wanted if last not in found[c]]
-            if not todo or time.monotonic() >= deadline:
-                return {c: v for c, v in found.items() if last in v}
-            for i in range(0, len(todo), 500):
-                chunk = todo[i : i + 500]
-                pipe = self.redis.pipeline(transaction=False)
-                for cid in chunk:
-                    pipe.xrange(customer_stream(cid), min=int(wanted[cid][1] * 1000), count=50)
-                for cid, entries in zip(chunk, pipe.execute()):
-                    for entry_id, fields in entries:
-                        kind = _field(fields, b"type")
-                        if (
-                            kind in kinds
-                            and kind not in found[cid]
-                            and _field(fields, b"session_id") == wanted[cid][0]
-                        ):
-                            found[cid][kind] = _id_ms(entry_id)
-            time.sleep(0.5)
+
+# -- the bench ----------------------------------------------------------------------------
+
+
+class EngineBench:
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.sim = stack.sim
+        self.iface_of = {c["id"]: c["target"] for c in stack.customers}
+        self._sessions_of: dict[str, tuple[str, float]] = {}
+
+    # -- REST --------------------------------------------------------------------------
+
+    def start_many(self, ids: list[str], mode: str = START_MODE) -> dict[str, tuple[str | None, float, str]]:
+        """customer -> (session id or None, call time, outcome: started/already/<error code>)."""
+        out: dict[str, tuple[str | None, float, str]] = {}
+        lock = threading.Lock()
+        http = self.stack.http
+        if mode == "bulk":
+
+            def bulk(chunk: list[str]) -> None:
+                called = time.time()
+                response = http.post("/api/monitor/start-many", json={"customer_ids": chunk})
+                body = response.json()
+                with lock:
+                    if response.status_code != 200:
+                        for cid in chunk:
+                            out[cid] = (None, called, f"http {response.status_code}: {body.get('code')}")
+                        return
+                    for item in body["results"]:
+                        ok = item["status"] in ("started", "already")
+                        outcome = item["status"] if ok else item.get("code", "error")
+                        out[item["customer_id"]] = (item.get("session_id") if ok else None, called, outcome)
+
+            chunks = [ids[i : i + BULK_SIZE] for i in range(0, len(ids), BULK_SIZE)]
+            with ThreadPoolExecutor(max(1, min(4, len(chunks)))) as pool:
+                list(pool.map(bulk, chunks))
+            return out
+
+        def one(cid: str) -> None:
+            called = time.time()
+            try:
+                response = http.post("/api/monitor/start", params={"customer_id": cid})
+                body = response.json()
+                result = (
+                    (
+                        body["session_id"],
+                        called,
+                        "started" if body["message"] == "Monitoring started" else "already",
+                    )
+                    if response.status_code == 200
+                    else (None, called, str(body.get("code")))
+                )
+            except Exception as exc:  # reported, never raised: a bench shows failures
+                result = (None, called, type(exc).__name__)
+            with lock:
+                out[cid] = result
+
+        with ThreadPoolExecutor(START_THREADS) as pool:
+            list(pool.map(one, ids))
+        return out
+
+    def stop_many(self, ids: list[str]) -> dict[str, tuple[float, str | None]]:
+        out: dict[str, tuple[float, str | None]] = {}
+        lock = threading.Lock()
+
+        def one(cid: str) -> None:
+            called = time.time()
+            try:
+                response = self.stack.http.post("/api/monitor/stop", params={"customer_id": cid})
+                error = None if response.status_code == 200 else str(response.json().get("code"))
+            except Exception as exc:
+                error = type(exc).__name__
+            with lock:
+                out[cid] = (called, error)
+
+        with ThreadPoolExecutor(START_THREADS) as pool:
+            list(pool.map(one, ids))
+        return out
+
+    # -- one size ----------------------------------------------------------------------
 
     def run(self, k: int, workers: int) -> Row:
-        from tasks import runtime, service, sessions
-        from tests.workers import worker
-
-        notes: list[str] = []
-        chosen = self.customers[:k]
-        by_id = {c["id"]: c for c in chosen}
-        # README sizing: 1.25 x the monitors, plus room for the probes.
-        share = math.ceil(k / workers)
-        concurrency = share + max(PROBES + 8, share // 4)
-        procs = [
-            worker(
-                self.env,
-                LOG_DIR,
-                queues="monitors",
-                concurrency=concurrency,
-                name=f"bench-monitors-{k}x{workers}-{i}",
-            )
-            for i in range(workers)
-        ]
+        row = Row(monitors=k, workers=workers, start_mode=START_MODE)
+        stack = self.stack
+        chosen = [c["id"] for c in stack.customers[:k]]
+        probes = [c["id"] for c in stack.customers[k : k + PROBES]]
+        storm = [c["id"] for c in stack.customers[k + PROBES : k + PROBES + STORM]]
+        filters: list[list[str] | None] = [None]
+        for i in range(WS_FILTERED):
+            group = chosen[i::WS_FILTERED][:WS_FILTER_SIZE]
+            if group:
+                filters.append(group)
+        stack.start_monitors(k, workers, extra=PROBES + STORM, tag=f"-{k}x{workers}")
+        clients = stack.ws_clients(filters)
         try:
-            for proc in procs:
-                proc.start()
-            for proc in procs:
-                proc.wait_ready(timeout=60)
-            # -- start ----------------------------------------------------------------
-            start_call_ms: list[float] = []
-            stop_call_ms: list[float] = []
-
-            ramp_t0 = time.monotonic()
-
-            def start_one(item: tuple[int, dict[str, Any]]) -> tuple[str, str | None, float, str | None]:
-                index, customer = item
-                if START_RATE > 0:
-                    time.sleep(max(0.0, ramp_t0 + index / START_RATE - time.monotonic()))
-                called = time.time()
-                try:
-                    info = service.start(customer["id"], requested_by="bench")
-                    start_call_ms.append((time.time() - called) * 1000)
-                    return customer["id"], info.session_id, called, None
-                except Exception as exc:  # reported, never raised: a bench shows failures
-                    return customer["id"], None, called, f"{type(exc).__name__}: {exc}"
-
-            t0 = time.monotonic()
-            with ThreadPoolExecutor(START_THREADS) as pool:
-                started = list(pool.map(start_one, enumerate(chosen)))
-            start_calls_s = time.monotonic() - t0
-            failures = [s for s in started if s[1] is None]
-            for _, _, _, error in failures[:3]:
-                notes.append(f"start failed: {error}")
-            sessions_of = {cid: (sid, called) for cid, sid, called, _ in started if sid}
-            first = self.find_first(sessions_of, ("started", "traffic"), timeout=60 + k / 20)
-            start_all_s = time.monotonic() - t0
-            start_lat = [first[c]["traffic"] - sessions_of[c][1] * 1000 for c in first]
-            # Where start time goes: until the task says `started` (enqueue, pickup,
-            # reservation), then until its first sample (hub, stream, first publish).
-            to_started = [
-                first[c]["started"] - sessions_of[c][1] * 1000 for c in first if "started" in first[c]
-            ]
-            started_to_first = [
-                first[c]["traffic"] - first[c]["started"] for c in first if "started" in first[c]
-            ]
-            if len(first) < len(sessions_of):
-                notes.append(f"{len(sessions_of) - len(first)} sessions without a first sample")
-            print(
-                f"K={k}: {len(first)}/{k} started in {start_all_s:.1f}s (start() calls {start_calls_s:.1f}s)",
-                file=sys.stderr,
-                flush=True,
-            )
+            connected = clients.ask("ready 30")["connected"]
+            if connected < len(filters):
+                row.notes.append(f"only {connected} of {len(filters)} WebSocket clients connected")
+            self._burst_start(row, clients, chosen)
             time.sleep(SETTLE)
-
-            # -- steady state -----------------------------------------------------------
-            row = self.steady(k, [p.pid for p in procs], sessions_of, by_id, notes)
-            probe_start, probe_stop = self.probe(self.customers[k : k + PROBES], notes)
-
-            # -- stop -------------------------------------------------------------------
-            def stop_one(cid: str) -> tuple[str, float, str | None]:
-                called = time.time()
-                try:
-                    service.stop(cid, requested_by="bench")
-                    stop_call_ms.append((time.time() - called) * 1000)
-                    return cid, called, None
-                except Exception as exc:
-                    return cid, called, f"{type(exc).__name__}: {exc}"
-
-            with ThreadPoolExecutor(START_THREADS) as pool:
-                stopped = list(pool.map(stop_one, list(sessions_of)))
-            for _, _, error in [s for s in stopped if s[2]][:3]:
-                notes.append(f"stop failed: {error}")
-            stop_wanted = {cid: (sessions_of[cid][0], called) for cid, called, _ in stopped}
-            stop_seen = self.find_first(stop_wanted, ("stopped",), timeout=30)
-            stop_lat = [stop_seen[c]["stopped"] - stop_wanted[c][1] * 1000 for c in stop_seen]
-            if len(stop_seen) < len(stop_wanted):
-                notes.append(f"{len(stop_wanted) - len(stop_seen)} sessions without `stopped`")
-            sem = runtime.current().semaphore
-            _wait(lambda: sem.in_use() == 0, timeout=30)
-            _wait(
-                lambda: (
-                    self.sim.ask("stats")["running_commands"] == 0
-                    and self.sim.ask("stats")["open_sessions"] == 0
-                ),
-                timeout=15,
-            )
-            router_after = self.sim.ask("stats")
-            with sessions.db() as s:
-                from sqlalchemy import func, select
-
-                from models import DesiredState, MonitorSession
-
-                still_open = s.scalar(
-                    select(func.count())
-                    .select_from(MonitorSession)
-                    .where(MonitorSession.desired_state == DesiredState.RUNNING)
-                )
-            row.start_p50_ms = _pct(probe_start, 50)
-            row.start_p99_ms = _pct(probe_start, 99)
-            row.start_max_ms = _pct(probe_start, 100)
-            row.stop_p50_ms = _pct(probe_stop, 50)
-            row.stop_p99_ms = _pct(probe_stop, 99)
-            row.stop_max_ms = _pct(probe_stop, 100)
-            row.burst_start_p50_ms = _pct(start_lat, 50)
-            row.burst_start_p99_ms = _pct(start_lat, 99)
-            row.burst_start_max_ms = _pct(start_lat, 100)
-            row.start_all_s = round(start_all_s, 1)
-            row.burst_start_call_p50_ms = _pct(start_call_ms, 50)
-            row.burst_start_call_p99_ms = _pct(start_call_ms, 99)
-            row.burst_to_started_p50_ms = _pct(to_started, 50)
-            row.burst_to_started_p99_ms = _pct(to_started, 99)
-            row.burst_started_to_sample_p50_ms = _pct(started_to_first, 50)
-            row.burst_started_to_sample_p99_ms = _pct(started_to_first, 99)
-            row.burst_stop_call_p50_ms = _pct(stop_call_ms, 50)
-            row.burst_stop_call_p99_ms = _pct(stop_call_ms, 99)
-            row.start_failures = len(failures) + (len(sessions_of) - len(first))
-            row.burst_stop_p50_ms = _pct(stop_lat, 50)
-            row.burst_stop_p99_ms = _pct(stop_lat, 99)
-            row.burst_stop_max_ms = _pct(stop_lat, 100)
-            row.slots_in_use_after_stop = sem.in_use()
-            row.open_sessions_after_stop = int(still_open or 0)
-            row.router_sessions_after_stop = router_after["open_sessions"]
-            row.router_commands_after_stop = router_after["running_commands"]
-            return row
+            sessions_of = self._sessions_of
+            self._steady(row, clients, filters, sessions_of)
+            self._probe(row, clients, probes)
+            self._storm(row, clients, chosen, storm)
+            self._burst_stop(row, clients, chosen)
+            self._after_stop(row)
         finally:
-            # Leftover sessions (after a failure) die with the schema and the Redis flush.
-            for proc in procs:
-                proc.stop(timeout=30)
-            self._clear_streams()
+            clients.stop()
+            stack.stop_monitors()
+            stack.clear_streams()
+        return row
 
-    def steady(
+    def _burst_start(self, row: Row, clients: SimProcess, chosen: list[str]) -> None:
+        t0 = time.time()
+        started = self.start_many(chosen)
+        row.burst_start_calls_s = round(time.time() - t0, 2)
+        failed = [(cid, outcome) for cid, (sid, _, outcome) in started.items() if sid is None]
+        for cid, outcome in failed[:3]:
+            row.notes.append(f"start of {cid} refused: {outcome}")
+        self._sessions_of = {cid: (sid, called) for cid, (sid, called, _) in started.items() if sid}
+        deadline = time.monotonic() + 60 + len(chosen) / 20
+        first: dict[str, float] = {}
+        first_started: dict[str, float] = {}
+        for cid, (sid, _) in self._sessions_of.items():
+            t = clients.ask(f"first 0 {cid} {sid} traffic {max(0.0, deadline - time.monotonic()):.3f}")["t"]
+            if t is not None:
+                first[cid] = t
+                s = clients.ask(f"first 0 {cid} {sid} started 0")["t"]
+                if s is not None:
+                    first_started[cid] = s
+        row.burst_live_s = round(max(first.values()) - t0, 2) if first else float("nan")
+        row.burst_start_ms = stats([(first[c] - self._sessions_of[c][1]) * 1000 for c in first])
+        row.burst_to_started_ms = stats(
+            [(first_started[c] - self._sessions_of[c][1]) * 1000 for c in first_started]
+        )
+        row.burst_started_to_sample_ms = stats([(first[c] - first_started[c]) * 1000 for c in first_started])
+        row.start_failures = len(failed) + len(self._sessions_of) - len(first)
+        if len(first) < len(self._sessions_of):
+            row.notes.append(
+                f"{len(self._sessions_of) - len(first)} sessions without a first sample on the WebSocket"
+            )
+        print(
+            f"K={row.monitors}: {len(first)}/{row.monitors} live on the WebSocket {row.burst_live_s}s"
+            f" after the first call (calls took {row.burst_start_calls_s}s, mode {START_MODE})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def _steady(
         self,
-        k: int,
-        pids: list[int],
+        row: Row,
+        clients: SimProcess,
+        filters: list[list[str] | None],
         sessions_of: dict[str, tuple[str, float]],
-        by_id: dict[str, dict[str, Any]],
-        notes: list[str],
-    ) -> Row:
-        from tasks.keys import COMBINED_STREAM, customer_stream
+    ) -> None:
+        from tasks.keys import COMBINED_STREAM
 
-        sim = self.sim
+        sim, stack = self.sim, self.stack
+        dump_records(clients)  # everything before the window
         stats0 = sim.ask("stats")
-        # Before recording starts: every recorded send, hence its entry, is after t_a.
         t_a, m_a = time.time(), time.monotonic()
         sim.ask("record on")
-        cpu0, sim_cpu0 = sum(map(cpu_seconds, pids)), sim.cpu_seconds()
-        rss_max = threads_max = 0
+        meter = stack.meter({"ws-clients": clients.proc.pid})
         stats_mid: dict[str, Any] = {}
         while time.monotonic() - m_a < SECONDS:
-            per_worker = [_rss_and_threads(pid) for pid in pids]
-            rss, threads = sum(r for r, _ in per_worker), sum(t for _, t in per_worker)
-            rss_max, threads_max = max(rss_max, rss), max(threads_max, threads)
             if not stats_mid and time.monotonic() - m_a >= SECONDS / 2:
                 stats_mid = sim.ask("stats")
             time.sleep(min(1.0, max(0.0, SECONDS - (time.monotonic() - m_a))))
-        t_b, m_b = time.time(), time.monotonic()
-        cpu1, sim_cpu1 = sum(map(cpu_seconds, pids)), sim.cpu_seconds()
+        t_b = time.time()
+        processes = meter.read()
         sent = sim.ask("record off")["log"]
         stats1 = sim.ask("stats")
-        wall = m_b - m_a
-        info = self.redis.info("memory")
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.memory_usage(COMBINED_STREAM)
-        for cid in sessions_of:
-            pipe.memory_usage(customer_stream(cid))
-        streams_bytes = sum(v or 0 for v in pipe.execute())
+        row.window_s = round(time.monotonic() - m_a, 1)
+        row.router_logins_per_min = round((stats1["logins"] - stats0["logins"]) * 60 / row.window_s, 1)
+        row.router_commands_per_s = round(
+            (stats1["commands_total"] - stats0["commands_total"]) / row.window_s, 1
+        )
         time.sleep(GRACE)
+        records = dump_records(clients)
+        row.redis_used_mb = round(stack.redis.info("memory")["used_memory"] / 2**20, 1)
 
-        # Every entry of this run's sessions from the window (+ grace), oldest first.
+        # router -> stream, from Redis
         session_ids = {sid: cid for cid, (sid, _) in sessions_of.items()}
         entries: dict[str, list[tuple[int, dict[bytes, bytes]]]] = defaultdict(list)
         lo, hi = int(t_a * 1000), int((t_b + GRACE) * 1000)
         cursor: str | int = lo
         while True:
-            batch = self.redis.xrange(COMBINED_STREAM, min=cursor, max=hi, count=5000)
+            batch: Any = stack.redis.xrange(COMBINED_STREAM, min=cursor, max=hi, count=5000)
             for entry_id, fields in batch:
                 sid = _field(fields, b"session_id")
                 if sid in session_ids:
@@ -477,287 +420,252 @@ class Bench:
             if len(batch) < 5000:
                 break
             cursor = "(" + batch[-1][0].decode()
-
-        # Router sends per interface: (rx, tx) -> send times, oldest first.
-        sends: dict[str, dict[tuple[str, str], deque[float]]] = defaultdict(lambda: defaultdict(deque))
-        for name, rx, tx, t in sent:
-            sends[name][(str(rx), str(tx))].append(t)
+        sends = sends_by_interface(sent, t_a, t_b)
         latencies: list[float] = []
-        to_monitor: list[float] = []
-        to_stream: list[float] = []
-        duplicates = seq_gaps = silent = status_events = delivered = 0
+        delivered = router_sent = lost = 0
         t_b_ms = t_b * 1000
         for cid, (sid, _) in sessions_of.items():
-            iface = by_id[cid]["target"]
-            pending = sends.get(iface, {})
-            consumed: set[tuple[str, str]] = set()
+            iface = self.iface_of[cid]
+            pending = {key: deque(v) for key, v in sends.get(iface, {}).items()}
+            router_sent += sum(len(v) for v in pending.values())
+            consumed: set[tuple[int, int]] = set()
             seqs: list[int] = []
-            traffic_in_window = 0
+            traffic = 0
             for xadd_ms, fields in entries.get(sid, []):
                 seqs.append(int(_field(fields, b"seq") or -1))
                 if _field(fields, b"type") != "traffic":
-                    if xadd_ms <= t_b_ms:
-                        status_events += 1
                     continue
                 if xadd_ms <= t_b_ms:
-                    traffic_in_window += 1
-                key = (_field(fields, b"rx_bits_per_second"), _field(fields, b"tx_bits_per_second"))
+                    traffic += 1
+                key = (int(_field(fields, b"rx_bits_per_second")), int(_field(fields, b"tx_bits_per_second")))
                 times = pending.get(key)
                 if times and times[0] <= xadd_ms / 1000 + 0.001:
-                    sent_at = times.popleft()
+                    latencies.append(xadd_ms - times.popleft() * 1000)
                     consumed.add(key)
-                    latencies.append(xadd_ms - sent_at * 1000)
-                    stamped = _parse_ts(_field(fields, b"timestamp"))
-                    to_monitor.append(stamped * 1000 - sent_at * 1000)
-                    to_stream.append(xadd_ms - stamped * 1000)
                 elif key in consumed and xadd_ms <= t_b_ms:
-                    # Only inside the window: after it the router's sends are no longer
-                    # logged, and a router may send one second's values twice (two ticks
-                    # in one second), which would look like a duplicate here.
-                    duplicates += 1
-                    if duplicates <= 3:
-                        notes.append(
-                            f"duplicate: {iface} seq {_field(fields, b'seq')} "
-                            f"rx/tx {key} at window+{xadd_ms / 1000 - t_a:.3f}s"
-                        )
-                # else: a sample sent before the window opened
-            delivered += traffic_in_window
-            if traffic_in_window == 0:
-                silent += 1
+                    row.duplicates += 1
+            lost += sum(len(v) for v in pending.values())
+            delivered += traffic
+            row.silent_sessions += traffic == 0
             if len(seqs) != len(set(seqs)):
-                duplicates += len(seqs) - len(set(seqs))
-                notes.append(f"duplicate seq in {iface}: {sorted(seqs)}")
+                row.duplicates += len(seqs) - len(set(seqs))
             ordered = sorted(set(seqs))
-            seq_gaps += sum(b - a - 1 for a, b in zip(ordered, ordered[1:]))
-        monitored = {by_id[cid]["target"] for cid in sessions_of}
-        router_sent = sum(1 for name, *_ in sent if name in monitored)
-        unmatched = sorted(
-            (t, name) for name in monitored for times in sends.get(name, {}).values() for t in times
-        )
-        lost = len(unmatched)
-        if os.environ.get("BENCH_DEBUG"):
-            lost_names = {name for _, name in unmatched}
-            dump = {}
-            for cid, (sid, _) in sessions_of.items():
-                name = by_id[cid]["target"]
-                if name in lost_names:
-                    dump[name] = {
-                        "sent": [(rx, tx, round(t - t_a, 3)) for n, rx, tx, t in sent if n == name],
-                        "entries": [
-                            (
-                                round(ms / 1000 - t_a, 3),
-                                {
-                                    k.decode(): v.decode()
-                                    for k, v in f.items()
-                                    if k
-                                    in (
-                                        b"type",
-                                        b"seq",
-                                        b"rx_bits_per_second",
-                                        b"tx_bits_per_second",
-                                        b"timestamp",
-                                        b"reason",
-                                    )
-                                },
-                            )
-                            for ms, f in entries.get(sid, [])
-                        ],
-                    }
-            (LOG_DIR / f"lost-{k}.json").write_text(json.dumps(dump, indent=1))
-        for t, name in unmatched[:3]:
-            notes.append(f"lost: {name} sent at window+{t - t_a:.3f}s (window {wall:.1f}s)")
-        stats = stats_mid or stats1
-        return Row(
-            monitors=k,
-            workers=len(pids),
-            window_s=round(wall, 1),
-            samples_per_s=round(delivered / wall, 1),
-            expected_per_s=float(len(sessions_of)),
-            router_sent=router_sent,
-            lost=lost,
-            seq_gaps=seq_gaps,
-            silent_sessions=silent,
-            duplicates=duplicates,
-            latency_p50_ms=_pct(latencies, 50),
-            latency_p99_ms=_pct(latencies, 99),
-            latency_max_ms=_pct(latencies, 100),
-            router_to_monitor_p99_ms=_pct(to_monitor, 99),
-            monitor_to_stream_p99_ms=_pct(to_stream, 99),
-            start_p50_ms=0,
-            start_p99_ms=0,
-            start_max_ms=0,
-            start_all_s=0,
-            start_failures=0,
-            stop_p50_ms=0,
-            stop_p99_ms=0,
-            stop_max_ms=0,
-            worker_rss_mb=round(rss_max / 2**20, 1),
-            worker_threads=threads_max,
-            worker_cpu_percent=round((cpu1 - cpu0) / wall * 100, 1),
-            sim_cpu_percent=round((sim_cpu1 - sim_cpu0) / wall * 100, 1),
-            router_sessions=stats["open_sessions"],
-            router_running_commands=stats["running_commands"],
-            router_skipped_cycles=stats1["skipped_cycles"] - stats0["skipped_cycles"],
-            redis_used_mb=round(info["used_memory"] / 2**20, 1),
-            streams_mb=round(streams_bytes / 2**20, 1),
-            status_events_in_window=status_events,
-            slots_in_use_after_stop=-1,
-            open_sessions_after_stop=-1,
-            router_sessions_after_stop=-1,
-            router_commands_after_stop=-1,
-            notes=notes,
+            row.seq_gaps += sum(b - a - 1 for a, b in zip(ordered, ordered[1:]))
+        row.samples_per_s = round(delivered / row.window_s, 1)
+        row.expected_per_s = float(len(sessions_of))
+        row.router_sent, row.lost = router_sent, lost
+        row.latency_p50_ms, row.latency_p99_ms, row.latency_max_ms = (
+            pct(latencies, 50),
+            pct(latencies, 99),
+            pct(latencies, 100),
         )
 
-    def probe(self, extra: list[dict[str, Any]], notes: list[str]) -> tuple[list[float], list[float]]:
-        """With the K monitors running: start PROBES more customers one at a time (start()
-        call -> XADD time of the first traffic entry), then stop them one at a time
-        (stop() call -> XADD time of `stopped`). What one operator click costs at load K."""
-        from tasks import service
-        from tasks.keys import customer_stream
+        # router -> WebSocket, per client
+        ws_all: list[float] = []
+        for index, wanted in enumerate(filters):
+            customers = list(sessions_of) if wanted is None else [c for c in wanted if c in sessions_of]
+            expected, lat = ws_match(records, sends, self.iface_of, index, customers, t_b + GRACE)
+            ws_all.extend(lat)
+            row.ws_samples_expected += expected
+            row.ws_samples_delivered += len(lat)
+            row.ws_clients.append(
+                {
+                    "client": index,
+                    "customers": "all" if wanted is None else len(wanted),
+                    "expected": expected,
+                    "delivered": len(lat),
+                    "p99_ms": pct(lat, 99),
+                }
+            )
+        row.ws_latency_ms = stats(ws_all)
+        row.processes = processes
+        by_name = {p["process"]: p for p in processes}
+        row.web_cpu_percent = by_name["web"]["cpu_percent"]
+        row.web_rss_mb = by_name["web"]["peak_rss_mb"]
+        mons = [p for p in processes if p["process"].startswith("bench-mon")]
+        row.worker_cpu_percent = round(sum(p["cpu_percent"] for p in mons), 1)
+        row.worker_rss_mb = round(sum(p["peak_rss_mb"] for p in mons), 1)
+        stats_now = stats_mid or sim.ask("stats")
+        row.router_sessions = stats_now["open_sessions"]
+        row.router_running_commands = stats_now["running_commands"]
+        row.router_logins = stats_now.get("logins", -1)
 
-        def wait_entry(cid: str, session_id: str, kind: str, called: float) -> float | None:
-            deadline = time.monotonic() + PROBE_WAIT
-            while time.monotonic() < deadline:
-                for entry_id, fields in self.redis.xrange(
-                    customer_stream(cid), min=int(called * 1000), count=50
-                ):
-                    if _field(fields, b"type") == kind and _field(fields, b"session_id") == session_id:
-                        return _id_ms(entry_id) - called * 1000
-                time.sleep(0.02)
-            notes.append(f"probe: no {kind} for {cid} within {PROBE_WAIT:g} s")
-            return None
-
-        started: list[tuple[str, str]] = []
+    def _probe(self, row: Row, clients: SimProcess, probes: list[str]) -> None:
         start_ms: list[float] = []
         stop_ms: list[float] = []
-        for customer in extra:
-            called = time.time()
-            session_id = service.start(customer["id"], requested_by="bench-probe").session_id
-            started.append((customer["id"], session_id))
-            latency = wait_entry(customer["id"], session_id, "traffic", called)
-            if latency is not None:
-                start_ms.append(latency)
-        for cid, session_id in started:
-            called = time.time()
-            service.stop(cid, requested_by="bench-probe")
-            latency = wait_entry(cid, session_id, "stopped", called)
-            if latency is not None:
-                stop_ms.append(latency)
-        return start_ms, stop_ms
+        started: list[tuple[str, str]] = []
+        for cid in probes:
+            result = self.start_many([cid], mode="single")[cid]
+            if result[0] is None:
+                row.notes.append(f"probe start refused: {result[2]}")
+                continue
+            started.append((cid, result[0]))
+            t = clients.ask(f"first 0 {cid} {result[0]} traffic {PROBE_WAIT}")["t"]
+            if t is None:
+                row.notes.append(f"probe: no sample for {cid} within {PROBE_WAIT:g} s")
+            else:
+                start_ms.append((t - result[1]) * 1000)
+        for cid, sid in started:
+            called, error = self.stop_many([cid])[cid]
+            t = clients.ask(f"first 0 {cid} {sid} stopped {PROBE_WAIT}")["t"]
+            if error or t is None:
+                row.notes.append(f"probe: no stopped for {cid} within {PROBE_WAIT:g} s ({error})")
+            else:
+                stop_ms.append((t - called) * 1000)
+        row.start_latency_ms = stats(start_ms)
+        row.stop_latency_ms = stats(stop_ms)
 
-    def _clear_streams(self) -> None:
-        """Drop this size's streams and stop keys (never the Celery keys: workers still run)."""
-        for pattern in ("mikrotik:traffic:*", "mikrotik:monitor:session:*"):
-            batch = list(self.redis.scan_iter(match=pattern, count=1000))
-            for i in range(0, len(batch), 500):
-                self.redis.delete(*batch[i : i + 500])
+    def _storm(self, row: Row, clients: SimProcess, chosen: list[str], storm: list[str]) -> None:
+        """STORM concurrent single REST starts while K run: does /ws delivery stall?"""
+        if not storm:
+            return
+        sim = self.sim
+        dump_records(clients)
+        t_a = time.time()
+        sim.ask("record on")
+        time.sleep(3.0)
+        t_storm = time.time()
+        with ThreadPoolExecutor(len(storm)) as pool:
+            results = list(pool.map(lambda cid: self.start_many([cid], mode="single")[cid], storm))
+        live = 0
+        for cid, (sid, _, _) in zip(storm, results):
+            if sid and clients.ask(f"first 0 {cid} {sid} traffic 10")["t"] is not None:
+                live += 1
+        t_done = time.time()
+        time.sleep(max(0.5, t_storm + 2.5 - time.time()))
+        sent = sim.ask("record off")["log"]
+        time.sleep(GRACE)
+        records = dump_records(clients)
+        row.storm_starts = live
+        row.storm_served_s = round(t_done - t_storm, 2)
+        before = sends_by_interface(sent, t_a, t_storm)
+        # At least two cycles, or a storm served within one second would have no samples.
+        during = sends_by_interface(sent, t_storm, max(t_done, t_storm + 2.0))
+        _, lat_before = ws_match(records, before, self.iface_of, 0, chosen, t_storm + GRACE)
+        _, lat_during = ws_match(
+            records, during, self.iface_of, 0, chosen, max(t_done, t_storm + 2.0) + GRACE
+        )
+        row.storm_ws_before_ms = stats(lat_before)
+        row.storm_ws_during_ms = stats(lat_during)
+        self.stop_many([cid for cid, (sid, _, _) in zip(storm, results) if sid])
 
+    def _burst_stop(self, row: Row, clients: SimProcess, chosen: list[str]) -> None:
+        ids = [cid for cid in chosen if cid in self._sessions_of]
+        stopped = self.stop_many(ids)
+        errors = [e for _, e in stopped.values() if e]
+        for error in errors[:3]:
+            row.notes.append(f"stop failed: {error}")
+        deadline = time.monotonic() + 30
+        lat: list[float] = []
+        for cid in ids:
+            sid = self._sessions_of[cid][0]
+            t = clients.ask(f"first 0 {cid} {sid} stopped {max(0.0, deadline - time.monotonic()):.3f}")["t"]
+            if t is not None:
+                lat.append((t - stopped[cid][0]) * 1000)
+        if len(lat) < len(ids):
+            row.notes.append(f"{len(ids) - len(lat)} sessions without `stopped` on the WebSocket")
+        row.burst_stop_ms = stats(lat)
 
-def _parse_ts(value: str) -> float:
-    from tests.tasks.conftest import parse_ts
+    def _after_stop(self, row: Row) -> None:
+        from sqlalchemy import func, select
 
-    return parse_ts(value)
+        from models import DesiredState, MonitorSession
+        from tasks import runtime, sessions
+
+        sem = runtime.current().semaphore
+        wait_until(lambda: sem.in_use() == 0, timeout=30)
+        wait_until(
+            lambda: (s := self.sim.ask("stats"))["running_commands"] == 0 and s["open_sessions"] == 0,
+            timeout=15,
+        )
+        after = self.sim.ask("stats")
+        with sessions.db() as s:
+            still_open = s.scalar(
+                select(func.count())
+                .select_from(MonitorSession)
+                .where(MonitorSession.desired_state == DesiredState.RUNNING)
+            )
+        row.slots_in_use_after_stop = sem.in_use()
+        row.open_sessions_after_stop = int(still_open or 0)
+        row.router_sessions_after_stop = after["open_sessions"]
+        row.router_commands_after_stop = after["running_commands"]
 
 
 # -- output -------------------------------------------------------------------------------
 
-COLUMNS = [
-    ("monitors", "K"),
-    ("workers", "workers"),
-    ("samples_per_s", "samples/s"),
-    ("expected_per_s", "expected/s"),
-    ("lost", "lost"),
-    ("seq_gaps", "seq gaps"),
-    ("silent_sessions", "silent"),
-    ("duplicates", "dup"),
-    ("latency_p50_ms", "lat p50 ms"),
-    ("latency_p99_ms", "lat p99 ms"),
-    ("latency_max_ms", "lat max ms"),
-    ("start_p50_ms", "start p50 ms"),
-    ("start_p99_ms", "start p99 ms"),
-    ("stop_p50_ms", "stop p50 ms"),
-    ("stop_p99_ms", "stop p99 ms"),
-    ("start_all_s", "ramp s"),
-    ("worker_rss_mb", "RSS MB"),
-    ("worker_cpu_percent", "worker CPU%"),
-    ("router_sessions", "router sess"),
-    ("router_running_commands", "router cmds"),
-    ("redis_used_mb", "redis MB"),
-    ("slots_in_use_after_stop", "slots after stop"),
-]
+
+def _p(d: dict[str, float], *keys: str) -> str:
+    return " / ".join(str(d.get(k, "")) for k in keys)
 
 
-def print_table(rows: list[Row]) -> None:
-    cells = [[label for _, label in COLUMNS]]
-    cells += [[str(getattr(r, name)) for name, _ in COLUMNS] for r in rows]
-    widths = [max(len(line[i]) for line in cells) for i in range(len(COLUMNS))]
-    for n, line in enumerate(cells):
-        print(" | ".join(c.rjust(w) for c, w in zip(line, widths)))
-        if n == 0:
-            print("-+-".join("-" * w for w in widths))
+def summary(r: Row) -> dict[str, Any]:
+    return {
+        "K": f"{r.monitors}x{r.workers}",
+        "lost": r.lost,
+        "dup": r.duplicates,
+        "router>stream p50/p99": f"{r.latency_p50_ms} / {r.latency_p99_ms}",
+        "router>ws p50/p99/max": _p(r.ws_latency_ms, "p50", "p99", "max"),
+        "ws delivered/expected": f"{r.ws_samples_delivered}/{r.ws_samples_expected}",
+        "start p50/p99": _p(r.start_latency_ms, "p50", "p99"),
+        "stop p50/p99": _p(r.stop_latency_ms, "p50", "p99"),
+        "burst live s": r.burst_live_s,
+        "storm ws p99 before/during": f"{r.storm_ws_before_ms.get('p99')}/{r.storm_ws_during_ms.get('p99')}",
+        "web CPU%": r.web_cpu_percent,
+        "web RSS": r.web_rss_mb,
+        "worker CPU%": r.worker_cpu_percent,
+        "worker RSS": r.worker_rss_mb,
+        "router sess": r.router_sessions,
+        "slots after": r.slots_in_use_after_stop,
+    }
+
+
+def print_tables(rows: list[Row]) -> None:
+    sums = [summary(r) for r in rows]
+    if sums:
+        print(table(sums, [(k, k) for k in sums[0]]))
+    procs = [{"K": f"{r.monitors}x{r.workers}", **p} for r in rows for p in r.processes]
+    if procs:
+        print()
+        print(
+            table(
+                procs,
+                [
+                    ("K", "K"),
+                    ("process", "process"),
+                    ("cpu_percent", "CPU %"),
+                    ("peak_rss_mb", "peak RSS MB"),
+                ],
+            )
+        )
     for r in rows:
         for note in r.notes:
             print(f"K={r.monitors}x{r.workers}: {note}")
 
 
 def main() -> int:
-    if not SIZES:
+    sizes = sizes_from_env()
+    if not sizes:
         print("BENCH_SIZES is empty", file=sys.stderr)
         return 2
     threading.stack_size(512 * 1024)
     rows: list[Row] = []
-    with _interrupt_once(), ExitStack() as stack:
-        from tests.pg import migrated_schema
-        from tests.tasks.conftest import ROUTER_PASSWORD, apply_env, seed_customers
-
-        if LOG_DIR.exists():
-            shutil.rmtree(LOG_DIR)
-        LOG_DIR.mkdir(parents=True)
-        sim = start_sim(max(k for k, _ in SIZES) + PROBES, ROUTER_PASSWORD)
-        stack.callback(sim.stop)
-        url = stack.enter_context(migrated_schema(prefix="bench"))
-        apply_env({**COMMON_ENV, "DATABASE_URL": url})
-        env = dict(os.environ)
-
-        import redis
-
-        from tasks import runtime, sessions
-        from tasks.hub import close_hub
-        from tests.workers import beat, worker
-
-        client = redis.Redis.from_url(REDIS_URL)
-        client.flushdb()
-        stack.callback(client.flushdb)
-        stack.callback(sessions.dispose)  # before the schema drop (callbacks run in reverse)
-        stack.callback(close_hub)
-
-        stack.callback(runtime.close)
-        seeded = seed_customers(url, sim)
-        customers = [c for c in seeded.values() if c["service_type"] == "pppoe"]
-        control = worker(env, LOG_DIR, queues="default", concurrency=2, name="bench-control")
-        stack.callback(control.stop)
-        control.start().wait_ready(timeout=60)
-        beat_proc = beat(env, LOG_DIR)
-        stack.callback(beat_proc.stop)
-        beat_proc.start().wait_ready(timeout=60)
-
-        bench = Bench(env, sim, customers, client)
-        for k, workers in SIZES:
+    biggest = max(k for k, _ in sizes)
+    env = {"MAX_CONCURRENT_MONITORS": str(biggest + PROBES + STORM)}
+    with interrupt_once(), Stack(pppoe=biggest + PROBES + STORM, log_dir=LOG_DIR, env=env) as stack:
+        bench = EngineBench(stack)
+        for k, workers in sizes:
             rows.append(bench.run(k, workers))
-            print(f"K={k} done", file=sys.stderr, flush=True)
-
-    print_table(rows)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "host_cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "window_seconds": SECONDS,
-        "settings": {k: v for k, v in COMMON_ENV.items() if k != "ENV_FILE"},
-        "rows": [asdict(r) for r in rows],
+            print(f"K={k}x{workers} done", file=sys.stderr, flush=True)
+    print_tables(rows)
+    settings: dict[str, Any] = {
+        **{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")},
+        **env,
     }
-    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    settings.update(
+        window_seconds=SECONDS, start_mode=START_MODE, bulk_size=BULK_SIZE, ws_filtered=WS_FILTERED
+    )
+    path = write_results("engine", rows, settings=settings)
+    print(f"wrote {path}")
     return 0
 
 

@@ -7,6 +7,9 @@ Protocol on stdin/stdout, one JSON line per answer:
   socket is logged as [interface, rx-bits-per-second, tx-bits-per-second, t] where t is
   time.time() right before the write of its cycle (the router-side send time)
 - "record off" -> {"log": [...]} (and the log is cleared)
+- faults (bench/chaos.py), each answered {"ok": true, ...}: "drop-connections" (every
+  API connection closed at once), "stall on" / "stall off" (the router stops answering,
+  connections stay open), "drop-pppoe <username>" / "restore-pppoe <username>"
 - EOF on stdin: stop.
 
 The log hooks wrap MonitorStream.emit (which interfaces got a sample this cycle) and
@@ -98,6 +101,17 @@ def main(argv: list[str] | None = None) -> int:
                 with _lock:
                     answer = {"log": list(_log)}
                     _log.clear()
+            elif command == "drop-connections":
+                answer = {"ok": True, "closed": sim.close_connections()}
+            elif command in ("stall on", "stall off"):
+                sim.stall(command == "stall on")
+                answer = {"ok": True}
+            elif command.startswith("drop-pppoe "):
+                sim.drop_pppoe(command.split(" ", 1)[1])
+                answer = {"ok": True}
+            elif command.startswith("restore-pppoe "):
+                sim.restore_pppoe(command.split(" ", 1)[1])
+                answer = {"ok": True}
             else:
                 answer = {"error": f"unknown command {command!r}"}
             print(json.dumps(answer), flush=True)

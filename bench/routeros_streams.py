@@ -9,24 +9,22 @@ task would be), which checks that every sample carries its own interface's ``nam
 (misrouted otherwise) and that ``.section`` never skips (lost otherwise; samples the
 bounded queue dropped are reported separately as ``dropped``).
 
-Prints one table and writes the same rows to bench/results/routeros_streams.json.
+Prints one table and writes the same rows to bench/results/routeros_streams.json (bench/results.py).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 
+from bench.results import table, write_results
 from bench.sim_process import SimProcess
 from routeros import RouterClient, RouterEndpoint
 
-RESULTS = Path(__file__).resolve().parent / "results" / "routeros_streams.json"
 PROPLIST = [
     "name",
     "rx-bits-per-second",
@@ -153,28 +151,21 @@ def run_one(sim: SimProcess, k: int, seconds: float) -> Row:
     )
 
 
-def print_table(rows: list[Row]) -> None:
-    headers = [
-        ("streams", "K"),
-        ("samples_per_s", "samples/s"),
-        ("expected_samples_per_s", "expected/s"),
-        ("client_cpu_s_per_1000", "CPU s/1k"),
-        ("client_cpu_percent", "client CPU%"),
-        ("sim_cpu_percent", "sim CPU%"),
-        ("lost", "lost"),
-        ("misrouted", "misrouted"),
-        ("dropped", "dropped"),
-        ("unknown_tag", "unknown tag"),
-        ("router_sessions", "router sessions"),
-        ("router_running_commands", "router cmds"),
-        ("start_seconds", "start s"),
-    ]
-    cells = [[label for _, label in headers]] + [[str(getattr(r, f)) for f, _ in headers] for r in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for n, row in enumerate(cells):
-        print(" | ".join(c.rjust(w) for c, w in zip(row, widths)))
-        if n == 0:
-            print("-+-".join("-" * w for w in widths))
+COLUMNS = [
+    ("streams", "K"),
+    ("samples_per_s", "samples/s"),
+    ("expected_samples_per_s", "expected/s"),
+    ("client_cpu_s_per_1000", "CPU s/1k"),
+    ("client_cpu_percent", "client CPU%"),
+    ("sim_cpu_percent", "sim CPU%"),
+    ("lost", "lost"),
+    ("misrouted", "misrouted"),
+    ("dropped", "dropped"),
+    ("unknown_tag", "unknown tag"),
+    ("router_sessions", "router sessions"),
+    ("router_running_commands", "router cmds"),
+    ("start_seconds", "start s"),
+]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,16 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"K={k} done", file=sys.stderr, flush=True)
     finally:
         sim.stop()
-    print_table(rows)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "host_cpus": os.cpu_count(),
-        "python": sys.version.split()[0],
-        "rows": [asdict(r) for r in rows],
-    }
-    RESULTS.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"wrote {RESULTS}")
+    print(table(rows, COLUMNS))
+    path = write_results("routeros_streams", rows, settings={"seconds": args.seconds, "streams": ks})
+    print(f"wrote {path}")
     return 0
 
 

@@ -1,4 +1,5 @@
-"""The simulator in a child process, so its CPU is not counted as the measured side's.
+"""A bench child process (the simulator, the WebSocket clients), so its CPU is not
+counted as the measured side's.
 
 The child prints one JSON line when it listens, then answers each command line on
 its stdin with one JSON line; closing stdin stops it.
@@ -11,12 +12,11 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.process import ROOT, die_with_parent
 
 
 def cpu_seconds(pid: int) -> float:
@@ -33,7 +33,14 @@ def cpu_seconds(pid: int) -> float:
 
 
 class SimProcess:
-    def __init__(self, module: str, args: Sequence[str], env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        module: str,
+        args: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        config: Any = None,
+    ) -> None:
+        """`config`: written to the child's stdin as one JSON line before its hello."""
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
             stdin=subprocess.PIPE,
@@ -42,10 +49,15 @@ class SimProcess:
             cwd=ROOT,
             env=dict(env) if env is not None else None,
             start_new_session=True,
+            preexec_fn=die_with_parent,
         )
         self._lock = threading.Lock()
+        if config is not None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write(json.dumps(config) + "\n")
+            self.proc.stdin.flush()
         self.hello: dict[str, Any] = json.loads(self._line())
-        self.port: int = self.hello["port"]
+        self.port: int = self.hello.get("port", 0)
 
     def _line(self) -> str:
         assert self.proc.stdout is not None

@@ -1,4 +1,4 @@
-"""`make demo`: the whole product on this machine in one command; Ctrl-C stops it all.
+"""`make demo` (`python -m scripts.demo`): the whole product on this machine in one command; Ctrl-C stops it all.
 
 With nothing configured it brings its own parts: a private redis-server on a free port
 (data under var/demo/, gone on exit), an embedded SQLite database, and a simulated
@@ -19,7 +19,6 @@ sets how many monitors start (default 6).
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import secrets
@@ -33,27 +32,21 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from harness.process import ROOT, die_with_parent, free_port
+
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 ROUTER_ID = "mikrotik-001"
 
 
-def _die_with_parent() -> None:
-    # PR_SET_PDEATHSIG: the kernel kills the child when the launcher goes, however it goes.
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)
-
-
-def free_port(preferred: int | None = None) -> int:
-    for candidate in ([preferred] if preferred else []) + [0]:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", candidate))
-            except OSError:
-                continue
-            return int(s.getsockname()[1])
-    raise RuntimeError("no free port")
+def port_or_free(preferred: int) -> int:
+    """`preferred` when nothing listens there (8081, 5555 for the printed URLs), else any."""
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+        except OSError:
+            return free_port()
+        return preferred
 
 
 def configured(*names: str) -> bool:
@@ -85,7 +78,7 @@ class Demo:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self.procs.append((name, proc))
         return proc
@@ -212,7 +205,7 @@ class Demo:
         print(f"Router: a simulated RouterOS on 127.0.0.1:{port} with 50 customers (pppoe, hotspot, static)")
 
     def services(self) -> tuple[str, str]:
-        web_port = free_port(int(self.env.get("WEB_PORT") or 8081))
+        web_port = port_or_free(int(self.env.get("WEB_PORT") or 8081))
         self.env.update(WEB_HOST="127.0.0.1", WEB_PORT=str(web_port))
         self.env.setdefault("MAX_CONCURRENT_MONITORS", "50")
         celery = [str(BIN / "celery"), "-A", "tasks"]
@@ -233,7 +226,7 @@ class Demo:
         )
         self.spawn("control", *celery, "worker", "-Q", "default", "-c", "2", "-n", "control@%h", "-l", "INFO")
         self.spawn("beat", *celery, "beat", "--schedule", str(self.dir / "celerybeat-schedule"), "-l", "INFO")
-        flower_port = free_port(5555)
+        flower_port = port_or_free(5555)
         flower_auth = f"demo:{secrets.token_urlsafe(9)}"
         self.env["FLOWER_BASIC_AUTH"] = flower_auth
         self.spawn(
@@ -355,5 +348,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     raise SystemExit(main())

@@ -27,6 +27,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -133,14 +134,15 @@ def request_stop(
 # -- launching ----------------------------------------------------------------------------------
 
 
-def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int) -> None:
+def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int, producer: Any = None) -> None:
     """Send the monitor message of an attempt whose lease is reserved.
 
     The customer's id, username, router and interface ride along as keyword arguments
     so that Flower shows them and its search finds a monitor by username. There is no
     Celery `expires`: it is stamped by the sender's clock and checked by the worker's,
     so hosts whose clocks are apart would drop every message; the run checks the age
-    of `enqueued_ms` (Redis time) against Redis time instead.
+    of `enqueued_ms` (Redis time) against Redis time instead. `producer`: a kombu
+    producer to reuse (a bulk start sends many messages on one connection).
     """
     app.send_task(
         MONITOR_TASK,
@@ -154,6 +156,7 @@ def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int) -> No
         },
         task_id=token.task_id,
         queue=MONITOR_QUEUE,
+        producer=producer,
     )
 
 

@@ -61,7 +61,7 @@ from tasks.lifecycle import LEASE_LOST, MAX_DURATION, NOT_WANTED, REVOKED, WORKE
 from tasks.message import MessageError, decode_entry, status_entry, traffic_from_row
 from tasks.semaphore import SemaphoreError
 from tasks.sources import InterfaceSource, QueueSource, Reading, Source, all_zero
-from tasks.targets import MonitorPlan, plan_for_session
+from tasks.targets import MonitorPlan, load_attempt
 from tasks.worker import shutting_down
 
 log = logging.getLogger(__name__)
@@ -158,16 +158,19 @@ class MonitorRun:
         if lifecycle.message_expired(self.enqueued_ms, self.rt.semaphore.now_ms(), self.settings):
             log.info("monitor %s: message expired in the queue; the reconciler has moved on", self.token)
             return NOT_WANTED
-        row = sessions.get(self.token.session_id)
-        if row is None or row.attempt != self.token.attempt or row.desired_state != DesiredState.RUNNING:
+        # One transaction: the row, and the customer's plan when the row wants this attempt.
+        row, plan = load_attempt(
+            self.token.session_id,
+            lambda r: r.attempt == self.token.attempt and r.desired_state == DesiredState.RUNNING,
+        )
+        if row is None or plan is None:
             return self._not_wanted(row)
-        try:
-            self.plan = plan_for_session(row)
-        except ResolutionError as exc:
+        if isinstance(plan, ResolutionError):
             # The customer changed under us (deleted, suspended, ...): a restart would fail
             # the same way, so the session ends with the data layer's words. Anything else
             # (database down) propagates: the reservation expires, the reconciler retries.
-            return self._unresolvable(row, exc)
+            return self._unresolvable(row, plan)
+        self.plan = plan
         if not self._claim():
             return NOT_WANTED
         reason = "error"

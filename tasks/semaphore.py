@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -147,39 +148,93 @@ class Semaphore:
         """
         if global_limit < 1:
             raise ValueError(f"global_limit must be at least 1, got {global_limit}")
+        reply = self._acquire(
+            keys=self._acquire_keys(customer_id, router_id),
+            args=self._acquire_args(
+                token, customer_id, router_id, global_limit, router_limit, ttl, replace, claimant
+            ),
+        )
+        result = self._acquired(reply, token, customer_id)
+        if isinstance(result, SemaphoreError):
+            raise result
+        return result
+
+    def acquire_many(
+        self,
+        requests: Sequence[tuple[str, object, object, int | None]],
+        *,
+        global_limit: int,
+        ttl: float,
+    ) -> list[int | SemaphoreError]:
+        """Reservations for many (token, customer_id, router_id, router_limit) in ONE round
+        trip: a script call each, in order, as `acquire` would make them one after the
+        other (each is atomic on its own; a cap reached half-way refuses the rest). Each
+        answer is the fence, or the SemaphoreError `acquire` would have raised."""
+        if global_limit < 1:
+            raise ValueError(f"global_limit must be at least 1, got {global_limit}")
+        if not requests:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        for token, customer_id, router_id, router_limit in requests:
+            self._acquire(
+                keys=self._acquire_keys(customer_id, router_id),
+                args=self._acquire_args(token, customer_id, router_id, global_limit, router_limit, ttl),
+                client=pipe,
+            )
+        replies = pipe.execute()
+        return [
+            self._acquired(reply, token, customer_id)
+            for reply, (token, customer_id, _, _) in zip(replies, requests)
+        ]
+
+    @staticmethod
+    def _acquire_keys(customer_id: object, router_id: object) -> list[str]:
+        return [
+            keys.GLOBAL_SLOTS,
+            keys.router_slots(router_id),
+            keys.customer_owner(customer_id),
+            keys.FENCE_COUNTER,
+            keys.LEASES,
+        ]
+
+    def _acquire_args(
+        self,
+        token: str,
+        customer_id: object,
+        router_id: object,
+        global_limit: int,
+        router_limit: int | None,
+        ttl: float,
+        replace: str | None = None,
+        claimant: str | None = None,
+    ) -> list[str | int]:
         if router_limit is not None and router_limit < 1:
             raise ValueError(f"router_limit must be at least 1 or None, got {router_limit}")
-        reply = self._acquire(
-            keys=[
-                keys.GLOBAL_SLOTS,
-                keys.router_slots(router_id),
-                keys.customer_owner(customer_id),
-                keys.FENCE_COUNTER,
-                keys.LEASES,
-            ],
-            args=[
-                token,
-                str(customer_id),
-                str(router_id),
-                global_limit,
-                router_limit or 0,
-                _ttl_ms(ttl),
-                replace or "",
-                claimant or "",
-                repr(self.memory_reserve),
-            ],
-        )
+        return [
+            token,
+            str(customer_id),
+            str(router_id),
+            global_limit,
+            router_limit or 0,
+            _ttl_ms(ttl),
+            replace or "",
+            claimant or "",
+            repr(self.memory_reserve),
+        ]
+
+    @staticmethod
+    def _acquired(reply: Any, token: str, customer_id: object) -> int | SemaphoreError:
         code = int(reply[0])
         if code in (1, 2):
             return int(reply[1])
         if code == -1:
-            raise CapacityError(as_text(reply[1]), int(reply[2]), int(reply[3]))
+            return CapacityError(as_text(reply[1]), int(reply[2]), int(reply[3]))
         if code == -2:
-            raise AlreadyMonitored(str(customer_id), as_text(reply[1]))
+            return AlreadyMonitored(str(customer_id), as_text(reply[1]))
         if code == -3:
-            raise ClaimedElsewhere(token, as_text(reply[1]))
+            return ClaimedElsewhere(token, as_text(reply[1]))
         if code == -4:
-            raise StorageFull(int(reply[1]), int(reply[2]))
+            return StorageFull(int(reply[1]), int(reply[2]))
         raise RuntimeError(f"unexpected semaphore reply {reply!r}")
 
     def takeover(

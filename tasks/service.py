@@ -14,16 +14,18 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
+from sqlalchemy.orm import selectinload
 
 from models import ActualState, Customer, DesiredState, MonitorSession
-from models.resolution import InvalidCustomerId, MonitorTarget
+from models.resolution import InvalidCustomerId, MonitorTarget, ResolutionError, resolve
 from settings import get_settings
 from tasks import lifecycle, runtime, sessions
 from tasks.app import app
@@ -205,6 +207,225 @@ def _start(customer_id: object, requested_by: str | None) -> SessionInfo:
         _undo(row, token, f"not started: {type(exc).__name__}")
         raise StartFailed(f"could not start the monitor: {type(exc).__name__}") from exc
     return _info(sessions.get(row.id) or row, created=True)
+
+
+@dataclass(frozen=True)
+class StartResult:
+    """One customer's outcome in a bulk start: `info` when started or already monitored,
+    `error` (what `start` would have raised for it) when refused."""
+
+    customer_id: str
+    info: SessionInfo | None
+    error: Exception | None = None
+
+    @property
+    def status(self) -> str:
+        if self.info is None:
+            return "refused"
+        return "started" if self.info.created else "already"
+
+
+# Customers per bulk start (one request): the web layer enforces it for its callers.
+MAX_BULK_START = 1000
+
+
+def start_many(customer_ids: Sequence[object], requested_by: str | None = None) -> list[StartResult]:
+    """Start many monitors at once, each exactly as `start` would (same rules, same
+    errors, per customer), in a few round trips instead of a dozen per customer.
+
+    One transaction resolves every customer and finds their open sessions; one INSERT
+    writes the new rows (the partial unique index still decides a race: on a conflict
+    the batch falls back to `start` one by one); one Redis pipeline reserves the leases
+    (in order, so a cap reached half-way refuses the rest, as it would one by one); one
+    UPDATE marks them starting; the messages go out on one broker connection (one Celery
+    task per monitor, as ever). A refusal after the insert is undone for that customer
+    only. Results come back in the order asked, one per id (a repeated id gets the same
+    result). Raises only what refuses the whole batch: MonitoringDisabled, and
+    DatabaseUnavailable when PostgreSQL does not answer.
+    """
+    settings = get_settings()
+    if not settings.enable_traffic_monitor:
+        raise MonitoringDisabled()
+    if len(customer_ids) > MAX_BULK_START:
+        raise ValueError(f"at most {MAX_BULK_START} customers per bulk start")
+    try:
+        results = _start_many(customer_ids, requested_by)
+    except DATABASE_ERRORS as exc:
+        raise DatabaseUnavailable(
+            f"cannot start monitors: the database is unavailable ({type(exc).__name__})"
+        ) from exc
+    return [results[_key(c)] for c in customer_ids]
+
+
+def _key(customer_id: object) -> str:
+    try:
+        return str(uuid.UUID(str(customer_id).strip()))
+    except ValueError:
+        return f"invalid:{customer_id}"
+
+
+def _start_many(customer_ids: Sequence[object], requested_by: str | None) -> dict[str, StartResult]:
+    settings = get_settings()
+    results: dict[str, StartResult] = {}
+    wanted: list[uuid.UUID] = []
+    seen: set[str] = set()
+    for raw in customer_ids:
+        key = _key(raw)
+        if key in seen:
+            continue
+        seen.add(key)
+        if key.startswith("invalid:"):
+            results[key] = StartResult(str(raw), None, InvalidCustomerId(raw))
+        else:
+            wanted.append(uuid.UUID(key))
+    targets: dict[str, MonitorTarget] = {}
+    with sessions.db() as s:
+        # Loaded once: resolve() then finds each customer, package and router in the session.
+        s.scalars(
+            select(Customer).where(Customer.id.in_(wanted)).options(selectinload(Customer.package))
+        ).all()
+        existing = {
+            str(row.customer_id): row
+            for row in s.scalars(
+                select(MonitorSession).where(
+                    MonitorSession.customer_id.in_(wanted),
+                    MonitorSession.desired_state == DesiredState.RUNNING,
+                )
+            )
+        }
+        for cid in wanted:
+            key = str(cid)
+            if key in existing:
+                results[key] = StartResult(key, _info(existing[key], created=False))
+                continue
+            try:
+                targets[key] = resolve(s, cid)
+            except ResolutionError as exc:
+                results[key] = StartResult(key, None, exc)
+    if not targets:
+        return results
+    tokens = {key: Token(str(uuid.uuid4()), FIRST_ATTEMPT) for key in targets}
+    rows = [
+        MonitorSession(
+            id=uuid.UUID(tokens[key].session_id),
+            customer_id=target.customer_id,
+            router_id=target.router_id,
+            desired_state=DesiredState.RUNNING,
+            actual_state=ActualState.PENDING,
+            attempt=FIRST_ATTEMPT,
+            task_id=tokens[key].task_id,
+            requested_by=requested_by,
+            max_duration_s=int(settings.monitor_max_duration),
+        )
+        for key, target in targets.items()
+    ]
+    try:
+        with sessions.db() as s:
+            s.add_all(rows)
+    except IntegrityError:
+        # A concurrent start of one of them won the single-flight race: one by one, each
+        # finds the winner's row or starts (rare, and exactly what `start` does).
+        for key in targets:
+            try:
+                results[key] = StartResult(key, start(key, requested_by))
+            except Exception as exc:
+                results[key] = StartResult(key, None, exc)
+        return results
+    sem = runtime.current().semaphore
+    keys_in_order = list(targets)
+    try:
+        fences = sem.acquire_many(
+            [
+                (str(tokens[k]), targets[k].customer_id, targets[k].router_id, targets[k].max_monitors)
+                for k in keys_in_order
+            ],
+            global_limit=settings.max_concurrent_monitors,
+            ttl=settings.monitor_lease_ttl,
+        )
+    except BaseException as exc:
+        for key in keys_in_order:
+            _undo_quietly(key, tokens[key], targets[key], f"not started: {type(exc).__name__}")
+        raise
+    reserved: dict[str, int] = {}
+    for key, fence in zip(keys_in_order, fences):
+        if isinstance(fence, int):
+            reserved[key] = fence
+            continue
+        if isinstance(fence, AlreadyMonitored):
+            # An old session winding down may be taken over: the single path decides.
+            try:
+                reserved[key] = _reserve(tokens[key], targets[key])
+                continue
+            except Exception as exc:
+                fence = exc  # type: ignore[assignment]  # refused after all: undone below
+        results[key] = StartResult(key, None, _refusal(fence, targets[key]))
+        _undo_quietly(key, tokens[key], targets[key], f"not started: {fence}")
+    if reserved:
+        with sessions.db() as s:
+            s.execute(
+                update(MonitorSession)
+                .where(
+                    MonitorSession.id.in_([uuid.UUID(tokens[k].session_id) for k in reserved]),
+                    MonitorSession.attempt == FIRST_ATTEMPT,
+                )
+                .values(actual_state=ActualState.STARTING)
+            )
+        now_ms = sem.now_ms()
+        with app.producer_or_acquire() as producer:
+            for key, fence in reserved.items():
+                try:
+                    lifecycle.launch(tokens[key], fence, meta_for(targets[key]), now_ms, producer=producer)
+                except Exception as exc:
+                    if lifecycle.is_redis_out_of_memory(exc):
+                        error: Exception = StorageFull(
+                            lifecycle.REDIS_OUT_OF_MEMORY, retry_after=max(1, int(settings.monitor_lease_ttl))
+                        )
+                    else:
+                        error = StartFailed(f"could not start the monitor: {type(exc).__name__}")
+                    results[key] = StartResult(key, None, error)
+                    _undo_quietly(key, tokens[key], targets[key], f"not started: {type(exc).__name__}")
+        launched = [k for k in reserved if k not in results]
+        with sessions.db() as s:
+            fresh = {
+                str(row.customer_id): row
+                for row in s.scalars(
+                    select(MonitorSession).where(
+                        MonitorSession.id.in_([uuid.UUID(tokens[k].session_id) for k in launched])
+                    )
+                )
+            }
+        for key in launched:
+            results[key] = StartResult(key, _info(fresh[key], created=True))
+    return results
+
+
+def _refusal(error: Exception, target: MonitorTarget) -> Exception:
+    """What `start` raises for a semaphore refusal."""
+    settings = get_settings()
+    retry_after = max(1, int(settings.monitor_lease_ttl))
+    if isinstance(error, SemaphoreStorageFull):
+        return StorageFull(str(error), retry_after=retry_after)
+    if isinstance(error, CapacityError):
+        return CapacityExceeded(
+            error.scope,
+            error.cap,
+            error.in_use,
+            retry_after=retry_after,
+            router_id=target.router_id,
+            router_name=target.router.name,
+        )
+    return error
+
+
+def _undo_quietly(key: str, token: Token, target: MonitorTarget, reason: str) -> None:
+    try:
+        runtime.current().semaphore.release(str(token), target.customer_id, target.router_id)
+    except Exception:
+        log.exception("bulk start: could not release the reservation of %s (its TTL will)", key)
+    try:
+        sessions.close(token.session_id, reason)
+    except Exception:
+        log.exception("bulk start: could not close session %s", token.session_id)
 
 
 def _reserve(token: Token, target: MonitorTarget) -> int:

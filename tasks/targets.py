@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from sqlalchemy import func, select
+
 from models import MonitorSession
-from models.resolution import MonitorTarget, resolve
+from models.resolution import MonitorTarget, ResolutionError, resolve
 from routeros import RouterEndpoint
 from settings import get_settings
 from tasks import sessions
@@ -34,6 +38,27 @@ def resolve_customer(customer_id: object) -> MonitorTarget:
 
 def plan_for_session(row: MonitorSession) -> MonitorPlan:
     return build_plan(resolve_customer(row.customer_id), row, sessions.db_now())
+
+
+def load_attempt(
+    session_id: object, wanted: Callable[[MonitorSession], bool]
+) -> tuple[MonitorSession | None, MonitorPlan | ResolutionError | None]:
+    """A monitor run's first look, in ONE transaction: the session row and, when
+    `wanted(row)`, the plan of its customer (or the data layer's refusal). The same as
+    `sessions.get` then `plan_for_session`, which took three transactions (and three
+    pool check-outs) per start: at a burst of a thousand starts that was most of a
+    worker's database time. Database errors propagate."""
+    with sessions.db() as s:
+        row = s.get(MonitorSession, uuid.UUID(str(session_id)))
+        if row is None or not wanted(row):
+            return row, None
+        try:
+            target = resolve(s, row.customer_id)
+        except ResolutionError as exc:
+            return row, exc
+        now = s.scalar(select(func.now()))
+    assert isinstance(now, datetime)
+    return row, build_plan(target, row, now if now.tzinfo is not None else now.replace(tzinfo=UTC))
 
 
 def build_plan(target: MonitorTarget, row: MonitorSession, db_now: datetime) -> MonitorPlan:

@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 
-TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test")
+from harness.pg import BASE_DATABASE_URL
 
 
 def _redis_url_for_this_process() -> str:
@@ -35,7 +35,7 @@ def missing_services() -> list[str]:
         import psycopg2
         from sqlalchemy.engine import make_url
 
-        url = make_url(TEST_DATABASE_URL)
+        url = make_url(BASE_DATABASE_URL)
         conn = psycopg2.connect(
             host=url.host,
             port=url.port or 5432,

@@ -192,6 +192,45 @@ SCHEMAS: dict[str, Schema] = {
             "state": STATE,
         }
     ),
+    "MonitorStartMany": _obj(
+        {
+            "customer_ids": {
+                "type": "array",
+                "items": UUID,
+                "minItems": 1,
+                "maxItems": 1000,
+                "description": "customers to start (customers.id); each gets its own result",
+            }
+        }
+    ),
+    "MonitorStartManyResult": _obj(
+        {
+            "status": {"const": "success"},
+            "started": INT,
+            "already": INT,
+            "refused": INT,
+            "results": {
+                "type": "array",
+                "items": _obj(
+                    {
+                        "customer_id": TEXT,
+                        "status": {"type": "string", "enum": ["started", "already", "refused"]},
+                        "session_id": UUID,
+                        "task_id": nullable(TEXT),
+                        "router": TEXT,
+                        "state": STATE,
+                        "http_status": INT,
+                        "code": TEXT,
+                        "message": TEXT,
+                    },
+                    ["customer_id", "status"],
+                    closed=False,
+                ),
+                "description": "one per customer asked, in the order asked; a refused one carries "
+                "the status, code and message a single start would have answered",
+            },
+        }
+    ),
     "MonitorStopped": _obj(
         {
             "status": {"const": "success"},

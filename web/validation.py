@@ -1,7 +1,7 @@
 """The part of JSON Schema that web.schemas uses, as a validator for requests.
 
 Understood: type, enum, const, minimum/maximum, min/maxLength, pattern, format (uuid,
-ipv6, date-time), properties/required/additionalProperties/minProperties, items, $ref,
+ipv6, date-time), properties/required/additionalProperties/minProperties, items, min/maxItems, $ref,
 oneOf/anyOf. Messages name the parameter or field and never echo the value (a body
 field may be a password).
 """
@@ -80,8 +80,13 @@ def validate(value: Any, schema: Schema, where: str) -> Any:
             raise Invalid(where, f"must be at most {schema['maximum']}")
     elif isinstance(value, dict):
         value = _check_object(value, schema, where)
-    elif isinstance(value, list) and "items" in schema:
-        value = [validate(item, schema["items"], f"{where}[{i}]") for i, item in enumerate(value)]
+    elif isinstance(value, list):
+        if "minItems" in schema and len(value) < schema["minItems"]:
+            raise Invalid(where, f"must have at least {schema['minItems']} items")
+        if "maxItems" in schema and len(value) > schema["maxItems"]:
+            raise Invalid(where, f"must have at most {schema['maxItems']} items")
+        if "items" in schema:
+            value = [validate(item, schema["items"], f"{where}[{i}]") for i, item in enumerate(value)]
     return value
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.workers import ROOT
+from harness.process import ROOT
 
 COMPOSE = ROOT / "docker" / "compose.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"

@@ -12,9 +12,9 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Enum, create_engine, inspect, text
 from sqlalchemy.types import TypeDecorator
 
+from harness.pg import migrated_schema
 from models import Base
 from models.migrate import downgrade, upgrade
-from tests.pg import migrated_schema
 
 REPO = Path(__file__).resolve().parents[2]
 ALEMBIC = str(Path(sys.executable).with_name("alembic"))

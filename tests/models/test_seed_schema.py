@@ -14,13 +14,13 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from harness.pg import migrated_schema
 from models import Customer, CustomerStatus
 from models.migrate import main as migrate_main
 from models.migrate import stamp, upgrade
 from models.resolution import resolve
 from settings import load_settings
 from tests.models.schema_shape import schema_shape
-from tests.pg import migrated_schema
 
 REPO = Path(__file__).resolve().parents[2]
 # The seed's file exactly as published; the shipped copy adds only a header.

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.polling import wait_for
 from routeros import (
     FatalError,
     LoginError,
@@ -18,7 +19,6 @@ from routeros import (
 )
 from routeros.client import build_words
 from routeros.simulator import Simulator
-from tests.polling import wait_for
 from tests.routeros.client_support import endpoint_for, monitor, pppoe_interfaces, running_sim
 
 

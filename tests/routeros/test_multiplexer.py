@@ -8,10 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.polling import wait_for
 from routeros import RouterClient, RouterEndpoint, TrapError
 from routeros.multiplexer import Stream, StreamEvent
 from routeros.simulator import Simulator
-from tests.polling import wait_for
 from tests.routeros.client_support import (
     MONITOR,
     data_of,

@@ -10,9 +10,9 @@ import pytest
 from librouteros.exceptions import MultiTrapError, TrapError
 from librouteros.query import Key
 
+from harness.polling import wait_for
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.model import MONITOR_FIELDS
-from tests.polling import wait_for
 from tests.routeros.wire import WireClient, attrs, replies_for, tag_of
 
 # librouteros logs the login password at DEBUG.

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.polling import wait_for
 from routeros.simulator import Simulator, SimulatorConfig
-from tests.polling import wait_for
 from tests.routeros.wire import WireClient, attrs, tag_of
 
 

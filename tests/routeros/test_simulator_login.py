@@ -10,9 +10,9 @@ import pytest
 from librouteros.exceptions import TrapError
 from librouteros.login import token
 
+from harness.polling import wait_for
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.session import challenge_response
-from tests.polling import wait_for
 from tests.routeros.wire import WireClient, attrs
 
 logging.getLogger("librouteros").setLevel(logging.INFO)

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
+from harness.polling import wait_for
 from routeros import LoginError, RouterClient, RouterError, TrapError, UnreachableError
 from routeros.simulator import Simulator, SimulatorConfig
-from tests.polling import wait_for
 from tests.routeros.client_support import endpoint_for, next_event
 from tests.routeros.wire import WireClient
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from harness.polling import wait_for
 from routeros import RouterClient, RouterEndpoint, Stream, UnreachableError
 from routeros.simulator import Simulator
-from tests.polling import wait_for
 from tests.routeros.client_support import (
     data_of,
     endpoint_for,

@@ -16,8 +16,7 @@ from pathlib import Path
 import psutil
 from websockets.sync.client import connect
 
-from tests.orphans import die_with_parent
-from tests.workers import ROOT
+from harness.process import ROOT, die_with_parent
 
 CONFIGURED = ("REDIS_URL", "REDIS_ADDR", "DATABASE_URL", "DB_HOST", "MIKROTIK_HOST", "API_TOKEN", "WEB_PORT")
 
@@ -26,7 +25,7 @@ def test_demo_runs_everything_on_embedded_defaults_and_stops_clean(tmp_path: Pat
     env = {k: v for k, v in os.environ.items() if k not in CONFIGURED and not k.startswith("MONITOR_")}
     env.update(DATA_DIR=str(tmp_path), ENV_FILE="/nonexistent", DEMO_MONITORS="3", PYTHONUNBUFFERED="1")
     demo = subprocess.Popen(
-        [sys.executable, "scripts/demo.py"],
+        [sys.executable, "-m", "scripts.demo"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

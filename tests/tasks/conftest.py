@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import os
 import threading
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,11 +30,12 @@ os.environ.update(CELERY_ENV)
 import redis  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 
+from harness.pg import migrated_schema  # noqa: E402
+from harness.polling import wait_for  # noqa: E402
+from harness.seed import ROUTER_PASSWORD, apply_env, seed_customers  # noqa: E402
+from harness.workers import CeleryProcess, beat, worker  # noqa: E402
 from settings import get_settings  # noqa: E402
-from tests.pg import migrated_schema  # noqa: E402
-from tests.polling import wait_for  # noqa: E402
 from tests.tasks.streams import decoded  # noqa: E402
-from tests.workers import CeleryProcess, beat, worker  # noqa: E402
 
 if TYPE_CHECKING:
     from models import MonitorSession
@@ -54,16 +53,6 @@ BASE_ENV = {
     "LOG_LEVEL": "INFO",
     "ENV_FILE": "/nonexistent/.env",
 }
-
-ROUTER_ID = "sim-1"
-# Distinctive, so a leak into a log or a stream entry cannot hide behind "admin".
-ROUTER_PASSWORD = "Rtr-pw-7Q2x!secret"
-
-
-def apply_env(values: dict[str, str]) -> None:
-    """Set variables in this process and drop every cached view of the settings."""
-    os.environ.update(values)
-    get_settings.cache_clear()
 
 
 def point_app_at(url: str) -> None:
@@ -136,63 +125,6 @@ class Engine:
     def logs(self) -> str:
         """Every process's whole log (for secret checks and failure messages)."""
         return "\n".join(f"===== {p.name}\n{p.log()}" for p in self.processes)
-
-
-def seed_customers(url: str, sim: Any) -> dict[str, dict[str, Any]]:
-    """Routers/packages/customers rows for everything the simulator serves."""
-    from models import Customer, Package, Router
-    from models.db import make_engine, session_factory
-
-    data = sim.customers()
-    engine = make_engine(url, pool_size=1, max_overflow=1)
-    out: dict[str, dict[str, Any]] = {}
-    try:
-        with session_factory(engine).begin() as s:
-            s.add(
-                Router(
-                    id=ROUTER_ID,
-                    name="sim-router",
-                    host=data["router"]["host"],
-                    port=data["router"]["port"],
-                    username="admin",
-                    password=ROUTER_PASSWORD,
-                    tls=False,
-                    tls_mode="verify",
-                )
-            )
-            packages = {}
-            for p in data["packages"]:
-                package = Package(name=p["name"], download_bps=p["download_bps"], upload_bps=p["upload_bps"])
-                s.add(package)
-                packages[p["name"]] = package
-            s.flush()
-            for c in data["customers"]:
-                cid = uuid.uuid4()
-                s.add(
-                    Customer(
-                        id=cid,
-                        mikrotik_id=ROUTER_ID,
-                        username=c["username"],
-                        name=c["name"],
-                        phone=c["phone"],
-                        email=c["email"],
-                        service_type=c["service_type"],
-                        pppoe_username=c["pppoe_username"],
-                        pppoe_password=c["pppoe_password"],
-                        pppoe_profile=c["pppoe_profile"],
-                        hotspot_username=c["hotspot_username"],
-                        hotspot_password=c["hotspot_password"],
-                        hotspot_mac_address=c["hotspot_mac_address"],
-                        static_ip=c["static_ip"],
-                        mac_address=c["mac_address"],
-                        status="active",
-                        package_id=packages[c["package"]].id if c.get("package") else None,
-                    )
-                )
-                out[c["username"]] = {**c, "id": str(cid)}
-    finally:
-        engine.dispose()
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -352,11 +284,6 @@ def wait_entry(
         return None
 
     return wait_for(find, timeout, what=message)
-
-
-def parse_ts(value: str) -> float:
-    """RFC 3339 UTC as the message writes it -> epoch seconds."""
-    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC).timestamp()
 
 
 def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 import redis
 
+from harness.polling import wait_for
+from harness.redis_server import PrivateRedis
 from tasks import keys
 from tasks.message import CustomerMeta, decode_entry, traffic_from_row
 from tasks.publisher import BatchPublisher, Publisher, _Item, batch_client
 from tasks.semaphore import Semaphore
-from tests.polling import wait_for
-from tests.tasks.private_redis import PrivateRedis
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import decoded, stream_entries
 

@@ -8,11 +8,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.polling import wait_for
+from harness.seed import ROUTER_ID
 from models import Customer
 from tasks import cli, sessions
 from tasks.cli.backends import CliError, LocalBackend
-from tests.polling import wait_for
-from tests.tasks.conftest import ROUTER_ID, Engine
+from tests.tasks.conftest import Engine
 
 customer_id_for = LocalBackend().customer_id
 
@@ -102,8 +103,8 @@ def test_cli_tail_into_a_closed_pipe_ends_quietly(engine: Engine) -> None:
     import subprocess
     import sys
 
+    from harness.process import ROOT
     from tasks import service
-    from tests.workers import ROOT
 
     cid = engine.customer_id(engine.usernames("pppoe")[3])
     service.start(cid, requested_by="test")

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.polling import wait_for
+from harness.polling import wait_for
+from harness.process import free_port
+from harness.workers import CeleryProcess
 from tests.tasks.conftest import BASE_ENV
-from tests.tasks.private_redis import free_port
-from tests.workers import CeleryProcess
 
 USER, PASSWORD = "ops", "Fl0wer-pw-9z"
 

@@ -11,12 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
+from harness.polling import wait_for
+from harness.process import free_port
+from harness.workers import CeleryProcess
 from tasks import service
 from tasks.lifecycle import REVOKED
-from tests.polling import wait_for
 from tests.tasks.conftest import Engine, matches, wait_entry
-from tests.tasks.private_redis import free_port
-from tests.workers import CeleryProcess
 
 USER, PASSWORD = "noc", "Fl0wer-ops-4k"
 

@@ -10,11 +10,11 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from harness.polling import wait_for
 from tasks import keys
 from tasks.leases import LeaseHandle, LeaseKeeper
 from tasks.lifecycle import LEASE_LOST, REVOKED, STOP_REQUESTED, request_stop
 from tasks.semaphore import ClaimedLease, Semaphore
-from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 1.0

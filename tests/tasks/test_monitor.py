@@ -7,16 +7,11 @@ from collections.abc import Iterator
 
 import pytest
 
+from harness.polling import wait_for
+from harness.seed import ROUTER_PASSWORD, parse_ts
 from tasks import service
 from tasks.lifecycle import REVOKED
-from tests.polling import wait_for
-from tests.tasks.conftest import (
-    ROUTER_PASSWORD,
-    Engine,
-    customer_entries,
-    parse_ts,
-    wait_entry,
-)
+from tests.tasks.conftest import Engine, customer_entries, wait_entry
 
 
 @pytest.fixture(scope="module")

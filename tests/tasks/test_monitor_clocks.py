@@ -24,8 +24,9 @@ from typing import Any
 
 import pytest
 
+from harness.polling import wait_for
+from harness.workers import CeleryProcess
 from tasks import service
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
     customer_entries,
@@ -35,7 +36,6 @@ from tests.tasks.conftest import (
     token,
     wait_entry,
 )
-from tests.workers import CeleryProcess
 
 TTL = 3.0
 AHEAD = 120.0

@@ -16,8 +16,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text
 
+from harness.polling import wait_for
 from tasks import keys, service, sessions
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
     customer_entries,

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
+from harness.polling import wait_for
+from harness.workers import CeleryProcess
 from tasks import lifecycle, runtime, service
 from tasks.app import app
 from tasks.lifecycle import Token
 from tasks.targets import meta_for, resolve_customer
-from tests.polling import wait_for
 from tests.tasks.conftest import Engine, customer_entries, wait_entry
-from tests.workers import CeleryProcess
 
 REFUSED = "not claimed, this delivery ends"
 

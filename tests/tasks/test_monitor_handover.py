@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import redis
 
+from harness.polling import wait_for
 from tasks import service
 from tasks.reconciler import GRACE_SECONDS
 from tasks.semaphore import Semaphore
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
     Predicate,

@@ -6,10 +6,10 @@ import time
 
 import pytest
 
+from harness.polling import wait_for
 from routeros import LoginError, RouterClient, RouterEndpoint, RouterError, Stream, UnreachableError
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks.hub import RouterHandle, RouterHub
-from tests.polling import wait_for
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,12 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
+from harness.seed import ROUTER_PASSWORD
 from models import Customer, Router
 from models.importer import main as import_main
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import service, sessions
-from tests.tasks.conftest import ROUTER_PASSWORD, Engine, matches, wait_entry
+from tests.tasks.conftest import Engine, matches, wait_entry
 
 NAMES = (("josé", "José Ñúñez"), ("Ñandú", "Ñandú Pérez"))
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from harness.polling import wait_for
 from tasks import service
-from tests.polling import wait_for
 from tests.tasks.conftest import Engine, Predicate, live_tokens, matches, session_row, wait_entry
 
 DENIED = ("/interface/monitor-traffic", "/queue/simple/print")

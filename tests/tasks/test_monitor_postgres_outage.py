@@ -17,11 +17,12 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.pg import BASE_DATABASE_URL
+from harness.polling import wait_for
+from harness.process import free_port
 from models import ActualState
 from tasks import service
 from tests.pgproxy import PausableProxy
-from tests.polling import wait_for
-from tests.services import TEST_DATABASE_URL
 from tests.tasks.conftest import (
     Engine,
     customer_entries,
@@ -31,7 +32,6 @@ from tests.tasks.conftest import (
     token,
     wait_entry,
 )
-from tests.tasks.private_redis import free_port
 
 TTL = 4.0
 RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV
@@ -42,7 +42,7 @@ METRICS_PORT = free_port()
 def proxy() -> Iterator[PausableProxy]:
     from sqlalchemy.engine import make_url
 
-    target = make_url(TEST_DATABASE_URL)
+    target = make_url(BASE_DATABASE_URL)
     server = PausableProxy(target.host or "127.0.0.1", target.port or 5432).start()
     yield server
     server.close()

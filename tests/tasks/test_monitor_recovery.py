@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from harness.polling import wait_for
+from harness.workers import CeleryProcess
 from tasks import runtime, service, sessions
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
     Predicate,
@@ -21,7 +22,6 @@ from tests.tasks.conftest import (
     token,
     wait_entry,
 )
-from tests.workers import CeleryProcess
 
 CAP = 20
 TTL = 3.0

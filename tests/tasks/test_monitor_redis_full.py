@@ -19,10 +19,12 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.polling import wait_for
+from harness.process import free_port
+from harness.redis_server import PrivateRedis
 from models import ActualState
 from tasks import reconciler, runtime, service, sessions
 from tasks.reconciler import Reconciler
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
     customer_entries,
@@ -32,7 +34,6 @@ from tests.tasks.conftest import (
     token,
     wait_entry,
 )
-from tests.tasks.private_redis import PrivateRedis, free_port
 
 MAXMEMORY = 32 * 2**20
 TTL = 4.0

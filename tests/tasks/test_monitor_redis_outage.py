@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
+from harness.polling import wait_for
+from harness.redis_server import PrivateRedis
 from tasks import service, sessions
 from tasks.semaphore import Semaphore
-from tests.polling import wait_for
 from tests.tasks.conftest import Engine, Predicate, customer_entries, live_tokens, matches, token, wait_entry
-from tests.tasks.private_redis import PrivateRedis
 
 N = 6
 # Cap == number of monitors: every session can only come back if no stale lease

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
+from harness.polling import wait_for
+from harness.seed import parse_ts
 from tasks import service
-from tests.polling import wait_for
-from tests.tasks.conftest import Engine, Predicate, matches, parse_ts, wait_entry
+from tests.tasks.conftest import Engine, Predicate, matches, wait_entry
 
 # Monitors per scenario: enough that a per-monitor retry ladder would show on the router.
 MONITORS = 16

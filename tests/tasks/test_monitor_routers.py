@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from harness.polling import wait_for
+from harness.seed import ROUTER_ID, ROUTER_PASSWORD
 from models import Customer, Router
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import runtime, service, sessions
-from tests.polling import wait_for
-from tests.tasks.conftest import ROUTER_ID, ROUTER_PASSWORD, Engine, customer_entries, matches, wait_entry
+from tests.tasks.conftest import Engine, customer_entries, matches, wait_entry
 
 SHARED = "shared.user"  # a PPPoE account of the same name on both routers
 OTHER_ROUTER = "sim-2"

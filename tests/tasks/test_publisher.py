@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 import pytest
 import redis
 
+from harness.polling import wait_for
 from settings import load_settings
 from tasks import keys
 from tasks.message import CustomerMeta, MessageError, decode_entry, status_entry, traffic_from_row
 from tasks.publisher import Publisher
 from tasks.semaphore import MEMORY_RESERVE, Semaphore
-from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import decoded, stream_entries
 

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import text, update
 
+from harness.polling import wait_for
 from models import ActualState, MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
     customer_entries,

@@ -10,9 +10,9 @@ from typing import TypedDict
 import pytest
 import redis
 
+from harness.polling import wait_for
 from tasks import keys
 from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, ClaimedElsewhere, Owner, Semaphore
-from tests.polling import wait_for
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 30.0

@@ -8,22 +8,23 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select, update
 
+from harness.polling import wait_for
+from harness.seed import apply_env
+from harness.workers import CeleryProcess
 from models import Customer, MonitorSession
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId
 from tasks import runtime, service, sessions
 from tasks.lifecycle import request_stop as set_stop_key
-from tests.polling import wait_for
 from tests.tasks.conftest import (
     Engine,
-    apply_env,
     customer_entries,
     in_threads,
     live_tokens,
+    matches,
     session_row,
     token,
     wait_entry,
 )
-from tests.workers import CeleryProcess
 
 CAP = 5
 
@@ -245,3 +246,89 @@ def test_service_start_right_after_stop_takes_over_without_overlap(
     )
     service.stop(cid)
     wait_for(lambda: not live_tokens(), 3.0, what="slot released")
+
+
+# -- bulk start: the same rules per customer, a few round trips for all -------------------------
+
+
+def test_service_start_many_gives_each_customer_its_own_result_like_single_starts(
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
+    wait_for(lambda: not live_tokens(), 5.0, what="no slot in use")
+    pppoe = [engine.customer_id(u) for u in engine.usernames("pppoe")]
+    already = service.start(pppoe[4])
+    suspended = engine.customer_id(engine.usernames("static_ip")[0])  # suspended by an earlier test
+    with sessions.db() as s:
+        s.execute(update(Customer).where(Customer.id == uuid.UUID(suspended)).values(status="suspended"))
+    missing = str(uuid.uuid4())
+    # Cap 5: one slot held by `already`, so 4 of the 6 new ones start, in order.
+    ask = [pppoe[4], "not-a-uuid", missing, suspended, *pppoe[5:10], pppoe[5]]
+    results = service.start_many(ask, requested_by="bulk")
+    assert [r.status for r in results] == [
+        "already",
+        "refused",
+        "refused",
+        "refused",
+        "started",
+        "started",
+        "started",
+        "started",
+        "refused",
+        "started",  # a repeated id gets the same result
+    ]
+    assert results[0].info is not None and results[0].info.session_id == already.session_id
+    assert isinstance(results[1].error, InvalidCustomerId)
+    assert isinstance(results[2].error, CustomerNotFound)
+    assert isinstance(results[3].error, CustomerNotActive)
+    capacity = results[8].error
+    assert isinstance(capacity, service.CapacityExceeded)
+    assert (capacity.scope, capacity.cap, capacity.in_use) == ("global", CAP, CAP)
+    # Nothing half-started for the refused: no open row, no lease.
+    assert _open_rows(pppoe[9]) == 0 and _rows(suspended) == 0
+    started = [r.info for r in results[4:8] if r.info is not None]
+    assert {i.requested_by for i in started} == {"bulk"} and all(i.created for i in started)
+    assert live_tokens() == {token(already.session_id, 1)} | {token(i.session_id, 1) for i in started}
+    # One Celery task per monitor, each producing under its own lease, one `started` each.
+    for info in started:
+        wait_entry(
+            engine.redis,
+            info.customer_id,
+            matches(type="traffic", session_id=info.session_id),
+            10.0,
+            "samples of a bulk-started monitor",
+        )
+        entries = customer_entries(engine.redis, info.customer_id)
+        assert [e["type"] for e in entries if e["session_id"] == info.session_id].count("started") == 1
+    for cid in [pppoe[4], *pppoe[5:9]]:
+        service.stop(cid)
+    with sessions.db() as s:
+        s.execute(update(Customer).where(Customer.id == uuid.UUID(suspended)).values(status="active"))
+    wait_for(lambda: not live_tokens(), 5.0, what="all slots free")
+
+
+def test_service_start_many_racing_single_starts_makes_one_session_per_customer(
+    engine: Engine, monitors_worker: CeleryProcess
+) -> None:
+    wait_for(lambda: not live_tokens(), 5.0, what="no slot in use")
+    ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[:3]]
+    results = in_threads(
+        8,
+        lambda i: service.start_many(ids) if i % 2 else service.start(ids[i % 3], requested_by=f"single-{i}"),
+    )
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors[:3]
+    for cid in ids:
+        assert _open_rows(cid) == 1
+        seen = {r.session_id for r in results if isinstance(r, service.SessionInfo) and r.customer_id == cid}
+        seen |= {
+            item.info.session_id
+            for r in results
+            if isinstance(r, list)
+            for item in r
+            if item.customer_id == cid and item.info is not None
+        }
+        assert len(seen) == 1, seen  # everyone was given the one session
+    assert len(live_tokens()) == 3
+    for cid in ids:
+        service.stop(cid)
+    wait_for(lambda: not live_tokens(), 5.0, what="all slots free")

@@ -9,10 +9,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from harness.polling import wait_for
+from harness.process import free_port
 from tasks import service
-from tests.polling import wait_for
 from tests.tasks.conftest import Engine, wait_entry
-from tests.tasks.private_redis import free_port
 
 PORT = free_port()
 

@@ -5,7 +5,7 @@
   of this process pointed at it and at the test Redis database;
 - `client`: the app under Starlette's TestClient (lifespan run);
 - `engine_factory` (from tests/tasks): real Celery workers, beat and the simulator,
-  which the live tests put a real uvicorn next to (tests/web/server.py).
+  which the live tests put a real uvicorn next to (harness/web.py).
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from harness.pg import migrated_schema
+
+# Importing the engine's conftest first sets REDIS_URL & co. before Celery is configured.
+from harness.seed import ROUTER_PASSWORD, apply_env
 from models import Customer, Package, Router
 from models.db import make_engine, session_factory
 from settings import get_settings
 from tasks import sessions
-from tests.pg import migrated_schema
 from tests.services import TEST_REDIS_URL
-
-# Importing the engine's conftest first sets REDIS_URL & co. before Celery is configured.
-from tests.tasks.conftest import BASE_ENV, ROUTER_PASSWORD, apply_env, engine_factory  # noqa: F401
+from tests.tasks.conftest import BASE_ENV, engine_factory  # noqa: F401
 from web.app import create_app
 
 PPPOE_PASSWORD = "Pppoe-pw-K9z!leak"

@@ -15,6 +15,8 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import exc as sa_exc
 from starlette.testclient import TestClient
 
+from harness.pg import migrated_schema
+from harness.redis_server import PrivateRedis
 from models import Customer
 from models.errors import DuplicateCustomerError, InvalidFieldError
 from models.resolution import (
@@ -27,9 +29,7 @@ from models.resolution import (
 from settings import load_settings
 from tasks.semaphore import AlreadyMonitored
 from tasks.service import CapacityExceeded, MonitoringDisabled, NotMonitored, StartFailed
-from tests.pg import migrated_schema
 from tests.services import TEST_REDIS_URL
-from tests.tasks.private_redis import PrivateRedis
 from tests.web.conftest import WebDb, assert_error
 from web.app import create_app
 from web.errors import ERRORS, ApiError, AuthDisabled, WrongToken, response_for

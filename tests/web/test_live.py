@@ -13,10 +13,11 @@ from typing import Any
 import httpx2 as httpx
 import pytest
 
+from harness.polling import wait_for
+from harness.seed import ROUTER_ID, ROUTER_PASSWORD, apply_env
+from harness.web import Uvicorn
 from tasks.keys import RECONCILER_LAST_RUN
-from tests.polling import wait_for
-from tests.tasks.conftest import BASE_ENV, ROUTER_ID, ROUTER_PASSWORD, Engine, apply_env, wait_entry
-from tests.web.server import Uvicorn
+from tests.tasks.conftest import BASE_ENV, Engine, wait_entry
 
 
 @dataclass

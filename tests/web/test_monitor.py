@@ -10,11 +10,12 @@ from collections.abc import Callable, Iterator
 import pytest
 from starlette.testclient import TestClient
 
+from harness.seed import apply_env
 from models import Router
 from tasks import sessions
 from tasks.keys import customer_stream
 from tasks.message import CustomerMeta, status_entry
-from tests.tasks.conftest import BASE_ENV, apply_env
+from tests.tasks.conftest import BASE_ENV
 from tests.web.conftest import ROUTER_ID, WebDb, assert_error
 
 SEED_KEYS = {"status", "active_monitors", "monitor_count", "max_concurrent", "slots_available"}
@@ -156,3 +157,40 @@ def test_monitor_status_has_the_seed_keys_and_per_monitor_details(
     web_db.redis.xadd(customer_stream(cid), entry)  # type: ignore[arg-type]
     [monitor] = client.get("/api/monitor/status").json()["monitors"]
     assert monitor["last_sample_at"] == entry["timestamp"]
+
+
+def test_monitor_start_many_answers_each_customer_as_a_single_start_would(
+    client: TestClient, web_db: WebDb, stop_all: None
+) -> None:
+    frank, grace = web_db.id("frank"), web_db.id("grace")
+    before = client.post(f"/api/monitor/start?customer_id={frank}").json()
+    missing = str(uuid.uuid4())
+    ids = [frank, grace, missing, web_db.id("dave"), web_db.id("erin")]
+    response = client.post("/api/monitor/start-many", json={"customer_ids": ids})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["status"], body["started"], body["already"], body["refused"]) == ("success", 1, 1, 3)
+    by_id = {r["customer_id"]: r for r in body["results"]}
+    assert [r["customer_id"] for r in body["results"]] == ids
+    assert by_id[frank]["status"] == "already" and by_id[frank]["session_id"] == before["session_id"]
+    assert by_id[grace]["status"] == "started" and by_id[grace]["state"] == "starting"
+    assert by_id[grace]["task_id"] == f"monitor-{by_id[grace]['session_id']}-1"
+    # Refusals carry what a single start answers for that customer: status, code, message.
+    for cid in (missing, web_db.id("dave"), web_db.id("erin")):
+        single = client.post(f"/api/monitor/start?customer_id={cid}")
+        refused = by_id[cid]
+        assert refused["status"] == "refused"
+        assert (refused["http_status"], refused["code"], refused["message"]) == (
+            single.status_code,
+            single.json()["code"],
+            single.json()["message"],
+        )
+    row = sessions.open_for_customer(grace)
+    assert row is not None and row.requested_by == "api"
+
+
+def test_monitor_start_many_refuses_a_malformed_body(client: TestClient, web_db: WebDb) -> None:
+    assert_error(client.post("/api/monitor/start-many", json={"customer_ids": []}), 400, "invalid_body")
+    assert_error(client.post("/api/monitor/start-many", json={"customer_ids": ["nope"]}), 400, "invalid_body")
+    too_many = [str(uuid.uuid4()) for _ in range(1001)]
+    assert_error(client.post("/api/monitor/start-many", json={"customer_ids": too_many}), 400, "invalid_body")

@@ -13,9 +13,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from harness.redis_server import PrivateRedis
 from tasks import keys
 from tests.services import TEST_REDIS_URL
-from tests.tasks.private_redis import PrivateRedis
 from tests.tasks.streams import stream_entries
 from tests.web.producer import Producer
 from web.relay import Frame, Interest, Overflow, Relay, Subscription

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from tests.tasks.conftest import ROUTER_PASSWORD
+from harness.seed import ROUTER_PASSWORD
 from tests.web.conftest import OTHER_ROUTER, ROUTER_ID, WebDb
 
 

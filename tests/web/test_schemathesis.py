@@ -25,8 +25,8 @@ from schemathesis.checks import CheckContext, not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
+from harness.web import Uvicorn
 from tests.web.conftest import WebDb
-from tests.web.server import Uvicorn
 from web.declare import openapi
 from web.routes import docs, endpoints
 

@@ -23,15 +23,16 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 from websockets.typing import Origin, Subprotocol
 
+from harness.polling import wait_for
+from harness.redis_server import PrivateRedis
+from harness.seed import ROUTER_PASSWORD
+from harness.web import Uvicorn
 from settings import load_settings
 from tasks import keys
-from tests.polling import wait_for
-from tests.tasks.conftest import ROUTER_PASSWORD, Engine
-from tests.tasks.private_redis import PrivateRedis
+from tests.tasks.conftest import Engine
 from tests.tasks.streams import stream_entries
 from tests.web.producer import Producer
 from tests.web.rawws import RawWebSocket
-from tests.web.server import Uvicorn
 from web.auth import COOKIE, issue_cookie
 
 pytestmark = pytest.mark.anyio
@@ -400,7 +401,7 @@ def test_ws_cli_drives_a_running_api_with_its_token(engine: Engine, locked_serve
     import subprocess
     import sys
 
-    from tests.workers import ROOT
+    from harness.process import ROOT
 
     username = engine.usernames("pppoe")[2]
     env = {**engine.env, "API_TOKEN": TOKEN}

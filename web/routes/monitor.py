@@ -84,6 +84,50 @@ async def start_monitor(call: Call) -> Response:
     return await start(app_state(call.request), call.params["customer_id"], requested_by(call.request))
 
 
+async def start_monitors(call: Call) -> Response:
+    """Start many monitors in one call (up to 1,000 customers).
+
+    Each customer is started exactly as POST /api/monitor/start would start it, with the
+    same rules, and gets its own result, in the order asked: `started`, `already`
+    (monitored before: its running session), or `refused` with the HTTP status, error
+    code and message a single start would have answered (404 `customer_not_found`,
+    429 `capacity_exceeded`, ...). The call itself fails only for what refuses every
+    customer (monitoring disabled, the database or Redis unavailable). One Celery task
+    per monitor, as ever; the difference is a few database and Redis round trips for
+    the whole batch instead of a dozen per customer."""
+    state = app_state(call.request)
+    ids = list(call.body["customer_ids"])
+    with counting_refusals(state):
+        outcomes = await state.run(service.start_many, ids, requested_by=requested_by(call.request))
+    results: list[dict[str, Any]] = []
+    counts = {"started": 0, "already": 0, "refused": 0}
+    for outcome in outcomes:
+        counts[outcome.status] += 1
+        item: dict[str, Any] = {"customer_id": outcome.customer_id, "status": outcome.status}
+        if outcome.info is not None:
+            state.metrics.starts.labels(outcome.status).inc()
+            item.update(
+                session_id=outcome.info.session_id,
+                task_id=outcome.info.task_id,
+                router=outcome.info.router_id,
+                state=outcome.info.actual_state,
+            )
+        else:
+            assert outcome.error is not None
+            kind = kind_of(outcome.error)
+            if kind is None:
+                raise outcome.error  # a bug, as for a single start: the 500 handler logs it
+            state.metrics.refusals.labels(kind.code).inc()
+            item.update(
+                http_status=kind.status,
+                code=kind.code,
+                message=kind.message(outcome.error),
+                **kind.extra(outcome.error),
+            )
+        results.append(item)
+    return JSONResponse({"status": "success", **counts, "results": results})
+
+
 async def stop_monitor(call: Call) -> Response:
     """Stop a customer's monitor; it publishes a `stopped` event within about a second."""
     return await stop(app_state(call.request), call.params["customer_id"], requested_by(call.request))
@@ -180,6 +224,22 @@ ENDPOINTS = [
             *DATABASE_ERRORS,
             *REDIS_ERRORS,
         ),
+    ),
+    Endpoint(
+        "POST",
+        "/api/monitor/start-many",
+        start_monitors,
+        "Start monitoring many customers",
+        "monitor",
+        (
+            Reply(
+                200,
+                "one result per customer: started, already, or refused with its error",
+                "MonitorStartManyResult",
+            ),
+        ),
+        body="MonitorStartMany",
+        raises=(service.MonitoringDisabled, *DATABASE_ERRORS, *REDIS_ERRORS, *BROKER_ERRORS),
     ),
     Endpoint(
         "POST",

@@ -1,4 +1,4 @@
-"""Waiting for a condition in tests: poll with a deadline, never sleep-and-hope."""
+"""Waiting for a condition: poll with a deadline, never sleep-and-hope."""
 
 from __future__ import annotations
 

@@ -1,9 +1,8 @@
-"""A real uvicorn process serving web.app:app, for tests that need the whole stack."""
+"""A real uvicorn process serving web.app:app, for tests and benches that need the whole stack."""
 
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -11,15 +10,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.orphans import die_with_parent
-from tests.polling import wait_for
-from tests.workers import ROOT
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from harness.polling import wait_for
+from harness.process import ROOT, die_with_parent, free_port
 
 
 class Uvicorn:
@@ -80,6 +72,16 @@ class Uvicorn:
                 return False
 
         wait_for(up, timeout, step=0.05, what="uvicorn to answer /health")
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self) -> None:
+        """Crash: no shutdown, every client's socket reset; `start()` brings it back on
+        the same port."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
 
     def stop(self, timeout: float = 15.0) -> None:
         if self.proc is None or self.proc.poll() is not None:

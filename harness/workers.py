@@ -1,7 +1,7 @@
-"""Real Celery worker and beat processes for tests.
+"""Real Celery worker and beat processes (tests and benchmarks).
 
 Each process runs `celery -A tasks ...` from the repository root with the
-environment the test gives it (DATABASE_URL of a throw-away schema, REDIS_URL of
+environment the caller gives it (DATABASE_URL of a throw-away schema, REDIS_URL of
 the test database, TTLs shrunk to seconds) and logs to a file, which is what
 readiness is detected from: no fixed sleeps.
 """
@@ -16,10 +16,9 @@ import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tests.orphans import die_with_parent
-from tests.polling import wait_for
+from harness.polling import wait_for
+from harness.process import ROOT, die_with_parent
 
-ROOT = Path(__file__).resolve().parent.parent
 _names = itertools.count(1)
 
 

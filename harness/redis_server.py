@@ -1,7 +1,7 @@
-"""A throw-away `redis-server` a test may kill, restart or freeze.
+"""A throw-away `redis-server` a test or a bench may kill, restart or freeze.
 
-The machine's shared Redis (6379) must never be stopped, so outage tests run their
-own server on a free port, without persistence (a restart comes back empty, which
+The machine's shared Redis (6379) must never be stopped, so outage tests and the chaos
+bench run their own server on a free port, without persistence (a restart comes back empty, which
 is exactly the "Redis lost everything" case), and point every process at it.
 """
 
@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import redis
 
-from tests.orphans import die_with_parent
-from tests.polling import wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from harness.polling import wait_for
+from harness.process import die_with_parent, free_port
 
 
 class PrivateRedis:

@@ -1,0 +1,32 @@
+"""Child processes die with the run that started them; free ports; the repository root.
+
+Workers, beat, uvicorn and private redis-servers run in their own sessions (so a test
+or a bench can signal them one by one). If the parent is killed (a CI timeout, Ctrl-C
+twice) its clean-up never runs, and a stray monitors worker would take the next run's
+messages. Linux can tie a child's life to its parent's: PR_SET_PDEATHSIG.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import signal
+import socket
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """A `preexec_fn`: SIGKILL this child when the process that started it exits."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (on 127.0.0.1)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

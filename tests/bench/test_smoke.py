@@ -1,0 +1,77 @@
+"""The benches still run: one tiny run of each (make bench's engine path, the naive way,
+chaos with two cheap faults). Nothing here measures: a bench that rots fails here, a
+slow machine does not. Each run uses its own redis-server and results directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.process import ROOT
+
+
+def run_bench(module: str, tmp_path: Path, timeout: float, **env: str) -> dict:
+    results = tmp_path / "results"
+    proc = subprocess.run(
+        [sys.executable, "-m", module],
+        cwd=ROOT,
+        env={**os.environ, "BENCH_RESULTS_DIR": str(results), "BENCH_PRIVATE_REDIS": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert proc.returncode == 0, f"{module} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+    name = {"bench.engine": "engine", "bench.naive": "naive", "bench.chaos": "chaos"}[module]
+    return json.loads((results / f"{name}.json").read_text())
+
+
+def test_bench_engine_end_to_end_tiny_run(tmp_path: Path) -> None:
+    data = run_bench(
+        "bench.engine",
+        tmp_path,
+        120,
+        BENCH_SIZES="4",
+        BENCH_SECONDS="2",
+        BENCH_SETTLE="1",
+        BENCH_PROBES="1",
+        BENCH_STORM="2",
+        BENCH_WS_FILTERED="2",
+        BENCH_WS_FILTER_SIZE="2",
+    )
+    (row,) = data["rows"]
+    assert row["monitors"] == 4 and row["start_failures"] == 0, row["notes"]
+    assert row["ws_samples_expected"] > 0 and row["ws_samples_delivered"] == row["ws_samples_expected"]
+    for key in ("ws_latency_ms", "start_latency_ms", "stop_latency_ms"):
+        assert row[key]["n"] > 0, key
+    assert row["web_cpu_percent"] >= 0 and row["web_rss_mb"] > 0
+    assert {p["process"] for p in row["processes"]} >= {"web", "control", "beat", "simulator", "redis"}
+    assert row["slots_in_use_after_stop"] == 0 and row["open_sessions_after_stop"] == 0
+
+
+def test_bench_naive_way_tiny_run(tmp_path: Path) -> None:
+    data = run_bench("bench.naive", tmp_path, 60, BENCH_SIZES="25", BENCH_SECONDS="2")
+    (row,) = data["rows"]
+    # 25 logins against max-sessions 20: the router refuses the rest every second.
+    assert row["router_peak_sessions"] == 20 and row["router_refused_connections_per_min"] > 0
+    assert 0 < row["samples_per_s"] < 25
+
+
+def test_bench_chaos_two_cheap_faults(tmp_path: Path) -> None:
+    data = run_bench("bench.chaos", tmp_path, 150, CHAOS_MONITORS="6", CHAOS_FAULTS="router-drop,web-kill")
+    assert [r["fault"] for r in data["rows"]] == ["router-drop", "web-kill"]
+    for row in data["rows"]:
+        assert row["recovered_s"] == row["recovered_s"], row  # not NaN: every monitor produced again
+        assert (
+            row["lost_by_clients"],
+            row["duplicate_producers"],
+            row["slots_leaked"],
+            row["above_cap"],
+        ) == (
+            0,
+            0,
+            0,
+            0,
+        ), row
