@@ -1,4 +1,4 @@
-"""`make demo` (`python -m scripts.demo`): the whole product on this machine in one command; Ctrl-C stops it all.
+"""`make demo` (`python -m scripts.demo`): the whole product here, one command; Ctrl-C stops it.
 
 With nothing configured it brings its own parts: a private redis-server on a free port
 (data under var/demo/, gone on exit), an embedded SQLite database, and a simulated
