@@ -39,13 +39,15 @@ class Uvicorn:
                     "127.0.0.1",
                     "--port",
                     str(self.port),
-                    # as deployed (web/__main__.py): wsproto, protocol pings on
+                    # as deployed (web/__main__.py): wsproto, protocol pings on, no deflate
                     "--ws",
                     "wsproto",
                     "--ws-ping-interval",
                     "20",
                     "--ws-ping-timeout",
                     "20",
+                    "--ws-per-message-deflate",
+                    "false",
                 ],
                 cwd=ROOT,
                 env=self.env,

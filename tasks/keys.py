@@ -71,3 +71,8 @@ RECONCILER_LAST_RUN = f"{PREFIX}:monitor:reconciler:last_run"
 # messages runs one pass, timed by the Redis clock (no Celery `expires`, which compares
 # the clocks of two hosts).
 RECONCILER_GATE = f"{PREFIX}:monitor:reconciler:gate"
+
+# Pub/sub channel: every stop request also publishes its session id here, so each
+# worker's keeper looks at its stop keys at once instead of at its next poll (polling
+# stays the fallback for a missed message: pub/sub is fire-and-forget).
+STOP_CHANNEL = f"{PREFIX}:monitor:stops"

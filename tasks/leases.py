@@ -107,6 +107,7 @@ class LeaseKeeper:
         self.renew_interval = renew_interval
         self.stop_poll_interval = stop_poll_interval
         self._revoked = revoked
+        self._pubsub: redis.client.PubSub | None = None
         # Renewal outcomes since start, for tasks.metrics (read at scrape time).
         self.renewals = {"ok": 0, "lost": 0, "error": 0}
         self._handles: dict[str, LeaseHandle] = {}
@@ -261,6 +262,7 @@ class LeaseKeeper:
         self._closing.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._drop_pubsub()
         if self._owns_client:
             self.redis.close()
 
@@ -275,7 +277,32 @@ class LeaseKeeper:
             except Exception:  # the keeper must outlive any single bad round
                 log.exception("lease keeper round failed")
             wait = min(self.stop_poll_interval, max(0.0, next_renew - time.monotonic()))
-            self._closing.wait(wait)
+            self._wait_for_stop_notice(wait)
+
+    def _wait_for_stop_notice(self, timeout: float) -> None:
+        """Wait up to `timeout`, returning early when a stop request is published: the
+        next round's poll then finds its key at once (a stop takes milliseconds, not a
+        poll interval). A burst of notices is drained so it costs one poll."""
+        try:
+            if self._pubsub is None:
+                # redis-py leaves Redis.pubsub() unannotated.
+                self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                self._pubsub.subscribe(keys.STOP_CHANNEL)
+            if self._pubsub.get_message(timeout=timeout) is not None:
+                while self._pubsub.get_message(timeout=0) is not None:
+                    pass
+        except redis.RedisError:
+            # Polling alone still sees every stop; try the channel again next round.
+            self._drop_pubsub()
+            self._closing.wait(timeout)
+
+    def _drop_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                pubsub.close()
+            except redis.RedisError:
+                pass
 
 
 def dedicated_client(url: str) -> redis.Redis:

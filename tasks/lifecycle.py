@@ -117,17 +117,25 @@ def stop_key_ttl(settings: Settings | None = None) -> float:
 
 
 # allow-oom: a stop request must get through a Redis at maxmemory (that is when an
-# operator stops monitors) and it is a few bytes; a plain SET would be refused.
-_SET_STOP = "#!lua flags=allow-oom\nreturn redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])"
+# operator stops monitors) and it is a few bytes; a plain SET would be refused. The
+# PUBLISH wakes every keeper at once (keys.STOP_CHANNEL).
+_SET_STOP = (
+    "#!lua flags=allow-oom\n"
+    "redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])\n"
+    "redis.call('PUBLISH', ARGV[3], ARGV[4])\n"
+    "return 1"
+)
 
 
 def request_stop(
     client: redis.Redis, session_id: object, reason: str, settings: Settings | None = None
 ) -> None:
-    """Ask the monitor of `session_id` to stop; its keeper sees it within a poll."""
+    """Ask the monitor of `session_id` to stop; its keeper sees it at once (pub/sub),
+    or at its next poll if the notice is missed."""
     ttl_ms = int(stop_key_ttl(settings) * 1000)
     client.register_script(_SET_STOP)(
-        keys=[keys.session_stop(session_id)], args=[reason or STOP_REQUESTED, ttl_ms]
+        keys=[keys.session_stop(session_id)],
+        args=[reason or STOP_REQUESTED, ttl_ms, keys.STOP_CHANNEL, str(session_id)],
     )
 
 

@@ -11,7 +11,14 @@ from settings import get_settings
 # The WebSocket implementation and its keepalive: wsproto marks a refused handshake
 # (401/403 before accept) as complete, where websockets-sansio logs a spurious ERROR for
 # every refusal (uvicorn PR #3138); protocol pings find dashboards whose network vanished.
-UVICORN_WS = {"ws": "wsproto", "ws_ping_interval": 20.0, "ws_ping_timeout": 20.0}
+# No permessage-deflate: compressing every 700-byte frame for every client costs CPU
+# and per-connection memory (uvicorn #1862) for little gain on a LAN.
+UVICORN_WS = {
+    "ws": "wsproto",
+    "ws_ping_interval": 20.0,
+    "ws_ping_timeout": 20.0,
+    "ws_per_message_deflate": False,
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -32,9 +32,13 @@ T = TypeVar("T")
 
 STATE_KEY = "web"
 
-# Threads for blocking calls. Each holds at most one database connection from the
-# web engine or the service's engine, whose pools are sized by DB_MAX_OPEN_CONNS.
-THREADS = 40
+# Threads for blocking calls (service functions, database queries). Few, on purpose:
+# they hold the GIL between their I/O waits, and the event loop thread (the relay,
+# every WebSocket) waits its turn behind each runnable one (5 ms switch interval). With
+# 40 of them, 50 concurrent starts stalled /ws delivery for most of a second (make
+# bench, storm); 8 keep it to a few switch intervals and still overlap the I/O. Each
+# holds at most one database connection of the web or service engine.
+THREADS = 8
 
 # Bounded, so a Redis that stops answering is a 503 within seconds, never a hang.
 REDIS_SOCKET_TIMEOUT = 5.0

@@ -165,14 +165,17 @@ class Feed:
             return
 
     async def _send_frames(self, frames: list[Frame]) -> None:
-        for frame in frames:
-            await self._send_text(frame.text)
-            self.delivered = frame.id
+        # One deadline per frame, without a task per frame (asyncio.wait_for makes one).
+        async with self._send_lock:
+            for frame in frames:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self.ws.send_text(frame.text)
+                self.delivered = frame.id
         self.metrics.frames_sent.inc(len(frames))
 
     async def _send_text(self, text: str) -> None:
-        async with self._send_lock:
-            await asyncio.wait_for(self.ws.send_text(text), SEND_TIMEOUT)
+        async with self._send_lock, asyncio.timeout(SEND_TIMEOUT):
+            await self.ws.send_text(text)
 
     async def _close(self, code: int, reason: str) -> None:
         try:

@@ -232,3 +232,17 @@ def test_leases_revoked_task_stops_its_monitor_and_a_stop_key_wins_over_it(
         assert not untouched.stopped
     finally:
         keeper.close()
+
+
+def test_leases_a_published_stop_is_seen_before_the_next_poll(redis_client: redis.Redis) -> None:
+    # A poll interval far longer than the wait below: only the notice can explain the stop.
+    keeper = LeaseKeeper(Semaphore(redis_client), ttl=30, renew_interval=5, stop_poll_interval=60)
+    try:
+        handle = claimed(keeper, "s1", "alice", ttl=30)
+        keeper.start()
+        wait_for(lambda: keeper._pubsub is not None, 5.0, what="the keeper to listen for stops")
+        request_stop(redis_client, "s1", "stopped by api")
+        assert handle.stop_event.wait(5.0)
+        assert handle.stop_reason == "stopped by api"
+    finally:
+        keeper.close()
