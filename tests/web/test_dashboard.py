@@ -15,12 +15,22 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    Playwright,
+    ViewportSize,
+    WebSocket,
+    sync_playwright,
+)
 
 from tasks.message import format_bps
 from tests.polling import wait_for
@@ -45,6 +55,7 @@ SCREENSHOTS = ROOT / "var" / "screenshots"
 DESKTOP = ViewportSize(width=1440, height=900)
 PHONE = ViewportSize(width=390, height=844)
 WALL_SCREEN = ViewportSize(width=3840, height=2160)
+BROWSER_ZONE = "America/Sao_Paulo"
 WALL = 20  # live panels at once
 
 # Network failures Chromium itself logs while the test holds the page offline.
@@ -180,7 +191,8 @@ class FrameLog:
 
 @pytest.fixture
 def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=DESKTOP)
+    # A zone and a locale unlike the machine's: the page shows times in the browser's.
+    ctx = browser.new_context(viewport=DESKTOP, timezone_id=BROWSER_ZONE, locale="en-GB")
     yield ctx
     ctx.close()
 
@@ -331,6 +343,9 @@ def test_dashboard_login_search_start_live_resume_and_stop(
     expected = expected_numbers(customer_entries(engine.redis, cid), shown)
     assert {k: live["text"][k] for k in expected} == expected
     assert live["text"]["downloadUtil"].endswith(f"of {format_bps(received[shown]['package_download_bps'])}")
+    first_ms = live["stats"]["firstMs"]
+    local = datetime.fromtimestamp(first_ms / 1000, ZoneInfo(BROWSER_ZONE)).strftime("%H:%M:%S")
+    assert live["text"]["session"].startswith(f"since {local} · "), live["text"]["session"]
     shoot(page, "dashboard-one-panel.png")
 
     # Cut the page off for 5 s. Chromium's offline emulation stalls the open WebSocket
@@ -402,6 +417,8 @@ def test_dashboard_twenty_live_panels_keep_up_at_one_hertz(
     page = context.new_page()
     page.add_init_script(LONG_TASKS)
     seen = watch(page)
+    sockets: list[WebSocket] = []
+    page.on("websocket", lambda ws: sockets.append(ws))
     # A wall: every panel in view, so every one is drawn (panels out of view are not).
     page.set_viewport_size(WALL_SCREEN)
     log_in(page, server)
@@ -416,7 +433,9 @@ def test_dashboard_twenty_live_panels_keep_up_at_one_hertz(
 
     start = wait_for(all_live, 30.0, what=f"{WALL} live panels", step=0.25)
     assert all(start[cid]["visible"] for cid in ids)
-    assert snapshot(page)["feed"]["connects"] <= 3  # one socket for all, not one per panel
+    # One WebSocket for every panel, not one per panel.
+    assert snapshot(page)["feed"]["connects"] <= 3
+    assert len([ws for ws in sockets if not ws.is_closed()]) == 1
     began = page.evaluate("performance.now()")
     page.wait_for_timeout(15_000)
     end = snapshot(page)["panels"]
@@ -488,7 +507,9 @@ def test_dashboard_refusals_are_shown_in_words(
         search.press("Enter")
         page.locator("#customer-summary", has_text="1 customer").wait_for(timeout=10_000)
         row = customer_row(page, engine.customer_id(username))
-        row.get_by_role("button", name=re.compile("^Start")).click()
+        # By keyboard: the Start button takes the focus and Enter presses it.
+        row.get_by_role("button", name=re.compile("^Start")).focus()
+        page.keyboard.press("Enter")
         alert = row.get_by_role("alert")
         alert.wait_for(state="visible", timeout=10_000)
         return alert.inner_text()

@@ -1,7 +1,7 @@
 // The chart of one panel: uPlot (vendored, global `uPlot`), download and upload of the
 // last five minutes, the package speeds as dashed lines, status events as markers.
 
-import { axisBps, formatBps } from "./format.js";
+import { axisBps, formatBps, formatClock, formatTime } from "./format.js";
 
 export const WINDOW_SECONDS = 300;
 export const CHART_HEIGHT = 150;
@@ -31,6 +31,8 @@ function markers(getEvents) {
           ctx.lineWidth = Math.max(1, ratio);
           ctx.font = `${Math.round(10 * ratio)}px system-ui, sans-serif`;
           ctx.textBaseline = "top";
+          const rowEnds = [-Infinity, -Infinity, -Infinity]; // labels close together stagger
+          const lineHeight = 12 * ratio;
           for (const event of events) {
             const x = Math.round(u.valToPos(event.t, "x", true));
             if (x < left || x > left + width) continue;
@@ -45,7 +47,10 @@ function markers(getEvents) {
             const label = event.type;
             const textWidth = ctx.measureText(label).width;
             const tx = x + 3 * ratio + textWidth > left + width ? x - 3 * ratio - textWidth : x + 3 * ratio;
-            ctx.fillText(label, tx, top + 2 * ratio);
+            const row = rowEnds.findIndex((end) => tx > end + 10 * ratio);
+            if (row === -1) continue; // three labels on top of each other: the lines say enough
+            rowEnds[row] = tx + textWidth;
+            ctx.fillText(label, tx, top + 2 * ratio + row * lineHeight);
           }
           ctx.restore();
         },
@@ -71,7 +76,16 @@ export function createChart(element, getEvents, width) {
       y: { range: (u, min, max) => [0, Math.max(1000, (max || 0) * 1.08)] },
     },
     axes: [
-      { stroke: "#475569", grid: { stroke: "#e2e8f0" }, ticks: { stroke: "#cbd5e1" } },
+      {
+        stroke: "#475569",
+        grid: { stroke: "#e2e8f0" },
+        ticks: { stroke: "#cbd5e1" },
+        // Whole minutes, in the browser's locale and zone like every other time on the page.
+        incrs: [60, 120, 300, 600, 900, 1800, 3600],
+        space: 60,
+        size: 30,
+        values: (u, splits) => splits.map((s) => formatClock(s * 1000)),
+      },
       {
         stroke: "#475569",
         grid: { stroke: "#e2e8f0" },
@@ -81,7 +95,7 @@ export function createChart(element, getEvents, width) {
       },
     ],
     series: [
-      { label: "Time", value: "{HH}:{mm}:{ss}" },
+      { label: "Time", value: (u, v) => (v === null || v === undefined ? "–" : formatTime(v * 1000)) },
       { label: "Download", stroke: COLORS.download, width: 1.5, fill: "rgba(29,78,216,0.08)", value: rate },
       { label: "Upload", stroke: COLORS.upload, width: 1.5, value: rate },
       { label: "Package ↓", stroke: COLORS.package, width: 1, dash: [6, 4], value: rate },

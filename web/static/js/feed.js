@@ -36,6 +36,7 @@ export class LiveFeed {
     this.lastMessageAt = 0;
     this.lastPingAt = null;
     this.pingInterval = null; // learned from the server's pings (ms)
+    this.pingGaps = [];
     this.lastProbeAt = 0;
     this.connects = 0;
     this.deadFeeds = 0;
@@ -68,6 +69,7 @@ export class LiveFeed {
     this.stopped = true;
     clearTimeout(this.timer);
     this.drop();
+    this.cursor = null; // the next start (after a new login) reads the panels' history afresh
     this.setState("idle", "");
   }
 
@@ -114,6 +116,7 @@ export class LiveFeed {
     const customers = [...this.customers];
     const resumed = this.cursor !== null;
     const socket = new WebSocket(this.url());
+    this.lastPingAt = null; // a gap across two connections says nothing of the interval
     this.socket = socket;
     this.connects += 1;
     this.setState(this.attempt ? "reconnecting" : "connecting", resumed ? `resuming after ${this.cursor}` : "");
@@ -137,7 +140,13 @@ export class LiveFeed {
       }
       this.attempt = 0;
       if (frame.type === "ping") {
-        if (this.lastPingAt !== null) this.pingInterval = this.lastMessageAt - this.lastPingAt;
+        if (this.lastPingAt !== null) {
+          // The longest of the last few gaps: pings that arrive bunched after a stall
+          // must not make the watchdog impatient.
+          this.pingGaps.push(this.lastMessageAt - this.lastPingAt);
+          if (this.pingGaps.length > 5) this.pingGaps.shift();
+          this.pingInterval = Math.max(...this.pingGaps);
+        }
         this.lastPingAt = this.lastMessageAt;
         return;
       }

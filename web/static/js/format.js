@@ -68,6 +68,13 @@ const dateTimeFormat = new Intl.DateTimeFormat(undefined, {
   timeStyle: "medium",
 });
 
+const clockFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+/** Milliseconds since the epoch -> "14:03" (or "02:03 PM") in the browser's zone and locale. */
+export function formatClock(ms) {
+  return Number.isFinite(ms) ? clockFormat.format(new Date(ms)) : "";
+}
+
 /** Milliseconds since the epoch -> "14:03:27" in the browser's time zone. */
 export function formatTime(ms) {
   return Number.isFinite(ms) ? timeFormat.format(new Date(ms)) : "–";

@@ -25,6 +25,7 @@ let running = false;
 let pollTimer = null;
 let tickTimer = null;
 let routers = [];
+let monitored = ""; // the ids of the monitored customers, as the list last showed them
 
 const header = new Header(document.querySelector("#top"));
 
@@ -150,16 +151,18 @@ async function refreshStatus() {
   say("");
   header.setStatus(status);
   const monitors = new Map(status.monitors.map((m) => [m.customer_id, m]));
-  let changed = false;
   for (const monitor of status.monitors) {
-    if (!panels.has(monitor.customer_id)) {
-      openPanel(monitor);
-      changed = true;
-    }
+    if (!panels.has(monitor.customer_id)) openPanel(monitor);
   }
   for (const panel of panels.values()) panel.updateMonitor(monitors.get(panel.id) || null);
   syncFeed();
-  if (changed) list.load();
+  // Someone (here, another operator, the reconciler) started or stopped a monitor:
+  // the list's Start/Stop buttons follow.
+  const monitoredNow = [...monitors.keys()].sort().join();
+  if (monitoredNow !== monitored) {
+    monitored = monitoredNow;
+    list.load();
+  }
   await refreshRouters();
 }
 

@@ -34,6 +34,7 @@ const ROUTER_TROUBLE = /router|cannot reach|connection refused|timed out|too man
 const KEEP_IDS = 4000; // ids remembered for the debug hook
 const RECENT_EVENTS = 4;
 const GONE_GRACE_MS = 8000;
+const MAX_PENDING = 2000;
 
 function el(tag, className, text) {
   const node = document.createElement(tag);
@@ -211,6 +212,8 @@ export class Panel {
   receive(entry) {
     if (this.backfillState !== "done") {
       this.pending.push(entry);
+      // The backfill reads them from the stream anyway: hold a bounded number only.
+      if (this.pending.length > MAX_PENDING) this.pending.splice(0, this.pending.length - MAX_PENDING);
       return;
     }
     this.take(entry);
@@ -292,6 +295,7 @@ export class Panel {
       this.pushPoint((lastX + t) / 2, null, null, null, null, null); // a silence: break the line
     }
     this.pushPoint(t, down, up, entry.package_download_bps ?? null, entry.package_upload_bps ?? null, entry.id);
+    if (this.x.length > 2 * WINDOW_SECONDS) this.trim(t); // not drawn for long (a hidden tab)
     this.latest = entry;
     if (this.state !== "running" || this.reason) {
       this.state = "running";
