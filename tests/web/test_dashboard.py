@@ -10,6 +10,8 @@ Screenshots of the live dashboard (desktop and phone portrait) go to var/screens
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import time
@@ -37,6 +39,7 @@ from tests.polling import wait_for
 from tests.tasks.conftest import BASE_ENV, Engine, apply_env, customer_entries
 from tests.web.server import Uvicorn
 from tests.workers import ROOT
+from web.routes.traffic import CSV_COLUMNS
 
 CHROMIUM = "/usr/bin/chromium"
 # What this machine needs (no sandbox as root, no GPU, nothing phoning home).
@@ -389,6 +392,14 @@ def test_dashboard_login_search_start_live_resume_and_stop(
     )
     assert stopped["text"]["status"] == f"Stopped: {stopped['reason']}"
     assert any(e["type"] == "stopped" for e in stopped["events"])
+
+    # The panel's CSV link downloads the retained samples (with the session cookie).
+    with page.expect_download() as download:
+        page.locator(f'.panel[data-customer-id="{cid}"]').get_by_role("link", name="Export CSV").click()
+    rows = list(csv.reader(io.StringIO(Path(download.value.path()).read_text())))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    samples = [e for e in customer_entries(engine.redis, cid) if e["type"] == "traffic"]
+    assert [int(r[1]) for r in rows[1:]] == [s["download_bps"] for s in samples]
 
     # Log out: the cookie is gone and the login form is back.
     page.get_by_role("button", name="Log out").click()
