@@ -15,9 +15,9 @@ $(STAMP): pyproject.toml
 ## dev: create .venv and install the project with its test extras
 dev: $(STAMP)
 
-## check-services: install missing system packages the tests use, fail clearly when PostgreSQL or Redis is not reachable
+## check-services: install missing system packages the tests use (libfaketime; chromium for the dashboard's browser tests), fail clearly when PostgreSQL or Redis is not reachable
 check-services: $(STAMP)
-	bash scripts/ensure-system-packages.sh libfaketime
+	bash scripts/ensure-system-packages.sh libfaketime chromium
 	$(BIN)/python -m tests.services
 
 ## lint: ruff (lint + format check) and mypy, configured in pyproject.toml

@@ -3,7 +3,8 @@
 #
 #   scripts/ensure-system-packages.sh libfaketime [more ...]
 #
-# The test suite needs a few system packages (libfaketime for the clock-offset tests).
+# The test suite needs a few system packages (libfaketime for the clock-offset tests,
+# chromium for the dashboard's browser tests).
 # A machine is not guaranteed to keep what was installed by hand, so `make
 # check-services` runs this before every test run. It installs with
 # `apt-get install -y --no-install-recommends`, runs `apt-get update` once when the

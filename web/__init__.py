@@ -7,4 +7,5 @@ schemas.py   the JSON Schemas of bodies and answers
 errors.py    the one table: exception -> HTTP status and code
 routes/      one module per resource; queries/ their synchronous database work
 readiness.py the /ready checks
+page.py      the dashboard: its page at / and static/ (plain JS modules, vendored uPlot)
 """

@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from settings import Settings, get_settings
-from web import declare
+from web import declare, page
 from web.auth import AuthMiddleware
 from web.errors import exception_handlers
 from web.metrics import HttpMetrics, WebMetrics
@@ -38,8 +38,9 @@ async def live_feed(websocket: WebSocket) -> None:
 
 
 def routes() -> list[BaseRoute]:
-    """Every route of the app: the REST routes from their declarations, and /ws."""
-    return [*declare.routes(endpoints()), WebSocketRoute("/ws", live_feed)]
+    """Every route of the app: the REST routes from their declarations, /ws, and the
+    dashboard (its page at / and its files under /static: web/page.py)."""
+    return [*declare.routes(endpoints()), WebSocketRoute("/ws", live_feed), *page.routes()]
 
 
 def middleware(settings: Settings, metrics: WebMetrics) -> list[Middleware]:

@@ -27,7 +27,14 @@ from starlette.responses import JSONResponse, Response
 from models.errors import DuplicateCustomerError, InvalidFieldError
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
 from tasks.semaphore import AlreadyMonitored
-from tasks.service import CapacityExceeded, MonitoringDisabled, NotMonitored, StartFailed
+from tasks.service import (
+    CapacityExceeded,
+    DatabaseUnavailable,
+    MonitoringDisabled,
+    NotMonitored,
+    StartFailed,
+    StorageFull,
+)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +129,15 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
     StartFailed: ErrorKind(
         503, "start_failed", "the monitor could not be enqueued", log_level=logging.WARNING
     ),
+    StorageFull: ErrorKind(
+        503,
+        "storage_full",
+        "Redis is out of memory: no monitor can start until memory is freed",
+        extra=lambda exc: {"retry_after": exc.retry_after},
+        headers=lambda exc: {"Retry-After": str(int(exc.retry_after))},
+        log_level=logging.WARNING,
+    ),
+    DatabaseUnavailable: _DATABASE,  # the service's own deadline passed (tasks.service)
     AlreadyMonitored: ErrorKind(409, "already_monitored", "another live monitor owns the customer"),
     InvalidFieldError: ErrorKind(
         422, "invalid_field", "a field value the data layer refuses", extra=lambda exc: {"field": exc.field}

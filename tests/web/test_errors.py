@@ -28,7 +28,14 @@ from models.resolution import (
 )
 from settings import load_settings
 from tasks.semaphore import AlreadyMonitored
-from tasks.service import CapacityExceeded, MonitoringDisabled, NotMonitored, StartFailed
+from tasks.service import (
+    CapacityExceeded,
+    DatabaseUnavailable,
+    MonitoringDisabled,
+    NotMonitored,
+    StartFailed,
+    StorageFull,
+)
 from tests.services import TEST_REDIS_URL
 from tests.web.conftest import WebDb, assert_error
 from web.app import create_app
@@ -55,6 +62,8 @@ CASES: list[tuple[BaseException, int, str]] = [
     (NotMonitored(CID), 404, "not_monitored"),
     (MonitoringDisabled(), 503, "monitoring_disabled"),
     (StartFailed("could not start the monitor: OperationalError"), 503, "start_failed"),
+    (StorageFull("redis is out of memory", 30), 503, "storage_full"),
+    (DatabaseUnavailable("database unavailable"), 503, "database_unavailable"),
     (AlreadyMonitored(str(CID), f"{uuid.uuid4()}:1"), 409, "already_monitored"),
     (InvalidFieldError("hotspot_mac_address", "zz", "not a MAC address"), 422, "invalid_field"),
     (DuplicateCustomerError("username", "budi", "r1"), 409, "duplicate_customer"),
@@ -109,6 +118,13 @@ def test_errors_capacity_names_the_router_when_its_cap_refused() -> None:
     body = json.loads(bytes(response_for(exc).body))
     assert (body["scope"], body["router_id"], body["router_name"]) == ("router", "r1", "core-1")
     assert "on router 'core-1' (r1): 2 of 2 slots in use" in body["message"]
+
+
+def test_errors_storage_full_says_when_to_retry() -> None:
+    response = response_for(StorageFull("redis is out of memory", 30))
+    body = json.loads(bytes(response.body))
+    assert response.status_code == 503 and response.headers["retry-after"] == "30"
+    assert body["retry_after"] == 30 and "out of memory" in body["message"]
 
 
 def test_errors_data_errors_name_the_field_never_a_password() -> None:

@@ -221,6 +221,8 @@ ENDPOINTS = [
             service.CapacityExceeded,
             service.MonitoringDisabled,
             service.StartFailed,
+            service.StorageFull,
+            service.DatabaseUnavailable,
             *DATABASE_ERRORS,
             *REDIS_ERRORS,
         ),
@@ -249,7 +251,14 @@ ENDPOINTS = [
         "monitor",
         (Reply(200, "the monitor was asked to stop", "MonitorStopped"),),
         params=(customer_id_param("query"),),
-        raises=(InvalidCustomerId, service.NotMonitored, *DATABASE_ERRORS, *REDIS_ERRORS, *BROKER_ERRORS),
+        raises=(
+            InvalidCustomerId,
+            service.NotMonitored,
+            service.DatabaseUnavailable,
+            *DATABASE_ERRORS,
+            *REDIS_ERRORS,
+            *BROKER_ERRORS,
+        ),
     ),
     Endpoint(
         "GET",
@@ -258,6 +267,6 @@ ENDPOINTS = [
         "Running monitors and free slots",
         "monitor",
         (Reply(200, "the seed's status plus per-monitor details", "MonitorStatus"),),
-        raises=(*DATABASE_ERRORS, *REDIS_ERRORS),
+        raises=(service.DatabaseUnavailable, *DATABASE_ERRORS, *REDIS_ERRORS),
     ),
 ]

@@ -1,0 +1,221 @@
+// The live feed: ONE WebSocket to /ws for every panel, filtered by their customers.
+//
+// - Resume: the feed remembers the id of the last entry it handed on (`cursor`); every
+//   new connection asks for `last_id=<cursor>`, so the server replays what was missed
+//   (nothing twice: panels drop ids they already took) and the charts have no hole.
+// - Gaps: a `{"type":"gap"}` frame means entries after the cursor expired before we
+//   came back; panels draw it as a gap.
+// - Dead feeds: the server sends `{"type":"ping"}` every WS_PING_INTERVAL seconds. The
+//   watchdog learns that interval, pings the server itself when the line is quiet,
+//   and gives the socket up when nothing at all arrived for too long (a network that
+//   vanished closes nothing: only silence tells).
+// - Reconnect: by itself, with backoff and jitter, at once when the browser comes
+//   back online or the server closed a slow client (1013).
+
+import { observeServerTime } from "./frame.js";
+
+const BACKOFF_FIRST = 500;
+const BACKOFF_MAX = 10000;
+const PROBE_AFTER_MAX = 5000;
+
+export class LiveFeed {
+  /**
+   * handlers: onEntry(entry), onGap(frame), onOpen(customerIds), onState(state, detail),
+   * onRefused() (the handshake failed twice in a row: perhaps the session ended).
+   */
+  constructor(handlers) {
+    this.handlers = handlers;
+    this.customers = new Set();
+    this.socket = null;
+    this.cursor = null;
+    this.state = "idle";
+    this.detail = "";
+    this.attempt = 0;
+    this.failedHandshakes = 0;
+    this.timer = null;
+    this.lastMessageAt = 0;
+    this.lastPingAt = null;
+    this.pingInterval = null; // learned from the server's pings (ms)
+    this.pingGaps = [];
+    this.lastProbeAt = 0;
+    this.connects = 0;
+    this.deadFeeds = 0;
+    this.stopped = true;
+    this.watchdog = setInterval(() => this.watch(), 500);
+    window.addEventListener("online", () => {
+      if (!this.stopped && this.state !== "live") this.connectSoon(0);
+    });
+    window.addEventListener("offline", () => {
+      if (!this.stopped && this.state !== "idle") this.setState("offline", "the browser is offline");
+    });
+  }
+
+  /** Follow exactly these customers (a new set reconnects, resuming from the cursor). */
+  setCustomers(ids) {
+    const next = new Set(ids);
+    const same = next.size === this.customers.size && [...next].every((id) => this.customers.has(id));
+    if (same) return;
+    this.customers = next;
+    if (this.stopped) return;
+    this.connectSoon(30); // coalesce several panels opened at once
+  }
+
+  start() {
+    this.stopped = false;
+    this.connectSoon(0);
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    this.drop();
+    this.cursor = null; // the next start (after a new login) reads the panels' history afresh
+    this.setState("idle", "");
+  }
+
+  setState(state, detail) {
+    if (state === this.state && detail === this.detail) return;
+    this.state = state;
+    this.detail = detail;
+    this.handlers.onState(state, detail);
+  }
+
+  connectSoon(delay) {
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  /** Forget the current socket without waiting for its close (it may never come). */
+  drop() {
+    const socket = this.socket;
+    this.socket = null;
+    if (!socket) return;
+    socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    try {
+      socket.close(1000, "changing subscription");
+    } catch (exc) {
+      /* already closed */
+    }
+  }
+
+  url() {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const params = new URLSearchParams();
+    for (const id of this.customers) params.append("customer_id", id);
+    if (this.cursor) params.set("last_id", this.cursor);
+    return `${scheme}//${location.host}/ws?${params}`;
+  }
+
+  connect() {
+    this.drop();
+    if (this.stopped) return;
+    if (!this.customers.size) {
+      this.setState("idle", "no panel open");
+      return;
+    }
+    const customers = [...this.customers];
+    const resumed = this.cursor !== null;
+    const socket = new WebSocket(this.url());
+    this.lastPingAt = null; // a gap across two connections says nothing of the interval
+    this.socket = socket;
+    this.connects += 1;
+    this.setState(this.attempt ? "reconnecting" : "connecting", resumed ? `resuming after ${this.cursor}` : "");
+    let opened = false;
+    socket.onopen = () => {
+      opened = true;
+      this.failedHandshakes = 0;
+      this.lastMessageAt = Date.now();
+      this.lastProbeAt = Date.now();
+      this.setState("live", "");
+      this.handlers.onOpen(customers, resumed);
+    };
+    socket.onmessage = (event) => {
+      if (socket !== this.socket) return;
+      this.lastMessageAt = Date.now();
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (exc) {
+        return;
+      }
+      this.attempt = 0;
+      if (frame.type === "ping") {
+        if (this.lastPingAt !== null) {
+          // The longest of the last few gaps: pings that arrive bunched after a stall
+          // must not make the watchdog impatient.
+          this.pingGaps.push(this.lastMessageAt - this.lastPingAt);
+          if (this.pingGaps.length > 5) this.pingGaps.shift();
+          this.pingInterval = Math.max(...this.pingGaps);
+        }
+        this.lastPingAt = this.lastMessageAt;
+        return;
+      }
+      if (frame.type === "pong") return;
+      if (frame.type === "gap") {
+        this.handlers.onGap(frame);
+        return;
+      }
+      if (!frame.id) return;
+      this.cursor = frame.id;
+      observeServerTime(Number(frame.id.split("-", 1)[0]));
+      this.handlers.onEntry(frame);
+    };
+    socket.onclose = (event) => {
+      if (socket !== this.socket) return;
+      this.socket = null;
+      if (!opened) this.failedHandshakes += 1;
+      if (this.failedHandshakes >= 2) this.handlers.onRefused();
+      // 1013: the server closed us for falling behind; come back at once, from the cursor.
+      const delay = event.code === 1013 ? 100 : this.backoff();
+      const why = event.code === 1013 ? "the server asked us to resume" : `connection closed (${event.code})`;
+      this.setState(navigator.onLine ? "reconnecting" : "offline", why);
+      this.connectSoon(delay);
+    };
+  }
+
+  backoff() {
+    const base = Math.min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** this.attempt);
+    this.attempt += 1;
+    return Math.round(base * (0.8 + Math.random() * 0.4));
+  }
+
+  /** How long a healthy feed can be silent: a few of the server's ping intervals. */
+  deadAfter() {
+    const interval = this.pingInterval ?? 20000;
+    return Math.max(3000, Math.min(2.5 * interval + 1000, 12000));
+  }
+
+  watch() {
+    const socket = this.socket;
+    if (!socket || socket.readyState !== WebSocket.OPEN) return;
+    const silent = Date.now() - this.lastMessageAt;
+    const probeAfter = Math.min(this.pingInterval ?? PROBE_AFTER_MAX, PROBE_AFTER_MAX);
+    if (silent > probeAfter && Date.now() - this.lastProbeAt > probeAfter) {
+      this.lastProbeAt = Date.now();
+      try {
+        socket.send('{"type":"ping"}');
+      } catch (exc) {
+        /* the close event follows */
+      }
+    }
+    if (silent > this.deadAfter()) {
+      this.deadFeeds += 1;
+      this.drop();
+      this.setState("reconnecting", `no message for ${Math.round(silent / 1000)} s: the feed is dead`);
+      this.connectSoon(this.backoff());
+    }
+  }
+
+  snapshot() {
+    return {
+      state: this.state,
+      detail: this.detail,
+      cursor: this.cursor,
+      customers: [...this.customers],
+      connects: this.connects,
+      deadFeeds: this.deadFeeds,
+      pingInterval: this.pingInterval,
+      url: this.socket ? this.socket.url : null,
+    };
+  }
+}

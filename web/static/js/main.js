@@ -1,0 +1,260 @@
+// The dashboard's wiring: login, the customer list, one panel per monitored customer,
+// one live feed for all of them, and the header. Polls /api/monitor/status and
+// /api/routers every POLL_MS while the tab is visible.
+
+import { api, onUnauthorized } from "./api.js";
+import { CustomerList } from "./customers.js";
+import { LiveFeed } from "./feed.js";
+import { onVisibility, schedule } from "./frame.js";
+import { Header } from "./header.js";
+import { Login } from "./login.js";
+import { Panel, routerTrouble } from "./panel.js";
+
+const POLL_MS = 5000;
+const TICK_MS = 1000;
+
+const appRoot = document.querySelector("#app");
+const panelsRoot = document.querySelector("#panels");
+const emptyNote = document.querySelector("#panels-empty");
+const notice = document.querySelector("#notice");
+const logoutButton = document.querySelector("#logout");
+
+const panels = new Map(); // customer id -> Panel
+let authEnabled = false;
+let running = false;
+let pollTimer = null;
+let tickTimer = null;
+let routers = [];
+let monitored = ""; // the ids of the monitored customers, as the list last showed them
+
+const header = new Header(document.querySelector("#top"));
+
+const feed = new LiveFeed({
+  onEntry(entry) {
+    const panel = panels.get(entry.customer_id);
+    if (panel) panel.receive(entry);
+  },
+  onGap(frame) {
+    for (const panel of panels.values()) panel.gap(frame.from, frame.to);
+  },
+  onOpen(customers, resumed) {
+    for (const id of customers) {
+      const panel = panels.get(id);
+      if (!panel) continue;
+      // Without a cursor this connection started live: every panel reads the stream again.
+      if (!resumed) panel.rebackfill();
+      if (panel.backfillState === "waiting") panel.backfill();
+    }
+  },
+  onState(state, detail) {
+    header.setFeed(state, detail);
+  },
+  async onRefused() {
+    try {
+      const session = await api.session();
+      if (session.auth === "enabled" && !session.authenticated) loggedOut("Your session has ended: log in again.");
+    } catch (exc) {
+      /* the server is away: the feed keeps trying */
+    }
+  },
+});
+
+const list = new CustomerList(document.querySelector("#customers"), {
+  async start(customer) {
+    await api.start(customer.id);
+    await refreshStatus();
+  },
+  async stop(customer) {
+    await api.stop(customer.id);
+    const panel = panels.get(customer.id);
+    if (panel) panel.markStopping();
+    await refreshStatus();
+  },
+});
+
+const login = new Login(document.querySelector("#login"), () => startApp());
+
+function say(text) {
+  notice.textContent = text;
+  notice.hidden = !text;
+}
+
+function openPanel(monitor) {
+  const known = list.known.get(monitor.customer_id) || {};
+  const customer = {
+    id: monitor.customer_id,
+    name: monitor.customer_name || known.name,
+    username: monitor.username || known.username,
+    service_type: known.service_type,
+    router: monitor.router || known.mikrotik_id,
+  };
+  const panel = new Panel(customer, monitor, {
+    async stop(p) {
+      p.stopButton.disabled = true;
+      try {
+        await api.stop(p.id);
+        p.markStopping();
+        say("");
+      } catch (exc) {
+        if (exc.code === "not_monitored") p.updateMonitor(null);
+        else say(`Could not stop ${p.customer.name}: ${exc.message}`);
+      } finally {
+        p.stopButton.disabled = false;
+      }
+      refreshStatus();
+      list.load();
+    },
+    close(p) {
+      closePanel(p.id);
+    },
+  });
+  panels.set(panel.id, panel);
+  panelsRoot.append(panel.element);
+  return panel;
+}
+
+function closePanel(id) {
+  const panel = panels.get(id);
+  if (!panel) return;
+  panels.delete(id);
+  panel.destroy();
+  syncFeed();
+}
+
+function syncFeed() {
+  emptyNote.hidden = panels.size > 0;
+  feed.setCustomers([...panels.keys()]);
+}
+
+function routerTroubles() {
+  const troubles = new Map();
+  for (const panel of panels.values()) {
+    const router = panel.customer.router;
+    if (!router) continue;
+    if (panel.state === "offline" && routerTrouble(panel.reason)) {
+      troubles.set(router, { state: "unreachable", reason: panel.reason });
+    } else if (panel.state === "reconnecting" && !troubles.has(router)) {
+      troubles.set(router, { state: "reconnecting", reason: panel.reason });
+    }
+  }
+  return troubles;
+}
+
+async function refreshStatus() {
+  let status;
+  try {
+    status = await api.status();
+  } catch (exc) {
+    if (exc.status !== 401) say(`Status unavailable: ${exc.message}`);
+    return;
+  }
+  say("");
+  header.setStatus(status);
+  const monitors = new Map(status.monitors.map((m) => [m.customer_id, m]));
+  for (const monitor of status.monitors) {
+    if (!panels.has(monitor.customer_id)) openPanel(monitor);
+  }
+  for (const panel of panels.values()) panel.updateMonitor(monitors.get(panel.id) || null);
+  syncFeed();
+  // Someone (here, another operator, the reconciler) started or stopped a monitor:
+  // the list's Start/Stop buttons follow.
+  const monitoredNow = [...monitors.keys()].sort().join();
+  if (monitoredNow !== monitored) {
+    monitored = monitoredNow;
+    list.load();
+  }
+  await refreshRouters();
+}
+
+async function refreshRouters() {
+  try {
+    routers = (await api.routers()).routers;
+  } catch (exc) {
+    return;
+  }
+  list.setRouters(routers);
+  header.setRouters(routers, routerTroubles());
+}
+
+function poll() {
+  if (!running || document.hidden || !navigator.onLine) return;
+  refreshStatus();
+}
+
+function tick() {
+  // The charts' time axis slides even when no sample arrives (an offline customer).
+  if (!running || document.hidden) return;
+  for (const panel of panels.values()) schedule(panel);
+  header.setRouters(routers, routerTroubles());
+}
+
+async function startApp() {
+  login.hide();
+  appRoot.hidden = false;
+  logoutButton.hidden = !authEnabled;
+  running = true;
+  await list.search();
+  await refreshStatus();
+  feed.start();
+  clearInterval(pollTimer);
+  clearInterval(tickTimer);
+  pollTimer = setInterval(poll, POLL_MS);
+  tickTimer = setInterval(tick, TICK_MS);
+}
+
+function loggedOut(message) {
+  running = false;
+  clearInterval(pollTimer);
+  clearInterval(tickTimer);
+  feed.stop();
+  for (const id of [...panels.keys()]) {
+    panels.get(id).destroy();
+    panels.delete(id);
+  }
+  appRoot.hidden = true;
+  login.show(message);
+}
+
+logoutButton.addEventListener("click", async () => {
+  try {
+    await api.logOut();
+  } catch (exc) {
+    /* the cookie is gone anyway once it expires; show the form regardless */
+  }
+  loggedOut("");
+});
+
+onUnauthorized(() => {
+  if (authEnabled && running) loggedOut("Your session has ended: log in again.");
+});
+
+onVisibility((hidden) => {
+  if (!hidden) poll();
+});
+
+async function boot() {
+  let session;
+  try {
+    session = await api.session();
+  } catch (exc) {
+    say(`The server cannot be reached (${exc.message}); retrying…`);
+    setTimeout(boot, 3000);
+    return;
+  }
+  say("");
+  authEnabled = session.auth === "enabled";
+  if (authEnabled && !session.authenticated) loggedOut("");
+  else startApp();
+}
+
+// A read-only view of the page's state, for people debugging a wall and for tests.
+Object.defineProperty(window, "__dashboard", {
+  value: Object.freeze({
+    snapshot: () => ({
+      feed: feed.snapshot(),
+      panels: Object.fromEntries([...panels].map(([id, panel]) => [id, panel.snapshot()])),
+    }),
+  }),
+});
+
+boot();

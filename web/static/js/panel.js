@@ -1,0 +1,499 @@
+// One live panel per monitored customer: the rates now, a five-minute chart, the
+// session's peak, average and bytes, and its status events.
+//
+// Entries come from two places: the backfill (GET /api/customers/{id}/traffic, once
+// the feed carrying this customer is open) and the live feed. Until the backfill is
+// in, live entries wait in `pending`; then both are taken in id order, and any id at
+// or below the last one taken is a duplicate and dropped. So a resume that replays a
+// little, or a backfill that overlaps the feed, never draws a point twice.
+
+import { api, csvUrl } from "./api.js";
+import { CHART_HEIGHT, createChart, WINDOW_SECONDS } from "./chart.js";
+import {
+  compareIds,
+  formatBps,
+  formatBytes,
+  formatPercent,
+  formatTime,
+  idMillis,
+  serviceName,
+} from "./format.js";
+import { schedule, serverNow } from "./frame.js";
+import { describeRefusal } from "./refusal.js";
+
+const EVENT_WORDS = {
+  started: "Monitoring started",
+  resumed: "Samples resumed",
+  reconnecting: "Reconnecting",
+  offline: "Offline",
+  stopped: "Stopped",
+  gap: "Gap: entries expired before they could be read",
+};
+// Reasons that say the router (not the customer) is the trouble.
+const ROUTER_TROUBLE = /router|cannot reach|connection refused|timed out|too many sessions|cannot resolve/i;
+const KEEP_IDS = 4000; // ids remembered for the debug hook
+const RECENT_EVENTS = 4;
+const GONE_GRACE_MS = 8000;
+const MAX_PENDING = 2000;
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function setText(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+export function routerTrouble(reason) {
+  return ROUTER_TROUBLE.test(reason || "");
+}
+
+export class Panel {
+  /**
+   * `customer`: {id, name, username, service_type, router, package}; `monitor`: the
+   * status item ({state, created_at, started_at}) or null; `actions`: {stop, close}.
+   */
+  constructor(customer, monitor, actions) {
+    this.id = customer.id;
+    this.customer = customer;
+    this.actions = actions;
+    this.since = (monitor && (monitor.created_at || monitor.started_at)) || null;
+    this.state = (monitor && monitor.state) || "starting";
+    this.reason = "";
+    this.backfillState = "waiting"; // waiting -> loading -> done
+    this.pending = [];
+    this.lastId = null;
+    this.takenIds = [];
+    this.latest = null; // newest traffic entry
+    this.drawn = null; // what the DOM shows, for the debug hook
+    // Chart data; `pointIds` parallels x (null for a gap point).
+    this.x = [];
+    this.down = [];
+    this.up = [];
+    this.pkgDown = [];
+    this.pkgUp = [];
+    this.pointIds = [];
+    this.events = []; // {t (s), type, reason, id}
+    this.log = []; // newest first, for the panel's list
+    this.stats = this.freshStats(null);
+    this.build();
+  }
+
+  freshStats(session) {
+    return {
+      session,
+      count: 0,
+      sumDown: 0,
+      sumUp: 0,
+      peakDown: 0,
+      peakUp: 0,
+      bytesDown: 0,
+      bytesUp: 0,
+      firstMs: null,
+      lastMs: null,
+      interval: null,
+    };
+  }
+
+  // -- DOM ----------------------------------------------------------------------------
+
+  build() {
+    const c = this.customer;
+    const root = el("article", "panel");
+    root.dataset.customerId = this.id;
+    const titleId = `panel-title-${this.id}`;
+    root.setAttribute("aria-labelledby", titleId);
+
+    const head = el("header", "panel-head");
+    const title = el("h3", "panel-title", c.name || c.username);
+    title.id = titleId;
+    this.subOut = el("p", "panel-sub");
+    const sub = this.subOut;
+    this.describe();
+    this.badge = el("span", "badge");
+    head.append(title, this.badge, sub);
+
+    const now = el("div", "now");
+    const rate = (label, cls) => {
+      const box = el("div", `rate ${cls}`);
+      const name = el("span", "rate-label", label);
+      const value = el("span", "rate-value", "–");
+      const util = el("span", "rate-util", "");
+      box.append(name, value, util);
+      now.append(box);
+      return { value, util };
+    };
+    this.downOut = rate("Download", "down");
+    this.upOut = rate("Upload", "up");
+
+    this.chartBox = el("div", "chart");
+    this.chartBox.setAttribute("role", "img");
+    this.chartBox.setAttribute("aria-label", `Download and upload of ${c.name || c.username}, last 5 minutes`);
+
+    const stats = el("dl", "stats");
+    const stat = (label) => {
+      const wrap = el("div", "stat");
+      const dt = el("dt", "", label);
+      const dd = el("dd", "", "–");
+      wrap.append(dt, dd);
+      stats.append(wrap);
+      return dd;
+    };
+    this.peakOut = stat("Peak ↓ / ↑");
+    this.avgOut = stat("Average ↓ / ↑");
+    this.bytesOut = stat("Transferred ↓ / ↑");
+    this.sessionOut = stat("Session");
+
+    this.statusOut = el("p", "panel-status");
+    this.statusOut.setAttribute("role", "status");
+    this.eventList = el("ol", "events");
+    this.eventList.setAttribute("aria-label", "Recent status events");
+
+    const foot = el("footer", "panel-foot");
+    const csv = el("a", "button link", "Export CSV");
+    csv.href = csvUrl(this.id);
+    csv.setAttribute("download", `traffic-${c.username || this.id}.csv`);
+    this.stopButton = el("button", "button danger", "Stop");
+    this.stopButton.type = "button";
+    this.stopButton.setAttribute("aria-label", `Stop monitoring ${c.name || c.username}`);
+    this.stopButton.addEventListener("click", () => this.actions.stop(this));
+    this.closeButton = el("button", "button", "Close");
+    this.closeButton.type = "button";
+    this.closeButton.setAttribute("aria-label", `Close the panel of ${c.name || c.username}`);
+    this.closeButton.addEventListener("click", () => this.actions.close(this));
+    foot.append(csv, this.stopButton, this.closeButton);
+
+    const key = el("p", "key");
+    key.setAttribute("aria-hidden", "true");
+    key.append(el("span", "key-down", "download"), el("span", "key-up", "upload"), el("span", "key-package", "package"));
+
+    root.append(head, now, this.chartBox, key, stats, this.statusOut, this.eventList, foot);
+    this.element = root;
+    this.chart = null;
+    this.size = null;
+    this.resizer = new ResizeObserver((entries) => {
+      const width = Math.floor(entries[0].contentRect.width);
+      if (width > 0 && width !== this.size) {
+        this.size = width;
+        schedule(this);
+      }
+    });
+    this.resizer.observe(this.chartBox);
+    // A panel scrolled out of view is not drawn (its data keeps up); it is drawn again
+    // as it comes into view. On a phone that is all but one or two panels.
+    this.visible = true;
+    this.viewer = new IntersectionObserver((entries) => {
+      this.visible = entries[entries.length - 1].isIntersecting;
+      if (this.visible) schedule(this);
+    });
+    this.viewer.observe(this.element);
+    schedule(this);
+  }
+
+  describe() {
+    const c = this.customer;
+    const service = c.service_type ? serviceName(c.service_type) : null;
+    setText(this.subOut, [c.username, service, c.router].filter(Boolean).join(" · "));
+  }
+
+  destroy() {
+    this.resizer.disconnect();
+    this.viewer.disconnect();
+    if (this.chart) this.chart.destroy();
+    this.element.remove();
+  }
+
+  // -- entries ------------------------------------------------------------------------
+
+  /** A live entry from the feed. */
+  receive(entry) {
+    if (this.backfillState !== "done") {
+      this.pending.push(entry);
+      // The backfill reads them from the stream anyway: hold a bounded number only.
+      if (this.pending.length > MAX_PENDING) this.pending.splice(0, this.pending.length - MAX_PENDING);
+      return;
+    }
+    this.take(entry);
+    schedule(this);
+  }
+
+  /** The feed carrying this customer is open: read what the stream retained. */
+  async backfill() {
+    if (this.backfillState === "loading") return;
+    this.backfillState = "loading";
+    const entries = [];
+    try {
+      let since = this.since || undefined;
+      for (let page = 0; page < 10; page += 1) {
+        const answer = await api.traffic(this.id, { since, limit: 5000 });
+        entries.push(...answer.entries);
+        if (!answer.more || !answer.next) break;
+        since = answer.next;
+      }
+    } catch (exc) {
+      this.backfillState = "waiting";
+      this.statusNote = `Could not read the history: ${describeRefusal(exc, this.customer)}`;
+      schedule(this);
+      return false;
+    }
+    const all = [...entries, ...this.pending];
+    this.pending = [];
+    all.sort((a, b) => compareIds(a.id, b.id));
+    for (const entry of all) this.take(entry);
+    this.backfillState = "done";
+    this.statusNote = "";
+    schedule(this);
+    return true;
+  }
+
+  /** Make the next backfill read everything again (the feed lost its place). */
+  rebackfill() {
+    if (this.backfillState === "done") this.backfillState = "waiting";
+  }
+
+  take(entry) {
+    if (!entry || !entry.id) return;
+    if (this.lastId !== null && compareIds(entry.id, this.lastId) <= 0) return; // seen
+    this.lastId = entry.id;
+    this.takenIds.push(entry.id);
+    if (this.takenIds.length > KEEP_IDS) this.takenIds.splice(0, this.takenIds.length - KEEP_IDS);
+    const ms = idMillis(entry.id);
+    if (!this.customer.service_type && entry.service_type) {
+      this.customer.service_type = entry.service_type; // the status does not say; entries do
+      this.describe();
+    }
+    if (entry.type === "traffic") this.takeSample(entry, ms);
+    else this.takeEvent(entry.type, entry.reason || "", ms, entry.id, entry.session_id);
+  }
+
+  takeSample(entry, ms) {
+    const s = this.stats.session === entry.session_id ? this.stats : (this.stats = this.freshStats(entry.session_id));
+    const gap = s.lastMs === null ? null : (ms - s.lastMs) / 1000;
+    if (gap !== null && gap > 0) s.interval = s.interval === null ? gap : Math.min(s.interval, gap);
+    const nominal = s.interval === null ? 1 : s.interval;
+    // Each sample stands for the time since the previous one; the first, and one after
+    // a silence (the monitor was offline), for the monitor's usual interval.
+    const seconds = gap === null || gap > 3 * nominal ? nominal : gap;
+    const down = Number(entry.download_bps) || 0;
+    const up = Number(entry.upload_bps) || 0;
+    s.count += 1;
+    s.sumDown += down;
+    s.sumUp += up;
+    s.peakDown = Math.max(s.peakDown, down);
+    s.peakUp = Math.max(s.peakUp, up);
+    s.bytesDown += (down * seconds) / 8;
+    s.bytesUp += (up * seconds) / 8;
+    if (s.firstMs === null) s.firstMs = ms;
+    s.lastMs = ms;
+
+    const t = ms / 1000;
+    const lastX = this.x.length ? this.x[this.x.length - 1] : null;
+    if (lastX !== null && this.down[this.down.length - 1] !== null && t - lastX > 3 * nominal) {
+      this.pushPoint((lastX + t) / 2, null, null, null, null, null); // a silence: break the line
+    }
+    this.pushPoint(t, down, up, entry.package_download_bps ?? null, entry.package_upload_bps ?? null, entry.id);
+    if (this.x.length > 2 * WINDOW_SECONDS) this.trim(t); // not drawn for long (a hidden tab)
+    this.latest = entry;
+    if (this.state !== "running" || this.reason) {
+      this.state = "running";
+      this.reason = "";
+    }
+  }
+
+  takeEvent(type, reason, ms, id, session) {
+    const t = ms / 1000;
+    this.events.push({ t, type, reason, id });
+    this.log.unshift({ ms, type, reason });
+    if (this.log.length > RECENT_EVENTS) this.log.length = RECENT_EVENTS;
+    if (type === "started" && session && this.stats.session !== session) this.stats = this.freshStats(session);
+    if (type === "offline" || type === "reconnecting" || type === "stopped" || type === "gap") {
+      const lastX = this.x.length ? this.x[this.x.length - 1] : null;
+      if (lastX === null || t > lastX) this.pushPoint(t, null, null, null, null, null);
+    }
+    this.state = type === "started" || type === "resumed" ? "running" : type === "gap" ? this.state : type;
+    this.reason = type === "gap" ? this.reason : reason;
+  }
+
+  /** The feed says entries between two ids are gone (trimmed): draw a gap. */
+  gap(fromId, toId) {
+    this.takeEvent("gap", "", idMillis(toId) - 1, null, null);
+    schedule(this);
+  }
+
+  pushPoint(t, down, up, pkgDown, pkgUp, id) {
+    this.x.push(t);
+    this.down.push(down);
+    this.up.push(up);
+    this.pkgDown.push(pkgDown);
+    this.pkgUp.push(pkgUp);
+    this.pointIds.push(id);
+  }
+
+  trim(nowSeconds) {
+    const oldest = nowSeconds - WINDOW_SECONDS - 5;
+    let cut = 0;
+    while (cut < this.x.length && this.x[cut] < oldest) cut += 1;
+    if (cut) {
+      for (const series of [this.x, this.down, this.up, this.pkgDown, this.pkgUp, this.pointIds]) {
+        series.splice(0, cut);
+      }
+    }
+    let drop = 0;
+    while (drop < this.events.length && this.events[drop].t < oldest) drop += 1;
+    if (drop) this.events.splice(0, drop);
+  }
+
+  /** Status from /api/monitor/status (null: no open session any more). */
+  updateMonitor(monitor) {
+    if (monitor) {
+      this.goneAt = null;
+      // The stream says it first; the status catches what the stream cannot (pending),
+      // and a monitor started again after it stopped.
+      if (monitor.state && monitor.state !== this.state && (this.state === "stopped" || !this.latest)) {
+        this.state = monitor.state;
+      }
+    } else if (this.state !== "stopped") {
+      // No open session: its `stopped` event (with the reason) is on its way. Say
+      // "stopping" until it comes; without it after a few seconds, say stopped anyway.
+      this.goneAt = this.goneAt ?? Date.now();
+      this.state = Date.now() - this.goneAt > GONE_GRACE_MS ? "stopped" : "stopping";
+    }
+    schedule(this);
+  }
+
+  /** Stop was asked: say so until the `stopped` event arrives. */
+  markStopping() {
+    if (this.state !== "stopped") this.state = "stopping";
+    schedule(this);
+  }
+
+  get monitored() {
+    return this.state !== "stopped";
+  }
+
+  // -- drawing (in an animation frame) -------------------------------------------------
+
+  render() {
+    const now = serverNow() / 1000;
+    this.trim(now);
+    if (!this.visible) return;
+    if (this.size) {
+      if (!this.chart) {
+        this.chart = createChart(this.chartBox, () => this.events, this.size);
+      } else if (this.chart.width !== this.size) {
+        this.chart.setSize({ width: this.size, height: CHART_HEIGHT });
+      }
+      this.chart.batch(() => {
+        this.chart.setData([this.x, this.down, this.up, this.pkgDown], false);
+        this.chart.setScale("x", { min: now - WINDOW_SECONDS, max: now });
+      });
+    }
+    this.renderNumbers();
+  }
+
+  renderNumbers() {
+    const e = this.latest;
+    const s = this.stats;
+    const live = this.state === "running" && e;
+    setText(this.downOut.value, live ? formatBps(e.download_bps) : "–");
+    setText(this.upOut.value, live ? formatBps(e.upload_bps) : "–");
+    setText(
+      this.downOut.util,
+      live && e.package_download_bps
+        ? `${formatPercent(e.download_utilization)} of ${formatBps(e.package_download_bps)}`
+        : live
+          ? "no package speed"
+          : "",
+    );
+    setText(
+      this.upOut.util,
+      live && e.package_upload_bps
+        ? `${formatPercent(e.upload_utilization)} of ${formatBps(e.package_upload_bps)}`
+        : "",
+    );
+    const has = s.count > 0;
+    setText(this.peakOut, has ? `${formatBps(s.peakDown)} / ${formatBps(s.peakUp)}` : "–");
+    setText(this.avgOut, has ? `${formatBps(s.sumDown / s.count)} / ${formatBps(s.sumUp / s.count)}` : "–");
+    setText(this.bytesOut, has ? `${formatBytes(s.bytesDown)} / ${formatBytes(s.bytesUp)}` : "–");
+    setText(this.sessionOut, has ? `since ${formatTime(s.firstMs)} · ${s.count.toLocaleString()} samples` : "–");
+
+    const state = this.state;
+    setText(this.badge, state);
+    this.badge.className = `badge state-${state}`;
+    this.element.classList.toggle("is-stopped", state === "stopped");
+    let status = "";
+    if (state === "offline") {
+      // "sim-1 unreachable: cannot reach sim-1: ..." -> "Router unreachable: cannot reach sim-1: ..."
+      status = routerTrouble(this.reason)
+        ? `Router unreachable: ${this.reason.replace(/^(\S+ )?(router )?unreachable:\s*/i, "")}`
+        : `Offline: ${this.reason || "no samples"}`;
+    } else if (state === "reconnecting") {
+      status = `Reconnecting: ${this.reason || "the router connection is being re-established"}`;
+    } else if (state === "stopped") {
+      status = `Stopped: ${this.reason || "the monitor has no open session"}`;
+    } else if (state === "pending" || state === "starting") {
+      status = "Starting: waiting for the first sample";
+    } else if (this.statusNote) {
+      status = this.statusNote;
+    }
+    setText(this.statusOut, status);
+    this.statusOut.hidden = !status;
+    this.stopButton.hidden = state === "stopped";
+    this.closeButton.hidden = state !== "stopped";
+    this.renderLog();
+    this.drawn = {
+      id: e ? e.id : null,
+      download: this.downOut.value.textContent,
+      upload: this.upOut.value.textContent,
+      state,
+    };
+  }
+
+  renderLog() {
+    const key = this.log.map((l) => `${l.ms}${l.type}`).join();
+    if (key === this.logKey) return;
+    this.logKey = key;
+    const items = this.log.map((l) => {
+      const li = el("li", `event event-${l.type}`);
+      const time = el("time", "", formatTime(l.ms));
+      time.dateTime = new Date(l.ms).toISOString();
+      li.append(time, ` ${EVENT_WORDS[l.type] || l.type}${l.reason ? `: ${l.reason}` : ""}`);
+      return li;
+    });
+    this.eventList.replaceChildren(...items);
+    this.eventList.hidden = items.length === 0;
+  }
+
+  /** What the debug hook shows (read-only copies). */
+  snapshot() {
+    const chartPoints = this.chart ? this.chart.data[0].length : 0;
+    return {
+      id: this.id,
+      state: this.state,
+      reason: this.reason,
+      visible: this.visible,
+      backfill: this.backfillState,
+      lastId: this.lastId,
+      takenIds: [...this.takenIds],
+      sampleIds: this.pointIds.filter((id) => id !== null),
+      chartPoints,
+      chartNulls: this.down.filter((v) => v === null).length,
+      events: this.events.map((e) => ({ type: e.type, id: e.id, reason: e.reason })),
+      drawn: this.drawn ? { ...this.drawn } : null,
+      text: {
+        download: this.downOut.value.textContent,
+        upload: this.upOut.value.textContent,
+        downloadUtil: this.downOut.util.textContent,
+        peak: this.peakOut.textContent,
+        average: this.avgOut.textContent,
+        bytes: this.bytesOut.textContent,
+        session: this.sessionOut.textContent,
+        status: this.statusOut.textContent,
+      },
+      stats: { ...this.stats },
+    };
+  }
+}
