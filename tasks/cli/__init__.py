@@ -211,7 +211,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["import"]:
-        return _delegate(lambda: importer.main(argv[1:]))
+        rest = argv[1:]
+        if rest and not rest[0].startswith("-"):  # `mtmon import ROUTER`: the importer's --router
+            rest = ["--router", *rest]
+        return _delegate(lambda: importer.main(rest))
     if argv[:1] == ["simulator"]:
         return _delegate(lambda: simulator.main(argv[1:]))
     args = build_parser().parse_args(argv)

@@ -174,3 +174,16 @@ def test_cli_hands_import_and_simulator_their_own_arguments(capsys: pytest.Captu
             cli.main([command, "--help"])
         assert exit_info.value.code == 0
         assert "usage:" in capsys.readouterr().out
+
+
+def test_cli_import_takes_the_router_as_its_argument(
+    engine: Engine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The engine's customers were seeded from this simulator: importing finds them all.
+    code, out, err = _run(capsys, "import", ROUTER_ID)
+    assert code == 0, err
+    assert f"customers: created=0 updated=0 unchanged={len(engine.customers)}" in out, out
+    with pytest.raises(SystemExit) as exit_info:  # the importer's own exit, as the console script's
+        cli.main(["import", "no-such-router"])
+    assert exit_info.value.code == 1
+    assert "error: router no-such-router" in capsys.readouterr().err
