@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+import settings as settings_module
 from settings import Secret, Settings, SettingsError, load_settings, unknown_variables
 
 
@@ -172,3 +173,10 @@ def test_settings_unknown_lookalike_variable_is_named(tmp_path: Path) -> None:
         "MIKROTIK_USE_TLS",
         "REDIS_POOL_SIZE",
     ]
+
+
+def test_settings_every_variable_is_in_the_readme_table() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
+    missing = [var for _, var, _, _ in settings_module._SPEC if f"`{var}`" not in table]
+    assert not missing, f"README's settings table lacks {missing}"

@@ -144,7 +144,9 @@ class ApiSession(asyncio.Protocol):
     # ---- output ---------------------------------------------------------------------------
 
     def send(self, data: bytes) -> None:
-        if self.closed or self.transport is None or self.router.stalled:
+        # is_closing(): the peer is gone but connection_lost has not run yet (it is
+        # scheduled); writing then only makes asyncio log "socket.send() raised exception".
+        if self.closed or self.transport is None or self.transport.is_closing() or self.router.stalled:
             return
         latency = self.router.latency
         if latency <= 0 and not self._delayed:
@@ -158,7 +160,7 @@ class ApiSession(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_handle = None
-        if self.closed or self.transport is None:
+        if self.closed or self.transport is None or self.transport.is_closing():
             return
         now = self.loop.time()
         chunks = []
