@@ -217,9 +217,10 @@ def panel(page: Page, customer_id: str) -> dict[str, Any] | None:
 def wait_panel(
     page: Page, customer_id: str, check: Callable[[dict[str, Any]], bool], timeout: float, what: str
 ) -> dict[str, Any]:
+    # Only a panel whose frame has been drawn: its text then shows what its model holds.
     def ready() -> dict[str, Any] | None:
         found = panel(page, customer_id)
-        return found if found is not None and check(found) else None
+        return found if found is not None and found["rendered"] and check(found) else None
 
     return wait_for(ready, timeout, what=what, step=0.2)
 
@@ -563,6 +564,8 @@ def test_dashboard_shows_an_unreachable_router_from_offline_events(
     finally:
         engine.sim.refuse_connections(False)
     back = wait_panel(page, cid, lambda p: p["state"] == "running", 30.0, "the resumed samples")
-    assert [e["type"] for e in back["events"]][-1] == "resumed" or back["state"] == "running"
+    types = [e["type"] for e in back["events"]]
+    assert "offline" in types and types[-1] == "resumed", types
+    assert back["text"]["status"] == "" and back["text"]["download"] != "–"
     assert not seen.page_errors
     assert not seen.unexpected_console_errors()

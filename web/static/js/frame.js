@@ -16,6 +16,11 @@ export function schedule(item) {
   }
 }
 
+/** True while `item` waits for its frame: what it shows is not yet what it holds. */
+export function isPending(item) {
+  return dirty.has(item);
+}
+
 // A frame's budget: samples of many customers tend to arrive together; drawing them
 // all in one frame would be one long task a second, so the rest wait for the next.
 const FRAME_BUDGET_MS = 8;

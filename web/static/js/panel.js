@@ -18,7 +18,7 @@ import {
   idMillis,
   serviceName,
 } from "./format.js";
-import { schedule, serverNow } from "./frame.js";
+import { isPending, schedule, serverNow } from "./frame.js";
 import { describeRefusal } from "./refusal.js";
 
 const EVENT_WORDS = {
@@ -483,6 +483,7 @@ export class Panel {
       chartNulls: this.down.filter((v) => v === null).length,
       events: this.events.map((e) => ({ type: e.type, id: e.id, reason: e.reason })),
       drawn: this.drawn ? { ...this.drawn } : null,
+      rendered: !isPending(this),
       text: {
         download: this.downOut.value.textContent,
         upload: this.upOut.value.textContent,
