@@ -11,7 +11,9 @@ from __future__ import annotations
 import ctypes
 import signal
 import socket
+import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +25,23 @@ def die_with_parent() -> None:
     """A `preexec_fn`: SIGKILL this child when the process that started it exits."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def spawn_logged(
+    args: Sequence[str], log_path: Path, env: Mapping[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.Popen[bytes]:
+    """Start `args` in a session of its own, its output appended to `log_path`, tied to us."""
+    # The child keeps its own copy of the log descriptor.
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            list(args),
+            cwd=cwd,
+            env=dict(env) if env is not None else None,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import redis
 
 from harness.polling import wait_for
-from harness.process import die_with_parent, free_port
+from harness.process import free_port, spawn_logged
 
 
 class PrivateRedis:
@@ -36,31 +36,26 @@ class PrivateRedis:
 
     def start(self, timeout: float = 10.0) -> PrivateRedis:
         assert self.proc is None or self.proc.poll() is not None, "already running"
-        # The child keeps its own copy of the log descriptor.
-        with open(self.dir / "redis.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(self.port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(self.dir),
-                    "--maxmemory-policy",
-                    "noeviction",
-                    *self.extra_args,
-                ],
-                cwd=self.dir,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+        self.proc = spawn_logged(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.dir),
+                "--maxmemory-policy",
+                "noeviction",
+                *self.extra_args,
+            ],
+            self.dir / "redis.log",
+            cwd=self.dir,
+        )
         self.paused = False
         wait_for(self._answers, timeout, what=f"redis-server on port {self.port}")
         return self

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx2 as httpx
 
 from harness.polling import wait_for
-from harness.process import ROOT, die_with_parent, free_port
+from harness.process import free_port, spawn_logged
 
 
 class Uvicorn:
@@ -28,34 +28,29 @@ class Uvicorn:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Uvicorn:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "web.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    # as deployed (web/__main__.py): wsproto, protocol pings on, no deflate
-                    "--ws",
-                    "wsproto",
-                    "--ws-ping-interval",
-                    "20",
-                    "--ws-ping-timeout",
-                    "20",
-                    "--ws-per-message-deflate",
-                    "false",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+        self.proc = spawn_logged(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "web.app:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                # as deployed (web/__main__.py): wsproto, protocol pings on, no deflate
+                "--ws",
+                "wsproto",
+                "--ws-ping-interval",
+                "20",
+                "--ws-ping-timeout",
+                "20",
+                "--ws-per-message-deflate",
+                "false",
+            ],
+            self.log_path,
+            self.env,
+        )
         return self
 
     def log(self) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.polling import wait_for
-from harness.process import ROOT, die_with_parent
+from harness.process import spawn_logged
 
 _names = itertools.count(1)
 
@@ -41,16 +41,8 @@ class CeleryProcess:
         return self.proc.pid
 
     def start(self) -> CeleryProcess:
-        with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "celery", "-A", "tasks", *self.args],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+        command = [sys.executable, "-m", "celery", "-A", "tasks", *self.args]
+        self.proc = spawn_logged(command, self.log_path, self.env)
         return self
 
     def log(self) -> str:

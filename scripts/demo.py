@@ -32,7 +32,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from harness.process import ROOT, die_with_parent, free_port
+from harness.process import ROOT, free_port, spawn_logged
 
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
@@ -70,16 +70,7 @@ class Demo:
     # -- processes ----------------------------------------------------------------------
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
-        with open(self.logs / f"{name}.log", "ab") as log:
-            proc = subprocess.Popen(
-                list(args),
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=die_with_parent,
-            )
+        proc = spawn_logged(args, self.logs / f"{name}.log", self.env)
         self.procs.append((name, proc))
         return proc
 

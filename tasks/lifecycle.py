@@ -150,7 +150,8 @@ def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int, produ
     Celery `expires`: it is stamped by the sender's clock and checked by the worker's,
     so hosts whose clocks are apart would drop every message; the run checks the age
     of `enqueued_ms` (Redis time) against Redis time instead. `producer`: a kombu
-    producer to reuse (a bulk start sends many messages on one connection).
+    producer to reuse (a bulk start sends many messages on one connection). Nobody waits
+    for a monitor's result: it has none worth keeping.
     """
     app.send_task(
         MONITOR_TASK,
@@ -165,6 +166,9 @@ def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int, produ
         task_id=token.task_id,
         queue=MONITOR_QUEUE,
         producer=producer,
+        # send_task does not read task_ignore_result: without this the sender subscribes
+        # to the task's result channel (and unsubscribes when the handle is collected).
+        ignore_result=True,
     )
 
 

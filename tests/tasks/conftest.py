@@ -118,6 +118,10 @@ class Engine:
         proc.wait_ready()
         return proc
 
+    def log_of(self, name: str) -> str:
+        """The log of the Celery process started under `name`."""
+        return next(p for p in self.processes if p.name == name).log()
+
     def stop_all(self) -> None:
         for proc in reversed(self.processes):
             proc.stop()

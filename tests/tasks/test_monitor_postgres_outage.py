@@ -13,15 +13,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness.pg import BASE_DATABASE_URL
 from harness.polling import wait_for
 from harness.process import free_port
 from models import ActualState
 from tasks import service
+from tests.metrics import scrape
 from tests.pgproxy import PausableProxy
 from tests.tasks.conftest import (
     Engine,
@@ -36,6 +35,7 @@ from tests.tasks.conftest import (
 TTL = 4.0
 RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV
 METRICS_PORT = free_port()
+METRICS_URL = f"http://127.0.0.1:{METRICS_PORT}/metrics"
 
 
 @pytest.fixture(scope="module")
@@ -74,20 +74,6 @@ def postgres_back_and_monitors_stopped(engine: Engine, proxy: PausableProxy) -> 
         except service.NotMonitored:
             pass
     wait_for(lambda: not live_tokens(engine.redis), 15.0, what="every slot given back")
-
-
-def scrape() -> dict[str, float]:
-    text = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            values[f"{sample.name}{{{labels}}}"] = sample.value
-    return values
-
-
-def _log(eng: Engine, name: str) -> str:
-    return next(p for p in eng.processes if p.name == name).log()
 
 
 def _redis_ms(eng: Engine) -> int:
@@ -153,14 +139,14 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
     wait_for(lambda: time.monotonic() - paused > TTL + 2 * RECONCILE, 3 * TTL + 20, what="time")
     assert proxy.paused
     assert live_tokens(engine.redis) == tokens
-    assert "lease-lost" not in _log(engine, "pg-mon")
+    assert "lease-lost" not in engine.log_of("pg-mon")
     recent = _redis_ms(engine) - 2500
     for u in (steady, flapping):
         assert any(
             e["type"] == "traffic" and _id_ms(e) >= recent
             for e in customer_entries(engine.redis, engine.customer_id(u))
         ), f"{u} stopped sampling"
-    assert scrape()["mtmon_worker_session_writes_pending{}"] >= 1
+    assert scrape(METRICS_URL)["mtmon_worker_session_writes_pending{}"] >= 1
 
     proxy.resume()
     # The rows catch up with what happened while PostgreSQL was away.
@@ -174,7 +160,8 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
         20.0,
         what=f"{flapping}'s row to say running",
     )
-    wait_for(lambda: scrape()["mtmon_worker_session_writes_pending{}"] == 0, 10.0, what="no write waiting")
+    pending = "mtmon_worker_session_writes_pending{}"
+    wait_for(lambda: scrape(METRICS_URL)[pending] == 0, 10.0, what="no write waiting")
     assert all(session_row(i.session_id).attempt == 1 for i in infos.values())
     engine.sim.restore_pppoe(down)
 

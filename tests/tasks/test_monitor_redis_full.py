@@ -14,10 +14,8 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 import redis
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness.polling import wait_for
 from harness.process import free_port
@@ -25,6 +23,7 @@ from harness.redis_server import PrivateRedis
 from models import ActualState
 from tasks import reconciler, runtime, service, sessions
 from tasks.reconciler import Reconciler
+from tests.metrics import scrape
 from tests.tasks.conftest import (
     Engine,
     customer_entries,
@@ -40,6 +39,7 @@ TTL = 4.0
 RENEW = 0.5
 RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV
 METRICS_PORT = free_port()
+METRICS_URL = f"http://127.0.0.1:{METRICS_PORT}/metrics"
 FILLER = "test:filler"
 
 
@@ -98,20 +98,6 @@ def free_memory(client: redis.Redis) -> None:
         client.delete(*fillers)
 
 
-def scrape() -> dict[str, float]:
-    text = httpx.get(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5).text
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            values[f"{sample.name}{{{labels}}}"] = sample.value
-    return values
-
-
-def _log(eng: Engine, name: str) -> str:
-    return next(p for p in eng.processes if p.name == name).log()
-
-
 def _start_and_wait(eng: Engine, cids: list[str]) -> dict[str, dict[str, Any]]:
     producers: dict[str, dict[str, Any]] = {}
     for cid in cids:
@@ -149,11 +135,11 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
 
     # The running monitors say what is wrong: a log line, a metric, their rows.
     wait_for(
-        lambda: scrape().get("mtmon_worker_publish_failures_total{reason=redis-oom}", 0) >= 2,
+        lambda: scrape(METRICS_URL).get("mtmon_worker_publish_failures_total{reason=redis-oom}", 0) >= 2,
         10.0,
         what="publish failures counted as redis-oom",
     )
-    wait_for(lambda: "redis out of memory" in _log(engine, "full-mon"), 5.0, what="the log line")
+    wait_for(lambda: "redis out of memory" in engine.log_of("full-mon"), 5.0, what="the log line")
     for cid in running:
         wait_for(
             lambda c=cid: session_row(producers[c]["session"]).actual_state == ActualState.OFFLINE,  # type: ignore[misc]
@@ -179,7 +165,7 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
     # keep their leases (renewals need no new memory) and nobody restarts anything.
     wait_for(lambda: time.monotonic() - full_since > 2 * TTL + 2 * RECONCILE, 3 * TTL + 10, what="time")
     assert live_tokens(engine.redis) == {producers[c]["token"] for c in running}
-    assert "lease-lost" not in _log(engine, "full-mon")
+    assert "lease-lost" not in engine.log_of("full-mon")
 
     # Memory freed: the same attempts go on, `resumed` first, one producer each.
     freed_ms = int(engine.redis.time()[0]) * 1000
@@ -222,7 +208,7 @@ def test_reconciler_backs_off_while_redis_is_full_and_restarts_once_memory_is_fr
     runtime.current().semaphore.release(token(str(row.id), row.attempt), row.customer_id, row.router_id)
     wait_for(lambda: not live_tokens(engine.redis), 5.0, what="the lease to be gone")
     wait_for(
-        lambda: f"monitor {token(info.session_id, 1)} ended: lease-lost" in _log(engine, "full-mon"),
+        lambda: f"monitor {token(info.session_id, 1)} ended: lease-lost" in engine.log_of("full-mon"),
         5.0,
         what="the fenced-out monitor to end",
     )

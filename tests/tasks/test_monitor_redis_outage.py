@@ -108,10 +108,6 @@ class PeakSlots:
         self.sem.redis.close()
 
 
-def _monitors_log(eng: Engine) -> str:
-    return next(p for p in eng.processes if p.name == "outage-mon").log()
-
-
 def _traffic(eng: Engine, cid: str) -> list[dict]:
     return [e for e in customer_entries(eng.redis, cid) if e["type"] == "traffic"]
 
@@ -223,7 +219,7 @@ def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
         assert all(e["fence"] != p["fence"] for e in entries), "old producer wrote again"
         assert_one_producer_at_a_time(entries)
         # The old attempt noticed it lost its lease and stopped by itself.
-        assert f"monitor {p['token']} ended: lease-lost" in _monitors_log(engine)
+        assert f"monitor {p['token']} ended: lease-lost" in engine.log_of("outage-mon")
     # Exactly one lease per customer, the next attempt's, and it is kept.
     assert_new_attempts_keep_their_leases(engine, producers)
 
@@ -262,7 +258,7 @@ def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
         seqs = [e["seq"] for e in entries]
         assert seqs == sorted(set(seqs)), seqs
     assert live_tokens(engine.redis) == tokens
-    log = _monitors_log(engine)
+    log = engine.log_of("outage-mon")
     assert not [t for t in tokens if f"monitor {t} ended" in log], "an attempt ended"
 
 
@@ -288,7 +284,7 @@ def test_monitor_long_redis_outage_fences_out_then_restarts_once(
                 f"samples of {cid}'s new attempt",
             )
     assert slots.peak <= CAP
-    log = _monitors_log(engine)
+    log = engine.log_of("outage-mon")
     for cid, p in producers.items():
         row = sessions.get(p["session"])
         assert row is not None and row.attempt > p["attempt"]

@@ -88,6 +88,24 @@ def test_service_stop_before_task_starts_frees_slot_and_task_never_produces(engi
     late.stop()
 
 
+def test_service_start_waits_for_no_task_result(engine: Engine) -> None:
+    # Monitors return nothing worth keeping. A result subscription per start is two round
+    # trips for nothing in the web process and, when Redis is gone by the time the result
+    # object is collected, 20 reconnect attempts a second apart on whatever thread collects it.
+    cid = engine.customer_id(engine.usernames("pppoe")[1])
+    marker = f"seen-{uuid.uuid4()}"
+    commands: list[str] = []
+    with engine.redis.monitor() as monitor:
+        info = service.start(cid)
+        engine.redis.echo(marker)
+        while marker not in (command := monitor.next_command()["command"]):
+            commands.append(command)
+    assert info.task_id
+    assert [c for c in commands if info.task_id in c and "SUBSCRIBE" in c.upper()] == []
+    assert any(info.task_id in c for c in commands), "the start sent its task"
+    service.stop(cid, requested_by="test")
+
+
 # -- with a monitors worker ------------------------------------------------------------------
 
 

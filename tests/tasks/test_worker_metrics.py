@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from harness.polling import wait_for
 from harness.process import free_port
 from tasks import service
+from tests.metrics import scrape
 from tests.tasks.conftest import Engine, wait_entry
 
 PORT = free_port()
+METRICS_URL = f"http://127.0.0.1:{PORT}/metrics"
 
 
 @pytest.fixture(scope="module")
@@ -24,23 +24,13 @@ def engine(engine_factory: Any) -> Iterator[Engine]:
     yield eng
 
 
-def _scrape() -> dict[str, float]:
-    text = httpx.get(f"http://127.0.0.1:{PORT}/metrics", timeout=5).text
-    values: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
-            values[f"{sample.name}{{{labels}}}"] = sample.value
-    return values
-
-
 def test_worker_metrics_move_while_a_monitor_runs(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[0])
     info = service.start(cid, requested_by="test")
     wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 8.0, "a sample")
 
     def counted_two() -> dict[str, float] | None:
-        values = _scrape()
+        values = scrape(METRICS_URL)
         return values if values.get("mtmon_worker_samples_published_total{}", 0) >= 2 else None
 
     values = wait_for(counted_two, 10.0, what="two samples counted")
@@ -50,9 +40,11 @@ def test_worker_metrics_move_while_a_monitor_runs(engine: Engine) -> None:
     assert values["mtmon_worker_status_events_total{type=started}"] == 1
     assert values["mtmon_worker_publish_latency_seconds_count{}"] >= 2
     wait_for(
-        lambda: _scrape().get("mtmon_worker_lease_renewals_total{result=ok}", 0) >= 1, 5.0, what="a renewal"
+        lambda: scrape(METRICS_URL).get("mtmon_worker_lease_renewals_total{result=ok}", 0) >= 1,
+        5.0,
+        what="a renewal",
     )
     service.stop(cid, requested_by="test")
     wait_entry(engine.redis, cid, lambda e: e["type"] == "stopped", 5.0, "stopped")
-    wait_for(lambda: _scrape()["mtmon_worker_monitors_running{}"] == 0, 5.0, what="nothing running")
+    wait_for(lambda: scrape(METRICS_URL)["mtmon_worker_monitors_running{}"] == 0, 5.0, what="nothing running")
     assert info.session_id
