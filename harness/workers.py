@@ -77,14 +77,15 @@ class CeleryProcess:
 
     def stop(self, timeout: float = 15.0) -> None:
         """Warm shutdown, then SIGKILL if it does not go; never leaves a process behind."""
-        if not self.alive():
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
             return
         self.signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=timeout)  # type: ignore[union-attr]
+            proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.signal(signal.SIGKILL)
-            self.proc.wait(timeout=10)  # type: ignore[union-attr]
+            proc.wait(timeout=10)
 
 
 def worker(

@@ -95,7 +95,7 @@ class Phase(Enum):
 
 
 # Routed to `monitors` by celeryconfig.task_routes; early ack and no result on purpose.
-@app.task(name=lifecycle.MONITOR_TASK, bind=True, acks_late=False, ignore_result=True)  # type: ignore[untyped-decorator]
+@app.task(name=lifecycle.MONITOR_TASK, bind=True, acks_late=False, ignore_result=True)  # type: ignore[untyped-decorator]  # celery is untyped
 def monitor(
     self: Any,
     session_id: str,

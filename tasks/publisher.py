@@ -168,9 +168,10 @@ class Publisher:
 
 
 def _ids(reply: object) -> PublishedIds | None:
-    if not reply:
+    """The script's reply: [customer stream id, combined stream id], or nil when fenced out."""
+    if not isinstance(reply, list | tuple) or not reply:
         return None
-    return PublishedIds(customer=as_text(reply[0]), combined=as_text(reply[1]))  # type: ignore[index]
+    return PublishedIds(customer=as_text(reply[0]), combined=as_text(reply[1]))
 
 
 # -- batching -------------------------------------------------------------------------------

@@ -11,9 +11,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Select, case, delete, exists, func, or_, select
+from sqlalchemy import ColumnElement, CursorResult, Select, case, delete, exists, func, or_, select
 from sqlalchemy.orm import Session
 
 from models import Customer, CustomerStatus, DesiredState, InvalidFieldError, MonitorSession, Package
@@ -201,6 +201,7 @@ def is_monitored(session: Session, customer_id: uuid.UUID) -> bool:
 
 def delete_customer(session: Session, customer_id: uuid.UUID) -> None:
     """Delete the row; its monitor_sessions rows go with it (ON DELETE CASCADE)."""
-    result = session.execute(delete(Customer).where(Customer.id == customer_id))
-    if result.rowcount == 0:  # type: ignore[attr-defined]
+    # A DELETE's result is a cursor result (Session.execute is typed for any statement).
+    result = cast(CursorResult[Any], session.execute(delete(Customer).where(Customer.id == customer_id)))
+    if result.rowcount == 0:
         raise CustomerNotFound(customer_id)
