@@ -37,6 +37,7 @@ from playwright.sync_api import (
 from harness.polling import wait_for
 from harness.process import ROOT
 from harness.web import Uvicorn
+from tasks import keys
 from tasks.message import format_bps
 from tests.tasks.conftest import BASE_ENV, Engine, apply_env, customer_entries
 from web.routes.traffic import CSV_COLUMNS
@@ -72,7 +73,7 @@ OUTAGE_NOISE = re.compile(r"net::ERR_INTERNET_DISCONNECTED|WebSocket connection 
 def engine(engine_factory: Any) -> Iterator[Engine]:
     # Shrunk TTLs first: settings refuse CELERY_VISIBILITY_TIMEOUT=60 with the default TTL.
     apply_env(BASE_ENV)
-    eng = engine_factory(pppoe=WALL + 6, hotspot=1, static=1)
+    eng = engine_factory(pppoe=WALL + 7, hotspot=1, static=1)
     eng.start_worker("monitors", concurrency=WALL + 8, name="dash-mon")
     eng.start_worker("default", concurrency=2, name="dash-ctl")
     eng.start_beat()
@@ -567,5 +568,58 @@ def test_dashboard_shows_an_unreachable_router_from_offline_events(
     types = [e["type"] for e in back["events"]]
     assert "offline" in types and types[-1] == "resumed", types
     assert back["text"]["status"] == "" and back["text"]["download"] != "–"
+    assert not seen.page_errors
+    assert not seen.unexpected_console_errors()
+
+
+def test_dashboard_draws_entries_trimmed_while_away_as_a_gap(
+    engine: Engine, server: Uvicorn, api: httpx.Client, context: BrowserContext
+) -> None:
+    cid = engine.customer_id(engine.usernames("pppoe")[WALL + 6])
+    assert api.post("/api/monitor/start", params={"customer_id": cid}).status_code == 200
+    page = context.new_page()
+    seen = watch(page)
+    log_in(page, server)
+    wait_panel(page, cid, lambda p: len(p["sampleIds"]) >= 3, 20.0, "three samples")
+    # Until it has timed two of the server's pings the watchdog allows 12 s of silence.
+    wait_for(lambda: snapshot(page)["feed"]["pingInterval"], 10.0, what="the ping interval learned")
+
+    # Away long enough for the stream to lose what the page has not seen: trim the one
+    # entry after the page's cursor, as retention would. One second missing is not a
+    # silence the chart would break by itself (that takes three), so a break in the line
+    # can only come from the gap frame.
+    cut_at = time.monotonic()
+    before = snapshot(page)["feed"]
+    context.set_offline(True)
+    try:
+        wait_for(
+            lambda: snapshot(page)["feed"]["deadFeeds"] > before["deadFeeds"],
+            8.0,
+            what="the watchdog to give up the silent feed",
+            step=0.2,
+        )
+        away = panel(page, cid)
+        assert away is not None and away["lastId"] is not None and away["chartNulls"] == 0
+        cursor = key(away["lastId"])
+
+        def unseen() -> list[str] | None:
+            ids = [e["id"] for e in customer_entries(engine.redis, cid) if key(e["id"]) > cursor]
+            return ids if len(ids) >= 2 else None
+
+        lost, kept = wait_for(unseen, 10.0, what="two entries the page has not seen", step=0.2)[:2]
+        engine.redis.xtrim(keys.customer_stream(cid), minid=kept, approximate=False)
+    finally:
+        context.set_offline(False)
+    back = wait_panel(
+        page, cid, lambda p: any(key(i) >= key(kept) for i in p["takenIds"]), 20.0, "the resume"
+    )
+    seen.outages.append((cut_at, time.monotonic()))
+    assert [e["type"] for e in back["events"]].count("gap") == 1
+    assert lost not in back["takenIds"] and kept in back["takenIds"]
+    assert back["chartNulls"] == 1, "the gap is drawn as a break in the line"
+    after_gap = [i for i in back["takenIds"] if key(i) >= key(kept)]
+    assert_contiguous(after_gap, customer_entries(engine.redis, cid))
+    assert back["state"] == "running" and back["text"]["status"] == ""
+    shoot(page, "dashboard-gap.png")
     assert not seen.page_errors
     assert not seen.unexpected_console_errors()
