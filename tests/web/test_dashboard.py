@@ -210,6 +210,12 @@ def snapshot(page: Page) -> dict[str, Any]:
     return value
 
 
+def panel_now(page: Page, customer_id: str) -> dict[str, Any]:
+    found = panel(page, customer_id)
+    assert found is not None, f"no panel for {customer_id}"
+    return found
+
+
 def panel(page: Page, customer_id: str) -> dict[str, Any] | None:
     found = snapshot(page)["panels"].get(customer_id)
     return found if isinstance(found, dict) else None
@@ -352,6 +358,32 @@ def test_dashboard_login_search_start_live_resume_and_stop(
     local = datetime.fromtimestamp(first_ms / 1000, ZoneInfo(BROWSER_ZONE)).strftime("%H:%M:%S")
     assert live["text"]["session"].startswith(f"since {local} · "), live["text"]["session"]
     shoot(page, "dashboard-one-panel.png")
+
+    # By keyboard: the chart takes the focus, the arrow keys move its cursor from sample
+    # to sample and the legend reads that sample's values; the cursor stays on it while
+    # new samples arrive, and Escape leaves.
+    page.locator(f'.panel[data-customer-id="{cid}"] .chart').focus()
+    page.keyboard.press("End")
+    newest = wait_panel(page, cid, lambda p: p["cursor"] is not None, 5.0, "the keyboard's cursor")
+    page.keyboard.press("ArrowLeft")
+    read = wait_panel(
+        page,
+        cid,
+        lambda p: p["cursor"] is not None and p["cursor"]["id"] != newest["cursor"]["id"],
+        5.0,
+        "the cursor one sample back",
+    )["cursor"]
+    assert key(read["id"]) < key(newest["cursor"]["id"])
+    assert page.locator(f'.panel[data-customer-id="{cid}"] .u-legend').is_visible()
+    sample = {e["id"]: e for e in customer_entries(engine.redis, cid)}[read["id"]]
+    _, down, up, _ = read["legend"]
+    assert (down, up) == (format_bps(sample["download_bps"]), format_bps(sample["upload_bps"]))
+    n = len(panel_now(page, cid)["sampleIds"])
+    later = wait_panel(page, cid, lambda p: len(p["sampleIds"]) >= n + 2, 10.0, "two more samples")
+    assert later["cursor"] == read
+    shoot(page, "dashboard-keyboard-cursor.png")
+    page.keyboard.press("Escape")
+    wait_panel(page, cid, lambda p: p["cursor"] is None, 5.0, "the cursor to leave")
 
     # Cut the page off for 5 s. Chromium's offline emulation stalls the open WebSocket
     # without closing it (no close event, no frames): a network path that died. The

@@ -59,6 +59,65 @@ function markers(getEvents) {
   };
 }
 
+// The keyboard's cursor: the time of the point it reads, kept on that point while the
+// chart scrolls (a mouse's cursor stays at its pixel instead, as in every uPlot chart).
+const pinned = new WeakMap();
+
+function keyboardCursor() {
+  return {
+    hooks: {
+      init: [
+        (u) => {
+          const box = u.root.parentElement;
+          box.addEventListener("keydown", (event) => {
+            const xs = u.data[0];
+            if (!xs.length) return;
+            const last = xs.length - 1;
+            let idx = u.cursor.idx;
+            let step = 0;
+            if (event.key === "ArrowLeft") step = -1;
+            else if (event.key === "ArrowRight") step = 1;
+            else if (event.key === "Home") (idx = 0), (step = 1);
+            else if (event.key === "End") (idx = last), (step = -1);
+            else if (event.key === "Escape") {
+              pinned.delete(u);
+              u.setCursor({ left: -10, top: -10 });
+              return;
+            } else return;
+            event.preventDefault();
+            if (idx === null || idx === undefined) idx = step > 0 ? 0 : last;
+            else if (event.key === "ArrowLeft" || event.key === "ArrowRight") idx += step;
+            // A break in the line (a gap point) has no values: step over it.
+            while (idx >= 0 && idx <= last && u.data[1][idx] === null) idx += step || -1;
+            idx = Math.min(last, Math.max(0, idx));
+            if (u.data[1][idx] === null) return;
+            pinned.set(u, xs[idx]);
+            placeCursor(u, xs[idx]);
+          });
+          // A mouse takes the cursor back.
+          u.over.addEventListener("mousemove", () => pinned.delete(u));
+        },
+      ],
+    },
+  };
+}
+
+function placeCursor(u, x) {
+  const left = u.valToPos(x, "x");
+  if (left < 0 || left > u.over.clientWidth) {
+    pinned.delete(u); // scrolled out of the window
+    u.setCursor({ left: -10, top: -10 });
+    return;
+  }
+  u.setCursor({ left, top: u.over.clientHeight / 2 });
+}
+
+/** After new data: the keyboard's cursor stays on the point it was reading. */
+export function keepCursor(u) {
+  const x = pinned.get(u);
+  if (x !== undefined) placeCursor(u, x);
+}
+
 /**
  * A uPlot chart in `element`. `getEvents()` returns [{t (s), type}] to mark.
  * Data: [x (s), download, upload, package download] (null = a gap).
@@ -100,7 +159,7 @@ export function createChart(element, getEvents, width) {
       { label: "Upload", stroke: COLORS.upload, width: 1.5, value: rate },
       { label: "Package ↓", stroke: COLORS.package, width: 1, dash: [6, 4], value: rate },
     ],
-    plugins: [markers(getEvents)],
+    plugins: [markers(getEvents), keyboardCursor()],
   };
   return new uPlot(options, [[], [], [], []], element);
 }

@@ -8,7 +8,7 @@
 // little, or a backfill that overlaps the feed, never draws a point twice.
 
 import { api, csvUrl } from "./api.js";
-import { CHART_HEIGHT, createChart, WINDOW_SECONDS } from "./chart.js";
+import { CHART_HEIGHT, createChart, keepCursor, WINDOW_SECONDS } from "./chart.js";
 import {
   compareIds,
   formatBps,
@@ -130,8 +130,14 @@ export class Panel {
     this.upOut = rate("Upload", "up");
 
     this.chartBox = el("div", "chart");
-    this.chartBox.setAttribute("role", "img");
-    this.chartBox.setAttribute("aria-label", `Download and upload of ${c.name || c.username}, last 5 minutes`);
+    // Focusable: the arrow keys (Home, End; Escape leaves) move the chart's cursor from
+    // sample to sample and its legend reads the values, as hovering does.
+    this.chartBox.tabIndex = 0;
+    this.chartBox.setAttribute("role", "group");
+    this.chartBox.setAttribute(
+      "aria-label",
+      `Download and upload of ${c.name || c.username}, last 5 minutes; arrow keys read the samples`,
+    );
 
     const stats = el("dl", "stats");
     const stat = (label) => {
@@ -390,6 +396,7 @@ export class Panel {
         this.chart.setData([this.x, this.down, this.up, this.pkgDown], false);
         this.chart.setScale("x", { min: now - WINDOW_SECONDS, max: now });
       });
+      keepCursor(this.chart);
     }
     this.renderNumbers();
   }
@@ -470,6 +477,8 @@ export class Panel {
   /** What the debug hook shows (read-only copies). */
   snapshot() {
     const chartPoints = this.chart ? this.chart.data[0].length : 0;
+    const c = this.chart ? this.chart.cursor : null;
+    const cursorX = c && c.left >= 0 && c.idx !== null && c.idx !== undefined ? this.chart.data[0][c.idx] : null;
     return {
       id: this.id,
       state: this.state,
@@ -483,6 +492,14 @@ export class Panel {
       chartNulls: this.down.filter((v) => v === null).length,
       events: this.events.map((e) => ({ type: e.type, id: e.id, reason: e.reason })),
       drawn: this.drawn ? { ...this.drawn } : null,
+      // What the chart's cursor reads: the sample under it and its legend's texts.
+      cursor:
+        cursorX === null
+          ? null
+          : {
+              id: this.pointIds[this.x.indexOf(cursorX)] ?? null,
+              legend: [...this.chart.root.querySelectorAll(".u-legend .u-value")].map((v) => v.textContent),
+            },
       rendered: !isPending(this),
       text: {
         download: this.downOut.value.textContent,
