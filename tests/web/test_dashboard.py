@@ -210,6 +210,23 @@ def snapshot(page: Page) -> dict[str, Any]:
     return value
 
 
+def cut_off(page: Page, context: BrowserContext) -> None:
+    """Take the page off the network and wait until its watchdog gives the feed up.
+
+    Chromium's offline emulation stalls the open WebSocket without closing it (no close
+    event, no frames): a network path that died. The page must notice from the missing
+    app pings. The caller puts the page back online, in a `finally`.
+    """
+    before = snapshot(page)["feed"]["deadFeeds"]
+    context.set_offline(True)
+    wait_for(
+        lambda: snapshot(page)["feed"]["deadFeeds"] > before,
+        8.0,
+        what="the watchdog to give up the silent feed",
+        step=0.2,
+    )
+
+
 def panel_now(page: Page, customer_id: str) -> dict[str, Any]:
     found = panel(page, customer_id)
     assert found is not None, f"no panel for {customer_id}"
@@ -385,19 +402,11 @@ def test_dashboard_login_search_start_live_resume_and_stop(
     page.keyboard.press("Escape")
     wait_panel(page, cid, lambda p: p["cursor"] is None, 5.0, "the cursor to leave")
 
-    # Cut the page off for 5 s. Chromium's offline emulation stalls the open WebSocket
-    # without closing it (no close event, no frames): a network path that died. The
-    # page's watchdog must notice from the missing app pings, and resume once back.
+    # Cut the page off for 5 s; it must resume once back.
     before = snapshot(page)["feed"]
     cut_at = time.monotonic()
-    context.set_offline(True)
     try:
-        wait_for(
-            lambda: snapshot(page)["feed"]["deadFeeds"] > before["deadFeeds"],
-            8.0,
-            what="the watchdog to give up the silent feed",
-            step=0.2,
-        )
+        cut_off(page, context)
         assert snapshot(page)["feed"]["state"] in ("reconnecting", "offline")
         time.sleep(max(0.0, 5.0 - (time.monotonic() - cut_at)))
     finally:
@@ -621,15 +630,8 @@ def test_dashboard_draws_entries_trimmed_while_away_as_a_gap(
     # silence the chart would break by itself (that takes three), so a break in the line
     # can only come from the gap frame.
     cut_at = time.monotonic()
-    before = snapshot(page)["feed"]
-    context.set_offline(True)
     try:
-        wait_for(
-            lambda: snapshot(page)["feed"]["deadFeeds"] > before["deadFeeds"],
-            8.0,
-            what="the watchdog to give up the silent feed",
-            step=0.2,
-        )
+        cut_off(page, context)
         away = panel(page, cid)
         assert away is not None and away["lastId"] is not None and away["chartNulls"] == 0
         cursor = key(away["lastId"])
