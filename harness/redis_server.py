@@ -9,25 +9,24 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 import redis
 
 from harness.polling import wait_for
-from harness.process import free_port, spawn_logged
+from harness.process import LoggedProcess, free_port, spawn_logged
 
 
-class PrivateRedis:
+class PrivateRedis(LoggedProcess):
     """`extra_args`: more redis-server options, e.g. ("--maxmemory", "4mb") for a Redis
     that fills up (the policy is always noeviction, as deployed)."""
 
     def __init__(self, workdir: Path, port: int | None = None, extra_args: Sequence[str] = ()) -> None:
+        super().__init__("redis-server", workdir / "redis.log")
         self.dir = workdir
         self.port = port or free_port()
         self.extra_args = list(extra_args)
-        self.proc: subprocess.Popen[bytes] | None = None
         self.paused = False
 
     @property
@@ -53,7 +52,7 @@ class PrivateRedis:
                 "noeviction",
                 *self.extra_args,
             ],
-            self.dir / "redis.log",
+            self.log_path,
             cwd=self.dir,
         )
         self.paused = False
@@ -61,8 +60,7 @@ class PrivateRedis:
         return self
 
     def _answers(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"redis-server exited:\n{self.log()[-2000:]}")
+        self.check_running()
         client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
         try:
             return bool(client.ping())
@@ -70,18 +68,6 @@ class PrivateRedis:
             return False
         finally:
             client.close()
-
-    def log(self) -> str:
-        try:
-            return (self.dir / "redis.log").read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def kill9(self) -> None:
-        """Crash: no shutdown, every client connection reset at once."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
 
     def restart_empty(self) -> None:
         """kill -9, then a fresh server on the same port: clients reconnect to an empty Redis."""
@@ -104,10 +90,9 @@ class PrivateRedis:
         """A fresh client of this server (the caller closes it)."""
         return redis.Redis(port=self.port, socket_connect_timeout=2, socket_timeout=5)
 
-    def stop(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        if self.paused:
+    def stop(self, timeout: float = 15.0) -> None:
+        """Thawed if frozen, then killed: nothing is saved, so there is no shutdown to
+        wait `timeout` for."""
+        if self.paused and self.alive():
             self.resume()
-        self.proc.kill()
-        self.proc.wait(10)
+        self.kill9()

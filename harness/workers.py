@@ -10,30 +10,27 @@ from __future__ import annotations
 
 import itertools
 import os
-import signal
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from harness.polling import wait_for
-from harness.process import spawn_logged
+from harness.process import LoggedProcess, spawn_logged
 
 _names = itertools.count(1)
 
 
-class CeleryProcess:
+class CeleryProcess(LoggedProcess):
     """One `celery -A tasks` subprocess (worker or beat) with its log file."""
 
     def __init__(
         self, args: Sequence[str], env: Mapping[str, str], log_path: Path, ready_marker: str, name: str
     ) -> None:
+        super().__init__(name, log_path)
         self.args = list(args)
         self.env = dict(env)
-        self.log_path = log_path
         self.ready_marker = ready_marker
-        self.name = name
-        self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def pid(self) -> int:
@@ -45,22 +42,12 @@ class CeleryProcess:
         self.proc = spawn_logged(command, self.log_path, self.env)
         return self
 
-    def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
     def wait_ready(self, timeout: float = 30.0) -> None:
         def ready() -> bool:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise AssertionError(f"{self.name} exited early:\n{self.log()[-4000:]}")
+            self.check_running()
             return self.ready_marker in self.log()
 
         wait_for(ready, timeout, step=0.05, what=f"{self.name} to be ready")
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
 
     def signal(self, signum: int) -> None:
         if self.alive():
@@ -74,18 +61,6 @@ class CeleryProcess:
             raise AssertionError(
                 f"{self.name} still running after {timeout:.1f}s:\n{self.log()[-4000:]}"
             ) from None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        """Warm shutdown, then SIGKILL if it does not go; never leaves a process behind."""
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        self.signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.signal(signal.SIGKILL)
-            proc.wait(timeout=10)
 
 
 def worker(
