@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2 as httpx
@@ -60,3 +61,14 @@ class Uvicorn(LoggedProcess):
                 return False
 
         wait_for(up, timeout, step=0.05, what="uvicorn to answer /health")
+
+
+@contextmanager
+def serving(env: Mapping[str, str], log_path: Path) -> Iterator[Uvicorn]:
+    """A uvicorn that answers /health, stopped on the way out."""
+    server = Uvicorn(env, log_path).start()
+    try:
+        server.wait_ready()
+        yield server
+    finally:
+        server.stop()

@@ -36,7 +36,7 @@ from playwright.sync_api import (
 
 from harness.polling import wait_for
 from harness.process import ROOT
-from harness.web import Uvicorn
+from harness.web import Uvicorn, serving
 from tasks import keys
 from tasks.message import format_bps
 from tests.tasks.conftest import BASE_ENV, Engine, apply_env, customer_entries
@@ -80,27 +80,20 @@ def engine(engine_factory: Any) -> Iterator[Engine]:
     yield eng
 
 
-def _serve(env: dict[str, str], log: Path) -> Iterator[Uvicorn]:
-    server = Uvicorn(env, log).start()
-    try:
-        server.wait_ready()
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="module")
 def server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uvicorn]:
     """With API_TOKEN: the page logs in. App pings every second, so a dead feed shows soon."""
     env = {**engine.env, "API_TOKEN": TOKEN, "WS_PING_INTERVAL": "1"}
-    yield from _serve(env, tmp_path_factory.mktemp("dash") / "uvicorn.log")
+    with serving(env, tmp_path_factory.mktemp("dash") / "uvicorn.log") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def small_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uvicorn]:
     """Without API_TOKEN and with two monitor slots, to be filled."""
     env = {**engine.env, "MAX_CONCURRENT_MONITORS": "2", "WS_PING_INTERVAL": "1"}
-    yield from _serve(env, tmp_path_factory.mktemp("dash") / "small.log")
+    with serving(env, tmp_path_factory.mktemp("dash") / "small.log") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from schemathesis.checks import CheckContext, not_a_server_error
 from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
-from harness.web import Uvicorn
+from harness.web import Uvicorn, serving
 from tests.web.conftest import WebDb
 from web.declare import openapi
 from web.routes import docs, endpoints
@@ -94,12 +94,8 @@ def server(web_db: WebDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     # With API_TOKEN set, so the fuzzer also checks that every route it calls without
     # credentials is refused (schemathesis' ignored_auth check), except the public ones.
     env = {**os.environ, "API_TOKEN": TOKEN}
-    uvicorn = Uvicorn(env, tmp_path_factory.mktemp("fuzz") / "uvicorn.log").start()
-    try:
-        uvicorn.wait_ready()
+    with serving(env, tmp_path_factory.mktemp("fuzz") / "uvicorn.log") as uvicorn:
         yield uvicorn
-    finally:
-        uvicorn.stop()
 
 
 def test_schemathesis_fuzzes_the_document_the_server_serves(server: Uvicorn) -> None:

@@ -26,7 +26,7 @@ from websockets.typing import Origin, Subprotocol
 from harness.polling import wait_for
 from harness.redis_server import PrivateRedis
 from harness.seed import ROUTER_PASSWORD
-from harness.web import Uvicorn
+from harness.web import Uvicorn, serving
 from settings import load_settings
 from tasks import keys
 from tests.tasks.conftest import Engine
@@ -71,24 +71,15 @@ def open_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """Without API_TOKEN: how a seed dashboard meets it. App pings every second; a client
     may fall 500 entries behind before it is closed (5,000 by default)."""
     env = {**engine.env, "WS_PING_INTERVAL": "1", "WS_MAX_PENDING": "500"}
-    server = Uvicorn(env, tmp_path_factory.mktemp("ws") / "open.log")
-    server.start()
-    try:
-        server.wait_ready()
+    with serving(env, tmp_path_factory.mktemp("ws") / "open.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")
 def locked_server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uvicorn]:
     env = {**engine.env, "API_TOKEN": TOKEN, "ALLOWED_ORIGINS": "https://noc.example.net"}
-    server = Uvicorn(env, tmp_path_factory.mktemp("ws") / "locked.log").start()
-    try:
-        server.wait_ready()
+    with serving(env, tmp_path_factory.mktemp("ws") / "locked.log") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def ws_url(server: Uvicorn, query: str = "") -> str:
@@ -273,21 +264,19 @@ async def test_ws_two_hundred_clients_on_one_process(engine: Engine, open_server
 async def test_ws_clients_keep_receiving_across_a_redis_restart(engine: Engine, tmp_path: Path) -> None:
     server_redis = PrivateRedis(tmp_path).start()
     env = {**engine.env, "REDIS_URL": server_redis.url}
-    server = Uvicorn(env, tmp_path / "uvicorn.log").start()
     alice = str(uuid.uuid4())
     try:
-        server.wait_ready()
-        async with connect(ws_url(server)) as ws:
-            first = Producer(redis.Redis.from_url(server_redis.url)).sample(alice)
-            await until(ws, lambda m: m["id"] == first)
-            server_redis.stop()
-            server_redis.start()  # everything lost, as after a restart without persistence
-            producer = Producer(redis.Redis.from_url(server_redis.url))
-            after = [producer.sample(alice) for _ in range(3)]
-            got = await until(ws, lambda m: m["id"] == after[-1], timeout=30.0)
-            assert [m["id"] for m in got if m.get("type") != "ping"] == after
+        with serving(env, tmp_path / "uvicorn.log") as server:
+            async with connect(ws_url(server)) as ws:
+                first = Producer(redis.Redis.from_url(server_redis.url)).sample(alice)
+                await until(ws, lambda m: m["id"] == first)
+                server_redis.stop()
+                server_redis.start()  # everything lost, as after a restart without persistence
+                producer = Producer(redis.Redis.from_url(server_redis.url))
+                after = [producer.sample(alice) for _ in range(3)]
+                got = await until(ws, lambda m: m["id"] == after[-1], timeout=30.0)
+                assert [m["id"] for m in got if m.get("type") != "ping"] == after
     finally:
-        server.stop()
         server_redis.stop()
 
 
