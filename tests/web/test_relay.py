@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from harness.redis_server import PrivateRedis
 from tasks import keys
 from tests.services import TEST_REDIS_URL
+from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import stream_entries
 from tests.web.producer import Producer
 from web.relay import Frame, Interest, Overflow, Relay, Subscription
@@ -29,18 +30,7 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture
-def sync_client() -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(TEST_REDIS_URL)
-    client.flushdb()
-    try:
-        yield client
-    finally:
-        client.flushdb()
-        client.close()
-
-
-@pytest.fixture
-async def relay(sync_client: redis.Redis) -> AsyncIterator[Relay]:
+async def relay(redis_client: redis.Redis) -> AsyncIterator[Relay]:
     client = aioredis.Redis.from_url(TEST_REDIS_URL, socket_timeout=5)
     relay = Relay(client, block_ms=200, max_pending=50)
     task = asyncio.create_task(relay.run())
@@ -63,12 +53,12 @@ async def _collect(sub: Subscription, count: int, timeout: float = 5.0) -> list[
     return frames
 
 
-async def test_relay_fans_out_to_every_interested_subscriber(relay: Relay, sync_client: redis.Redis) -> None:
+async def test_relay_fans_out_to_every_interested_subscriber(relay: Relay, redis_client: redis.Redis) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     everything = relay.subscribe(Interest())
     only_bob = relay.subscribe(Interest(customers=frozenset({bob})))
     only_events = relay.subscribe(Interest(types=frozenset({"offline"})))
-    producer = Producer(sync_client)
+    producer = Producer(redis_client)
     sent = [producer.sample(alice), producer.sample(bob), producer.event(bob), producer.sample(alice)]
     got = await _collect(everything, 4)
     assert [f.id for f in got] == sent
@@ -81,10 +71,10 @@ async def test_relay_fans_out_to_every_interested_subscriber(relay: Relay, sync_
 
 
 async def test_relay_resume_delivers_everything_after_the_id_in_order_once(
-    relay: Relay, sync_client: redis.Redis
+    relay: Relay, redis_client: redis.Redis
 ) -> None:
     alice = str(uuid.uuid4())
-    producer = Producer(sync_client)
+    producer = Producer(redis_client)
     seen = [producer.sample(alice) for _ in range(3)]
     missed = [producer.sample(alice) for _ in range(5)]  # produced while the client was away
     await asyncio.sleep(0.5)  # the reader has moved past them
@@ -100,16 +90,16 @@ async def test_relay_resume_delivers_everything_after_the_id_in_order_once(
 
 
 async def test_relay_resume_after_trimming_sends_one_gap_frame_first(
-    relay: Relay, sync_client: redis.Redis
+    relay: Relay, redis_client: redis.Redis
 ) -> None:
     alice = str(uuid.uuid4())
-    producer = Producer(sync_client, maxlen=100)
+    producer = Producer(redis_client, maxlen=100)
     old = producer.sample(alice)
     for _ in range(10):
         producer.sample(alice)
     # The customer stream is trimmed by time; cut it by hand as its retention would.
-    sync_client.xtrim(keys.customer_stream(alice), maxlen=3, approximate=False)
-    kept = [i.decode() for i, _ in stream_entries(sync_client.xrange(keys.customer_stream(alice)))]
+    redis_client.xtrim(keys.customer_stream(alice), maxlen=3, approximate=False)
+    kept = [i.decode() for i, _ in stream_entries(redis_client.xrange(keys.customer_stream(alice)))]
     await asyncio.sleep(0.3)
     sub = relay.subscribe(Interest(customers=frozenset({alice})))
     items = [item async for item in sub.catch_up(old, retention_ms=3_600_000)]
@@ -119,12 +109,12 @@ async def test_relay_resume_after_trimming_sends_one_gap_frame_first(
 
 
 async def test_relay_slow_subscriber_overflows_without_touching_the_others(
-    relay: Relay, sync_client: redis.Redis
+    relay: Relay, redis_client: redis.Redis
 ) -> None:
     alice = str(uuid.uuid4())
     slow = relay.subscribe(Interest())
     fast = relay.subscribe(Interest())
-    producer = Producer(sync_client)
+    producer = Producer(redis_client)
     received: list[Frame] = []
     for _ in range(80):  # the outbox holds 50
         producer.sample(alice)
