@@ -63,36 +63,38 @@ function markers(getEvents) {
 // chart scrolls (a mouse's cursor stays at its pixel instead, as in every uPlot chart).
 const pinned = new WeakMap();
 
+// Where a key takes the cursor: {idx, step}, `step` the way to go on past gap points.
+function moveFor(key, idx, last) {
+  const none = idx === null || idx === undefined;
+  if (key === "Home") return { idx: 0, step: 1 };
+  if (key === "End") return { idx: last, step: -1 };
+  if (key === "ArrowLeft") return { idx: none ? last : idx - 1, step: -1 };
+  if (key === "ArrowRight") return { idx: none ? 0 : idx + 1, step: 1 };
+  return null;
+}
+
+function hideCursor(u) {
+  pinned.delete(u);
+  u.setCursor({ left: -10, top: -10 });
+}
+
 function keyboardCursor() {
   return {
     hooks: {
       init: [
         (u) => {
-          const box = u.root.parentElement;
-          box.addEventListener("keydown", (event) => {
-            const xs = u.data[0];
-            if (!xs.length) return;
-            const last = xs.length - 1;
-            let idx = u.cursor.idx;
-            let step = 0;
-            if (event.key === "ArrowLeft") step = -1;
-            else if (event.key === "ArrowRight") step = 1;
-            else if (event.key === "Home") (idx = 0), (step = 1);
-            else if (event.key === "End") (idx = last), (step = -1);
-            else if (event.key === "Escape") {
-              pinned.delete(u);
-              u.setCursor({ left: -10, top: -10 });
-              return;
-            } else return;
+          u.root.parentElement.addEventListener("keydown", (event) => {
+            if (event.key === "Escape") return hideCursor(u);
+            const last = u.data[0].length - 1;
+            const move = moveFor(event.key, u.cursor.idx, last);
+            if (!move || last < 0) return;
             event.preventDefault();
-            if (idx === null || idx === undefined) idx = step > 0 ? 0 : last;
-            else if (event.key === "ArrowLeft" || event.key === "ArrowRight") idx += step;
+            let { idx } = move;
             // A break in the line (a gap point) has no values: step over it.
-            while (idx >= 0 && idx <= last && u.data[1][idx] === null) idx += step || -1;
-            idx = Math.min(last, Math.max(0, idx));
-            if (u.data[1][idx] === null) return;
-            pinned.set(u, xs[idx]);
-            placeCursor(u, xs[idx]);
+            while (idx >= 0 && idx <= last && u.data[1][idx] === null) idx += move.step;
+            if (idx < 0 || idx > last) return; // at the end already
+            pinned.set(u, u.data[0][idx]);
+            placeCursor(u, u.data[0][idx]);
           });
           // A mouse takes the cursor back.
           u.over.addEventListener("mousemove", () => pinned.delete(u));
@@ -104,11 +106,7 @@ function keyboardCursor() {
 
 function placeCursor(u, x) {
   const left = u.valToPos(x, "x");
-  if (left < 0 || left > u.over.clientWidth) {
-    pinned.delete(u); // scrolled out of the window
-    u.setCursor({ left: -10, top: -10 });
-    return;
-  }
+  if (left < 0 || left > u.over.clientWidth) return hideCursor(u); // scrolled out of the window
   u.setCursor({ left, top: u.over.clientHeight / 2 });
 }
 
