@@ -276,16 +276,12 @@ class Relay:
         now_ms = int(time.time() * 1000)
         frames: list[Frame] = []
         for _, entries in reply:
-            for stream_id, fields in entries:
-                self.last_id = as_text(stream_id)
-                try:
-                    frame = Frame.of(stream_id, fields)
-                except (MessageError, ValueError) as exc:
-                    log.warning("relay: skipping unreadable entry %s: %s", as_text(stream_id), exc)
-                    continue
-                frames.append(frame)
-                if self._observe_lag is not None:
-                    self._observe_lag(max(0, now_ms - frame.ms) / 1000)
+            if entries:
+                self.last_id = as_text(entries[-1][0])  # past unreadable entries too
+            frames.extend(_readable(entries))
+        if self._observe_lag is not None:
+            for frame in frames:
+                self._observe_lag(max(0, now_ms - frame.ms) / 1000)
         self.entries_read += len(frames)
         if frames:
             self._fan_out(frames)
@@ -325,13 +321,7 @@ class Relay:
             entries = await self.redis.xrange(stream, min=low, max=until, count=CATCH_UP_PAGE)
             if not entries:
                 return
-            frames = []
-            for stream_id, fields in entries:
-                try:
-                    frames.append(Frame.of(stream_id, fields))
-                except (MessageError, ValueError) as exc:
-                    log.warning("relay: skipping unreadable entry %s: %s", as_text(stream_id), exc)
-            yield frames
+            yield _readable(entries)
             if len(entries) < CATCH_UP_PAGE:
                 return
             low = f"({as_text(entries[-1][0])}"
@@ -363,3 +353,14 @@ class Relay:
         if horizon is None:
             return None
         return {"type": "gap", "from": f"{after[0]}-{after[1]}", "to": f"{horizon[0]}-{horizon[1]}"}
+
+
+def _readable(entries: list[Any]) -> list[Frame]:
+    """Stream entries as frames; one that cannot be read is logged and skipped."""
+    frames = []
+    for stream_id, fields in entries:
+        try:
+            frames.append(Frame.of(stream_id, fields))
+        except (MessageError, ValueError) as exc:
+            log.warning("relay: skipping unreadable entry %s: %s", as_text(stream_id), exc)
+    return frames
