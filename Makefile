@@ -4,16 +4,30 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: dev test lint demo bench bench-naive chaos bench-routeros check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros check-services clean
 
-$(STAMP): pyproject.toml
+DEV_LOCK := requirements/dev.lock
+RUNTIME_LOCK := requirements/runtime.lock
+UV_COMPILE = $(BIN)/uv pip compile --generate-hashes --universal --python-version 3.11 --quiet
+
+# Every distribution comes from the lock, pinned and hash-checked, so a clone installs the
+# same versions on any day; the project itself is then installed without its dependencies
+# and built by the locked setuptools (no build isolation: nothing unpinned is fetched).
+$(STAMP): $(DEV_LOCK) pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install -q --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
 
-## dev: create .venv and install the project with its test extras
+## dev: create .venv and install the project with its test extras from requirements/dev.lock
 dev: $(STAMP)
+
+## lock: regenerate the locks from pyproject.toml's ranges (dev.lock: with the test extra and tools; runtime.lock, the image's: its subset at the same versions); then make test, and commit the locks on their own
+lock: $(STAMP)
+	$(UV_COMPILE) pyproject.toml requirements/dev.in --extra test -o $(DEV_LOCK)
+	$(UV_COMPILE) pyproject.toml requirements/build.in -c $(DEV_LOCK) -o $(RUNTIME_LOCK)
+	@echo "locks regenerated: run make test, then commit requirements/ on its own"
 
 ## check-services: install missing system packages the tests use (libfaketime; chromium for the dashboard's browser tests), fail clearly when PostgreSQL or Redis is not reachable
 check-services: $(STAMP)
