@@ -285,8 +285,7 @@ class LeaseKeeper:
         poll interval). A burst of notices is drained so it costs one poll."""
         try:
             if self._pubsub is None:
-                # redis-py leaves Redis.pubsub() unannotated.
-                self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]  # redis-py
+                self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
                 self._pubsub.subscribe(keys.STOP_CHANNEL)
             if self._pubsub.get_message(timeout=timeout) is not None:
                 while self._pubsub.get_message(timeout=0) is not None:
