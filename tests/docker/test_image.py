@@ -3,7 +3,8 @@
 The compose file parses and describes the deployment (every role, Redis that never
 evicts, secrets only from the environment, start order by health), and every command it
 gives the image runs from a fresh virtualenv where the project was installed from its
-wheel, as the image installs it (`pip install .`), outside the checkout. What is NOT
+wheel, as the image installs it (the locked dependencies, then the project with
+`--no-deps`), outside the checkout. What is NOT
 run here: `docker build` and `docker compose up` themselves (README says so).
 """
 
@@ -23,15 +24,18 @@ from harness.process import ROOT
 
 COMPOSE = ROOT / "docker" / "compose.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
+RUNTIME_LOCK = "requirements/runtime.lock"
+DEV_LOCK = ROOT / "requirements" / "dev.lock"
 APP_SERVICES = {"migrate", "web", "worker", "control", "beat", "flower", "simulator", "seed"}
 
 
 def _dockerfile_copies() -> list[str]:
-    """The sources the Dockerfile's COPY lines take (all but the destination)."""
+    """The project's sources the Dockerfile's COPY lines take (all but the destination and
+    the lock, which is installed before the project is built)."""
     names: list[str] = []
     for line in DOCKERFILE.read_text().splitlines():
         if line.startswith("COPY "):
-            names += line.split()[1:-1]
+            names += [n for n in line.split()[1:-1] if n != RUNTIME_LOCK]
     return names
 
 
@@ -90,8 +94,38 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "web/static/vendor/uplot/uPlot.iife.min.js" in names and "web/static/vendor/uplot/LICENSE" in names
     venv = where / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
+    lock = str(ROOT / RUNTIME_LOCK)
+    subprocess.run([*pip, "--require-hashes", "-r", lock], check=True, capture_output=True)
+    subprocess.run([*pip, "--no-deps", str(wheel)], check=True, capture_output=True)
+    # The lock holds every dependency: nothing is missing once the project is in.
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "check"], check=True, capture_output=True)
     return venv
+
+
+def _pins(lock: Path) -> dict[str, tuple[str, int]]:
+    """name -> (version, number of hashes) for each entry of a uv/pip-compile lock."""
+    pins: dict[str, tuple[str, int]] = {}
+    name = ""
+    for line in lock.read_text().splitlines():
+        if line and not line[0].isspace() and not line.startswith("#"):
+            name, _, rest = line.partition("==")
+            pins[name.lower()] = (rest.split()[0].strip(), 0)
+        elif "--hash=sha256:" in line and name:
+            version, hashes = pins[name.lower()]
+            pins[name.lower()] = (version, hashes + 1)
+    return pins
+
+
+def test_image_runtime_lock_is_the_dev_lock_subset_at_the_same_versions() -> None:
+    """The image runs the versions CI tested: every pin of the runtime lock is in the dev
+    lock at the same version, and every entry of both carries a hash."""
+    runtime, dev = _pins(ROOT / RUNTIME_LOCK), _pins(DEV_LOCK)
+    assert {"celery", "redis", "starlette", "librouteros", "setuptools", "pip"} <= set(runtime)
+    assert {"pytest", "mypy", "ruff", "uv"} <= set(dev) - set(runtime)
+    assert {name: dev[name][0] for name in runtime if name in dev} == {n: v for n, (v, _) in runtime.items()}
+    for pins in (runtime, dev):
+        assert all(version and hashes for version, hashes in pins.values()), pins
 
 
 def test_image_every_compose_command_runs_from_a_fresh_virtualenv(fresh_venv: Path, tmp_path: Path) -> None:
