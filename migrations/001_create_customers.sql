@@ -1,12 +1,20 @@
--- The seed's migrations/001_create_customers.sql, as its authors published it
--- (below this header, byte for byte). Alembic revision 0001 builds the same schema
--- (types, columns, defaults, constraint and index names, trigger) but does NOT insert
--- the three sample rows at the end: a production database gets no test customers.
+-- The seed's migrations/001_create_customers.sql, newest version, as this project
+-- carries it: the same statements, without the seed's comments and blank lines and
+-- with its function and trigger each on one line. So not byte for byte: only
+-- whitespace and comments differ (PostgreSQL keeps a function's body as written, so
+-- the seed's own file leaves update_updated_at_column() with other whitespace).
 --
--- A database built from this file (by the seed or by hand) is adopted without
+-- The seed's earlier versions said `status customer_status DEFAULT 'active'`; the
+-- newest says 'inactive'. Alembic revision 0001 builds the earlier schema (types,
+-- columns, constraint and index names, trigger; default 'active') and revision 0005
+-- changes the default to 'inactive', so a database at head has this file's schema
+-- plus our additions. Revision 0001 does NOT insert the three sample rows at the end:
+-- a production database gets no test customers.
+--
+-- A database built from either version (by the seed or by hand) is adopted without
 -- data loss, its rows kept:
---     alembic stamp 0001 && alembic upgrade head
--- (python -m models.migrate runs the upgrade). PostgreSQL 13+: gen_random_uuid()
+--     python -m models.migrate --stamp 0001 && python -m models.migrate
+-- (or alembic stamp 0001 && alembic upgrade head). PostgreSQL 13+: gen_random_uuid()
 -- is built in from 13 on; older servers need CREATE EXTENSION pgcrypto first.
 
 CREATE TYPE service_type AS ENUM ('pppoe', 'hotspot', 'static_ip');
@@ -29,7 +37,7 @@ CREATE TABLE IF NOT EXISTS customers (
     assigned_ip INET,
     mac_address MACADDR,
     last_online TIMESTAMPTZ,
-    status customer_status DEFAULT 'active',
+    status customer_status DEFAULT 'inactive',
     created_at TIMESTAMPTZ DEFAULT NOW(),
     updated_at TIMESTAMPTZ DEFAULT NOW(),
     UNIQUE (mikrotik_id, username),

@@ -79,12 +79,15 @@ class Customer(Base):
     assigned_ip: Mapped[str | None] = mapped_column(Inet)
     mac_address: Mapped[str | None] = mapped_column(MacAddr)
     last_online: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Nullable in the seed's schema; a NULL reads as the default (see CustomerStatusType).
+    # Nullable in the seed's schema; a NULL reads as active (see CustomerStatusType).
+    # Two defaults on purpose: the column's is the seed's newest, 'inactive' (revision
+    # 0005), for rows other writers insert without a status (the Go collector, SQL by
+    # hand); a customer created through the models is one to monitor, so 'active'.
     status: Mapped[CustomerStatus] = mapped_column(
         CustomerStatusType(),
         nullable=True,
         default=CustomerStatus.ACTIVE,
-        server_default=CustomerStatus.ACTIVE.value,
+        server_default=CustomerStatus.INACTIVE.value,
     )
     # The seed's timestamps are nullable (its trigger keeps updated_at on PostgreSQL;
     # onupdate covers ORM updates on SQLite).

@@ -64,13 +64,15 @@ class MacAddr(_PostgresNativeString):
 
 
 class CustomerStatusType(TypeDecorator[CustomerStatus]):
-    """The seed's `status customer_status DEFAULT 'active'`, which may be NULL.
+    """The seed's `status customer_status`, which may be NULL.
 
-    PostgreSQL fills the default whenever an INSERT leaves the column out (the
-    seed's own sample rows), so a NULL can only come from a writer that sent
-    "not set" explicitly, as a Go client with a nil value does: it is read as
-    what "not set" means in that schema, the default 'active'. The models never
-    write NULL (the validator refuses it).
+    PostgreSQL fills the column's default whenever an INSERT leaves the column out
+    (the seed's own sample rows), so a NULL can only come from a writer that sent
+    "not set" explicitly, as a Go client with a nil value does. It is read as
+    'active', as it was before revision 0005 moved the column's default to the
+    seed's newest 'inactive': reading it otherwise would make such customers
+    unmonitorable by an upgrade, without anyone having changed them. The models
+    never write NULL (the validator refuses it).
     """
 
     impl = enum_type(CustomerStatus, "customer_status", native=True)

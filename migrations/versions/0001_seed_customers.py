@@ -9,6 +9,9 @@ The names are PostgreSQL's own for the seed's unnamed constraints
 The seed's three sample rows (customer1..3) are NOT inserted: this revision
 runs on production databases, which must not gain test customers.
 
+Written from the seed's file as it was then, with `status ... DEFAULT 'active'`;
+its newest version says 'inactive', which revision 0005 follows.
+
 Revision ID: 0001
 Revises:
 Create Date: 2026-11-24

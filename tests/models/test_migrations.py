@@ -5,15 +5,20 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Enum, create_engine, inspect, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.types import TypeDecorator
 
 from harness.pg import migrated_schema
 from models import Base
+from models.db import make_engine
 from models.migrate import downgrade, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,6 +166,90 @@ def test_migrations_postgresql_downgrade_base_leaves_nothing_behind() -> None:
         upgrade(url)  # and back up again: the downgrade really was clean
 
 
+def _insert_without_status(conn: Connection, username: str) -> str:
+    """Insert a customer the way an outside writer might, status left out; its status."""
+    conn.execute(
+        text(
+            "INSERT INTO customers (id, mikrotik_id, username, name, service_type) "
+            "VALUES (:id, 'r1', :username, 'Raw Insert', 'pppoe')"
+        ),
+        {"id": uuid.uuid4().hex, "username": username},
+    )
+    status = conn.scalar(text("SELECT status FROM customers WHERE username = :u"), {"u": username})
+    assert isinstance(status, str)
+    return status
+
+
+def test_migrations_postgresql_insert_without_status_gets_inactive(pg_url: str) -> None:
+    engine = create_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            assert _insert_without_status(conn, "raw") == "inactive"  # the seed's newest default
+    finally:
+        engine.dispose()
+
+
+def test_migrations_postgresql_downgrade_0004_restores_the_active_default() -> None:
+    with migrated_schema() as url:
+        engine = create_engine(url)
+        try:
+            with engine.begin() as conn:
+                assert _insert_without_status(conn, "at-head") == "inactive"
+            downgrade(url, "0004")
+            with engine.begin() as conn:
+                assert _insert_without_status(conn, "at-0004") == "active"
+            upgrade(url)
+            with engine.begin() as conn:
+                assert _insert_without_status(conn, "back-at-head") == "inactive"
+                rows = conn.execute(text("SELECT username, status::text FROM customers")).all()
+            statuses = {str(username): str(status) for username, status in rows}
+            # Only the default moves: rows keep the status they were given.
+            assert statuses == {"at-head": "inactive", "at-0004": "active", "back-at-head": "inactive"}
+        finally:
+            engine.dispose()
+
+
+def test_migrations_sqlite_status_default_change_keeps_rows_sessions_and_constraints(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old-demo.db'}"
+    # From 0003 the upgrade runs 0004 and 0005 in one transaction, as for an older
+    # demo database: PRAGMA foreign_keys=OFF would do nothing there.
+    upgrade(url, "0003")
+    engine = make_engine(url)  # foreign keys on, as every connection of ours has them
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO packages (name, download_bps, upload_bps) VALUES ('p', 1, 1)"))
+            customer = uuid.uuid4().hex
+            conn.execute(
+                text(
+                    "INSERT INTO customers (id, mikrotik_id, username, name, service_type, package_id) "
+                    "VALUES (:id, 'r1', 'old', 'Old', 'pppoe', 1)"
+                ),
+                {"id": customer},
+            )
+            conn.execute(
+                text("INSERT INTO monitor_sessions (id, customer_id, router_id) VALUES (:id, :c, 'r1')"),
+                {"id": uuid.uuid4().hex, "c": customer},
+            )
+        upgrade(url)
+        with engine.begin() as conn:
+            assert conn.scalar(text("SELECT status FROM customers WHERE username = 'old'")) == "active"
+            assert conn.scalar(text("SELECT count(*) FROM monitor_sessions")) == 1  # not cascaded away
+            assert _insert_without_status(conn, "new") == "inactive"
+        with engine.begin() as conn:
+            keys = conn.exec_driver_sql("PRAGMA foreign_key_list(customers)").all()
+            assert [(k[2], k[3], k[6]) for k in keys] == [("packages", "package_id", "SET NULL")]
+            indexes = {row[1] for row in conn.exec_driver_sql("PRAGMA index_list(customers)")}
+            assert {"idx_customers_status", "ix_customers_package_id", "ix_customers_static_ip"} <= indexes
+        with pytest.raises(IntegrityError), engine.begin() as conn:  # the enum's CHECK survived
+            conn.execute(text("UPDATE customers SET status = 'gone' WHERE username = 'old'"))
+        downgrade(url, "0004")
+        with engine.begin() as conn:
+            assert _insert_without_status(conn, "after-downgrade") == "active"
+            assert conn.scalar(text("SELECT count(*) FROM monitor_sessions")) == 1
+    finally:
+        engine.dispose()
+
+
 def test_migrations_sqlite_upgrade_downgrade_upgrade_roundtrip(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     upgrade(url)
@@ -197,7 +286,7 @@ def test_migrations_cli_from_repo_root_takes_url_from_database_url(tmp_path: Pat
     result = _run_alembic("upgrade", "head", env=env)
     assert result.returncode == 0, result.stderr
     current = _run_alembic("current", env=env)
-    assert "0004 (head)" in current.stdout
+    assert "0005 (head)" in current.stdout
     back = _run_alembic("downgrade", "base", env=env)
     assert back.returncode == 0, back.stderr
 

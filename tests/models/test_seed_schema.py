@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,16 @@ from settings import load_settings
 from tests.models.schema_shape import schema_shape
 
 REPO = Path(__file__).resolve().parents[2]
-# The seed's file exactly as published; the shipped copy adds only a header.
+# The seed's newest file as the project carries it (its statements, without its comments
+# and blank lines); the shipped copy adds only a header.
 SEED_SQL = Path(__file__).resolve().parent / "data" / "seed_001_create_customers.sql"
 SHIPPED_SQL = REPO / "migrations" / "001_create_customers.sql"
+NEWEST_DEFAULT = "status customer_status DEFAULT 'inactive'"
+# The seed's file before its newest change, which turned the status default from
+# 'active' to 'inactive': what revision 0001 was written from (0005 follows the change).
+SEED_SQL_EARLIER = SEED_SQL.read_text(encoding="utf-8").replace(
+    NEWEST_DEFAULT, "status customer_status DEFAULT 'active'"
+)
 SEED_INSERT = (
     "INSERT INTO customers (mikrotik_id, username, name, service_type, pppoe_username, "
     "pppoe_password) VALUES ('mikrotik-001','budi','Budi Santoso','pppoe','budi','secret123')"
@@ -33,17 +41,23 @@ SEED_INSERT = (
 NO_ENV = load_settings({}, env_file="/nonexistent.env")
 
 
-@pytest.fixture
-def seed_built() -> Iterator[tuple[str, Engine]]:
-    """A schema built by running the seed's SQL file, as the seed's deployments were."""
+@contextmanager
+def _built_from(sql: str) -> Iterator[tuple[str, Engine]]:
+    """A schema built by running a seed SQL file, as the seed's deployments were."""
     with migrated_schema(migrate=False) as url:
         engine = create_engine(url)
         try:
             with engine.begin() as conn:
-                conn.exec_driver_sql(SEED_SQL.read_text(encoding="utf-8"))
+                conn.exec_driver_sql(sql)
             yield url, engine
         finally:
             engine.dispose()
+
+
+@pytest.fixture
+def seed_built() -> Iterator[tuple[str, Engine]]:
+    with _built_from(SEED_SQL.read_text(encoding="utf-8")) as built:
+        yield built
 
 
 def _shape(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
@@ -58,8 +72,9 @@ def test_seed_shipped_sql_is_the_seed_file_under_a_header() -> None:
     assert body == SEED_SQL.read_text(encoding="utf-8")
 
 
-def test_seed_schema_revision_0001_builds_exactly_the_seed_schema(seed_built: tuple[str, Engine]) -> None:
-    _, seed_engine = seed_built
+def test_seed_schema_revision_0001_builds_exactly_the_earlier_seed_schema(
+    seed_built: tuple[str, Engine],
+) -> None:
     with migrated_schema(migrate=False) as url:
         upgrade(url, "0001")
         engine = create_engine(url)
@@ -69,8 +84,18 @@ def test_seed_schema_revision_0001_builds_exactly_the_seed_schema(seed_built: tu
                 assert conn.scalar(text("SELECT count(*) FROM customers")) == 0  # no sample rows
         finally:
             engine.dispose()
-    seed = _shape(seed_engine)
+    with _built_from(SEED_SQL_EARLIER) as (_, earlier_engine):
+        seed = _shape(earlier_engine)
     assert migrated == seed
+    # The newest file differs from 0001 in the status default only (revision 0005's).
+    newest = _shape(seed_built[1])
+    differing = [pair for pair in zip(seed["columns"], newest["columns"], strict=True) if pair[0] != pair[1]]
+    assert [(old[2], old[5], new[5]) for old, new in differing] == [
+        ("status", "'active'::customer_status", "'inactive'::customer_status")
+    ]
+    assert {k: v for k, v in seed.items() if k != "columns"} == {
+        k: v for k, v in newest.items() if k != "columns"
+    }
     # The comparison is only worth something if it saw the seed's objects.
     assert ("service_type", ["pppoe", "hotspot", "static_ip"]) in seed["enums"]
     unique = ("customers_mikrotik_id_pppoe_username_key", "u", "UNIQUE (mikrotik_id, pppoe_username)")
@@ -79,13 +104,22 @@ def test_seed_schema_revision_0001_builds_exactly_the_seed_schema(seed_built: tu
     assert [row[1] for row in seed["triggers"]] == ["update_customers_updated_at"]
 
 
-def test_seed_sql_database_adopted_keeps_rows_and_matches_a_fresh_migration(
-    seed_built: tuple[str, Engine],
-) -> None:
-    url, engine = seed_built
+@pytest.mark.parametrize(
+    ("which", "status"),
+    [("newest", "inactive"), ("earlier", "active")],
+)
+def test_seed_sql_database_adopted_keeps_rows_and_matches_a_fresh_migration(which: str, status: str) -> None:
+    # A database built from either version of the seed's file ends up like a fresh one:
+    # its rows as they were (the sample rows took that file's default), the default 'inactive'.
+    sql = SEED_SQL.read_text(encoding="utf-8") if which == "newest" else SEED_SQL_EARLIER
+    with _built_from(sql) as built:
+        _adopt_and_compare(*built, status)
+
+
+def _adopt_and_compare(url: str, engine: Engine, status: str) -> None:
     with engine.connect() as conn:
         before = [r._asdict() for r in conn.execute(text("SELECT * FROM customers ORDER BY username"))]
-    assert [r["status"] for r in before] == ["active"] * 3  # the column default filled them
+    assert [r["status"] for r in before] == [status] * 3  # the column default filled them
 
     stamp(url, "0001")
     upgrade(url)
@@ -103,6 +137,10 @@ def test_seed_sql_database_adopted_keeps_rows_and_matches_a_fresh_migration(
         finally:
             fresh.dispose()
 
+    # Rows that took the newest default are not monitorable until someone activates
+    # them (README, Coming from the Go collector); resolution is checked after that.
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE customers SET status = 'active' WHERE status = 'inactive'"))
     with Session(engine) as session:
         by_username = {c.username: c for c in session.scalars(select(Customer))}
         targets = {name: resolve(session, row.id, NO_ENV) for name, row in by_username.items()}
@@ -138,13 +176,14 @@ def test_seed_sample_insert_runs_unchanged_on_migrated_schema(pg_url: str) -> No
                 )
             ).one()
         assert isinstance(row.id, uuid.UUID)  # gen_random_uuid() default
-        assert (row.status, row.service_type, row.package_id) == ("active", "pppoe", None)
+        # The seed's newest default (revision 0005): our own writers always name a status.
+        assert (row.status, row.service_type, row.package_id) == ("inactive", "pppoe", None)
         assert row.created_at is not None and row.updated_at is not None
     finally:
         engine.dispose()
 
 
-def test_seed_null_status_reads_as_the_default_active(pg_url: str) -> None:
+def test_seed_null_status_reads_as_active(pg_url: str) -> None:
     engine = create_engine(pg_url)
     try:
         with engine.begin() as conn:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import create_engine, select
+from sqlalchemy import text as sql
 from starlette.testclient import TestClient
 
 from models import MonitorSession
@@ -173,9 +174,33 @@ def test_customers_create_normalises_and_defaults(client: TestClient, web_db: We
         package_id=web_db.package_id,
     )
     assert made["hotspot_mac_address"] == "aa:bb:cc:dd:ee:ff"
-    assert made["status"] == "active"  # the seed's column default
+    assert made["status"] == "active"  # the API's own default
     assert made["package"]["name"] == "home-50M"
     assert client.get(f"/api/customers/{made['id']}").json()["customer"] == made
+
+
+def test_customers_create_without_status_is_active_though_the_column_says_inactive(
+    client: TestClient, web_db: WebDb
+) -> None:
+    made = _create(client)
+    assert made["status"] == "active"
+    # The same schema fills 'inactive' into a row inserted without a status (revision
+    # 0005, the seed's newest default): the API's 'active' is its own, not the column's.
+    engine = create_engine(web_db.url)
+    try:
+        with engine.connect() as conn:  # never committed: the module's other tests share the schema
+            conn.execute(
+                sql(
+                    "INSERT INTO customers (mikrotik_id, username, name, service_type) "
+                    "VALUES (:router, :username, 'Raw Insert', 'pppoe')"
+                ),
+                {"router": ROUTER_ID, "username": f"raw-{uuid.uuid4().hex[:8]}"},
+            )
+            assert (
+                conn.scalar(sql("SELECT status::text FROM customers WHERE name = 'Raw Insert'")) == "inactive"
+            )
+    finally:
+        engine.dispose()
 
 
 def test_customers_create_refusals_name_the_field(client: TestClient, web_db: WebDb) -> None:

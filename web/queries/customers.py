@@ -168,8 +168,11 @@ def _check_package(session: Session, fields: dict[str, Any]) -> None:
 
 def create_customer(session: Session, fields: dict[str, Any]) -> dict[str, Any]:
     _check_package(session, fields)
-    row = add_customer(session, **fields)
-    session.refresh(row)  # server-side defaults: status, created_at
+    # A customer created through the API is one to monitor: active unless the request
+    # says otherwise. Said here, not left to a default: the column's is 'inactive'
+    # (the seed's newest schema, revision 0005).
+    row = add_customer(session, **{"status": CustomerStatus.ACTIVE, **fields})
+    session.refresh(row)  # server-side defaults: created_at, updated_at
     return customer_json(row, None)
 
 

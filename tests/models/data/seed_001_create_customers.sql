@@ -18,7 +18,7 @@ CREATE TABLE IF NOT EXISTS customers (
     assigned_ip INET,
     mac_address MACADDR,
     last_online TIMESTAMPTZ,
-    status customer_status DEFAULT 'active',
+    status customer_status DEFAULT 'inactive',
     created_at TIMESTAMPTZ DEFAULT NOW(),
     updated_at TIMESTAMPTZ DEFAULT NOW(),
     UNIQUE (mikrotik_id, username),
