@@ -1,7 +1,8 @@
 """Import customers from a router: PPP secrets, HotSpot users, static simple queues.
 
     python -m models.importer --router mikrotik-001 [--host H --port P --user U
-        --password-env VAR --tls --tls-mode M --cafile F --timeout S] [--database-url URL]
+        --password-env VAR --tls --tls-mode M --cafile F --timeout S]
+        [--with-passwords] [--database-url URL]
 
 Connection details come from the `routers` row for --router (its CA: tls_ca),
 else from the MIKROTIK_* settings (MIKROTIK_TLS_CAFILE), and any flag given here
@@ -9,6 +10,13 @@ wins: --cafile overrides the router's CA. The password is read from
 an environment variable (never a flag, never printed). Idempotent: a second
 run reports everything unchanged. Operator-owned columns are never overwritten
 (see models.sync). One transaction: on a bad row nothing is written.
+
+Customers' PPPoE and hotspot passwords are imported only with --with-passwords:
+monitoring never needs them, and a copy of a secret is one more place it can leak
+from. Without the flag they are not even asked of the router; new customers get
+none (NULL) and passwords an earlier run stored are left as they are, neither
+refreshed nor cleared (a run without the flag means "no new secrets", not "forget
+the old ones": clear them with SQL or the API when that is what is meant).
 
 This is the one models module that talks to a router, so it imports routeros.
 """
@@ -51,12 +59,19 @@ T = TypeVar("T")
 
 # Menus a router may lack (no hotspot package installed): a trap there means "none".
 OPTIONAL_MENUS = ("/ip/hotspot/user/profile/print", "/ip/hotspot/user/print")
+# The property of PPP secrets and hotspot users that holds the customer's password.
+PASSWORD = "password"
 
 
-def read_router(client: RouterClient, timeout: float) -> tuple[RouterSnapshot, list[str]]:
+def read_router(
+    client: RouterClient, timeout: float, *, with_passwords: bool
+) -> tuple[RouterSnapshot, list[str]]:
+    """The router's customer tables; their `password` properties only when asked for."""
     notes: list[str] = []
 
     def read(command: str, proplist: tuple[str, ...]) -> list[dict[str, str]]:
+        if not with_passwords:
+            proplist = tuple(prop for prop in proplist if prop != PASSWORD)
         try:
             rows = client.call(command, proplist=proplist, timeout=timeout)
         except TrapError as exc:
@@ -65,6 +80,10 @@ def read_router(client: RouterClient, timeout: float) -> tuple[RouterSnapshot, l
             notes.append(f"{command}: {exc} (treated as empty)")
             return []
         print(f"read {len(rows)} rows from {command}", file=sys.stderr, flush=True)
+        if not with_passwords:
+            # .proplist is a request: a router that answered with more still does not
+            # get its passwords stored.
+            rows = [{key: value for key, value in row.items() if key != PASSWORD} for row in rows]
         return rows
 
     snapshot = RouterSnapshot(
@@ -146,6 +165,15 @@ def main(argv: list[str] | None = None) -> int:
         help="CA for --tls-mode verify: a PEM file (default: the router's tls_ca, or MIKROTIK_TLS_CAFILE)",
     )
     parser.add_argument("--timeout", type=float, help="seconds per router command")
+    parser.add_argument(
+        "--with-passwords",
+        action="store_true",
+        help=(
+            "also store the customers' PPPoE and hotspot passwords (monitoring never needs them). "
+            "Without it, new customers get none, and passwords stored by an earlier run are left "
+            "untouched (neither refreshed nor cleared)"
+        ),
+    )
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
     args = parser.parse_args(argv)
     if not args.router.strip():
@@ -172,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     client = RouterClient(endpoint)
     try:
         client.connect()
-        snapshot, notes = read_router(client, config.timeout * 6)
+        snapshot, notes = read_router(client, config.timeout * 6, with_passwords=args.with_passwords)
     except RouterError as exc:
         where = f"router {args.router} ({config.host}:{config.port})"
         fail(f"{where}: {type(exc).__name__}: {exc}{_tls_hint(config, ca_source, exc)}")

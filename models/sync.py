@@ -5,7 +5,9 @@ What an operator owns is never overwritten: on an existing customer the import
 leaves name, status, username, service_type and the interface/queue overrides
 alone, and fills phone, email, mac_address and the pppoe/hotspot usernames only
 when they are empty. What the router owns (passwords, profile, hotspot MAC,
-static IP, package) follows the source. A new customer gets everything.
+static IP, package) follows the source where the source gives it: a field a
+record leaves None is left as it is (the importer leaves passwords out unless
+asked for them). A new customer gets everything the record has.
 Run it all in one transaction: on a bad record nothing is written.
 """
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -54,7 +55,7 @@ CUSTOMER_ROWS = (
 
 def test_importer_twice_from_simulator_gives_same_rows_and_says_so(pg_url: str, simulator: Simulator) -> None:
     env = dict(os.environ, IMPORT_ROUTER_PASS=SIM_PASSWORD)
-    command = [sys.executable, "-m", "models.importer", *_args(pg_url, simulator)]
+    command = [sys.executable, "-m", "models.importer", *_args(pg_url, simulator, "--with-passwords")]
     first = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 0, first.stderr
     assert "packages: created=4 updated=0 unchanged=0" in first.stdout
@@ -92,7 +93,7 @@ def test_importer_twice_from_simulator_gives_same_rows_and_says_so(pg_url: str, 
             assert row[3] == c["name"]  # HotSpot users and queues carry the name as comment
 
 
-def test_importer_keeps_operator_name_and_status_and_restores_router_password(
+def test_importer_without_with_passwords_stores_no_passwords(
     pg_url: str,
     simulator: Simulator,
     monkeypatch: pytest.MonkeyPatch,
@@ -100,6 +101,60 @@ def test_importer_keeps_operator_name_and_status_and_restores_router_password(
 ) -> None:
     monkeypatch.setenv("IMPORT_ROUTER_PASS", SIM_PASSWORD)
     assert import_main(_args(pg_url, simulator)) == 0
+    assert "customers: created=12 updated=0 unchanged=0" in capsys.readouterr().out
+    # The simulator's PPPoE and hotspot customers all have passwords on the router.
+    assert all(c["pppoe_password"] or c["hotspot_password"] for c in _router_logins(simulator))
+    assert set(_stored_passwords(pg_url).values()) == {(None, None)}
+
+
+def test_importer_with_passwords_stores_them_and_a_run_without_leaves_them_untouched(
+    pg_url: str,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IMPORT_ROUTER_PASS", SIM_PASSWORD)
+    assert import_main(_args(pg_url, simulator, "--with-passwords")) == 0
+    stored = _stored_passwords(pg_url)
+    logins = _router_logins(simulator)
+    assert {c["username"]: stored[c["username"]] for c in logins} == {
+        c["username"]: (c["pppoe_password"], c["hotspot_password"]) for c in logins
+    }
+    victim = next(c["username"] for c in logins if c["service_type"] == "pppoe")
+    engine = create_engine(pg_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE customers SET pppoe_password = 'stale' WHERE username = :u"), {"u": victim}
+            )
+    finally:
+        engine.dispose()
+    capsys.readouterr()
+
+    # Without the flag no password is refreshed (the stale one stays) and none is cleared.
+    assert import_main(_args(pg_url, simulator)) == 0
+    assert "customers: created=0 updated=0 unchanged=12" in capsys.readouterr().out
+    assert _stored_passwords(pg_url) == {**stored, victim: ("stale", None)}
+
+
+def _stored_passwords(url: str) -> dict[str, tuple[str | None, str | None]]:
+    rows = fetch_rows(url, "SELECT username, pppoe_password, hotspot_password FROM customers")
+    return {username: (pppoe, hotspot) for username, pppoe, hotspot in rows}
+
+
+def _router_logins(simulator: Simulator) -> list[dict[str, Any]]:
+    """The simulator's customers that log in with a password (PPPoE and hotspot)."""
+    return [c for c in simulator.customers()["customers"] if c["service_type"] in ("pppoe", "hotspot")]
+
+
+def test_importer_keeps_operator_name_and_status_and_restores_router_password(
+    pg_url: str,
+    simulator: Simulator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("IMPORT_ROUTER_PASS", SIM_PASSWORD)
+    assert import_main(_args(pg_url, simulator, "--with-passwords")) == 0
     victim = next(c for c in simulator.customers()["customers"] if c["service_type"] == "pppoe")
     engine = create_engine(pg_url)
     try:
@@ -112,7 +167,7 @@ def test_importer_keeps_operator_name_and_status_and_restores_router_password(
                 {"u": victim["username"]},
             )
         capsys.readouterr()
-        assert import_main(_args(pg_url, simulator)) == 0
+        assert import_main(_args(pg_url, simulator, "--with-passwords")) == 0
         out = capsys.readouterr().out
         with engine.connect() as conn:
             row = conn.execute(
