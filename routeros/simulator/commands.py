@@ -162,7 +162,7 @@ class MonitorStream(TickedStream):
 
     def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
         """Append this cycle's `!re` sentences (one per interface) to out."""
-        interfaces, drop_modes = model.interfaces, model.drop_modes
+        interfaces, drop_modes, injected = model.interfaces, model.drop_modes, model.injected
         data = b"=.section=" + str(self.section).encode()
         head = RE + self.tag.head
         tail = bytes((len(data),)) + data + self.tag.tail
@@ -172,6 +172,8 @@ class MonitorStream(TickedStream):
             iface = interfaces.get(name)
             if iface is not None:
                 words = iface.monitor_words(sec)
+                if name in injected:
+                    words = model.with_injected(name, words)
             elif drop_modes.get(name, default_drop_mode) == "zeros":
                 words = self.zero[name]
             else:  # "stall" (trap/done streams were ended when the interface went away)
@@ -342,7 +344,7 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: Tag) -> None:
     if _is_set(attrs, "once"):
         out = []
         for iface in ifaces:
-            words = iface.monitor_words(sec)
+            words = router.model.with_injected(iface.name, iface.monitor_words(sec))
             body = b"".join(words) if fields is None else b"".join([words[i] for i in fields])
             out.append(tag.sentence(RE, body))
         out.append(tag.sentence(DONE))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -231,6 +232,9 @@ class RouterModel:
             if c.service_type == "hotspot"
         }
         self.drop_modes: dict[str, str] = {}  # interface name -> mode, while a PPPoE session is down
+        # interface name -> (index in MONITOR_FIELDS, encoded word) for its next
+        # monitor-traffic rows, one each (Simulator.inject_monitor_values)
+        self.injected: dict[str, deque[tuple[int, bytes]]] = {}
         self._session_seq = 0x81C00000
 
         for i, name in enumerate(("ether1", "ether2", "ether3", "ether4", "sfp-sfpplus1")):
@@ -358,6 +362,24 @@ class RouterModel:
         if c is None or c.service_type != "pppoe":
             raise KeyError(f"no PPPoE customer {username!r}")
         return c
+
+    def inject(self, name: str, field: str, values: tuple[str, ...]) -> None:
+        """Queue ``values`` of ``field`` for the next monitor-traffic rows of interface ``name``."""
+        if name not in self.interfaces:
+            raise ValueError(f"no interface {name!r}")
+        index = MONITOR_FIELDS.index(field)
+        self.injected.setdefault(name, deque()).extend((index, attr_word(field, v)) for v in values)
+
+    def with_injected(self, name: str, words: tuple[bytes, ...]) -> tuple[bytes, ...]:
+        """This row of interface ``name``: its words, with the next injected value in place
+        if one is queued (the shared per-second words are left as they are)."""
+        pending = self.injected.get(name)
+        if not pending:
+            return words
+        index, word = pending.popleft()
+        if not pending:
+            del self.injected[name]
+        return words[:index] + (word,) + words[index + 1 :]
 
     def drop_pppoe(self, username: str, mode: str) -> str:
         """Remove the session, its <pppoe-…> interface and dynamic queue; returns the interface name."""

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from .commands import command_key
 from .config import DROP_MODES, SimulatorConfig
 from .listeners import Listener
+from .model import MONITOR_FIELDS
 from .router import RouterCore
 from .session import ApiSession
 from .tls import generate_certificate, server_context
@@ -172,6 +173,16 @@ class Simulator:
     def restore_pppoe(self, username: str) -> None:
         """The customer dials in again: new session and interface, counters from zero."""
         self._call(lambda r: r.model.restore_pppoe(username))
+
+    def inject_monitor_values(self, interface: str, field: str, *values: str) -> None:
+        """The next monitor-traffic rows of ``interface`` carry these values of ``field``, one
+        row each and in order, on whichever stream sends them: what a router with a corrupt
+        counter might send (a rate of 400 digits, ``nan``, ``-1``). The rows after them are
+        normal again. The field appears only in rows whose ``.proplist`` asks for it.
+        """
+        if field not in MONITOR_FIELDS[1:]:
+            raise ValueError(f"field must be a monitor-traffic value, one of {', '.join(MONITOR_FIELDS[1:])}")
+        self._call(lambda r: r.model.inject(interface, field, values))
 
     def close_connections(self) -> int:
         """Close every API connection (FIN, no !fatal); returns how many were closed."""

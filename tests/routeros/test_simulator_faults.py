@@ -197,3 +197,30 @@ def test_set_latency_delays_replies_in_order(sim: Simulator, wire: WireClient) -
     assert [tag_of(s) for s in got] == ["a", "a", "b", "b"]
     sim.set_latency(0)
     assert wire.command("/system/identity/print")[-1] == ["!done"]
+
+
+def test_inject_monitor_values_go_out_one_row_each_in_order_then_rows_are_normal(
+    sim: Simulator, wire: WireClient
+) -> None:
+    _, iface = pppoe(sim)
+    monitor(wire, iface, "m")
+    huge = "1" * 400
+    sim.inject_monitor_values(iface, "rx-bits-per-second", huge, "nan")
+    # Rows of cycles already sent are normal; the injected ones follow them, in order.
+    got = wire.read_until(lambda s: tag_of(s) == "m" and attrs(s)["rx-bits-per-second"] == huge)
+    assert all(attrs(s)["rx-bits-per-second"].isdigit() for s in got[:-1])
+    assert attrs(got[-1])["tx-bits-per-second"].isdigit()  # only the named field is touched
+    assert attrs(wire.next_sentence())["rx-bits-per-second"] == "nan"
+    after = attrs(wire.next_sentence())["rx-bits-per-second"]
+    assert after.isdigit() and len(after) < 20
+
+
+def test_inject_monitor_values_once_row_and_refusals(sim: Simulator, wire: WireClient) -> None:
+    _, iface = pppoe(sim)
+    sim.inject_monitor_values(iface, "tx-bits-per-second", "-1")
+    rows = wire.command("/interface/monitor-traffic", f"=interface={iface}", "=once=", ".tag=o")
+    assert attrs(rows[0])["tx-bits-per-second"] == "-1"
+    with pytest.raises(ValueError, match="field"):
+        sim.inject_monitor_values(iface, "name", "x")
+    with pytest.raises(ValueError, match="no interface"):
+        sim.inject_monitor_values("<pppoe-nobody>", "rx-bits-per-second", "1")
