@@ -103,21 +103,35 @@ class Rates:
 
 
 # The API sends plain integers; the CLI shows "27.8kbps". Accept an optional SI prefix
-# and unit, nothing else: "1e5", "-3", "fast" and "" are errors, not zeros.
+# and unit, nothing else: "1e5", "-3", "nan", "inf", "fast" and "" are errors, not zeros.
 _VALUE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([kKMGT]?)(bps|b/s|pps|p/s)?\s*$")
 _PREFIX = {"": 1, "k": 10**3, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12}
 _UNITS = ("bps", "kbps", "Mbps", "Gbps", "Tbps")
+# The largest rate a sample may carry (docs/routeros.md, Bounds on replies). The fastest
+# router ports run at 400 Gbit/s; 10**15 (1 Pbit/s) is 2,500 times that and still below
+# 2**53, so every JSON reader, JavaScript's numbers included, holds it exactly. A larger
+# value is a corrupt counter, not traffic; unchecked, 400 digits reached float() as inf
+# and int() raised OverflowError out of the monitor.
+MAX_RATE = 10**15
+# Longest text taken for a rate: MAX_RATE has 16 digits, a decimal part, prefix and unit
+# add a few. A longer one is refused before float() reads it.
+_MAX_RATE_TEXT = 40
 
 
 def parse_rate(value: str, field: str) -> int:
     """A per-second rate as the router writes it ("159176", "27.8kbps") -> int."""
     if not isinstance(value, str):
         raise MessageError(f"{field}: expected a string from the router, got {type(value).__name__}")
+    if len(value) > _MAX_RATE_TEXT:
+        raise MessageError(f"{field}: not a rate: {len(value)} characters, starting {value[:20]!r}")
     match = _VALUE.match(value)
     if not match:
-        raise MessageError(f"{field}: not a rate: {value[:40]!r}")
+        raise MessageError(f"{field}: not a rate: {value!r}")
     number, prefix, _unit = match.groups()
-    return int(round(float(number) * _PREFIX[prefix]))
+    rate = float(number) * _PREFIX[prefix]  # finite: at most _MAX_RATE_TEXT digits
+    if rate > MAX_RATE:
+        raise MessageError(f"{field}: {value!r} is beyond any link's speed (the limit is {MAX_RATE})")
+    return int(round(rate))
 
 
 def parse_pair(value: str, field: str) -> tuple[int, int]:

@@ -432,8 +432,10 @@ class MonitorRun:
             entry = traffic_from_row(
                 reading.data, plan.meta, session_id=self.token.session_id, seq=self.seq, fence=self.fence
             )
-        except MessageError as exc:
-            log.warning("monitor %s: unusable router row: %s", self.token, exc)
+        except (ValueError, ArithmeticError) as exc:
+            # A row the router sent costs that sample, never the monitor: MessageError (a
+            # ValueError) for any value parse_rate refuses, the rest a net under it.
+            log.warning("monitor %s: unusable router row, sample skipped: %s", self.token, exc)
             metrics.PUBLISH_FAILURES.labels("unusable-row").inc()
             return False
         if self.redis_full and not self._redis_writable_again():

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from tasks.message import (
+    MAX_RATE,
     CustomerMeta,
     MessageError,
     decode_entry,
@@ -101,6 +102,49 @@ def test_message_rates_accept_an_optional_unit_suffix() -> None:
 def test_message_bad_values_are_refused_with_the_field_name(bad: str) -> None:
     with pytest.raises(MessageError, match="tx-bits-per-second"):
         rates_from_interface({"rx-bits-per-second": "1", "tx-bits-per-second": bad})
+
+
+ABSURD_RATES = [
+    "1" * 400,  # float() reads it as inf, and int(round(inf)) raised OverflowError
+    "9" * 300,  # finite, but a 300-digit "rate" went into the stream as it was
+    "1" * (1 << 20),  # a whole reply word of digits
+    "1e400",
+    "inf",
+    "-inf",
+    "nan",
+    "-1",
+    "1000000000000001",  # MAX_RATE + 1
+    "1000.000000001T",
+    "9" * 39 + "T",
+]
+
+
+@pytest.mark.parametrize("absurd", ABSURD_RATES, ids=lambda v: v if len(v) < 20 else f"{v[:6]}...({len(v)})")
+def test_message_absurd_rates_are_refused_as_message_errors(absurd: str) -> None:
+    # MessageError is what the monitor skips a sample for; anything else ended it.
+    with pytest.raises(MessageError, match="tx-bits-per-second"):
+        rates_from_interface({"rx-bits-per-second": "1", "tx-bits-per-second": absurd})
+    with pytest.raises(MessageError, match="rate"):
+        rates_from_queue({"rate": f"1/{absurd}"})
+    with pytest.raises(MessageError, match="packet-rate"):
+        rates_from_queue({"rate": "1/2", "packet-rate": f"{absurd}/2"})
+
+
+def test_message_rates_up_to_the_bound_are_kept_exactly() -> None:
+    assert parse_rate(str(MAX_RATE), "f") == MAX_RATE
+    assert parse_rate("1000T", "f") == MAX_RATE
+    assert parse_rate("400Gbps", "f") == 400_000_000_000
+    entry = decode_entry(
+        "1-0",
+        traffic_from_row(
+            {"rx-bits-per-second": "0", "tx-bits-per-second": str(MAX_RATE)},
+            HOTSPOT,
+            session_id="s",
+            seq=0,
+            fence=1,
+        ),
+    )
+    assert entry["download_bps"] == MAX_RATE and json.loads(json.dumps(entry))["download_bps"] == MAX_RATE
 
 
 def test_message_bad_rows_are_refused() -> None:
