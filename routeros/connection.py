@@ -21,13 +21,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import librouteros
 from librouteros import exceptions as lr_exc
 from librouteros.api import Api
 from librouteros.login import encode_password
-from librouteros.protocol import ApiProtocol
+from librouteros.protocol import ApiProtocol, decode_length, determine_length
 
 from routeros.errors import FatalError, LoginError, ProtocolError, UnreachableError
 
@@ -35,6 +35,24 @@ if TYPE_CHECKING:  # the codec protocol's type in typeshed; nothing to import at
     from typing_extensions import Buffer
 
 _READ_CHUNK = 65536
+
+# -- bounds on what a router may send (docs/routeros.md, Bounds on replies) ------------------
+#
+# A word's length prefix arrives before its bytes, so a reader that believes it reserves,
+# or waits for, whatever the prefix claims: up to 256 MiB in the 4-byte form. A corrupt
+# prefix almost always means the stream is out of step, and nothing after it can be
+# framed again, so a reply beyond any of these bounds is a protocol error that costs the
+# connection (the client re-dials on its backoff and re-issues its streams).
+#
+# The largest words we know of are a script's source or a comment, some KiB; 1 MiB is
+# far beyond any, and small enough that the check costs nothing to hold.
+MAX_REPLY_WORD = 1 << 20
+# One word per property: a print without .proplist of the richest menus sends a few
+# dozen. Ten thousand is two orders of magnitude beyond that.
+MAX_REPLY_WORDS = 10_000
+# All the words of one sentence together, so that words under both bounds above still
+# cannot pile up gigabytes before the sentence ends.
+MAX_REPLY_SENTENCE = 4 << 20
 
 # -- text encoding (docs/routeros.md, Encodings) ------------------------------------------------
 #
@@ -218,6 +236,49 @@ def make_ssl_context(endpoint: RouterEndpoint) -> ssl.SSLContext:
     return TLS_CONTEXTS[endpoint.tls_mode](endpoint)
 
 
+class BoundedApiProtocol(ApiProtocol):  # type: ignore[misc]  # librouteros is untyped
+    """librouteros's ApiProtocol with a reader that checks every length prefix before it
+    reads (docs/routeros.md, Bounds on replies), used from the login on.
+
+    librouteros reads ``length`` bytes for any prefix below 0x10000000; its blocking
+    transport even asks ``recv`` for all of them at once, which allocates that much.
+    """
+
+    def readSentence(self) -> tuple[str, tuple[str, ...]]:  # librouteros's name, not ours
+        words: list[str] = []
+        size = 0
+        while True:
+            first: bytes = self.transport.read(1)
+            length = decode_length(first + self.transport.read(determine_length(first)))
+            if length == 0:
+                if words:
+                    break
+                continue  # an empty sentence: the router ignores them, so do we (docs/routeros.md, Sentences)
+            if length > MAX_REPLY_WORD:
+                raise lr_exc.ProtocolError(f"reply word of {length} bytes (the limit is {MAX_REPLY_WORD})")
+            if len(words) >= MAX_REPLY_WORDS:
+                raise lr_exc.ProtocolError(f"reply sentence of more than {MAX_REPLY_WORDS} words")
+            size += length
+            if size > MAX_REPLY_SENTENCE:
+                raise lr_exc.ProtocolError(f"reply sentence of more than {MAX_REPLY_SENTENCE} bytes")
+            data: bytes = self.transport.read(length)
+            words.append(data.decode(self.encoding, errors="ignore"))
+        reply, rest = words[0], tuple(words[1:])
+        if reply == "!fatal":
+            self.transport.close()
+            raise lr_exc.FatalError(rest[0] if rest else "")
+        return reply, rest
+
+
+class _BoundedApi(Api):  # type: ignore[misc]  # librouteros is untyped
+    """librouteros's Api reading through a BoundedApiProtocol: ``librouteros.connect``
+    builds its own protocol, and takes this class as its ``subclass``, so the login's
+    replies are bounded too."""
+
+    def __init__(self, protocol: ApiProtocol) -> None:
+        super().__init__(BoundedApiProtocol(transport=protocol.transport, encoding=protocol.encoding))
+
+
 def login_plain_or_challenge(api: Api, username: str, password: str) -> None:
     """Plain login (RouterOS >= 6.43); if the router answers with a challenge, do the legacy MD5 one.
 
@@ -333,12 +394,11 @@ class Connection:
     def __init__(self, endpoint: RouterEndpoint, transport: MuxTransport) -> None:
         self.endpoint = endpoint
         self.transport = transport
-        self.protocol = ApiProtocol(transport=transport, encoding=endpoint.codec)
+        self.protocol = BoundedApiProtocol(transport=transport, encoding=endpoint.codec)
 
     def read_sentence(self) -> tuple[str, tuple[str, ...]]:
         """Block until one whole sentence arrives. Raises librouteros exceptions (the reader maps them)."""
-        # librouteros carries no type information (no py.typed): its result is Any to mypy.
-        return cast("tuple[str, tuple[str, ...]]", self.protocol.readSentence())
+        return self.protocol.readSentence()
 
     def write_sentence(self, words: list[str]) -> None:
         self.protocol.writeSentence(words[0], *words[1:])
@@ -385,6 +445,7 @@ def open_connection(endpoint: RouterEndpoint) -> Connection:
             port=endpoint.port,
             encoding=endpoint.codec,
             ssl_wrapper=ssl_wrapper,
+            subclass=_BoundedApi,
             login_method=login_plain_or_challenge,
         )
     except lr_exc.TrapError as exc:

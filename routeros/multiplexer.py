@@ -184,10 +184,9 @@ class Multiplexer:
         reason = "connection closed"
         try:
             while not self.dead:
-                try:
-                    reply, words = self.conn.read_sentence()
-                except IndexError:  # an empty sentence: consumed and ignored (docs/routeros.md, Sentences)
-                    continue
+                # Empty sentences are skipped, and a reply beyond the bounds is a
+                # ProtocolError, by the reader (connection.BoundedApiProtocol).
+                reply, words = self.conn.read_sentence()
                 self.sentences_in += 1
                 self._dispatch(reply, words)
         except lr_exc.FatalError as exc:

@@ -26,6 +26,7 @@ class RawRouter:
         self.challenge = challenge  # set: answer a bare plain login with !done =ret=<challenge>
         self.logins: list[list[str]] = []
         self.refuse_logins = False  # answer every later login with the post-6.43 failure trap
+        self.login_reply: bytes | None = None  # set: these raw bytes answer every later login
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]
         self._conns: list[socket.socket] = []
@@ -84,6 +85,10 @@ class RawRouter:
             for words in decoder.feed(data):
                 if not logged_in:
                     self.logins.append(words)
+                    if self.login_reply is not None:
+                        with lock:
+                            conn.sendall(self.login_reply)
+                        continue
                     if self.refuse_logins:
                         send(["!trap", "=message=invalid user name or password (6)"])
                         send(["!done"])
