@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # the codec protocol's type in typeshed; nothing to import at
 
 _READ_CHUNK = 65536
 
+log = logging.getLogger(__name__)
+
 # -- bounds on what a router may send (docs/routeros.md, Bounds on replies) ------------------
 #
 # A word's length prefix arrives before its bytes, so a reader that believes it reserves,
@@ -427,10 +429,37 @@ def _ssl_context_or_raise(endpoint: RouterEndpoint) -> ssl.SSLContext:
         ) from exc
 
 
+# Routers this process has warned about (name, host, port): the warning is about how the
+# router is configured, so once is enough, however many connections, re-dials and monitors.
+_cleartext_warned: set[tuple[str, str, int]] = set()
+_cleartext_lock = threading.Lock()
+
+
+def _warn_cleartext_login(endpoint: RouterEndpoint) -> None:
+    """Say once per router and process that its login crosses the network in clear text
+    (docs/routeros.md, Login). Never shows the password."""
+    key = (endpoint.name, endpoint.host, endpoint.port)
+    with _cleartext_lock:
+        if key in _cleartext_warned:
+            return
+        _cleartext_warned.add(key)
+    address = f"{endpoint.host}:{endpoint.port}"
+    router = f"{endpoint.name} ({address})" if endpoint.name else address
+    log.warning(
+        "router %s is logged in to without API-SSL, so the API login sends the password "
+        "unencrypted (the plain API, port 8728); use API-SSL instead (MIKROTIK_TLS=true, or tls "
+        "on its routers row; port 8729)",
+        router,
+    )
+
+
 def open_connection(endpoint: RouterEndpoint) -> Connection:
     """Connect and log in. Raises LoginError, UnreachableError or ProtocolError, nothing else."""
     quiet_librouteros_logger()
     where = endpoint.label
+    if not endpoint.tls:
+        # Before the attempt: the password goes out whether the login succeeds or not.
+        _warn_cleartext_login(endpoint)
     ssl_wrapper = None
     if endpoint.tls:
         ctx = _ssl_context_or_raise(endpoint)

@@ -7,11 +7,13 @@ import socket
 import ssl
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from harness.polling import wait_for
 from routeros import LoginError, RouterClient, RouterEndpoint, UnreachableError
 from routeros.codec import encode_sentence
 from routeros.connection import open_connection
@@ -240,3 +242,36 @@ def test_connection_unresolvable_host_says_which_name_it_could_not_resolve() -> 
     # The resolver's own words vary by system ("Name or service not known", "Temporary
     # failure in name resolution"); the name and the router are ours to give.
     assert str(caught.value).startswith("cannot resolve 'no-such-router.invalid' (edge-7): ")
+
+
+def test_connection_cleartext_login_warns_once_per_router_never_for_api_ssl(
+    tls_sim: Simulator, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Names of their own: the warning is once per process, and other tests of this
+    # process have logged in to other routers already.
+    secret = "Clear-pw-9Zk!secret"
+    run = uuid.uuid4().hex[:8]
+    with running_sim(password=secret) as a, running_sim(password=secret) as b:
+        plain_a = endpoint_for(a, password=secret, name=f"edge-a-{run}")
+        plain_b = endpoint_for(b, password=secret, name=f"edge-b-{run}")
+        ssl_endpoint = endpoint_for(
+            tls_sim, port=ssl_port(tls_sim), tls=True, cafile=ca_path(tls_sim), name=f"edge-ssl-{run}"
+        )
+        with caplog.at_level(logging.INFO, logger="routeros"):
+            # Router A: two connections, and one of them re-dials after the router drops it.
+            with RouterClient(plain_a, backoff_max=0.2) as first, RouterClient(plain_a) as second:
+                a.close_connections()
+                wait_for(lambda: first.stats()["reconnects"] >= 1 and first.connected, 10, "a re-dial")
+                assert identity(first) and identity(second)
+            open_connection(plain_b).close()
+            open_connection(plain_b).close()
+            with RouterClient(ssl_endpoint) as over_ssl:
+                assert identity(over_ssl)
+    warnings = [r for r in caplog.records if "unencrypted" in r.getMessage()]
+    messages = sorted(r.getMessage() for r in warnings)
+    assert len(messages) == 2, messages
+    for message, name, sim in zip(messages, ("edge-a", "edge-b"), (a, b)):
+        assert message.startswith(f"router {name}-{run} (127.0.0.1:{sim.port}) "), message
+        assert "port 8728" in message and "MIKROTIK_TLS=true" in message and "port 8729" in message
+    assert all(r.levelno == logging.WARNING for r in warnings)
+    assert secret not in caplog.text
