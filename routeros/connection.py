@@ -500,8 +500,10 @@ def open_connection(endpoint: RouterEndpoint) -> Connection:
         raise UnreachableError(f"cannot resolve {endpoint.host!r} ({where}): {exc.strerror or exc}") from exc
     except OSError as exc:
         raise UnreachableError(f"cannot reach {where}: {exc.strerror or exc}") from exc
-    except (UnicodeError, ValueError, KeyError, StopIteration) as exc:
+    except (UnicodeError, ValueError, KeyError, StopIteration, TypeError) as exc:
         # e.g. a non-ASCII password for the legacy challenge, or a malformed login reply
+        # (librouteros builds its TrapError from a !trap's attributes as keyword arguments:
+        # one without =message=, or with any other attribute, is a TypeError)
         raise ProtocolError(f"login to {where} failed: {type(exc).__name__}") from None
     sock = api.protocol.transport.sock
     return Connection(endpoint, MuxTransport(sock, write_timeout=endpoint.timeout))

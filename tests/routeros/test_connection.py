@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from harness.polling import wait_for
-from routeros import LoginError, RouterClient, RouterEndpoint, UnreachableError
+from routeros import LoginError, ProtocolError, RouterClient, RouterEndpoint, UnreachableError
 from routeros.codec import encode_sentence
 from routeros.connection import open_connection
 from routeros.simulator import Simulator
@@ -83,6 +83,20 @@ def test_connection_wrong_password_raises_login_error_with_router_text(sim: Simu
     assert "invalid user name or password" in info.value.message
     assert "not-the-password" not in str(info.value) + repr(info.value)
     assert sim.stats()["failed_logins"] >= 1
+
+
+@pytest.mark.parametrize(
+    "trap",
+    [["!trap", "=message=no", "=extra=1"], ["!trap", "=category=1"]],
+    ids=["unknown-attribute", "no-message"],
+)
+def test_connection_malformed_login_trap_is_a_protocol_error_the_client_survives(trap: list[str]) -> None:
+    # A TypeError out of connect() got past the client's supervisor, which re-dials only
+    # on RouterError: its thread died and the streams waited for ever.
+    with RawRouter(lambda words, send: None) as router:
+        router.login_reply = encode_sentence(trap) + encode_sentence(["!done"])
+        with pytest.raises(ProtocolError, match="login to .* failed: TypeError"):
+            RouterClient(RouterEndpoint("127.0.0.1", router.port, timeout=5)).connect()
 
 
 def test_connection_legacy_wrong_password_raises_login_error() -> None:
