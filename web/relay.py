@@ -21,6 +21,7 @@ what it already sent are dropped at the seam: no gap, no duplicate.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import json
 import logging
 import time
@@ -42,6 +43,8 @@ log = logging.getLogger(__name__)
 TRAFFIC_TYPES = frozenset({"traffic"})
 EVENT_TYPES = frozenset({"started", "offline", "reconnecting", "resumed", "stopped"})
 CATCH_UP_PAGE = 1000
+# Per stream when several are merged: few round trips, little held per stream.
+MERGE_PAGE_MIN = 100
 
 
 def parse_id(stream_id: str) -> tuple[int, int]:
@@ -301,28 +304,33 @@ class Relay:
         gap = await self._gap(streams, after, retention_ms)
         if gap is not None:
             yield gap
-        pages = [self._pages(s, after, until) for s in streams]
-        if len(pages) == 1:
-            async for page in pages[0]:
+        if len(streams) == 1:
+            async for page in self._pages(streams[0], after, until, CATCH_UP_PAGE):
                 yield [f for f in page if interest.wants(f)]
             return
-        # Several customers: merge their streams by id (each is already in order).
-        merged: list[Frame] = []
-        for source in pages:
-            async for page in source:
-                merged.extend(f for f in page if interest.wants(f))
-        merged.sort(key=lambda f: f.key)
-        for i in range(0, len(merged), CATCH_UP_PAGE):
-            yield merged[i : i + CATCH_UP_PAGE]
+        # Several customers: merge their streams by id (each is already in order), holding
+        # one small page per stream, never everything retained (200 customers x 30 min).
+        size = max(MERGE_PAGE_MIN, CATCH_UP_PAGE // len(streams))
+        out: list[Frame] = []
+        async for frame in _merge([self._pages(s, after, until, size) for s in streams]):
+            if interest.wants(frame):
+                out.append(frame)
+                if len(out) >= CATCH_UP_PAGE:
+                    yield out
+                    out = []
+        if out:
+            yield out
 
-    async def _pages(self, stream: str, after: tuple[int, int], until: str) -> AsyncIterator[list[Frame]]:
+    async def _pages(
+        self, stream: str, after: tuple[int, int], until: str, size: int
+    ) -> AsyncIterator[list[Frame]]:
         low = f"({after[0]}-{after[1]}"
         while True:
-            entries = await self.redis.xrange(stream, min=low, max=until, count=CATCH_UP_PAGE)
+            entries = await self.redis.xrange(stream, min=low, max=until, count=size)
             if not entries:
                 return
             yield _readable(entries)
-            if len(entries) < CATCH_UP_PAGE:
+            if len(entries) < size:
                 return
             low = f"({as_text(entries[-1][0])}"
 
@@ -353,6 +361,29 @@ class Relay:
         if horizon is None:
             return None
         return {"type": "gap", "from": f"{after[0]}-{after[1]}", "to": f"{horizon[0]}-{horizon[1]}"}
+
+
+async def _merge(sources: list[AsyncIterator[list[Frame]]]) -> AsyncIterator[Frame]:
+    """heapq.merge for async sources of ordered pages: frames in key order, with one
+    page per source in memory at a time."""
+    buffers: list[deque[Frame]] = [deque() for _ in sources]
+    heap: list[tuple[tuple[int, int], int, Frame]] = []
+
+    async def advance(i: int) -> None:
+        while not buffers[i]:
+            page = await anext(sources[i], None)
+            if page is None:
+                return
+            buffers[i].extend(page)
+        frame = buffers[i].popleft()
+        heapq.heappush(heap, (frame.key, i, frame))
+
+    for i in range(len(sources)):
+        await advance(i)
+    while heap:
+        _, i, frame = heapq.heappop(heap)
+        yield frame
+        await advance(i)
 
 
 def _readable(entries: list[Any]) -> list[Frame]:

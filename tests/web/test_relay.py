@@ -19,7 +19,7 @@ from tests.services import TEST_REDIS_URL
 from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import stream_entries
 from tests.web.producer import Producer
-from web.relay import Frame, Interest, Overflow, Relay, Subscription
+from web.relay import CATCH_UP_PAGE, MERGE_PAGE_MIN, Frame, Interest, Overflow, Relay, Subscription, parse_id
 
 pytestmark = pytest.mark.anyio
 
@@ -155,3 +155,52 @@ async def test_relay_reader_resumes_after_its_redis_restarts(tmp_path: Path) -> 
         await asyncio.gather(task, return_exceptions=True)
         await client.aclose()
         server.stop()
+
+
+async def _caught_up_to(relay: Relay, entry_id: str) -> None:
+    target = parse_id(entry_id)
+    for _ in range(100):
+        if relay.last_id is not None and parse_id(relay.last_id) >= target:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the reader never reached {entry_id}")
+
+
+async def test_relay_catch_up_of_many_customers_merges_page_by_page(
+    relay: Relay, redis_client: redis.Redis
+) -> None:
+    """200 customers from 0-0: every retained entry once and in order, merged lazily:
+    with the streams gone after the first page, what was not yet read is never sent
+    (a catch-up that loaded everything up front would still send it all)."""
+    customers = [str(uuid.uuid4()) for _ in range(200)]
+    per_customer = 150
+    producer = Producer(redis_client)
+    template = producer.sample(str(uuid.uuid4()))
+    ((_, fields),) = stream_entries(redis_client.xrange(keys.COMBINED_STREAM, template, template))
+    # Written as the publisher writes them, faster: one id per entry in both streams, the
+    # customers interleaved, 10 s in the past so the catch-up's end lies beyond them.
+    base = int(template.split("-")[0]) - 10_000
+    pipe = redis_client.pipeline(transaction=False)
+    for n in range(per_customer * len(customers)):
+        customer = customers[n % len(customers)]
+        entry = {**fields, b"customer_id": customer.encode()}
+        pipe.xadd(keys.customer_stream(customer), entry, id=f"{base}-{n}")  # type: ignore[arg-type]
+    pipe.execute()
+    await _caught_up_to(relay, producer.sample(str(uuid.uuid4())))
+    interest = Interest(customers=frozenset(customers))
+
+    sub = relay.subscribe(interest)
+    keys_seen = [f.key async for page in sub.catch_up("0-0", 3_600_000) for f in page]  # type: ignore[union-attr]
+    sub.close()
+    assert len(keys_seen) == len(set(keys_seen)) == 200 * per_customer
+    assert keys_seen == sorted(keys_seen)
+
+    sub = relay.subscribe(interest)
+    sent = 0
+    async for page in sub.catch_up("0-0", 3_600_000):
+        assert not isinstance(page, dict)
+        if sent == 0:
+            redis_client.delete(*(keys.customer_stream(c) for c in customers))
+        sent += len(page)
+    sub.close()
+    assert CATCH_UP_PAGE <= sent <= 200 * MERGE_PAGE_MIN < 200 * per_customer
