@@ -145,11 +145,40 @@ def _redis_addr(name: str, raw: str) -> str:
 
 
 def _origins(name: str, raw: str) -> tuple[str, ...]:
+    # "null" is the Origin of a page opened from file:// (the seed's test page) or a
+    # sandboxed frame: allowed only when listed, by that word.
     values = tuple(v.strip().rstrip("/") for v in raw.split(",") if v.strip())
     for value in values:
-        if value != "*" and "://" not in value:
+        if value not in ("*", "null") and "://" not in value:
             raise SettingsError(f"{name} must list origins like https://noc.example.net, got {value!r}")
     return values
+
+
+def _hosts(name: str, raw: str) -> tuple[str, ...]:
+    """Host names (or `*.example.net` patterns) without scheme or port, lower-cased."""
+    values = tuple(v.strip().lower() for v in raw.split(",") if v.strip())
+    for value in values:
+        bare = value[2:] if value.startswith("*.") else value
+        if not bare or "/" in bare or "*" in bare or (":" in bare and not bare.startswith("[")):
+            raise SettingsError(
+                f"{name} must list host names like noc.example.net or *.example.net "
+                f"(no scheme, no port), got {value!r}"
+            )
+    return values
+
+
+# Long enough that guessing is hopeless even without the rate limit (`mtmon token` makes
+# a 43-character one: 256 random bits).
+MIN_TOKEN_LENGTH = 32
+
+
+def _token(name: str, raw: str) -> Secret:
+    if raw and len(raw) < MIN_TOKEN_LENGTH:
+        raise SettingsError(
+            f"{name} must be at least {MIN_TOKEN_LENGTH} characters (got {len(raw)}); "
+            "make one with `mtmon token`"
+        )
+    return Secret(raw)
 
 
 _SSL_MODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
@@ -229,8 +258,14 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
     ("ws_port", "WS_PORT", _port, "8081"),
     ("ws_ping_interval", "WS_PING_INTERVAL", _number(float, 0.5), "20"),
     ("ws_max_pending", "WS_MAX_PENDING", _number(int, 10), "5000"),
-    ("api_token", "API_TOKEN", _secret, ""),
+    ("ws_max_connections", "WS_MAX_CONNECTIONS", _number(int, 1), "1000"),
+    ("api_token", "API_TOKEN", _token, ""),
+    ("web_allow_open", "WEB_ALLOW_OPEN", _parse_bool, "false"),
     ("allowed_origins", "ALLOWED_ORIGINS", _origins, ""),
+    ("trusted_hosts", "TRUSTED_HOSTS", _hosts, ""),
+    ("auth_max_failures", "AUTH_MAX_FAILURES", _number(int, 1), "10"),
+    ("auth_failure_window", "AUTH_FAILURE_WINDOW", _number(float, 1.0), "60"),
+    ("cookie_secure", "COOKIE_SECURE", _parse_bool, "false"),
     ("session_max_age", "SESSION_MAX_AGE", _number(int, 60), "43200"),
     ("worker_metrics_port", "WORKER_METRICS_PORT", _number(int, 0, 65535), "0"),
     ("log_level", "LOG_LEVEL", _log_level, "INFO"),
@@ -240,7 +275,7 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
 # Prefixes of the variables this service (or the seed it replaces) reads: one of these
 # that nothing reads is most likely a typo or a seed setting we do not honour, and an
 # operator should hear about it rather than wonder why it has no effect.
-_OUR_PREFIXES = ("MIKROTIK_", "DB_", "REDIS_", "MONITOR_", "WS_", "WEB_", "CELERY_", "STREAM_")
+_OUR_PREFIXES = ("MIKROTIK_", "DB_", "REDIS_", "MONITOR_", "WS_", "WEB_", "CELERY_", "STREAM_", "AUTH_")
 
 
 @dataclass(frozen=True)
@@ -285,8 +320,14 @@ class Settings:
     ws_port: int
     ws_ping_interval: float
     ws_max_pending: int
+    ws_max_connections: int
     api_token: Secret
+    web_allow_open: bool
     allowed_origins: tuple[str, ...]
+    trusted_hosts: tuple[str, ...]
+    auth_max_failures: int
+    auth_failure_window: float
+    cookie_secure: bool
     session_max_age: int
     worker_metrics_port: int
     log_level: str
@@ -356,6 +397,11 @@ def _check_consistency(s: Settings) -> None:
             f"({s.monitor_lease_ttl:g}): a monitor's reservation waits for a worker for one TTL "
             "and the reconciler must look at it before it expires"
         )
+    if s.api_token and "*" in s.allowed_origins:
+        raise SettingsError(
+            "ALLOWED_ORIGINS=* cannot be combined with API_TOKEN: any web page an operator "
+            "visits could then call the API with the operator's login; list the origins"
+        )
     if s.db_max_idle_conns > s.db_max_open_conns:
         raise SettingsError(
             f"DB_MAX_IDLE_CONNS ({s.db_max_idle_conns}) must not exceed DB_MAX_OPEN_CONNS "
@@ -379,6 +425,10 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
+# An empty secret in the environment means "none", not "look in .env".
+_KEEPS_EMPTY = (_secret, _token)
+
+
 def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | str | None = None) -> Settings:
     """Build settings from `environ` (default os.environ), then `env_file`, then defaults."""
     environ = os.environ if environ is None else environ
@@ -388,9 +438,9 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | str
     kwargs: dict[str, Any] = {}
     for attr, var, parse, default in _SPEC:
         raw = environ.get(var)
-        if raw is None or (raw == "" and parse is not _secret):
+        if raw is None or (raw == "" and parse not in _KEEPS_EMPTY):
             raw = file_values.get(var)
-        if raw is None or (raw == "" and parse is not _secret):
+        if raw is None or (raw == "" and parse not in _KEEPS_EMPTY):
             raw = default
         kwargs[attr] = None if raw is None else parse(var, raw)
     settings = Settings(**kwargs)

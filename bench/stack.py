@@ -40,7 +40,7 @@ REDIS_URL = os.environ.get(
     "BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '4')}"
 )
 PRIVATE_REDIS = os.environ.get("BENCH_PRIVATE_REDIS", "") not in ("", "0", "false")
-API_TOKEN = "bench-token-not-secret"
+API_TOKEN = "bench-token-not-secret-8Kq2Wz5Xv3Nm7Tp"
 PASSWORD_VAR = "BENCH_ROUTER_PASSWORD"
 
 # What every process (workers, beat, web, this one) carries: celeryconfig reads it at the

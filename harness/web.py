@@ -17,10 +17,11 @@ class Uvicorn(LoggedProcess):
     """`python -m uvicorn web.app:app` on a free port with the given environment; `kill9()`
     then `start()` brings it back on the same port."""
 
-    def __init__(self, env: Mapping[str, str], log_path: Path) -> None:
+    def __init__(self, env: Mapping[str, str], log_path: Path, *, ws_ping: float = 20.0) -> None:
         super().__init__("uvicorn", log_path)
         self.env = dict(env)
         self.port = free_port()
+        self.ws_ping = ws_ping
 
     @property
     def url(self) -> str:
@@ -41,9 +42,9 @@ class Uvicorn(LoggedProcess):
                 "--ws",
                 "wsproto",
                 "--ws-ping-interval",
-                "20",
+                str(self.ws_ping),
                 "--ws-ping-timeout",
-                "20",
+                str(self.ws_ping),
                 "--ws-per-message-deflate",
                 "false",
             ],
@@ -64,9 +65,9 @@ class Uvicorn(LoggedProcess):
 
 
 @contextmanager
-def serving(env: Mapping[str, str], log_path: Path) -> Iterator[Uvicorn]:
+def serving(env: Mapping[str, str], log_path: Path, *, ws_ping: float = 20.0) -> Iterator[Uvicorn]:
     """A uvicorn that answers /health, stopped on the way out."""
-    server = Uvicorn(env, log_path).start()
+    server = Uvicorn(env, log_path, ws_ping=ws_ping).start()
     try:
         server.wait_ready()
         yield server

@@ -180,3 +180,47 @@ def test_settings_every_variable_is_in_the_readme_table() -> None:
     table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
     missing = [var for _, var, _, _ in settings_module._SPEC if f"`{var}`" not in table]
     assert not missing, f"README's settings table lacks {missing}"
+
+
+def test_settings_short_api_token_is_refused_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(
+        SettingsError, match=r"API_TOKEN must be at least 32 characters \(got 5\).*mtmon token"
+    ):
+        _load(tmp_path, {"API_TOKEN": "s3cr3"})
+    with pytest.raises(SettingsError) as refused:
+        _load(tmp_path, {}, "API_TOKEN=short-but-in-dotenv\n")
+    assert "short-but-in-dotenv" not in str(refused.value)
+    assert _load(tmp_path, {"API_TOKEN": "x" * 32}).api_token.get() == "x" * 32
+
+
+def test_settings_wildcard_origins_with_a_token_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="ALLOWED_ORIGINS=\\* cannot be combined with API_TOKEN"):
+        _load(tmp_path, {"API_TOKEN": "t" * 40, "ALLOWED_ORIGINS": "https://noc.example.net,*"})
+    assert _load(tmp_path, {"ALLOWED_ORIGINS": "*"}).allowed_origins == ("*",)  # open mode: nothing to steal
+
+
+def test_settings_origins_accept_null_and_hosts_are_names_only(tmp_path: Path) -> None:
+    s = _load(
+        tmp_path,
+        {
+            "ALLOWED_ORIGINS": "null, https://noc.example.net/",
+            "TRUSTED_HOSTS": "NOC.example.net,*.isp.example",
+        },
+    )
+    assert s.allowed_origins == ("null", "https://noc.example.net")
+    assert s.trusted_hosts == ("noc.example.net", "*.isp.example")
+    for bad in ("https://noc.example.net", "noc.example.net:8081", "*", "a.*.example"):
+        with pytest.raises(SettingsError, match="TRUSTED_HOSTS"):
+            _load(tmp_path, {"TRUSTED_HOSTS": bad})
+
+
+def test_settings_safe_defaults(tmp_path: Path) -> None:
+    s = _load(tmp_path, {})
+    assert (s.web_host, s.web_allow_open, s.api_token.get(), s.allowed_origins) == (
+        "127.0.0.1",
+        False,
+        "",
+        (),
+    )
+    assert (s.auth_max_failures, s.auth_failure_window, s.ws_max_connections) == (10, 60.0, 1000)
+    assert s.cookie_secure is False and s.trusted_hosts == ()

@@ -8,8 +8,15 @@ With API_TOKEN set, every route but the public ones needs one of:
 - on the WebSocket only: `Sec-WebSocket-Protocol: bearer.<token>` offered beside the
   non-secret `monitor.v1`, which is the one echoed back (browsers cannot set headers
   on a WebSocket handshake, and a token in the query string would end up in logs).
-Every comparison with the token is constant-time. Without API_TOKEN the app serves
-openly and says so loudly at start and on /ready.
+Every comparison with the token is constant-time, and wrong tokens are counted per
+client address (web.throttle): a guesser gets 429s. Without API_TOKEN the app serves
+openly, on loopback only unless WEB_ALLOW_OPEN (web.hosts), and says so loudly at start
+and on /ready.
+
+A state-changing request (POST, PUT, PATCH, DELETE) that carries an Origin must come
+from the app's own host or an origin in ALLOWED_ORIGINS: the cookie is SameSite=Strict
+and JSON bodies need a CORS preflight, and this third check holds even where a browser
+or a proxy gets one of those wrong.
 
 A WebSocket handshake that carries an Origin must come from the app's own host or an
 origin in ALLOWED_ORIGINS (CORS does not cover WebSockets: without this any web page a
@@ -26,6 +33,7 @@ import hmac
 import json
 import secrets
 import time
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.authentication import SimpleUser
@@ -35,6 +43,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from settings import Settings
+from web.errors import ForeignOrigin, TooManyAttempts, response_for
+from web.throttle import AuthThrottle
 
 COOKIE = "mtm_session"
 SUBPROTOCOL = "monitor.v1"
@@ -44,6 +54,8 @@ BEARER_PROTOCOL_PREFIX = "bearer."
 # assets, which hold no data (the page asks /api/session whether to show a login).
 PAGE_PATHS = frozenset({"/", "/favicon.ico"})
 PAGE_PREFIXES = ("/static/",)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _key(settings: Settings) -> bytes:
@@ -117,26 +129,61 @@ def forbidden(message: str) -> Response:
     return JSONResponse({"status": "error", "message": message, "code": "forbidden"}, status_code=403)
 
 
-class AuthMiddleware:
-    """Refuses HTTP requests without credentials when API_TOKEN is set, and records who
-    asks in scope["user"] (Starlette's convention; sessions' requested_by reads it).
-    WebSockets are checked by their endpoint, before accept, where the offered
-    subprotocols are known."""
+def client_address(conn: HTTPConnection) -> str:
+    """The address wrong tokens are counted against (uvicorn's, proxies honoured only
+    from FORWARDED_ALLOW_IPS)."""
+    return conn.client.host if conn.client else "unknown"
 
-    def __init__(self, app: ASGIApp, settings: Settings, public_paths: frozenset[str]) -> None:
+
+class AuthMiddleware:
+    """Refuses HTTP requests without credentials when API_TOKEN is set, state-changing
+    requests from foreign origins, and bearer tokens from an address that guessed too
+    often; records who asks in scope["user"] (Starlette's convention; sessions'
+    requested_by reads it). WebSockets are checked by their endpoint, before accept,
+    where the offered subprotocols are known."""
+
+    def __init__(
+        self, app: ASGIApp, settings: Settings, public_paths: frozenset[str], throttle: AuthThrottle
+    ) -> None:
         self.app = app
         self.settings = settings
         self.public_paths = public_paths | PAGE_PATHS
+        self.throttle = throttle
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            who = caller(HTTPConnection(scope), self.settings)
+            conn = HTTPConnection(scope)
+            refusal = self._refusal(conn)
+            if refusal is not None:
+                await refusal(scope, receive, send)
+                return
+            who = caller(conn, self.settings)
             if who is None and not self._public(scope["path"]):
                 await unauthorized()(scope, receive, send)
                 return
             if who is not None and who != "anonymous":
                 scope["user"] = SimpleUser(who)
         await self.app(scope, receive, send)
+
+    def _refusal(self, conn: HTTPConnection) -> Response | None:
+        origin = conn.headers.get("origin")
+        method = conn.scope["method"]
+        if (
+            method not in SAFE_METHODS
+            and origin is not None
+            and not origin_allowed(origin, conn.headers.get("host", ""), self.settings)
+        ):
+            return response_for(ForeignOrigin(origin, method))
+        bearer = _bearer(conn.headers)
+        if bearer is None or not self.settings.api_token:
+            return None
+        address = client_address(conn)
+        wait = self.throttle.retry_after(address)
+        if wait is not None:
+            return response_for(TooManyAttempts(wait))
+        if not token_matches(bearer, self.settings):
+            self.throttle.failed(address)
+        return None
 
     def _public(self, path: str) -> bool:
         return path in self.public_paths or path.startswith(PAGE_PREFIXES)
@@ -146,9 +193,14 @@ class AuthMiddleware:
 
 
 def origin_allowed(origin: str, host: str, settings: Settings) -> bool:
-    """The page's origin is this app (same host:port) or an allowed one."""
+    """The page's origin is this app (same host:port) or an allowed one ("null", the
+    origin of a file:// page, only when ALLOWED_ORIGINS lists it)."""
     origin = origin.rstrip("/")
-    if "*" in settings.allowed_origins or origin in settings.allowed_origins:
+    if origin in settings.allowed_origins:
+        return True
+    if origin == "null":
+        return False
+    if "*" in settings.allowed_origins:
         return True
     return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
@@ -158,22 +210,55 @@ def offered_protocols(conn: HTTPConnection) -> list[str]:
     return [str(p) for p in conn.scope.get("subprotocols", [])]
 
 
-def websocket_refusal(conn: HTTPConnection, settings: Settings) -> Response | None:
-    """The HTTP response that refuses this handshake, or None to let it through."""
+@dataclass(frozen=True)
+class Refusal:
+    """A refused handshake: the HTTP response, and the reason for the log line."""
+
+    response: Response
+    reason: str
+
+
+def _origin_hint(origin: str) -> str:
+    if origin == "null":
+        return "a page opened from file:// sends Origin: null; ALLOWED_ORIGINS=null allows it"
+    return f"add {origin[:100]} to ALLOWED_ORIGINS to allow it"
+
+
+def websocket_refusal(conn: HTTPConnection, settings: Settings, throttle: AuthThrottle) -> Refusal | None:
+    """Why this handshake is refused, or None to let it through. A handshake is one token
+    attempt, whatever it offers, and may offer one bearer subprotocol only."""
     origin = conn.headers.get("origin")
     if origin is not None and not origin_allowed(origin, conn.headers.get("host", ""), settings):
-        return forbidden(f"origin {origin[:100]!r} is not allowed (ALLOWED_ORIGINS)")
-    if not settings.api_token or caller(conn, settings) is not None:
+        message = f"origin {origin[:100]!r} is not allowed (ALLOWED_ORIGINS)"
+        return Refusal(forbidden(message), f"origin {origin[:100]!r} not allowed: {_origin_hint(origin)}")
+    if not settings.api_token:
         return None
-    for protocol in offered_protocols(conn):
-        if protocol.startswith(BEARER_PROTOCOL_PREFIX) and token_matches(
-            protocol[len(BEARER_PROTOCOL_PREFIX) :], settings
-        ):
-            if SUBPROTOCOL not in offered_protocols(conn):
-                return unauthorized(f"offer the subprotocol {SUBPROTOCOL!r} beside the bearer one")
-            return None
-    return unauthorized(
-        "authentication required: Authorization header, bearer.<token> subprotocol or session"
+    offered = offered_protocols(conn)
+    bearers = [p[len(BEARER_PROTOCOL_PREFIX) :] for p in offered if p.startswith(BEARER_PROTOCOL_PREFIX)]
+    if len(bearers) > 1:
+        message = "offer at most one bearer.<token> subprotocol"
+        response = JSONResponse({"status": "error", "message": message, "code": "invalid_parameter"}, 400)
+        return Refusal(response, f"auth: {len(bearers)} bearer subprotocols offered")
+    header = _bearer(conn.headers)
+    candidates = [c for c in (header, *bearers) if c is not None]
+    if candidates:
+        address = client_address(conn)
+        wait = throttle.retry_after(address)
+        if wait is not None:
+            reason = f"auth: too many wrong tokens, {wait} s to wait"
+            return Refusal(response_for(TooManyAttempts(wait)), reason)
+        if not any(token_matches(c, settings) for c in candidates):
+            throttle.failed(address)
+            return Refusal(unauthorized("wrong token"), "auth: wrong token")
+        if bearers and header is None and SUBPROTOCOL not in offered:
+            message = f"offer the subprotocol {SUBPROTOCOL!r} beside the bearer one"
+            return Refusal(unauthorized(message), f"auth: bearer subprotocol without {SUBPROTOCOL}")
+        return None
+    if caller(conn, settings) is not None:
+        return None
+    return Refusal(
+        unauthorized("authentication required: Authorization header, bearer.<token> subprotocol or session"),
+        "auth: no token or session",
     )
 
 

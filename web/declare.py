@@ -141,10 +141,15 @@ async def read_json_body(request: Request, schema_name: str) -> Any:
         body = json.loads(b"".join(chunks))
     except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
         raise ApiError(400, "invalid_body", "the request body is not valid JSON") from None
+    except RecursionError:
+        # json.loads recurses once per level: thousands of nested brackets exhaust it.
+        raise ApiError(400, "invalid_body", "the request body is nested too deeply") from None
     try:
         return validate(body, SCHEMAS[schema_name], "body")
     except Invalid as exc:
         raise ApiError(400, "invalid_body", str(exc), field=exc.where) from None
+    except RecursionError:
+        raise ApiError(400, "invalid_body", "the request body is nested too deeply") from None
 
 
 async def parse(endpoint: Endpoint, request: Request) -> Call:
@@ -190,6 +195,9 @@ _AUTOMATIC_ERRORS = {
     413: "the request body is too large",
     414: "the query string is too long",
     415: "the request body is not application/json",
+    403: "`forbidden_origin`: a state-changing request from a page of another origin (ALLOWED_ORIGINS)",
+    429: "`too_many_attempts`: a bearer token from an address that sent too many wrong ones "
+    "(AUTH_MAX_FAILURES in AUTH_FAILURE_WINDOW)",
     500: "a bug: the answer hides the details, the log has them",
 }
 
@@ -200,7 +208,9 @@ def _error_statuses(endpoint: Endpoint) -> dict[int, list[str]]:
     for exc_class in endpoint.raises:
         kind = ERRORS[exc_class]
         out.setdefault(kind.status, []).append(f"`{kind.code}`: {kind.summary}")
-    automatic = [500]
+    automatic = [429, 500]  # any request may carry a bearer header (web.auth)
+    if endpoint.method not in ("GET", "HEAD", "OPTIONS"):
+        automatic.append(403)
     if endpoint.params:
         automatic.append(400)
     if any(p.where == "query" for p in endpoint.params):

@@ -58,6 +58,21 @@ class AuthDisabled(Exception):
     """A login while API_TOKEN is not set."""
 
 
+class TooManyAttempts(Exception):
+    """Too many wrong tokens from one address (web.throttle)."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many wrong tokens from this address: try again in {retry_after} s")
+        self.retry_after = retry_after
+
+
+class ForeignOrigin(Exception):
+    """A state-changing request from a page of another origin (CSRF)."""
+
+    def __init__(self, origin: str, method: str) -> None:
+        super().__init__(f"origin {origin[:100]!r} may not send {method} requests here (ALLOWED_ORIGINS)")
+
+
 @dataclass(frozen=True)
 class ErrorKind:
     """How one exception class is answered."""
@@ -151,6 +166,14 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
     WrongToken: ErrorKind(
         401, "unauthorized", "the token is not API_TOKEN", message=lambda exc: "wrong token"
     ),
+    TooManyAttempts: ErrorKind(
+        429,
+        "too_many_attempts",
+        "too many wrong tokens from this address (AUTH_MAX_FAILURES in AUTH_FAILURE_WINDOW)",
+        extra=lambda exc: {"retry_after": exc.retry_after},
+        headers=lambda exc: {"Retry-After": str(exc.retry_after)},
+    ),
+    ForeignOrigin: ErrorKind(403, "forbidden_origin", "a state-changing request from a foreign origin"),
     AuthDisabled: ErrorKind(
         409,
         "auth_disabled",

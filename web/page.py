@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from starlette.types import Scope
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -55,9 +56,19 @@ async def dashboard(request: Request) -> Response:
     return HTMLResponse(_page(), headers=PAGE_HEADERS)
 
 
+class PageFiles(StaticFiles):
+    """The dashboard's files, with the page's headers: a module or stylesheet opened on
+    its own is as locked down (CSP, nosniff, no framing) as the page that loads it."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update(PAGE_HEADERS)
+        return response
+
+
 def routes() -> list[BaseRoute]:
     """`/` (the page) and `/static` (its modules, styles and the vendored chart library)."""
     return [
         Route("/", dashboard, methods=["GET"]),
-        Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
+        Mount("/static", app=PageFiles(directory=STATIC_DIR), name="static"),
     ]

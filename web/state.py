@@ -26,6 +26,7 @@ from settings import Settings
 from web.database import open_engine
 from web.metrics import WebMetrics
 from web.relay import Relay
+from web.throttle import AuthThrottle
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -61,6 +62,9 @@ class AppState:
     limiter: anyio.CapacityLimiter
     relay: Relay
     metrics: WebMetrics
+    throttle: AuthThrottle
+    # Open /ws connections of this process, against WS_MAX_CONNECTIONS.
+    ws_open: int = 0
 
     async def run(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a blocking call in a worker thread (bounded by the limiter)."""
@@ -68,7 +72,9 @@ class AppState:
 
 
 @asynccontextmanager
-async def open_state(settings: Settings, metrics: WebMetrics) -> AsyncIterator[AppState]:
+async def open_state(
+    settings: Settings, metrics: WebMetrics, throttle: AuthThrottle
+) -> AsyncIterator[AppState]:
     pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=REDIS_MAX_CONNECTIONS,
@@ -99,6 +105,7 @@ async def open_state(settings: Settings, metrics: WebMetrics) -> AsyncIterator[A
             limiter=anyio.CapacityLimiter(THREADS),
             relay=relay,
             metrics=metrics,
+            throttle=throttle,
         )
     finally:
         reader.cancel()

@@ -10,7 +10,10 @@ Server frames besides entries: {"type":"gap","from":..,"to":..} when entries aft
 last_id are gone, {"type":"ping"} every WS_PING_INTERVAL seconds (browsers cannot see
 protocol pings: this one lets a page notice a dead feed), {"type":"pong"} answering a
 client's {"type":"ping"}. A client that cannot keep up is closed with 1013 and a reason
-naming the id to resume from.
+naming the id to resume from; so is one over WS_MAX_CONNECTIONS, at once. A binary
+frame is closed with 1003 (the feed speaks text); a client that stops answering protocol
+pings is closed by uvicorn with 1011. Every refused handshake is one WARNING line with
+the reason and the peer.
 
 Each connection runs a sender (catch-up, then its outbox) and a receiver side by side;
 whichever ends first ends both, so a vanished client is noticed at once.
@@ -30,16 +33,17 @@ from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from settings import Settings
-from web.auth import accepted_subprotocol, websocket_refusal
-from web.metrics import WebMetrics
+from web.auth import Refusal, accepted_subprotocol, websocket_refusal
+from web.hosts import peer
 from web.relay import EVENT_TYPES, TRAFFIC_TYPES, Frame, Interest, Overflow, Relay, Subscription, parse_id
+from web.state import AppState
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 10.0  # a client whose socket takes longer than this to take one frame is gone
 MAX_CUSTOMERS = 200
 TRY_AGAIN_LATER = 1013
+UNSUPPORTED_DATA = 1003
 
 
 class BadRequest(ValueError):
@@ -83,30 +87,50 @@ def parse_feed_request(params: QueryParams) -> FeedRequest:
 class Feed:
     """One WebSocket connection's life, from handshake to close."""
 
-    def __init__(self, websocket: WebSocket, relay: Relay, settings: Settings, metrics: WebMetrics) -> None:
+    def __init__(self, websocket: WebSocket, state: AppState) -> None:
         self.ws = websocket
-        self.relay = relay
-        self.settings = settings
-        self.metrics = metrics
+        self.state = state
+        self.relay: Relay = state.relay
+        self.settings = state.settings
+        self.metrics = state.metrics
         self._send_lock = asyncio.Lock()
         # The last entry whose frame went out: what a client closed for being slow must
         # resume from (frames taken from the outbox but not yet sent do not count).
         self.delivered: str | None = None
 
     async def serve(self) -> None:
-        refusal = websocket_refusal(self.ws, self.settings)
+        refusal = websocket_refusal(self.ws, self.settings, self.state.throttle)
         if refusal is None:
             try:
                 request = parse_feed_request(self.ws.query_params)
             except BadRequest as exc:
-                refusal = JSONResponse(
+                response = JSONResponse(
                     {"status": "error", "message": str(exc), "code": "invalid_parameter"}, status_code=400
                 )
+                refusal = Refusal(response, f"bad parameter: {exc}")
         if refusal is not None:
-            self.metrics.ws_refused.labels(str(refusal.status_code)).inc()
-            await self.ws.send_denial_response(refusal)
+            self._log_refusal(refusal.reason, refusal.response.status_code)
+            self.metrics.ws_refused.labels(str(refusal.response.status_code)).inc()
+            await self.ws.send_denial_response(refusal.response)
             return
         await self.ws.accept(subprotocol=accepted_subprotocol(self.ws))
+        if self.state.ws_open >= self.settings.ws_max_connections:
+            # Refused after accept: a close code is the only refusal a browser shows.
+            cap = self.settings.ws_max_connections
+            self._log_refusal(f"cap: {cap} connections open (WS_MAX_CONNECTIONS)", TRY_AGAIN_LATER)
+            self.metrics.ws_refused.labels(str(TRY_AGAIN_LATER)).inc()
+            await self._close(TRY_AGAIN_LATER, "too many connections: try again later")
+            return
+        self.state.ws_open += 1
+        try:
+            await self._serve(request)
+        finally:
+            self.state.ws_open -= 1
+
+    def _log_refusal(self, reason: str, status: int) -> None:
+        log.warning("ws: refused a handshake from %s (%s): %s", peer(self.ws.scope), status, reason)
+
+    async def _serve(self, request: FeedRequest) -> None:
         self.metrics.ws_connections.inc()
         # Entries between the client's last id and the reader's first read must not fall
         # between catch-up and live: register only once the reader knows its position.
@@ -158,10 +182,18 @@ class Feed:
 
     async def _receive(self) -> None:
         try:
-            async for text in self.ws.iter_text():
+            while True:
+                message = await self.ws.receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                text = message.get("text")
+                if text is None:
+                    log.info("ws: closing %s, which sent a binary frame", peer(self.ws.scope))
+                    await self._close(UNSUPPORTED_DATA, "binary frames are not accepted: send JSON text")
+                    return
                 if _is_ping(text):
                     await self._send_text('{"type":"pong"}')
-        except (WebSocketDisconnect, RuntimeError):
+        except (WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
             return
 
     async def _send_frames(self, frames: list[Frame]) -> None:
@@ -187,6 +219,6 @@ class Feed:
 def _is_ping(text: str) -> bool:
     try:
         message = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested thousands deep
         return False
     return isinstance(message, dict) and message.get("type") == "ping"

@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -153,6 +154,12 @@ def cmd_tail(api: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+def new_token() -> str:
+    """43 characters from 32 random bytes: above settings.MIN_TOKEN_LENGTH, and safe in a
+    header, a subprotocol name and a .env line alike."""
+    return secrets.token_urlsafe(32)
+
+
 def cmd_check_router(api: Backend, args: argparse.Namespace) -> int:
     return 0 if check_router(args.router, args.interface, print) else 1
 
@@ -202,6 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("check-router", cmd_check_router, "log in to a router and check it can be monitored")
     p.add_argument("router", help="router id (customers.mikrotik_id)")
     p.add_argument("--interface", help="interface to try monitor-traffic on (default: the first running)")
+    text = "print a new random API_TOKEN (256 bits, URL-safe) to put in the environment or .env"
+    sub.add_parser("token", help=text, description=text)
     # These two hand their arguments to their own commands, which parse (and --help) them.
     sub.add_parser("import", help="import a router's customers (mtmon import --help)", add_help=False)
     sub.add_parser("simulator", help="run a simulated router (mtmon simulator --help)", add_help=False)
@@ -218,6 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["simulator"]:
         return _delegate(lambda: simulator.main(argv[1:]))
     args = build_parser().parse_args(argv)
+    if args.command == "token":
+        # Needs no settings, database or Redis: made before anything is configured.
+        print(new_token())
+        return 0
     try:
         code: int = args.handler(backend(args.api), args)
     except CliError as exc:

@@ -61,7 +61,7 @@ def test_image_compose_describes_every_role_and_keeps_secrets_out() -> None:
         command = " ".join(services[name]["command"])
         assert "password" not in command.lower() and "basic-auth" not in command, (name, command)
     text = COMPOSE.read_text()
-    for secret in ("POSTGRES_PASSWORD", "MIKROTIK_PASS", "FLOWER_BASIC_AUTH"):
+    for secret in ("POSTGRES_PASSWORD", "MIKROTIK_PASS", "FLOWER_BASIC_AUTH", "API_TOKEN"):
         assert f"${{{secret}:?" in text  # required from the environment, never defaulted
     dockerfile = DOCKERFILE.read_text()
     assert "USER monitor" in dockerfile and "PASS" not in dockerfile and "TOKEN" not in dockerfile

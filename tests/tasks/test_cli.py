@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -187,3 +188,30 @@ def test_cli_import_takes_the_router_as_its_argument(
         cli.main(["import", "no-such-router"])
     assert exit_info.value.code == 1
     assert "error: router no-such-router" in capsys.readouterr().err
+
+
+def test_cli_token_prints_a_token_the_settings_accept(tmp_path: Path) -> None:
+    """Needs nothing configured: run where no setting is valid, the way a new operator runs it."""
+    import os
+    import subprocess
+    import sys
+
+    from harness.process import ROOT
+    from settings import load_settings
+
+    env = {**os.environ, "MIKROTIK_PORT": "not-a-port", "ENV_FILE": str(tmp_path / "none.env")}
+    done = [
+        subprocess.run(
+            [sys.executable, "-m", "tasks.cli", "token"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        for _ in range(2)
+    ]
+    tokens = [d.stdout.strip() for d in done]
+    assert [d.returncode for d in done] == [0, 0] and tokens[0] != tokens[1]
+    assert len(tokens[0]) >= 43 and tokens[0].replace("-", "").replace("_", "").isalnum()
+    assert load_settings({"API_TOKEN": tokens[0]}, tmp_path / "none.env").api_token.get() == tokens[0]

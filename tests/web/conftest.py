@@ -31,6 +31,7 @@ from settings import get_settings
 from tasks import sessions
 from tests.services import TEST_REDIS_URL
 from tests.tasks.conftest import BASE_ENV, engine_factory  # noqa: F401
+from tests.web.local import LOCAL_URL
 from web.app import create_app
 
 PPPOE_PASSWORD = "Pppoe-pw-K9z!leak"
@@ -125,7 +126,7 @@ def web_db() -> Iterator[WebDb]:
 
 @pytest.fixture(scope="module")
 def client(web_db: WebDb) -> Iterator[TestClient]:
-    with TestClient(create_app()) as test_client:
+    with TestClient(create_app(), base_url=LOCAL_URL) as test_client:
         yield test_client
 
 

@@ -68,5 +68,15 @@ class RawWebSocket:
         self._buffer = data[offset + length :]
         return opcode, data[offset : offset + length]
 
+    def send(self, opcode: int, payload: bytes) -> None:
+        """One final client frame (masked, as RFC 6455 requires of clients)."""
+        mask = os.urandom(4)
+        head = bytes([0x80 | opcode])
+        if len(payload) < 126:
+            head += bytes([0x80 | len(payload)])
+        else:
+            head += bytes([0x80 | 126]) + struct.pack(">H", len(payload))
+        self.sock.sendall(head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload)))
+
     def close(self) -> None:
         self.sock.close()

@@ -40,21 +40,10 @@ from harness.web import Uvicorn, serving
 from tasks import keys
 from tasks.message import format_bps
 from tests.tasks.conftest import BASE_ENV, Engine, apply_env, customer_entries
+from tests.web.browser import launch_chromium
 from web.routes.traffic import CSV_COLUMNS
 
-CHROMIUM = "/usr/bin/chromium"
-# What this machine needs (no sandbox as root, no GPU, nothing phoning home).
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
-TOKEN = "dash-t0ken-Wm4q"
+TOKEN = "dash-t0ken-Wm4q-Lp9Xc3Rt7Gy2Bn5Kd8Hs"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 DESKTOP = ViewportSize(width=1440, height=900)
 PHONE = ViewportSize(width=390, height=844)
@@ -124,13 +113,7 @@ def playwright() -> Iterator[Playwright]:
 
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
-    if not Path(CHROMIUM).is_file():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium "
-            "(`bash scripts/ensure-system-packages.sh chromium`; `make check-services` does it)"
-        )
-    # Playwright gives each launch a fresh user-data-dir of its own.
-    chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+    chromium = launch_chromium(playwright)
     yield chromium
     chromium.close()
 

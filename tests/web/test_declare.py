@@ -144,3 +144,15 @@ def test_declare_validation_never_echoes_a_password() -> None:
 def test_declare_head_answers_like_get(client: TestClient) -> None:
     response = client.head("/health")
     assert response.status_code == 200 and response.content == b""
+
+
+@pytest.mark.parametrize("path", ["/api/session", "/api/customers"])
+def test_declare_deeply_nested_body_is_400_not_a_crash(client: TestClient, path: str) -> None:
+    """json.loads recurses per level: 20,000 brackets (40 KB, under the size limit)."""
+    nested = "[" * 20_000 + "]" * 20_000
+    response = client.post(path, content=nested, headers={"Content-Type": "application/json"})
+    body = assert_error(response, 400, "invalid_body")
+    assert "nested too deeply" in body["message"]
+    nested_object = '{"token":' * 5_000 + "1" + "}" * 5_000
+    response = client.post(path, content=nested_object, headers={"Content-Type": "application/json"})
+    assert_error(response, 400, "invalid_body")

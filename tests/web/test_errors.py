@@ -38,8 +38,17 @@ from tasks.service import (
 )
 from tests.services import TEST_REDIS_URL
 from tests.web.conftest import WebDb, assert_error
+from tests.web.local import LOCAL_URL
 from web.app import create_app
-from web.errors import ERRORS, ApiError, AuthDisabled, WrongToken, response_for
+from web.errors import (
+    ERRORS,
+    ApiError,
+    AuthDisabled,
+    ForeignOrigin,
+    TooManyAttempts,
+    WrongToken,
+    response_for,
+)
 
 CID = uuid.UUID("0b9e2a8e-33c5-4b5e-9d1e-6f5b6c1d2e3f")
 
@@ -79,6 +88,8 @@ CASES: list[tuple[BaseException, int, str]] = [
     (BrokerError("Error 111 connecting"), 503, "broker_unavailable"),
     (WrongToken(), 401, "unauthorized"),
     (AuthDisabled(), 409, "auth_disabled"),
+    (TooManyAttempts(7), 429, "too_many_attempts"),
+    (ForeignOrigin("https://evil.example", "POST"), 403, "forbidden_origin"),
 ]
 
 
@@ -171,7 +182,7 @@ def _closed_port() -> int:
 def test_errors_database_down_is_503_naming_it(web_db: WebDb) -> None:
     url = f"postgresql+psycopg2://postgres@127.0.0.1:{_closed_port()}/test"
     settings = load_settings({"DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL, "ENV_FILE": "/nonexistent"})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url=LOCAL_URL) as client:
         body = assert_error(client.get("/api/customers"), 503, "database_unavailable")
     assert body["message"] == "database unavailable"
 
@@ -179,7 +190,7 @@ def test_errors_database_down_is_503_naming_it(web_db: WebDb) -> None:
 def test_errors_redis_down_is_503_naming_it(web_db: WebDb) -> None:
     url = f"redis://127.0.0.1:{_closed_port()}/0"
     settings = load_settings({"DATABASE_URL": web_db.url, "REDIS_URL": url, "ENV_FILE": "/nonexistent"})
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url=LOCAL_URL) as client:
         body = assert_error(
             client.get(f"/api/customers/{web_db.id('alice')}/traffic"), 503, "redis_unavailable"
         )
@@ -201,7 +212,7 @@ def test_errors_redis_that_never_answers_is_503_not_a_hang(web_db: WebDb, frozen
     settings = load_settings(
         {"DATABASE_URL": web_db.url, "REDIS_URL": frozen_redis, "ENV_FILE": "/nonexistent"}
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url=LOCAL_URL) as client:
         assert_error(client.get(f"/api/customers/{web_db.id('alice')}/traffic"), 503, "redis_unavailable")
 
 
@@ -215,7 +226,9 @@ def test_errors_bug_is_500_without_details_and_logged(
             {"DATABASE_URL": url, "REDIS_URL": TEST_REDIS_URL, "ENV_FILE": "/nonexistent"}
         )
         with caplog.at_level(logging.ERROR, logger="web.errors"):
-            with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            with TestClient(
+                create_app(settings), base_url=LOCAL_URL, raise_server_exceptions=False
+            ) as client:
                 response = client.get("/api/customers")
     body = assert_error(response, 500, "internal_error")
     assert body == {"status": "error", "message": "internal server error", "code": "internal_error"}

@@ -12,10 +12,12 @@ from starlette.testclient import TestClient
 from settings import load_settings
 from tasks.keys import RECONCILER_LAST_RUN
 from tests.web.conftest import WebDb, assert_error
+from tests.web.local import LOCAL_URL
 from web.app import create_app
 from web.metrics import WebMetrics
 from web.readiness import check_beat
 from web.state import open_state
+from web.throttle import AuthThrottle
 
 
 def _closed_port() -> int:
@@ -33,7 +35,7 @@ def test_health_answers_ok_even_with_every_dependency_down(web_db: WebDb) -> Non
             "ENV_FILE": "/nonexistent",
         }
     )
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_app(settings), base_url=LOCAL_URL) as client:
         response = client.get("/health")
         assert (response.status_code, response.json()) == (200, {"status": "ok"})
         ready = client.get("/ready")
@@ -55,11 +57,14 @@ def test_ready_without_workers_or_beat_names_both(client: TestClient, web_db: We
 
 def test_ready_reports_auth_and_a_recent_reconciler_pass(web_db: WebDb) -> None:
     web_db.redis.set(RECONCILER_LAST_RUN, str(int(time.time() * 1000)))
-    settings = load_settings({**os.environ, "API_TOKEN": "t0ken-value-for-ready"})
-    with TestClient(create_app(settings)) as client:
+    token = "t0ken-value-for-ready-Qm3v8Zr2Lx7Kp4Wn"
+    settings = load_settings({**os.environ, "API_TOKEN": token})
+    with TestClient(create_app(settings), base_url=LOCAL_URL) as client:
         assert client.get("/ready").status_code == 401  # every route but /health needs the token
-        body = client.get("/ready", headers={"Authorization": "Bearer t0ken-value-for-ready"}).json()
-    assert body["auth"] == "enabled" and "t0ken-value-for-ready" not in str(body)
+        body = client.get(
+            "/ready", headers={"Authorization": "Bearer t0ken-value-for-ready-Qm3v8Zr2Lx7Kp4Wn"}
+        ).json()
+    assert body["auth"] == "enabled" and token not in str(body)
     assert body["checks"]["beat"]["ok"] and body["message"] == "not ready: workers"
 
 
@@ -68,7 +73,7 @@ def test_ready_beat_check_refuses_a_stale_pass(web_db: WebDb) -> None:
     web_db.redis.set(RECONCILER_LAST_RUN, str(int((time.time() - 9) * 1000)))
 
     async def check() -> dict[str, object]:
-        async with open_state(settings, WebMetrics()) as state:
+        async with open_state(settings, WebMetrics(), AuthThrottle(1, 1.0)) as state:
             return await check_beat(state)
 
     result = anyio.run(check)

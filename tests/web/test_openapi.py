@@ -63,7 +63,7 @@ def test_openapi_parameters_are_the_declared_ones(client: TestClient) -> None:
 
 def test_openapi_errors_come_from_the_error_table(client: TestClient) -> None:
     responses = client.get("/openapi.json").json()["paths"]["/api/monitor/start"]["post"]["responses"]
-    assert set(responses) == {"200", "400", "401", "404", "409", "414", "422", "429", "500", "503"}
+    assert set(responses) == {"200", "400", "401", "403", "404", "409", "414", "422", "429", "500", "503"}
     assert "`customer_not_found`" in responses["404"]["description"]
     assert "`already_monitored`" in responses["409"]["description"]
     assert "Retry-After" in responses["429"]["headers"]

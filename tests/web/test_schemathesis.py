@@ -85,7 +85,7 @@ def valid_requests_accepted(
     return True
 
 
-TOKEN = "fuzz-t0ken-9f3a"
+TOKEN = "fuzz-t0ken-9f3a-Jw4Qe7Uo1Pz6Mx3Cv9"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
@@ -93,7 +93,9 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 def server(web_db: WebDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Uvicorn]:
     # With API_TOKEN set, so the fuzzer also checks that every route it calls without
     # credentials is refused (schemathesis' ignored_auth check), except the public ones.
-    env = {**os.environ, "API_TOKEN": TOKEN}
+    # The fuzzer sends wrong tokens on purpose (ignored_auth): it must not be throttled
+    # into a run of 429s (tests/web/test_auth_edges.py checks the throttle).
+    env = {**os.environ, "API_TOKEN": TOKEN, "AUTH_MAX_FAILURES": "1000000"}
     with serving(env, tmp_path_factory.mktemp("fuzz") / "uvicorn.log") as uvicorn:
         yield uvicorn
 

@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 
 from settings import load_settings
 from tests.web.conftest import WebDb
+from tests.web.local import LOCAL_URL
 from web.app import create_app
 from web.page import STATIC_DIR
 
@@ -102,8 +103,8 @@ def test_static_files_are_served_with_their_types(client: TestClient) -> None:
 
 
 def test_static_page_and_files_are_public_when_a_token_is_required(web_db: WebDb) -> None:
-    settings = load_settings({**os.environ, "API_TOKEN": "t0ken-for-the-page"})
-    with TestClient(create_app(settings)) as locked:
+    settings = load_settings({**os.environ, "API_TOKEN": "t0ken-for-the-page-Hs5Yq2Nc8Vb1Tz6Rm"})
+    with TestClient(create_app(settings), base_url=LOCAL_URL) as locked:
         assert locked.get("/").status_code == 200
         assert locked.get("/static/js/main.js").status_code == 200
         assert locked.get("/static/favicon.svg").status_code == 200
@@ -113,3 +114,17 @@ def test_static_page_and_files_are_public_when_a_token_is_required(web_db: WebDb
             "authenticated": False,
         }
         assert locked.get("/api/customers").status_code == 401  # the data is not
+
+
+def test_static_files_carry_the_page_security_headers(client: TestClient) -> None:
+    """A module or stylesheet opened on its own is as locked down as the page."""
+    page = client.get("/")
+    for path in ("/static/js/main.js", "/static/dashboard.css", "/static/vendor/uplot/uPlot.iife.min.js"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        for header in ("content-security-policy", "x-content-type-options", "referrer-policy"):
+            assert response.headers[header] == page.headers[header], (path, header)
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    etag = client.get("/static/js/main.js").headers["etag"]
+    revalidated = client.get("/static/js/main.js", headers={"If-None-Match": etag})
+    assert revalidated.status_code == 304 and revalidated.headers["x-content-type-options"] == "nosniff"

@@ -37,7 +37,7 @@ from web.auth import COOKIE, issue_cookie
 
 pytestmark = pytest.mark.anyio
 
-TOKEN = "ws-t0ken-Zq81x"
+TOKEN = "ws-t0ken-Zq81x-Ry5Tb2Nk8Wd4Fh7Ls1G"
 SEED_FIELDS = (
     "customer_id",
     "customer_name",

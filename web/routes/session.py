@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from starlette.responses import JSONResponse, Response
 
-from web.auth import COOKIE, caller, issue_cookie, token_matches
+from web.auth import COOKIE, caller, client_address, issue_cookie, token_matches
 from web.declare import Call, Endpoint, Reply
-from web.errors import AuthDisabled, WrongToken
+from web.errors import AuthDisabled, TooManyAttempts, WrongToken
 from web.state import app_state
 
 
@@ -29,11 +29,19 @@ async def session_status(call: Call) -> Response:
 
 async def log_in(call: Call) -> Response:
     """Exchange the API token for the dashboard's session cookie (HttpOnly, SameSite=Strict,
-    signed, expiring after SESSION_MAX_AGE seconds)."""
-    settings = app_state(call.request).settings
+    signed, expiring after SESSION_MAX_AGE seconds; Secure over HTTPS, directly or through
+    a proxy in FORWARDED_ALLOW_IPS, or always with COOKIE_SECURE). Wrong tokens are
+    counted per address (web.throttle)."""
+    state = app_state(call.request)
+    settings = state.settings
     if not settings.api_token:
         raise AuthDisabled()
+    address = client_address(call.request)
+    wait = state.throttle.retry_after(address)
+    if wait is not None:
+        raise TooManyAttempts(wait)
     if not token_matches(str(call.body["token"]), settings):
+        state.throttle.failed(address)
         raise WrongToken()
     response = JSONResponse(
         {"status": "success", "message": "Logged in", "expires_in": settings.session_max_age}
@@ -44,7 +52,7 @@ async def log_in(call: Call) -> Response:
         max_age=settings.session_max_age,
         httponly=True,
         samesite="strict",
-        secure=call.request.url.scheme == "https",
+        secure=settings.cookie_secure or call.request.url.scheme == "https",
         path="/",
     )
     return response
@@ -75,7 +83,7 @@ ENDPOINTS = [
         "session",
         (Reply(200, "logged in; the cookie is set", "LoggedIn"),),
         body="Login",
-        raises=(WrongToken, AuthDisabled),
+        raises=(WrongToken, TooManyAttempts, AuthDisabled),
         public=True,
     ),
     Endpoint(
