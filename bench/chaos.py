@@ -50,6 +50,7 @@ from bench.engine import dump_records
 from bench.results import RESULTS_DIR, table, write_results
 from bench.sim_process import SimProcess
 from bench.stack import Stack, interrupt_once
+from tasks import keys
 
 LOG_DIR = RESULTS_DIR / "chaos-logs"
 
@@ -103,7 +104,7 @@ class Witness:
 
     def start(self) -> Witness:
         client = redis.Redis.from_url(self.url)
-        newest: Any = client.xrevrange("mikrotik:traffic:customers", count=1)
+        newest: Any = client.xrevrange(keys.COMBINED_STREAM, count=1)
         self.last_id = newest[0][0].decode() if newest else "0-0"
         client.close()
         self.thread.start()
@@ -113,7 +114,7 @@ class Witness:
         client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=1)
         while not self.stop.is_set():
             try:
-                reply: Any = client.xread({"mikrotik:traffic:customers": self.last_id}, count=1000, block=500)
+                reply: Any = client.xread({keys.COMBINED_STREAM: self.last_id}, count=1000, block=500)
             except redis.RedisError:
                 time.sleep(0.2)
                 continue

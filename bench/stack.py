@@ -35,6 +35,7 @@ from harness.redis_server import PrivateRedis
 from harness.seed import ROUTER_PASSWORD, apply_env, seed_customers
 from harness.web import Uvicorn
 from harness.workers import CeleryProcess, beat, worker
+from tasks import keys
 
 REDIS_URL = os.environ.get(
     "BENCH_REDIS_URL", f"redis://127.0.0.1:6379/{os.environ.get('BENCH_REDIS_DB', '4')}"
@@ -283,7 +284,7 @@ class Stack:
 
     def clear_streams(self) -> None:
         """Drop the streams and stop keys (never the Celery keys: workers still run)."""
-        for pattern in ("mikrotik:traffic:*", "mikrotik:monitor:session:*"):
+        for pattern in (keys.TRAFFIC_STREAMS_PATTERN, keys.SESSION_KEYS_PATTERN):
             batch = list(self.redis.scan_iter(match=pattern, count=1000))
             for i in range(0, len(batch), 500):
                 self.redis.delete(*batch[i : i + 500])

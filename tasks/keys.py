@@ -76,3 +76,8 @@ RECONCILER_GATE = f"{PREFIX}:monitor:reconciler:gate"
 # worker's keeper looks at its stop keys at once instead of at its next poll (polling
 # stays the fallback for a missed message: pub/sub is fire-and-forget).
 STOP_CHANNEL = f"{PREFIX}:monitor:stops"
+
+# SCAN patterns for tools that clear the engine's data between runs (bench/stack.py):
+# every stream, and every per-session key (the stop requests).
+TRAFFIC_STREAMS_PATTERN = f"{PREFIX}:traffic:*"
+SESSION_KEYS_PATTERN = f"{PREFIX}:monitor:session:*"
