@@ -1,7 +1,97 @@
 // The REST client: same-origin fetches with the session cookie, errors as ApiError.
+//
+// The shapes below are the parts of the API's answers (web/schemas.py) that the page
+// reads; the checker holds the modules to them.
+
+/**
+ * The API's error JSON: `code` and `message`, and the fields some refusals add.
+ * @typedef {object} ErrorBody
+ * @property {string} [code]
+ * @property {string} [message]
+ * @property {string} [customer_status]
+ * @property {"global" | "router"} [scope]
+ * @property {number} [cap]
+ * @property {number} [in_use]
+ * @property {number} [retry_after]
+ * @property {string} [router_id]
+ * @property {string} [router_name]
+ */
+
+/**
+ * A customer as GET /api/customers lists it.
+ * @typedef {object} Customer
+ * @property {string} id
+ * @property {string} name
+ * @property {string} username
+ * @property {string} mikrotik_id
+ * @property {string} service_type
+ * @property {string} status
+ * @property {string | null} [pppoe_username]
+ * @property {string | null} [hotspot_username]
+ * @property {boolean} monitored
+ * @property {string | null} monitor_state
+ */
+
+/**
+ * One open monitor session in GET /api/monitor/status.
+ * @typedef {object} Monitor
+ * @property {string} customer_id
+ * @property {string} customer_name
+ * @property {string} username
+ * @property {string} router
+ * @property {string} state
+ * @property {string | null} started_at
+ * @property {string | null} created_at
+ */
+
+/**
+ * @typedef {object} MonitorStatus
+ * @property {number} monitor_count
+ * @property {number} max_concurrent
+ * @property {number} slots_available
+ * @property {Monitor[]} monitors
+ */
+
+/**
+ * @typedef {object} Router
+ * @property {string} id
+ * @property {string} name
+ * @property {string} host
+ * @property {number} port
+ * @property {number} monitors_open
+ * @property {number} monitors_running
+ */
+
+/**
+ * One stream entry (tasks/message.py decode_entry), from the backfill or the feed.
+ * Traffic entries carry the rates; status entries (started, offline, ...) a reason.
+ * @typedef {object} Entry
+ * @property {string} id
+ * @property {string} type
+ * @property {string} customer_id
+ * @property {string} [session_id]
+ * @property {string} [service_type]
+ * @property {string | null} [reason]
+ * @property {number} [download_bps]
+ * @property {number} [upload_bps]
+ * @property {number | null} [package_download_bps]
+ * @property {number | null} [package_upload_bps]
+ * @property {number | null} [download_utilization]
+ * @property {number | null} [upload_utilization]
+ */
+
+/** @typedef {{ auth: "enabled" | "disabled"; authenticated: boolean }} SessionStatus */
+/** @typedef {{ customers: Customer[]; total: number }} CustomerList */
+/** @typedef {{ routers: Router[] }} Routers */
+/** @typedef {{ entries: Entry[]; more: boolean; next: string | null }} Traffic */
+/** @typedef {Record<string, string | number | boolean | null | undefined>} Query */
 
 /** A refusal or failure, with the API's error JSON ({status, code, message, ...}). */
 export class ApiError extends Error {
+  /**
+   * @param {number} status
+   * @param {ErrorBody | null} body
+   */
   constructor(status, body) {
     super((body && body.message) || `HTTP ${status}`);
     this.name = "ApiError";
@@ -11,13 +101,24 @@ export class ApiError extends Error {
   }
 }
 
+/** @type {Set<() => void>} */
 const listeners = new Set();
 
-/** `fn()` is called whenever a request answers 401: the session expired or was revoked. */
+/**
+ * `fn()` is called whenever a request answers 401: the session expired or was revoked.
+ * @param {() => void} fn
+ */
 export function onUnauthorized(fn) {
   listeners.add(fn);
 }
 
+/**
+ * The answer's JSON (null when it has none); an ApiError when it is not a success.
+ * @param {string} method
+ * @param {string} path
+ * @param {{ query?: Query; body?: unknown }} [options]
+ * @returns {Promise<any>}
+ */
 async function request(method, path, { query, body } = {}) {
   let url = path;
   if (query) {
@@ -29,14 +130,17 @@ async function request(method, path, { query, body } = {}) {
     const text = params.toString();
     if (text) url += `?${text}`;
   }
+  /** @type {Record<string, string>} */
+  const headers = { Accept: "application/json" };
+  /** @type {RequestInit} */
   const init = {
     method,
     credentials: "same-origin",
-    headers: { Accept: "application/json" },
+    headers,
     cache: "no-store",
   };
   if (body !== undefined) {
-    init.headers["Content-Type"] = "application/json";
+    headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   let response;
@@ -62,19 +166,37 @@ async function request(method, path, { query, body } = {}) {
 }
 
 export const api = {
+  /** @returns {Promise<SessionStatus>} */
   session: () => request("GET", "/api/session"),
+  /** @param {string} token */
   logIn: (token) => request("POST", "/api/session", { body: { token } }),
   logOut: () => request("DELETE", "/api/session"),
+  /**
+   * @param {Query} query
+   * @returns {Promise<CustomerList>}
+   */
   customers: (query) => request("GET", "/api/customers", { query }),
+  /** @returns {Promise<Routers>} */
   routers: () => request("GET", "/api/routers"),
+  /** @returns {Promise<MonitorStatus>} */
   status: () => request("GET", "/api/monitor/status"),
+  /** @param {string} customerId */
   start: (customerId) => request("POST", "/api/monitor/start", { query: { customer_id: customerId } }),
+  /** @param {string} customerId */
   stop: (customerId) => request("POST", "/api/monitor/stop", { query: { customer_id: customerId } }),
+  /**
+   * @param {string} customerId
+   * @param {Query} query
+   * @returns {Promise<Traffic>}
+   */
   traffic: (customerId, query) =>
     request("GET", `/api/customers/${encodeURIComponent(customerId)}/traffic`, { query }),
 };
 
-/** The CSV export of a customer's retained samples (a plain link: the cookie goes along). */
+/**
+ * The CSV export of a customer's retained samples (a plain link: the cookie goes along).
+ * @param {string} customerId
+ */
 export function csvUrl(customerId) {
   return `/api/customers/${encodeURIComponent(customerId)}/traffic.csv`;
 }

@@ -3,9 +3,12 @@
 
 import { axisBps, formatBps, formatClock, formatTime } from "./format.js";
 
+/** @typedef {{ t: number; type: string }} Marker an event to mark: its time (s) and type */
+
 export const WINDOW_SECONDS = 300;
 export const CHART_HEIGHT = 150;
 
+/** @type {Record<string, string>} */
 export const EVENT_COLORS = {
   started: "#15803d",
   resumed: "#15803d",
@@ -17,6 +20,10 @@ export const EVENT_COLORS = {
 
 const COLORS = { download: "#1d4ed8", upload: "#0f766e", package: "#64748b" };
 
+/**
+ * @param {() => Marker[]} getEvents
+ * @returns {uPlot.Plugin}
+ */
 function markers(getEvents) {
   return {
     hooks: {
@@ -61,9 +68,16 @@ function markers(getEvents) {
 
 // The keyboard's cursor: the time of the point it reads, kept on that point while the
 // chart scrolls (a mouse's cursor stays at its pixel instead, as in every uPlot chart).
+/** @type {WeakMap<uPlot, number>} */
 const pinned = new WeakMap();
 
-// Where a key takes the cursor: {idx, step}, `step` the way to go on past gap points.
+/**
+ * Where a key takes the cursor: {idx, step}, `step` the way to go on past gap points.
+ * @param {string} key
+ * @param {number | null | undefined} idx
+ * @param {number} last
+ * @returns {{ idx: number; step: number } | null}
+ */
 function moveFor(key, idx, last) {
   const none = idx === null || idx === undefined;
   if (key === "Home") return { idx: 0, step: 1 };
@@ -73,17 +87,22 @@ function moveFor(key, idx, last) {
   return null;
 }
 
+/** @param {uPlot} u */
 function hideCursor(u) {
   pinned.delete(u);
   u.setCursor({ left: -10, top: -10 });
 }
 
-function keyboardCursor() {
+/**
+ * @param {HTMLElement} box the element the chart is drawn in (focusable)
+ * @returns {uPlot.Plugin}
+ */
+function keyboardCursor(box) {
   return {
     hooks: {
       init: [
         (u) => {
-          u.root.parentElement.addEventListener("keydown", (event) => {
+          box.addEventListener("keydown", (event) => {
             if (event.key === "Escape") return hideCursor(u);
             const last = u.data[0].length - 1;
             const move = moveFor(event.key, u.cursor.idx, last);
@@ -104,13 +123,20 @@ function keyboardCursor() {
   };
 }
 
+/**
+ * @param {uPlot} u
+ * @param {number} x
+ */
 function placeCursor(u, x) {
   const left = u.valToPos(x, "x");
   if (left < 0 || left > u.over.clientWidth) return hideCursor(u); // scrolled out of the window
   u.setCursor({ left, top: u.over.clientHeight / 2 });
 }
 
-/** After new data: the keyboard's cursor stays on the point it was reading. */
+/**
+ * After new data: the keyboard's cursor stays on the point it was reading.
+ * @param {uPlot} u
+ */
 export function keepCursor(u) {
   const x = pinned.get(u);
   if (x !== undefined) placeCursor(u, x);
@@ -119,9 +145,14 @@ export function keepCursor(u) {
 /**
  * A uPlot chart in `element`. `getEvents()` returns [{t (s), type}] to mark.
  * Data: [x (s), download, upload, package download] (null = a gap).
+ * @param {HTMLElement} element
+ * @param {() => Marker[]} getEvents
+ * @param {number} width
  */
 export function createChart(element, getEvents, width) {
+  /** @type {(u: uPlot, v: number | null | undefined) => string} */
   const rate = (u, v) => (v === null || v === undefined ? "–" : formatBps(v));
+  /** @type {uPlot.Options} */
   const options = {
     width: Math.max(200, width),
     height: CHART_HEIGHT,
@@ -157,7 +188,7 @@ export function createChart(element, getEvents, width) {
       { label: "Upload", stroke: COLORS.upload, width: 1.5, value: rate },
       { label: "Package ↓", stroke: COLORS.package, width: 1, dash: [6, 4], value: rate },
     ],
-    plugins: [markers(getEvents), keyboardCursor()],
+    plugins: [markers(getEvents), keyboardCursor(element)],
   };
   return new uPlot(options, [[], [], [], []], element);
 }

@@ -3,40 +3,46 @@
 // PAGE_SIZE over the API's limit/offset/total, so 10,000 customers stay one request.
 
 import { api } from "./api.js";
+import { el, find } from "./dom.js";
 import { formatCount, serviceName } from "./format.js";
 import { describeRefusal } from "./refusal.js";
+
+/** @typedef {import("./api.js").ApiError} ApiError */
+/** @typedef {import("./api.js").Customer} Customer */
+/** @typedef {import("./api.js").Router} Router */
+/** @typedef {{ start(customer: Customer): Promise<void>; stop(customer: Customer): Promise<void> }} Actions */
 
 // A phone shows fewer rows, so the live panels below the list are within reach.
 const PAGE_SIZE = window.matchMedia("(max-width: 760px)").matches ? 10 : 25;
 const DEBOUNCE_MS = 250;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export class CustomerList {
-  /** actions: start(customer) and stop(customer), each a promise that throws ApiError. */
+  /**
+   * actions: start(customer) and stop(customer), each a promise that throws ApiError.
+   * @param {HTMLElement} root
+   * @param {Actions} actions
+   */
   constructor(root, actions) {
     this.root = root;
     this.actions = actions;
-    this.form = root.querySelector("#search-form");
-    this.query = root.querySelector("#search-q");
-    this.router = root.querySelector("#filter-router");
-    this.service = root.querySelector("#filter-service");
-    this.status = root.querySelector("#filter-status");
-    this.list = root.querySelector("#customer-list");
-    this.summary = root.querySelector("#customer-summary");
-    this.prev = root.querySelector("#page-prev");
-    this.next = root.querySelector("#page-next");
+    this.form = find(root, "#search-form", HTMLFormElement);
+    this.query = find(root, "#search-q", HTMLInputElement);
+    this.router = find(root, "#filter-router", HTMLSelectElement);
+    this.service = find(root, "#filter-service", HTMLSelectElement);
+    this.status = find(root, "#filter-status", HTMLSelectElement);
+    this.list = find(root, "#customer-list", HTMLElement);
+    this.summary = find(root, "#customer-summary", HTMLElement);
+    this.prev = find(root, "#page-prev", HTMLButtonElement);
+    this.next = find(root, "#page-next", HTMLButtonElement);
     this.offset = 0;
     this.total = 0;
     this.sequence = 0;
-    this.known = new Map(); // id -> customer, for the panels' details
-    this.refusals = new Map(); // id -> words, shown under the row until the next action
-    this.debounce = null;
+    /** @type {Map<string, Customer>} id -> customer, for the panels' details */
+    this.known = new Map();
+    /** @type {Map<string, string>} id -> words, shown under the row until the next action */
+    this.refusals = new Map();
+    /** @type {number | undefined} */
+    this.debounce = undefined;
 
     this.query.addEventListener("input", () => this.searchSoon());
     for (const select of [this.router, this.service, this.status]) {
@@ -61,6 +67,7 @@ export class CustomerList {
     return this.load();
   }
 
+  /** @param {number} step */
   page(step) {
     const offset = this.offset + step * PAGE_SIZE;
     if (offset < 0 || offset >= this.total) return;
@@ -68,6 +75,7 @@ export class CustomerList {
     this.load();
   }
 
+  /** @param {Router[]} routers */
   setRouters(routers) {
     const chosen = this.router.value;
     const options = [new Option("All", "")];
@@ -98,12 +106,14 @@ export class CustomerList {
       this.render(answer.customers);
     } catch (exc) {
       if (sequence !== this.sequence) return;
-      this.summary.textContent = `Customers could not be loaded: ${describeRefusal(exc)}`;
+      const error = /** @type {ApiError} */ (exc);
+      this.summary.textContent = `Customers could not be loaded: ${describeRefusal(error)}`;
     } finally {
       if (sequence === this.sequence) this.root.removeAttribute("aria-busy");
     }
   }
 
+  /** @param {Customer[]} customers */
   render(customers) {
     const first = this.total ? this.offset + 1 : 0;
     const last = this.offset + customers.length;
@@ -115,6 +125,7 @@ export class CustomerList {
     this.list.replaceChildren(...customers.map((c) => this.row(c)));
   }
 
+  /** @param {Customer} customer */
   row(customer) {
     const li = el("li", "customer");
     li.dataset.customerId = customer.id;
@@ -148,6 +159,11 @@ export class CustomerList {
     return li;
   }
 
+  /**
+   * @param {Customer} customer
+   * @param {HTMLButtonElement} button
+   * @param {HTMLElement} message the row's refusal line
+   */
   async act(customer, button, message) {
     const starting = !customer.monitored;
     button.disabled = true;
@@ -157,11 +173,11 @@ export class CustomerList {
     try {
       await (starting ? this.actions.start(customer) : this.actions.stop(customer));
     } catch (exc) {
-      const words = describeRefusal(exc, customer);
+      const words = describeRefusal(/** @type {ApiError} */ (exc), customer);
       this.refusals.set(customer.id, words);
       // The list may have been drawn again meanwhile: say it in the row shown now.
       const shown = this.list.querySelector(`li[data-customer-id="${CSS.escape(customer.id)}"]`);
-      const target = shown ? shown.querySelector(".customer-refusal") : message;
+      const target = shown ? find(shown, ".customer-refusal", HTMLElement) : message;
       target.textContent = words;
       target.hidden = false;
       button.disabled = false;

@@ -14,6 +14,17 @@
 
 import { observeServerTime } from "./frame.js";
 
+/** @typedef {import("./api.js").Entry} Entry */
+/** @typedef {{ type: "gap"; from: string; to: string }} Gap */
+/**
+ * @typedef {object} FeedHandlers
+ * @property {(entry: Entry) => void} onEntry
+ * @property {(frame: Gap) => void} onGap
+ * @property {(customerIds: string[], resumed: boolean) => void} onOpen
+ * @property {(state: string, detail: string) => void} onState
+ * @property {() => void} onRefused
+ */
+
 const BACKOFF_FIRST = 500;
 const BACKOFF_MAX = 10000;
 const PROBE_AFTER_MAX = 5000;
@@ -22,20 +33,28 @@ export class LiveFeed {
   /**
    * handlers: onEntry(entry), onGap(frame), onOpen(customerIds), onState(state, detail),
    * onRefused() (the handshake failed twice in a row: perhaps the session ended).
+   * @param {FeedHandlers} handlers
    */
   constructor(handlers) {
     this.handlers = handlers;
+    /** @type {Set<string>} */
     this.customers = new Set();
+    /** @type {WebSocket | null} */
     this.socket = null;
+    /** @type {string | null} */
     this.cursor = null;
     this.state = "idle";
     this.detail = "";
     this.attempt = 0;
     this.failedHandshakes = 0;
-    this.timer = null;
+    /** @type {number | undefined} */
+    this.timer = undefined;
     this.lastMessageAt = 0;
+    /** @type {number | null} */
     this.lastPingAt = null;
-    this.pingInterval = null; // learned from the server's pings (ms)
+    /** @type {number | null} learned from the server's pings (ms) */
+    this.pingInterval = null;
+    /** @type {number[]} */
     this.pingGaps = [];
     this.lastProbeAt = 0;
     this.connects = 0;
@@ -50,7 +69,10 @@ export class LiveFeed {
     });
   }
 
-  /** Follow exactly these customers (a new set reconnects, resuming from the cursor). */
+  /**
+   * Follow exactly these customers (a new set reconnects, resuming from the cursor).
+   * @param {string[]} ids
+   */
   setCustomers(ids) {
     const next = new Set(ids);
     const same = next.size === this.customers.size && [...next].every((id) => this.customers.has(id));
@@ -73,6 +95,10 @@ export class LiveFeed {
     this.setState("idle", "");
   }
 
+  /**
+   * @param {string} state
+   * @param {string} detail
+   */
   setState(state, detail) {
     if (state === this.state && detail === this.detail) return;
     this.state = state;
@@ -80,6 +106,7 @@ export class LiveFeed {
     this.handlers.onState(state, detail);
   }
 
+  /** @param {number} delay ms */
   connectSoon(delay) {
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.connect(), delay);
@@ -132,6 +159,7 @@ export class LiveFeed {
     socket.onmessage = (event) => {
       if (socket !== this.socket) return;
       this.lastMessageAt = Date.now();
+      /** @type {any} the server's JSON: an entry, or a ping, pong or gap frame */
       let frame;
       try {
         frame = JSON.parse(event.data);

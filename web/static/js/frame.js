@@ -3,11 +3,18 @@
 // Browsers run no animation frames in a hidden tab, so nothing is drawn there; the
 // data keeps arriving and is drawn once when the tab is shown again.
 
+/** @typedef {{ render(): void }} Drawable */
+
+/** @type {Set<Drawable>} */
 const dirty = new Set();
 let requested = false;
+/** @type {Set<(hidden: boolean) => void>} */
 const hiddenListeners = new Set();
 
-/** Draw `item` (an object with render()) in the next animation frame. */
+/**
+ * Draw `item` in the next animation frame.
+ * @param {Drawable} item
+ */
 export function schedule(item) {
   dirty.add(item);
   if (!requested && !document.hidden) {
@@ -16,7 +23,10 @@ export function schedule(item) {
   }
 }
 
-/** True while `item` waits for its frame: what it shows is not yet what it holds. */
+/**
+ * True while `item` waits for its frame: what it shows is not yet what it holds.
+ * @param {Drawable} item
+ */
 export function isPending(item) {
   return dirty.has(item);
 }
@@ -43,7 +53,10 @@ function flush() {
   }
 }
 
-/** `fn(hidden)` when the tab is hidden or shown. */
+/**
+ * `fn(hidden)` when the tab is hidden or shown.
+ * @param {(hidden: boolean) => void} fn
+ */
 export function onVisibility(fn) {
   hiddenListeners.add(fn);
 }
@@ -60,9 +73,11 @@ document.addEventListener("visibilitychange", () => {
 // "now" is the server's, so a browser whose clock is off still shows the newest
 // samples at the right edge. The offset is the smallest (local - id time) of recent
 // live entries: delivery only ever adds to it.
+/** @type {number[]} */
 const offsets = [];
 let offset = 0;
 
+/** @param {number} idMs when Redis appended a live entry (its id's milliseconds) */
 export function observeServerTime(idMs) {
   offsets.push(Date.now() - idMs);
   if (offsets.length > 30) offsets.shift();

@@ -1,8 +1,14 @@
 // The header: monitors and free slots, the live feed's state, and every router with
 // its state (from /api/routers and what the panels' events say about it).
 
+import { el, find } from "./dom.js";
 import { formatCount } from "./format.js";
 
+/** @typedef {import("./api.js").MonitorStatus} MonitorStatus */
+/** @typedef {import("./api.js").Router} Router */
+/** @typedef {{ state: string; reason: string }} RouterTrouble */
+
+/** @type {Record<string, string>} */
 const FEED_WORDS = {
   idle: "idle",
   connecting: "connecting…",
@@ -11,21 +17,16 @@ const FEED_WORDS = {
   offline: "offline",
 };
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export class Header {
+  /** @param {HTMLElement} root */
   constructor(root) {
-    this.monitors = root.querySelector("#monitor-count");
-    this.slots = root.querySelector("#slot-count");
-    this.feed = root.querySelector("#feed-state");
-    this.routers = root.querySelector("#router-list");
+    this.monitors = find(root, "#monitor-count", HTMLElement);
+    this.slots = find(root, "#slot-count", HTMLElement);
+    this.feed = find(root, "#feed-state", HTMLElement);
+    this.routers = find(root, "#router-list", HTMLElement);
   }
 
+  /** @param {MonitorStatus} status */
   setStatus(status) {
     const count = status.monitor_count;
     this.monitors.textContent = `${formatCount(count)} monitored`;
@@ -33,13 +34,21 @@ export class Header {
     this.slots.classList.toggle("warn", status.slots_available === 0);
   }
 
+  /**
+   * @param {string} state
+   * @param {string} [detail]
+   */
   setFeed(state, detail) {
     this.feed.textContent = `Live feed: ${FEED_WORDS[state] || state}`;
     this.feed.title = detail || "";
     this.feed.className = `pill feed-${state}`;
   }
 
-  /** routers: /api/routers; troubles: router id -> {state, reason} from the panels. */
+  /**
+   * routers: /api/routers; troubles: router id -> {state, reason} from the panels.
+   * @param {Router[]} routers
+   * @param {Map<string, RouterTrouble>} troubles
+   */
   setRouters(routers, troubles) {
     const items = routers.map((router) => {
       const trouble = troubles.get(router.id);

@@ -2,15 +2,22 @@
 // sees it, and the token itself is never stored, neither in localStorage nor anywhere).
 
 import { api } from "./api.js";
+import { find } from "./dom.js";
 import { describeRefusal } from "./refusal.js";
 
+/** @typedef {import("./api.js").ApiError} ApiError */
+
 export class Login {
+  /**
+   * @param {HTMLElement} root
+   * @param {() => void} onLoggedIn
+   */
   constructor(root, onLoggedIn) {
     this.root = root;
-    this.form = root.querySelector("#login-form");
-    this.token = root.querySelector("#login-token");
-    this.error = root.querySelector("#login-error");
-    this.button = this.form.querySelector("button[type=submit]");
+    this.form = find(root, "#login-form", HTMLFormElement);
+    this.token = find(root, "#login-token", HTMLInputElement);
+    this.error = find(root, "#login-error", HTMLElement);
+    this.button = find(this.form, "button[type=submit]", HTMLButtonElement);
     this.form.addEventListener("submit", async (event) => {
       event.preventDefault();
       const token = this.token.value;
@@ -20,8 +27,9 @@ export class Login {
       try {
         await api.logIn(token);
       } catch (exc) {
+        const error = /** @type {ApiError} */ (exc);
         this.error.textContent =
-          exc.code === "unauthorized" ? "That token is not the server's API token." : describeRefusal(exc);
+          error.code === "unauthorized" ? "That token is not the server's API token." : describeRefusal(error);
         this.error.hidden = false;
         this.token.select();
         return;
@@ -33,6 +41,7 @@ export class Login {
     });
   }
 
+  /** @param {string} message */
   show(message) {
     this.root.hidden = false;
     this.error.textContent = message || "";

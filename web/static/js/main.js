@@ -4,30 +4,40 @@
 
 import { api, onUnauthorized } from "./api.js";
 import { CustomerList } from "./customers.js";
+import { find } from "./dom.js";
 import { LiveFeed } from "./feed.js";
 import { onVisibility, schedule } from "./frame.js";
 import { Header } from "./header.js";
 import { Login } from "./login.js";
 import { Panel, routerTrouble } from "./panel.js";
 
+/** @typedef {import("./api.js").ApiError} ApiError */
+/** @typedef {import("./api.js").Monitor} Monitor */
+/** @typedef {import("./api.js").Router} Router */
+/** @typedef {import("./header.js").RouterTrouble} RouterTrouble */
+
 const POLL_MS = 5000;
 const TICK_MS = 1000;
 
-const appRoot = document.querySelector("#app");
-const panelsRoot = document.querySelector("#panels");
-const emptyNote = document.querySelector("#panels-empty");
-const notice = document.querySelector("#notice");
-const logoutButton = document.querySelector("#logout");
+const appRoot = find(document, "#app", HTMLElement);
+const panelsRoot = find(document, "#panels", HTMLElement);
+const emptyNote = find(document, "#panels-empty", HTMLElement);
+const notice = find(document, "#notice", HTMLElement);
+const logoutButton = find(document, "#logout", HTMLButtonElement);
 
-const panels = new Map(); // customer id -> Panel
+/** @type {Map<string, Panel>} customer id -> Panel */
+const panels = new Map();
 let authEnabled = false;
 let running = false;
-let pollTimer = null;
-let tickTimer = null;
+/** @type {number | undefined} */
+let pollTimer;
+/** @type {number | undefined} */
+let tickTimer;
+/** @type {Router[]} */
 let routers = [];
 let monitored = ""; // the ids of the monitored customers, as the list last showed them
 
-const header = new Header(document.querySelector("#top"));
+const header = new Header(find(document, "#top", HTMLElement));
 
 const feed = new LiveFeed({
   onEntry(entry) {
@@ -59,7 +69,7 @@ const feed = new LiveFeed({
   },
 });
 
-const list = new CustomerList(document.querySelector("#customers"), {
+const list = new CustomerList(find(document, "#customers", HTMLElement), {
   async start(customer) {
     await api.start(customer.id);
     await refreshStatus();
@@ -72,14 +82,17 @@ const list = new CustomerList(document.querySelector("#customers"), {
   },
 });
 
-const login = new Login(document.querySelector("#login"), () => startApp());
+const login = new Login(find(document, "#login", HTMLElement), () => startApp());
 
+/** @param {string} text */
 function say(text) {
   notice.textContent = text;
   notice.hidden = !text;
 }
 
+/** @param {Monitor} monitor */
 function openPanel(monitor) {
+  /** @type {Partial<import("./api.js").Customer>} */
   const known = list.known.get(monitor.customer_id) || {};
   const customer = {
     id: monitor.customer_id,
@@ -96,8 +109,9 @@ function openPanel(monitor) {
         p.markStopping();
         say("");
       } catch (exc) {
-        if (exc.code === "not_monitored") p.updateMonitor(null);
-        else say(`Could not stop ${p.customer.name}: ${exc.message}`);
+        const error = /** @type {ApiError} */ (exc);
+        if (error.code === "not_monitored") p.updateMonitor(null);
+        else say(`Could not stop ${p.customer.name}: ${error.message}`);
       } finally {
         p.stopButton.disabled = false;
       }
@@ -113,6 +127,7 @@ function openPanel(monitor) {
   return panel;
 }
 
+/** @param {string} id */
 function closePanel(id) {
   const panel = panels.get(id);
   if (!panel) return;
@@ -127,6 +142,7 @@ function syncFeed() {
 }
 
 function routerTroubles() {
+  /** @type {Map<string, RouterTrouble>} */
   const troubles = new Map();
   for (const panel of panels.values()) {
     const router = panel.customer.router;
@@ -145,7 +161,8 @@ async function refreshStatus() {
   try {
     status = await api.status();
   } catch (exc) {
-    if (exc.status !== 401) say(`Status unavailable: ${exc.message}`);
+    const error = /** @type {ApiError} */ (exc);
+    if (error.status !== 401) say(`Status unavailable: ${error.message}`);
     return;
   }
   say("");
@@ -202,13 +219,14 @@ async function startApp() {
   tickTimer = setInterval(tick, TICK_MS);
 }
 
+/** @param {string} message */
 function loggedOut(message) {
   running = false;
   clearInterval(pollTimer);
   clearInterval(tickTimer);
   feed.stop();
-  for (const id of [...panels.keys()]) {
-    panels.get(id).destroy();
+  for (const [id, panel] of [...panels]) {
+    panel.destroy();
     panels.delete(id);
   }
   appRoot.hidden = true;
@@ -237,7 +255,7 @@ async function boot() {
   try {
     session = await api.session();
   } catch (exc) {
-    say(`The server cannot be reached (${exc.message}); retrying…`);
+    say(`The server cannot be reached (${/** @type {ApiError} */ (exc).message}); retrying…`);
     setTimeout(boot, 3000);
     return;
   }

@@ -9,6 +9,7 @@
 
 import { api, csvUrl } from "./api.js";
 import { CHART_HEIGHT, createChart, keepCursor, WINDOW_SECONDS } from "./chart.js";
+import { el } from "./dom.js";
 import {
   compareIds,
   formatBps,
@@ -21,6 +22,39 @@ import {
 import { isPending, schedule, serverNow } from "./frame.js";
 import { describeRefusal } from "./refusal.js";
 
+/** @typedef {import("./api.js").ApiError} ApiError */
+/** @typedef {import("./api.js").Entry} Entry */
+/** @typedef {import("./api.js").Monitor} Monitor */
+/**
+ * What a panel knows of its customer: from the status, the list, and its entries.
+ * @typedef {object} PanelCustomer
+ * @property {string} id
+ * @property {string} [name]
+ * @property {string} [username]
+ * @property {string} [service_type]
+ * @property {string} [router]
+ */
+/** @typedef {{ stop(panel: Panel): void; close(panel: Panel): void }} PanelActions */
+/** @typedef {{ t: number; type: string; reason: string; id: string | null }} PanelEvent t in seconds */
+/** @typedef {{ ms: number; type: string; reason: string }} LogLine */
+/** @typedef {{ id: string | null; download: string | null; upload: string | null; state: string }} Drawn */
+/**
+ * The session's numbers, from its samples.
+ * @typedef {object} Stats
+ * @property {string | null | undefined} session
+ * @property {number} count
+ * @property {number} sumDown
+ * @property {number} sumUp
+ * @property {number} peakDown
+ * @property {number} peakUp
+ * @property {number} bytesDown
+ * @property {number} bytesUp
+ * @property {number | null} firstMs
+ * @property {number | null} lastMs
+ * @property {number | null} interval the shortest gap between two samples (s)
+ */
+
+/** @type {Record<string, string>} */
 const EVENT_WORDS = {
   started: "Monitoring started",
   resumed: "Samples resumed",
@@ -36,25 +70,50 @@ const RECENT_EVENTS = 4;
 const GONE_GRACE_MS = 8000;
 const MAX_PENDING = 2000;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
+/**
+ * @param {Node} node
+ * @param {string} text
+ */
 function setText(node, text) {
   if (node.textContent !== text) node.textContent = text;
 }
 
+/** @param {string | null | undefined} reason */
 export function routerTrouble(reason) {
   return ROUTER_TROUBLE.test(reason || "");
 }
 
 export class Panel {
+  // The panel's elements and observers, made by build().
+  /** @type {HTMLElement} */ element;
+  /** @type {HTMLElement} */ subOut;
+  /** @type {HTMLElement} */ badge;
+  /** @type {{ value: HTMLElement; util: HTMLElement }} */ downOut;
+  /** @type {{ value: HTMLElement; util: HTMLElement }} */ upOut;
+  /** @type {HTMLElement} */ chartBox;
+  /** @type {HTMLElement} */ peakOut;
+  /** @type {HTMLElement} */ avgOut;
+  /** @type {HTMLElement} */ bytesOut;
+  /** @type {HTMLElement} */ sessionOut;
+  /** @type {HTMLElement} */ statusOut;
+  /** @type {HTMLElement} */ eventList;
+  /** @type {HTMLButtonElement} */ stopButton;
+  /** @type {HTMLButtonElement} */ closeButton;
+  /** @type {ResizeObserver} */ resizer;
+  /** @type {IntersectionObserver} */ viewer;
+  /** @type {uPlot | null} */ chart;
+  /** @type {number | null} the chart box's width (px) */ size;
+  /** @type {boolean} */ visible;
+  /** @type {number | null | undefined} when the status first lacked the session (ms) */ goneAt;
+  /** @type {string | undefined} why the history could not be read */ statusNote;
+  /** @type {string | undefined} the log as last drawn */ logKey;
+
   /**
    * `customer`: {id, name, username, service_type, router, package}; `monitor`: the
    * status item ({state, created_at, started_at}) or null; `actions`: {stop, close}.
+   * @param {PanelCustomer} customer
+   * @param {Monitor | null} monitor
+   * @param {PanelActions} actions
    */
   constructor(customer, monitor, actions) {
     this.id = customer.id;
@@ -64,24 +123,41 @@ export class Panel {
     this.state = (monitor && monitor.state) || "starting";
     this.reason = "";
     this.backfillState = "waiting"; // waiting -> loading -> done
+    /** @type {Entry[]} */
     this.pending = [];
+    /** @type {string | null} */
     this.lastId = null;
+    /** @type {string[]} */
     this.takenIds = [];
-    this.latest = null; // newest traffic entry
-    this.drawn = null; // what the DOM shows, for the debug hook
+    /** @type {Entry | null} newest traffic entry */
+    this.latest = null;
+    /** @type {Drawn | null} what the DOM shows, for the debug hook */
+    this.drawn = null;
     // Chart data; `pointIds` parallels x (null for a gap point).
+    /** @type {number[]} */
     this.x = [];
+    /** @type {(number | null)[]} */
     this.down = [];
+    /** @type {(number | null)[]} */
     this.up = [];
+    /** @type {(number | null)[]} */
     this.pkgDown = [];
+    /** @type {(number | null)[]} */
     this.pkgUp = [];
+    /** @type {(string | null)[]} */
     this.pointIds = [];
-    this.events = []; // {t (s), type, reason, id}
-    this.log = []; // newest first, for the panel's list
+    /** @type {PanelEvent[]} */
+    this.events = [];
+    /** @type {LogLine[]} newest first, for the panel's list */
+    this.log = [];
     this.stats = this.freshStats(null);
     this.build();
   }
 
+  /**
+   * @param {string | null | undefined} session
+   * @returns {Stats}
+   */
   freshStats(session) {
     return {
       session,
@@ -117,6 +193,10 @@ export class Panel {
     head.append(title, this.badge, sub);
 
     const now = el("div", "now");
+    /**
+     * @param {string} label
+     * @param {string} cls
+     */
     const rate = (label, cls) => {
       const box = el("div", `rate ${cls}`);
       const name = el("span", "rate-label", label);
@@ -140,6 +220,7 @@ export class Panel {
     );
 
     const stats = el("dl", "stats");
+    /** @param {string} label */
     const stat = (label) => {
       const wrap = el("div", "stat");
       const dt = el("dt", "", label);
@@ -214,7 +295,10 @@ export class Panel {
 
   // -- entries ------------------------------------------------------------------------
 
-  /** A live entry from the feed. */
+  /**
+   * A live entry from the feed.
+   * @param {Entry} entry
+   */
   receive(entry) {
     if (this.backfillState !== "done") {
       this.pending.push(entry);
@@ -230,8 +314,10 @@ export class Panel {
   async backfill() {
     if (this.backfillState === "loading") return;
     this.backfillState = "loading";
+    /** @type {Entry[]} */
     const entries = [];
     try {
+      /** @type {string | undefined} */
       let since = this.since || undefined;
       for (let page = 0; page < 10; page += 1) {
         const answer = await api.traffic(this.id, { since, limit: 5000 });
@@ -241,7 +327,8 @@ export class Panel {
       }
     } catch (exc) {
       this.backfillState = "waiting";
-      this.statusNote = `Could not read the history: ${describeRefusal(exc, this.customer)}`;
+      const error = /** @type {ApiError} */ (exc);
+      this.statusNote = `Could not read the history: ${describeRefusal(error, this.customer)}`;
       schedule(this);
       return false;
     }
@@ -260,6 +347,7 @@ export class Panel {
     if (this.backfillState === "done") this.backfillState = "waiting";
   }
 
+  /** @param {Entry} entry */
   take(entry) {
     if (!entry || !entry.id) return;
     if (this.lastId !== null && compareIds(entry.id, this.lastId) <= 0) return; // seen
@@ -275,6 +363,10 @@ export class Panel {
     else this.takeEvent(entry.type, entry.reason || "", ms, entry.id, entry.session_id);
   }
 
+  /**
+   * @param {Entry} entry
+   * @param {number} ms
+   */
   takeSample(entry, ms) {
     const s = this.stats.session === entry.session_id ? this.stats : (this.stats = this.freshStats(entry.session_id));
     const gap = s.lastMs === null ? null : (ms - s.lastMs) / 1000;
@@ -309,6 +401,13 @@ export class Panel {
     }
   }
 
+  /**
+   * @param {string} type
+   * @param {string} reason
+   * @param {number} ms
+   * @param {string | null} id
+   * @param {string | null | undefined} session
+   */
   takeEvent(type, reason, ms, id, session) {
     const t = ms / 1000;
     this.events.push({ t, type, reason, id });
@@ -323,12 +422,24 @@ export class Panel {
     this.reason = type === "gap" ? this.reason : reason;
   }
 
-  /** The feed says entries between two ids are gone (trimmed): draw a gap. */
+  /**
+   * The feed says entries between two ids are gone (trimmed): draw a gap.
+   * @param {string} fromId
+   * @param {string} toId
+   */
   gap(fromId, toId) {
     this.takeEvent("gap", "", idMillis(toId) - 1, null, null);
     schedule(this);
   }
 
+  /**
+   * @param {number} t
+   * @param {number | null} down
+   * @param {number | null} up
+   * @param {number | null} pkgDown
+   * @param {number | null} pkgUp
+   * @param {string | null} id
+   */
   pushPoint(t, down, up, pkgDown, pkgUp, id) {
     this.x.push(t);
     this.down.push(down);
@@ -338,6 +449,7 @@ export class Panel {
     this.pointIds.push(id);
   }
 
+  /** @param {number} nowSeconds */
   trim(nowSeconds) {
     const oldest = nowSeconds - WINDOW_SECONDS - 5;
     let cut = 0;
@@ -352,7 +464,10 @@ export class Panel {
     if (drop) this.events.splice(0, drop);
   }
 
-  /** Status from /api/monitor/status (null: no open session any more). */
+  /**
+   * Status from /api/monitor/status (null: no open session any more).
+   * @param {Monitor | null} monitor
+   */
   updateMonitor(monitor) {
     if (monitor) {
       this.goneAt = null;
@@ -392,11 +507,12 @@ export class Panel {
       } else if (this.chart.width !== this.size) {
         this.chart.setSize({ width: this.size, height: CHART_HEIGHT });
       }
-      this.chart.batch(() => {
-        this.chart.setData([this.x, this.down, this.up, this.pkgDown], false);
-        this.chart.setScale("x", { min: now - WINDOW_SECONDS, max: now });
+      const chart = this.chart;
+      chart.batch(() => {
+        chart.setData([this.x, this.down, this.up, this.pkgDown], false);
+        chart.setScale("x", { min: now - WINDOW_SECONDS, max: now });
       });
-      keepCursor(this.chart);
+      keepCursor(chart);
     }
     this.renderNumbers();
   }
@@ -476,9 +592,13 @@ export class Panel {
 
   /** What the debug hook shows (read-only copies). */
   snapshot() {
-    const chartPoints = this.chart ? this.chart.data[0].length : 0;
-    const c = this.chart ? this.chart.cursor : null;
-    const cursorX = c && c.left >= 0 && c.idx !== null && c.idx !== undefined ? this.chart.data[0][c.idx] : null;
+    const chart = this.chart;
+    const chartPoints = chart ? chart.data[0].length : 0;
+    const c = chart ? chart.cursor : null;
+    const cursorX =
+      chart && c && c.left !== undefined && c.left >= 0 && c.idx !== null && c.idx !== undefined
+        ? chart.data[0][c.idx]
+        : null;
     return {
       id: this.id,
       state: this.state,
@@ -494,11 +614,11 @@ export class Panel {
       drawn: this.drawn ? { ...this.drawn } : null,
       // What the chart's cursor reads: the sample under it and its legend's texts.
       cursor:
-        cursorX === null
+        cursorX === null || !chart
           ? null
           : {
               id: this.pointIds[this.x.indexOf(cursorX)] ?? null,
-              legend: [...this.chart.root.querySelectorAll(".u-legend .u-value")].map((v) => v.textContent),
+              legend: [...chart.root.querySelectorAll(".u-legend .u-value")].map((v) => v.textContent),
             },
       rendered: !isPending(this),
       text: {

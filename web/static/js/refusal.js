@@ -2,6 +2,10 @@
 
 import { formatCount } from "./format.js";
 
+/** @typedef {import("./api.js").ApiError} ApiError */
+/** @typedef {import("./api.js").ErrorBody} ErrorBody */
+
+/** @param {ErrorBody} body */
 function retry(body) {
   const seconds = Number(body.retry_after);
   return Number.isFinite(seconds) && seconds > 0 ? ` Try again in ${formatCount(seconds)} s.` : "";
@@ -10,6 +14,9 @@ function retry(body) {
 /**
  * `error`: an ApiError; `customer`: {name, username, status} when known.
  * Returns one sentence (or two) for the operator.
+ * @param {ApiError} error
+ * @param {{ name?: string; username?: string; status?: string }} [customer]
+ * @returns {string}
  */
 export function describeRefusal(error, customer = {}) {
   const body = error.body || {};
