@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+NODE_STAMP := node_modules/.installed-stamp
 
 .PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros check-services clean
 
@@ -23,6 +24,15 @@ $(STAMP): $(DEV_LOCK) pyproject.toml
 ## dev: create .venv and install the project with its test extras from requirements/dev.lock
 dev: $(STAMP)
 
+# The dashboard's checker: TypeScript and uPlot's types, pinned and hash-checked by
+# package-lock.json, installed into node_modules/ (npm ci; no install scripts run). Debian's
+# nodejs and npm are installed only where no npm is found: a Node from elsewhere brings its
+# own npm, which Debian's package would conflict with.
+$(NODE_STAMP): package.json package-lock.json
+	command -v npm >/dev/null 2>&1 || bash scripts/ensure-system-packages.sh nodejs npm
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NODE_STAMP)
+
 ## lock: regenerate the locks from pyproject.toml's ranges (dev.lock: with the test extra and tools; runtime.lock, the image's: its subset at the same versions); then make test, and commit the locks on their own
 lock: $(STAMP)
 	$(UV_COMPILE) pyproject.toml requirements/dev.in --extra test -o $(DEV_LOCK)
@@ -34,11 +44,12 @@ check-services: $(STAMP)
 	bash scripts/ensure-system-packages.sh libfaketime chromium
 	$(BIN)/python -m tests.services
 
-## lint: ruff (lint + format check) and mypy, configured in pyproject.toml
-lint: $(STAMP)
+## lint: ruff (lint + format check) and mypy, configured in pyproject.toml; tsc on the dashboard's JavaScript (tsconfig.json)
+lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	node_modules/.bin/tsc -p tsconfig.json
 
 ## test: set up if needed, lint and type-check, then run the whole suite against real PostgreSQL and Redis
 test: lint check-services
@@ -61,7 +72,7 @@ bench-routeros: $(STAMP)
 	$(BIN)/python -m bench.routeros_streams
 
 clean:
-	rm -rf $(VENV) .pytest_cache var *.egg-info
+	rm -rf $(VENV) node_modules .pytest_cache var *.egg-info
 
 ## demo: the whole product on this machine (private Redis, SQLite, simulator, web, workers, beat, Flower); Ctrl-C stops it
 demo: $(STAMP)

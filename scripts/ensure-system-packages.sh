@@ -4,7 +4,8 @@
 #   scripts/ensure-system-packages.sh libfaketime [more ...]
 #
 # The test suite needs a few system packages (libfaketime for the clock-offset tests,
-# chromium for the dashboard's browser tests).
+# chromium for the dashboard's browser tests; nodejs and npm for the JavaScript checker
+# in `make lint`, where no npm is installed).
 # A machine is not guaranteed to keep what was installed by hand, so `make
 # check-services` runs this before every test run. It installs with
 # `apt-get install -y --no-install-recommends`, runs `apt-get update` once when the
