@@ -72,11 +72,6 @@ class TlsMode(StrEnum):
     ANON_DH = "anon-dh"  # a router with no certificate: anonymous DH, TLS <= 1.2
 
 
-def as_text(value: object) -> str:
-    """Redis replies and stream fields arrive as bytes or str: always text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 # -- parsers: (variable name, raw text) -> value, raising SettingsError naming the variable ----
 
 
