@@ -8,6 +8,10 @@ A malformed value fails at load time with the variable's name in the message; so
 does a pair of values that contradict each other (both variables are named).
 Secrets are wrapped in `Secret`, whose repr and str never show the value, so a
 settings object can be logged or printed safely.
+
+Each setting is declared once, as a field of `Settings`: its type, its variable, its
+parser and its default (`setting(...)`); `SPECS` lists them for whatever reads the
+declarations (loading, the unknown-variable warning, the README check).
 """
 
 from __future__ import annotations
@@ -17,15 +21,17 @@ import functools
 import logging
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple, TypeVar, cast, dataclass_transform, overload
 from urllib.parse import quote
 
 from dotenv.parser import parse_stream
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -66,11 +72,6 @@ class TlsMode(StrEnum):
     ANON_DH = "anon-dh"  # a router with no certificate: anonymous DH, TLS <= 1.2
 
 
-def as_text(value: object) -> str:
-    """Redis replies and stream fields arrive as bytes or str: always text."""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 # -- parsers: (variable name, raw text) -> value, raising SettingsError naming the variable ----
 
 
@@ -83,6 +84,12 @@ def _parse_bool(name: str, raw: str) -> bool:
     raise SettingsError(f"{name} must be a boolean (true/false, yes/no, 1/0), got {raw!r}")
 
 
+@overload
+def _number(kind: type[int], minimum: float, maximum: float | None = None) -> Callable[[str, str], int]: ...
+@overload
+def _number(
+    kind: type[float], minimum: float, maximum: float | None = None
+) -> Callable[[str, str], float]: ...
 def _number(
     kind: type[int] | type[float], minimum: float, maximum: float | None = None
 ) -> Callable[[str, str], Any]:
@@ -216,61 +223,30 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
-# (attribute, environment variable, parser, default as the environment would spell it)
-_SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
-    ("mikrotik_host", "MIKROTIK_HOST", _text, "127.0.0.1"),
-    ("mikrotik_port", "MIKROTIK_PORT", _port, "8728"),
-    ("mikrotik_user", "MIKROTIK_USER", _text, "admin"),
-    ("mikrotik_pass", "MIKROTIK_PASS", _secret, ""),
-    ("mikrotik_tls", "MIKROTIK_TLS", _parse_bool, "false"),
-    ("mikrotik_tls_mode", "MIKROTIK_TLS_MODE", _tls_mode, "verify"),
-    ("mikrotik_tls_cafile", "MIKROTIK_TLS_CAFILE", _text, None),
-    ("mikrotik_timeout", "MIKROTIK_TIMEOUT", _number(float, 0.1), "10"),
-    ("mikrotik_encoding", "MIKROTIK_ENCODING", _text_encoding, "utf-8"),
-    ("db_host", "DB_HOST", _text, None),
-    ("db_port", "DB_PORT", _port, "5432"),
-    ("db_user", "DB_USER", _text, "postgres"),
-    ("db_password", "DB_PASSWORD", _secret, ""),
-    ("db_name", "DB_NAME", _text, "mikrotik_monitor"),
-    ("db_sslmode", "DB_SSLMODE", _sslmode, None),
-    ("db_max_open_conns", "DB_MAX_OPEN_CONNS", _number(int, 1), "30"),
-    ("db_max_idle_conns", "DB_MAX_IDLE_CONNS", _number(int, 1), "10"),
-    ("db_statement_timeout", "DB_STATEMENT_TIMEOUT", _number(float, 0.1), "10"),
-    ("database_url_override", "DATABASE_URL", _url(("postgresql", "sqlite")), None),
-    ("redis_addr", "REDIS_ADDR", _redis_addr, "127.0.0.1:6379"),
-    ("redis_pass", "REDIS_PASS", _secret, ""),
-    ("redis_db", "REDIS_DB", _number(int, 0, 1023), "0"),
-    ("redis_url_override", "REDIS_URL", _url(("redis", "rediss", "unix")), None),
-    ("enable_traffic_monitor", "ENABLE_TRAFFIC_MONITOR", _parse_bool, "true"),
-    ("max_concurrent_monitors", "MAX_CONCURRENT_MONITORS", _number(int, 1), "50"),
-    ("monitor_interval", "MONITOR_INTERVAL", _number(float, 1.0), "1"),
-    ("monitor_lease_ttl", "MONITOR_LEASE_TTL", _number(float, 1.0), "30"),
-    ("monitor_renew_interval", "MONITOR_RENEW_INTERVAL", _number(float, 0.2), "5"),
-    ("monitor_max_duration", "MONITOR_MAX_DURATION", _number(float, 1.0), "14400"),
-    ("monitor_denied_stop_after", "MONITOR_DENIED_STOP_AFTER", _number(float, 1.0), "600"),
-    ("router_connections_per_process", "ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1"),
-    ("stream_maxlen", "STREAM_MAXLEN", _number(int, 100), "200000"),
-    ("customer_stream_retention", "CUSTOMER_STREAM_RETENTION", _number(int, 60), "1800"),
-    ("reconcile_interval", "RECONCILE_INTERVAL", _number(float, 0.5), "5"),
-    ("celery_visibility_timeout", "CELERY_VISIBILITY_TIMEOUT", _number(int, 60), "43200"),
-    ("web_host", "WEB_HOST", _text, "127.0.0.1"),
-    ("web_port", "WEB_PORT", _port, None),
-    ("ws_port", "WS_PORT", _port, "8081"),
-    ("ws_ping_interval", "WS_PING_INTERVAL", _number(float, 0.5), "20"),
-    ("ws_max_pending", "WS_MAX_PENDING", _number(int, 10), "5000"),
-    ("ws_max_connections", "WS_MAX_CONNECTIONS", _number(int, 1), "1000"),
-    ("api_token", "API_TOKEN", _token, ""),
-    ("web_allow_open", "WEB_ALLOW_OPEN", _parse_bool, "false"),
-    ("allowed_origins", "ALLOWED_ORIGINS", _origins, ""),
-    ("trusted_hosts", "TRUSTED_HOSTS", _hosts, ""),
-    ("auth_max_failures", "AUTH_MAX_FAILURES", _number(int, 1), "10"),
-    ("auth_failure_window", "AUTH_FAILURE_WINDOW", _number(float, 1.0), "60"),
-    ("cookie_secure", "COOKIE_SECURE", _parse_bool, "false"),
-    ("session_max_age", "SESSION_MAX_AGE", _number(int, 60), "43200"),
-    ("worker_metrics_port", "WORKER_METRICS_PORT", _number(int, 0, 65535), "0"),
-    ("log_level", "LOG_LEVEL", _log_level, "INFO"),
-    ("data_dir", "DATA_DIR", _text, "var"),
-)
+_SETTING = "setting"
+
+
+class SettingSpec(NamedTuple):
+    """One declared setting: where it is read from and how."""
+
+    attr: str  # the Settings attribute
+    var: str  # the environment (and `.env`) variable
+    parse: Callable[[str, str], Any]  # (variable name, raw text) -> value
+    default: str | None  # as the environment would spell it; None: no value
+
+
+def setting(var: str, parse: Callable[[str, str], T], default: str | None = None, /) -> T:
+    """A Settings field read from `var` by `parse`, with `default` spelled as in the
+    environment. Typed as the parser's value, so mypy checks it against the annotation;
+    positional-only, so the type checker never takes `default` for the field's own."""
+    return cast(T, field(metadata={_SETTING: (var, parse, default)}))
+
+
+@dataclass_transform(frozen_default=True, field_specifiers=(setting,))
+def _settings_class(cls: type[T]) -> type[T]:
+    # A frozen dataclass whose fields are all required: load_settings fills every one.
+    return dataclass(frozen=True)(cls)
+
 
 # Prefixes of the variables this service (or the seed it replaces) reads: one of these
 # that nothing reads is most likely a typo or a seed setting we do not honour, and an
@@ -278,60 +254,62 @@ _SPEC: tuple[tuple[str, str, Callable[[str, str], Any], str | None], ...] = (
 _OUR_PREFIXES = ("MIKROTIK_", "DB_", "REDIS_", "MONITOR_", "WS_", "WEB_", "CELERY_", "STREAM_", "AUTH_")
 
 
-@dataclass(frozen=True)
+@_settings_class
 class Settings:
-    mikrotik_host: str
-    mikrotik_port: int
-    mikrotik_user: str
-    mikrotik_pass: Secret
-    mikrotik_tls: bool
-    mikrotik_tls_mode: TlsMode
-    mikrotik_tls_cafile: str | None
-    mikrotik_timeout: float
-    mikrotik_encoding: str
-    db_host: str | None
-    db_port: int
-    db_user: str
-    db_password: Secret
-    db_name: str
-    db_sslmode: str | None
-    db_max_open_conns: int
-    db_max_idle_conns: int
-    db_statement_timeout: float
-    database_url_override: str | None
-    redis_addr: str
-    redis_pass: Secret
-    redis_db: int
-    redis_url_override: str | None
-    enable_traffic_monitor: bool
-    max_concurrent_monitors: int
-    monitor_interval: float
-    monitor_lease_ttl: float
-    monitor_renew_interval: float
-    monitor_max_duration: float
-    monitor_denied_stop_after: float
-    router_connections_per_process: int
-    stream_maxlen: int
-    customer_stream_retention: int
-    reconcile_interval: float
-    celery_visibility_timeout: int
-    web_host: str
-    web_port: int | None
-    ws_port: int
-    ws_ping_interval: float
-    ws_max_pending: int
-    ws_max_connections: int
-    api_token: Secret
-    web_allow_open: bool
-    allowed_origins: tuple[str, ...]
-    trusted_hosts: tuple[str, ...]
-    auth_max_failures: int
-    auth_failure_window: float
-    cookie_secure: bool
-    session_max_age: int
-    worker_metrics_port: int
-    log_level: str
-    data_dir: str
+    """Every setting, declared once: its type, variable, parser and default (`setting`)."""
+
+    mikrotik_host: str = setting("MIKROTIK_HOST", _text, "127.0.0.1")
+    mikrotik_port: int = setting("MIKROTIK_PORT", _port, "8728")
+    mikrotik_user: str = setting("MIKROTIK_USER", _text, "admin")
+    mikrotik_pass: Secret = setting("MIKROTIK_PASS", _secret, "")
+    mikrotik_tls: bool = setting("MIKROTIK_TLS", _parse_bool, "false")
+    mikrotik_tls_mode: TlsMode = setting("MIKROTIK_TLS_MODE", _tls_mode, "verify")
+    mikrotik_tls_cafile: str | None = setting("MIKROTIK_TLS_CAFILE", _text)
+    mikrotik_timeout: float = setting("MIKROTIK_TIMEOUT", _number(float, 0.1), "10")
+    mikrotik_encoding: str = setting("MIKROTIK_ENCODING", _text_encoding, "utf-8")
+    db_host: str | None = setting("DB_HOST", _text)
+    db_port: int = setting("DB_PORT", _port, "5432")
+    db_user: str = setting("DB_USER", _text, "postgres")
+    db_password: Secret = setting("DB_PASSWORD", _secret, "")
+    db_name: str = setting("DB_NAME", _text, "mikrotik_monitor")
+    db_sslmode: str | None = setting("DB_SSLMODE", _sslmode)
+    db_max_open_conns: int = setting("DB_MAX_OPEN_CONNS", _number(int, 1), "30")
+    db_max_idle_conns: int = setting("DB_MAX_IDLE_CONNS", _number(int, 1), "10")
+    db_statement_timeout: float = setting("DB_STATEMENT_TIMEOUT", _number(float, 0.1), "10")
+    database_url_override: str | None = setting("DATABASE_URL", _url(("postgresql", "sqlite")))
+    redis_addr: str = setting("REDIS_ADDR", _redis_addr, "127.0.0.1:6379")
+    redis_pass: Secret = setting("REDIS_PASS", _secret, "")
+    redis_db: int = setting("REDIS_DB", _number(int, 0, 1023), "0")
+    redis_url_override: str | None = setting("REDIS_URL", _url(("redis", "rediss", "unix")))
+    enable_traffic_monitor: bool = setting("ENABLE_TRAFFIC_MONITOR", _parse_bool, "true")
+    max_concurrent_monitors: int = setting("MAX_CONCURRENT_MONITORS", _number(int, 1), "50")
+    monitor_interval: float = setting("MONITOR_INTERVAL", _number(float, 1.0), "1")
+    monitor_lease_ttl: float = setting("MONITOR_LEASE_TTL", _number(float, 1.0), "30")
+    monitor_renew_interval: float = setting("MONITOR_RENEW_INTERVAL", _number(float, 0.2), "5")
+    monitor_max_duration: float = setting("MONITOR_MAX_DURATION", _number(float, 1.0), "14400")
+    monitor_denied_stop_after: float = setting("MONITOR_DENIED_STOP_AFTER", _number(float, 1.0), "600")
+    router_connections_per_process: int = setting("ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1")
+    stream_maxlen: int = setting("STREAM_MAXLEN", _number(int, 100), "200000")
+    customer_stream_retention: int = setting("CUSTOMER_STREAM_RETENTION", _number(int, 60), "1800")
+    reconcile_interval: float = setting("RECONCILE_INTERVAL", _number(float, 0.5), "5")
+    celery_visibility_timeout: int = setting("CELERY_VISIBILITY_TIMEOUT", _number(int, 60), "43200")
+    web_host: str = setting("WEB_HOST", _text, "127.0.0.1")
+    web_port: int | None = setting("WEB_PORT", _port)
+    ws_port: int = setting("WS_PORT", _port, "8081")
+    ws_ping_interval: float = setting("WS_PING_INTERVAL", _number(float, 0.5), "20")
+    ws_max_pending: int = setting("WS_MAX_PENDING", _number(int, 10), "5000")
+    ws_max_connections: int = setting("WS_MAX_CONNECTIONS", _number(int, 1), "1000")
+    api_token: Secret = setting("API_TOKEN", _token, "")
+    web_allow_open: bool = setting("WEB_ALLOW_OPEN", _parse_bool, "false")
+    allowed_origins: tuple[str, ...] = setting("ALLOWED_ORIGINS", _origins, "")
+    trusted_hosts: tuple[str, ...] = setting("TRUSTED_HOSTS", _hosts, "")
+    auth_max_failures: int = setting("AUTH_MAX_FAILURES", _number(int, 1), "10")
+    auth_failure_window: float = setting("AUTH_FAILURE_WINDOW", _number(float, 1.0), "60")
+    cookie_secure: bool = setting("COOKIE_SECURE", _parse_bool, "false")
+    session_max_age: int = setting("SESSION_MAX_AGE", _number(int, 60), "43200")
+    worker_metrics_port: int = setting("WORKER_METRICS_PORT", _number(int, 0, 65535), "0")
+    log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
+    data_dir: str = setting("DATA_DIR", _text, "var")
 
     @property
     def database_url(self) -> str:
@@ -377,6 +355,11 @@ class Settings:
                 value = "<set>"
             parts.append(f"{f.name}={value!r}")
         return f"Settings({', '.join(parts)})"
+
+
+# Every declared setting, in declaration order: what load_settings reads, what
+# unknown_variables knows, what the README's table must list.
+SPECS: tuple[SettingSpec, ...] = tuple(SettingSpec(f.name, *f.metadata[_SETTING]) for f in fields(Settings))
 
 
 def _check_consistency(s: Settings) -> None:
@@ -436,7 +419,7 @@ def load_settings(environ: Mapping[str, str] | None = None, env_file: Path | str
         env_file = environ.get("ENV_FILE", ".env")
     file_values = read_env_file(Path(env_file))
     kwargs: dict[str, Any] = {}
-    for attr, var, parse, default in _SPEC:
+    for attr, var, parse, default in SPECS:
         raw = environ.get(var)
         if raw is None or (raw == "" and parse not in _KEEPS_EMPTY):
             raw = file_values.get(var)
@@ -455,7 +438,7 @@ def unknown_variables(
     environ = os.environ if environ is None else environ
     if env_file is None:
         env_file = environ.get("ENV_FILE", ".env")
-    known = {var for _, var, _, _ in _SPEC}
+    known = {spec.var for spec in SPECS}
     candidates = set(read_env_file(Path(env_file))) | set(environ)
     return sorted(v for v in candidates if v.startswith(_OUR_PREFIXES) and v not in known)
 

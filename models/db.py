@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,43 @@ def _sqlite_engine(target: URL, common: dict[str, Any]) -> Engine:
         cursor.close()
 
     return engine
+
+
+_shared: dict[tuple[str, int, int, float], Engine] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_engine(settings: Settings | None = None) -> Engine:
+    """The process's engine for `settings` (default: get_settings()), built once.
+
+    Everything a process does in the database goes through it, so DB_MAX_OPEN_CONNS
+    bounds the whole process: in the web process the routes' queries and the service
+    functions they call (tasks.sessions), in a worker its runs, state writer and
+    reconciler. One engine per database configuration (URL, pool, statement timeout):
+    a test app pointed at another database gets its own; `dispose_shared` closes all.
+    """
+    settings = settings or get_settings()
+    key = (
+        settings.database_url,
+        settings.db_max_idle_conns,
+        settings.db_max_open_conns,
+        settings.db_statement_timeout,
+    )
+    with _shared_lock:
+        engine = _shared.get(key)
+        if engine is None:
+            engine = _shared[key] = make_engine(settings=settings)
+        return engine
+
+
+def dispose_shared() -> None:
+    """Close the shared engines' connections and forget them (a process's end, or a
+    test's before its schema is dropped)."""
+    with _shared_lock:
+        engines = list(_shared.values())
+        _shared.clear()
+    for engine in engines:
+        engine.dispose()
 
 
 def session_factory(engine: Engine | None = None) -> sessionmaker[Session]:

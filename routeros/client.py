@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from routeros.backoff import Backoff
+from common.backoff import Backoff
 from routeros.connection import RouterEndpoint, open_connection
 from routeros.errors import LoginError, ProtocolError, RouterError, UnreachableError
 from routeros.multiplexer import ABSORB, Multiplexer, PendingCall, Stream, StreamEvent

@@ -29,8 +29,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from common.backoff import Backoff
 from routeros import RouterClient, RouterEndpoint, RouterError, Stream
-from routeros.backoff import Backoff
 from settings import get_settings
 
 ClientFactory = Callable[[RouterEndpoint], RouterClient]

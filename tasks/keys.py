@@ -11,7 +11,7 @@ Cluster work but would also move the stream names prescribed by the seed.
 
 from __future__ import annotations
 
-from settings import as_text
+from common.text import as_text
 
 PREFIX = "mikrotik"
 

@@ -33,7 +33,8 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from settings import Settings, as_text, get_settings
+from common.text import as_text
+from settings import Settings, get_settings
 from tasks import keys
 from tasks.lifecycle import LEASE_LOST, REVOKED, STOP_REQUESTED
 from tasks.semaphore import Semaphore

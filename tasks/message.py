@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from settings import as_text
+from common.text import as_text
 
 TRAFFIC = "traffic"
 STATUS_TYPES = ("started", "offline", "reconnecting", "resumed", "stopped")

@@ -47,10 +47,10 @@ from typing import Any
 import redis
 from celery.exceptions import Ignore
 
+from common.backoff import Backoff
 from models import ActualState, DesiredState, MonitorSession
 from models.resolution import ResolutionError
 from routeros import LoginError, RouterError
-from routeros.backoff import Backoff
 from settings import get_settings
 from tasks import lifecycle, metrics, runtime, sessions
 from tasks.app import app

@@ -33,10 +33,11 @@ from datetime import UTC, datetime, timedelta
 
 import redis
 
+from common.backoff import Backoff
+from common.text import as_text
 from models import ActualState, CustomerStatus, DesiredState, MonitorSession
 from models.resolution import MonitorTarget, ResolutionError
-from routeros.backoff import Backoff
-from settings import as_text, get_settings
+from settings import get_settings
 from tasks import keys, lifecycle, runtime, sessions
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token

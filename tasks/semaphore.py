@@ -24,7 +24,7 @@ from typing import Any
 
 import redis
 
-from settings import as_text
+from common.text import as_text
 from tasks import keys, semaphore_lua
 
 

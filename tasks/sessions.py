@@ -19,24 +19,23 @@ from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from models import ActualState, Customer, DesiredState, MonitorSession
-from models.db import make_engine, session_factory
-from settings import get_settings
+from models.db import dispose_shared, session_factory, shared_engine
 
 _lock = threading.Lock()
-_factory: tuple[str, Engine, sessionmaker[Session]] | None = None
+_factory: tuple[Engine, sessionmaker[Session]] | None = None
 
 
 def _sessionmaker() -> sessionmaker[Session]:
-    """Process-wide engine for settings' database URL (rebuilt if the URL changes)."""
+    """Sessions on the process's engine for the current settings (models.db.shared_engine:
+    the web process's routes use the same one)."""
     global _factory
-    url = get_settings().database_url
+    engine = shared_engine()
     with _lock:
-        if _factory is None or _factory[0] != url:
+        if _factory is None or _factory[0] is not engine:
             if _factory is not None:
-                _factory[1].dispose()
-            engine = make_engine(url)
-            _factory = (url, engine, session_factory(engine))
-        return _factory[2]
+                _factory[0].dispose()  # the settings moved to another database: let go of the old one
+            _factory = (engine, session_factory(engine))
+        return _factory[1]
 
 
 @contextmanager
@@ -47,11 +46,11 @@ def db() -> Iterator[Session]:
 
 
 def dispose() -> None:
+    """Close the process's database connections (tests, before their schema is dropped)."""
     global _factory
     with _lock:
-        current, _factory = _factory, None
-    if current is not None:
-        current[1].dispose()
+        _factory = None
+    dispose_shared()
 
 
 def db_now() -> datetime:

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from common.backoff import Backoff
 from models import ActualState
-from routeros.backoff import Backoff
 from tasks import sessions
 
 log = logging.getLogger(__name__)

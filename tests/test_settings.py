@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
@@ -178,8 +179,13 @@ def test_settings_unknown_lookalike_variable_is_named(tmp_path: Path) -> None:
 def test_settings_every_variable_is_in_the_readme_table() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
     table = readme.split("## Settings", 1)[1].split("\n## ", 1)[0]
-    missing = [var for _, var, _, _ in settings_module._SPEC if f"`{var}`" not in table]
+    missing = [spec.var for spec in settings_module.SPECS if f"`{spec.var}`" not in table]
     assert not missing, f"README's settings table lacks {missing}"
+
+
+def test_settings_each_variable_is_declared_once() -> None:
+    names = [spec.var for spec in settings_module.SPECS]
+    assert len(names) == len(set(names)) == len(fields(Settings))
 
 
 def test_settings_short_api_token_is_refused_naming_it(tmp_path: Path) -> None:

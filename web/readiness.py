@@ -21,7 +21,7 @@ from kombu.exceptions import OperationalError as BrokerError
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from settings import as_text
+from common.text import as_text
 from tasks.app import app
 from tasks.keys import RECONCILER_LAST_RUN
 from web.state import AppState

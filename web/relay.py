@@ -33,8 +33,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from routeros.backoff import Backoff
-from settings import as_text
+from common.backoff import Backoff
+from common.text import as_text
 from tasks import keys
 from tasks.message import MessageError, decode_entry
 

@@ -22,8 +22,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
+from models.db import session_factory, shared_engine
 from settings import Settings
-from web.database import open_engine
 from web.metrics import WebMetrics
 from web.relay import Relay
 from web.throttle import AuthThrottle
@@ -38,7 +38,7 @@ STATE_KEY = "web"
 # every WebSocket) waits its turn behind each runnable one (5 ms switch interval). With
 # 40 of them, 50 concurrent starts stalled /ws delivery for most of a second (make
 # bench, storm); 8 keep it to a few switch intervals and still overlap the I/O. Each
-# holds at most one database connection of the web or service engine.
+# holds at most one database connection of the process's engine.
 THREADS = 8
 
 # Bounded, so a Redis that stops answering is a 503 within seconds, never a hang.
@@ -84,7 +84,9 @@ async def open_state(
         health_check_interval=30,
     )
     client = aioredis.Redis(connection_pool=pool)
-    engine = open_engine(settings)
+    # The process's one engine (bounded connects, statements and pool waits: models/db.py),
+    # which the service functions these routes call use too (tasks.sessions).
+    engine = shared_engine(settings)
     relay_client = aioredis.Redis.from_url(
         settings.redis_url, socket_timeout=RELAY_SOCKET_TIMEOUT, socket_connect_timeout=REDIS_CONNECT_TIMEOUT
     )
@@ -101,7 +103,7 @@ async def open_state(
             settings=settings,
             redis=client,
             engine=engine,
-            db=sessionmaker(bind=engine, expire_on_commit=False),
+            db=session_factory(engine),
             limiter=anyio.CapacityLimiter(THREADS),
             relay=relay,
             metrics=metrics,

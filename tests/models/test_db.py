@@ -14,10 +14,10 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.pool import QueuePool
 
 from models import Customer, Package, Router
-from models.db import make_engine, session_factory
+from models.db import dispose_shared, make_engine, session_factory, shared_engine
 from models.migrate import upgrade
 from models.resolution import resolve
-from settings import get_settings, load_settings
+from settings import Settings, get_settings, load_settings
 
 
 @pytest.fixture
@@ -111,6 +111,27 @@ def test_db_sqlite_demo_path_stores_and_resolves_every_service_type(tmp_path: Pa
             conn.execute(text("UPDATE customers SET service_type = 'dsl' WHERE username = 'budi'"))
     finally:
         engine.dispose()
+
+
+def test_db_shared_engine_is_one_per_database_configuration(tmp_path: Path) -> None:
+    def settings(**env: str) -> Settings:
+        return load_settings(env, env_file="/nonexistent.env")
+
+    first = settings(DATABASE_URL=f"sqlite:///{tmp_path / 'a.db'}")
+    same_database = settings(DATABASE_URL=f"sqlite:///{tmp_path / 'a.db'}", WEB_PORT="9000")
+    other_database = settings(DATABASE_URL=f"sqlite:///{tmp_path / 'b.db'}")
+    other_pool = settings(DATABASE_URL=f"sqlite:///{tmp_path / 'a.db'}", DB_MAX_OPEN_CONNS="40")
+    try:
+        engine = shared_engine(first)
+        assert shared_engine(same_database) is engine
+        assert shared_engine(other_database) is not engine
+        assert shared_engine(other_pool) is not engine
+    finally:
+        dispose_shared()
+    try:
+        assert shared_engine(first) is not engine  # disposed engines are forgotten
+    finally:
+        dispose_shared()
 
 
 POOL_SETTINGS = load_settings(

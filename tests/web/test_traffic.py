@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from starlette.testclient import TestClient
 
-from settings import as_text, get_settings
+from common.text import as_text
+from settings import get_settings
 from tasks.keys import customer_stream
 from tasks.message import CustomerMeta, Rates, status_entry, traffic_entry
 from tests.web.conftest import WebDb, assert_error

@@ -11,8 +11,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from starlette.responses import JSONResponse, Response
 
+from common.text import as_text
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
-from settings import as_text
 from tasks import service
 from tasks.keys import customer_stream
 from tasks.message import rfc3339 as message_time

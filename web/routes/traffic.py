@@ -16,8 +16,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
+from common.text import as_text
 from models.resolution import CustomerNotFound, InvalidCustomerId
-from settings import as_text
 from tasks.keys import customer_stream
 from tasks.message import TRAFFIC, decode_entry
 from web.declare import Call, Endpoint, Param, Reply

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from routeros.backoff import Backoff
+from common.backoff import Backoff
 
 
 def test_backoff_grows_exponentially_within_jitter_bounds() -> None:
