@@ -1,4 +1,4 @@
-"""mtmon: the operator's command line (`python -m tasks.cli` works too).
+"""mtmon: the operator's command line (`python -m cli` works too).
 
     mtmon [--api URL] start CUSTOMER [--by NAME]
     mtmon [--api URL] stop CUSTOMER [--by NAME]
@@ -29,13 +29,13 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cli.backends import Backend, CliError, CustomerQuery, backend
+from cli.router_check import check_router
 from models import importer
 from models.resolution import ResolutionError
 from routeros.simulator import __main__ as simulator
 from settings import SettingsError
 from tasks import service
-from tasks.cli.backends import Backend, CliError, CustomerQuery, backend
-from tasks.cli.router_check import check_router
 from tasks.semaphore import SemaphoreError
 
 SPARK = "▁▂▃▄▅▆▇█"
