@@ -2,10 +2,10 @@
 
 The compose file parses and describes the deployment (every role, Redis that never
 evicts, secrets only from the environment, start order by health), and every command it
-gives the image runs from a fresh virtualenv where the project was installed from its
-wheel, as the image installs it (the locked dependencies, then the project with
-`--no-deps`), outside the checkout. What is NOT
-run here: `docker build` and `docker compose up` themselves (README says so).
+gives the image, and `mtmon`, runs from a fresh virtualenv where the project was
+installed from its wheel, as the image installs it (the locked dependencies, then the
+project with `--no-deps`), outside the checkout. What is NOT run here: `docker build`
+and `docker compose up` themselves (README says so).
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ def test_image_every_compose_command_runs_from_a_fresh_virtualenv(fresh_venv: Pa
     env = {"PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin", "ENV_FILE": "/nonexistent", "HOME": str(tmp_path)}
     commands = {name: list(services[name]["command"]) for name in APP_SERVICES}
     commands["image default (CMD)"] = ["python", "-m", "web"]
+    commands["mtmon (the console script)"] = ["mtmon"]
     for name, command in commands.items():
         if command[0] == "celery":
             command = [*command[:4], "--help"]  # celery -A tasks <role> --help

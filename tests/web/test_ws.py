@@ -397,7 +397,7 @@ def test_ws_cli_drives_a_running_api_with_its_token(engine: Engine, locked_serve
 
     def mtmon(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "tasks.cli", "--api", locked_server.url, *args],
+            [sys.executable, "-m", "cli", "--api", locked_server.url, *args],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -418,7 +418,7 @@ def test_ws_cli_drives_a_running_api_with_its_token(engine: Engine, locked_serve
     refused = mtmon("stop", username)
     assert refused.returncode == 1 and "is not monitored (HTTP 404)" in refused.stderr
     no_token = subprocess.run(
-        [sys.executable, "-m", "tasks.cli", "--api", locked_server.url, "status"],
+        [sys.executable, "-m", "cli", "--api", locked_server.url, "status"],
         cwd=ROOT,
         env={k: v for k, v in engine.env.items() if k != "API_TOKEN"},
         capture_output=True,

@@ -153,6 +153,11 @@ def list_customers(
     return [customer_json(row, state) for row, state in rows], int(total)
 
 
+def page_json(customers: list[dict[str, Any]], total: int, *, limit: int, offset: int) -> dict[str, Any]:
+    """The answer of GET /api/customers: one page from list_customers and the total."""
+    return {"status": "ok", "customers": customers, "total": total, "limit": limit, "offset": offset}
+
+
 def get_customer(session: Session, customer_id: uuid.UUID) -> dict[str, Any]:
     row = session.execute(select(Customer, _monitor_state()).where(Customer.id == customer_id)).first()
     if row is None:

@@ -74,9 +74,7 @@ async def list_customers(call: Call) -> Response:
             )
 
     page, total = await state.run(read)
-    return JSONResponse(
-        {"status": "ok", "customers": page, "total": total, "limit": p["limit"], "offset": p["offset"]}
-    )
+    return JSONResponse(q.page_json(page, total, limit=p["limit"], offset=p["offset"]))
 
 
 async def get_customer(call: Call) -> Response:

@@ -5,28 +5,23 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-import redis.asyncio as aioredis
 from starlette.responses import JSONResponse, Response
 
 from common.text import as_text
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
 from tasks import service
-from tasks.keys import customer_stream
-from tasks.message import rfc3339 as message_time
 from tasks.semaphore import AlreadyMonitored
 from web.declare import Call, Endpoint, Reply
 from web.errors import kind_of
-from web.queries.monitors import interfaces
+from web.queries import monitors as q
 from web.routes.common import (
     BROKER_ERRORS,
     DATABASE_ERRORS,
     REDIS_ERRORS,
     customer_id_param,
     requested_by,
-    rfc3339,
 )
 from web.state import AppState, app_state
 
@@ -36,32 +31,14 @@ async def start(state: AppState, customer_id: uuid.UUID, requested_by: str) -> R
     with counting_refusals(state):
         info = await state.run(service.start, customer_id, requested_by=requested_by)
     state.metrics.starts.labels("started" if info.created else "already").inc()
-    return JSONResponse(
-        {
-            "status": "success",
-            "message": "Monitoring started" if info.created else "Already monitoring",
-            "customer_id": info.customer_id,
-            "session_id": info.session_id,
-            "task_id": info.task_id,
-            "router": info.router_id,
-            "state": info.actual_state,
-        }
-    )
+    return JSONResponse(q.started_json(info))
 
 
 async def stop(state: AppState, customer_id: uuid.UUID, requested_by: str) -> Response:
     with counting_refusals(state):
         info = await state.run(service.stop, customer_id, requested_by=requested_by)
     state.metrics.stops.inc()
-    return JSONResponse(
-        {
-            "status": "success",
-            "message": "Monitoring stopped",
-            "customer_id": info.customer_id,
-            "session_id": info.session_id,
-            "state": info.actual_state,
-        }
-    )
+    return JSONResponse(q.stopped_json(info))
 
 
 @contextmanager
@@ -133,74 +110,13 @@ async def stop_monitor(call: Call) -> Response:
     return await stop(app_state(call.request), call.params["customer_id"], requested_by(call.request))
 
 
-def _snapshot(state: AppState) -> dict[str, Any]:
-    status = service.status()
-    ids = [m["customer_id"] for m in status["monitors"]]
-    with state.db() as session:
-        status["interfaces"] = interfaces(session, ids, state.settings)
-    return status
-
-
-async def newest_entry_times(client: aioredis.Redis, customer_ids: list[str]) -> dict[str, str | None]:
-    """customer id -> timestamp of its newest stream entry (one pipeline for all)."""
-    if not customer_ids:
-        return {}
-    async with client.pipeline(transaction=False) as pipe:
-        for customer_id in customer_ids:
-            pipe.xrevrange(customer_stream(customer_id), count=1)
-        replies = await pipe.execute()
-    out: dict[str, str | None] = {}
-    for customer_id, entries in zip(customer_ids, replies):
-        out[customer_id] = _entry_time(entries[0]) if entries else None
-    return out
-
-
-def _entry_time(entry: tuple[Any, dict[Any, Any]]) -> str:
-    entry_id, fields = entry
-    stamp = fields.get(b"timestamp") or fields.get("timestamp")
-    if stamp:
-        return as_text(stamp)  # already RFC 3339 UTC (tasks.message)
-    millis = int(as_text(entry_id).split("-", 1)[0])
-    return message_time(datetime.fromtimestamp(millis / 1000, UTC))
-
-
 async def monitor_status(call: Call) -> Response:
     """The seed's status (active_monitors: customers whose monitor holds its lease) plus
     one `monitors` item per open session, live or not."""
     state = app_state(call.request)
-    snapshot = await state.run(_snapshot, state)
-    ids = [m["customer_id"] for m in snapshot["monitors"]]
-    last = await newest_entry_times(state.redis, ids)
-    monitors = [
-        {
-            "customer_id": m["customer_id"],
-            "customer_name": m["customer_name"],
-            "username": m["username"],
-            "router": m["router_id"],
-            "interface": snapshot["interfaces"].get(m["customer_id"]),
-            "state": m["actual_state"],
-            "started_at": rfc3339(m["started_at"]),
-            "last_sample_at": last.get(m["customer_id"]),
-            "live": m["live"],
-            "session_id": m["session_id"],
-            "task_id": m["task_id"],
-            "attempt": m["attempt"],
-            "requested_by": m["requested_by"],
-            "created_at": rfc3339(m["created_at"]),
-            "lease_expires_in": m["lease_expires_in"],
-        }
-        for m in snapshot["monitors"]
-    ]
-    return JSONResponse(
-        {
-            "status": "ok",
-            "active_monitors": snapshot["active_monitors"],
-            "monitor_count": snapshot["monitor_count"],
-            "max_concurrent": snapshot["max_concurrent"],
-            "slots_available": snapshot["slots_available"],
-            "monitors": monitors,
-        }
-    )
+    snapshot = await state.run(q.snapshot, state.db, state.settings)
+    last = await q.newest_entry_times(state.redis, [m["customer_id"] for m in snapshot["monitors"]])
+    return JSONResponse(q.status_json(snapshot, last))
 
 
 ENDPOINTS = [

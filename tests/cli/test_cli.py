@@ -1,4 +1,4 @@
-"""tasks.cli (`mtmon`): the operator command line, against the database and Redis."""
+"""cli (`mtmon`): the operator command line, against the database and Redis."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
+import cli
+from cli.backends import CliError, LocalBackend
 from harness.polling import wait_for
 from harness.seed import ROUTER_ID
 from models import Customer
-from tasks import cli, sessions
-from tasks.cli.backends import CliError, LocalBackend
+from tasks import sessions
 from tests.tasks.conftest import Engine
 
 customer_id_for = LocalBackend().customer_id
@@ -112,7 +113,7 @@ def test_cli_tail_into_a_closed_pipe_ends_quietly(engine: Engine) -> None:
     try:
         # `tail | head -1`: head exits after one line and the pipe closes under tail.
         done = subprocess.run(
-            f"{sys.executable} -m tasks.cli tail --customer {cid} --from 0 --seconds 20 | head -n 1",
+            f"{sys.executable} -m cli tail --customer {cid} --from 0 --seconds 20 | head -n 1",
             shell=True,
             cwd=ROOT,
             env=engine.env,
@@ -202,7 +203,7 @@ def test_cli_token_prints_a_token_the_settings_accept(tmp_path: Path) -> None:
     env = {**os.environ, "MIKROTIK_PORT": "not-a-port", "ENV_FILE": str(tmp_path / "none.env")}
     done = [
         subprocess.run(
-            [sys.executable, "-m", "tasks.cli", "token"],
+            [sys.executable, "-m", "cli", "token"],
             cwd=ROOT,
             env=env,
             capture_output=True,

@@ -1,12 +1,14 @@
 """Where the command line gets its answers: the database and Redis directly (on a host
 of the deployment), or a running API (`--api URL`, with API_TOKEN from the environment).
 
-Both backends speak the same dictionaries (the REST API's shapes), so every command
-renders the same whichever it uses.
+Both backends speak the same dictionaries, the REST API's: the local one builds them
+with the web's own queries and shapes (web/queries, which import no Starlette), so every
+command finds the same customers and prints the same whichever it uses.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
@@ -15,16 +17,20 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy import func, or_, select
+import redis.asyncio as aioredis
+from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from models import Customer, CustomerStatus, DesiredState, MonitorSession
+from models import Customer
+from settings import get_settings
 from tasks import keys, runtime, service, sessions
 from tasks.message import decode_entry
+from web.queries import customers as customer_queries
+from web.queries import monitors as monitor_queries
+from web.queries.customers import CustomerFilter
 
 
 class CliError(Exception):
@@ -35,22 +41,12 @@ class CliError(Exception):
         self.code = code
 
 
-@dataclass(frozen=True)
-class CustomerQuery:
-    text: str | None = None
-    router: str | None = None
-    service_type: str | None = None
-    status: str | None = None
-    monitored: bool | None = None
-    limit: int = 50
-
-
 class Backend(Protocol):
     def customer_id(self, ref: str) -> str: ...
     def start(self, customer_id: str, by: str) -> dict[str, Any]: ...
     def stop(self, customer_id: str, by: str) -> dict[str, Any]: ...
     def status(self) -> dict[str, Any]: ...
-    def customers(self, query: CustomerQuery) -> dict[str, Any]: ...
+    def customers(self, found: CustomerFilter, limit: int) -> dict[str, Any]: ...
     def entries(
         self, customer_id: str | None, after: str, seconds: float | None
     ) -> Iterator[dict[str, Any]]: ...
@@ -93,78 +89,23 @@ class LocalBackend:
         return _one(ref, [(str(r.id), r.mikrotik_id) for r in rows])
 
     def start(self, customer_id: str, by: str) -> dict[str, Any]:
-        info = service.start(customer_id, requested_by=by)
-        message = "Monitoring started" if info.created else "Already monitoring"
-        return {
-            "message": message,
-            "session_id": info.session_id,
-            "router": info.router_id,
-            "task_id": info.task_id,
-        }
+        return monitor_queries.started_json(service.start(customer_id, requested_by=by))
 
     def stop(self, customer_id: str, by: str) -> dict[str, Any]:
-        info = service.stop(customer_id, requested_by=by)
-        return {"message": "Monitoring stopped", "session_id": info.session_id}
+        return monitor_queries.stopped_json(service.stop(customer_id, requested_by=by))
 
     def status(self) -> dict[str, Any]:
-        return {"status": "ok", **service.status()}
+        snapshot = monitor_queries.snapshot(sessions.db, get_settings())
+        last = asyncio.run(_newest_entry_times([m["customer_id"] for m in snapshot["monitors"]]))
+        return monitor_queries.status_json(snapshot, last)
 
-    def customers(self, query: CustomerQuery) -> dict[str, Any]:
-        is_open = (
-            select(MonitorSession.id)
-            .where(
-                MonitorSession.customer_id == Customer.id,
-                MonitorSession.desired_state == DesiredState.RUNNING,
-            )
-            .exists()
-        )
-        conditions = []
-        if query.text:
-            like = f"%{query.text.lower()}%"
-            conditions.append(
-                or_(
-                    *(
-                        func.lower(column).like(like)
-                        for column in (
-                            Customer.name,
-                            Customer.username,
-                            Customer.pppoe_username,
-                            Customer.hotspot_username,
-                        )
-                    )
-                )
-            )
-        if query.router:
-            conditions.append(Customer.mikrotik_id == query.router)
-        if query.service_type:
-            conditions.append(Customer.service_type == query.service_type)
-        if query.status:
-            conditions.append(Customer.status == CustomerStatus(query.status))
-        if query.monitored is not None:
-            conditions.append(is_open if query.monitored else ~is_open)
+    def customers(self, found: CustomerFilter, limit: int) -> dict[str, Any]:
+        # monitored_first: the order `--api` asks for too.
         with sessions.db() as s:
-            total = s.scalar(select(func.count()).select_from(Customer).where(*conditions)) or 0
-            rows = s.execute(
-                select(Customer, is_open.label("monitored"))
-                .where(*conditions)
-                .order_by(is_open.desc(), Customer.name)
-                .limit(query.limit)
-            ).all()
-        return {
-            "total": total,
-            "customers": [
-                {
-                    "id": str(c.id),
-                    "name": c.name,
-                    "username": c.username,
-                    "mikrotik_id": c.mikrotik_id,
-                    "service_type": str(c.service_type),
-                    "status": str(c.status or CustomerStatus.ACTIVE),
-                    "monitored": bool(monitored),
-                }
-                for c, monitored in rows
-            ],
-        }
+            page, total = customer_queries.list_customers(
+                s, found, limit=limit, offset=0, monitored_first=True
+            )
+        return customer_queries.page_json(page, total, limit=limit, offset=0)
 
     def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
         stream = keys.customer_stream(customer_id) if customer_id else keys.COMBINED_STREAM
@@ -224,18 +165,18 @@ class ApiBackend:
     def status(self) -> dict[str, Any]:
         return self._call("GET", "/api/monitor/status")
 
-    def customers(self, query: CustomerQuery) -> dict[str, Any]:
-        monitored = None if query.monitored is None else str(query.monitored).lower()
+    def customers(self, found: CustomerFilter, limit: int) -> dict[str, Any]:
+        monitored = None if found.monitored is None else str(found.monitored).lower()
         return self._call(
             "GET",
             "/api/customers",
-            q=query.text,
-            router=query.router,
-            service_type=query.service_type,
-            status=query.status,
+            q=found.q,
+            router=found.router,
+            service_type=found.service_type,
+            status=found.status,
             monitored=monitored,
             monitored_first="true",
-            limit=query.limit,
+            limit=limit,
         )
 
     def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
@@ -259,6 +200,16 @@ class ApiBackend:
             raise CliError(f"the live feed closed: {exc}") from None
         except OSError as exc:
             raise CliError(f"cannot open the live feed at {url}: {exc}") from None
+
+
+async def _newest_entry_times(customer_ids: list[str]) -> dict[str, str | None]:
+    """The status route's read of each stream's newest entry, on a client of our own
+    (the route's is the web process's)."""
+    client = aioredis.Redis.from_url(get_settings().redis_url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        return await monitor_queries.newest_entry_times(client, customer_ids)
+    finally:
+        await client.aclose()
 
 
 def backend(api: str | None) -> Backend:

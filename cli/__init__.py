@@ -1,4 +1,4 @@
-"""mtmon: the operator's command line (`python -m tasks.cli` works too).
+"""mtmon: the operator's command line (`python -m cli` works too).
 
     mtmon [--api URL] start CUSTOMER [--by NAME]
     mtmon [--api URL] stop CUSTOMER [--by NAME]
@@ -29,14 +29,15 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from cli.backends import Backend, CliError, backend
+from cli.router_check import check_router
 from models import importer
 from models.resolution import ResolutionError
 from routeros.simulator import __main__ as simulator
 from settings import SettingsError
 from tasks import service
-from tasks.cli.backends import Backend, CliError, CustomerQuery, backend
-from tasks.cli.router_check import check_router
 from tasks.semaphore import SemaphoreError
+from web.queries.customers import CustomerFilter
 
 SPARK = "▁▂▃▄▅▆▇█"
 SPARK_WIDTH = 30
@@ -78,22 +79,21 @@ def cmd_status(api: Backend, args: argparse.Namespace) -> int:
     )
     for m in state["monitors"]:
         live = "live" if m["live"] else "no lease"
-        state_text = m.get("actual_state") or m.get("state")
-        router = m.get("router_id") or m.get("router")
-        print(f"  {m['username']:<24} {state_text:<12} {live:<8} router={router} session={m['session_id']}")
+        print(
+            f"  {m['username']:<24} {m['state']:<12} {live:<8} router={m['router']} session={m['session_id']}"
+        )
     return 0
 
 
 def cmd_customers(api: Backend, args: argparse.Namespace) -> int:
-    query = CustomerQuery(
-        text=args.text,
+    found = CustomerFilter(
+        q=args.text,
         router=args.router,
         service_type=args.service_type,
         status=args.status,
         monitored=args.monitored,
-        limit=args.limit,
     )
-    page = api.customers(query)
+    page = api.customers(found, args.limit)
     if args.json:
         print(json.dumps(page, indent=2, default=str))
         return 0

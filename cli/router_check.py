@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cli.backends import CliError
 from models.router_config import RouterConfig, router_config
 from routeros import RouterClient, RouterEndpoint, RouterError
 from settings import TlsMode
 from tasks import sessions
-from tasks.cli.backends import CliError
 from tasks.message import format_bps
 
 STREAM_WAIT = 5.0

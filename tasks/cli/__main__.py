@@ -1,5 +1,0 @@
-"""`python -m tasks.cli` (installed as `mtmon`)."""
-
-from tasks.cli import main
-
-raise SystemExit(main())
