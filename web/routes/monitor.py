@@ -9,7 +9,6 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from common.text import as_text
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
 from tasks import service
 from tasks.semaphore import AlreadyMonitored
