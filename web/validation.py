@@ -1,19 +1,25 @@
-"""The part of JSON Schema that web.schemas uses, as a validator for requests.
+"""Requests checked against web.schemas with jsonschema-rs, in the project's words.
 
-Understood: type, enum, const, minimum/maximum, min/maxLength, pattern, format (uuid,
-ipv6, date-time), properties/required/additionalProperties/minProperties, items, min/maxItems, $ref,
-oneOf/anyOf. Messages name the parameter or field and never echo the value (a body
-field may be a password).
+A `Validator` is one schema compiled once (draft 2020-12, the dialect of OpenAPI 3.1,
+with formats asserted). What the project adds around the library:
+- messages name the parameter or body field and never echo the value (a body field may
+  be a password), built from the failing keyword and its schema, never from the
+  library's text, which quotes the instance;
+- text PostgreSQL cannot store (NUL) or UTF-8 cannot encode (a lone surrogate) is
+  refused anywhere in a value, before the library sees it;
+- date-time is the part of RFC 3339 that Python's datetime parses (no leap second, no
+  year 0), since the handlers parse it.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+
+import jsonschema_rs
 
 from web.schemas import SCHEMAS, Schema
 
@@ -27,89 +33,9 @@ class Invalid(ValueError):
         self.reason = reason
 
 
-_TYPES: dict[str, Callable[[Any], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "object": lambda v: isinstance(v, dict),
-    "array": lambda v: isinstance(v, list),
-    "null": lambda v: v is None,
-}
-
-
-def resolve(schema: Schema) -> Schema:
-    target = schema.get("$ref")
-    if target is None:
-        return schema
-    return SCHEMAS[str(target).rsplit("/", 1)[-1]]
-
-
-def validate(value: Any, schema: Schema, where: str) -> Any:
-    """`value` as the handler should see it (an integral float for an integer becomes an
-    int); raises Invalid naming `where` (or the nested field) when it breaks the schema."""
-    schema = resolve(schema)
-    for combinator, wanted in (("oneOf", "exactly one"), ("anyOf", "at least one")):
-        if combinator in schema:
-            results = []
-            for option in schema[combinator]:
-                try:
-                    results.append(validate(value, option, where))
-                except Invalid:
-                    continue
-            if not results or (wanted == "exactly one" and len(results) != 1):
-                raise Invalid(where, schema.get("description") or "does not match the declared shape")
-            value = results[0]
-    kinds = schema.get("type")
-    if kinds is not None:
-        names = kinds if isinstance(kinds, list) else [kinds]
-        if "integer" in names and isinstance(value, float) and value.is_integer():
-            value = int(value)  # JSON Schema: 3.0 is an integer
-        if not any(_TYPES[name](value) for name in names):
-            raise Invalid(where, "must be " + " or ".join(_article(n) for n in names))
-    if "const" in schema and value != schema["const"]:
-        raise Invalid(where, f"must be {schema['const']!r}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise Invalid(where, "must be one of " + ", ".join(str(v) for v in schema["enum"] if v is not None))
-    if isinstance(value, str):
-        _check_string(value, schema, where)
-    elif isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise Invalid(where, f"must be at least {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise Invalid(where, f"must be at most {schema['maximum']}")
-    elif isinstance(value, dict):
-        value = _check_object(value, schema, where)
-    elif isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            raise Invalid(where, f"must have at least {schema['minItems']} items")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise Invalid(where, f"must have at most {schema['maxItems']} items")
-        if "items" in schema:
-            value = [validate(item, schema["items"], f"{where}[{i}]") for i, item in enumerate(value)]
-    return value
-
-
-def _article(kind: str) -> str:
-    return {"integer": "an integer", "object": "an object", "array": "an array", "null": "null"}.get(
-        kind, f"a {kind}"
-    )
-
-
-_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DATE_TIME = re.compile(
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
 )
-
-
-def _is_ipv6(value: str) -> bool:
-    if "%" in value:  # a scope id: PostgreSQL's inet cannot store it
-        return False
-    try:
-        ipaddress.IPv6Address(value)
-    except ValueError:
-        return False
-    return True
 
 
 def _is_date_time(value: str) -> bool:
@@ -122,53 +48,174 @@ def _is_date_time(value: str) -> bool:
     return True
 
 
-@functools.cache
-def _pattern(pattern: str) -> re.Pattern[str]:
-    # JSON Schema patterns are ECMA-262, where `$` is the end of the text; Python's `$`
-    # also matches before a final newline. Our patterns hold no literal `$`.
-    return re.compile(pattern.replace("$", r"\Z"))
-
-
-_FORMATS: dict[str, tuple[Callable[[str], bool], str]] = {
-    "uuid": (lambda v: bool(_UUID.match(v)), "must be a UUID"),
-    "ipv6": (_is_ipv6, "must be an IPv6 address"),
-    "date-time": (_is_date_time, "must be an RFC 3339 date-time"),
+# uuid and ipv6 are the library's own (ipv6 refuses a scope id, which PostgreSQL's inet
+# cannot store).
+_FORMAT_CHECKS: dict[str, Callable[..., bool]] = {"date-time": _is_date_time}
+_FORMAT_REASONS = {
+    "uuid": "must be a UUID",
+    "ipv6": "must be an IPv6 address",
+    "date-time": "must be an RFC 3339 date-time",
 }
 
 
-def _check_string(value: str, schema: Schema, where: str) -> None:
-    # PostgreSQL cannot store NUL, and a lone surrogate cannot be encoded: refuse both
-    # here rather than let the driver fail with a 500.
-    if "\x00" in value:
-        raise Invalid(where, "must not contain NUL characters")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise Invalid(where, "must be valid UTF-8 text") from None
-    if "minLength" in schema and len(value) < schema["minLength"]:
-        raise Invalid(where, f"must be at least {schema['minLength']} characters long")
-    if "maxLength" in schema and len(value) > schema["maxLength"]:
-        raise Invalid(where, f"must be at most {schema['maxLength']} characters long")
-    if "pattern" in schema and not _pattern(schema["pattern"]).search(value):
-        raise Invalid(where, schema.get("description") or f"must match {schema['pattern']}")
-    check = _FORMATS.get(schema.get("format", ""))
-    if check is not None and not check[0](value):
-        raise Invalid(where, check[1])
+_REQUIRED = jsonschema_rs.ValidationErrorKind.Required
 
 
-def _check_object(value: dict[str, Any], schema: Schema, where: str) -> dict[str, Any]:
-    properties: dict[str, Schema] = schema.get("properties", {})
-    prefix = "" if where == "body" else f"{where}."
-    for name in schema.get("required", []):
-        if name not in value:
-            raise Invalid(f"{prefix}{name}", "is required")
-    if schema.get("additionalProperties") is False:
-        for name in value:
-            if name not in properties:
-                raise Invalid(f"{prefix}{name}", "is not a known field")
-    if len(value) < schema.get("minProperties", 0):
-        raise Invalid(where, f"must set at least {schema['minProperties']} field(s)")
-    return {
-        name: validate(item, properties[name], f"{prefix}{name}") if name in properties else item
-        for name, item in value.items()
-    }
+class Validator:
+    """One schema, compiled once; `check` raises Invalid naming `where` or the nested field."""
+
+    def __init__(self, schema: Schema, where: str) -> None:
+        # The components ride along so that a `$ref` into them resolves; the error's
+        # schema_path then points into this document.
+        self._document: Schema = {**schema, "components": {"schemas": SCHEMAS}}
+        self._where = where
+        self._compiled = jsonschema_rs.Draft202012Validator(
+            self._document,
+            validate_formats=True,
+            ignore_unknown_formats=False,
+            formats=_FORMAT_CHECKS,
+            offline=True,  # every $ref is local: never fetch one
+        )
+
+    def check(self, value: Any) -> None:
+        if not _text_ok(value):
+            where, reason = _bad_text(value, self._where)
+            raise Invalid(where, reason)
+        if self._compiled.is_valid(value):
+            return
+        try:
+            # The outermost problem, a missing field before the others (as one reads the body).
+            error = min(
+                self._compiled.iter_errors(value),
+                key=lambda e: (len(e.instance_path), not isinstance(e.kind, _REQUIRED)),
+            )
+        except ValueError:
+            # The library copies the failing value into its error and gives up past 255
+            # levels of nesting (only a body can nest that deep).
+            raise Invalid(self._where, "is nested too deeply") from None
+        raise self._invalid(error)
+
+    def _invalid(self, error: jsonschema_rs.ValidationError) -> Invalid:
+        where = _path(self._where, error.instance_path)
+        kind = error.kind
+        if isinstance(kind, _REQUIRED):
+            return Invalid(_path(where, [kind.property]), "is required")
+        if isinstance(kind, jsonschema_rs.ValidationErrorKind.AdditionalProperties):
+            return Invalid(_path(where, kind.unexpected[:1]), "is not a known field")
+        keyword = str(error.schema_path[-1])
+        return Invalid(where, _reason(keyword, _at(self._document, error.schema_path[:-1])))
+
+
+@functools.cache
+def body_validator(name: str) -> Validator:
+    """The validator of a request body named in web.schemas."""
+    return Validator(SCHEMAS[name], "body")
+
+
+def _path(where: str, steps: Sequence[str | int]) -> str:
+    for step in steps:
+        if isinstance(step, int):
+            where = f"{where}[{step}]"
+        else:
+            where = step if where == "body" else f"{where}.{step}"
+    return where
+
+
+def _at(document: Schema, steps: list[str | int]) -> Schema:
+    """The subschema at the error's schema_path (its location in `document`)."""
+    node: Any = document
+    for step in steps:
+        try:
+            node = node[step]
+        except (KeyError, IndexError, TypeError):
+            return {}  # a path the library spells otherwise: the generic words then
+    return node if isinstance(node, dict) else {}
+
+
+def _article(kind: str) -> str:
+    return {"integer": "an integer", "object": "an object", "array": "an array", "null": "null"}.get(
+        kind, f"a {kind}"
+    )
+
+
+_LIMITS = {
+    "minimum": "must be at least {}",
+    "maximum": "must be at most {}",
+    "minLength": "must be at least {} characters long",
+    "maxLength": "must be at most {} characters long",
+    "minItems": "must have at least {} items",
+    "maxItems": "must have at most {} items",
+    "minProperties": "must set at least {} field(s)",
+}
+
+
+def _reason(keyword: str, schema: Schema) -> str:
+    """What the keyword of `schema` asks, in words that never quote the value."""
+    wanted: Any = schema.get(keyword)
+    if keyword == "type":
+        names = wanted if isinstance(wanted, list) else [wanted]
+        return "must be " + " or ".join(_article(n) for n in names)
+    if keyword == "const":
+        return f"must be {wanted!r}"
+    if keyword == "enum":
+        return "must be one of " + ", ".join(str(v) for v in wanted if v is not None)
+    if keyword == "format":
+        return _FORMAT_REASONS.get(str(wanted), f"must be a {wanted}")
+    if keyword in _LIMITS:
+        return _LIMITS[keyword].format(wanted)
+    if keyword == "pattern":
+        return schema.get("description") or f"must match {wanted}"
+    # anyOf, oneOf and anything else: the schema's own words for its shape
+    return schema.get("description") or "does not match the declared shape"
+
+
+# -- text PostgreSQL can store ------------------------------------------------------------------
+
+
+def _text_trouble(text: str) -> str | None:
+    if "\x00" in text:
+        return "must not contain NUL characters"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "must be valid UTF-8 text"
+    return None
+
+
+def _text_ok(value: Any) -> bool:
+    """No string anywhere in `value` (keys included) holds NUL or a lone surrogate.
+
+    Runs on every request, so it only answers yes or no; _bad_text finds where."""
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if "\x00" in item or (not item.isascii() and _text_trouble(item) is not None):
+                return False
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return True
+
+
+def _bad_text(value: Any, where: str) -> tuple[str, str]:
+    """Where the first unstorable string is, and why (a key is reported at its object,
+    since naming it would repeat it)."""
+    pending: list[tuple[Any, str]] = [(value, where)]
+    while pending:
+        item, at = pending.pop()
+        if isinstance(item, str):
+            trouble = _text_trouble(item)
+            if trouble is not None:
+                return at, trouble
+        elif isinstance(item, dict):
+            for key in item:
+                if _text_trouble(key) is not None:
+                    return at, "has a field name that is not valid text"
+            pending.extend((v, _path(at, [k])) for k, v in reversed(item.items()))
+        elif isinstance(item, list):
+            pending.extend((v, _path(at, [i])) for i, v in reversed(list(enumerate(item))))
+    raise AssertionError("_bad_text called on valid text")

@@ -179,6 +179,12 @@ def test_customers_create_normalises_and_defaults(client: TestClient, web_db: We
     assert client.get(f"/api/customers/{made['id']}").json()["customer"] == made
 
 
+def test_customers_create_takes_an_integral_number_as_an_integer(client: TestClient, web_db: WebDb) -> None:
+    # JSON Schema counts 3.0 as an integer; the handler gets it as one.
+    made = _create(client, package_id=float(web_db.package_id))
+    assert made["package_id"] == web_db.package_id and made["package"]["name"] == "home-50M"
+
+
 def test_customers_create_without_status_is_active_though_the_column_says_inactive(
     client: TestClient, web_db: WebDb
 ) -> None:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from starlette.testclient import TestClient
 
 from tests.web.conftest import WebDb, assert_error
 from web.declare import MAX_BODY_BYTES, MAX_QUERY_BYTES
-from web.schemas import SCHEMAS
-from web.validation import Invalid, validate
+from web.validation import Invalid, body_validator
 
 
 def test_declare_missing_required_parameter_is_400_naming_it(client: TestClient) -> None:
@@ -137,8 +138,28 @@ def test_declare_body_not_matching_its_schema_is_400_naming_the_field(
 
 def test_declare_validation_never_echoes_a_password() -> None:
     with pytest.raises(Invalid) as caught:
-        validate({"pppoe_password": "a\x00-secret-b"}, SCHEMAS["CustomerUpdate"], "body")
+        body_validator("CustomerUpdate").check({"pppoe_password": "a\x00-secret-b"})
     assert caught.value.where == "pppoe_password" and "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "words"),
+    [
+        (b'{"name": "a\\ud800b"}', "name", "UTF-8"),  # a lone surrogate: no encoding can store it
+        (b'{"name": "a\\u0000b"}', "name", "NUL"),
+        # A field name is not repeated in the answer (it could not be encoded either).
+        (b'{"\\ud800": "x"}', "body", "field name"),
+        (b'{"a\\u0000": "x"}', "body", "field name"),
+    ],
+)
+def test_declare_unstorable_text_is_400_naming_where_it_is(
+    client: TestClient, raw: bytes, field: str, words: str
+) -> None:
+    response = client.patch(
+        f"/api/customers/{uuid.uuid4()}", content=raw, headers={"content-type": "application/json"}
+    )
+    body = assert_error(response, 400, "invalid_body")
+    assert body["field"] == field and words in body["message"], body
 
 
 def test_declare_head_answers_like_get(client: TestClient) -> None:
