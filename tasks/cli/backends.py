@@ -25,6 +25,7 @@ from websockets.sync.client import connect
 from models import Customer, CustomerStatus, DesiredState, MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.message import decode_entry
+from tasks.timestamps import iso
 
 
 class CliError(Exception):
@@ -107,7 +108,12 @@ class LocalBackend:
         return {"message": "Monitoring stopped", "session_id": info.session_id}
 
     def status(self) -> dict[str, Any]:
-        return {"status": "ok", **service.status()}
+        state = service.status()
+        state["monitors"] = [
+            {**m, "created_at": iso(m["created_at"]), "started_at": iso(m["started_at"])}
+            for m in state["monitors"]
+        ]
+        return {"status": "ok", **state}
 
     def customers(self, query: CustomerQuery) -> dict[str, Any]:
         is_open = (

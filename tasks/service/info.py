@@ -1,4 +1,5 @@
-"""SessionInfo: what start and stop answer about a monitor session."""
+"""SessionInfo: what start and stop answer about a monitor session (its times as datetimes:
+the caller writes them out, with tasks/timestamps.py)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ class SessionInfo:
     actual_state: str
     created: bool  # False when start() returned an existing session
     requested_by: str | None
-    created_at: str | None
-    started_at: str | None
+    created_at: datetime | None
+    started_at: datetime | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -38,10 +39,6 @@ def session_info(row: MonitorSession, created: bool) -> SessionInfo:
         actual_state=str(row.actual_state),
         created=created,
         requested_by=row.requested_by,
-        created_at=_iso(row.created_at),
-        started_at=_iso(row.started_at),
+        created_at=row.created_at,
+        started_at=row.started_at,
     )
-
-
-def _iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Literal
 
 import redis
@@ -48,13 +47,3 @@ def requested_by(conn: HTTPConnection) -> str:
         # The column holds 255 characters, and a reason may be appended to it.
         return str(user.display_name)[:REQUESTED_BY_MAX]
     return "api"
-
-
-def rfc3339(text: str | None) -> str | None:
-    """An ISO timestamp from the service layer, with its zone made explicit (UTC if none)."""
-    if text is None:
-        return None
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()

@@ -15,8 +15,8 @@ from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustom
 from settings import as_text
 from tasks import service
 from tasks.keys import customer_stream
-from tasks.message import rfc3339 as message_time
 from tasks.semaphore import AlreadyMonitored
+from tasks.timestamps import iso, rfc3339
 from web.declare import Call, Endpoint, Reply
 from web.errors import kind_of
 from web.queries.monitors import interfaces
@@ -26,7 +26,6 @@ from web.routes.common import (
     REDIS_ERRORS,
     customer_id_param,
     requested_by,
-    rfc3339,
 )
 from web.state import AppState, app_state
 
@@ -161,7 +160,7 @@ def _entry_time(entry: tuple[Any, dict[Any, Any]]) -> str:
     if stamp:
         return as_text(stamp)  # already RFC 3339 UTC (tasks.message)
     millis = int(as_text(entry_id).split("-", 1)[0])
-    return message_time(datetime.fromtimestamp(millis / 1000, UTC))
+    return rfc3339(datetime.fromtimestamp(millis / 1000, UTC))
 
 
 async def monitor_status(call: Call) -> Response:
@@ -179,14 +178,14 @@ async def monitor_status(call: Call) -> Response:
             "router": m["router_id"],
             "interface": snapshot["interfaces"].get(m["customer_id"]),
             "state": m["actual_state"],
-            "started_at": rfc3339(m["started_at"]),
+            "started_at": iso(m["started_at"]),
             "last_sample_at": last.get(m["customer_id"]),
             "live": m["live"],
             "session_id": m["session_id"],
             "task_id": m["task_id"],
             "attempt": m["attempt"],
             "requested_by": m["requested_by"],
-            "created_at": rfc3339(m["created_at"]),
+            "created_at": iso(m["created_at"]),
             "lease_expires_in": m["lease_expires_in"],
         }
         for m in snapshot["monitors"]
