@@ -95,13 +95,34 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
     static queue whose max-limit matches a package is given that package.
     """
     warnings: list[str] = []
-    skipped = 0
-    specs: dict[str, PackageSpec] = {}
-    ppp_package: dict[str, str] = {}
-    hotspot_package: dict[str, str] = {}
+    packages = _profile_packages(snapshot, warnings)
+    by_speed = dict(known)
+    for spec in packages.specs.values():
+        by_speed.setdefault((spec.download_bps, spec.upload_bps), spec.name)
+    ppp, skipped_secrets = _secret_records(snapshot.ppp_secrets, packages.ppp)
+    hotspot = _hotspot_records(snapshot.hotspot_users, packages.hotspot)
+    queues, skipped_queues = _queue_records(snapshot.simple_queues, packages.specs, by_speed, warnings)
+    return ImportPlan(
+        list(packages.specs.values()), ppp + hotspot + queues, skipped_secrets + skipped_queues, warnings
+    )
+
+
+@dataclass
+class _ProfilePackages:
+    """The packages made of PPP and HotSpot profiles, and the package of each profile."""
+
+    specs: dict[str, PackageSpec] = field(default_factory=dict)
+    ppp: dict[str, str] = field(default_factory=dict)
+    hotspot: dict[str, str] = field(default_factory=dict)
+
+
+def _profile_packages(snapshot: RouterSnapshot, warnings: list[str]) -> _ProfilePackages:
+    """A package per profile with a rate-limit; a HotSpot profile named like a PPP profile
+    is that package (a warning says so when their speeds differ)."""
+    packages = _ProfilePackages()
     for rows, mapping, menu in (
-        (snapshot.ppp_profiles, ppp_package, "/ppp/profile"),
-        (snapshot.hotspot_profiles, hotspot_package, "/ip/hotspot/user/profile"),
+        (snapshot.ppp_profiles, packages.ppp, "/ppp/profile"),
+        (snapshot.hotspot_profiles, packages.hotspot, "/ip/hotspot/user/profile"),
     ):
         for row in rows:
             name = row.get("name", "")
@@ -109,21 +130,25 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
             if not name or speeds is None:
                 continue
             spec = PackageSpec(name, download_bps=speeds[1], upload_bps=speeds[0])
-            if name in specs and specs[name] != spec:
+            if name in packages.specs and packages.specs[name] != spec:
                 warnings.append(
                     f"{menu} {name!r}: rate-limit differs from the PPP profile of that name; "
                     "the PPP profile's speeds are used"
                 )
                 mapping[name] = name
                 continue
-            specs[name] = spec
+            packages.specs[name] = spec
             mapping[name] = name
-    by_speed = dict(known)
-    for spec in specs.values():
-        by_speed.setdefault((spec.download_bps, spec.upload_bps), spec.name)
+    return packages
 
+
+def _secret_records(
+    secrets: list[dict[str, str]], packages: dict[str, str]
+) -> tuple[list[CustomerRecord], int]:
+    """PPPoE customers from /ppp/secret, and how many secrets are for other services."""
     records: list[CustomerRecord] = []
-    for row in snapshot.ppp_secrets:
+    skipped = 0
+    for row in secrets:
         name = row.get("name", "")
         service = row.get("service", "any")
         if not name or service not in ("pppoe", "any"):
@@ -135,13 +160,19 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
                 "/ppp/secret",
                 row,
                 "pppoe",
-                ppp_package.get(profile or ""),
+                packages.get(profile or ""),
                 pppoe_username=name,
                 pppoe_password=row.get("password"),
                 pppoe_profile=profile,
             )
         )
-    for row in snapshot.hotspot_users:
+    return records, skipped
+
+
+def _hotspot_records(users: list[dict[str, str]], packages: dict[str, str]) -> list[CustomerRecord]:
+    """HotSpot customers from /ip/hotspot/user."""
+    records: list[CustomerRecord] = []
+    for row in users:
         name = row.get("name", "")
         if not name or row.get("default") == "true" or row.get("dynamic") == "true":
             continue  # the built-in trial user and dynamic entries are nobody's account
@@ -150,13 +181,27 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
                 "/ip/hotspot/user",
                 row,
                 "hotspot",
-                hotspot_package.get(row.get("profile") or ""),
+                packages.get(row.get("profile") or ""),
                 hotspot_username=name,
                 hotspot_password=row.get("password"),
                 hotspot_mac_address=row.get("mac-address") or None,
             )
         )
-    for row in snapshot.simple_queues:
+    return records
+
+
+def _queue_records(
+    queues: list[dict[str, str]],
+    specs: dict[str, PackageSpec],
+    by_speed: dict[tuple[int, int], str],
+    warnings: list[str],
+) -> tuple[list[CustomerRecord], int]:
+    """Static-IP customers from /queue/simple, and how many queues target no single host.
+    A queue's max-limit finds its package by speed; speeds no package has make a new one
+    (added to `specs` and `by_speed`)."""
+    records: list[CustomerRecord] = []
+    skipped = 0
+    for row in queues:
         name = row.get("name", "")
         if not name or row.get("dynamic") == "true":
             continue  # HotSpot/PPP session queues: those customers come from the menus above
@@ -178,7 +223,7 @@ def plan_import(snapshot: RouterSnapshot, known: dict[tuple[int, int], str]) -> 
                 specs[package] = PackageSpec(package, download_bps=speeds[1], upload_bps=speeds[0])
                 by_speed[key] = package
         records.append(_record("/queue/simple", row, "static_ip", package, static_ip=address))
-    return ImportPlan(list(specs.values()), records, skipped, warnings)
+    return records, skipped
 
 
 class _ServiceFields(TypedDict, total=False):

@@ -456,7 +456,6 @@ def _warn_cleartext_login(endpoint: RouterEndpoint) -> None:
 def open_connection(endpoint: RouterEndpoint) -> Connection:
     """Connect and log in. Raises LoginError, UnreachableError or ProtocolError, nothing else."""
     quiet_librouteros_logger()
-    where = endpoint.label
     if not endpoint.tls:
         # Before the attempt: the password goes out whether the login succeeds or not.
         _warn_cleartext_login(endpoint)
@@ -465,8 +464,16 @@ def open_connection(endpoint: RouterEndpoint) -> Connection:
         ctx = _ssl_context_or_raise(endpoint)
         hostname = endpoint.host if endpoint.tls_mode == "verify" else None
         ssl_wrapper = functools.partial(ctx.wrap_socket, server_hostname=hostname)
+    api = _login(endpoint, ssl_wrapper)
+    sock = api.protocol.transport.sock
+    return Connection(endpoint, MuxTransport(sock, write_timeout=endpoint.timeout))
+
+
+def _login(endpoint: RouterEndpoint, ssl_wrapper: Callable[..., ssl.SSLSocket] | None) -> _BoundedApi:
+    """librouteros's connect and login, with each of its failures raised as ours."""
+    where = endpoint.label
     try:
-        api = librouteros.connect(
+        api: _BoundedApi = librouteros.connect(
             endpoint.host,
             endpoint.username,
             endpoint.password,
@@ -505,5 +512,4 @@ def open_connection(endpoint: RouterEndpoint) -> Connection:
         # (librouteros builds its TrapError from a !trap's attributes as keyword arguments:
         # one without =message=, or with any other attribute, is a TypeError)
         raise ProtocolError(f"login to {where} failed: {type(exc).__name__}") from None
-    sock = api.protocol.transport.sock
-    return Connection(endpoint, MuxTransport(sock, write_timeout=endpoint.timeout))
+    return api

@@ -33,10 +33,11 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from common.text import as_text
+from tasks.timestamps import rfc3339
 
 TRAFFIC = "traffic"
 STATUS_TYPES = ("started", "offline", "reconnecting", "resumed", "stopped")
@@ -165,12 +166,6 @@ def utilization(bps: int, package_bps: int | None) -> float | None:
     if not package_bps:
         return None
     return round(100.0 * bps / package_bps, 2)
-
-
-def rfc3339(moment: datetime | None = None) -> str:
-    """UTC, millisecond precision, 'Z' suffix."""
-    moment = datetime.now(UTC) if moment is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _optional_rate(row: Mapping[str, str], field: str) -> int | None:

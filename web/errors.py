@@ -27,7 +27,7 @@ from starlette.responses import JSONResponse, Response
 from models.errors import DuplicateCustomerError, InvalidFieldError
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
 from tasks.semaphore import AlreadyMonitored
-from tasks.service import (
+from tasks.service.errors import (
     CapacityExceeded,
     DatabaseUnavailable,
     MonitoringDisabled,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -82,6 +83,8 @@ def test_cli_start_tail_status_stop_round_trip(engine: Engine, capsys: pytest.Ca
     state = json.loads(out)
     assert code == 0 and state["monitor_count"] == 1 and state["max_concurrent"] == 3
     assert state["monitors"][0]["username"] == username
+    for moment in ("created_at", "started_at"):  # as the REST API writes them (tasks.timestamps.iso)
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", state["monitors"][0][moment])
 
     code, out, _ = _run(capsys, "stop", username, "--by", "noc-anna")
     assert code == 0 and out.startswith("stopping: session ")

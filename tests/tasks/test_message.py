@@ -17,7 +17,6 @@ from tasks.message import (
     parse_rate,
     rates_from_interface,
     rates_from_queue,
-    rfc3339,
     status_entry,
     traffic_entry,
     traffic_from_row,
@@ -208,8 +207,9 @@ def test_message_status_events_carry_reason_and_metadata() -> None:
 
 def test_message_timestamps_are_rfc3339_utc() -> None:
     local = WHEN.astimezone(timezone(timedelta(hours=3)))
-    assert rfc3339(local) == "2026-11-24T10:21:44.123Z"
-    assert rfc3339().endswith("Z")
+    entry = status_entry("started", PPPOE, session_id="s", seq=0, fence=1, timestamp=local)
+    assert entry["timestamp"] == "2026-11-24T10:21:44.123Z"
+    assert status_entry("started", PPPOE, session_id="s", seq=0, fence=1)["timestamp"].endswith("Z")
 
 
 def test_message_decode_refuses_a_corrupt_integer() -> None:

@@ -28,7 +28,7 @@ from models.resolution import (
 )
 from settings import load_settings
 from tasks.semaphore import AlreadyMonitored
-from tasks.service import (
+from tasks.service.errors import (
     CapacityExceeded,
     DatabaseUnavailable,
     MonitoringDisabled,

@@ -4,6 +4,7 @@ runs the whole engine)."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -151,6 +152,9 @@ def test_monitor_status_has_the_seed_keys_and_per_monitor_details(
     assert (monitor["customer_name"], monitor["username"]) == ("Frank Example", "frank")
     assert (monitor["router"], monitor["interface"]) == (ROUTER_ID, "<pppoe-frank>")
     assert (monitor["state"], monitor["live"], monitor["last_sample_at"]) == ("starting", True, None)
+    # Stored moments as ISO 8601 with their offset (tasks.timestamps.iso); not running yet.
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", monitor["created_at"])
+    assert monitor["started_at"] is None
 
     meta = CustomerMeta(cid, "Frank Example", "frank", "pppoe", "<pppoe-frank>", ROUTER_ID)
     entry = status_entry("started", meta, session_id=started["session_id"], seq=0, fence=None)

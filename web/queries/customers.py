@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, CursorResult, Select, case, delete, exists, func, or_, select
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session
 from models import Customer, CustomerStatus, DesiredState, InvalidFieldError, MonitorSession, Package
 from models.customer_writes import add_customer, find_duplicate, flush
 from models.resolution import CustomerNotFound
+from tasks.timestamps import iso
 
 _PLAIN_FIELDS = (
     "mikrotik_id",
@@ -48,14 +48,6 @@ class CustomerFilter:
     service_type: str | None = None
     status: str | None = None
     monitored: bool | None = None
-
-
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)  # SQLite hands back naive UTC
-    return moment.isoformat()
 
 
 def customer_json(row: Customer, monitor_state: str | None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from models.resolution import ResolutionError, resolve
 from settings import Settings
 from tasks import service
 from tasks.keys import customer_stream
-from tasks.message import rfc3339 as message_time
+from tasks.timestamps import iso, rfc3339
 
 
 def interfaces(session: Session, customer_ids: Collection[str], settings: Settings) -> dict[str, str | None]:
@@ -69,17 +69,7 @@ def _entry_time(entry: tuple[Any, dict[Any, Any]]) -> str:
     if stamp:
         return as_text(stamp)  # already RFC 3339 UTC (tasks.message)
     millis = int(as_text(entry_id).split("-", 1)[0])
-    return message_time(datetime.fromtimestamp(millis / 1000, UTC))
-
-
-def rfc3339(text: str | None) -> str | None:
-    """An ISO timestamp from the service layer, with its zone made explicit (UTC if none)."""
-    if text is None:
-        return None
-    moment = datetime.fromisoformat(text)
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.isoformat()
+    return rfc3339(datetime.fromtimestamp(millis / 1000, UTC))
 
 
 def status_json(snapshot: dict[str, Any], last_sample_at: dict[str, str | None]) -> dict[str, Any]:
@@ -92,14 +82,14 @@ def status_json(snapshot: dict[str, Any], last_sample_at: dict[str, str | None])
             "router": m["router_id"],
             "interface": snapshot["interfaces"].get(m["customer_id"]),
             "state": m["actual_state"],
-            "started_at": rfc3339(m["started_at"]),
+            "started_at": iso(m["started_at"]),
             "last_sample_at": last_sample_at.get(m["customer_id"]),
             "live": m["live"],
             "session_id": m["session_id"],
             "task_id": m["task_id"],
             "attempt": m["attempt"],
             "requested_by": m["requested_by"],
-            "created_at": rfc3339(m["created_at"]),
+            "created_at": iso(m["created_at"]),
             "lease_expires_in": m["lease_expires_in"],
         }
         for m in snapshot["monitors"]
