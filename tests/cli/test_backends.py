@@ -19,7 +19,7 @@ from harness.process import ROOT
 from harness.web import Uvicorn, serving
 from models import Customer
 from tasks import service, sessions
-from tests.tasks.conftest import Engine
+from tests.tasks.engine import Engine
 
 TOKEN = "cli-t0ken-Hq72w-Pz4Kb9Xm3Vd6Jr8Tn5"
 ROUTER = "cli-search"

@@ -16,7 +16,7 @@ from harness.polling import wait_for
 from harness.seed import ROUTER_ID
 from models import Customer
 from tasks import sessions
-from tests.tasks.conftest import Engine
+from tests.tasks.engine import Engine
 
 customer_id_for = LocalBackend().customer_id
 

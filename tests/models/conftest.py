@@ -1,15 +1,21 @@
-"""Data-layer fixtures: a migrated throw-away PostgreSQL schema per test, and a simulator."""
+"""Data-layer fixtures: throw-away PostgreSQL schemas migrated to head (harness/pg.py), and a
+simulator.
+
+`pg_url`, `pg_engine`, `pg_session` and `simulator`, each per test.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
 
+from harness.pg import migrated_schema
+from models.db import make_engine, session_factory
 from routeros.simulator import Simulator, SimulatorConfig
-from tests.pg import pg_engine, pg_session, pg_url  # noqa: F401  (fixtures)
-
-SIM_PASSWORD = "sim-Pa55-word"
+from tests.models.simulators import SIM_PASSWORD
 
 
 @pytest.fixture
@@ -20,3 +26,27 @@ def simulator() -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    with migrated_schema() as url:
+        yield url
+
+
+@pytest.fixture
+def pg_engine(pg_url: str) -> Iterator[Engine]:
+    engine = make_engine(pg_url, pool_size=2, max_overflow=2)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture
+def pg_session(pg_engine: Engine) -> Iterator[Session]:
+    session = session_factory(pg_engine)()
+    try:
+        yield session
+    finally:
+        session.close()

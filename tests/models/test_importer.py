@@ -19,8 +19,8 @@ from models.importer import main as import_main
 from models.seed import main as seed_main
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.tls import generate_certificate
-from tests.models.conftest import SIM_PASSWORD
 from tests.models.db_rows import fetch_rows, fetch_value
+from tests.models.simulators import SIM_PASSWORD
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -4,12 +4,17 @@ redis-py types a range reply loosely (`list[tuple[bytes | str | None, dict | Non
 None`: the same types serve RESP3 and the deleted entries XCLAIM can answer). The
 tests' clients are plain ones (no decode_responses) reading ordinary ranges, so every
 entry is a bytes id with a dict of bytes fields; these helpers check that and say so.
+On top of them: a customer's stream decoded, and waiting for an entry in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import redis
+
+from harness.polling import wait_for
 
 StreamEntry = tuple[bytes, dict[bytes, bytes]]
 
@@ -29,3 +34,35 @@ def decoded(reply: Iterable[tuple[object, object]] | None) -> list[dict[str, Any
     from tasks.message import decode_entry
 
     return [decode_entry(entry_id, fields) for entry_id, fields in stream_entries(reply)]
+
+
+def customer_entries(client: redis.Redis, customer_id: str) -> list[dict[str, Any]]:
+    """Every message of the customer's stream, decoded, in stream order."""
+    from tasks.keys import customer_stream
+
+    return decoded(client.xrange(customer_stream(customer_id)))
+
+
+Predicate = Callable[[dict[str, Any]], bool]
+
+
+def matches(**fields: object) -> Predicate:
+    """A predicate on decoded entries: every given field has the given value.
+
+    Binds its values when called, so it can be built in a loop (what a lambda's
+    `s=session_id` default did, which mypy cannot type)."""
+    return lambda entry: all(entry[name] == value for name, value in fields.items())
+
+
+def wait_entry(
+    client: redis.Redis, customer_id: str, predicate: Predicate, timeout: float, message: str
+) -> dict[str, Any]:
+    """The first entry of the customer's stream that `predicate` accepts, once there is one."""
+
+    def find() -> dict[str, Any] | None:
+        for entry in customer_entries(client, customer_id):
+            if predicate(entry):
+                return entry
+        return None
+
+    return wait_for(find, timeout, what=message)

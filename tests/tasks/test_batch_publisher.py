@@ -18,7 +18,6 @@ from tasks import keys
 from tasks.message import CustomerMeta, decode_entry, traffic_from_row
 from tasks.publisher import BatchPublisher, Publisher, _Item, batch_client
 from tasks.semaphore import Semaphore
-from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import decoded, stream_entries
 
 TTL = 60.0

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.process import ROOT
-from tests.tasks.conftest import Engine
+from tests.tasks.engine import Engine
 
 
 def test_celeryconfig_monitor_task_acks_early_and_ignores_result() -> None:

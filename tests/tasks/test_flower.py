@@ -16,7 +16,7 @@ import pytest
 from harness.polling import wait_for
 from harness.process import free_port
 from harness.workers import CeleryProcess
-from tests.tasks.conftest import BASE_ENV
+from tests.tasks.engine import BASE_ENV
 
 USER, PASSWORD = "ops", "Fl0wer-pw-9z"
 

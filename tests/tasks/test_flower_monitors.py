@@ -16,7 +16,8 @@ from harness.process import free_port
 from harness.workers import CeleryProcess
 from tasks import service
 from tasks.lifecycle import REVOKED
-from tests.tasks.conftest import Engine, matches, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import matches, wait_entry
 
 USER, PASSWORD = "noc", "Fl0wer-ops-4k"
 

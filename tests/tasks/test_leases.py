@@ -15,7 +15,6 @@ from tasks import keys
 from tasks.leases import LeaseHandle, LeaseKeeper
 from tasks.lifecycle import LEASE_LOST, REVOKED, STOP_REQUESTED, request_stop
 from tasks.semaphore import ClaimedLease, Semaphore
-from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 1.0
 

@@ -11,7 +11,8 @@ from harness.polling import wait_for
 from harness.seed import ROUTER_PASSWORD, parse_ts
 from tasks import service
 from tasks.lifecycle import REVOKED
-from tests.tasks.conftest import Engine, customer_entries, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import customer_entries, wait_entry
 
 
 @pytest.fixture(scope="module")

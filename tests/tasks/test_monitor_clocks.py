@@ -27,15 +27,9 @@ import pytest
 from harness.polling import wait_for
 from harness.workers import CeleryProcess
 from tasks import service
-from tests.tasks.conftest import (
-    Engine,
-    customer_entries,
-    live_tokens,
-    matches,
-    session_row,
-    token,
-    wait_entry,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.streams import customer_entries, matches, wait_entry
 
 TTL = 3.0
 AHEAD = 120.0

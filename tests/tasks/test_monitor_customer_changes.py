@@ -18,14 +18,9 @@ from sqlalchemy import text
 
 from harness.polling import wait_for
 from tasks import keys, service, sessions
-from tests.tasks.conftest import (
-    Engine,
-    customer_entries,
-    live_tokens,
-    matches,
-    session_row,
-    wait_entry,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, session_row
+from tests.tasks.streams import customer_entries, matches, wait_entry
 
 RECONCILE = 1.0  # RECONCILE_INTERVAL in every process (conftest)
 

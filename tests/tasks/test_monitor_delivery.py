@@ -21,7 +21,8 @@ from tasks import lifecycle, runtime, service
 from tasks.app import app
 from tasks.lifecycle import Token
 from tasks.targets import meta_for, resolve_customer
-from tests.tasks.conftest import Engine, customer_entries, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import customer_entries, wait_entry
 
 REFUSED = "not claimed, this delivery ends"
 

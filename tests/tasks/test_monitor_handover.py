@@ -21,16 +21,9 @@ from harness.polling import wait_for
 from tasks import service
 from tasks.reconciler import GRACE_SECONDS
 from tasks.semaphore import Semaphore
-from tests.tasks.conftest import (
-    Engine,
-    Predicate,
-    customer_entries,
-    live_tokens,
-    matches,
-    session_row,
-    token,
-    wait_entry,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
 
 TTL = 30.0
 RENEW = 2.0

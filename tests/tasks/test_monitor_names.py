@@ -20,7 +20,8 @@ from models import Customer, Router
 from models.importer import main as import_main
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import service, sessions
-from tests.tasks.conftest import Engine, matches, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import matches, wait_entry
 
 NAMES = (("josé", "José Ñúñez"), ("Ñandú", "Ñandú Pérez"))
 

@@ -18,7 +18,9 @@ import pytest
 
 from harness.polling import wait_for
 from tasks import service
-from tests.tasks.conftest import Engine, Predicate, live_tokens, matches, session_row, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, session_row
+from tests.tasks.streams import Predicate, matches, wait_entry
 
 DENIED = ("/interface/monitor-traffic", "/queue/simple/print")
 WORDS = "not enough permissions (9)"

@@ -22,15 +22,9 @@ from models import ActualState
 from tasks import service
 from tests.metrics import scrape
 from tests.pgproxy import PausableProxy
-from tests.tasks.conftest import (
-    Engine,
-    customer_entries,
-    live_tokens,
-    matches,
-    session_row,
-    token,
-    wait_entry,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.streams import customer_entries, matches, wait_entry
 
 TTL = 4.0
 RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV

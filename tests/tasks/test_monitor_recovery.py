@@ -12,16 +12,9 @@ import pytest
 from harness.polling import wait_for
 from harness.workers import CeleryProcess
 from tasks import runtime, service, sessions
-from tests.tasks.conftest import (
-    Engine,
-    Predicate,
-    customer_entries,
-    live_tokens,
-    matches,
-    open_session_row,
-    token,
-    wait_entry,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, open_session_row, token
+from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
 
 CAP = 20
 TTL = 3.0

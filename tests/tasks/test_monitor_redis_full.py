@@ -24,15 +24,9 @@ from models import ActualState
 from tasks import reconciler, runtime, service, sessions
 from tasks.reconciler import Reconciler
 from tests.metrics import scrape
-from tests.tasks.conftest import (
-    Engine,
-    customer_entries,
-    live_tokens,
-    matches,
-    session_row,
-    token,
-    wait_entry,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.streams import customer_entries, matches, wait_entry
 
 MAXMEMORY = 32 * 2**20
 TTL = 4.0

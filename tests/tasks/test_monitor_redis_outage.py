@@ -19,7 +19,9 @@ from harness.polling import wait_for
 from harness.redis_server import PrivateRedis
 from tasks import service, sessions
 from tasks.semaphore import Semaphore
-from tests.tasks.conftest import Engine, Predicate, customer_entries, live_tokens, matches, token, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, token
+from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
 
 N = 6
 # Cap == number of monitors: every session can only come back if no stale lease

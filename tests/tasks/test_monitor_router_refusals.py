@@ -19,7 +19,8 @@ import pytest
 from harness.polling import wait_for
 from harness.seed import parse_ts
 from tasks import service
-from tests.tasks.conftest import Engine, Predicate, matches, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import Predicate, matches, wait_entry
 
 # Monitors per scenario: enough that a per-monitor retry ladder would show on the router.
 MONITORS = 16

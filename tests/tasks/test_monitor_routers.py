@@ -22,7 +22,8 @@ from harness.seed import ROUTER_ID, ROUTER_PASSWORD
 from models import Customer, Router
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import runtime, service, sessions
-from tests.tasks.conftest import Engine, customer_entries, matches, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import customer_entries, matches, wait_entry
 
 SHARED = "shared.user"  # a PPPoE account of the same name on both routers
 OTHER_ROUTER = "sim-2"

@@ -21,7 +21,8 @@ from harness.seed import ROUTER_ID, ROUTER_PASSWORD
 from models import Customer, Router
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import service, sessions
-from tests.tasks.conftest import Engine, Predicate, customer_entries, matches, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
 
 WORKER = "safe-defaults"
 PLAIN_ROUTER = "plain-2"  # a second router without API-SSL

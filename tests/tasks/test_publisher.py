@@ -15,7 +15,6 @@ from tasks import keys
 from tasks.message import CustomerMeta, MessageError, decode_entry, status_entry, traffic_from_row
 from tasks.publisher import Publisher
 from tasks.semaphore import MEMORY_RESERVE, Semaphore
-from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import decoded, stream_entries
 
 TTL = 30.0

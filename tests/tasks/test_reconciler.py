@@ -17,15 +17,10 @@ from harness.polling import wait_for
 from models import ActualState, MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
-from tests.tasks.conftest import (
-    Engine,
-    customer_entries,
-    in_threads,
-    live_tokens,
-    open_session_row,
-    session_row,
-    token,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, open_session_row, session_row, token
+from tests.tasks.streams import customer_entries
+from tests.tasks.threads import in_threads
 
 CAP = 4
 

@@ -13,7 +13,6 @@ import redis
 from harness.polling import wait_for
 from tasks import keys
 from tasks.semaphore import RENEW_CHUNK, AlreadyMonitored, CapacityError, ClaimedElsewhere, Owner, Semaphore
-from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 
 TTL = 30.0
 SHORT_TTL = 0.5

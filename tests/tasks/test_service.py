@@ -15,16 +15,10 @@ from models import Customer, MonitorSession
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId
 from tasks import runtime, service, sessions
 from tasks.lifecycle import request_stop as set_stop_key
-from tests.tasks.conftest import (
-    Engine,
-    customer_entries,
-    in_threads,
-    live_tokens,
-    matches,
-    session_row,
-    token,
-    wait_entry,
-)
+from tests.tasks.engine import Engine
+from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.streams import customer_entries, matches, wait_entry
+from tests.tasks.threads import in_threads
 
 CAP = 5
 

@@ -11,7 +11,8 @@ from harness.polling import wait_for
 from harness.process import free_port
 from tasks import service
 from tests.metrics import scrape
-from tests.tasks.conftest import Engine, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import wait_entry
 
 PORT = free_port()
 METRICS_URL = f"http://127.0.0.1:{PORT}/metrics"

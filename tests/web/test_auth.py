@@ -11,7 +11,8 @@ import httpx2 as httpx
 import pytest
 
 from harness.web import Uvicorn, serving
-from tests.web.conftest import WebDb, assert_error
+from tests.web.responses import assert_error
+from tests.web.webdb import WebDb
 from web.auth import COOKIE
 
 TOKEN = "auth-t0ken-Mx2Rb7Kq4Wz9Tc5Hn8Lp-Yd3"

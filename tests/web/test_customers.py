@@ -11,8 +11,9 @@ from starlette.testclient import TestClient
 
 from models import MonitorSession
 from tasks import sessions
-from tests.tasks.conftest import customer_entries
-from tests.web.conftest import HOTSPOT_PASSWORD, OTHER_ROUTER, PPPOE_PASSWORD, ROUTER_ID, WebDb, assert_error
+from tests.tasks.streams import customer_entries
+from tests.web.responses import assert_error
+from tests.web.webdb import HOTSPOT_PASSWORD, OTHER_ROUTER, PPPOE_PASSWORD, ROUTER_ID, WebDb
 
 
 def _new(router: str | None = None, **fields: Any) -> dict[str, Any]:

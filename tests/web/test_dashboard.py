@@ -36,10 +36,12 @@ from playwright.sync_api import (
 
 from harness.polling import wait_for
 from harness.process import ROOT
+from harness.seed import apply_env
 from harness.web import Uvicorn, serving
 from tasks import keys
 from tasks.message import format_bps
-from tests.tasks.conftest import BASE_ENV, Engine, apply_env, customer_entries
+from tests.tasks.engine import BASE_ENV, Engine
+from tests.tasks.streams import customer_entries
 from tests.web.browser import launch_chromium
 from web.routes.traffic import CSV_COLUMNS
 

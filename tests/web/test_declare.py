@@ -7,7 +7,8 @@ import uuid
 import pytest
 from starlette.testclient import TestClient
 
-from tests.web.conftest import WebDb, assert_error
+from tests.web.responses import assert_error
+from tests.web.webdb import WebDb
 from web.declare import MAX_BODY_BYTES, MAX_QUERY_BYTES
 from web.validation import Invalid, body_validator
 

@@ -37,8 +37,9 @@ from tasks.service.errors import (
     StorageFull,
 )
 from tests.services import TEST_REDIS_URL
-from tests.web.conftest import WebDb, assert_error
 from tests.web.local import LOCAL_URL
+from tests.web.responses import assert_error
+from tests.web.webdb import WebDb
 from web.app import create_app
 from web.errors import (
     ERRORS,

@@ -11,8 +11,9 @@ from starlette.testclient import TestClient
 
 from settings import load_settings
 from tasks.keys import RECONCILER_LAST_RUN
-from tests.web.conftest import WebDb, assert_error
 from tests.web.local import LOCAL_URL
+from tests.web.responses import assert_error
+from tests.web.webdb import WebDb
 from web.app import create_app
 from web.metrics import WebMetrics
 from web.readiness import check_beat

@@ -15,7 +15,8 @@ from starlette.testclient import TestClient
 from harness.polling import wait_for
 from harness.web import Uvicorn, serving
 from settings import load_settings
-from tests.web.conftest import WebDb, assert_error
+from tests.web.responses import assert_error
+from tests.web.webdb import WebDb
 from web.app import create_app
 
 TOKEN = "hosts-t0ken-Vb7Nq2Xc5Lk9Jw3Rt6Zp"

@@ -17,7 +17,8 @@ from harness.polling import wait_for
 from harness.seed import ROUTER_ID, ROUTER_PASSWORD, apply_env
 from harness.web import Uvicorn
 from tasks.keys import RECONCILER_LAST_RUN
-from tests.tasks.conftest import BASE_ENV, Engine, wait_entry
+from tests.tasks.engine import BASE_ENV, Engine
+from tests.tasks.streams import wait_entry
 
 
 @dataclass

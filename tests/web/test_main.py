@@ -12,7 +12,7 @@ import httpx2 as httpx
 
 from harness.polling import wait_for
 from harness.process import ROOT, free_port
-from tests.web.conftest import WebDb
+from tests.web.webdb import WebDb
 
 
 def _run(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:

@@ -16,8 +16,9 @@ from models import Router
 from tasks import sessions
 from tasks.keys import customer_stream
 from tasks.message import CustomerMeta, status_entry
-from tests.tasks.conftest import BASE_ENV
-from tests.web.conftest import ROUTER_ID, WebDb, assert_error
+from tests.tasks.engine import BASE_ENV
+from tests.web.responses import assert_error
+from tests.web.webdb import ROUTER_ID, WebDb
 
 SEED_KEYS = {"status", "active_monitors", "monitor_count", "max_concurrent", "slots_available"}
 

@@ -16,7 +16,6 @@ import redis.asyncio as aioredis
 from harness.redis_server import PrivateRedis
 from tasks import keys
 from tests.services import TEST_REDIS_URL
-from tests.tasks.redis_db import redis_client  # noqa: F401  (fixture)
 from tests.tasks.streams import stream_entries
 from tests.web.producer import Producer
 from web.relay import CATCH_UP_PAGE, MERGE_PAGE_MIN, Frame, Interest, Overflow, Relay, Subscription, parse_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.testclient import TestClient
 
 from harness.seed import ROUTER_PASSWORD
-from tests.web.conftest import OTHER_ROUTER, ROUTER_ID, WebDb
+from tests.web.webdb import OTHER_ROUTER, ROUTER_ID, WebDb
 
 
 def test_routers_lists_rows_and_ids_that_only_customers_name(client: TestClient, web_db: WebDb) -> None:

@@ -26,7 +26,7 @@ from schemathesis.generation import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from harness.web import Uvicorn, serving
-from tests.web.conftest import WebDb
+from tests.web.webdb import WebDb
 from web.declare import openapi
 from web.routes import docs, endpoints
 

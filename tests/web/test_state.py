@@ -8,7 +8,7 @@ from sqlalchemy.pool import QueuePool
 
 from settings import get_settings
 from tasks import sessions
-from tests.web.conftest import WebDb
+from tests.web.webdb import WebDb
 from web.metrics import WebMetrics
 from web.state import open_state
 from web.throttle import AuthThrottle

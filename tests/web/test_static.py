@@ -12,8 +12,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from settings import load_settings
-from tests.web.conftest import WebDb
 from tests.web.local import LOCAL_URL
+from tests.web.webdb import WebDb
 from web.app import create_app
 from web.page import STATIC_DIR
 

@@ -16,7 +16,8 @@ from websockets.typing import Subprotocol
 
 from harness.polling import wait_for
 from harness.web import Uvicorn, serving
-from tests.web.conftest import WebDb, assert_error
+from tests.web.responses import assert_error
+from tests.web.webdb import WebDb
 from web.throttle import MAX_ADDRESSES, AuthThrottle
 
 TOKEN = "throttle-t0ken-Gh4Kw8Pz1Xq6Tn3Vb9"

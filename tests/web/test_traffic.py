@@ -14,7 +14,8 @@ from common.text import as_text
 from settings import get_settings
 from tasks.keys import customer_stream
 from tasks.message import CustomerMeta, Rates, status_entry, traffic_entry
-from tests.web.conftest import WebDb, assert_error
+from tests.web.responses import assert_error
+from tests.web.webdb import WebDb
 
 BASE_MS = 1_764_000_000_000  # 2025-11-24T16:00:00Z
 

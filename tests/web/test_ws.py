@@ -29,7 +29,7 @@ from harness.seed import ROUTER_PASSWORD
 from harness.web import Uvicorn, serving
 from settings import load_settings
 from tasks import keys
-from tests.tasks.conftest import Engine
+from tests.tasks.engine import Engine
 from tests.tasks.streams import stream_entries
 from tests.web.producer import Producer
 from tests.web.rawws import RawWebSocket

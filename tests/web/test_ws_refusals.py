@@ -21,9 +21,9 @@ from harness.polling import wait_for
 from harness.process import ROOT
 from harness.web import Uvicorn, serving
 from tests.web.browser import launch_chromium
-from tests.web.conftest import WebDb
 from tests.web.producer import Producer
 from tests.web.rawws import RawWebSocket
+from tests.web.webdb import WebDb
 
 pytestmark = pytest.mark.anyio
 
