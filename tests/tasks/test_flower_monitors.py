@@ -14,9 +14,9 @@ import pytest
 from harness.polling import wait_for
 from harness.process import free_port
 from harness.workers import CeleryProcess
-from tasks import service
 from tasks.lifecycle import REVOKED
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitor
 from tests.tasks.streams import matches, wait_entry
 
 USER, PASSWORD = "noc", "Fl0wer-ops-4k"
@@ -65,9 +65,8 @@ def _get(flower: str, path: str, **params: str) -> Any:
 def test_flower_finds_a_monitor_by_username_and_revokes_it_cleanly(engine: Engine, flower: str) -> None:
     username = engine.usernames("pppoe")[0]
     cid = engine.customer_id(username)
-    info = service.start(cid, requested_by="test")
+    info = start_monitor(engine, cid, requested_by="test").info
     assert info.task_id
-    wait_entry(engine.redis, cid, matches(type="traffic"), 10.0, "a sample")
 
     found = wait_for(
         lambda: _get(flower, "/api/tasks", search=username).get(info.task_id), 15.0, what="flower to list it"

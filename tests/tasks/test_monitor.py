@@ -12,6 +12,7 @@ from harness.seed import ROUTER_PASSWORD, parse_ts
 from tasks import service
 from tasks.lifecycle import REVOKED
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitor, start_monitors
 from tests.tasks.streams import customer_entries, wait_entry
 
 
@@ -39,8 +40,7 @@ def test_monitor_pppoe_sample_reaches_stream_within_one_second(engine: Engine) -
     username = engine.usernames("pppoe")[0]
     cid = engine.customer_id(username)
     started = time.time()
-    info = service.start(cid, requested_by="test")
-    sample = _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    sample = start_monitor(engine, cid, requested_by="test", timeout=5.0).first
     assert parse_ts(sample["timestamp"]) - started < 1.0, (sample, started)
     record = engine.customers[username]
     assert sample["customer_id"] == cid
@@ -74,8 +74,8 @@ def test_monitor_queue_target_samples_read_pairs_as_upload_download(
     username = engine.usernames(service_type)[0]
     cid = engine.customer_id(username)
     record = engine.customers[username]
-    info = service.start(cid)
-    sample = _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    running = start_monitor(engine, cid, timeout=5.0)
+    sample = running.first
     # The polled /queue/simple row's `rate` is "upload/download" from the target's view.
     expected_queue = record["target"]
     rows = [r for r in _router_queues(engine) if r["name"] == expected_queue]
@@ -85,7 +85,7 @@ def test_monitor_queue_target_samples_read_pairs_as_upload_download(
     assert sample["upload_bps"] == int(sample["rx_bits_per_second"])
     assert sample["download_bps"] == int(sample["tx_bits_per_second"])
     assert sample["package"] == record["package"]
-    _stop_and_wait(engine, cid, info.session_id)
+    _stop_and_wait(engine, cid, running.session_id)
 
 
 def _router_queues(eng: Engine) -> list[dict[str, str]]:
@@ -99,8 +99,7 @@ def _router_queues(eng: Engine) -> list[dict[str, str]]:
 
 def test_monitor_stop_ends_samples_within_one_second(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[1])
-    info = service.start(cid)
-    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    info = start_monitor(engine, cid, timeout=5.0)
     asked = time.time()
     service.stop(cid, requested_by="alice")
     stopped = _first(engine, cid, "stopped", 5.0, session_id=info.session_id)
@@ -121,9 +120,7 @@ def test_monitor_stop_ends_samples_within_one_second(engine: Engine) -> None:
 def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine) -> None:
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[2:8]]
     before = engine.sim.stats()["logins"]
-    infos = [service.start(cid) for cid in ids]
-    for cid, info in zip(ids, infos):
-        _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    infos = list(start_monitors(engine, ids, timeout=5.0).values())
     # One worker process, six monitors: one API session on the router (an earlier
     # test's own short-lived client may still be closing on the router side).
     wait_for(lambda: engine.sim.stats()["open_sessions"] == 1, 3.0, what="one API session on the router")
@@ -138,8 +135,7 @@ def test_monitor_shares_one_router_connection_per_worker_process(engine: Engine)
 def test_monitor_pppoe_drop_and_return_gives_events_then_samples(engine: Engine, mode: str) -> None:
     username = engine.usernames("pppoe")[{"trap": 8, "done": 6, "stall": 9, "zeros": 5}[mode]]
     cid = engine.customer_id(username)
-    info = service.start(cid)
-    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    info = start_monitor(engine, cid, timeout=5.0)
     engine.sim.drop_pppoe(username, mode=mode)
     trouble = wait_entry(
         engine.redis,
@@ -176,8 +172,7 @@ def test_monitor_pppoe_drop_and_return_gives_events_then_samples(engine: Engine,
 
 def test_monitor_stalled_router_connection_reconnects_then_resumes(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[10])
-    info = service.start(cid)
-    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    info = start_monitor(engine, cid, timeout=5.0)
     engine.sim.stall(True)
     try:
         wait_entry(
@@ -208,8 +203,7 @@ def test_monitor_stalled_router_connection_reconnects_then_resumes(engine: Engin
 
 def test_monitor_router_closing_connection_gives_reconnecting_then_resumed(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[7])
-    info = service.start(cid)
-    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    info = start_monitor(engine, cid, timeout=5.0)
     engine.sim.close_connections()  # router reboot / link reset: FIN on every session
     _first(engine, cid, "reconnecting", 5.0, session_id=info.session_id)
     resumed = _first(engine, cid, "resumed", 10.0, session_id=info.session_id)
@@ -246,8 +240,7 @@ def test_monitor_flower_style_revoke_with_terminate_still_stops_cooperatively(en
     from tasks import app
 
     cid = engine.customer_id(engine.usernames("pppoe")[0])
-    info = service.start(cid)
-    _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+    info = start_monitor(engine, cid, timeout=5.0).info
     # What Flower's revoke button sends. The threads pool cannot kill a thread; the
     # revoked flag is set anyway and the loop sees it.
     app.control.revoke(info.task_id, terminate=True, signal="SIGTERM")
@@ -270,8 +263,7 @@ def test_monitor_secrets_never_reach_logs_or_streams(engine: Engine) -> None:
     # words there): one per service type, from login to stop.
     for service_type in ("pppoe", "hotspot", "static_ip"):
         cid = engine.customer_id(engine.usernames(service_type)[-1])
-        info = service.start(cid, requested_by="secrets-test")
-        _first(engine, cid, "traffic", 5.0, session_id=info.session_id)
+        info = start_monitor(engine, cid, requested_by="secrets-test", timeout=5.0)
         _stop_and_wait(engine, cid, info.session_id)
     assert "Task tasks.monitor.monitor" in engine.logs()
     entries = str(engine.redis.xrange(COMBINED_STREAM))

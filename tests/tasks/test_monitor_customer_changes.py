@@ -19,7 +19,7 @@ from sqlalchemy import text
 from harness.polling import wait_for
 from tasks import keys, service, sessions
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row
+from tests.tasks.monitors import live_tokens, session_row, start_monitor
 from tests.tasks.streams import customer_entries, matches, wait_entry
 
 RECONCILE = 1.0  # RECONCILE_INTERVAL in every process (conftest)
@@ -40,9 +40,7 @@ def _sql(statement: str, **params: object) -> None:
 
 
 def _running(eng: Engine, customer_id: str) -> str:
-    info = service.start(customer_id, requested_by="changes-test")
-    wait_entry(eng.redis, customer_id, matches(type="traffic", session_id=info.session_id), 5.0, "samples")
-    return info.session_id
+    return start_monitor(eng, customer_id, requested_by="changes-test", timeout=5.0).session_id
 
 
 def _assert_stopped_for_good(eng: Engine, customer_id: str, session_id: str, reason: str) -> None:

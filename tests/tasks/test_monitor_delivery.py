@@ -22,6 +22,7 @@ from tasks.app import app
 from tasks.lifecycle import Token
 from tasks.targets import meta_for, resolve_customer
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitor
 from tests.tasks.streams import customer_entries, wait_entry
 
 REFUSED = "not claimed, this delivery ends"
@@ -79,8 +80,7 @@ def _assert_one_producer(eng: Engine, customer_id: str, session_id: str) -> None
 
 def test_monitor_duplicate_delivery_while_running_makes_one_producer(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[0])
-    info = service.start(cid, requested_by="test")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 8.0, "the first sample")
+    info = start_monitor(engine, cid, requested_by="test", timeout=8.0).info
     assert info.task_id is not None
     runner = next(n for n in ("dup-a", "dup-b") if info.task_id in _worker(engine, n).log())
     other = "dup-b" if runner == "dup-a" else "dup-a"
@@ -155,8 +155,7 @@ def test_monitor_customer_suspended_while_queued_ends_with_a_stopped_event(engin
 
 def test_monitor_message_older_than_its_expiry_is_dropped_untouched(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[3])
-    info = service.start(cid, requested_by="test")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 8.0, "the first sample")
+    info = start_monitor(engine, cid, requested_by="test", timeout=8.0)
     sem = runtime.current().semaphore
     owner = sem.owner_of(cid)
     assert owner is not None

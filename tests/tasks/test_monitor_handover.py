@@ -22,8 +22,8 @@ from tasks import service
 from tasks.reconciler import GRACE_SECONDS
 from tasks.semaphore import Semaphore
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, token
-from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
+from tests.tasks.monitors import live_tokens, session_row, start_monitors, token
+from tests.tasks.streams import Predicate, customer_entries, wait_entry
 
 TTL = 30.0
 RENEW = 2.0
@@ -94,9 +94,7 @@ def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_
 ) -> None:
     leaving = engine.start_worker("monitors", concurrency=4, name="ho-leaving")
     cids = [engine.customer_id(u) for u in engine.usernames("pppoe")]
-    infos = {cid: service.start(cid) for cid in cids}
-    for cid, info in infos.items():
-        wait_entry(engine.redis, cid, matches(type="traffic", session_id=info.session_id), 10.0, "samples")
+    infos = start_monitors(engine, cids)
     staying = engine.start_worker("monitors", concurrency=4, name="ho-staying")
     first = {token(i.session_id, 1) for i in infos.values()}
     assert live_tokens(engine.redis) == first

@@ -21,6 +21,7 @@ from models.importer import main as import_main
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import service, sessions
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitor
 from tests.tasks.streams import matches, wait_entry
 
 NAMES = (("josé", "José Ñúñez"), ("Ñandú", "Ñandú Pérez"))
@@ -90,20 +91,14 @@ def test_monitor_names_beyond_ascii_imported_started_and_sampled(
         assert customers[username].pppoe_username == username
     for username, name in NAMES:
         cid = str(customers[username].id)
-        info = service.start(cid, requested_by="names-test")
-        sample = wait_entry(
-            engine.redis,
-            cid,
-            matches(type="traffic", session_id=info.session_id),
-            5.0,
-            f"samples of {username}",
-        )
+        running = start_monitor(engine, cid, requested_by="names-test", timeout=5.0)
+        sample = running.first
         assert (sample["username"], sample["customer_name"]) == (username, name)
         assert sample["interface"] == f"<pppoe-{username}>"
         assert sample["router"] == router_id
         assert int(sample["download_bps"]) > 0
         service.stop(cid, requested_by="names-test")
-        wait_entry(engine.redis, cid, matches(type="stopped", session_id=info.session_id), 5.0, "stopped")
+        wait_entry(engine.redis, cid, matches(type="stopped", session_id=running.session_id), 5.0, "stopped")
 
 
 def test_monitor_names_code_page_router_set_to_utf8_says_why_it_cannot_monitor(

@@ -23,7 +23,7 @@ from tasks import service
 from tests.metrics import scrape
 from tests.pgproxy import PausableProxy
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.monitors import live_tokens, session_row, start_monitor, start_monitors, token
 from tests.tasks.streams import customer_entries, matches, wait_entry
 
 TTL = 4.0
@@ -79,25 +79,13 @@ def _id_ms(entry: dict[str, Any]) -> int:
     return int(entry["id"].split("-")[0])
 
 
-def _start(eng: Engine, usernames: list[str]) -> dict[str, service.SessionInfo]:
-    infos = {u: service.start(eng.customer_id(u)) for u in usernames}
-    for u, info in infos.items():
-        wait_entry(
-            eng.redis,
-            eng.customer_id(u),
-            matches(type="traffic", session_id=info.session_id),
-            10.0,
-            "samples",
-        )
-    return infos
-
-
 def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows_catch_up(
     engine: Engine, proxy: PausableProxy
 ) -> None:
     steady, flapping, down = engine.usernames("pppoe")[:3]
-    infos = _start(engine, [steady, flapping, down])
-    tokens = {token(i.session_id, 1) for i in infos.values()}
+    started = start_monitors(engine, [engine.customer_id(u) for u in (steady, flapping, down)])
+    running = dict(zip((steady, flapping, down), started.values()))  # by username
+    tokens = {m.token for m in running.values()}
 
     proxy.pause()
     paused_ms = _redis_ms(engine)
@@ -145,18 +133,18 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
     proxy.resume()
     # The rows catch up with what happened while PostgreSQL was away.
     wait_for(
-        lambda: session_row(infos[down].session_id).actual_state == ActualState.OFFLINE,
+        lambda: session_row(running[down].session_id).actual_state == ActualState.OFFLINE,
         20.0,
         what=f"{down}'s row to say offline",
     )
     wait_for(
-        lambda: session_row(infos[flapping].session_id).actual_state == ActualState.RUNNING,
+        lambda: session_row(running[flapping].session_id).actual_state == ActualState.RUNNING,
         20.0,
         what=f"{flapping}'s row to say running",
     )
     pending = "mtmon_worker_session_writes_pending{}"
     wait_for(lambda: scrape(METRICS_URL)[pending] == 0, 10.0, what="no write waiting")
-    assert all(session_row(i.session_id).attempt == 1 for i in infos.values())
+    assert all(session_row(m.session_id).attempt == 1 for m in running.values())
     engine.sim.restore_pppoe(down)
 
 
@@ -165,7 +153,7 @@ def test_service_stop_works_while_postgres_is_stalled_and_its_row_is_closed_late
 ) -> None:
     stopped_user, other = engine.usernames("pppoe")[3:5]
     cid = engine.customer_id(stopped_user)
-    info = _start(engine, [stopped_user])[stopped_user]
+    info = start_monitor(engine, cid)
 
     proxy.pause()
     result: list[Any] = []

@@ -13,7 +13,7 @@ from harness.polling import wait_for
 from harness.workers import CeleryProcess
 from tasks import runtime, service, sessions
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, open_session_row, token
+from tests.tasks.monitors import live_tokens, open_session_row, start_monitor, start_monitors, token
 from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
 
 CAP = 20
@@ -77,15 +77,7 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
     engine: Engine, first_worker: CeleryProcess
 ) -> None:
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[:3]]
-    infos = [service.start(cid) for cid in ids]
-    for cid, info in zip(ids, infos):
-        wait_entry(
-            engine.redis,
-            cid,
-            matches(type="traffic", session_id=info.session_id),
-            5.0,
-            "first samples",
-        )
+    infos = list(start_monitors(engine, ids, timeout=5.0).values())
     second = engine.start_worker("monitors", concurrency=8, name="wb")
     old_tokens = {token(i.session_id, 1) for i in infos}
     assert old_tokens <= live_tokens()
@@ -168,15 +160,7 @@ def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
 
 def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: Engine) -> None:
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[3 : 3 + CAP]]
-    infos = [service.start(cid) for cid in ids]
-    for cid, info in zip(ids, infos):
-        wait_entry(
-            engine.redis,
-            cid,
-            matches(type="traffic", session_id=info.session_id),
-            10.0,
-            "first samples",
-        )
+    infos = list(start_monitors(engine, ids).values())
     sem = runtime.current().semaphore
     peak = [0]
     done = threading.Event()
@@ -219,8 +203,7 @@ def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(en
     from tasks import keys
 
     cid = engine.customer_id(engine.usernames("pppoe")[23])
-    info = service.start(cid)
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    info = start_monitor(engine, cid, timeout=5.0)
     engine.redis.delete(keys.customer_owner(cid))  # e.g. evicted or deleted by hand
     # The old attempt's next publish is refused; it stops; attempt 2 takes over.
     wait_for(lambda: _current_attempt(info.session_id) == 2, 10.0, what="attempt 2")

@@ -25,7 +25,7 @@ from tasks import reconciler, runtime, service, sessions
 from tasks.reconciler import Reconciler
 from tests.metrics import scrape
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.monitors import live_tokens, session_row, start_monitor, start_monitors, token
 from tests.tasks.streams import customer_entries, matches, wait_entry
 
 MAXMEMORY = 32 * 2**20
@@ -92,19 +92,6 @@ def free_memory(client: redis.Redis) -> None:
         client.delete(*fillers)
 
 
-def _start_and_wait(eng: Engine, cids: list[str]) -> dict[str, dict[str, Any]]:
-    producers: dict[str, dict[str, Any]] = {}
-    for cid in cids:
-        info = service.start(cid)
-        producers[cid] = {"session": info.session_id, "token": token(info.session_id, info.attempt)}
-    for cid, p in producers.items():
-        first = wait_entry(
-            eng.redis, cid, matches(type="traffic", session_id=p["session"]), 10.0, f"first sample of {cid}"
-        )
-        p["fence"] = first["fence"]
-    return producers
-
-
 def _ids_ms(entry: dict[str, Any]) -> int:
     return int(entry["id"].split("-")[0])
 
@@ -114,7 +101,7 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
 ) -> None:
     cids = [engine.customer_id(u) for u in engine.usernames("pppoe")[:4]]
     running, stopping, refused = cids[:2], cids[2], cids[3]
-    producers = _start_and_wait(engine, [*running, stopping])
+    producers = start_monitors(engine, [*running, stopping])
 
     fill_up(engine.redis)
     full_since = time.monotonic()
@@ -124,7 +111,7 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
     with pytest.raises(service.StorageFull, match="redis out of memory"):
         service.start(refused)
     assert sessions.open_for_customer(refused) is None
-    assert {t for t in live_tokens(engine.redis)} == {p["token"] for p in producers.values()}
+    assert {t for t in live_tokens(engine.redis)} == {p.token for p in producers.values()}
     assert engine.redis.llen("monitors") == 0
 
     # The running monitors say what is wrong: a log line, a metric, their rows.
@@ -136,7 +123,7 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
     wait_for(lambda: "redis out of memory" in engine.log_of("full-mon"), 5.0, what="the log line")
     for cid in running:
         wait_for(
-            lambda c=cid: session_row(producers[c]["session"]).actual_state == ActualState.OFFLINE,  # type: ignore[misc]
+            lambda c=cid: session_row(producers[c].session_id).actual_state == ActualState.OFFLINE,  # type: ignore[misc]
             5.0,
             what=f"{cid}'s row to say offline",
         )
@@ -145,12 +132,12 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
     # gives its slot back, its row is closed.
     service.stop(stopping, requested_by="test")
     wait_for(
-        lambda: producers[stopping]["token"] not in live_tokens(engine.redis),
+        lambda: producers[stopping].token not in live_tokens(engine.redis),
         5.0,
         what="the stopped monitor's slot",
     )
     wait_for(
-        lambda: session_row(producers[stopping]["session"]).actual_state == ActualState.STOPPED,
+        lambda: session_row(producers[stopping].session_id).actual_state == ActualState.STOPPED,
         5.0,
         what="the stopped monitor's row closed",
     )
@@ -158,7 +145,7 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
     # Full for longer than a lease TTL and several reconcile passes: the other monitors
     # keep their leases (renewals need no new memory) and nobody restarts anything.
     wait_for(lambda: time.monotonic() - full_since > 2 * TTL + 2 * RECONCILE, 3 * TTL + 10, what="time")
-    assert live_tokens(engine.redis) == {producers[c]["token"] for c in running}
+    assert live_tokens(engine.redis) == {producers[c].token for c in running}
     assert "lease-lost" not in engine.log_of("full-mon")
 
     # Memory freed: the same attempts go on, `resumed` first, one producer each.
@@ -169,32 +156,30 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
         wait_entry(
             engine.redis,
             cid,
-            lambda e, f=p["fence"]: e["type"] == "traffic" and e["fence"] == f and _ids_ms(e) >= freed_ms,  # type: ignore[misc]
+            lambda e, f=p.fence: e["type"] == "traffic" and e["fence"] == f and _ids_ms(e) >= freed_ms,  # type: ignore[misc]
             10.0,
             f"samples of {cid} after memory was freed",
         )
         entries = customer_entries(engine.redis, cid)
         after = [e for e in entries if _ids_ms(e) >= freed_ms]
         assert after[0]["type"] == "resumed", after[:3]
-        assert {e["fence"] for e in entries} == {p["fence"]}, "another producer wrote"
+        assert {e["fence"] for e in entries} == {p.fence}, "another producer wrote"
         assert [e["type"] for e in entries].count("started") == 1
-        assert session_row(p["session"]).attempt == 1
+        assert session_row(p.session_id).attempt == 1
         wait_for(
-            lambda s=p["session"]: session_row(s).actual_state == ActualState.RUNNING,  # type: ignore[misc]
+            lambda s=p.session_id: session_row(s).actual_state == ActualState.RUNNING,  # type: ignore[misc]
             5.0,
             what="the row back to running",
         )
     # And new monitors start again.
-    info = service.start(refused)
-    wait_entry(engine.redis, refused, matches(type="traffic", session_id=info.session_id), 10.0, "samples")
+    start_monitor(engine, refused)
 
 
 def test_reconciler_backs_off_while_redis_is_full_and_restarts_once_memory_is_freed(
     engine: Engine,
 ) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[5])
-    info = service.start(cid)
-    wait_entry(engine.redis, cid, matches(type="traffic", session_id=info.session_id), 10.0, "first sample")
+    info = start_monitor(engine, cid)
     fill_up(engine.redis)
     # The lease vanishes (as if its worker had died and the TTL run out): the monitor is
     # fenced out and the session is wanted without a live lease.

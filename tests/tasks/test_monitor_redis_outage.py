@@ -20,7 +20,7 @@ from harness.redis_server import PrivateRedis
 from tasks import service, sessions
 from tasks.semaphore import Semaphore
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, token
+from tests.tasks.monitors import Running, live_tokens, start_monitors, token
 from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
 
 N = 6
@@ -128,25 +128,6 @@ def _two_samples_since(eng: Engine, cid: str, since_ms: int, fence: int) -> Call
     return lambda: sum(1 for e in _traffic(eng, cid) if _id_ms(e) >= since_ms and e["fence"] == fence) >= 2
 
 
-def _start_all(eng: Engine, usernames: list[str]) -> dict[str, dict]:
-    """Start one monitor per customer and wait for its first sample; cid -> its producer."""
-    producers = {}
-    for username in usernames:
-        cid = eng.customer_id(username)
-        info = service.start(cid)
-        producers[cid] = {
-            "session": info.session_id,
-            "token": token(info.session_id, info.attempt),
-            "attempt": info.attempt,
-        }
-    for cid, p in producers.items():
-        sample = wait_entry(
-            eng.redis, cid, matches(type="traffic", session_id=p["session"]), 10.0, f"first sample of {cid}"
-        )
-        p["fence"] = sample["fence"]
-    return producers
-
-
 def _lease_expiry(eng: Engine, token: str) -> float | None:
     """When `token`'s lease expires, on this process's monotonic clock."""
     for h in Semaphore(eng.redis).holders():
@@ -155,11 +136,11 @@ def _lease_expiry(eng: Engine, token: str) -> float | None:
     return None
 
 
-def assert_new_attempts_keep_their_leases(eng: Engine, producers: dict[str, dict]) -> None:
+def assert_new_attempts_keep_their_leases(eng: Engine, producers: dict[str, Running]) -> None:
     """Each customer's only lease is its next attempt's, and the worker's lease keeper
     (whose renewals failed or timed out during the trouble) still renews it: its
     expiry moves forward. Nobody restarted a session twice."""
-    tokens = {cid: token(p["session"], p["attempt"] + 1) for cid, p in producers.items()}
+    tokens = {cid: token(p.session_id, p.attempt + 1) for cid, p in producers.items()}
     assert live_tokens(eng.redis) == set(tokens.values())
     first = {cid: _lease_expiry(eng, t) for cid, t in tokens.items()}
 
@@ -169,8 +150,8 @@ def assert_new_attempts_keep_their_leases(eng: Engine, producers: dict[str, dict
 
     wait_for(renewed, 4 * RENEW + 3.0, what="the new attempts' leases to be renewed")
     for p in producers.values():
-        row = sessions.get(p["session"])
-        assert row is not None and row.attempt == p["attempt"] + 1, "restarted more than once"
+        row = sessions.get(p.session_id)
+        assert row is not None and row.attempt == p.attempt + 1, "restarted more than once"
 
 
 def _moved_forward(before: float | None, after: float | None) -> bool:
@@ -195,7 +176,8 @@ def assert_one_producer_at_a_time(entries: list[dict]) -> None:
 def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
     engine: Engine, redis_server: PrivateRedis
 ) -> None:
-    producers = _start_all(engine, engine.usernames("pppoe")[:N])
+    producers = start_monitors(engine, [engine.customer_id(u) for u in engine.usernames("pppoe")[:N]])
+    new: dict[str, dict] = {}  # cid -> the first sample of its next attempt
     with PeakSlots(redis_server.url) as slots:
         redis_server.restart_empty()
         restarted = time.monotonic()
@@ -203,25 +185,25 @@ def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
         # and the reconciler (beat, also reconnected) starts a new attempt of each.
         for cid, p in producers.items():
             left = TTL + RECONCILE + SLACK - (time.monotonic() - restarted)
-            p["new"] = wait_entry(
+            new[cid] = wait_entry(
                 engine.redis,
                 cid,
-                matches(type="traffic", session_id=p["session"]),
+                matches(type="traffic", session_id=p.session_id),
                 max(left, 0.1),
                 f"samples of {cid} after the restart",
             )
     assert slots.peak <= CAP
     for cid, p in producers.items():
-        row = sessions.get(p["session"])
-        assert row is not None and row.attempt > p["attempt"]
+        row = sessions.get(p.session_id)
+        assert row is not None and row.attempt > p.attempt
         # The fence counter was lost too; a restarted one must still not hand out a
         # fence an old producer holds, or a stale writer could not be told apart.
-        assert p["new"]["fence"] > p["fence"]
+        assert new[cid]["fence"] > p.fence
         entries = customer_entries(engine.redis, cid)
-        assert all(e["fence"] != p["fence"] for e in entries), "old producer wrote again"
+        assert all(e["fence"] != p.fence for e in entries), "old producer wrote again"
         assert_one_producer_at_a_time(entries)
         # The old attempt noticed it lost its lease and stopped by itself.
-        assert f"monitor {p['token']} ended: lease-lost" in engine.log_of("outage-mon")
+        assert f"monitor {p.token} ended: lease-lost" in engine.log_of("outage-mon")
     # Exactly one lease per customer, the next attempt's, and it is kept.
     assert_new_attempts_keep_their_leases(engine, producers)
 
@@ -229,8 +211,8 @@ def test_monitor_redis_restart_brings_every_session_back_once_within_cap(
 def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
     engine: Engine, redis_server: PrivateRedis
 ) -> None:
-    producers = _start_all(engine, engine.usernames("pppoe")[N : 2 * N])
-    tokens = {p["token"] for p in producers.values()}
+    producers = start_monitors(engine, [engine.customer_id(u) for u in engine.usernames("pppoe")[N : 2 * N]])
+    tokens = {p.token for p in producers.values()}
     with PeakSlots(redis_server.url) as slots:
         redis_server.pause()
         try:
@@ -243,16 +225,16 @@ def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
         # Everyone keeps producing with the same fence after the outage.
         for cid, p in producers.items():
             wait_for(
-                _two_samples_since(engine, cid, resumed_ms, p["fence"]),
+                _two_samples_since(engine, cid, resumed_ms, p.fence),
                 5.0,
                 what=f"samples of {cid} after the outage",
             )
     assert slots.peak <= CAP
     for cid, p in producers.items():
-        row = sessions.get(p["session"])
-        assert row is not None and row.attempt == p["attempt"], "restarted needlessly"
+        row = sessions.get(p.session_id)
+        assert row is not None and row.attempt == p.attempt, "restarted needlessly"
         entries = customer_entries(engine.redis, cid)
-        assert {e["fence"] for e in entries} == {p["fence"]}
+        assert {e["fence"] for e in entries} == {p.fence}
         assert [e["type"] for e in entries].count("started") == 1
         assert not [e for e in entries if e["type"] == "stopped"]
         # Every entry has its own seq, also the one whose publish timed out in the
@@ -267,7 +249,10 @@ def test_monitor_short_redis_outage_is_tolerated_by_the_same_attempts(
 def test_monitor_long_redis_outage_fences_out_then_restarts_once(
     engine: Engine, redis_server: PrivateRedis
 ) -> None:
-    producers = _start_all(engine, engine.usernames("pppoe")[2 * N : 3 * N])
+    producers = start_monitors(
+        engine, [engine.customer_id(u) for u in engine.usernames("pppoe")[2 * N : 3 * N]]
+    )
+    new: dict[str, dict] = {}  # cid -> the first sample of its next attempt
     with PeakSlots(redis_server.url) as slots:
         redis_server.pause()
         try:
@@ -278,24 +263,24 @@ def test_monitor_long_redis_outage_fences_out_then_restarts_once(
         resumed = time.monotonic()
         for cid, p in producers.items():
             left = TTL + RECONCILE + SLACK - (time.monotonic() - resumed)
-            p["new"] = wait_entry(
+            new[cid] = wait_entry(
                 engine.redis,
                 cid,
-                _traffic_of_another_fence(p["fence"]),
+                _traffic_of_another_fence(p.fence),
                 max(left, 0.1),
                 f"samples of {cid}'s new attempt",
             )
     assert slots.peak <= CAP
     log = engine.log_of("outage-mon")
     for cid, p in producers.items():
-        row = sessions.get(p["session"])
-        assert row is not None and row.attempt > p["attempt"]
-        assert p["new"]["session_id"] == p["session"]
+        row = sessions.get(p.session_id)
+        assert row is not None and row.attempt > p.attempt
+        assert new[cid]["session_id"] == p.session_id
         entries = customer_entries(engine.redis, cid)
         # Whatever the old attempt tried once Redis answered again was refused: its
         # lease had expired on the server's clock during the freeze.
-        stale = [e for e in entries if e["fence"] == p["fence"] and _id_ms(e) >= resumed_ms]
+        stale = [e for e in entries if e["fence"] == p.fence and _id_ms(e) >= resumed_ms]
         assert not stale, stale
         assert_one_producer_at_a_time(entries)
-        assert f"monitor {p['token']} ended: lease-lost" in log
+        assert f"monitor {p.token} ended: lease-lost" in log
     assert_new_attempts_keep_their_leases(engine, producers)

@@ -20,6 +20,7 @@ from harness.polling import wait_for
 from harness.seed import parse_ts
 from tasks import service
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitors
 from tests.tasks.streams import Predicate, matches, wait_entry
 
 # Monitors per scenario: enough that a per-monitor retry ladder would show on the router.
@@ -50,8 +51,15 @@ def _customers(eng: Engine) -> list[str]:
     return [eng.customer_id(u) for u in names]
 
 
-def _start_all(eng: Engine, ids: list[str]) -> dict[str, str]:
+def _start_all(ids: list[str]) -> dict[str, str]:
+    """Start a monitor for each customer (the router may refuse them); cid -> session id."""
     return {cid: service.start(cid, requested_by="refusals-test").session_id for cid in ids}
+
+
+def _start_all_sampling(eng: Engine, ids: list[str]) -> dict[str, str]:
+    """Start a monitor for each customer and wait for its first sample; cid -> session id."""
+    running = start_monitors(eng, ids, requested_by="refusals-test")
+    return {cid: m.session_id for cid, m in running.items()}
 
 
 def _stop_all(eng: Engine, sessions: dict[str, str]) -> None:
@@ -114,7 +122,7 @@ def test_monitor_router_sessions_used_up_by_other_tools_offline_then_one_connect
     try:
         before = sim.stats()["refused_connections"]
         began = time.monotonic()
-        sessions = _start_all(engine, _customers(engine))
+        sessions = _start_all(_customers(engine))
         _wait_offline_with(engine, sessions, "too many sessions", 10.0)
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - began)))  # the router counts meanwhile
         attempts = sim.stats()["refused_connections"] - before
@@ -134,8 +142,7 @@ def test_monitor_router_sessions_used_up_by_other_tools_offline_then_one_connect
 
 def test_monitor_router_refusing_logins_backs_off_once_for_all_then_one_connection(engine: Engine) -> None:
     sim = engine.sim
-    sessions = _start_all(engine, _customers(engine))
-    _wait_all(engine, sessions, "traffic", 10.0)
+    sessions = _start_all_sampling(engine, _customers(engine))
     before = sim.stats()["failed_logins"]
     began = time.monotonic()
     sim.refuse_logins(True)  # a disabled API user, or a router still booting
@@ -159,8 +166,7 @@ def test_monitor_router_refusing_logins_backs_off_once_for_all_then_one_connecti
 
 def test_monitor_router_rebooting_ports_closed_offline_then_one_connection(engine: Engine) -> None:
     sim = engine.sim
-    sessions = _start_all(engine, _customers(engine))
-    _wait_all(engine, sessions, "traffic", 10.0)
+    sessions = _start_all_sampling(engine, _customers(engine))
     sim.refuse_connections(True)  # the API service is down while the router reboots
     try:
         sim.close_connections()

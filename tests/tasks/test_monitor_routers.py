@@ -23,6 +23,7 @@ from models import Customer, Router
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import runtime, service, sessions
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitor
 from tests.tasks.streams import customer_entries, matches, wait_entry
 
 SHARED = "shared.user"  # a PPPoE account of the same name on both routers
@@ -129,8 +130,7 @@ def test_monitor_routers_unresolvable_host_is_offline_and_others_keep_sampling(e
     _add_router("sim-dns", UNRESOLVABLE, 8728)
     lost = _add_customer("sim-dns", "dns.user", "Nowhere Resolves")
     fine = engine.customer_id(engine.usernames("pppoe")[0])
-    fine_session = service.start(fine, requested_by="routers-test").session_id
-    wait_entry(engine.redis, fine, matches(type="traffic", session_id=fine_session), 5.0, "samples")
+    fine_session = start_monitor(engine, fine, requested_by="routers-test", timeout=5.0).session_id
     lost_session = service.start(lost, requested_by="routers-test").session_id
     offline = wait_entry(
         engine.redis, lost, matches(type="offline", session_id=lost_session), 10.0, "offline"
@@ -150,8 +150,8 @@ def test_monitor_routers_customer_moved_to_another_router_runs_there_from_the_ne
     engine: Engine, other: Simulator
 ) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[1])
-    session_id = service.start(cid, requested_by="routers-test").session_id
-    first = wait_entry(engine.redis, cid, matches(type="traffic", session_id=session_id), 5.0, "samples")
+    running = start_monitor(engine, cid, requested_by="routers-test", timeout=5.0)
+    session_id, first = running.session_id, running.first
     assert first["router"] == "sim-router"
     # The customer's account moves to router B (same PPPoE name there).
     with sessions.db() as s:

@@ -22,6 +22,7 @@ from models import Customer, Router
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import service, sessions
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitor, start_monitors
 from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
 
 WORKER = "safe-defaults"
@@ -125,8 +126,7 @@ def _stop(eng: Engine, customer_id: str, session_id: str) -> None:
 def test_monitor_absurd_rates_skip_their_samples_and_the_monitor_keeps_streaming(engine: Engine) -> None:
     username = engine.usernames("pppoe")[0]
     cid = engine.customer_id(username)
-    session_id = service.start(cid, requested_by="safe-defaults-test").session_id
-    wait_entry(engine.redis, cid, matches(type="traffic", session_id=session_id), 10.0, "a first sample")
+    session_id = start_monitor(engine, cid, requested_by="safe-defaults-test").session_id
 
     engine.sim.inject_monitor_values(engine.customers[username]["target"], "rx-bits-per-second", *ABSURD)
     # One row a second, each skipped with one warning (before: OverflowError ended the monitor).
@@ -159,9 +159,8 @@ def test_monitor_cleartext_login_warns_once_per_router_and_worker_never_over_api
     customers = [engine.customer_id(u) for u in engine.usernames("pppoe")[1:3]]
     customers += [_customer_on(PLAIN_ROUTER, plain, i) for i in range(2)]
     customers += [_customer_on(SSL_ROUTER, over_ssl, i) for i in range(2)]
-    started = {cid: service.start(cid, requested_by="safe-defaults-test").session_id for cid in customers}
-    for cid, session_id in started.items():
-        wait_entry(engine.redis, cid, matches(type="traffic", session_id=session_id), 15.0, "samples")
+    running = start_monitors(engine, customers, requested_by="safe-defaults-test", timeout=15.0)
+    started = {cid: m.session_id for cid, m in running.items()}
 
     # Every router drops us: the re-dials log in again, and must not warn again.
     routers = (engine.sim, plain, over_ssl)

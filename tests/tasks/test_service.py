@@ -16,7 +16,7 @@ from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustom
 from tasks import runtime, service, sessions
 from tasks.lifecycle import request_stop as set_stop_key
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, token
+from tests.tasks.monitors import live_tokens, session_row, start_monitor, token
 from tests.tasks.streams import customer_entries, matches, wait_entry
 from tests.tasks.threads import in_threads
 
@@ -154,8 +154,7 @@ def test_service_stop_key_alone_stops_monitor_when_revoke_is_lost(
     engine: Engine, monitors_worker: CeleryProcess
 ) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[8])
-    info = service.start(cid)
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    info = start_monitor(engine, cid, timeout=5.0)
     # What stop() does minus the revoke broadcast (as if no worker heard it).
     sessions.request_stop(info.session_id, "stop key only")
     set_stop_key(runtime.current().redis, info.session_id, "stop key only")
@@ -172,8 +171,7 @@ def test_service_status_has_seed_shape_and_per_monitor_details(
 ) -> None:
     username = engine.usernames("pppoe")[9]
     cid = engine.customer_id(username)
-    info = service.start(cid, requested_by="noc")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    info = start_monitor(engine, cid, requested_by="noc", timeout=5.0)
     status = service.status()
     assert {"active_monitors", "monitor_count", "max_concurrent", "slots_available"} <= set(status)
     assert status["active_monitors"] == [cid]
@@ -238,8 +236,7 @@ def test_service_start_right_after_stop_takes_over_without_overlap(
     engine: Engine, monitors_worker: CeleryProcess
 ) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[3])
-    old = service.start(cid)
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 5.0, "samples")
+    old = start_monitor(engine, cid, timeout=5.0)
     service.stop(cid)
     new = service.start(cid)  # the old monitor may still be winding down
     assert new.created and new.session_id != old.session_id

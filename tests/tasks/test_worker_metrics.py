@@ -12,6 +12,7 @@ from harness.process import free_port
 from tasks import service
 from tests.metrics import scrape
 from tests.tasks.engine import Engine
+from tests.tasks.monitors import start_monitor
 from tests.tasks.streams import wait_entry
 
 PORT = free_port()
@@ -27,8 +28,7 @@ def engine(engine_factory: Any) -> Iterator[Engine]:
 
 def test_worker_metrics_move_while_a_monitor_runs(engine: Engine) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[0])
-    info = service.start(cid, requested_by="test")
-    wait_entry(engine.redis, cid, lambda e: e["type"] == "traffic", 8.0, "a sample")
+    info = start_monitor(engine, cid, requested_by="test", timeout=8.0)
 
     def counted_two() -> dict[str, float] | None:
         values = scrape(METRICS_URL)
