@@ -4,7 +4,8 @@ redis-py types a range reply loosely (`list[tuple[bytes | str | None, dict | Non
 None`: the same types serve RESP3 and the deleted entries XCLAIM can answer). The
 tests' clients are plain ones (no decode_responses) reading ordinary ranges, so every
 entry is a bytes id with a dict of bytes fields; these helpers check that and say so.
-On top of them: a customer's stream decoded, and waiting for an entry in it.
+On top of them: a customer's stream decoded, waiting for an entry in it, and the
+milliseconds of stream ids (web.relay.parse_id) and of the Redis clock that takes them.
 """
 
 from __future__ import annotations
@@ -34,6 +35,19 @@ def decoded(reply: Iterable[tuple[object, object]] | None) -> list[dict[str, Any
     from tasks.message import decode_entry
 
     return [decode_entry(entry_id, fields) for entry_id, fields in stream_entries(reply)]
+
+
+def id_ms(stream_id: str) -> int:
+    """The milliseconds of a stream id: when Redis, on its own clock, took the entry."""
+    from web.relay import parse_id
+
+    return parse_id(stream_id)[0]
+
+
+def redis_ms(client: redis.Redis) -> int:
+    """Redis's clock now, in milliseconds: the clock stream ids are taken on."""
+    seconds, micros = client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
 
 
 def customer_entries(client: redis.Redis, customer_id: str) -> list[dict[str, Any]]:

@@ -29,7 +29,7 @@ from harness.workers import CeleryProcess
 from tasks import service
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import live_tokens, session_row, token
-from tests.tasks.streams import customer_entries, matches, wait_entry
+from tests.tasks.streams import customer_entries, id_ms, matches, wait_entry
 
 TTL = 3.0
 AHEAD = 120.0
@@ -90,8 +90,8 @@ def ahead_worker(engine: Engine) -> CeleryProcess:
 def assert_timestamps_on_the_redis_clock(entries: list[dict[str, Any]]) -> None:
     for e in entries:
         written = datetime.strptime(e["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
-        id_ms = int(e["id"].split("-")[0])
-        assert abs(written.timestamp() * 1000 - id_ms) <= SAME_CLOCK_MS, (e["type"], e["timestamp"], e["id"])
+        drift = abs(written.timestamp() * 1000 - id_ms(e["id"]))
+        assert drift <= SAME_CLOCK_MS, (e["type"], e["timestamp"], e["id"])
 
 
 def test_monitor_worker_with_its_clock_ahead_still_starts_and_runs_monitors(

@@ -23,7 +23,7 @@ from tasks.lifecycle import Token
 from tasks.targets import meta_for, resolve_customer
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import start_monitor
-from tests.tasks.streams import customer_entries, wait_entry
+from tests.tasks.streams import customer_entries, id_ms, wait_entry
 
 REFUSED = "not claimed, this delivery ends"
 
@@ -74,7 +74,7 @@ def _assert_one_producer(eng: Engine, customer_id: str, session_id: str) -> None
     fences = {e["fence"] for e in samples}
     assert len(fences) == 1, fences
     # One sample a second: over the samples' own time span, never two producers' worth.
-    span = (int(samples[-1]["id"].split("-")[0]) - int(samples[0]["id"].split("-")[0])) / 1000
+    span = (id_ms(samples[-1]["id"]) - id_ms(samples[0]["id"])) / 1000
     assert len(samples) <= span + 2, (len(samples), span)
 
 

@@ -23,7 +23,7 @@ from tasks.reconciler import GRACE_SECONDS
 from tasks.semaphore import Semaphore
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import live_tokens, session_row, start_monitors, token
-from tests.tasks.streams import Predicate, customer_entries, wait_entry
+from tests.tasks.streams import Predicate, customer_entries, id_ms, wait_entry
 
 TTL = 30.0
 RENEW = 2.0
@@ -85,10 +85,6 @@ def _traffic(eng: Engine, cid: str, session_id: str) -> list[dict[str, Any]]:
     ]
 
 
-def _ms(entry: dict[str, Any]) -> int:
-    return int(entry["id"].split("-")[0])
-
-
 def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_reconcile(
     engine: Engine,
 ) -> None:
@@ -125,8 +121,8 @@ def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_
     for cid, info in infos.items():
         samples = _traffic(engine, cid, info.session_id)
         old_fence = samples[0]["fence"]
-        last_old = max(_ms(e) for e in samples if e["fence"] == old_fence)
-        first_new = min(_ms(e) for e in samples if e["fence"] != old_fence)
+        last_old = max(id_ms(e["id"]) for e in samples if e["fence"] == old_fence)
+        first_new = min(id_ms(e["id"]) for e in samples if e["fence"] != old_fence)
         gaps[cid] = (first_new - last_old) / 1000
         assert session_row(info.session_id).attempt == 2
         assert f"monitor-{info.session_id}-2" in staying.log()

@@ -24,7 +24,7 @@ from tests.metrics import scrape
 from tests.pgproxy import PausableProxy
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import live_tokens, session_row, start_monitor, start_monitors, token
-from tests.tasks.streams import customer_entries, matches, wait_entry
+from tests.tasks.streams import customer_entries, id_ms, matches, redis_ms, wait_entry
 
 TTL = 4.0
 RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV
@@ -70,15 +70,6 @@ def postgres_back_and_monitors_stopped(engine: Engine, proxy: PausableProxy) -> 
     wait_for(lambda: not live_tokens(engine.redis), 15.0, what="every slot given back")
 
 
-def _redis_ms(eng: Engine) -> int:
-    seconds, micros = eng.redis.time()
-    return int(seconds) * 1000 + int(micros) // 1000
-
-
-def _id_ms(entry: dict[str, Any]) -> int:
-    return int(entry["id"].split("-")[0])
-
-
 def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows_catch_up(
     engine: Engine, proxy: PausableProxy
 ) -> None:
@@ -88,7 +79,7 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
     tokens = {m.token for m in running.values()}
 
     proxy.pause()
-    paused_ms = _redis_ms(engine)
+    paused_ms = redis_ms(engine.redis)
     paused = time.monotonic()
     engine.sim.drop_pppoe(flapping, mode="trap")
     engine.sim.drop_pppoe(down, mode="trap")
@@ -96,7 +87,7 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
         wait_entry(
             engine.redis,
             engine.customer_id(u),
-            lambda e: e["type"] == "offline" and _id_ms(e) >= paused_ms,
+            lambda e: e["type"] == "offline" and id_ms(e["id"]) >= paused_ms,
             10.0,
             f"{u} offline",
         )
@@ -106,7 +97,7 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
     resumed = wait_entry(
         engine.redis,
         engine.customer_id(flapping),
-        lambda e: e["type"] == "resumed" and _id_ms(e) >= paused_ms,
+        lambda e: e["type"] == "resumed" and id_ms(e["id"]) >= paused_ms,
         20.0,
         f"{flapping} resumed during the outage",
     )
@@ -122,10 +113,10 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
     assert proxy.paused
     assert live_tokens(engine.redis) == tokens
     assert "lease-lost" not in engine.log_of("pg-mon")
-    recent = _redis_ms(engine) - 2500
+    recent = redis_ms(engine.redis) - 2500
     for u in (steady, flapping):
         assert any(
-            e["type"] == "traffic" and _id_ms(e) >= recent
+            e["type"] == "traffic" and id_ms(e["id"]) >= recent
             for e in customer_entries(engine.redis, engine.customer_id(u))
         ), f"{u} stopped sampling"
     assert scrape(METRICS_URL)["mtmon_worker_session_writes_pending{}"] >= 1

@@ -26,7 +26,7 @@ from tasks.reconciler import Reconciler
 from tests.metrics import scrape
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import live_tokens, session_row, start_monitor, start_monitors, token
-from tests.tasks.streams import customer_entries, matches, wait_entry
+from tests.tasks.streams import customer_entries, id_ms, matches, redis_ms, wait_entry
 
 MAXMEMORY = 32 * 2**20
 TTL = 4.0
@@ -92,10 +92,6 @@ def free_memory(client: redis.Redis) -> None:
         client.delete(*fillers)
 
 
-def _ids_ms(entry: dict[str, Any]) -> int:
-    return int(entry["id"].split("-")[0])
-
-
 def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_restart(
     engine: Engine, redis_server: PrivateRedis
 ) -> None:
@@ -149,19 +145,19 @@ def test_monitor_redis_full_keeps_leases_refuses_starts_and_recovers_without_res
     assert "lease-lost" not in engine.log_of("full-mon")
 
     # Memory freed: the same attempts go on, `resumed` first, one producer each.
-    freed_ms = int(engine.redis.time()[0]) * 1000
+    freed_ms = redis_ms(engine.redis)
     free_memory(engine.redis)
     for cid in running:
         p = producers[cid]
         wait_entry(
             engine.redis,
             cid,
-            lambda e, f=p.fence: e["type"] == "traffic" and e["fence"] == f and _ids_ms(e) >= freed_ms,  # type: ignore[misc]
+            lambda e, f=p.fence: e["type"] == "traffic" and e["fence"] == f and id_ms(e["id"]) >= freed_ms,  # type: ignore[misc]
             10.0,
             f"samples of {cid} after memory was freed",
         )
         entries = customer_entries(engine.redis, cid)
-        after = [e for e in entries if _ids_ms(e) >= freed_ms]
+        after = [e for e in entries if id_ms(e["id"]) >= freed_ms]
         assert after[0]["type"] == "resumed", after[:3]
         assert {e["fence"] for e in entries} == {p.fence}, "another producer wrote"
         assert [e["type"] for e in entries].count("started") == 1

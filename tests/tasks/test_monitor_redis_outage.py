@@ -21,7 +21,7 @@ from tasks import service, sessions
 from tasks.semaphore import Semaphore
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import Running, live_tokens, start_monitors, token
-from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
+from tests.tasks.streams import Predicate, customer_entries, id_ms, matches, wait_entry
 
 N = 6
 # Cap == number of monitors: every session can only come back if no stale lease
@@ -114,10 +114,6 @@ def _traffic(eng: Engine, cid: str) -> list[dict]:
     return [e for e in customer_entries(eng.redis, cid) if e["type"] == "traffic"]
 
 
-def _id_ms(entry: dict) -> int:
-    return int(entry["id"].split("-")[0])
-
-
 def _traffic_of_another_fence(fence: int) -> Predicate:
     """Samples written by a producer other than the one holding `fence`."""
     return lambda e: e["type"] == "traffic" and e["fence"] != fence
@@ -125,7 +121,9 @@ def _traffic_of_another_fence(fence: int) -> Predicate:
 
 def _two_samples_since(eng: Engine, cid: str, since_ms: int, fence: int) -> Callable[[], bool]:
     """A wait_for condition: `fence` wrote at least two samples from `since_ms` on."""
-    return lambda: sum(1 for e in _traffic(eng, cid) if _id_ms(e) >= since_ms and e["fence"] == fence) >= 2
+    return lambda: (
+        sum(1 for e in _traffic(eng, cid) if id_ms(e["id"]) >= since_ms and e["fence"] == fence) >= 2
+    )
 
 
 def _lease_expiry(eng: Engine, token: str) -> float | None:
@@ -279,7 +277,7 @@ def test_monitor_long_redis_outage_fences_out_then_restarts_once(
         entries = customer_entries(engine.redis, cid)
         # Whatever the old attempt tried once Redis answered again was refused: its
         # lease had expired on the server's clock during the freeze.
-        stale = [e for e in entries if e["fence"] == p.fence and _id_ms(e) >= resumed_ms]
+        stale = [e for e in entries if e["fence"] == p.fence and id_ms(e["id"]) >= resumed_ms]
         assert not stale, stale
         assert_one_producer_at_a_time(entries)
         assert f"monitor {p.token} ended: lease-lost" in log

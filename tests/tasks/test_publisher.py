@@ -15,7 +15,7 @@ from tasks import keys
 from tasks.message import CustomerMeta, MessageError, decode_entry, status_entry, traffic_from_row
 from tasks.publisher import Publisher
 from tasks.semaphore import MEMORY_RESERVE, Semaphore
-from tests.tasks.streams import decoded, stream_entries
+from tests.tasks.streams import decoded, id_ms, redis_ms, stream_entries
 
 TTL = 30.0
 META = CustomerMeta(
@@ -124,11 +124,10 @@ def test_publisher_customer_stream_keeps_a_time_window_and_expires(
         ids = pub.publish(sample(seq, fence), token="s1:1", fence=fence)
     assert 0 < redis_client.pttl(keys.customer_stream("alice")) <= 1000
     assert ids is not None
-    batch_end_ms = int(ids.customer.split("-")[0])
+    batch_end_ms = id_ms(ids.customer)
 
     def window_passed() -> bool:
-        seconds, micros = redis_client.time()
-        return seconds * 1000 + micros // 1000 > batch_end_ms + 1000
+        return redis_ms(redis_client) > batch_end_ms + 1000
 
     wait_for(window_passed, what="the retention window to pass on the Redis clock")
     last = pub.publish(sample(250, fence), token="s1:1", fence=fence)
@@ -233,10 +232,9 @@ def test_publisher_timestamp_is_the_redis_clock_whatever_the_producer_wrote(
     assert pub.publish(traffic, token="s1:1", fence=fence)
     pub.publish_status(status)
     for entry in decoded(redis_client.xrange(keys.customer_stream("alice"))):
-        id_ms = int(entry["id"].split("-")[0])
         written = datetime.strptime(entry["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
         # The script reads TIME just before its XADD picks the id: the same clock.
-        assert abs(written.timestamp() * 1000 - id_ms) <= 5, (entry["timestamp"], entry["id"])
+        assert abs(written.timestamp() * 1000 - id_ms(entry["id"])) <= 5, (entry["timestamp"], entry["id"])
 
 
 # What the README promises: 1,000 monitors with the default retention fit in this much

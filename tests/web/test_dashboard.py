@@ -41,8 +41,9 @@ from harness.web import Uvicorn, serving
 from tasks import keys
 from tasks.message import format_bps
 from tests.tasks.engine import BASE_ENV, Engine
-from tests.tasks.streams import customer_entries
+from tests.tasks.streams import customer_entries, id_ms
 from tests.web.browser import launch_chromium
+from web.relay import parse_id
 from web.routes.traffic import CSV_COLUMNS
 
 TOKEN = "dash-t0ken-Wm4q-Lp9Xc3Rt7Gy2Bn5Kd8Hs"
@@ -238,11 +239,6 @@ def customer_row(page: Page, customer_id: str) -> Any:
     return page.locator(f'#customer-list li[data-customer-id="{customer_id}"]')
 
 
-def key(stream_id: str) -> tuple[int, int]:
-    ms, _, seq = stream_id.partition("-")
-    return int(ms), int(seq or 0)
-
-
 def format_bytes(value: float) -> str:
     """web/static/js/format.js formatBytes, as format_bps does rates."""
     units = ("B", "kB", "MB", "GB", "TB")
@@ -256,7 +252,7 @@ def format_bytes(value: float) -> str:
 def expected_numbers(entries: list[dict[str, Any]], upto: str) -> dict[str, str]:
     """What the panel must show once it drew the sample `upto`, from the stream's samples
     of that session (web/static/js/panel.js takeSample, step for step)."""
-    samples = [e for e in entries if e["type"] == "traffic" and key(e["id"]) <= key(upto)]
+    samples = [e for e in entries if e["type"] == "traffic" and parse_id(e["id"]) <= parse_id(upto)]
     session = samples[-1]["session_id"]
     samples = [s for s in samples if s["session_id"] == session]
     peak_down = peak_up = sum_down = sum_up = 0
@@ -264,7 +260,7 @@ def expected_numbers(entries: list[dict[str, Any]], upto: str) -> dict[str, str]
     interval: float | None = None
     last: int | None = None
     for s in samples:
-        ms = key(s["id"])[0]
+        ms = id_ms(s["id"])
         gap = None if last is None else (ms - last) / 1000
         if gap is not None and gap > 0:
             interval = gap if interval is None else min(interval, gap)
@@ -288,10 +284,10 @@ def expected_numbers(entries: list[dict[str, Any]], upto: str) -> dict[str, str]
 
 def assert_contiguous(taken: list[str], stream: list[dict[str, Any]]) -> None:
     """The page took every entry the stream holds between its first and last, once, in order."""
-    assert taken == sorted(taken, key=key), "entries taken out of order"
-    first, last = key(taken[0]), key(taken[-1])
-    held = [e["id"] for e in stream if first <= key(e["id"]) <= last]
-    missing = sorted(set(held) - set(taken), key=key)
+    assert taken == sorted(taken, key=parse_id), "entries taken out of order"
+    first, last = parse_id(taken[0]), parse_id(taken[-1])
+    held = [e["id"] for e in stream if first <= parse_id(e["id"]) <= last]
+    missing = sorted(set(held) - set(taken), key=parse_id)
     assert not missing, f"the page never drew {missing}"
     assert taken == held
 
@@ -368,7 +364,7 @@ def test_dashboard_login_search_start_live_resume_and_stop(
         5.0,
         "the cursor one sample back",
     )["cursor"]
-    assert key(read["id"]) < key(newest["cursor"]["id"])
+    assert parse_id(read["id"]) < parse_id(newest["cursor"]["id"])
     assert page.locator(f'.panel[data-customer-id="{cid}"] .u-legend').is_visible()
     sample = {e["id"]: e for e in customer_entries(engine.redis, cid)}[read["id"]]
     _, down, up, _ = read["legend"]
@@ -389,13 +385,15 @@ def test_dashboard_login_search_start_live_resume_and_stop(
         time.sleep(max(0.0, 5.0 - (time.monotonic() - cut_at)))
     finally:
         context.set_offline(False)
-    during = [
-        e["id"] for e in customer_entries(engine.redis, cid) if key(e["id"])[0] / 1000 > time.time() - 5
-    ]
+    during = [e["id"] for e in customer_entries(engine.redis, cid) if id_ms(e["id"]) / 1000 > time.time() - 5]
     assert len(during) >= 3, "the monitor kept producing while the page was away"
     target = customer_entries(engine.redis, cid)[-1]["id"]
     resumed = wait_panel(
-        page, cid, lambda p: p["lastId"] is not None and key(p["lastId"]) > key(target), 20.0, "the resume"
+        page,
+        cid,
+        lambda p: p["lastId"] is not None and parse_id(p["lastId"]) > parse_id(target),
+        20.0,
+        "the resume",
     )
     seen.outages.append((cut_at, time.monotonic()))
     feed = snapshot(page)["feed"]
@@ -403,7 +401,8 @@ def test_dashboard_login_search_start_live_resume_and_stop(
     # Resumed from the last id drawn: every entry of the outage is on the chart, none twice.
     assert_contiguous(resumed["takenIds"], customer_entries(engine.redis, cid))
     held = [e["id"] for e in customer_entries(engine.redis, cid) if e["type"] == "traffic"]
-    in_window = [i for i in held if key(resumed["sampleIds"][0]) <= key(i) <= key(resumed["sampleIds"][-1])]
+    shown = parse_id(resumed["sampleIds"][0]), parse_id(resumed["sampleIds"][-1])
+    in_window = [i for i in held if shown[0] <= parse_id(i) <= shown[1]]
     assert resumed["sampleIds"] == in_window and resumed["chartNulls"] == 0
 
     # Stop from the panel: the stopped event arrives with its reason.
@@ -474,7 +473,7 @@ def test_dashboard_twenty_live_panels_keep_up_at_one_hertz(
 
     for cid in ids:
         stream = customer_entries(engine.redis, cid)
-        fresh = [i for i in end[cid]["sampleIds"] if key(i) > key(start[cid]["lastId"])]
+        fresh = [i for i in end[cid]["sampleIds"] if parse_id(i) > parse_id(start[cid]["lastId"])]
         assert len(fresh) >= 12, f"{cid}: {len(fresh)} samples in 15 s"
         # Every sample the stream holds reached the panel, in order, once.
         assert_contiguous(end[cid]["takenIds"], stream)
@@ -612,10 +611,10 @@ def test_dashboard_draws_entries_trimmed_while_away_as_a_gap(
         cut_off(page, context)
         away = panel(page, cid)
         assert away is not None and away["lastId"] is not None and away["chartNulls"] == 0
-        cursor = key(away["lastId"])
+        cursor = parse_id(away["lastId"])
 
         def unseen() -> list[str] | None:
-            ids = [e["id"] for e in customer_entries(engine.redis, cid) if key(e["id"]) > cursor]
+            ids = [e["id"] for e in customer_entries(engine.redis, cid) if parse_id(e["id"]) > cursor]
             return ids if len(ids) >= 2 else None
 
         lost, kept = wait_for(unseen, 10.0, what="two entries the page has not seen", step=0.2)[:2]
@@ -623,13 +622,13 @@ def test_dashboard_draws_entries_trimmed_while_away_as_a_gap(
     finally:
         context.set_offline(False)
     back = wait_panel(
-        page, cid, lambda p: any(key(i) >= key(kept) for i in p["takenIds"]), 20.0, "the resume"
+        page, cid, lambda p: any(parse_id(i) >= parse_id(kept) for i in p["takenIds"]), 20.0, "the resume"
     )
     seen.outages.append((cut_at, time.monotonic()))
     assert [e["type"] for e in back["events"]].count("gap") == 1
     assert lost not in back["takenIds"] and kept in back["takenIds"]
     assert back["chartNulls"] == 1, "the gap is drawn as a break in the line"
-    after_gap = [i for i in back["takenIds"] if key(i) >= key(kept)]
+    after_gap = [i for i in back["takenIds"] if parse_id(i) >= parse_id(kept)]
     assert_contiguous(after_gap, customer_entries(engine.redis, cid))
     assert back["state"] == "running" and back["text"]["status"] == ""
     shoot(page, "dashboard-gap.png")

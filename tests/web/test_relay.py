@@ -16,7 +16,7 @@ import redis.asyncio as aioredis
 from harness.redis_server import PrivateRedis
 from tasks import keys
 from tests.services import TEST_REDIS_URL
-from tests.tasks.streams import stream_entries
+from tests.tasks.streams import id_ms, stream_entries
 from tests.web.producer import Producer
 from web.relay import CATCH_UP_PAGE, MERGE_PAGE_MIN, Frame, Interest, Overflow, Relay, Subscription, parse_id
 
@@ -178,7 +178,7 @@ async def test_relay_catch_up_of_many_customers_merges_page_by_page(
     ((_, fields),) = stream_entries(redis_client.xrange(keys.COMBINED_STREAM, template, template))
     # Written as the publisher writes them, faster: one id per entry in both streams, the
     # customers interleaved, 10 s in the past so the catch-up's end lies beyond them.
-    base = int(template.split("-")[0]) - 10_000
+    base = id_ms(template) - 10_000
     pipe = redis_client.pipeline(transaction=False)
     for n in range(per_customer * len(customers)):
         customer = customers[n % len(customers)]
