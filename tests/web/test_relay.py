@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -52,6 +52,26 @@ async def _collect(sub: Subscription, count: int, timeout: float = 5.0) -> list[
     return frames
 
 
+async def _until(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Poll `condition` (on the relay's counters) until it holds; fail naming `what`."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"timed out after {timeout:.1f}s waiting for {what}"
+        )
+        await asyncio.sleep(0.02)
+
+
+async def _caught_up_to(relay: Relay, entry_id: str) -> None:
+    """The reader has read the combined stream up to `entry_id`: a subscriber registered
+    now gets what came before only from its catch-up, never live."""
+    target = parse_id(entry_id)
+    await _until(
+        lambda: relay.last_id is not None and parse_id(relay.last_id) >= target,
+        f"the reader to reach {entry_id}",
+    )
+
+
 async def test_relay_fans_out_to_every_interested_subscriber(relay: Relay, redis_client: redis.Redis) -> None:
     alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
     everything = relay.subscribe(Interest())
@@ -76,7 +96,7 @@ async def test_relay_resume_delivers_everything_after_the_id_in_order_once(
     producer = Producer(redis_client)
     seen = [producer.sample(alice) for _ in range(3)]
     missed = [producer.sample(alice) for _ in range(5)]  # produced while the client was away
-    await asyncio.sleep(0.5)  # the reader has moved past them
+    await _caught_up_to(relay, missed[-1])
     sub = relay.subscribe(Interest(customers=frozenset({alice})))
     later = [producer.sample(alice) for _ in range(3)]  # produced during the catch-up
     caught: list[str] = []
@@ -94,12 +114,11 @@ async def test_relay_resume_after_trimming_sends_one_gap_frame_first(
     alice = str(uuid.uuid4())
     producer = Producer(redis_client, maxlen=100)
     old = producer.sample(alice)
-    for _ in range(10):
-        producer.sample(alice)
+    newest = [producer.sample(alice) for _ in range(10)][-1]
     # The customer stream is trimmed by time; cut it by hand as its retention would.
     redis_client.xtrim(keys.customer_stream(alice), maxlen=3, approximate=False)
     kept = [i.decode() for i, _ in stream_entries(redis_client.xrange(keys.customer_stream(alice)))]
-    await asyncio.sleep(0.3)
+    await _caught_up_to(relay, newest)
     sub = relay.subscribe(Interest(customers=frozenset({alice})))
     items = [item async for item in sub.catch_up(old, retention_ms=3_600_000)]
     assert items[0] == {"type": "gap", "from": old, "to": kept[0]}
@@ -141,7 +160,8 @@ async def test_relay_reader_resumes_after_its_redis_restarts(tmp_path: Path) -> 
         first = producer.sample(alice)
         assert [f.id for f in await _collect(sub, 1)] == [first]
         server.stop()
-        await asyncio.sleep(1.0)  # the reader fails and backs off meanwhile
+        # The reader fails on the stopped server, and backs off, before it is back.
+        await _until(lambda: relay.restarts >= 1, "the reader to fail on the stopped server", timeout=10.0)
         server.start()
         producer = Producer(redis.Redis.from_url(server.url))  # everything was lost
         after = [producer.sample(alice) for _ in range(3)]
@@ -154,15 +174,6 @@ async def test_relay_reader_resumes_after_its_redis_restarts(tmp_path: Path) -> 
         await asyncio.gather(task, return_exceptions=True)
         await client.aclose()
         server.stop()
-
-
-async def _caught_up_to(relay: Relay, entry_id: str) -> None:
-    target = parse_id(entry_id)
-    for _ in range(100):
-        if relay.last_id is not None and parse_id(relay.last_id) >= target:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the reader never reached {entry_id}")
 
 
 async def test_relay_catch_up_of_many_customers_merges_page_by_page(
