@@ -20,6 +20,15 @@ def tag_of(words: Sequence[str]) -> str | None:
     return next((w[5:] for w in words if w.startswith(".tag=")), None)
 
 
+def listen_and_identity(words: list[str], send: Send) -> None:
+    """A router that streams one /listen row and answers its identity ("raw")."""
+    if words[0] == "/listen":
+        send(["!re", "=n=1", f".tag={tag_of(words)}"])
+    elif words[0] == "/system/identity/print":
+        send(["!re", "=name=raw", f".tag={tag_of(words)}"])
+        send(["!done", f".tag={tag_of(words)}"])
+
+
 class RawRouter:
     def __init__(self, on_sentence: Handler, challenge: str | None = None) -> None:
         self.on_sentence = on_sentence

@@ -19,24 +19,16 @@ from routeros import ProtocolError, RouterClient, RouterEndpoint, Stream
 from routeros.codec import encode_length, encode_sentence
 from routeros.connection import MAX_REPLY_SENTENCE, MAX_REPLY_WORD, MAX_REPLY_WORDS, open_connection
 from tests.routeros.client_support import next_event
-from tests.routeros.raw_router import RawRouter, Send, tag_of
+from tests.routeros.raw_router import RawRouter, listen_and_identity
 
 # Generous for a loaded CI; a reconnect on loopback takes milliseconds.
 EVENT_TIMEOUT = 10.0
 
 
-def _handler(words: list[str], send: Send) -> None:
-    if words[0] == "/listen":
-        send(["!re", "=n=1", f".tag={tag_of(words)}"])
-    elif words[0] == "/system/identity/print":
-        send(["!re", "=name=raw", f".tag={tag_of(words)}"])
-        send(["!done", f".tag={tag_of(words)}"])
-
-
 @contextmanager
 def _listening() -> Iterator[tuple[RawRouter, RouterClient, Stream]]:
     """A raw router, a client on it, and a /listen stream that has carried its first row."""
-    with RawRouter(_handler) as router:
+    with RawRouter(listen_and_identity) as router:
         # keepalive 5 s: the bounds, not the stall watchdog, must end the connection.
         with RouterClient(RouterEndpoint("127.0.0.1", router.port, timeout=2.0), keepalive=5) as client:
             stream = client.stream("/listen")
@@ -97,7 +89,7 @@ def test_reply_bounds_sentence_of_more_bytes_than_the_bound_costs_a_reconnect() 
 
 
 def test_reply_bounds_login_reply_claiming_a_huge_word_fails_at_once_without_allocating_it() -> None:
-    with RawRouter(_handler) as router:
+    with RawRouter(listen_and_identity) as router:
         router.login_reply = encode_length(0xFFFFFFF) + b"!done"
         endpoint = RouterEndpoint("127.0.0.1", router.port, timeout=5.0)
         tracemalloc.start()

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import librouteros
@@ -15,6 +12,7 @@ import pytest
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.customers import generate_customers
 from routeros.simulator.traffic import Traffic
+from tests.routeros.simulator_cli import api_port, env_without_password, run_cli, start_cli
 
 REPO = Path(__file__).resolve().parents[2]
 CUSTOMER_KEYS = {
@@ -107,43 +105,6 @@ def test_traffic_counters_only_grow() -> None:
         last = (t.down_bytes, t.up_bytes)
 
 
-def _env(**extra: str) -> dict[str, str]:
-    """This process's environment without MIKROTIK_PASS (the simulator's default source), plus extra."""
-    env = {k: v for k, v in os.environ.items() if k != "MIKROTIK_PASS"}
-    env.update(extra)
-    return env
-
-
-def _run_cli(*args: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "routeros.simulator", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=REPO,
-        env=_env(),
-    )
-
-
-def _start_cli(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "routeros.simulator", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=env,
-    )
-
-
-def _api_port(proc: subprocess.Popen[str]) -> int:
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    found = re.search(r"api://127\.0\.0\.1:(\d+)", line)
-    assert found, line
-    return int(found.group(1))
-
-
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
@@ -157,7 +118,7 @@ def _api_port(proc: subprocess.Popen[str]) -> int:
     ],
 )
 def test_cli_bad_input_exits_nonzero_with_message(args: list[str], needle: str) -> None:
-    result = _run_cli(*args)
+    result = run_cli(*args)
     assert result.returncode != 0
     assert needle in result.stderr and "Traceback" not in result.stderr
     assert "visible-in-ps" not in result.stderr
@@ -166,11 +127,16 @@ def test_cli_bad_input_exits_nonzero_with_message(args: list[str], needle: str) 
 def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) -> None:
     out = tmp_path / "customers.json"
     args = ["--port", "0", "--pppoe", "3", "--hotspot", "1", "--static", "1", "--user", "admin"]
-    proc = _start_cli(
-        *args, "--seed", "1", "--customers-json", str(out), env=_env(MIKROTIK_PASS="pw-not-printed")
+    proc = start_cli(
+        *args,
+        "--seed",
+        "1",
+        "--customers-json",
+        str(out),
+        env=env_without_password(MIKROTIK_PASS="pw-not-printed"),
     )
     try:
-        port = _api_port(proc)
+        port = api_port(proc)
         data = json.loads(out.read_text())
         assert data["router"]["port"] == port and len(data["customers"]) == 5
         api = librouteros.connect(
@@ -189,9 +155,14 @@ def test_cli_prints_one_line_serves_and_writes_customers_json(tmp_path: Path) ->
 
 def test_cli_password_env_names_the_variable_holding_the_password() -> None:
     args = ["--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0"]
-    proc = _start_cli(*args, "--password-env", "SIM_TEST_PASSWORD", env=_env(SIM_TEST_PASSWORD="from-env-pw"))
+    proc = start_cli(
+        *args,
+        "--password-env",
+        "SIM_TEST_PASSWORD",
+        env=env_without_password(SIM_TEST_PASSWORD="from-env-pw"),
+    )
     try:
-        port = _api_port(proc)
+        port = api_port(proc)
         api = librouteros.connect(
             host="127.0.0.1", port=port, username="admin", password="from-env-pw", timeout=5
         )
@@ -203,9 +174,11 @@ def test_cli_password_env_names_the_variable_holding_the_password() -> None:
 
 
 def test_cli_without_mikrotik_pass_uses_admin_and_says_so() -> None:
-    proc = _start_cli("--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0", env=_env())
+    proc = start_cli(
+        "--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0", env=env_without_password()
+    )
     try:
-        port = _api_port(proc)
+        port = api_port(proc)
         api = librouteros.connect(host="127.0.0.1", port=port, username="admin", password="admin", timeout=5)
         api.close()
     finally:
@@ -216,7 +189,7 @@ def test_cli_without_mikrotik_pass_uses_admin_and_says_so() -> None:
 
 def test_cli_port_in_use_exits_nonzero_with_message() -> None:
     with Simulator(SimulatorConfig(pppoe=1, hotspot=0, static=0)) as sim:
-        result = _run_cli("--port", str(sim.port), "--pppoe", "1")
+        result = run_cli("--port", str(sim.port), "--pppoe", "1")
     assert result.returncode != 0 and f"{sim.port}" in result.stderr and "Traceback" not in result.stderr
 
 

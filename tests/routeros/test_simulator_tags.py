@@ -6,12 +6,7 @@ the manual's order. Our own client must work against both.
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -19,9 +14,8 @@ from routeros import RouterClient, TrapError
 from routeros.codec import encode_sentence
 from routeros.simulator import Simulator, SimulatorConfig
 from tests.routeros.client_support import endpoint_for, next_event
+from tests.routeros.simulator_cli import api_port, env_without_password, start_cli
 from tests.routeros.wire import WireClient
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", params=["first", "last"])
@@ -117,21 +111,10 @@ def test_tag_position_our_client_works_with_either(sim: Simulator) -> None:
 
 
 def test_tag_position_cli_flag_reaches_the_wire() -> None:
-    env = {k: v for k, v in os.environ.items() if k != "MIKROTIK_PASS"}
     args = ["--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0", "--tag-position", "last"]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "routeros.simulator", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env=env,
-    )
+    proc = start_cli(*args, env=env_without_password())
     try:
-        assert proc.stdout is not None
-        found = re.search(r"api://127\.0\.0\.1:(\d+)", proc.stdout.readline())
-        assert found
-        with WireClient("127.0.0.1", int(found.group(1))) as c:
+        with WireClient("127.0.0.1", api_port(proc)) as c:
             c.login()
             want = expected("last", "!re", "i", "=name=sim-router")
             c.send("/system/identity/print", ".tag=i")

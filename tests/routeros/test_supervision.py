@@ -21,7 +21,7 @@ from tests.routeros.client_support import (
     pppoe_user,
     running_sim,
 )
-from tests.routeros.raw_router import RawRouter, Send, tag_of
+from tests.routeros.raw_router import RawRouter, Send, listen_and_identity, tag_of
 
 # How long every stream may take to flow again. Recovery is a reconnect (first retry at
 # once, then backoff capped at 0.5 s) plus re-issuing the streams, well under a second on
@@ -198,14 +198,7 @@ def test_supervision_stream_opened_while_down_is_issued_after_reconnect(sim: Sim
 
 
 def test_supervision_garbage_from_router_costs_a_reconnect_not_a_crash() -> None:
-    def handler(words: list[str], send: Send) -> None:
-        if words[0] == "/listen":
-            send(["!re", "=n=1", f".tag={tag_of(words)}"])
-        elif words[0] == "/system/identity/print":
-            send(["!re", "=name=raw", f".tag={tag_of(words)}"])
-            send(["!done", f".tag={tag_of(words)}"])
-
-    with RawRouter(handler) as router:
+    with RawRouter(listen_and_identity) as router:
         with RouterClient(RouterEndpoint("127.0.0.1", router.port, timeout=1.0), keepalive=5) as client:
             stream = client.stream("/listen")
             next_event(stream, {"data"}, timeout=5)
