@@ -68,7 +68,7 @@ class SimProcess:
 
     def customers(self) -> dict[str, Any]:
         """The simulator's customers JSON, for a child that sends it in its first line
-        (what tests.tasks.conftest.seed_customers reads)."""
+        (what harness.seed.seed_customers reads)."""
         return self.hello["customers"]
 
     def ask(self, command: str) -> Any:

@@ -78,7 +78,7 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         `database_port`: every process reaches PostgreSQL through this local port (a
         test's proxy, tests/pgproxy.py); the schema is made and seeded directly."""
         assert app.conf.broker_url == TEST_REDIS_URL, (
-            "the Celery app was configured before tests/tasks/conftest.py set REDIS_URL"
+            "the Celery app was configured before tests/tasks/engine.py set REDIS_URL"
         )
         clash = {k for k in CELERY_ENV if k in env and env[k] != CELERY_ENV[k]}
         assert not clash, f"{clash} must be the same in every process (celeryconfig)"
