@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,9 +16,9 @@ import cli
 from harness.polling import wait_for
 from harness.process import ROOT
 from harness.web import Uvicorn, serving
-from models import Customer
 from tasks import service, sessions
 from tests.tasks.engine import Engine
+from tests.tasks.rows import add_pppoe_customer
 
 TOKEN = "cli-t0ken-Hq72w-Pz4Kb9Xm3Vd6Jr8Tn5"
 ROUTER = "cli-search"
@@ -72,20 +71,8 @@ def searched(engine: Engine) -> dict[str, str]:
         "underXscore": "active",
     }
     ids: dict[str, str] = {}
-    with sessions.db() as s:
-        for n, (name, status) in enumerate(people.items()):
-            username = f"cli-search-{n}"
-            row = Customer(
-                id=uuid.uuid4(),
-                mikrotik_id=ROUTER,
-                username=username,
-                name=name,
-                service_type="pppoe",
-                pppoe_username=username,
-                status=status,
-            )
-            s.add(row)
-            ids[name] = str(row.id)
+    for n, (name, status) in enumerate(people.items()):
+        ids[name] = add_pppoe_customer(ROUTER, f"cli-search-{n}", name, status=status)
     with sessions.db() as s:
         s.execute(text("UPDATE customers SET status = NULL WHERE id = :id"), {"id": ids["Null Status"]})
     return ids

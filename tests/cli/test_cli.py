@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,9 +13,9 @@ import cli
 from cli.backends import CliError, LocalBackend
 from harness.polling import wait_for
 from harness.seed import ROUTER_ID
-from models import Customer
 from tasks import sessions
 from tests.tasks.engine import Engine
+from tests.tasks.rows import add_pppoe_customer
 
 customer_id_for = LocalBackend().customer_id
 
@@ -46,18 +45,7 @@ def test_cli_customer_reference_unknown_or_ambiguous_is_refused(engine: Engine) 
     with pytest.raises(CliError, match="no customer with username 'nobody'"):
         customer_id_for("nobody")
     username = engine.usernames("pppoe")[1]
-    with sessions.db() as s:
-        s.add(
-            Customer(
-                id=uuid.uuid4(),
-                mikrotik_id="mikrotik-002",
-                username=username,
-                name="Same Name Elsewhere",
-                service_type="pppoe",
-                pppoe_username=username,
-                status="active",
-            )
-        )
+    add_pppoe_customer("mikrotik-002", username, "Same Name Elsewhere")
     with pytest.raises(CliError, match=f"several routers .*mikrotik-002, {ROUTER_ID}"):
         customer_id_for(username)
     assert customer_id_for(f"{ROUTER_ID}/{username}") == engine.customer_id(username)

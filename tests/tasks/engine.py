@@ -12,6 +12,7 @@ imports it before any test module imports the Celery app.
 from __future__ import annotations
 
 import os
+import signal
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,14 @@ class Engine:
         self.processes.append(proc.start())
         proc.wait_ready()
         return proc
+
+    def hand_over(self, leaving: str, to: str, concurrency: int = 8) -> CeleryProcess:
+        """Stop the monitors worker started as `leaving` with SIGTERM (its monitors hand
+        over: their next attempts start elsewhere) and start `to` in its place."""
+        proc = next(p for p in self.processes if p.name == leaving)
+        proc.signal(signal.SIGTERM)
+        proc.wait_exit(15.0)
+        return self.start_worker("monitors", concurrency=concurrency, name=to)
 
     def log_of(self, name: str) -> str:
         """The log of the Celery process started under `name`."""

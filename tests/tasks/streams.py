@@ -68,6 +68,20 @@ def matches(**fields: object) -> Predicate:
     return lambda entry: all(entry[name] == value for name, value in fields.items())
 
 
+def session_samples(client: redis.Redis, customer_id: str, session_id: str) -> list[dict[str, Any]]:
+    """The session's samples (traffic entries, every attempt's) in its customer's stream."""
+    return [
+        e
+        for e in customer_entries(client, customer_id)
+        if e["type"] == "traffic" and e["session_id"] == session_id
+    ]
+
+
+def sample_after(session_id: str, seq: int) -> Predicate:
+    """A sample of the session written after its entry numbered `seq`."""
+    return lambda e: bool(e["type"] == "traffic" and e["session_id"] == session_id and e["seq"] > seq)
+
+
 def wait_entry(
     client: redis.Redis, customer_id: str, predicate: Predicate, timeout: float, message: str
 ) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from harness.seed import ROUTER_PASSWORD, parse_ts
 from tasks import service
 from tasks.lifecycle import REVOKED
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import start_monitor, start_monitors
+from tests.tasks.monitors import start_monitor, start_monitors, wait_resumed
 from tests.tasks.streams import customer_entries, wait_entry
 
 
@@ -153,20 +153,7 @@ def test_monitor_pppoe_drop_and_return_gives_events_then_samples(engine: Engine,
     # Slot kept while offline.
     assert any(m["session_id"] == info.session_id and m["live"] for m in service.status()["monitors"])
     engine.sim.restore_pppoe(username)
-    resumed = wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "resumed" and e["session_id"] == info.session_id,
-        20.0,
-        "resumed",
-    )
-    wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
-        5.0,
-        "samples after resume",
-    )
+    wait_resumed(engine, cid, info.session_id, 20.0)
     _stop_and_wait(engine, cid, info.session_id)
 
 
@@ -184,20 +171,7 @@ def test_monitor_stalled_router_connection_reconnects_then_resumes(engine: Engin
         )
     finally:
         engine.sim.stall(False)
-    resumed = wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "resumed" and e["session_id"] == info.session_id,
-        30.0,
-        "resumed",
-    )
-    wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
-        5.0,
-        "samples after resume",
-    )
+    wait_resumed(engine, cid, info.session_id, 30.0)
     _stop_and_wait(engine, cid, info.session_id)
 
 
@@ -206,14 +180,7 @@ def test_monitor_router_closing_connection_gives_reconnecting_then_resumed(engin
     info = start_monitor(engine, cid, timeout=5.0)
     engine.sim.close_connections()  # router reboot / link reset: FIN on every session
     _first(engine, cid, "reconnecting", 5.0, session_id=info.session_id)
-    resumed = _first(engine, cid, "resumed", 10.0, session_id=info.session_id)
-    wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
-        5.0,
-        "samples after resume",
-    )
+    wait_resumed(engine, cid, info.session_id, 10.0)
     _stop_and_wait(engine, cid, info.session_id)
 
 

@@ -10,7 +10,6 @@ restarts it. A changed PPPoE username is picked up by the session's next attempt
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 
 import pytest
@@ -19,10 +18,10 @@ from sqlalchemy import text
 from harness.polling import wait_for
 from tasks import keys, service, sessions
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, start_monitor
-from tests.tasks.streams import customer_entries, matches, wait_entry
+from tests.tasks.monitors import live_tokens, session_row, start_monitor, wait_next_attempt
+from tests.tasks.streams import customer_entries, matches, sample_after, wait_entry
 
-RECONCILE = 1.0  # RECONCILE_INTERVAL in every process (conftest)
+RECONCILE = 1.0  # RECONCILE_INTERVAL in every process (CELERY_ENV)
 
 
 @pytest.fixture(scope="module")
@@ -107,7 +106,8 @@ def test_monitor_customer_new_pppoe_username_is_watched_from_the_next_attempt(en
     pppoe = engine.usernames("pppoe")
     cid, other = engine.customer_id(pppoe[1]), engine.customer_id(pppoe[2])
     new_name = engine.customers[pppoe[2]]["pppoe_username"]
-    session_id = _running(engine, cid)
+    running = start_monitor(engine, cid, requested_by="changes-test", timeout=5.0)
+    session_id = running.session_id
     # The customer's PPPoE account is renamed on the router (the other customer gave it up).
     _sql("DELETE FROM customers WHERE id = :id", id=other)
     _sql("UPDATE customers SET pppoe_username = :u WHERE id = :id", u=new_name, id=cid)
@@ -115,23 +115,14 @@ def test_monitor_customer_new_pppoe_username_is_watched_from_the_next_attempt(en
     first = wait_entry(
         engine.redis,
         cid,
-        lambda e: e["type"] == "traffic" and e["session_id"] == session_id and e["seq"] > 3,
+        sample_after(session_id, 3),
         10.0,
         "more samples of attempt 1",
     )
     assert first["interface"] == f"<pppoe-{pppoe[1]}>"
     # ...and the next attempt (here after a worker hand-over) watches the new name.
-    leaving = next(p for p in engine.processes if p.name == "changes-a")
-    leaving.signal(signal.SIGTERM)
-    leaving.wait_exit(15.0)
-    engine.start_worker("monitors", concurrency=8, name="changes-b")
-    sample = wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "traffic" and e["session_id"] == session_id and e["fence"] != first["fence"],
-        RECONCILE + 15.0,
-        "samples of the next attempt",
-    )
+    engine.hand_over("changes-a", to="changes-b")
+    sample = wait_next_attempt(engine, running, RECONCILE + 15.0)
     assert sample["interface"] == f"<pppoe-{new_name}>"
     assert session_row(session_id).attempt == 2
     service.stop(cid, requested_by="changes-test")

@@ -9,7 +9,6 @@ a lease left to expire, or a restart that waited for it, fails this test.
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -22,8 +21,9 @@ from tasks import service
 from tasks.reconciler import GRACE_SECONDS
 from tasks.semaphore import Semaphore
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, start_monitors, token
-from tests.tasks.streams import Predicate, customer_entries, id_ms, wait_entry
+from tests.tasks.monitors import live_tokens, session_row, start_monitors, token, wait_next_attempt
+from tests.tasks.streams import id_ms, session_samples
+from tests.tasks.threads import Sampler
 
 TTL = 30.0
 RENEW = 2.0
@@ -50,39 +50,20 @@ def engine(engine_factory: Any) -> Iterator[Engine]:
     yield eng
 
 
-class LeaseWatch:
+class LeaseWatch(Sampler):
     """When each lease disappears, on this process's monotonic clock (polled every 20 ms)."""
 
     def __init__(self, client: redis.Redis, tokens: set[str]) -> None:
+        super().__init__()
         self.sem = Semaphore(client)
         self.gone: dict[str, float] = {}
         self._tokens = tokens
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._done.is_set():
-            live = {h.token for h in self.sem.holders()}
-            now = time.monotonic()
-            for t in self._tokens - live - set(self.gone):
-                self.gone[t] = now
-            self._done.wait(0.02)
-
-    def __enter__(self) -> LeaseWatch:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join(2)
-
-
-def _traffic(eng: Engine, cid: str, session_id: str) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in customer_entries(eng.redis, cid)
-        if e["type"] == "traffic" and e["session_id"] == session_id
-    ]
+    def sample(self) -> None:
+        live = {h.token for h in self.sem.holders()}
+        now = time.monotonic()
+        for t in self._tokens - live - set(self.gone):
+            self.gone[t] = now
 
 
 def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_reconcile(
@@ -99,14 +80,8 @@ def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_
         leaving.signal(signal.SIGTERM)
         sigterm = time.monotonic()
         leaving.wait_exit(10)
-        for cid, info in infos.items():
-            wait_entry(
-                engine.redis,
-                cid,
-                _next_attempt_sample(engine, cid, info.session_id),
-                GAP_BOUND + 5.0,
-                f"samples of {cid}'s next attempt",
-            )
+        for info in infos.values():
+            wait_next_attempt(engine, info, GAP_BOUND + 5.0)
         wait_for(lambda: set(watch.gone) == first, 2.0, what="every old lease seen gone")
 
     # Released, not expired: each old lease was gone within seconds of the SIGTERM, far
@@ -119,7 +94,7 @@ def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_
     # attempt 2, both stamped by Redis.
     gaps = {}
     for cid, info in infos.items():
-        samples = _traffic(engine, cid, info.session_id)
+        samples = session_samples(engine.redis, cid, info.session_id)
         old_fence = samples[0]["fence"]
         last_old = max(id_ms(e["id"]) for e in samples if e["fence"] == old_fence)
         first_new = min(id_ms(e["id"]) for e in samples if e["fence"] != old_fence)
@@ -134,17 +109,3 @@ def test_monitor_sigterm_handover_releases_the_lease_at_once_and_the_gap_is_one_
     for cid in cids:
         service.stop(cid)
     wait_for(lambda: not live_tokens(engine.redis), 5.0, what="all slots free")
-
-
-def _fence(eng: Engine, cid: str, session_id: str) -> int:
-    """The fence of the session's first attempt (its first sample's)."""
-    return _traffic(eng, cid, session_id)[0]["fence"]
-
-
-def _next_attempt_sample(eng: Engine, cid: str, session_id: str) -> Predicate:
-    """Samples of the session written with another fence than its first attempt's."""
-    return lambda e: (
-        e["type"] == "traffic"
-        and e["session_id"] == session_id
-        and e["fence"] != _fence(eng, cid, session_id)
-    )

@@ -16,12 +16,13 @@ import pytest
 from sqlalchemy import select
 
 from harness.seed import ROUTER_PASSWORD
-from models import Customer, Router
+from models import Customer
 from models.importer import main as import_main
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import service, sessions
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import start_monitor
+from tests.tasks.rows import add_router
 from tests.tasks.streams import matches, wait_entry
 
 NAMES = (("josé", "José Ñúñez"), ("Ñandú", "Ñandú Pérez"))
@@ -55,18 +56,7 @@ def routers(engine: Engine) -> Iterator[dict[str, Simulator]]:
             )
             sim.start()
             sims[router_id] = sim
-            with sessions.db() as s:
-                s.add(
-                    Router(
-                        id=router_id,
-                        name=router_id,
-                        host="127.0.0.1",
-                        port=sim.port,
-                        username="admin",
-                        password=ROUTER_PASSWORD,
-                        encoding=encoding,
-                    )
-                )
+            add_router(router_id, sim.port, username="admin", encoding=encoding)
         yield sims
     finally:
         for sim in sims.values():
@@ -108,18 +98,7 @@ def test_monitor_names_code_page_router_set_to_utf8_says_why_it_cannot_monitor(
     when not UTF-8), but the interface name goes out in UTF-8, which the router does
     not hold: `offline` with the router's own words, until the row is corrected."""
     sim = routers["names-cp1252"]
-    with sessions.db() as s:
-        s.add(
-            Router(
-                id="names-misset",
-                name="names-misset",
-                host="127.0.0.1",
-                port=sim.port,
-                username="admin",
-                password=ROUTER_PASSWORD,
-                encoding="utf-8",
-            )
-        )
+    add_router("names-misset", sim.port, username="admin", encoding="utf-8")
     assert import_main(["--router", "names-misset", "--database-url", engine.env["DATABASE_URL"]]) == 0
     customer = _imported("names-misset")["Ñandú"]
     assert customer.name == "Ñandú Pérez"

@@ -23,8 +23,15 @@ from tasks import service
 from tests.metrics import scrape
 from tests.pgproxy import PausableProxy
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, start_monitor, start_monitors, token
-from tests.tasks.streams import customer_entries, id_ms, matches, redis_ms, wait_entry
+from tests.tasks.monitors import (
+    live_tokens,
+    session_row,
+    start_monitor,
+    start_monitors,
+    stop_every_monitor,
+    token,
+)
+from tests.tasks.streams import customer_entries, id_ms, matches, redis_ms, sample_after, wait_entry
 
 TTL = 4.0
 RECONCILE = 1.0  # RECONCILE_INTERVAL in CELERY_ENV
@@ -62,12 +69,7 @@ def engine(proxy: PausableProxy, engine_factory: Any) -> Iterator[Engine]:
 def postgres_back_and_monitors_stopped(engine: Engine, proxy: PausableProxy) -> Iterator[None]:
     yield
     proxy.resume()
-    for m in service.status()["monitors"]:
-        try:
-            service.stop(m["customer_id"])
-        except service.NotMonitored:
-            pass
-    wait_for(lambda: not live_tokens(engine.redis), 15.0, what="every slot given back")
+    stop_every_monitor(engine.redis, 15.0)
 
 
 def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows_catch_up(
@@ -104,7 +106,7 @@ def test_monitor_keeps_sampling_and_its_lease_while_postgres_is_stalled_and_rows
     wait_entry(
         engine.redis,
         engine.customer_id(flapping),
-        lambda e: e["type"] == "traffic" and e["seq"] > resumed["seq"],
+        sample_after(running[flapping].session_id, resumed["seq"]),
         5.0,
         f"{flapping}'s samples during the outage",
     )

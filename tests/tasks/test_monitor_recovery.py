@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -11,10 +10,18 @@ import pytest
 
 from harness.polling import wait_for
 from harness.workers import CeleryProcess
-from tasks import runtime, service, sessions
+from tasks import service, sessions
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, open_session_row, start_monitor, start_monitors, token
-from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
+from tests.tasks.monitors import (
+    PeakSlots,
+    live_tokens,
+    open_session_row,
+    start_monitor,
+    start_monitors,
+    token,
+    wait_next_attempt,
+)
+from tests.tasks.streams import customer_entries, matches, wait_entry
 
 CAP = 20
 TTL = 3.0
@@ -54,14 +61,6 @@ def assert_single_producer(entries: list[dict]) -> None:
         assert max(spans[older]) < min(spans[newer])
 
 
-def _samples_by(eng: Engine, cid: str, session_id: str, attempt_token: str) -> list[dict]:
-    return [
-        e
-        for e in customer_entries(eng.redis, cid)
-        if e["type"] == "traffic" and e["session_id"] == session_id
-    ]
-
-
 def _current_attempt(session_id: str) -> int:
     row = sessions.get(session_id)
     assert row is not None
@@ -90,35 +89,11 @@ def test_monitor_kill9_slot_back_within_ttl_and_resumes_elsewhere(
     assert time.monotonic() - killed_at <= TTL + 0.5
     # The reconciler restarts each session as attempt 2, on the surviving worker.
     for cid, info in zip(ids, infos):
-        wait_entry(
-            engine.redis,
-            cid,
-            _traffic_after_first_attempt(engine, cid, info.session_id),
-            15.0,
-            "samples from the restarted attempt",
-        )
+        wait_next_attempt(engine, info, 15.0)
         assert _current_attempt(info.session_id) == 2
         assert_single_producer(customer_entries(engine.redis, cid))
     assert all(f"monitor-{i.session_id}-2" in second.log() for i in infos)
     assert len(live_tokens()) == 3
-
-
-def _fence_of(eng: Engine, cid: str, session_id: str, nth_attempt: int) -> int | None:
-    """Fence of the first attempt that wrote for this session (attempts write in order)."""
-    fences: list[int] = []
-    for e in customer_entries(eng.redis, cid):
-        if e["type"] == "traffic" and e["session_id"] == session_id and e["fence"] not in fences:
-            fences.append(e["fence"])
-    return fences[nth_attempt - 1] if len(fences) >= nth_attempt else None
-
-
-def _traffic_after_first_attempt(eng: Engine, cid: str, session_id: str) -> Predicate:
-    """Samples of the session written with another fence than its first attempt's."""
-    return lambda e: (
-        e["type"] == "traffic"
-        and e["session_id"] == session_id
-        and e["fence"] != _fence_of(eng, cid, session_id, 1)
-    )
 
 
 def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
@@ -161,18 +136,7 @@ def test_monitor_sigterm_loops_exit_fast_and_hand_over(engine: Engine) -> None:
 def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: Engine) -> None:
     ids = [engine.customer_id(u) for u in engine.usernames("pppoe")[3 : 3 + CAP]]
     infos = list(start_monitors(engine, ids).values())
-    sem = runtime.current().semaphore
-    peak = [0]
-    done = threading.Event()
-
-    def watch() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], sem.in_use())
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
+    with PeakSlots(engine.env["REDIS_URL"]) as slots:
         engine.redis.flushdb()
         for cid, info in zip(ids, infos):
             wait_entry(
@@ -182,10 +146,7 @@ def test_monitor_redis_flush_recovers_without_duplicates_or_overshoot(engine: En
                 20.0,
                 "samples after the flush",
             )
-    finally:
-        done.set()
-        watcher.join(2)
-    assert peak[0] <= CAP
+    assert slots.peak <= CAP
     assert len(live_tokens()) == CAP
     for cid, info in zip(ids, infos):
         entries = customer_entries(engine.redis, cid)
@@ -214,13 +175,7 @@ def test_monitor_lost_owner_key_fences_out_producer_and_reconciler_takes_over(en
         10.0,
         "attempt 2 started",
     )
-    wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "traffic" and e["fence"] != _fence_of(engine, cid, info.session_id, 1),
-        5.0,
-        "samples from attempt 2",
-    )
+    wait_next_attempt(engine, info, 5.0)
     assert_single_producer(customer_entries(engine.redis, cid))
     service.stop(cid)
     wait_for(lambda: not live_tokens(), 5.0, what="all slots free")

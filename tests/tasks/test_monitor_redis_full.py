@@ -25,7 +25,15 @@ from tasks import reconciler, runtime, service, sessions
 from tasks.reconciler import Reconciler
 from tests.metrics import scrape
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import live_tokens, session_row, start_monitor, start_monitors, token
+from tests.tasks.monitors import (
+    live_tokens,
+    session_row,
+    start_monitor,
+    start_monitors,
+    stop_every_monitor,
+    token,
+    wait_next_attempt,
+)
 from tests.tasks.streams import customer_entries, id_ms, matches, redis_ms, wait_entry
 
 MAXMEMORY = 32 * 2**20
@@ -65,12 +73,7 @@ def engine(redis_server: PrivateRedis, engine_factory: Any) -> Iterator[Engine]:
 def memory_freed_and_monitors_stopped(engine: Engine) -> Iterator[None]:
     yield
     free_memory(engine.redis)
-    for m in service.status()["monitors"]:
-        try:
-            service.stop(m["customer_id"])
-        except service.NotMonitored:
-            pass
-    wait_for(lambda: not live_tokens(engine.redis), 10.0, what="every slot given back")
+    stop_every_monitor(engine.redis, 10.0)
 
 
 # allow-oom, so the value is written even when it passes maxmemory (a plain SET of a
@@ -208,19 +211,9 @@ def test_reconciler_backs_off_while_redis_is_full_and_restarts_once_memory_is_fr
         15.0,
         "attempt 2",
     )
-    wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "traffic" and e["fence"] != _first_fence(engine, cid),
-        10.0,
-        "samples of attempt 2",
-    )
+    wait_next_attempt(engine, info, 10.0)
     assert session_row(info.session_id).attempt == 2
     reconciler.redis_full.cleared()
-
-
-def _first_fence(eng: Engine, cid: str) -> int:
-    return next(e["fence"] for e in customer_entries(eng.redis, cid) if e["type"] == "traffic")
 
 
 def test_semaphore_refuses_new_leases_within_the_memory_reserve(

@@ -8,19 +8,17 @@ comes back empty: leases, owner keys, fence counter, streams and broker queues g
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import redis
 
 from harness.polling import wait_for
 from harness.redis_server import PrivateRedis
-from tasks import service, sessions
+from tasks import sessions
 from tasks.semaphore import Semaphore
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import Running, live_tokens, start_monitors, token
+from tests.tasks.monitors import PeakSlots, Running, live_tokens, start_monitors, stop_every_monitor, token
 from tests.tasks.streams import Predicate, customer_entries, id_ms, matches, wait_entry
 
 N = 6
@@ -74,40 +72,7 @@ def stop_sessions_after(engine: Engine) -> Iterator[None]:
     """Each test ends with every monitor stopped and every slot free, even when it
     failed half-way, so the next test has the whole cap."""
     yield
-    for m in service.status()["monitors"]:
-        try:
-            service.stop(m["customer_id"])
-        except service.NotMonitored:
-            pass
-    wait_for(lambda: not live_tokens(engine.redis), 5.0, what="every slot given back")
-
-
-class PeakSlots:
-    """Samples the slots in use in the background; Redis being down just skips a sample."""
-
-    def __init__(self, url: str) -> None:
-        # Short timeouts: the watcher must not hang on a frozen server.
-        self.sem = Semaphore(redis.Redis.from_url(url, socket_timeout=0.3, socket_connect_timeout=0.3))
-        self.peak = 0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._done.is_set():
-            try:
-                self.peak = max(self.peak, self.sem.in_use())
-            except redis.RedisError:
-                pass
-            self._done.wait(0.02)
-
-    def __enter__(self) -> PeakSlots:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._done.set()
-        self._thread.join(2)
-        self.sem.redis.close()
+    stop_every_monitor(engine.redis, 5.0)
 
 
 def _traffic(eng: Engine, cid: str) -> list[dict]:

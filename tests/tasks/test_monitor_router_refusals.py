@@ -21,7 +21,7 @@ from harness.seed import parse_ts
 from tasks import service
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import start_monitors
-from tests.tasks.streams import Predicate, matches, wait_entry
+from tests.tasks.streams import Predicate, matches, sample_after, wait_entry
 
 # Monitors per scenario: enough that a per-monitor retry ladder would show on the router.
 MONITORS = 16
@@ -79,13 +79,6 @@ def _said(kind: str, session_id: str, words: str = "") -> Predicate:
     return check
 
 
-def _traffic_after(session_id: str, seq: int) -> Predicate:
-    def check(entry: dict[str, Any]) -> bool:
-        return bool(entry["type"] == "traffic" and entry["session_id"] == session_id and entry["seq"] > seq)
-
-    return check
-
-
 def _wait_all(eng: Engine, sessions: dict[str, str], kind: str, timeout: float) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     return [
@@ -110,7 +103,7 @@ def _resume_and_check_one_session(eng: Engine, sessions: dict[str, str], release
     seconds from the router letting us in to the last `resumed`."""
     resumed = _wait_all(eng, sessions, "resumed", RESUME_DEADLINE)
     for (cid, session_id), event in zip(sessions.items(), resumed):
-        wait_entry(eng.redis, cid, _traffic_after(session_id, event["seq"]), 10.0, "samples after resumed")
+        wait_entry(eng.redis, cid, sample_after(session_id, event["seq"]), 10.0, "samples after resumed")
     stats = eng.sim.stats()
     assert stats["sessions_by_service"]["api"] == 1, stats  # one connection for all monitors
     return max(parse_ts(e["timestamp"]) for e in resumed) - released_at

@@ -9,22 +9,19 @@ router, and one router's trouble is nobody else's.
 
 from __future__ import annotations
 
-import signal
-import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from harness.polling import wait_for
 from harness.seed import ROUTER_ID, ROUTER_PASSWORD
-from models import Customer, Router
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks import runtime, service, sessions
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import start_monitor
-from tests.tasks.streams import customer_entries, matches, wait_entry
+from tests.tasks.monitors import start_monitor, wait_next_attempt
+from tests.tasks.rows import add_pppoe_customer, add_router
+from tests.tasks.streams import customer_entries, matches, session_samples, wait_entry
 
 SHARED = "shared.user"  # a PPPoE account of the same name on both routers
 OTHER_ROUTER = "sim-2"
@@ -56,43 +53,15 @@ def other(engine: Engine) -> Iterator[Simulator]:
     )
     sim.start()
     try:
-        _add_router(OTHER_ROUTER, "127.0.0.1", sim.port)
+        add_router(OTHER_ROUTER, sim.port)
         yield sim
     finally:
         sim.stop()
 
 
-def _add_router(router_id: str, host: str, port: int) -> None:
-    with sessions.db() as s:
-        s.add(Router(id=router_id, name=router_id, host=host, port=port, password=ROUTER_PASSWORD))
-
-
-def _add_customer(router_id: str, username: str, name: str) -> str:
-    with sessions.db() as s:
-        customer = Customer(
-            id=uuid.uuid4(),
-            mikrotik_id=router_id,
-            username=username,
-            name=name,
-            service_type="pppoe",
-            pppoe_username=username,
-            status="active",
-        )
-        s.add(customer)
-        return str(customer.id)
-
-
-def _samples(eng: Engine, customer_id: str, session_id: str) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in customer_entries(eng.redis, customer_id)
-        if e["type"] == "traffic" and e["session_id"] == session_id
-    ]
-
-
 def _wait_samples(eng: Engine, customer_id: str, session_id: str, count: int) -> None:
     def enough() -> bool:
-        return len(_samples(eng, customer_id, session_id)) >= count
+        return len(session_samples(eng.redis, customer_id, session_id)) >= count
 
     wait_for(enough, count + 8.0, what=f"{count} samples")
 
@@ -101,14 +70,14 @@ def test_monitor_routers_same_interface_name_each_sampled_from_its_own_router(
     engine: Engine, other: Simulator
 ) -> None:
     on_a = engine.customer_id(SHARED)
-    on_b = _add_customer(OTHER_ROUTER, SHARED, "Shared on B")
+    on_b = add_pppoe_customer(OTHER_ROUTER, SHARED, "Shared on B")
     sessions_by_customer = {
         cid: service.start(cid, requested_by="routers-test").session_id for cid in (on_a, on_b)
     }
     for cid, session_id in sessions_by_customer.items():
         _wait_samples(engine, cid, session_id, 5)
-    a = _samples(engine, on_a, sessions_by_customer[on_a])
-    b = _samples(engine, on_b, sessions_by_customer[on_b])
+    a = session_samples(engine.redis, on_a, sessions_by_customer[on_a])
+    b = session_samples(engine.redis, on_b, sessions_by_customer[on_b])
     # Same interface name, own stream key, own router...
     assert {e["interface"] for e in a} == {e["interface"] for e in b} == {f"<pppoe-{SHARED}>"}
     assert {e["router"] for e in a} == {"sim-router"} and {e["router"] for e in b} == {OTHER_ROUTER}
@@ -127,8 +96,8 @@ def test_monitor_routers_same_interface_name_each_sampled_from_its_own_router(
 
 
 def test_monitor_routers_unresolvable_host_is_offline_and_others_keep_sampling(engine: Engine) -> None:
-    _add_router("sim-dns", UNRESOLVABLE, 8728)
-    lost = _add_customer("sim-dns", "dns.user", "Nowhere Resolves")
+    add_router("sim-dns", 8728, host=UNRESOLVABLE)
+    lost = add_pppoe_customer("sim-dns", "dns.user", "Nowhere Resolves")
     fine = engine.customer_id(engine.usernames("pppoe")[0])
     fine_session = start_monitor(engine, fine, requested_by="routers-test", timeout=5.0).session_id
     lost_session = service.start(lost, requested_by="routers-test").session_id
@@ -137,7 +106,7 @@ def test_monitor_routers_unresolvable_host_is_offline_and_others_keep_sampling(e
     )
     assert offline["reason"].startswith(f"router unreachable: cannot resolve {UNRESOLVABLE!r} (sim-dns): ")
     # The other router's monitor goes on, untroubled, while the lost one retries.
-    _wait_samples(engine, fine, fine_session, len(_samples(engine, fine, fine_session)) + 4)
+    _wait_samples(engine, fine, fine_session, len(session_samples(engine.redis, fine, fine_session)) + 4)
     kinds = {e["type"] for e in customer_entries(engine.redis, fine) if e["session_id"] == fine_session}
     assert kinds == {"started", "traffic"}, kinds
     assert any(m["session_id"] == lost_session and m["live"] for m in service.status()["monitors"])
@@ -151,8 +120,8 @@ def test_monitor_routers_customer_moved_to_another_router_runs_there_from_the_ne
 ) -> None:
     cid = engine.customer_id(engine.usernames("pppoe")[1])
     running = start_monitor(engine, cid, requested_by="routers-test", timeout=5.0)
-    session_id, first = running.session_id, running.first
-    assert first["router"] == "sim-router"
+    session_id = running.session_id
+    assert running.first["router"] == "sim-router"
     # The customer's account moves to router B (same PPPoE name there).
     with sessions.db() as s:
         s.execute(
@@ -160,17 +129,8 @@ def test_monitor_routers_customer_moved_to_another_router_runs_there_from_the_ne
             {"r": OTHER_ROUTER, "u": other.customers()["customers"][0]["pppoe_username"], "id": cid},
         )
     # The running attempt stays where it started; the next one (after a hand-over) moves.
-    leaving = next(p for p in engine.processes if p.name == "routers-a")
-    leaving.signal(signal.SIGTERM)
-    leaving.wait_exit(15.0)
-    engine.start_worker("monitors", concurrency=8, name="routers-b")
-    sample = wait_entry(
-        engine.redis,
-        cid,
-        lambda e: e["type"] == "traffic" and e["session_id"] == session_id and e["fence"] != first["fence"],
-        RECONCILE + 15.0,
-        "samples of the next attempt",
-    )
+    engine.hand_over("routers-a", to="routers-b")
+    sample = wait_next_attempt(engine, running, RECONCILE + 15.0)
     assert sample["router"] == OTHER_ROUTER
     row = sessions.get(session_id)
     assert row is not None and (row.attempt, row.router_id) == (2, OTHER_ROUTER)

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -18,12 +17,12 @@ import pytest
 
 from harness.polling import wait_for
 from harness.seed import ROUTER_ID, ROUTER_PASSWORD
-from models import Customer, Router
 from routeros.simulator import Simulator, SimulatorConfig
-from tasks import service, sessions
+from tasks import service
 from tests.tasks.engine import Engine
-from tests.tasks.monitors import start_monitor, start_monitors
-from tests.tasks.streams import Predicate, customer_entries, matches, wait_entry
+from tests.tasks.monitors import start_monitor, start_monitors, wait_resumed
+from tests.tasks.rows import add_pppoe_customer, add_router
+from tests.tasks.streams import customer_entries, matches, sample_after, session_samples, wait_entry
 
 WORKER = "safe-defaults"
 PLAIN_ROUTER = "plain-2"  # a second router without API-SSL
@@ -52,16 +51,7 @@ def _router_sim(**config: Any) -> Simulator:
 def plain(engine: Engine) -> Iterator[Simulator]:
     sim = _router_sim()
     try:
-        with sessions.db() as s:
-            s.add(
-                Router(
-                    id=PLAIN_ROUTER,
-                    name=PLAIN_ROUTER,
-                    host="127.0.0.1",
-                    port=sim.port,
-                    password=ROUTER_PASSWORD,
-                )
-            )
+        add_router(PLAIN_ROUTER, sim.port)
         yield sim
     finally:
         sim.stop()
@@ -72,19 +62,7 @@ def over_ssl(engine: Engine) -> Iterator[Simulator]:
     sim = _router_sim(tls=True)
     assert sim.ssl_port is not None and sim.cafile is not None
     try:
-        with sessions.db() as s:
-            s.add(
-                Router(
-                    id=SSL_ROUTER,
-                    name=SSL_ROUTER,
-                    host="127.0.0.1",
-                    port=sim.ssl_port,
-                    password=ROUTER_PASSWORD,
-                    tls=True,
-                    tls_mode="verify",
-                    tls_ca=sim.cafile,
-                )
-            )
+        add_router(SSL_ROUTER, sim.ssl_port, tls=True, tls_mode="verify", tls_ca=sim.cafile)
         yield sim
     finally:
         sim.stop()
@@ -92,30 +70,8 @@ def over_ssl(engine: Engine) -> Iterator[Simulator]:
 
 def _customer_on(router_id: str, sim: Simulator, index: int) -> str:
     record = [c for c in sim.customers()["customers"] if c["service_type"] == "pppoe"][index]
-    with sessions.db() as s:
-        customer = Customer(
-            id=uuid.uuid4(),
-            mikrotik_id=router_id,
-            username=f"{router_id}-{record['pppoe_username']}",
-            name=record["name"],
-            service_type="pppoe",
-            pppoe_username=record["pppoe_username"],
-            status="active",
-        )
-        s.add(customer)
-        return str(customer.id)
-
-
-def _traffic(eng: Engine, customer_id: str, session_id: str) -> list[dict[str, Any]]:
-    return [
-        e
-        for e in customer_entries(eng.redis, customer_id)
-        if e["type"] == "traffic" and e["session_id"] == session_id
-    ]
-
-
-def _traffic_after(session_id: str, seq: int) -> Predicate:
-    return lambda e: bool(e["type"] == "traffic" and e["session_id"] == session_id and e["seq"] > seq)
+    username = f"{router_id}-{record['pppoe_username']}"
+    return add_pppoe_customer(router_id, username, record["name"], pppoe_username=record["pppoe_username"])
 
 
 def _stop(eng: Engine, customer_id: str, session_id: str) -> None:
@@ -135,11 +91,11 @@ def test_monitor_absurd_rates_skip_their_samples_and_the_monitor_keeps_streaming
         len(ABSURD) + 15.0,
         what="a warning for every absurd sample",
     )
-    last = max(e["seq"] for e in _traffic(engine, cid, session_id))
+    last = max(e["seq"] for e in session_samples(engine.redis, cid, session_id))
     after = wait_entry(
         engine.redis,
         cid,
-        _traffic_after(session_id, last),
+        sample_after(session_id, last),
         10.0,
         "a sample after the absurd ones",
     )
@@ -147,7 +103,7 @@ def test_monitor_absurd_rates_skip_their_samples_and_the_monitor_keeps_streaming
     assert engine.log_of(WORKER).count(SKIPPED) == len(ABSURD)
     kinds = {e["type"] for e in customer_entries(engine.redis, cid) if e["session_id"] == session_id}
     assert kinds == {"started", "traffic"}, kinds  # no stopped, not even an offline
-    values = [e["rx_bits_per_second"] for e in _traffic(engine, cid, session_id)]
+    values = [e["rx_bits_per_second"] for e in session_samples(engine.redis, cid, session_id)]
     assert all(v.isdigit() and len(v) < 16 for v in values), [v[:20] for v in values]
     assert after["upload_bps"] == int(after["rx_bits_per_second"])
     _stop(engine, cid, session_id)
@@ -168,14 +124,7 @@ def test_monitor_cleartext_login_warns_once_per_router_and_worker_never_over_api
     for sim in routers:
         sim.close_connections()
     for cid, session_id in started.items():
-        resumed = wait_entry(
-            engine.redis,
-            cid,
-            matches(type="resumed", session_id=session_id),
-            20.0,
-            "resumed after the re-dial",
-        )
-        wait_entry(engine.redis, cid, _traffic_after(session_id, resumed["seq"]), 10.0, "samples after it")
+        wait_resumed(engine, cid, session_id, 20.0)
     assert [sim.stats()["logins"] - before for sim, before in zip(routers, logins)] == [1, 1, 1]
     assert over_ssl.stats()["sessions_by_service"]["api-ssl"] == 1
 

@@ -1,10 +1,11 @@
-"""Calls made from several threads at once, to show what a race does."""
+"""Threads in tests: calls made from several at once (what a race does), and a watcher
+that samples something in the background while a test acts."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Self
 
 
 def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
@@ -25,3 +26,27 @@ def in_threads(count: int, target: Callable[[int], Any]) -> list[Any]:
     for t in threads:
         t.join(60)
     return results
+
+
+class Sampler:
+    """Calls `sample()` every 20 ms on a thread of its own while its `with` block runs."""
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._done.is_set():
+            self.sample()
+            self._done.wait(0.02)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._done.set()
+        self._thread.join(2)
