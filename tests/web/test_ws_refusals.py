@@ -104,12 +104,13 @@ async def test_ws_connections_over_the_cap_are_closed_1013_and_logged(server: Uv
         await held.pop().close()
 
         async def one_more_fits() -> bool:
-            async with connect(url) as again:
-                await again.send(json.dumps({"type": "ping"}))
-                try:
-                    return json.loads(await asyncio.wait_for(again.recv(), 5))["type"] in ("pong", "ping")
-                except ConnectionClosed:
-                    return False  # the server has not yet seen the close
+            try:
+                async with connect(url) as again:
+                    await again.send(json.dumps({"type": "ping"}))
+                    reply = json.loads(await asyncio.wait_for(again.recv(), 5))
+                    return bool(reply["type"] in ("pong", "ping"))
+            except ConnectionClosed:
+                return False  # closed 1013: the server has not yet seen the other close
 
         for _ in range(50):
             if await one_more_fits():
