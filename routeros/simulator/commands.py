@@ -214,7 +214,7 @@ class PrintStream(TickedStream):
     def emit(self, out: list[bytes], now: int, model: RouterModel, default_drop_mode: str) -> None:
         section = attr_word(".section", str(self.section))
         tag = self.tag
-        for row in model.rows(self.menu, now):
+        for row in self.session.router.table(self.menu, now):
             if self.query.match(row):
                 shown = apply_proplist(row, self.proplist)
                 out.append(tag.sentence(RE, b"".join([attr_word(k, v) for k, v in shown.items()]) + section))

@@ -61,13 +61,14 @@ class RouterCore:
         while times[0] < limit:
             times.popleft()
 
-    def table(self, menu: str) -> list[dict[str, str]]:
-        """A menu's rows: the model's, or those that describe the API service itself."""
+    def table(self, menu: str, ms: int | None = None) -> list[dict[str, str]]:
+        """A menu's rows at ``ms`` (now by default): the model's, or those that describe
+        the API service itself."""
         if menu == "ip/service":
             return self._services()
         if menu == "user/active":
             return self._active_users()
-        return self.model.rows(menu)
+        return self.model.rows(menu, ms)
 
     def _services(self) -> list[dict[str, str]]:
         # The two services we serve, as /ip/service prints them (docs/routeros.md,
