@@ -87,6 +87,8 @@ def run(stack: Stack, bench: EngineBench, k: int) -> Row:
                 row.notes.append(f"start of {cid} refused: {outcome}")
         wait_until(lambda: all(_has_sample(stack, c) for c in sessions), timeout=60 + k / 20, step=1.0)
         row.live = sum(_has_sample(stack, c) for c in sessions)
+        if row.live < len(sessions):
+            row.notes.append(f"only {row.live} of {len(sessions)} monitors had a sample before the window")
         time.sleep(SETTLE)
         before = stack.sim.ask("stats")
         meter = stack.meter()
