@@ -2,16 +2,17 @@
 
 Not a test: nothing here asserts. A queue monitor reads its customer's simple queue
 (tasks/sources.py, QueueSource); what this measures is what K of them cost the router
-and the worker: router commands per second (the simulator's own count, every command
-it received in the window) against K samples per second delivered, and the monitors
-worker's CPU and peak RSS.
+and the worker: router commands per second (the simulator's own count: every command it
+received in the window, and the `/queue/simple/print`s among them) against K samples per
+second delivered, and the monitors worker's CPU and peak RSS.
 
-The deployment is bench/stack.py's with a simulator serving BENCH_QUEUE_HOTSPOT
-hotspot customers and the rest of the largest size as static-IP customers, and ONE
-monitors worker. For each size K in BENCH_QUEUE_SIZES (default 500): K starts through
-`POST /api/monitor/start-many`, a wait until each has a sample in its stream, BENCH_SETTLE
-seconds, then a window of BENCH_SECONDS (20): router commands, traffic entries written
-(from the combined stream's ids), worker CPU; then K stops through the REST API.
+The deployment is bench/stack.py's with a simulator serving the largest size's worth of
+queue customers, half hotspot (queues found by name) and half static IP (found by target
+address), and ONE monitors worker. For each size K in BENCH_QUEUE_SIZES (default 500): K
+starts through `POST /api/monitor/start-many` (both kinds alternately), a wait until each
+has a sample in its stream, BENCH_SETTLE seconds, then a window of BENCH_SECONDS (20):
+router commands, traffic entries written (from the combined stream's ids), worker CPU;
+then K stops through the REST API.
 
 Prints one table and writes bench/results/queues.json.
 """
@@ -33,8 +34,8 @@ LOG_DIR = RESULTS_DIR / "queues-logs"
 SIZES = [int(t) for t in os.environ.get("BENCH_QUEUE_SIZES", "500").split(",") if t.strip()]
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 SETTLE = float(os.environ.get("BENCH_SETTLE", "3"))
-# Half hotspot (queues found by name), half static IP (found by target address).
 HOTSPOT_SHARE = 0.5
+PRINT = "/queue/simple/print"
 
 
 @dataclass
@@ -43,6 +44,7 @@ class Row:
     window_s: float = 0.0
     live: int = 0  # monitors with a sample before the window
     router_commands_per_s: float = 0.0
+    queue_prints_per_s: float = 0.0  # of which /queue/simple/print
     samples_per_s: float = 0.0
     expected_per_s: float = 0.0
     worker_cpu_percent: float = 0.0
@@ -100,6 +102,8 @@ def run(stack: Stack, bench: EngineBench, k: int) -> Row:
         row.window_s = round(time.monotonic() - m_a, 1)
         commands = after["commands_total"] - before["commands_total"]
         row.router_commands_per_s = round(commands / row.window_s, 2)
+        prints = after["command_counts"].get(PRINT, 0) - before["command_counts"].get(PRINT, 0)
+        row.queue_prints_per_s = round(prints / row.window_s, 2)
         row.router_sessions = after["open_sessions"]
         time.sleep(1.0)  # the last cycle's publishes
         traffic = _traffic_in(stack, set(sessions.values()), int(t_a * 1000), int(t_b * 1000))
@@ -148,6 +152,7 @@ def main() -> int:
                 ("monitors", "queue monitors"),
                 ("live", "live"),
                 ("router_commands_per_s", "router commands/s"),
+                ("queue_prints_per_s", "of which queue prints/s"),
                 ("samples_per_s", "samples/s"),
                 ("expected_per_s", "expected/s"),
                 ("worker_cpu_percent", "worker CPU %"),

@@ -69,8 +69,8 @@ def _poll_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "queue-poll-sim"]
 
 
-def _commands(sim: Simulator) -> int:
-    return int(sim.stats()["commands_total"])
+def _prints(sim: Simulator) -> int:
+    return sim.command_counts().get(COMMAND, 0)
 
 
 def test_queue_poll_parses_only_name_value_words() -> None:
@@ -91,7 +91,7 @@ def test_queue_poll_one_print_per_cycle_feeds_every_subscriber_its_own_queue(
     try:
         for subscription in [*subscriptions.values(), missing]:
             _next_cycle(subscription)  # the first cycle, whenever each joined
-        before, cycles = _commands(sim), 3
+        before, cycles = _prints(sim), 3
         for _ in range(cycles):
             for query, subscription in subscriptions.items():
                 rows = subscription.rows(_next_cycle(subscription))
@@ -99,7 +99,7 @@ def test_queue_poll_one_print_per_cycle_feeds_every_subscriber_its_own_queue(
                 assert set(rows[0]) <= set(QUEUE_PROPLIST) and "rate" in rows[0]
             assert missing.rows(_next_cycle(missing)) == []
         # 13 subscribers, one print a cycle (the last one may be under way).
-        assert _commands(sim) - before <= cycles + 1
+        assert _prints(sim) - before <= cycles + 1
     finally:
         for subscription in [*subscriptions.values(), missing]:
             subscription.close()
@@ -187,13 +187,13 @@ def test_queue_poll_last_subscriber_leaving_ends_the_poll_and_the_connection(
     )
     wait_for(lambda: sim.stats()["open_sessions"] == 0, 5.0, what="the connection closed")
     assert hub.stats()["sim"] == {"connections": 0, "users": 0}
-    commands = _commands(sim)
+    prints = _prints(sim)
     # Coming back: the poll starts again (at once: its last print is over an interval old).
     handle = _handle(hub, sim)
     again = _join(handle, queries[0])
     try:
         assert again.rows(_next_cycle(again, timeout=INTERVAL + 2.0))
-        assert _commands(sim) > commands
+        assert _prints(sim) > prints
     finally:
         again.close()
         handle.close()
