@@ -160,10 +160,13 @@ class QueueSource:
         cycle = subscription.get(max(0.0, timeout))
         if cycle is None:
             return None
+        # A client that failed for good (re-login refused, garbage) is the poll's, and the
+        # poll has replaced it: `offline` with the same words, never `failed`, which would
+        # make the monitor drop its own connection (another one, with several per router).
         try:
             rows = subscription.rows(cycle)
         except LoginError as exc:
-            return Reading("failed", reason=f"router refused the login: {exc.message}")
+            return Reading("offline", reason=f"router refused the login: {exc.message}")
         except TrapError as exc:
             if DENIED_TEXT in exc.message:
                 return Reading("denied", reason=f"router denies /queue/simple/print: {exc.message}")
@@ -171,7 +174,7 @@ class QueueSource:
         except UnreachableError as exc:
             return Reading("offline", reason=str(exc) or "router unreachable")
         except RouterError as exc:
-            return Reading("failed", reason=str(exc) or "router error")
+            return Reading("offline", reason=str(exc) or "router error")
         if rows is None:
             return Reading("offline", reason="router connection not ready")
         if not rows:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from harness.polling import wait_for
-from routeros import RouterEndpoint, TrapError
+from routeros import LoginError, RouterEndpoint, RouterError, TrapError
 from routeros.simulator import Simulator, SimulatorConfig
 from tasks.hub import RouterHandle, RouterHub
 from tasks.queue_poll import COMMAND, Cycle, Subscription, parse_query, poll_of, subscribe
@@ -63,6 +63,14 @@ def _next_cycle(subscription: Subscription, timeout: float = 5.0) -> Cycle:
     cycle = subscription.get(timeout)
     assert cycle is not None, f"no cycle within {timeout:g}s"
     return cycle
+
+
+def _outcome(subscription: Subscription) -> list[dict[str, str]] | RouterError | None:
+    """The next cycle's rows for `subscription`, or the error it carries."""
+    try:
+        return subscription.rows(_next_cycle(subscription, timeout=40.0))
+    except RouterError as exc:
+        return exc
 
 
 def _poll_threads() -> list[threading.Thread]:
@@ -163,6 +171,26 @@ def test_queue_poll_failure_reaches_every_subscriber_and_backs_off(sim: Simulato
         sim.deny_commands()
         for subscription in subscriptions:
             subscription.close()
+        handle.close()
+
+
+def test_queue_poll_refused_relogin_replaces_the_client_then_rows_again(
+    sim: Simulator, hub: RouterHub
+) -> None:
+    handle = _handle(hub, sim)
+    subscription = _join(handle, next(iter(_queries(sim))))
+    try:
+        _next_cycle(subscription)
+        sim.refuse_logins(True)
+        sim.close_connections()  # the client re-dials, its login is refused: it gives up
+        wait_for(lambda: isinstance(_outcome(subscription), LoginError), 20.0, what="the refused login, told")
+        sim.refuse_logins(False)
+        # The poll dropped the client that gave up: a later print logs in again (on the
+        # hub's backoff) and brings rows.
+        wait_for(lambda: isinstance(_outcome(subscription), list), 45.0, what="rows on a new login")
+    finally:
+        sim.refuse_logins(False)
+        subscription.close()
         handle.close()
 
 
