@@ -42,9 +42,10 @@ PRINT = "/queue/simple/print"
 class Row:
     monitors: int
     window_s: float = 0.0
-    live: int = 0  # monitors with a sample before the window
+    live: int = 0  # monitors whose latest entry is a sample when the window begins
     router_commands_per_s: float = 0.0
     queue_prints_per_s: float = 0.0  # of which /queue/simple/print
+    commands_per_s_by_word: dict[str, float] = field(default_factory=dict)
     samples_per_s: float = 0.0
     expected_per_s: float = 0.0
     worker_cpu_percent: float = 0.0
@@ -90,7 +91,10 @@ def run(stack: Stack, bench: EngineBench, k: int) -> Row:
         wait_until(lambda: all(_has_sample(stack, c) for c in sessions), timeout=60 + k / 20, step=1.0)
         row.live = sum(_has_sample(stack, c) for c in sessions)
         if row.live < len(sessions):
-            row.notes.append(f"only {row.live} of {len(sessions)} monitors had a sample before the window")
+            row.notes.append(
+                f"only {row.live} of {len(sessions)} monitors had a sample as their latest entry"
+                " when the window began (the others: offline)"
+            )
         time.sleep(SETTLE)
         before = stack.sim.ask("stats")
         meter = stack.meter()
@@ -102,8 +106,11 @@ def run(stack: Stack, bench: EngineBench, k: int) -> Row:
         row.window_s = round(time.monotonic() - m_a, 1)
         commands = after["commands_total"] - before["commands_total"]
         row.router_commands_per_s = round(commands / row.window_s, 2)
-        prints = after["command_counts"].get(PRINT, 0) - before["command_counts"].get(PRINT, 0)
-        row.queue_prints_per_s = round(prints / row.window_s, 2)
+        counts0, counts1 = before["command_counts"], after["command_counts"]
+        row.commands_per_s_by_word = {
+            word: round((n - counts0.get(word, 0)) / row.window_s, 2) for word, n in counts1.items()
+        }
+        row.queue_prints_per_s = row.commands_per_s_by_word.get(PRINT, 0.0)
         row.router_sessions = after["open_sessions"]
         time.sleep(1.0)  # the last cycle's publishes
         traffic = _traffic_in(stack, set(sessions.values()), int(t_a * 1000), int(t_b * 1000))
