@@ -56,30 +56,25 @@ def parse_query(word: str) -> tuple[str, str]:
 class Cycle:
     """One print's outcome, the same object for every subscriber of the cycle."""
 
-    __slots__ = ("error", "received", "_index")
+    __slots__ = ("error", "received", "_rows", "_index")
 
-    def __init__(
-        self,
-        rows: list[Row] | None,
-        error: RouterError | None,
-        fields: Collection[str],
-    ) -> None:
+    def __init__(self, rows: list[Row] | None, error: RouterError | None, fields: Collection[str]) -> None:
         self.error = error
         self.received = time.monotonic()
-        # field -> value -> rows with that value, in the router's order. None: the
-        # shared connection was not up within the print's timeout.
-        self._index: dict[str, dict[str, list[Row]]] | None = None
-        if rows is not None:
-            self._index = {field: {} for field in fields}
-            for row in rows:
-                for field, by_value in self._index.items():
-                    value = row.get(field)
-                    if value is not None:
-                        by_value.setdefault(value, []).append(row)
+        # None: the shared connection was not up within the print's timeout.
+        self._rows = rows
+        # For the fields the subscribers used when the print went out: value -> rows with
+        # that value, in the router's order.
+        self._index: dict[str, dict[str, list[Row]]] = {field: {} for field in fields}
+        for row in rows or ():
+            for field, by_value in self._index.items():
+                value = row.get(field)
+                if value is not None:
+                    by_value.setdefault(value, []).append(row)
 
     @property
     def failed(self) -> bool:
-        return self.error is not None or self._index is None
+        return self.error is not None or self._rows is None
 
     def rows(self, field: str, value: str) -> list[Row] | None:
         """What `?field=value` would have returned ([] when no queue matches); None when
@@ -87,9 +82,12 @@ class Cycle:
         raising one object would share its traceback)."""
         if self.error is not None:
             raise copy.copy(self.error)
-        if self._index is None:
+        if self._rows is None:
             return None
-        return self._index[field].get(value, [])
+        by_value = self._index.get(field)
+        if by_value is None:  # a subscriber of another field joined while this print ran
+            return [row for row in self._rows if row.get(field) == value]
+        return by_value.get(value, [])
 
 
 class Subscription:

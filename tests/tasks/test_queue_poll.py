@@ -89,6 +89,22 @@ def test_queue_poll_parses_only_name_value_words() -> None:
             parse_query(word)
 
 
+def test_queue_poll_cycle_answers_as_the_query_would_in_the_routers_order() -> None:
+    rows = [
+        {"name": "a", "target": "10.0.0.1/32"},
+        {"name": "b", "target": "10.0.0.2/32"},
+        {"name": "c", "target": "10.0.0.1/32"},
+    ]
+    # Indexed for `name` only: a `target` subscriber joined while the print ran.
+    cycle = Cycle(rows, None, fields={"name"})
+    assert cycle.rows("name", "b") == [rows[1]] and cycle.rows("name", "z") == []
+    assert cycle.rows("target", "10.0.0.1/32") == [rows[0], rows[2]]
+    assert cycle.rows("target", "10.0.0.1") == []  # the whole value, as the query compares it
+    assert not cycle.failed
+    not_up = Cycle(None, None, fields={"name"})
+    assert not_up.failed and not_up.rows("name", "a") is None
+
+
 def test_queue_poll_one_print_per_cycle_feeds_every_subscriber_its_own_queue(
     sim: Simulator, hub: RouterHub
 ) -> None:
