@@ -72,14 +72,16 @@ def main(argv: list[str] | None = None) -> int:
     global _recording
     parser = argparse.ArgumentParser()
     parser.add_argument("--pppoe", type=int, required=True)
+    parser.add_argument("--hotspot", type=int, default=0)
+    parser.add_argument("--static", type=int, default=0)
     parser.add_argument("--password-env", required=True)
     args = parser.parse_args(argv)
     _install_hooks()
     sim = Simulator(
         SimulatorConfig(
             pppoe=args.pppoe,
-            hotspot=0,
-            static=0,
+            hotspot=args.hotspot,
+            static=args.static,
             seed=7,
             password=os.environ[args.password_env],
             max_sessions=20,

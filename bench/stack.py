@@ -147,12 +147,16 @@ class Stack:
         *,
         pppoe: int,
         log_dir: Path,
+        hotspot: int = 0,
+        static: int = 0,
         env: Mapping[str, str] | None = None,
         private_redis: bool = PRIVATE_REDIS,
         redis_args: Sequence[str] = (),
         web_env: Mapping[str, str] | None = None,
     ) -> None:
         self.pppoe = pppoe
+        self.hotspot = hotspot
+        self.static = static
         self.log_dir = log_dir
         self.extra_env = dict(env or {})
         self.use_private_redis = private_redis
@@ -164,6 +168,7 @@ class Stack:
         self.env: dict[str, str] = {}
         self.sim: SimProcess
         self.customers: list[dict[str, Any]] = []  # PPPoE customers ("id", "target", ...)
+        self.queue_customers: list[dict[str, Any]] = []  # hotspot and static-IP customers
         self.control: CeleryProcess
         self.beat: CeleryProcess
         self.web: Uvicorn
@@ -191,7 +196,8 @@ class Stack:
             self.redis_url = self.private.url
         self.sim = SimProcess(
             "bench.engine_sim",
-            ["--pppoe", str(self.pppoe), "--password-env", PASSWORD_VAR],
+            ["--pppoe", str(self.pppoe), "--hotspot", str(self.hotspot), "--static", str(self.static)]
+            + ["--password-env", PASSWORD_VAR],
             env={**os.environ, PASSWORD_VAR: ROUTER_PASSWORD},
         )
         stack.callback(self.sim.stop)
@@ -210,6 +216,7 @@ class Stack:
         stack.callback(runtime.close)
         seeded = seed_customers(url, self.sim)
         self.customers = [c for c in seeded.values() if c["service_type"] == "pppoe"]
+        self.queue_customers = [c for c in seeded.values() if c["service_type"] in ("hotspot", "static_ip")]
         self.control = worker(self.env, self.log_dir, queues="default", concurrency=2, name="bench-control")
         stack.callback(self.control.stop)
         self.beat = beat(self.env, self.log_dir)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +78,9 @@ class _Slot:
     attempt_done: threading.Event = field(default_factory=threading.Event)
 
 
-@dataclass
+# Compared by identity: one per router per hub, and a key for what a router's monitors
+# share beyond its connections (tasks/queue_poll.py).
+@dataclass(eq=False)
 class _Router:
     label: str
     slots: list[_Slot]
@@ -95,6 +97,24 @@ class RouterHandle:
         self._endpoint = endpoint
         self._closed = False
         self._client: RouterClient | None = None  # the one this handle last used
+
+    @property
+    def router(self) -> Hashable:
+        """The same object for every handle of this router on this hub: a key for what
+        the router's monitors in this process share (tasks/queue_poll.py)."""
+        return self._router
+
+    @property
+    def label(self) -> str:
+        return self._router.label
+
+    def share(self) -> RouterHandle:
+        """Another handle on this handle's connection (already logged in, when this one
+        is), for a helper that serves this handle's monitor and others and may outlive
+        it; close() it like any handle."""
+        with self._router.state:
+            self._slot.users += 1
+        return RouterHandle(self._hub, self._router, self._slot, self._endpoint)
 
     def client(self, wait: float | None = None) -> RouterClient | None:
         """The shared, connected client; starts the login on first use.

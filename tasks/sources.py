@@ -5,13 +5,15 @@ Interface targets (`<pppoe-…>`, explicit interfaces) stream
 `!re` per second on a tagged command of the shared connection.
 
 Queue targets (hotspot `<hotspot-u>` dynamic queues, static customers' queue by
-target address) are polled: `/queue/simple/print` with a `?name=` / `?target=`
-query once per interval on the same shared connection. A queue is not an
+target address) are polled: one `/queue/simple/print` of every queue per interval
+per router in the process (tasks/queue_poll.py), from which each monitor takes
+the rows its `?name=` / `?target=` query word matches. A queue is not an
 interface, so monitor-traffic cannot watch it, and `print =interval=` has a
-per-cycle `!done` whose behaviour is unverified (docs/routeros.md, Long-running commands), which a
-one-shot print per interval sidesteps at the cost of one short command per
-second per queue monitor. The queue's `rate` pair is upload/download from the
-target's view (docs/routeros.md, Directions); tasks/message.py does the mapping.
+per-cycle `!done` whose behaviour is unverified (docs/routeros.md, Long-running
+commands), which a one-shot print per interval sidesteps; sharing it makes that
+one command a second per router, not per queue monitor. The queue's `rate` pair
+is upload/download from the target's view (docs/routeros.md, Directions);
+tasks/message.py does the mapping.
 
 Every source yields `Reading`s; a source never sleeps longer than the timeout
 it is given, so the monitor loop keeps its one-second stop latency.
@@ -26,6 +28,7 @@ from typing import Literal, Protocol
 
 from routeros import LoginError, RouterError, Stream, TrapError, UnreachableError
 from tasks.hub import RouterHandle
+from tasks.queue_poll import Subscription, subscribe
 
 ReadingKind = Literal["sample", "reconnecting", "resumed", "gone", "offline", "failed", "denied"]
 
@@ -121,47 +124,49 @@ class InterfaceSource:
 
 
 class QueueSource:
-    """One `/queue/simple/print` query per interval on the shared connection."""
+    """This monitor's queue, picked out of its router's shared `/queue/simple/print`
+    (tasks/queue_poll.py) by its `?name=` / `?target=` query word."""
 
     def __init__(self, handle: RouterHandle, query: str, interval: float) -> None:
         self._handle = handle
         self._query = query
         self._interval = interval
-        self._next_poll = 0.0
-        self._open = False
-        self._woken = threading.Event()  # set by wake(): stop waiting for the next poll
+        self._subscription: Subscription | None = None
+        self._woken = threading.Event()  # set by wake() (a stop): reads return at once from now on
 
     def wake(self) -> None:
         self._woken.set()
+        subscription = self._subscription
+        if subscription is not None:
+            subscription.wake()
 
     def open(self, wait: float) -> bool:
-        """Connect (within `wait`); False while the shared connection is still logging in."""
+        """Connect (within `wait`) and join the router's poll; False while the shared
+        connection is still logging in."""
         if self._handle.client(wait) is None:
             return False
-        self._open = True
-        self._next_poll = time.monotonic()
+        self.close()
+        self._subscription = subscribe(
+            self._handle, self._query, interval=self._interval, proplist=QUEUE_PROPLIST
+        )
         return True
 
     def read(self, timeout: float) -> Reading | None:
-        if not self._open:
+        subscription = self._subscription
+        if subscription is None:
             return Reading("gone", reason="queue source not open")
-        wait = self._next_poll - time.monotonic()
-        if wait > timeout:
-            self._woken.wait(max(0.0, timeout))
+        if self._woken.is_set():
             return None
-        if wait > 0 and self._woken.wait(wait):
+        cycle = subscription.get(max(0.0, timeout))
+        if cycle is None:
             return None
-        self._next_poll = max(self._next_poll + self._interval, time.monotonic())
+        # A client that failed for good (re-login refused, garbage) is the poll's, and the
+        # poll has replaced it: `offline` with the same words, never `failed`, which would
+        # make the monitor drop its own connection (another one, with several per router).
         try:
-            # Bounded so a hung router cannot hold the loop past its stop check.
-            rows = self._handle.call(
-                "/queue/simple/print",
-                queries=(self._query,),
-                proplist=QUEUE_PROPLIST,
-                timeout=min(self._interval, 1.0),
-            )
+            rows = subscription.rows(cycle)
         except LoginError as exc:
-            return Reading("failed", reason=f"router refused the login: {exc.message}")
+            return Reading("offline", reason=f"router refused the login: {exc.message}")
         except TrapError as exc:
             if DENIED_TEXT in exc.message:
                 return Reading("denied", reason=f"router denies /queue/simple/print: {exc.message}")
@@ -169,15 +174,17 @@ class QueueSource:
         except UnreachableError as exc:
             return Reading("offline", reason=str(exc) or "router unreachable")
         except RouterError as exc:
-            return Reading("failed", reason=str(exc) or "router error")
+            return Reading("offline", reason=str(exc) or "router error")
         if rows is None:
             return Reading("offline", reason="router connection not ready")
         if not rows:
             return Reading("gone", reason="queue not found (customer not logged in)")
-        return Reading("sample", dict(rows[0]))
+        return Reading("sample", dict(rows[0]), received=cycle.received)
 
     def close(self) -> None:
-        self._open = False
+        subscription, self._subscription = self._subscription, None
+        if subscription is not None:
+            subscription.close()
 
 
 def all_zero(row: dict[str, str] | None) -> bool:

@@ -24,7 +24,12 @@ def run_bench(module: str, tmp_path: Path, timeout: float, **env: str) -> dict:
         timeout=timeout,
     )
     assert proc.returncode == 0, f"{module} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    name = {"bench.engine": "engine", "bench.naive": "naive", "bench.chaos": "chaos"}[module]
+    name = {
+        "bench.engine": "engine",
+        "bench.naive": "naive",
+        "bench.chaos": "chaos",
+        "bench.queues": "queues",
+    }[module]
     return json.loads((results / f"{name}.json").read_text())
 
 
@@ -57,6 +62,13 @@ def test_bench_naive_way_tiny_run(tmp_path: Path) -> None:
     # 25 logins against max-sessions 20: the router refuses the rest every second.
     assert row["router_peak_sessions"] == 20 and row["router_refused_connections_per_min"] > 0
     assert 0 < row["samples_per_s"] < 25
+
+
+def test_bench_queues_tiny_run(tmp_path: Path) -> None:
+    data = run_bench("bench.queues", tmp_path, 90, BENCH_QUEUE_SIZES="6", BENCH_SECONDS="2", BENCH_SETTLE="0")
+    (row,) = data["rows"]
+    assert row["monitors"] == row["live"] == 6 and not row["notes"], row
+    assert row["samples_per_s"] > 0 and row["router_commands_per_s"] > 0 and row["worker_cpu_percent"] >= 0
 
 
 def test_bench_chaos_two_cheap_faults(tmp_path: Path) -> None:
