@@ -15,7 +15,8 @@ import pytest
 from harness.polling import wait_for
 from tasks import service
 from tasks.queue_poll import COMMAND
-from tests.tasks.conftest import Engine, customer_entries, matches, wait_entry
+from tests.tasks.engine import Engine
+from tests.tasks.streams import customer_entries, matches, wait_entry
 
 QUEUE_MONITORS = 40  # half hotspot (queues by name), half static IP (by target address)
 WINDOW_SAMPLES = 5  # samples every monitor must get inside the counted window
