@@ -114,6 +114,16 @@ def router_stream(router_id: object) -> str:
     return f"{ROUTER_STREAM_PREFIX}{router_id}:stream"
 
 
+def router_id_from_stream(name: str | bytes) -> str | None:
+    """The router id of a router stream's name (as SCAN returns it), else None."""
+    text = as_text(name)
+    suffix = ":stream"
+    if text.startswith(ROUTER_STREAM_PREFIX) and text.endswith(suffix):
+        router_id = text[len(ROUTER_STREAM_PREFIX) : -len(suffix)]
+        return router_id or None
+    return None
+
+
 def router_view(router_id: object) -> str:
     """The router's latest view (JSON, written by its watch each cycle): every customer's
     rate, the online sessions, the unknown ones. The REST routes read it."""
@@ -125,3 +135,4 @@ def router_view(router_id: object) -> str:
 TRAFFIC_STREAMS_PATTERN = f"{PREFIX}:traffic:*"
 SESSION_KEYS_PATTERN = f"{PREFIX}:monitor:session:*"
 ROUTER_KEYS_PATTERN = f"{PREFIX}:router:*"
+ROUTER_STREAMS_PATTERN = f"{PREFIX}:router:*:stream"
