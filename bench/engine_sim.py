@@ -42,15 +42,16 @@ def _install_hooks() -> None:
     emit, send = MonitorStream.emit, ApiSession.send
 
     def logged_emit(
-        self: MonitorStream, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str
+        self: MonitorStream, out: list[bytes], now: int, model: RouterModel, default_drop_mode: str
     ) -> None:
         before = len(out)
-        emit(self, out, sec, model, default_drop_mode)
+        emit(self, out, now, model, default_drop_mode)
         if _recording and len(out) > before:
             for name in self.names:
                 iface = model.interfaces.get(name)
-                if iface is not None:  # rx = up, tx = down (Interface.monitor_words)
-                    _pending.append((name, iface.traffic.up_bps, iface.traffic.down_bps))
+                if iface is not None:  # the rx and tx the row carried (Interface.monitor_words)
+                    rx_bps, tx_bps, _, _ = iface.rates(now)
+                    _pending.append((name, rx_bps, tx_bps))
 
     def logged_send(self: ApiSession, data: bytes) -> None:
         # Taken just before the write: one cycle of 1,000 samples is ~150 kB, and on

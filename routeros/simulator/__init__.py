@@ -8,8 +8,9 @@ switch; the full table is in its section "Unverified behaviour and simulator opt
 tag_position, over_limit, failed_login, pre_login, drop_mode, cancel_unknown,
 queue_rate_unit, default_interval, denied_commands; and on the Simulator, for
 reliability tests: deny_commands(), refuse_logins(), refuse_connections(),
-hold_foreign_sessions(), besides drop_pppoe()/restore_pppoe(), close_connections(),
-send_fatal(), stall() and set_latency().
+hold_foreign_sessions(), besides drop_pppoe()/restore_pppoe(),
+drop_hotspot()/restore_hotspot(), close_connections(), send_fatal(), stall() and
+set_latency(). command_counts() tells what clients cost the router, command by command.
 """
 
 from .config import SimulatorConfig

@@ -135,7 +135,7 @@ class TickedStream(Command):
     interval: float
     deadline: float | None = None
 
-    def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
+    def emit(self, out: list[bytes], now: int, model: RouterModel, default_drop_mode: str) -> None:
         raise NotImplementedError
 
 
@@ -160,7 +160,7 @@ class MonitorStream(TickedStream):
         self.deadline = deadline
         self.zero = {i.name: i.zero_words for i in ifaces}
 
-    def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
+    def emit(self, out: list[bytes], now: int, model: RouterModel, default_drop_mode: str) -> None:
         """Append this cycle's `!re` sentences (one per interface) to out."""
         interfaces, drop_modes, injected = model.interfaces, model.drop_modes, model.injected
         data = b"=.section=" + str(self.section).encode()
@@ -171,7 +171,7 @@ class MonitorStream(TickedStream):
         for name in self.names:
             iface = interfaces.get(name)
             if iface is not None:
-                words = iface.monitor_words(sec)
+                words = iface.monitor_words(now)
                 if name in injected:
                     words = model.with_injected(name, words)
             elif drop_modes.get(name, default_drop_mode) == "zeros":
@@ -211,10 +211,10 @@ class PrintStream(TickedStream):
         self.interval = interval
         self.section = 0
 
-    def emit(self, out: list[bytes], sec: int, model: RouterModel, default_drop_mode: str) -> None:
+    def emit(self, out: list[bytes], now: int, model: RouterModel, default_drop_mode: str) -> None:
         section = attr_word(".section", str(self.section))
         tag = self.tag
-        for row in model.rows(self.menu):
+        for row in self.session.router.table(self.menu, now):
             if self.query.match(row):
                 shown = apply_proplist(row, self.proplist)
                 out.append(tag.sentence(RE, b"".join([attr_word(k, v) for k, v in shown.items()]) + section))
@@ -340,11 +340,11 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: Tag) -> None:
     interval = max(interval, cfg.min_interval)
     proplist = _proplist(attrs)
     fields = None if proplist is None else [_MONITOR_INDEX[p] for p in proplist if p in _MONITOR_INDEX]
-    sec = router.model.now_sec()
+    now = router.model.now_ms()
     if _is_set(attrs, "once"):
         out = []
         for iface in ifaces:
-            words = router.model.with_injected(iface.name, iface.monitor_words(sec))
+            words = router.model.with_injected(iface.name, iface.monitor_words(now))
             body = b"".join(words) if fields is None else b"".join([words[i] for i in fields])
             out.append(tag.sentence(RE, body))
         out.append(tag.sentence(DONE))

@@ -68,13 +68,13 @@ class Interface:
         "type",
         "traffic",
         "base",
-        "link_up",
         "mtu",
         "mac",
         "dynamic",
         "customer",
         "fastpath",
-        "_enc_sec",
+        "_head",
+        "_enc_ms",
         "_enc_words",
         "zero_words",
     )
@@ -91,87 +91,91 @@ class Interface:
         dynamic: bool,
         customer: Customer | None,
         fastpath: bool,
-        fresh: bool = False,
+        v7: bool,
+        since_ms: int | None = None,
     ) -> None:
         self.id = id_
         self.name = name
         self.type = type_
         self.traffic = traffic
-        # Counter offsets: a re-created interface (PPPoE reconnect) starts from zero.
-        self.base = (
-            (traffic.up_bytes, traffic.down_bytes, traffic.up_packets, traffic.down_packets)
-            if fresh
-            else (0, 0, 0, 0)
-        )
-        self.link_up = datetime.now().replace(microsecond=0)
+        # Counter offsets: an interface created while the simulator runs (a PPPoE
+        # reconnect) counts from zero; the ones there at start carry earlier traffic.
+        self.base = traffic.counters(since_ms) if since_ms is not None else (0, 0, 0, 0)
         self.mtu = mtu
         self.mac = mac
         self.dynamic = dynamic
         self.customer = customer
         self.fastpath = fastpath
-        self._enc_sec = -1
+        self._enc_ms = -1
         self._enc_words: tuple[bytes, ...] = ()
         name_word = attr_word("name", name)
         self.zero_words = (name_word,) + tuple(attr_word(f, "0") for f in MONITOR_FIELDS[1:])
+        # The attributes before the counters never change: built once, copied per print.
+        link_up = datetime.now().replace(microsecond=0)
+        head = {".id": id_, "name": name}
+        if not dynamic:
+            head["default-name"] = name
+        head.update({"type": type_, "mtu": str(mtu), "actual-mtu": str(mtu)})
+        if mac:
+            head.update({"l2mtu": "1592", "max-l2mtu": "9796", "mac-address": mac})
+        # v7 writes dates ISO-like, v6 as jan/03/2019 (docs/routeros.md, Router-wide tables)
+        up_text = link_up.strftime("%Y-%m-%d %H:%M:%S" if v7 else "%b/%d/%Y %H:%M:%S").lower()
+        head.update({"last-link-up-time": up_text, "link-downs": "0"})
+        self._head = head
 
-    def monitor_words(self, sec: int) -> tuple[bytes, ...]:
-        """The 14 encoded monitor-traffic words for this second, shared by every stream."""
-        if self._enc_sec == sec:
+    def rates(self, ms: int) -> tuple[int, int, int, int]:
+        """What monitor-traffic reports at ``ms``: (rx bit/s, tx bit/s, rx packet/s, tx packet/s).
+
+        rx is what the router receives from the customer (upload), tx what it sends
+        (download): docs/routeros.md, Directions.
+        """
+        return self.traffic.rates(ms)
+
+    def counters(self, ms: int) -> tuple[int, int, int, int]:
+        """(rx-byte, tx-byte, rx-packet, tx-packet) at ``ms``, since this interface was created."""
+        up_bits, down_bits, up_p, down_p = self.traffic.counters(ms)
+        b = self.base
+        return (up_bits - b[0]) // 8, (down_bits - b[1]) // 8, up_p - b[2], down_p - b[3]
+
+    def monitor_words(self, ms: int) -> tuple[bytes, ...]:
+        """The 14 encoded monitor-traffic words at ``ms``, shared by every stream of that tick."""
+        if self._enc_ms == ms:
             return self._enc_words
-        t = self.traffic
-        t.advance(sec)
-        rx_bps, tx_bps, rx_pps, tx_pps = t.up_bps, t.down_bps, t.up_pps, t.down_pps
+        rx_bps, tx_bps, rx_pps, tx_pps = self.traffic.rates(ms)
         if self.fastpath:
             fp = (rx_pps * 3 // 4, rx_bps * 3 // 4, tx_pps * 3 // 4, tx_bps * 3 // 4)
         else:
             fp = (0, 0, 0, 0)
-        values = (rx_pps, rx_bps, fp[0], fp[1], 0, 0, tx_pps, tx_bps, fp[2], fp[3], 0, t.queue_drops, 0)
+        drops = self.traffic.queue_drops
+        values = (rx_pps, rx_bps, fp[0], fp[1], 0, 0, tx_pps, tx_bps, fp[2], fp[3], 0, drops, 0)
         words = [self.zero_words[0]]
         for key, v in zip(_MONITOR_KEYS[1:], values):
             data = key + str(v).encode()
             words.append(bytes((len(data),)) + data)  # every such word is < 128 bytes
         self._enc_words = tuple(words)
-        self._enc_sec = sec
+        self._enc_ms = ms
         return self._enc_words
 
-    def row(self, sec: int, v7: bool) -> dict[str, str]:
-        t = self.traffic
-        t.advance(sec)
-        rx_b = t.up_bytes - self.base[0]
-        tx_b = t.down_bytes - self.base[1]
-        rx_p = t.up_packets - self.base[2]
-        tx_p = t.down_packets - self.base[3]
-        fmt = "%Y-%m-%d %H:%M:%S" if v7 else "%b/%d/%Y %H:%M:%S"
-        row = {".id": self.id, "name": self.name}
-        if not self.dynamic:
-            row["default-name"] = self.name
-        row.update({"type": self.type, "mtu": str(self.mtu), "actual-mtu": str(self.mtu)})
-        if self.mac:
-            row.update({"l2mtu": "1592", "max-l2mtu": "9796", "mac-address": self.mac})
+    def row(self, ms: int) -> dict[str, str]:
+        rx_b, tx_b, rx_p, tx_p = self.counters(ms)
         fp = 3 if self.fastpath else 0
-        row.update(
-            {
-                "last-link-up-time": self.link_up.strftime(fmt) if v7 else self.link_up.strftime(fmt).lower(),
-                "link-downs": "0",
-                "rx-byte": str(rx_b),
-                "tx-byte": str(tx_b),
-                "rx-packet": str(rx_p),
-                "tx-packet": str(tx_p),
-                "rx-drop": "0",
-                "tx-drop": "0",
-                "tx-queue-drop": "0",
-                "rx-error": "0",
-                "tx-error": "0",
-                "fp-rx-byte": str(rx_b * fp // 4),
-                "fp-tx-byte": str(tx_b * fp // 4),
-                "fp-rx-packet": str(rx_p * fp // 4),
-                "fp-tx-packet": str(tx_p * fp // 4),
-                "running": "true",
-                "disabled": "false",
-                "dynamic": _b(self.dynamic),
-            }
-        )
+        row = self._head.copy()
+        row["rx-byte"] = str(rx_b)
+        row["tx-byte"] = str(tx_b)
+        row["rx-packet"] = str(rx_p)
+        row["tx-packet"] = str(tx_p)
+        row.update(_IFACE_ERRORS)
+        row["fp-rx-byte"] = str(rx_b * fp // 4)
+        row["fp-tx-byte"] = str(tx_b * fp // 4)
+        row["fp-rx-packet"] = str(rx_p * fp // 4)
+        row["fp-tx-packet"] = str(tx_p * fp // 4)
+        row["running"] = "true"
+        row["disabled"] = "false"
+        row["dynamic"] = _b(self.dynamic)
         return row
+
+
+_IFACE_ERRORS = {"rx-drop": "0", "tx-drop": "0", "tx-queue-drop": "0", "rx-error": "0", "tx-error": "0"}
 
 
 class _Queue:
@@ -186,24 +190,29 @@ class _Queue:
         traffic: Traffic,
         package: Package,
         comment: str,
-        fresh: bool,
+        since_ms: int | None,
     ) -> None:
         self.id, self.name, self.target, self.dynamic = id_, name, target, dynamic
         self.traffic, self.package, self.comment = traffic, package, comment
-        self.base = (
-            (traffic.up_bytes, traffic.down_bytes, traffic.up_packets, traffic.down_packets)
-            if fresh
-            else (0, 0, 0, 0)
-        )
+        # A dynamic queue made for a new session counts from zero, like its interface.
+        self.base = traffic.counters(since_ms) if since_ms is not None else (0, 0, 0, 0)
 
 
 class _Session:
     """A /ppp/active or /ip/hotspot/active entry."""
 
-    __slots__ = ("id", "customer", "up_since", "session_id")
+    __slots__ = ("id", "customer", "up_since", "session_id", "base")
 
-    def __init__(self, id_: str, customer: Customer, up_since: float, session_id: str) -> None:
+    def __init__(
+        self,
+        id_: str,
+        customer: Customer,
+        up_since: float,
+        session_id: str,
+        base: tuple[int, int, int, int] = (0, 0, 0, 0),
+    ) -> None:
         self.id, self.customer, self.up_since, self.session_id = id_, customer, up_since, session_id
+        self.base = base  # the customer's traffic counters at login (hotspot bytes-in/out)
 
 
 class RouterModel:
@@ -250,6 +259,7 @@ class RouterModel:
                 dynamic=False,
                 customer=None,
                 fastpath=True,
+                v7=self.v7,
             )
         tr = Traffic(config.seed * 7919 + 100_100, 1_000_000_000, 1_000_000_000)
         self.interfaces["bridge-lan"] = Interface(
@@ -262,6 +272,7 @@ class RouterModel:
             dynamic=False,
             customer=None,
             fastpath=True,
+            v7=self.v7,
         )
         rng_uptime = random.Random(f"uptime-{config.seed}")
         for c in self.customers:
@@ -272,8 +283,7 @@ class RouterModel:
             if c.service_type == "pppoe":
                 self._pppoe_up(c, since, notify=False)
             elif c.service_type == "hotspot":
-                self.hotspot_active[c.username] = _Session(self._next_id("ip/hotspot/active"), c, since, "")
-                self._add_queue(c, dynamic=True, name=self.target_of(c), target=f"{c.address}/32")
+                self._hotspot_up(c, since, notify=False)
             else:
                 self._add_queue(c, dynamic=False, name=self.target_of(c), target=f"{c.address}/32")
 
@@ -297,8 +307,15 @@ class RouterModel:
         """The customer's interface or queue name, as the router holds it."""
         return self.wire(c.target)
 
-    def now_sec(self) -> int:
-        return int(time.monotonic() - self._t0)
+    def now_ms(self) -> int:
+        """Simulated time in whole milliseconds: what every counter and rate is read at."""
+        return int((time.monotonic() - self._t0) * 1000)
+
+    @property
+    def dead(self) -> str:
+        """The value of `.dead` in a listen's removal row: `yes` before v7, `true` from it
+        (docs/routeros.md, Router-wide tables)."""
+        return "true" if self.v7 else "yes"
 
     def interface_by_id(self, item_id: str) -> Interface | None:
         return next((i for i in self.interfaces.values() if i.id == item_id), None)
@@ -313,9 +330,13 @@ class RouterModel:
         for listener in list(self._listeners):
             listener(menu, item_id, row)
 
-    # ---- PPPoE lifecycle (faults) ---------------------------------------------------------
+    # ---- session lifecycle (faults) --------------------------------------------------------
+    # A session that ends takes its dynamic interface and queue with it; one that starts
+    # gets new ones, with new .id values and counters from zero. Every listen sees the
+    # same change the monitors see.
 
     def _pppoe_up(self, c: Customer, since: float, notify: bool) -> None:
+        now = self.now_ms() if notify else None
         self._session_seq += 1
         sess = _Session(self._next_id("ppp/active"), c, since, f"0x{self._session_seq:08X}")
         self.ppp_active[c.username] = sess
@@ -329,20 +350,30 @@ class RouterModel:
             dynamic=True,
             customer=c,
             fastpath=False,
-            fresh=notify,
+            v7=self.v7,
+            since_ms=now,
         )
         self.interfaces[iface.name] = iface
         name = self.target_of(c)
-        q = self._add_queue(c, dynamic=True, name=name, target=name, fresh=notify)
+        q = self._add_queue(c, dynamic=True, name=name, target=name, since_ms=now)
         self.drop_modes.pop(iface.name, None)
-        if notify:
-            sec = self.now_sec()
+        if now is not None:
             self._notify("ppp/active", sess.id, lambda: self.ppp_row(sess))
-            self._notify("interface", iface.id, lambda: iface.row(sec, self.v7))
+            self._notify("interface", iface.id, lambda: iface.row(now))
+            self._notify("queue/simple", q.id, lambda: self.queue_row(q))
+
+    def _hotspot_up(self, c: Customer, since: float, notify: bool) -> None:
+        now = self.now_ms() if notify else None
+        base = self.traffic[c.username].counters(now) if now is not None else (0, 0, 0, 0)
+        sess = _Session(self._next_id("ip/hotspot/active"), c, since, "", base)
+        self.hotspot_active[c.username] = sess
+        q = self._add_queue(c, dynamic=True, name=self.target_of(c), target=f"{c.address}/32", since_ms=now)
+        if now is not None:
+            self._notify("ip/hotspot/active", sess.id, lambda: self.hotspot_row(sess, self.now_ms()))
             self._notify("queue/simple", q.id, lambda: self.queue_row(q))
 
     def _add_queue(
-        self, c: Customer, *, dynamic: bool, name: str, target: str, fresh: bool = False
+        self, c: Customer, *, dynamic: bool, name: str, target: str, since_ms: int | None = None
     ) -> _Queue:
         q = _Queue(
             self._next_id("queue/simple"),
@@ -352,16 +383,20 @@ class RouterModel:
             self.traffic[c.username],
             c.package,
             "" if dynamic else self.wire(c.name),
-            fresh,
+            since_ms,
         )
         self.queues[name] = q
         return q
 
-    def pppoe_customer(self, username: str) -> Customer:
+    def _customer(self, username: str, service_type: str) -> Customer:
         c = self.by_username.get(username)
-        if c is None or c.service_type != "pppoe":
-            raise KeyError(f"no PPPoE customer {username!r}")
+        if c is None or c.service_type != service_type:
+            label = {"pppoe": "PPPoE", "hotspot": "hotspot"}[service_type]
+            raise KeyError(f"no {label} customer {username!r}")
         return c
+
+    def pppoe_customer(self, username: str) -> Customer:
+        return self._customer(username, "pppoe")
 
     def inject(self, name: str, field: str, values: tuple[str, ...]) -> None:
         """Queue ``values`` of ``field`` for the next monitor-traffic rows of interface ``name``."""
@@ -404,6 +439,24 @@ class RouterModel:
             return
         self._pppoe_up(c, time.monotonic(), notify=True)
 
+    def drop_hotspot(self, username: str) -> None:
+        """The hotspot user logs out: the /ip/hotspot/active entry and its dynamic queue vanish."""
+        c = self._customer(username, "hotspot")
+        sess = self.hotspot_active.pop(username, None)
+        if sess is None:
+            return
+        q = self.queues.pop(self.target_of(c), None)
+        self._notify("ip/hotspot/active", sess.id, None)
+        if q is not None:
+            self._notify("queue/simple", q.id, None)
+
+    def restore_hotspot(self, username: str) -> None:
+        """The hotspot user logs in again: a new entry and queue, counters from zero."""
+        c = self._customer(username, "hotspot")
+        if username in self.hotspot_active:
+            return
+        self._hotspot_up(c, time.monotonic(), notify=True)
+
     # ---- rows -----------------------------------------------------------------------------
 
     def ppp_row(self, s: _Session) -> dict[str, str]:
@@ -422,12 +475,16 @@ class RouterModel:
             "radius": "false",
         }
 
-    def queue_row(self, q: _Queue) -> dict[str, str]:
+    def queue_row(self, q: _Queue, ms: int | None = None) -> dict[str, str]:
+        """A simple queue: pairs are target upload/download (docs/routeros.md, Directions);
+        `bytes` grows by what `rate` says, as the interface counters do."""
         t = q.traffic
-        t.advance(self.now_sec())
+        now = self.now_ms() if ms is None else ms
+        up_bits, down_bits, up_p, down_p = t.counters(now)
+        up_b, down_b = (up_bits - q.base[0]) // 8, (down_bits - q.base[1]) // 8
+        up_p, down_p = up_p - q.base[2], down_p - q.base[3]
+        up_bps, down_bps, up_pps, down_pps = t.rates(now)
         div = 8 if self.config.queue_rate_unit == "Bps" else 1
-        up_b, down_b = t.up_bytes - q.base[0], t.down_bytes - q.base[1]
-        up_p, down_p = t.up_packets - q.base[2], t.down_packets - q.base[3]
         p = q.package
         row = {
             ".id": q.id,
@@ -449,9 +506,9 @@ class RouterModel:
             "total-packets": "0",
             "dropped": f"0/{t.queue_drops}",
             "total-dropped": "0",
-            "rate": f"{t.up_bps // div}/{t.down_bps // div}",
+            "rate": f"{up_bps // div}/{down_bps // div}",
             "total-rate": "0",
-            "packet-rate": f"{t.up_pps}/{t.down_pps}",
+            "packet-rate": f"{up_pps}/{down_pps}",
             "total-packet-rate": "0",
             "queued-packets": "0/0",
             "total-queued-packets": "0",
@@ -465,15 +522,41 @@ class RouterModel:
             row["comment"] = q.comment
         return row
 
-    def rows(self, menu: str) -> list[dict[str, str]]:
-        sec = self.now_sec()
+    def hotspot_row(self, s: _Session, ms: int) -> dict[str, str]:
+        c = s.customer
+        up_bits, down_bits, up_p, down_p = self.traffic[c.username].counters(ms)
+        b = s.base
+        return {
+            ".id": s.id,
+            "server": "hotspot1",
+            "user": self.wire(c.username),
+            "domain": "",
+            "address": c.address,
+            "mac-address": c.mac_address,
+            "login-by": "http-chap",
+            "uptime": format_duration(time.monotonic() - s.up_since),
+            "idle-time": "0s",
+            "idle-timeout": "5m",
+            "keepalive-timeout": "2m",
+            # in = received from the client (upload), out = sent to it (download)
+            "bytes-in": str((up_bits - b[0]) // 8),
+            "bytes-out": str((down_bits - b[1]) // 8),
+            "packets-in": str(up_p - b[2]),
+            "packets-out": str(down_p - b[3]),
+            "radius": "false",
+            "blocked": "false",
+        }
+
+    def rows(self, menu: str, ms: int | None = None) -> list[dict[str, str]]:
+        """A menu's rows at time ``ms`` (now by default)."""
+        now = self.now_ms() if ms is None else ms
         cfg = self.config
         if menu == "interface":
-            return [i.row(sec, self.v7) for i in self.interfaces.values()]
+            return [i.row(now) for i in self.interfaces.values()]
         if menu == "ppp/active":
             return [self.ppp_row(s) for s in self.ppp_active.values()]
         if menu == "queue/simple":
-            return [self.queue_row(q) for q in self.queues.values()]
+            return [self.queue_row(q, now) for q in self.queues.values()]
         if menu == "ppp/secret":
             return [
                 {
@@ -537,32 +620,7 @@ class RouterModel:
             )
             return rows
         if menu == "ip/hotspot/active":
-            out = []
-            for s in self.hotspot_active.values():
-                c, t = s.customer, self.traffic[s.customer.username]
-                t.advance(sec)
-                out.append(
-                    {
-                        ".id": s.id,
-                        "server": "hotspot1",
-                        "user": self.wire(c.username),
-                        "domain": "",
-                        "address": c.address,
-                        "mac-address": c.mac_address,
-                        "login-by": "http-chap",
-                        "uptime": format_duration(time.monotonic() - s.up_since),
-                        "idle-time": "0s",
-                        "idle-timeout": "5m",
-                        "keepalive-timeout": "2m",
-                        "bytes-in": str(t.up_bytes),
-                        "bytes-out": str(t.down_bytes),
-                        "packets-in": str(t.up_packets),
-                        "packets-out": str(t.down_packets),
-                        "radius": "false",
-                        "blocked": "false",
-                    }
-                )
-            return out
+            return [self.hotspot_row(s, now) for s in self.hotspot_active.values()]
         if menu == "ip/hotspot/user":
             rows = [
                 {
@@ -583,8 +641,7 @@ class RouterModel:
             for c in self.customers:
                 if c.service_type != "hotspot":
                     continue
-                t = self.traffic[c.username]
-                t.advance(sec)
+                up_bits, down_bits, up_p, down_p = self.traffic[c.username].counters(now)
                 rows.append(
                     {
                         ".id": self.hotspot_user_ids[c.username],
@@ -594,10 +651,10 @@ class RouterModel:
                         "profile": c.package.name,
                         "mac-address": c.mac_address,
                         "uptime": "0s",
-                        "bytes-in": str(t.up_bytes),
-                        "bytes-out": str(t.down_bytes),
-                        "packets-in": str(t.up_packets),
-                        "packets-out": str(t.down_packets),
+                        "bytes-in": str(up_bits // 8),
+                        "bytes-out": str(down_bits // 8),
+                        "packets-in": str(up_p),
+                        "packets-out": str(down_p),
                         "dynamic": "false",
                         "disabled": "false",
                         "default": "false",

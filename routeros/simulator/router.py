@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
 from typing import TYPE_CHECKING
 
 from .commands import command_key
@@ -41,14 +41,18 @@ class RouterCore:
         self.logins = 0
         self.failed_logins = 0
         self.commands_total = 0
+        # Commands received after login, by command word as sent ("/interface/print"):
+        # what a client costs the router (Simulator.command_counts).
+        self.command_counts: Counter[str] = Counter()
         self.refused_connections = 0
         self.denied_commands = 0  # answered "not enough permissions"
         self.bytes_sent = 0
         self.skipped_cycles = 0  # stream cycles not sent because a client was not reading
         self._command_times: deque[float] = deque()
 
-    def count_command(self) -> None:
+    def count_command(self, word: str) -> None:
         self.commands_total += 1
+        self.command_counts[word] += 1
         now = time.monotonic()
         times = self._command_times
         times.append(now)
@@ -57,13 +61,14 @@ class RouterCore:
         while times[0] < limit:
             times.popleft()
 
-    def table(self, menu: str) -> list[dict[str, str]]:
-        """A menu's rows: the model's, or those that describe the API service itself."""
+    def table(self, menu: str, ms: int | None = None) -> list[dict[str, str]]:
+        """A menu's rows at ``ms`` (now by default): the model's, or those that describe
+        the API service itself."""
         if menu == "ip/service":
             return self._services()
         if menu == "user/active":
             return self._active_users()
-        return self.model.rows(menu)
+        return self.model.rows(menu, ms)
 
     def _services(self) -> list[dict[str, str]]:
         # The two services we serve, as /ip/service prints them (docs/routeros.md,
@@ -177,6 +182,7 @@ class RouterCore:
             "running_commands": running,
             "monitor_streams": streams,
             "commands_total": self.commands_total,
+            "command_counts": dict(self.command_counts),
             "commands_per_second": round(recent / _RATE_WINDOW, 2),
             "refused_connections": self.refused_connections,
             "denied_commands": self.denied_commands,

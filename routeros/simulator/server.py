@@ -138,6 +138,23 @@ class Simulator:
     def stats(self) -> dict[str, Any]:
         return self._call(lambda r: r.stats())
 
+    def command_counts(self) -> dict[str, int]:
+        """Commands received since the start or the last reset, by command word as the
+        client sent it: {"/interface/print": 12, "/cancel": 1, ...}. Logins before
+        success are not counted; everything after is, whether it succeeds or not."""
+        return self._call(lambda r: dict(r.command_counts))
+
+    def reset_command_counts(self) -> dict[str, int]:
+        """Start counting afresh; returns the counts up to now (read and reset at once, so
+        no command falls between them). stats()["commands_total"] keeps running."""
+
+        def run(r: RouterCore) -> dict[str, int]:
+            counts = dict(r.command_counts)
+            r.command_counts.clear()
+            return counts
+
+        return self._call(run)
+
     def customers(self) -> dict[str, Any]:
         host = self.config.advertise_host or (
             "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
@@ -173,6 +190,15 @@ class Simulator:
     def restore_pppoe(self, username: str) -> None:
         """The customer dials in again: new session and interface, counters from zero."""
         self._call(lambda r: r.model.restore_pppoe(username))
+
+    def drop_hotspot(self, username: str) -> None:
+        """The hotspot user logs out: its /ip/hotspot/active entry and dynamic queue vanish
+        (a listen sees `.dead`). KeyError for a user who is not a hotspot customer."""
+        self._call(lambda r: r.model.drop_hotspot(username))
+
+    def restore_hotspot(self, username: str) -> None:
+        """The hotspot user logs in again: a new entry (new `.id`) and queue, counters from zero."""
+        self._call(lambda r: r.model.restore_hotspot(username))
 
     def inject_monitor_values(self, interface: str, field: str, *values: str) -> None:
         """The next monitor-traffic rows of ``interface`` carry these values of ``field``, one

@@ -226,7 +226,7 @@ class ApiSession(asyncio.Protocol):
             else:
                 self._not_logged_in(tw)
             return
-        self.router.count_command()
+        self.router.count_command(command)
         if command == "/cancel":
             self._cancel(attrs, tw)
             return
@@ -336,7 +336,7 @@ class ApiSession(asyncio.Protocol):
         """First cycle right away (as the router does), then one per interval from the ticker."""
         router = self.router
         out: list[bytes] = []
-        stream.emit(out, router.model.now_sec(), router.model, router.config.drop_mode)
+        stream.emit(out, router.model.now_ms(), router.model, router.config.drop_mode)
         if out:
             self.send(b"".join(out))
         self._schedule(stream, self.loop.time() + stream.interval)
@@ -356,7 +356,7 @@ class ApiSession(asyncio.Protocol):
         model = router.model
         now = self.loop.time()
         horizon = now + _TICK_SLACK
-        sec = model.now_sec()
+        now_ms = model.now_ms()
         default_mode = router.config.drop_mode
         heap = self._heap
         out: list[bytes] = []
@@ -374,7 +374,7 @@ class ApiSession(asyncio.Protocol):
             elif self._write_paused:
                 router.skipped_cycles += 1
             else:
-                stream.emit(out, sec, model, default_mode)
+                stream.emit(out, now_ms, model, default_mode)
             nxt = due + stream.interval
             if nxt <= now:  # fell behind (e.g. the loop was busy): skip cycles rather than burst
                 nxt = now + stream.interval
@@ -393,11 +393,12 @@ class ApiSession(asyncio.Protocol):
             return
         out: list[bytes] = []
         built: dict[str, str] | None = None
+        dead = attr_word(".dead", self.router.model.dead)
         for cmd in list(self.running.values()):
             if not isinstance(cmd, ListenStream) or cmd.menu != menu or cmd.finished:
                 continue
             if row is None:
-                out.append(cmd.tag.sentence(RE, attr_word(".id", item_id) + attr_word(".dead", "true")))
+                out.append(cmd.tag.sentence(RE, attr_word(".id", item_id) + dead))
             else:
                 if built is None:
                     built = row()

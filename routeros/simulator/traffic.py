@@ -1,9 +1,18 @@
 """Seeded per-customer traffic: a small state machine stepped once per simulated second.
 
 Every stream, print and queue that looks at a customer reads the same Traffic object, so
-cost is one step per customer per second no matter how many monitors watch it.
+cost is one step per customer per second no matter how many monitors watch it, and
+nothing at all for a customer nobody looks at (it catches up when next read).
 Directions are the customer's: "down" = router transmits to the customer (tx on
 <pppoe-…>), "up" = router receives from the customer (rx).
+
+One traffic function feeds both views of it. Within simulated second k the rates are
+constant (``down_bps``...); the counters are their integral, continuous in time
+(`counters`); and the rate a router reports at time t is the average over the second
+before t (`rates`), which is exactly what the counters grew by over that second. So a
+client reading byte counters at any times sees the sum of what monitor-traffic streamed
+over the same span, within rounding (docs/routeros.md, Router-wide tables).
+Times are whole milliseconds of simulated time.
 """
 
 from __future__ import annotations
@@ -37,8 +46,9 @@ class Traffic:
         "down_pps",
         "up_pps",
         "queue_drops",
-        "down_bytes",
-        "up_bytes",
+        "_prev",
+        "down_bits",
+        "up_bits",
         "down_packets",
         "up_packets",
     )
@@ -48,16 +58,19 @@ class Traffic:
         self.down_cap = max(1, down_cap)
         self.up_cap = max(1, up_cap)
         self.sec = start_sec
-        self.down_bytes = self.up_bytes = self.down_packets = self.up_packets = 0
         self._state = self._rng.choices(_NEXT_STATES, _NEXT_WEIGHTS)[0]
         self._left = self._rng.randint(*_DURATION[self._state])
         self._level = self._rng.uniform(0.25, 0.6)
         self._rates()
-        # Pre-existing sessions have carried traffic before the simulator started.
-        self.down_bytes = self._rng.randint(0, 2_000_000_000)
-        self.up_bytes = self.down_bytes // self._rng.randint(8, 20)
-        self.down_packets = self.down_bytes // _DOWN_PACKET_BYTES
-        self.up_packets = self.up_bytes // _UP_PACKET_BYTES
+        # The rates of the second before `sec` (up_bps, down_bps, up_pps, down_pps).
+        self._prev = (self.up_bps, self.down_bps, self.up_pps, self.down_pps)
+        # Counters at the start of second `sec`. Pre-existing sessions have carried
+        # traffic before the simulator started.
+        down_bytes = self._rng.randint(0, 2_000_000_000)
+        up_bytes = down_bytes // self._rng.randint(8, 20)
+        self.down_bits, self.up_bits = down_bytes * 8, up_bytes * 8
+        self.down_packets = down_bytes // _DOWN_PACKET_BYTES
+        self.up_packets = up_bytes // _UP_PACKET_BYTES
 
     def advance(self, sec: int) -> None:
         gap = sec - self.sec
@@ -70,11 +83,41 @@ class Traffic:
         while self.sec < sec:
             self._step()
 
+    def counters(self, ms: int) -> tuple[int, int, int, int]:
+        """(up bits, down bits, up packets, down packets) carried up to time ``ms``."""
+        sec, f = divmod(ms, 1000)
+        self.advance(sec)
+        if sec < self.sec:  # a time before this second was stepped: its start
+            f = 0
+        return (
+            self.up_bits + self.up_bps * f // 1000,
+            self.down_bits + self.down_bps * f // 1000,
+            self.up_packets + self.up_pps * f // 1000,
+            self.down_packets + self.down_pps * f // 1000,
+        )
+
+    def rates(self, ms: int) -> tuple[int, int, int, int]:
+        """(up bit/s, down bit/s, up packet/s, down packet/s) over the second before ``ms``:
+        what `counters` grew by from ms - 1000 to ms, within rounding."""
+        sec, f = divmod(ms, 1000)
+        self.advance(sec)
+        if sec < self.sec:
+            f = 0
+        g = 1000 - f
+        p = self._prev
+        return (
+            (p[0] * g + self.up_bps * f) // 1000,
+            (p[1] * g + self.down_bps * f) // 1000,
+            (p[2] * g + self.up_pps * f) // 1000,
+            (p[3] * g + self.down_pps * f) // 1000,
+        )
+
     def _accumulate(self, seconds: int) -> None:
-        self.down_bytes += self.down_bps * seconds // 8
-        self.up_bytes += self.up_bps * seconds // 8
+        self.down_bits += self.down_bps * seconds
+        self.up_bits += self.up_bps * seconds
         self.down_packets += self.down_pps * seconds
         self.up_packets += self.up_pps * seconds
+        self._prev = (self.up_bps, self.down_bps, self.up_pps, self.down_pps)
 
     def _step(self) -> None:
         self._accumulate(1)

@@ -407,6 +407,15 @@ def test_print_interval_repeats_rows_per_section_with_done_per_cycle(wire: WireC
     wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "pi")
 
 
+def test_print_interval_serves_the_api_service_menus_too(wire: WireClient) -> None:
+    wire.send("/ip/service/print", "=.proplist=name", "=interval=0.1", ".tag=si")
+    cycle = wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "si")
+    assert [attrs(s)["name"] for s in cycle[:-1]] == ["api", "api-ssl"]
+    wire.send("/cancel", "=tag=si")
+    wire.read_until(lambda s: s[0] == "!trap" and tag_of(s) == "si")
+    wire.read_until(lambda s: s[0] == "!done" and tag_of(s) == "si")
+
+
 def test_monitor_traffic_accepts_interface_internal_id(sim: Simulator, wire: WireClient) -> None:
     name = pppoe_names(sim)[2]
     item_id = attrs(wire.command("/interface/print", f"?name={name}", "=.proplist=.id")[0])[".id"]

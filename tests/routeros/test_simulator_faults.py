@@ -115,6 +115,8 @@ def test_drop_and_restore_pppoe_seen_by_ppp_active_listen(sim: Simulator, wire: 
     old_iface = attrs(wire.command("/interface/print", f"?name={iface}")[0])
     wire.send("/ppp/active/listen", ".tag=l")
     wire.send("/interface/listen", ".tag=il", "=.proplist=name,rx-byte,tx-byte")
+    # Once this is answered both listens are registered: the drop cannot overtake them.
+    wire.command("/system/identity/print")
     sim.drop_pppoe(user)
     dead = wire.read_until(lambda s: tag_of(s) == "l")[-1]
     assert dead == ["!re", ".tag=l", f"=.id={old['.id']}", "=.dead=true"]

@@ -100,11 +100,26 @@ def test_traffic_download_exceeds_upload_most_of_the_time_with_bursts_and_idle()
 
 def test_traffic_counters_only_grow() -> None:
     t = Traffic(1, 10_000_000, 5_000_000)
-    last = (t.down_bytes, t.up_bytes)
-    for sec in (1, 2, 5, 100, 101, 5000):
-        t.advance(sec)
-        assert (t.down_bytes, t.up_bytes) >= last
-        last = (t.down_bytes, t.up_bytes)
+    last = t.counters(0)
+    for ms in (1, 999, 1000, 2500, 5000, 100_000, 101_000, 5_000_123):
+        now = t.counters(ms)
+        assert all(a >= b for a, b in zip(now, last))
+        last = now
+
+
+@pytest.mark.parametrize("phase_ms", [0, 1, 499, 999])
+def test_traffic_rate_is_what_the_counters_grew_by_over_the_second_before(phase_ms: int) -> None:
+    t = Traffic(7, 50_000_000, 20_000_000)
+    # Read every second at this phase, with a gap long enough for the catch-up in between.
+    times = [phase_ms + 1000 * k for k in (*range(1, 200), *range(260, 300))]
+    last = t.counters(times[0])
+    for ms in times[1:]:
+        now = t.counters(ms)
+        if ms - 1000 in times:
+            rates = t.rates(ms)
+            for grown, rate in zip((b - a for a, b in zip(last, now)), rates):
+                assert abs(grown - rate) <= 1  # bits (or packets) over one second, within rounding
+        last = now
 
 
 def _env(**extra: str) -> dict[str, str]:
