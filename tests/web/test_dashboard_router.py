@@ -25,7 +25,16 @@ from tasks import sessions
 from tasks.message import format_bps
 from tests.tasks.conftest import Engine
 from tests.web.browser import launch_chromium
-from tests.web.test_dashboard import DESKTOP, PHONE, FrameLog, shoot, snapshot, wait_panel, watch
+from tests.web.test_dashboard import (
+    DESKTOP,
+    PHONE,
+    SCREENSHOTS,
+    FrameLog,
+    shoot,
+    snapshot,
+    wait_panel,
+    watch,
+)
 
 PPPOE, HOTSPOT, STATIC = 8, 2, 2
 STRANGER = 3  # the index of the PPPoE customer whose row is deleted: an unknown session
@@ -139,7 +148,6 @@ def test_dashboard_router_view_top_sessions_unknown_and_drill_down(
 
     wait_for(by_upload, 10.0, what="the table by upload", step=0.25)
     assert page.locator("th[aria-sort=descending]").inner_text().startswith("Upload")
-    shoot(page, "router-view-desktop.png")
     page.get_by_role("button", name="Download", exact=True).click()
 
     # A session search finds a customer by its name.
@@ -160,6 +168,11 @@ def test_dashboard_router_view_top_sessions_unknown_and_drill_down(
     page.locator(f'#top-rows tr[data-customer-id="{cid}"] .top-name').click()
     wait_panel(page, cid, lambda p: len(p["sampleIds"]) >= 2, 30.0, "the clicked customer's samples")
     page.locator(f'#top-rows tr[data-customer-id="{cid}"] .badge').wait_for(state="visible", timeout=10_000)
+    page.mouse.move(0, 0)  # no hover underline in the picture
+    page.evaluate("window.scrollTo(0, 0)")
+    page.wait_for_timeout(300)
+    shoot(page, "router-view-desktop.png")
+    page.locator("#router-view").screenshot(path=str(SCREENSHOTS / "router-view.png"))
     # A second click shows the same panel: no second monitor, no error.
     page.locator(f'#top-rows tr[data-customer-id="{cid}"] .top-name').click()
     assert page.locator("#router-action").is_hidden()
