@@ -354,6 +354,8 @@ export class RouterView {
     const words = this.reason ? `No live view: ${this.reason}` : "";
     setText(this.stateLine, words);
     this.stateLine.hidden = !words;
+    // Nothing to show (the watch is off, or cannot read the router): the reason only.
+    this.root.classList.toggle("is-unavailable", this.reason !== null);
 
     const wanted = new Set();
     let at = 0;
