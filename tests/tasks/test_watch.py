@@ -17,7 +17,7 @@ from harness.polling import wait_for
 from harness.seed import ROUTER_ID
 from tasks import keys, service, sessions, watch_lifecycle
 from tasks.semaphore import Semaphore
-from tests.tasks.conftest import Engine, customer_entries, wait_entry
+from tests.tasks.conftest import Engine, customer_entries, start_flower, wait_entry
 from tests.tasks.streams import decoded
 
 PPPOE, HOTSPOT, STATIC = 12, 3, 3
@@ -314,3 +314,28 @@ def test_watch_says_why_while_the_router_is_away_and_catches_up_after(engine: En
     wait_for(lambda: _view(engine).get("status") == "ok", 20, what="the view to be current again")
     engine.sim.restore_pppoe(username)
     wait_for(lambda: _events(engine, "session_up", cid), 10, what="its return")
+
+
+def test_watch_is_one_flower_row_naming_the_router(engine: Engine, tmp_path: Any) -> None:
+    import httpx
+
+    base = start_flower(engine, tmp_path, "noc", "Fl0wer-ops-4k")
+    old = wait_for(lambda: _watch_tokens(engine), 20, what="a watch")
+    # Flower knows tasks from the events it saw: restart the watch under its eyes.
+    watch_lifecycle.request_stop(engine.redis, ROUTER_ID, "restart for flower")
+    wait_for(lambda: _watch_tokens(engine) and _watch_tokens(engine) != old, 20, what="a new watch")
+
+    def listed() -> dict[str, Any] | None:
+        response = httpx.get(
+            f"{base}/api/tasks", params={"search": "sim-router"}, auth=("noc", "Fl0wer-ops-4k")
+        )
+        rows = [
+            t
+            for t in response.json().values()
+            if t["name"] == "tasks.watch.watch" and t["state"] == "STARTED"
+        ]
+        return rows[0] if len(rows) == 1 else None
+
+    row = wait_for(listed, 15, what="flower to list the running watch")
+    assert ROUTER_ID in row["kwargs"] and "sim-router" in row["kwargs"]
+    assert row["uuid"].startswith(f"watch-{ROUTER_ID}-")
