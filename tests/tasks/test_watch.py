@@ -227,6 +227,16 @@ def test_watch_is_stopped_when_disabled_and_relaunched(engine: Engine) -> None:
     )
     # ROUTER_WATCH is still true for the control worker: its reconciler starts it again.
     wait_for(lambda: _watch_tokens(engine) and _watch_tokens(engine) != old, 20, what="a new watch")
+    # A router that vanished (no routers row, no customer) has its watch stopped.
+    old = _watch_tokens(engine)
+    summary = watch_lifecycle.reconcile_watches(engine.redis, {}, get_settings())
+    assert (summary["watches_stopped"], summary["watches_started"]) == (1, 0)
+    wait_for(
+        lambda: f"ended: {watch_lifecycle.ROUTER_GONE}" in engine.log_of("monitors"),
+        10,
+        what="the watch of a vanished router to stop",
+    )
+    wait_for(lambda: _watch_tokens(engine) and _watch_tokens(engine) != old, 20, what="a new watch")
     flower_view = engine.log_of("monitors")
     assert f"tasks.watch.watch[watch-{ROUTER_ID}-" in flower_view
 
