@@ -180,8 +180,10 @@ class Reconciler:
     def _watches(self) -> None:
         """One router watch per router; a failure here costs the monitors nothing."""
         try:
-            with sessions.db() as s:
-                routers = watch_lifecycle.known_routers(s)
+            routers: dict[str, str] = {}
+            if self.settings.router_watch:
+                with sessions.db() as s:
+                    routers = watch_lifecycle.known_routers(s)
             self.summary.update(watch_lifecycle.reconcile_watches(self.redis, routers, self.settings))
         except Exception as exc:
             log.warning("reconcile of the router watches failed: %s", exc)

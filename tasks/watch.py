@@ -50,7 +50,7 @@ from sqlalchemy import case, func, literal, update
 
 from common.backoff import Backoff
 from models import Customer
-from routeros import RouterEndpoint, RouterError, Stream, TrapError
+from routeros import LoginError, RouterEndpoint, RouterError, Stream, TrapError
 from settings import get_settings
 from tasks import lifecycle, runtime, sessions
 from tasks.app import app
@@ -59,7 +59,7 @@ from tasks.keys import customer_owner, watch_stop
 from tasks.leases import LeaseHandle
 from tasks.lifecycle import LEASE_LOST, NOT_WANTED, REVOKED, WORKER_SHUTDOWN
 from tasks.message import SESSION_DOWN, SESSION_UP, MessageError, RouterMeta, session_entry, top_entries
-from tasks.monitor import router_trouble
+from tasks.monitor import DENIED_BACKOFF_INITIAL, DENIED_BACKOFF_MAX, router_trouble
 from tasks.rates import CounterRates
 from tasks.router_customers import Directory, load_directory
 from tasks.router_view import (
@@ -87,7 +87,9 @@ OPEN_WAIT = 0.2
 LISTEN_WAIT = 0.25
 # A listen stream must never drop a row (a lost `.dead` is a session online forever).
 LISTEN_QUEUE = 1_000_000
-# The longest a print may take (a router answering 2,000 rows takes well under a second).
+# The longest a print may take (a router answering 2,000 rows takes well under a second),
+# and never more than a quarter of the lease TTL: the loop does not renew its lease
+# while it waits (tasks/leases.py renews only loops that make progress).
 PRINT_TIMEOUT = 5.0
 # The router's customers are re-read this often, and at most this often after an
 # unknown login shows up (a customer added meanwhile).
@@ -145,8 +147,10 @@ class RouterWatch:
         self.opened = False
         self.counters_if = CounterRates()
         self.counters_q = CounterRates()
+        self.print_timeout = min(PRINT_TIMEOUT, max(0.5, self.settings.monitor_lease_ttl / 4))
         self.retry_at = 0.0
         self.backoff = Backoff()
+        self.denied_backoff = Backoff(DENIED_BACKOFF_INITIAL, DENIED_BACKOFF_MAX)
         self.trouble: str | None = None
         self.redis_full = False
         self.last_reload = time.monotonic()  # run() reads the customers first
@@ -268,18 +272,25 @@ class RouterWatch:
     def _open(self, handle: RouterHandle) -> None:
         """Log in (shared connection), then listen-and-print each sessions menu."""
         self._close_streams()
+        self.resync.clear()
         try:
             if handle.client(wait=OPEN_WAIT) is None:
                 return  # still logging in
+        except RouterError as exc:
+            # The hub's login failed and is remembered for every user of the router: retry
+            # when the hub retries (tasks/hub.py), as the monitors do.
+            handle.invalidate()
+            retry = handle.retry_in()
+            self._offline(router_trouble(exc), delay=retry if retry > 0 else None)
+            return
+        try:
             for kind in _MENUS:
                 if kind == "hotspot" and not self.hotspot:
                     continue
                 if not self._open_menu(handle, kind):
                     return
         except RouterError as exc:
-            handle.invalidate()
-            retry = handle.retry_in()
-            self._offline(router_trouble(exc), delay=retry if retry > 0 else None)
+            self._failed(handle, exc)
             return
         self.opened = True
 
@@ -290,7 +301,10 @@ class RouterWatch:
         if stream is None:
             return False
         try:
-            rows = handle.call(f"{menu}/print", proplist=proplist, timeout=PRINT_TIMEOUT)
+            rows = handle.call(f"{menu}/print", proplist=proplist, timeout=self.print_timeout)
+        except LoginError:
+            _quietly(stream.cancel)
+            raise
         except TrapError as exc:
             _quietly(stream.cancel)
             if kind == "hotspot":
@@ -411,32 +425,36 @@ class RouterWatch:
     # -- the cycle ------------------------------------------------------------------------------
 
     def _cycle(self, handle: RouterHandle) -> None:
+        try:
+            client = handle.client(wait=0)
+        except RouterError as exc:  # the connection was replaced and its login failed
+            self.opened = False
+            self._offline(router_trouble(exc), delay=handle.retry_in() or None)
+            return
+        if client is None or not client.connected:
+            # The shared client is re-dialling (it re-issues the listens when back): a
+            # print now would only wait for it. Say why, look again shortly.
+            self._offline(f"router unreachable: {handle.last_error() or 'reconnecting'}", delay=1.0)
+            return
         started = time.monotonic()
         try:
             interfaces = handle.call(
                 "/interface/print",
                 queries=INTERFACE_QUERY,
                 proplist=INTERFACE_PROPLIST,
-                timeout=PRINT_TIMEOUT,
+                timeout=self.print_timeout,
             )
             read_interfaces = time.monotonic()
-            queues = handle.call("/queue/simple/print", proplist=QUEUE_PROPLIST, timeout=PRINT_TIMEOUT)
+            queues = handle.call("/queue/simple/print", proplist=QUEUE_PROPLIST, timeout=self.print_timeout)
             read_queues = time.monotonic()
             for kind in sorted(self.resync):
                 menu, proplist = _MENUS[kind]
-                rows = handle.call(f"{menu}/print", proplist=proplist, timeout=PRINT_TIMEOUT)
+                rows = handle.call(f"{menu}/print", proplist=proplist, timeout=self.print_timeout)
                 if rows is not None:
                     self.resync.discard(kind)
                     self._load(kind, rows)
-        except TrapError as exc:
-            # The API user may not read these menus (`not enough permissions`): say so
-            # and retry rarely; nothing else here would change by retrying sooner.
-            self._offline(f"router refused a print: {exc}", delay=self.backoff.next_delay() * 10)
-            return
         except RouterError as exc:
-            handle.invalidate()
-            self.opened = False
-            self._offline(router_trouble(exc))
+            self._failed(handle, exc)
             return
         if interfaces is None or queues is None:
             self._offline("router connection not ready")
@@ -479,6 +497,7 @@ class RouterWatch:
         state = {**_router_fields(directory.router), **view.state(interval=interval, cycle_ms=cycle_ms)}
         if self._publish([(summary, whole)], view=json.dumps(state, separators=(",", ":"))):
             self.backoff.reset()
+            self.denied_backoff.reset()
             if self.trouble is not None:
                 log.info("router watch %s: router answers again", self.token)
                 self.trouble = None
@@ -511,6 +530,21 @@ class RouterWatch:
         except redis.RedisError:
             return set()
         return {customer_id for customer_id, n in zip(ids, found) if n}
+
+    def _failed(self, handle: RouterHandle, exc: RouterError) -> None:
+        """A command failed. The router said no (`not enough permissions`): say so and
+        retry rarely. The shared client gave up (its re-login was refused): drop it, the
+        next use logs in anew. Anything else (the link dropped, a reply timed out) the
+        client heals by itself, re-issuing the listens: retry after a backoff."""
+        if isinstance(exc, LoginError):
+            handle.invalidate()
+            self.opened = False
+            self._offline(router_trouble(exc))
+        elif isinstance(exc, TrapError):
+            self.opened = False  # listen and print again once allowed
+            self._offline(f"router refused a command: {exc}", delay=self.denied_backoff.next_delay())
+        else:
+            self._offline(router_trouble(exc))
 
     def _offline(self, reason: str, delay: float | None = None) -> None:
         """Router trouble: say so in the view (once per change), retry later."""

@@ -228,6 +228,32 @@ def engine_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
         get_settings.cache_clear()
 
 
+def start_flower(engine: Engine, tmp: Path, user: str, password: str) -> str:
+    """A Flower (its HTTP API writable, basic auth) on the engine's broker; its base URL.
+    It is stopped with the engine's processes."""
+    import httpx
+
+    from harness.process import free_port
+
+    port = free_port()
+    env = {**engine.env, "FLOWER_BASIC_AUTH": f"{user}:{password}"}
+    env.pop("FLOWER_UNAUTHENTICATED_API", None)
+    proc = CeleryProcess(
+        ["flower", f"--port={port}", "--address=127.0.0.1"], env, tmp / "flower.log", "Visit me", "flower-rw"
+    ).start()
+    engine.processes.append(proc)
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            return httpx.get(f"{base}/healthcheck", timeout=1.0).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    wait_for(answers, 20.0, what="flower to answer", step=0.1)
+    return base
+
+
 # -- lease and stream helpers ---------------------------------------------------------------
 
 
