@@ -153,12 +153,40 @@ def test_dashboard_router_view_top_sessions_unknown_and_drill_down(
     # A session search finds a customer by its name.
     target = engine.usernames("pppoe")[0]
     name = engine.customers[target]["name"]
-    page.get_by_label("Find a session").fill(name)
+    search = page.get_by_label("Find a session")
+    search.fill(name)
     page.locator("#session-summary", has_text="of 1 sessions").wait_for(timeout=10_000)
     assert view(page)["sessions"] == [engine.customers[target]["pppoe_username"]]
-    page.get_by_label("Find a session").fill("")
+    with httpx.Client(base_url=server.url, timeout=15.0) as http:
+        answer = http.get(f"/api/routers/{ROUTER_ID}/sessions", params={"q": target}).json()
+    [session] = answer["sessions"]
+    row = page.locator("#session-rows tr").first
+    assert row.locator(".session-address").inner_text() == session["address"]
+    assert row.locator(".top-name").inner_text() == name
+    search.fill("")
     page.locator("#session-summary", has_text=f"of {PPPOE + HOTSPOT} sessions").wait_for(timeout=10_000)
 
+    # A session that drops leaves the list on its session_down (and comes back on its up).
+    dropped = engine.usernames("pppoe")[1]
+    events = view(page)["sessionEvents"]
+    engine.sim.drop_pppoe(dropped)
+    try:
+        gone = wait_for(
+            lambda: (v := view(page))["sessionEvents"] > events and dropped not in v["sessions"] and v,
+            15.0,
+            what="the dropped session to leave the list",
+            step=0.25,
+        )
+        assert gone["sessionTotal"] == PPPOE + HOTSPOT - 1
+    finally:
+        engine.sim.restore_pppoe(dropped)
+    wait_for(lambda: dropped in view(page)["sessions"], 15.0, what="the session back in the list", step=0.25)
+
+    uptimes = page.evaluate(
+        """import("/static/js/format.js").then((m) =>
+             [93784, 3725, 125, 42, null].map((s) => m.formatUptime(s)))"""
+    )
+    assert uptimes == ["1d 2h", "1h 02m", "2m 05s", "42s", "–"]
     # The deleted customer's session is listed among the unknown, with its address.
     wait_for(lambda: view(page)["unknown"] == [stranger], 15.0, what="the unknown session", step=0.25)
     assert page.locator("#unknown-list li").first.inner_text().startswith(stranger)

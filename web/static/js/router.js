@@ -150,6 +150,7 @@ export class RouterView {
     /** @type {Set<string>} logins gone since the page was read */
     this.gone = new Set();
     this.sessionNote = "";
+    this.sessionEvents = 0; // session_up/session_down taken, for the debug hook
     /** @type {RouterSession[]} */
     this.unknown = [];
     /** @type {number | undefined} */
@@ -487,6 +488,7 @@ export class RouterView {
     else this.gone.delete(key);
     schedule(this.list);
     clearTimeout(this.sessionsSoon);
+    this.sessionEvents += 1;
     this.sessionsSoon = setTimeout(() => this.loadSessions(), SESSIONS_AFTER_EVENT_MS);
   }
 
@@ -635,6 +637,7 @@ export class RouterView {
       rows: this.rows.map((r) => ({ id: r.customer_id, download_bps: r.download_bps, upload_bps: r.upload_bps })),
       sessions: this.sessions.map((s) => s.name),
       sessionTotal: this.sessionTotal,
+      sessionEvents: this.sessionEvents,
       unknown: this.unknown.map((s) => s.name),
       text: {
         online: this.onlineOut.textContent,
