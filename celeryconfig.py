@@ -22,6 +22,7 @@ from settings import get_settings as _get_settings
 _settings = _get_settings()
 
 _MONITOR_TASK = "tasks.monitor.monitor"
+_WATCH_TASK = "tasks.watch.watch"
 _RECONCILE_TASK = "tasks.reconciler.reconcile"
 
 broker_url = _settings.redis_url
@@ -37,6 +38,8 @@ task_queues = (_Queue("monitors"), _Queue("default"))
 task_default_queue = "default"
 task_routes = {
     _MONITOR_TASK: {"queue": "monitors"},
+    # A router watch shares its process's router connections with the monitors.
+    _WATCH_TASK: {"queue": "monitors"},
     _RECONCILE_TASK: {"queue": "default"},
 }
 

@@ -291,7 +291,7 @@ class Stack:
 
     def clear_streams(self) -> None:
         """Drop the streams and stop keys (never the Celery keys: workers still run)."""
-        for pattern in (keys.TRAFFIC_STREAMS_PATTERN, keys.SESSION_KEYS_PATTERN):
+        for pattern in (keys.TRAFFIC_STREAMS_PATTERN, keys.SESSION_KEYS_PATTERN, keys.ROUTER_KEYS_PATTERN):
             batch = list(self.redis.scan_iter(match=pattern, count=1000))
             for i in range(0, len(batch), 500):
                 self.redis.delete(*batch[i : i + 500])

@@ -27,7 +27,7 @@ from websockets.sync.client import connect
 from models import Customer
 from settings import get_settings
 from tasks import keys, runtime, service, sessions
-from tasks.message import decode_entry
+from tasks.message import ROUTER_TYPES, decode_entry
 from web.queries import customers as customer_queries
 from web.queries import monitors as monitor_queries
 from web.queries.customers import CustomerFilter
@@ -118,7 +118,9 @@ class LocalBackend:
             for _, entries in reply or ():
                 for entry_id, fields in entries:
                     last = entry_id
-                    yield decode_entry(entry_id, fields)
+                    entry = decode_entry(entry_id, fields)
+                    if entry.get("type") not in ROUTER_TYPES:  # as /ws without types= (the --api way)
+                        yield entry
 
 
 class ApiBackend:

@@ -56,11 +56,13 @@ class _PostgresNativeString(TypeDecorator[str]):
 class Inet(_PostgresNativeString):
     postgresql_type = postgresql.INET()
     length = 43  # longest IPv6 with a prefix length
+    cache_ok = True  # SQLAlchemy asks each subclass to say so itself
 
 
 class MacAddr(_PostgresNativeString):
     postgresql_type = postgresql.MACADDR()
     length = 17
+    cache_ok = True
 
 
 class CustomerStatusType(TypeDecorator[CustomerStatus]):

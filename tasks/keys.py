@@ -77,7 +77,62 @@ RECONCILER_GATE = f"{PREFIX}:monitor:reconciler:gate"
 # stays the fallback for a missed message: pub/sub is fire-and-forget).
 STOP_CHANNEL = f"{PREFIX}:monitor:stops"
 
+# Pub/sub channel: the router watch publishes a customer's id here when its PPPoE or
+# hotspot session comes up, so a monitor waiting for that customer's interface (in
+# any worker process: each keeper listens) retries at once instead of at its backoff.
+SESSION_UP_CHANNEL = f"{PREFIX}:monitor:session-up"
+
+# -- router watches (tasks/watch.py): one per router, a lease of their own ------------------
+
+# The watches' lease space, laid out like the monitors' (GLOBAL_SLOTS, LEASES,
+# router_slots, customer_owner) but apart from it: a watch never takes a monitor slot.
+WATCH_SLOTS = f"{PREFIX}:watch:slots"
+WATCH_LEASES = f"{PREFIX}:watch:leases"
+
+
+def watch_router_slots(router_id: object) -> str:
+    """The watch lease space's per-router zset (at most one member: one watch per router)."""
+    return f"{PREFIX}:watch:router:{router_id}:slots"
+
+
+def watch_owner(router_id: object) -> str:
+    """Single-flight owner of a router's watch: hash {token, fence, router, claimant}."""
+    return f"{PREFIX}:watch:router:{router_id}:owner"
+
+
+def watch_stop(router_id: object) -> str:
+    """Stop request for a router's watch (value = reason); polled by the keeper."""
+    return f"{PREFIX}:watch:router:{router_id}:stop"
+
+
+ROUTER_STREAM_PREFIX = f"{PREFIX}:router:"
+
+
+def router_stream(router_id: object) -> str:
+    """Per-router stream: top frames and session events, short retention. Its entries
+    share their ids with their summaries in the combined stream (one resume cursor)."""
+    return f"{ROUTER_STREAM_PREFIX}{router_id}:stream"
+
+
+def router_id_from_stream(name: str | bytes) -> str | None:
+    """The router id of a router stream's name (as SCAN returns it), else None."""
+    text = as_text(name)
+    suffix = ":stream"
+    if text.startswith(ROUTER_STREAM_PREFIX) and text.endswith(suffix):
+        router_id = text[len(ROUTER_STREAM_PREFIX) : -len(suffix)]
+        return router_id or None
+    return None
+
+
+def router_view(router_id: object) -> str:
+    """The router's latest view (JSON, written by its watch each cycle): every customer's
+    rate, the online sessions, the unknown ones. The REST routes read it."""
+    return f"{ROUTER_STREAM_PREFIX}{router_id}:view"
+
+
 # SCAN patterns for tools that clear the engine's data between runs (bench/stack.py):
-# every stream, and every per-session key (the stop requests).
+# every stream, and every per-session key (the stop requests), and the routers' views.
 TRAFFIC_STREAMS_PATTERN = f"{PREFIX}:traffic:*"
 SESSION_KEYS_PATTERN = f"{PREFIX}:monitor:session:*"
+ROUTER_KEYS_PATTERN = f"{PREFIX}:router:*"
+ROUTER_STREAMS_PATTERN = f"{PREFIX}:router:*:stream"

@@ -19,6 +19,12 @@ here and the keeper thread
 Monitors call `handle.progress()` on every loop iteration (a sample, or a backoff
 wait finishing), not only when a sample arrives: a router being offline is not a
 hung loop.
+
+Router watches (tasks/watch.py) register here too, with their own lease space and stop
+key: one keeper renews and stops both kinds. The keeper's pub/sub connection also
+hears the watches' session-up notices (keys.SESSION_UP_CHANNEL) and hands each to the
+monitor of that customer (`LeaseHandle.on_session_up`): a PPPoE monitor waiting for
+its interface retries at once.
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from common.text import as_text
 from settings import Settings, get_settings
 from tasks import keys
 from tasks.lifecycle import LEASE_LOST, REVOKED, STOP_REQUESTED
-from tasks.semaphore import Semaphore
+from tasks.semaphore import MONITORS, LeaseSpace, Semaphore
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +63,10 @@ class LeaseHandle:
     stop_key: str
     stop_event: threading.Event
     stop_reason: str | None = None
+    space: LeaseSpace = MONITORS
+    # Called (from the keeper's thread) when a router watch says this customer's session
+    # came up; must not block.
+    on_session_up: Callable[[], None] | None = field(default=None, repr=False)
     # Registration counts as progress: the lease was just acquired.
     _progress: bool = field(default=True, repr=False)
     _last_renewed: float = field(default_factory=time.monotonic, repr=False)
@@ -103,6 +113,7 @@ class LeaseKeeper:
         self.semaphore = semaphore
         self.redis: redis.Redis = client or semaphore.redis
         self._renewer = Semaphore(client) if client is not None else semaphore
+        self._renewers: dict[str, Semaphore] = {self._renewer.space.name: self._renewer}
         self._owns_client = client is not None
         self.ttl = ttl
         self.renew_interval = renew_interval
@@ -144,9 +155,12 @@ class LeaseKeeper:
         claimant: str,
         task_id: str | None = None,
         stop_event: threading.Event | None = None,
+        space: LeaseSpace = MONITORS,
+        stop_key: str | None = None,
     ) -> LeaseHandle:
         """Track a lease `claimant` claimed with `token`. Pass `stop_event` to share one
-        Event with other stop sources (the source's wake-up, worker shutdown)."""
+        Event with other stop sources (the source's wake-up, worker shutdown). A lease of
+        another `space` (a router watch) names its own `stop_key`."""
         handle = LeaseHandle(
             token=token,
             customer_id=str(customer_id),
@@ -154,8 +168,9 @@ class LeaseKeeper:
             session_id=str(session_id),
             claimant=claimant,
             task_id=task_id,
-            stop_key=keys.session_stop(session_id),
+            stop_key=stop_key or keys.session_stop(session_id),
             stop_event=stop_event or threading.Event(),
+            space=space,
         )
         with self._lock:
             if token in self._handles:
@@ -188,39 +203,68 @@ class LeaseKeeper:
             for h in due:
                 h._progress = False
         renewed = 0
-        if due:
-            # The server extends to (its now + ttl) with its now >= started here, so
-            # started + ttl is a safe lower bound of the new expiry.
-            started = time.monotonic()
-            try:
-                results = self._renewer.renew_many(
-                    [(h.token, h.customer_id, h.router_id, h.claimant) for h in due], self.ttl
-                )
-            except redis.RedisError as exc:
-                self.renewals["error"] += len(due)
-                log.warning("lease renewal failed for %d monitors: %s", len(due), exc)
-                for h in due:
-                    h._progress = True  # retry them next round
-            else:
-                with self._lock:
-                    registered = {h.token for h in due if self._handles.get(h.token) is h}
-                for h, ok in zip(due, results):
-                    if ok:
-                        h._last_renewed = started
-                        renewed += 1
-                        self.renewals["ok"] += 1
-                    elif h.token in registered:
-                        self.renewals["lost"] += 1
-                        log.warning("lease %s lost (customer %s)", h.token, h.customer_id)
-                        h.request_stop(LEASE_LOST)
-                    # else: the monitor ended during this round and released its own lease
-                    # (a burst of stops made this a WARNING per stopped monitor).
+        by_space: dict[str, list[LeaseHandle]] = {}
+        for h in due:
+            by_space.setdefault(h.space.name, []).append(h)
+        for group in by_space.values():
+            renewed += self._renew(group)
         now = time.monotonic()
         for h in live:
             if now - h._last_renewed >= self.ttl and not h.lease_lost:
                 log.warning("lease %s not renewed for %.1fs: treating it as lost", h.token, self.ttl)
                 h.request_stop(LEASE_LOST)
         return renewed
+
+    def _renew(self, due: list[LeaseHandle]) -> int:
+        """Renew leases of one space in one round trip; return how many were renewed."""
+        # The server extends to (its now + ttl) with its now >= started here, so
+        # started + ttl is a safe lower bound of the new expiry.
+        started = time.monotonic()
+        try:
+            results = self._renewer_of(due[0].space).renew_many(
+                [(h.token, h.customer_id, h.router_id, h.claimant) for h in due], self.ttl
+            )
+        except redis.RedisError as exc:
+            self.renewals["error"] += len(due)
+            log.warning("lease renewal failed for %d %s: %s", len(due), due[0].space.name, exc)
+            for h in due:
+                h._progress = True  # retry them next round
+            return 0
+        with self._lock:
+            registered = {h.token for h in due if self._handles.get(h.token) is h}
+        renewed = 0
+        for h, ok in zip(due, results):
+            if ok:
+                h._last_renewed = started
+                renewed += 1
+                self.renewals["ok"] += 1
+            elif h.token in registered:
+                self.renewals["lost"] += 1
+                log.warning("lease %s lost (customer %s)", h.token, h.customer_id)
+                h.request_stop(LEASE_LOST)
+            # else: the monitor ended during this round and released its own lease
+            # (a burst of stops made this a WARNING per stopped monitor).
+        return renewed
+
+    def _renewer_of(self, space: LeaseSpace) -> Semaphore:
+        renewer = self._renewers.get(space.name)
+        if renewer is None:
+            renewer = self._renewers[space.name] = Semaphore(self.redis, space=space)
+        return renewer
+
+    def session_up(self, customer_ids: Iterable[str]) -> int:
+        """A router watch saw these customers' sessions come up: wake their monitors
+        (those that asked to be). Returns how many were woken."""
+        wanted = set(customer_ids)
+        woken = 0
+        for h in self.handles():
+            if h.customer_id in wanted and h.on_session_up is not None and not h.stopped:
+                try:
+                    h.on_session_up()
+                    woken += 1
+                except Exception:  # one monitor's hook must not cost the others theirs
+                    log.exception("session-up hook of lease %s failed", h.token)
+        return woken
 
     def poll_stops(self) -> int:
         """Stop keys (one MGET per chunk), then revoked task ids, of the monitors not yet
@@ -287,10 +331,15 @@ class LeaseKeeper:
         try:
             if self._pubsub is None:
                 self._pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-                self._pubsub.subscribe(keys.STOP_CHANNEL)
-            if self._pubsub.get_message(timeout=timeout) is not None:
-                while self._pubsub.get_message(timeout=0) is not None:
-                    pass
+                self._pubsub.subscribe(keys.STOP_CHANNEL, keys.SESSION_UP_CHANNEL)
+            message = self._pubsub.get_message(timeout=timeout)
+            sessions_up: list[str] = []
+            while message is not None:
+                if as_text(message.get("channel", b"")) == keys.SESSION_UP_CHANNEL:
+                    sessions_up.append(as_text(message.get("data", b"")))
+                message = self._pubsub.get_message(timeout=0)
+            if sessions_up:
+                self.session_up(sessions_up)
         except redis.RedisError:
             # Polling alone still sees every stop; try the channel again next round.
             self._drop_pubsub()

@@ -133,10 +133,12 @@ def request_stop(
     """Ask the monitor of `session_id` to stop; its keeper sees it at once (pub/sub),
     or at its next poll if the notice is missed."""
     ttl_ms = int(stop_key_ttl(settings) * 1000)
-    client.register_script(_SET_STOP)(
-        keys=[keys.session_stop(session_id)],
-        args=[reason or STOP_REQUESTED, ttl_ms, keys.STOP_CHANNEL, str(session_id)],
-    )
+    set_stop_key(client, keys.session_stop(session_id), reason or STOP_REQUESTED, ttl_ms, str(session_id))
+
+
+def set_stop_key(client: redis.Redis, key: str, reason: str, ttl_ms: int, notice: str) -> None:
+    """SET a stop key (also at maxmemory) and wake every keeper to look at it."""
+    client.register_script(_SET_STOP)(keys=[key], args=[reason, ttl_ms, keys.STOP_CHANNEL, notice])
 
 
 # -- launching ----------------------------------------------------------------------------------

@@ -5,6 +5,11 @@ One entry per sample (type "traffic") or per status change (type "started",
 str -> str hash (stream fields); `decode_entry` turns it back into the JSON-ready
 dict the WebSocket sends, with ints as ints and the stream id as `id`.
 
+A router watch (tasks/watch.py) writes the router-wide types: "top" (one frame per
+cycle: totals and the top customers, the list as JSON in the `top` field) and
+"session_up" / "session_down" (a known customer's PPPoE or hotspot session). README,
+The router view, documents their fields.
+
 Fields (README, Stream message format; the seed's first seven are unchanged):
   customer_id, customer_name, username, service_type, interface   metadata
   rx_bits_per_second, tx_bits_per_second   the router's raw strings (router's view)
@@ -29,9 +34,10 @@ Directions).
 
 from __future__ import annotations
 
+import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -41,7 +47,13 @@ from tasks.timestamps import rfc3339
 
 TRAFFIC = "traffic"
 STATUS_TYPES = ("started", "offline", "reconnecting", "resumed", "stopped")
-MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES)
+# The router watch's types: one frame per cycle, and a known customer's session events.
+TOP = "top"
+SESSION_UP = "session_up"
+SESSION_DOWN = "session_down"
+SESSION_TYPES = (SESSION_UP, SESSION_DOWN)
+ROUTER_TYPES = (TOP, *SESSION_TYPES)
+MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES)
 
 INT_FIELDS = frozenset(
     {
@@ -53,9 +65,17 @@ INT_FIELDS = frozenset(
         "package_upload_bps",
         "seq",
         "fence",
+        "online",
+        "unknown",
+        "customers",
+        "interval_ms",
+        "cycle_ms",
+        "uptime_s",
     }
 )
 FLOAT_FIELDS = frozenset({"download_utilization", "upload_utilization"})
+# Written as JSON text, read back as JSON (the top frame's list of customers).
+JSON_FIELDS = frozenset({"top"})
 # Encoded as "" when absent; decoded back to None.
 NULLABLE_FIELDS = frozenset(
     {
@@ -68,6 +88,9 @@ NULLABLE_FIELDS = frozenset(
         "upload_utilization",
         "fence",
         "reason",
+        "address",
+        "caller_id",
+        "uptime_s",
     }
 )
 
@@ -318,6 +341,110 @@ def status_entry(
     return _encode(fields)
 
 
+# -- the router watch's entries ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RouterMeta:
+    """What every router-wide entry says about its router."""
+
+    router: str  # the router's id (customers.mikrotik_id)
+    router_name: str
+
+
+def top_row(meta: CustomerMeta, download_bps: int, upload_bps: int, monitored: bool) -> dict[str, Any]:
+    """One customer of a top frame, as the frame's JSON list holds it."""
+    return {
+        "customer_id": meta.customer_id,
+        "customer_name": meta.customer_name,
+        "username": meta.username,
+        "service_type": meta.service_type,
+        "download_bps": download_bps,
+        "upload_bps": upload_bps,
+        "download_utilization": utilization(download_bps, meta.package_download_bps),
+        "upload_utilization": utilization(upload_bps, meta.package_upload_bps),
+        "package_download_bps": meta.package_download_bps,
+        "package_upload_bps": meta.package_upload_bps,
+        "monitored": monitored,
+    }
+
+
+def top_entries(
+    router: RouterMeta,
+    *,
+    online: int,
+    unknown: int,
+    customers: int,
+    download_bps: int,
+    upload_bps: int,
+    interval: float,
+    cycle_ms: int,
+    rows: Sequence[Mapping[str, Any]],
+    fence: int,
+    timestamp: datetime | None = None,
+) -> tuple[dict[str, str], dict[str, str]]:
+    """A cycle's top frame: (the summary for the combined stream, the whole frame for the
+    router's stream). The summary is the frame without its `top` list: the combined
+    stream's length budget counts entries, and a frame of 50 customers is 20 of them."""
+    fields: dict[str, Any] = {
+        "type": TOP,
+        "router": router.router,
+        "router_name": router.router_name,
+        "timestamp": rfc3339(timestamp),
+        "interval_ms": int(round(interval * 1000)),
+        "cycle_ms": int(cycle_ms),
+        "online": int(online),
+        "unknown": int(unknown),
+        "customers": int(customers),
+        "download_bps": int(download_bps),
+        "upload_bps": int(upload_bps),
+        "download_speed": format_bps(download_bps),
+        "upload_speed": format_bps(upload_bps),
+        "fence": int(fence),
+    }
+    summary = _encode(fields)
+    whole = {**summary, "top": json.dumps(list(rows), separators=(",", ":"))}
+    return summary, whole
+
+
+def session_entry(
+    kind: str,
+    router: RouterMeta,
+    meta: CustomerMeta,
+    *,
+    session: str,
+    name: str,
+    address: str | None,
+    caller_id: str | None,
+    uptime_s: int | None,
+    fence: int,
+    reason: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    """A known customer's session came up or went down (`session`: pppoe or hotspot;
+    `name`: the login the router shows)."""
+    if kind not in SESSION_TYPES:
+        raise MessageError(f"type: {kind!r} is not one of {', '.join(SESSION_TYPES)}")
+    fields: dict[str, Any] = {
+        "type": kind,
+        "router": router.router,
+        "router_name": router.router_name,
+        "customer_id": meta.customer_id,
+        "customer_name": meta.customer_name,
+        "username": meta.username,
+        "service_type": meta.service_type,
+        "session": session,
+        "name": name,
+        "address": address or None,
+        "caller_id": caller_id or None,
+        "uptime_s": uptime_s,
+        "reason": reason,
+        "timestamp": rfc3339(timestamp),
+        "fence": int(fence),
+    }
+    return _encode(fields)
+
+
 def decode_entry(stream_id: str | bytes, fields: Mapping[Any, Any]) -> dict[str, Any]:
     """Stream entry -> JSON-ready dict: `id` first, ints as ints, "" nullables as None.
 
@@ -338,6 +465,11 @@ def decode_entry(stream_id: str | bytes, fields: Mapping[Any, Any]) -> dict[str,
                 out[name] = float(value)
             except ValueError:
                 raise MessageError(f"{name}: expected a number, got {value[:40]!r}") from None
+        elif name in JSON_FIELDS:
+            try:
+                out[name] = json.loads(value)
+            except ValueError:
+                raise MessageError(f"{name}: expected JSON, got {value[:40]!r}") from None
         else:
             out[name] = value
     return out

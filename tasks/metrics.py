@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector
 
 from tasks import runtime
 from tasks.hub import current_hub
+from tasks.semaphore import MONITORS
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,8 @@ class _PresentState(Collector):
         current = runtime.existing()
         keeper = current.existing_keeper() if current is not None else None
         running = GaugeMetricFamily("mtmon_worker_monitors_running", "Monitors this worker runs now")
-        running.add_metric([], len(keeper.handles()) if keeper is not None else 0)
+        monitors = [h for h in keeper.handles() if h.space is MONITORS] if keeper is not None else []
+        running.add_metric([], len(monitors))
         yield running
         renewals = CounterMetricFamily(
             "mtmon_worker_lease_renewals", "Lease renewals by result (ok, lost, error)", labels=["result"]

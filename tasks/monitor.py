@@ -30,7 +30,10 @@ denies it after MONITOR_DENIED_STOP_AFTER, the session stops with that reason: a
 configuration error should read as a stopped monitor, not hold a slot for hours.
 The first sample after trouble is announced by `resumed`. A stop (stop key,
 revoke, worker shutdown, lease lost, max duration) ends the loop within a second in
-any phase: the lease's stop event wakes whatever the run is waiting on.
+any phase: the lease's stop event wakes whatever the run is waiting on. A PPPoE
+monitor WAITING for its interface is also woken when its router's watch sees the
+customer's session come up (tasks/watch.py, through the process's lease keeper): it
+opens at once rather than at the end of its backoff.
 """
 
 from __future__ import annotations
@@ -261,6 +264,8 @@ class MonitorRun:
             task_id=self.task_id,
             stop_event=_WakingEvent(),
         )
+        if plan.kind == "interface":
+            self.lease.on_session_up = self._lease_stop_event().nudge.set
         self.seq = self._next_seq()
         metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
         self._publish_status("started", f"attempt {self.token.attempt}")
@@ -299,9 +304,17 @@ class MonitorRun:
 
     def _wait(self, lease: LeaseHandle) -> None:
         remaining = self.retry_at - time.monotonic()
-        if remaining > 0:
-            lease.stop_event.wait(min(CHECK_EVERY, remaining))
+        nudge = self._lease_stop_event().nudge
+        if remaining > 0 and not nudge.is_set():
+            nudge.wait(min(CHECK_EVERY, remaining))
+        elif remaining > 0 and not lease.stop_event.is_set():
+            # The customer's session came up (its router's watch said so): the
+            # interface is there now, open it rather than wait out the backoff.
+            log.info("monitor %s: session up, retrying now", self.token)
+            nudge.clear()
+            self.phase = Phase.OPENING
         else:
+            nudge.clear()
             self.phase = Phase.OPENING
 
     def _open(self, handle: RouterHandle, source: Source) -> None:
@@ -414,9 +427,12 @@ class MonitorRun:
         return QueueSource(handle, plan.queue_query, interval)
 
     def _wake_on_stop(self, wake: Callable[[], None]) -> None:
+        self._lease_stop_event().wake = wake
+
+    def _lease_stop_event(self) -> _WakingEvent:
         stop_event = self._lease().stop_event
         assert isinstance(stop_event, _WakingEvent)
-        stop_event.wake = wake
+        return stop_event
 
     # -- publishing -------------------------------------------------------------------------
 
@@ -597,14 +613,17 @@ class MonitorRun:
 
 
 class _WakingEvent(threading.Event):
-    """A monitor's stop event: setting it also wakes the source's blocked read."""
+    """A monitor's stop event: setting it also wakes the source's blocked read and the
+    backoff wait. `nudge` is that wait's own event, also set by a session-up notice."""
 
     def __init__(self) -> None:
         super().__init__()
         self.wake: Callable[[], None] | None = None
+        self.nudge = threading.Event()
 
     def set(self) -> None:
         super().set()
+        self.nudge.set()
         wake = self.wake
         if wake is not None:
             try:

@@ -50,39 +50,51 @@ from tasks.message import TRAFFIC, MessageError
 
 log = logging.getLogger(__name__)
 
+# Lua: the Redis clock in ms, and a moment in it as RFC 3339 with ms (UTC). An entry's
+# `timestamp` field is rewritten with it, the clock its stream id comes from: workers on
+# hosts whose clocks are apart still write times that agree with each other and with
+# the ids readers resume from. (tasks.watch's publish script uses it too.)
+CLOCK_LUA = r"""
+local function redis_now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function rfc3339(now)
+  -- Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
+  local secs = math.floor(now / 1000)
+  local days = math.floor(secs / 86400)
+  local sod = secs - days * 86400
+  local z = days + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor(
+    (doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local day = doy - math.floor((153 * mp + 2) / 5) + 1
+  local month = mp < 10 and mp + 3 or mp - 9
+  local year = yoe + era * 400 + (month <= 2 and 1 or 0)
+  return string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', year, month, day,
+    math.floor(sod / 3600), math.floor(sod % 3600 / 60), sod % 60, now % 1000)
+end
+"""
+
 # KEYS: owner hash, customer stream, combined stream
 # ARGV: token ('' = unfenced), fence, retention_ms, combined_maxlen, field, value, ...
 # Reply: {customer_id, combined_id}, or false when fenced out
-# An entry's `timestamp` field is rewritten with the Redis clock (RFC 3339, ms), the
-# clock its stream id comes from: workers on hosts whose clocks are apart still write
-# times that agree with each other and with the ids readers resume from.
-PUBLISH = r"""
+PUBLISH = (
+    CLOCK_LUA
+    + r"""
 if ARGV[1] ~= '' then
   local owner = redis.call('HMGET', KEYS[1], 'token', 'fence')
   if owner[1] ~= ARGV[1] or owner[2] ~= ARGV[2] then
     return false
   end
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = redis_now_ms()
 for i = 5, #ARGV - 1, 2 do
   if ARGV[i] == 'timestamp' then
-    -- Civil date from days since 1970-01-01 (H. Hinnant's days_from_civil, inverted).
-    local secs = math.floor(now / 1000)
-    local days = math.floor(secs / 86400)
-    local sod = secs - days * 86400
-    local z = days + 719468
-    local era = math.floor(z / 146097)
-    local doe = z - era * 146097
-    local yoe = math.floor(
-      (doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
-    local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
-    local mp = math.floor((5 * doy + 2) / 153)
-    local day = doy - math.floor((153 * mp + 2) / 5) + 1
-    local month = mp < 10 and mp + 3 or mp - 9
-    local year = yoe + era * 400 + (month <= 2 and 1 or 0)
-    ARGV[i + 1] = string.format('%04d-%02d-%02dT%02d:%02d:%02d.%03dZ', year, month, day,
-      math.floor(sod / 3600), math.floor(sod % 3600 / 60), sod % 60, now % 1000)
+    ARGV[i + 1] = rfc3339(now)
     break
   end
 end
@@ -99,6 +111,7 @@ end
 redis.call('PEXPIRE', KEYS[2], retention)
 return {customer_id, combined_id}
 """
+)
 
 
 class PublishedIds(NamedTuple):

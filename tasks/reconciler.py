@@ -16,7 +16,9 @@ Runs from beat every RECONCILE_INTERVAL on the `default` queue. Each pass:
    re-sets the stop key of those whose monitor still lives (a flush erased it);
 5. asks leases whose session is no longer open to stop: `customer deleted` when
    the customer is gone (deleting a customer deletes its session rows), else
-   `session closed`.
+   `session closed`;
+6. keeps one router watch per router (tasks/watch_lifecycle.py): launches a watch
+   for every router without a live one, stops those of routers that vanished.
 
 Every step is idempotent and safe to run twice at once: a second reconciler's
 reservation of the same new token is a refresh, and its SQL claim fails, so it
@@ -38,7 +40,7 @@ from common.text import as_text
 from models import ActualState, CustomerStatus, DesiredState, MonitorSession
 from models.resolution import MonitorTarget, ResolutionError
 from settings import get_settings
-from tasks import keys, lifecycle, runtime, sessions
+from tasks import keys, lifecycle, runtime, sessions, watch_lifecycle
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
 from tasks.semaphore import AlreadyMonitored, CapacityError, Holder, StorageFull
@@ -167,12 +169,24 @@ class Reconciler:
                 reason = CUSTOMER_DELETED if gone else SESSION_CLOSED
                 lifecycle.request_stop(self.redis, session_id, reason, self.settings)
                 self.summary["stop_keys"] += 1
+        self._watches()
         try:
             self.redis.set(keys.RECONCILER_LAST_RUN, self.sem.now_ms())
         except redis.OutOfMemoryError:
             # /ready then reports the reconciler as stale, which is what it is.
             log.warning("reconciler: %s: last-run time not recorded", lifecycle.REDIS_OUT_OF_MEMORY)
         return self.summary
+
+    def _watches(self) -> None:
+        """One router watch per router; a failure here costs the monitors nothing."""
+        try:
+            routers: dict[str, str] = {}
+            if self.settings.router_watch:
+                with sessions.db() as s:
+                    routers = watch_lifecycle.known_routers(s)
+            self.summary.update(watch_lifecycle.reconcile_watches(self.redis, routers, self.settings))
+        except Exception as exc:
+            log.warning("reconcile of the router watches failed: %s", exc)
 
     # -- open sessions ------------------------------------------------------------------
 

@@ -13,12 +13,16 @@ answers only to its claimant: a second delivery of the same message is refused
 
 The fence returned by `acquire` is what `tasks.publisher` checks on every XADD:
 a monitor whose lease expired, was released or taken over cannot append.
+
+The same scripts serve a second key space (`LeaseSpace`): the router watches
+(tasks/watch.py), one per router, whose "customer" is the router itself. Their slots
+are apart from the monitors', so a watch never counts against MAX_CONCURRENT_MONITORS.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,6 +78,25 @@ class StorageFull(SemaphoreError):
 
 
 @dataclass(frozen=True)
+class LeaseSpace:
+    """Where one kind of lease lives: its global slots, its lease table, its per-router
+    slots and its single-flight owner key (per customer for monitors, per router for
+    watches). The fence counter is shared: fences only ever grow."""
+
+    name: str
+    slots: str
+    leases: str
+    router_slots: Callable[[object], str]
+    owner: Callable[[object], str]
+
+
+MONITORS = LeaseSpace("monitors", keys.GLOBAL_SLOTS, keys.LEASES, keys.router_slots, keys.customer_owner)
+WATCHES = LeaseSpace(
+    "watches", keys.WATCH_SLOTS, keys.WATCH_LEASES, keys.watch_router_slots, keys.watch_owner
+)
+
+
+@dataclass(frozen=True)
 class Holder:
     """A live lease; `expires_in` is seconds left by the Redis clock."""
 
@@ -111,13 +134,17 @@ def _ttl_ms(ttl: float) -> int:
 
 
 class Semaphore:
-    """The monitor semaphore on one Redis client (thread-safe: redis-py pools connections)."""
+    """The semaphore of one lease space (default: the monitors') on one Redis client
+    (thread-safe: redis-py pools connections)."""
 
-    def __init__(self, client: redis.Redis, *, memory_reserve: float = MEMORY_RESERVE) -> None:
+    def __init__(
+        self, client: redis.Redis, *, memory_reserve: float = MEMORY_RESERVE, space: LeaseSpace = MONITORS
+    ) -> None:
         if not 0 <= memory_reserve < 1:
             raise ValueError(f"memory_reserve must be in [0, 1), got {memory_reserve!r}")
         self.redis = client
         self.memory_reserve = memory_reserve
+        self.space = space
         self._acquire = client.register_script(semaphore_lua.ACQUIRE)
         self._renew_many = client.register_script(semaphore_lua.RENEW_MANY)
         self._release = client.register_script(semaphore_lua.RELEASE)
@@ -187,14 +214,13 @@ class Semaphore:
             for reply, (token, customer_id, _, _) in zip(replies, requests)
         ]
 
-    @staticmethod
-    def _acquire_keys(customer_id: object, router_id: object) -> list[str]:
+    def _acquire_keys(self, customer_id: object, router_id: object) -> list[str]:
         return [
-            keys.GLOBAL_SLOTS,
-            keys.router_slots(router_id),
-            keys.customer_owner(customer_id),
+            self.space.slots,
+            self.space.router_slots(router_id),
+            self.space.owner(customer_id),
             keys.FENCE_COUNTER,
-            keys.LEASES,
+            self.space.leases,
         ]
 
     def _acquire_args(
@@ -301,11 +327,11 @@ class Semaphore:
         # publishers, the relay) between chunks instead of stalling for the whole batch.
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(leases), RENEW_CHUNK):
-            lease_keys: list[str] = [keys.GLOBAL_SLOTS]
+            lease_keys: list[str] = [self.space.slots]
             args: list[str | int] = [ttl_ms]
             for token, customer_id, router_id, claimant in leases[start : start + RENEW_CHUNK]:
-                lease_keys.append(keys.customer_owner(customer_id))
-                lease_keys.append(keys.router_slots(router_id))
+                lease_keys.append(self.space.owner(customer_id))
+                lease_keys.append(self.space.router_slots(router_id))
                 args.append(token)
                 args.append(claimant)
             self._renew_many(keys=lease_keys, args=args, client=pipe)
@@ -319,10 +345,10 @@ class Semaphore:
         With `claimant`, nothing is removed when another run has claimed the lease."""
         reply = self._release(
             keys=[
-                keys.GLOBAL_SLOTS,
-                keys.router_slots(router_id),
-                keys.customer_owner(customer_id),
-                keys.LEASES,
+                self.space.slots,
+                self.space.router_slots(router_id),
+                self.space.owner(customer_id),
+                self.space.leases,
             ],
             args=[token, claimant or ""],
         )
@@ -330,12 +356,12 @@ class Semaphore:
 
     def free_expired(self) -> list[str]:
         """Remove expired leases (slots, owner keys, lease table); return the freed tokens."""
-        reply = self._free_expired(keys=[keys.GLOBAL_SLOTS, keys.LEASES])
+        reply = self._free_expired(keys=[self.space.slots, self.space.leases])
         return [as_text(t) for t in reply]
 
     def in_use(self, router_id: object | None = None) -> int:
         """Live slots, globally or for one router (expired-but-untrimmed ones not counted)."""
-        key = keys.GLOBAL_SLOTS if router_id is None else keys.router_slots(router_id)
+        key = self.space.slots if router_id is None else self.space.router_slots(router_id)
         return int(self._in_use(keys=[key]))
 
     def now_ms(self) -> int:
@@ -345,7 +371,7 @@ class Semaphore:
     def holders(self) -> list[Holder]:
         """Every live lease with its customer, router and time left."""
         out: list[Holder] = []
-        for token, remaining_ms, info in self._holders(keys=[keys.GLOBAL_SLOTS, keys.LEASES]):
+        for token, remaining_ms, info in self._holders(keys=[self.space.slots, self.space.leases]):
             detail = json.loads(as_text(info)) if info else {}
             out.append(
                 Holder(
@@ -358,8 +384,8 @@ class Semaphore:
         return out
 
     def owner_of(self, customer_id: object) -> Owner | None:
-        """The customer's current owner lease, or None."""
-        key = keys.customer_owner(customer_id)
+        """The customer's (a watch: the router's) current owner lease, or None."""
+        key = self.space.owner(customer_id)
         # No MULTI: a Redis at maxmemory refuses every command queued in a transaction,
         # reads included. A key that expires between the two reads has no TTL left.
         pipe = self.redis.pipeline(transaction=False)

@@ -230,3 +230,24 @@ def test_settings_safe_defaults(tmp_path: Path) -> None:
     )
     assert (s.auth_max_failures, s.auth_failure_window, s.ws_max_connections) == (10, 60.0, 1000)
     assert s.cookie_secure is False and s.trusted_hosts == ()
+
+
+def test_settings_router_watch_is_on_every_two_seconds_by_default(tmp_path: Path) -> None:
+    s = _load(tmp_path, {})
+    assert (s.router_watch, s.router_watch_interval, s.router_top_n) == (True, 2.0, 50)
+    s = _load(tmp_path, {"ROUTER_WATCH": "false", "ROUTER_WATCH_INTERVAL": "1", "ROUTER_TOP_N": "20"})
+    assert (s.router_watch, s.router_watch_interval, s.router_top_n) == (False, 1.0, 20)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("ROUTER_WATCH_INTERVAL", "0.5"),
+        ("ROUTER_WATCH_INTERVAL", "fast"),
+        ("ROUTER_TOP_N", "0"),
+        ("ROUTER_WATCH", "maybe"),
+    ],
+)
+def test_settings_router_watch_refuses_values_naming_them(tmp_path: Path, name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        _load(tmp_path, {name: value})

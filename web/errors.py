@@ -35,6 +35,7 @@ from tasks.service.errors import (
     StartFailed,
     StorageFull,
 )
+from web.queries.router_view import RouterNotFound
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,12 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
     ApiError: ErrorKind(0, "", "refused by the web layer"),  # status and code come from the error
     InvalidCustomerId: ErrorKind(400, "invalid_customer_id", "the customer id is not a UUID"),
     CustomerNotFound: ErrorKind(404, "customer_not_found", "no customer with this id"),
+    RouterNotFound: ErrorKind(
+        404,
+        "router_not_found",
+        "no routers row and no customer with this router id",
+        extra=lambda exc: {"router_id": exc.router_id},
+    ),
     CustomerNotActive: ErrorKind(
         409,
         "customer_not_active",

@@ -16,6 +16,16 @@ start queueing at once; then it reads what is retained after its `last_id` up to
 relay's position at registration (the per-customer streams when it filters by
 customer, so the cost follows those customers only), and live entries at or below
 what it already sent are dropped at the seam: no gap, no duplicate.
+
+The router watches' entries (tasks/watch.py) are read the same way, from the same
+stream: each top frame and session event has a small entry in the combined stream
+whose id is also its id in its router's stream (tasks/watch_publisher.py). So one
+XREAD still sees everything, in one id order, and one cursor resumes every type. A
+top frame's summary there lacks the customer list: for the clients that asked for it
+(`types=top`), the relay fetches the whole frame from the router's stream by that id,
+once per frame, before fanning out. Catch-up reads the router streams themselves.
+Clients that did not ask for these types (every client written before them) never
+see them.
 """
 
 from __future__ import annotations
@@ -36,12 +46,17 @@ from redis.exceptions import RedisError
 from common.backoff import Backoff
 from common.text import as_text
 from tasks import keys
-from tasks.message import MessageError, decode_entry
+from tasks.message import ROUTER_TYPES, SESSION_TYPES, TOP, MessageError, decode_entry
+from tasks.watch_publisher import ROUTER_RETENTION
 
 log = logging.getLogger(__name__)
 
 TRAFFIC_TYPES = frozenset({"traffic"})
 EVENT_TYPES = frozenset({"started", "offline", "reconnecting", "resumed", "stopped"})
+TOP_TYPES = frozenset({TOP})
+SESSION_EVENT_TYPES = frozenset(SESSION_TYPES)
+# Sent only to clients that name them in `types`.
+ROUTER_TYPE_SET = frozenset(ROUTER_TYPES)
 CATCH_UP_PAGE = 1000
 # Per stream when several are merged: few round trips, little held per stream.
 MERGE_PAGE_MIN = 100
@@ -66,32 +81,55 @@ class Frame:
     type: str
     text: str
     ms: int
+    router: str = ""  # a router watch's entry: its router's id
+    summary: bool = False  # a top frame as the combined stream holds it: without its list
 
     @classmethod
     def of(cls, stream_id: object, fields: Any) -> Frame:
         entry = decode_entry(as_text(stream_id), fields)
         key = parse_id(entry["id"])
+        kind = str(entry.get("type", ""))
+        routed = kind in ROUTER_TYPE_SET
         return cls(
             id=entry["id"],
             key=key,
             customer_id=str(entry.get("customer_id", "")),
-            type=str(entry.get("type", "")),
+            type=kind,
             text=json.dumps(entry, separators=(",", ":")),
             ms=key[0],
+            router=str(entry.get("router", "")) if routed else "",
+            summary=kind == TOP and "top" not in entry,
         )
 
 
 @dataclass(frozen=True)
 class Interest:
-    """What a client wants: some customers (None = all) and some types (None = all)."""
+    """What a client wants: some customers (None = all), some types (None = samples and
+    status events: what every client got before the router watches), some routers
+    (None = all; for the router watches' types)."""
 
     customers: frozenset[str] | None = None
     types: frozenset[str] | None = None
+    routers: frozenset[str] | None = None
 
     def wants(self, frame: Frame) -> bool:
+        if frame.type in ROUTER_TYPE_SET:
+            if self.types is None or frame.type not in self.types:
+                return False
+            return self.routers is None or frame.router in self.routers
         if self.customers is not None and frame.customer_id not in self.customers:
             return False
         return self.types is None or frame.type in self.types
+
+    @property
+    def router_types(self) -> bool:
+        """Does it ask for any router watch type?"""
+        return self.types is not None and not self.types.isdisjoint(ROUTER_TYPE_SET)
+
+    @property
+    def customer_types(self) -> bool:
+        """Does it ask for samples or status events?"""
+        return self.types is None or not self.types <= ROUTER_TYPE_SET
 
 
 class Overflow(Exception):
@@ -194,6 +232,7 @@ class Relay:
         self._all: set[Subscription] = set()
         self._by_customer: dict[str, set[Subscription]] = {}
         self._unfiltered: set[Subscription] = set()
+        self._routed: set[Subscription] = set()  # asked for a router watch type
         self.started = asyncio.Event()
         # Counters the metrics module reads.
         self.entries_read = 0
@@ -206,7 +245,11 @@ class Relay:
     def subscribe(self, interest: Interest) -> Subscription:
         sub = Subscription(self, interest, self.max_pending, registered_at=self.last_id or "0-0")
         self._all.add(sub)
-        if interest.customers is None:
+        if interest.router_types:
+            self._routed.add(sub)
+        if not interest.customer_types:
+            pass
+        elif interest.customers is None:
             self._unfiltered.add(sub)
         else:
             for customer in interest.customers:
@@ -216,6 +259,7 @@ class Relay:
     def unsubscribe(self, sub: Subscription) -> None:
         self._all.discard(sub)
         self._unfiltered.discard(sub)
+        self._routed.discard(sub)
         for customer in sub.interest.customers or ():
             subs = self._by_customer.get(customer)
             if subs is not None:
@@ -230,6 +274,11 @@ class Relay:
     def _fan_out(self, frames: list[Frame]) -> None:
         per_sub: dict[Subscription, list[Frame]] = {}
         for frame in frames:
+            if frame.type in ROUTER_TYPE_SET:
+                for sub in self._routed:
+                    if sub.interest.wants(frame):
+                        per_sub.setdefault(sub, []).append(frame)
+                continue
             targets: Iterable[Subscription] = self._unfiltered
             by_customer = self._by_customer.get(frame.customer_id)
             if by_customer:
@@ -286,8 +335,31 @@ class Relay:
             for frame in frames:
                 self._observe_lag(max(0, now_ms - frame.ms) / 1000)
         self.entries_read += len(frames)
+        if frames and self._routed:
+            frames = await self._whole_frames(frames)
         if frames:
             self._fan_out(frames)
+
+    async def _whole_frames(self, frames: list[Frame]) -> list[Frame]:
+        """Top frames someone asked for, whole: each from its router's stream by its id
+        (one pipeline for the batch). One that is gone already stays a summary."""
+        wanted = [
+            i
+            for i, f in enumerate(frames)
+            if f.summary and any(sub.interest.wants(f) for sub in self._routed)
+        ]
+        if not wanted:
+            return frames
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for i in wanted:
+                pipe.xrange(keys.router_stream(frames[i].router), frames[i].id, frames[i].id)
+            replies = await pipe.execute()
+        out = list(frames)
+        for i, reply in zip(wanted, replies):
+            whole = _readable(reply or [])
+            if whole and whole[0].id == frames[i].id:
+                out[i] = whole[0]
+        return out
 
     # -- history ------------------------------------------------------------------------
 
@@ -296,23 +368,22 @@ class Relay:
     ) -> AsyncIterator[list[Frame] | dict[str, Any]]:
         """Retained entries after `after` up to `until` (inclusive), oldest first, in pages;
         a gap dict first when entries after `after` were trimmed away."""
-        streams = (
-            [self.stream]
-            if interest.customers is None
-            else [keys.customer_stream(c) for c in sorted(interest.customers)]
-        )
-        gap = await self._gap(streams, after, retention_ms)
+        streams = await self._history_streams(interest, retention_ms)
+        if not streams:
+            return
+        gap = await self._gap(streams, after)
         if gap is not None:
             yield gap
-        if len(streams) == 1:
-            async for page in self._pages(streams[0], after, until, CATCH_UP_PAGE):
+        names = [name for name, _ in streams]
+        if len(names) == 1:
+            async for page in self._pages(names[0], after, until, CATCH_UP_PAGE):
                 yield [f for f in page if interest.wants(f)]
             return
-        # Several customers: merge their streams by id (each is already in order), holding
-        # one small page per stream, never everything retained (200 customers x 30 min).
-        size = max(MERGE_PAGE_MIN, CATCH_UP_PAGE // len(streams))
+        # Several streams: merge them by id (each is already in order), holding one small
+        # page per stream, never everything retained (200 customers x 30 min).
+        size = max(MERGE_PAGE_MIN, CATCH_UP_PAGE // len(names))
         out: list[Frame] = []
-        async for frame in _merge([self._pages(s, after, until, size) for s in streams]):
+        async for frame in _merge([self._pages(s, after, until, size) for s in names]):
             if interest.wants(frame):
                 out.append(frame)
                 if len(out) >= CATCH_UP_PAGE:
@@ -321,27 +392,55 @@ class Relay:
         if out:
             yield out
 
+    async def _history_streams(self, interest: Interest, retention_ms: int) -> list[tuple[str, int]]:
+        """The streams a catch-up reads, each with its retention (ms): the combined or the
+        customers' streams for samples and events, the routers' for their watches' types."""
+        streams: list[tuple[str, int]] = []
+        if interest.customer_types:
+            if interest.customers is None:
+                streams.append((self.stream, retention_ms))
+            else:
+                streams += [(keys.customer_stream(c), retention_ms) for c in sorted(interest.customers)]
+        if interest.router_types:
+            retention = int(ROUTER_RETENTION * 1000)
+            streams += [(keys.router_stream(r), retention) for r in await self._routers(interest)]
+        return streams
+
     async def _pages(
         self, stream: str, after: tuple[int, int], until: str, size: int
     ) -> AsyncIterator[list[Frame]]:
         low = f"({after[0]}-{after[1]}"
+        # The combined stream's copies of the router watches' entries are left out: a
+        # catch-up that wants them reads them whole from their router streams.
+        routed_copies = stream == self.stream
         while True:
             entries = await self.redis.xrange(stream, min=low, max=until, count=size)
             if not entries:
                 return
-            yield _readable(entries)
+            frames = _readable(entries)
+            yield [f for f in frames if f.type not in ROUTER_TYPE_SET] if routed_copies else frames
             if len(entries) < size:
                 return
             low = f"({as_text(entries[-1][0])}"
 
-    async def _gap(
-        self, streams: list[str], after: tuple[int, int], retention_ms: int
-    ) -> dict[str, Any] | None:
-        """Were entries after `after` trimmed (or expired) before the client came back?"""
+    async def _routers(self, interest: Interest) -> list[str]:
+        """The routers whose streams a catch-up reads: those asked for, or every one."""
+        if interest.routers is not None:
+            return sorted(interest.routers)
+        found: set[str] = set()
+        async for name in self.redis.scan_iter(match=keys.ROUTER_STREAMS_PATTERN, count=1000):
+            router = keys.router_id_from_stream(name)
+            if router is not None:
+                found.add(router)
+        return sorted(found)
+
+    async def _gap(self, streams: list[tuple[str, int]], after: tuple[int, int]) -> dict[str, Any] | None:
+        """Were entries after `after` trimmed (or expired) before the client came back?
+        `streams`: (name, its retention in ms)."""
         if after == (0, 0):
             return None  # "everything you have": nothing was promised before it
         horizon: tuple[int, int] | None = None
-        for stream in streams:
+        for stream, retention_ms in streams:
             try:
                 info = await self.redis.xinfo_stream(stream)
             except RedisError:

@@ -163,6 +163,29 @@ _CHECK = _obj(
     closed=False,
 )
 
+_NUMBER_OR_NULL: Schema = {"type": ["number", "null"]}
+
+# What every router-view answer starts with (web/queries/router_view.py).
+_ROUTER_VIEW_HEAD: dict[str, Schema] = {
+    "status": {"const": "ok"},
+    "router": {**TEXT, "description": "the router's id"},
+    "router_name": TEXT,
+    "available": {"type": "boolean", "description": "the router's watch has a current view"},
+    "reason": {**nullable(TEXT), "description": "why not, when not available"},
+    "timestamp": {**nullable(DATETIME), "description": "when the watch wrote the view (Redis clock)"},
+    "age_s": {**nullable({"type": "number"}), "description": "seconds since then"},
+}
+
+_SESSION_FIELDS: dict[str, Schema] = {
+    "session": {"type": "string", "enum": ["pppoe", "hotspot"]},
+    "name": {**TEXT, "description": "the login the router shows"},
+    "address": nullable(TEXT),
+    "caller_id": {**nullable(TEXT), "description": "PPPoE caller-id or hotspot MAC address"},
+    "uptime_s": nullable(INT),
+    "download_bps": {**nullable(INT), "description": "this cycle's rate; null before the second cycle"},
+    "upload_bps": nullable(INT),
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj(
         {
@@ -363,6 +386,71 @@ SCHEMAS: dict[str, Schema] = {
         }
     ),
     "Routers": _obj({"status": {"const": "ok"}, "routers": {"type": "array", "items": _ref("Router")}}),
+    "TopRow": _obj(
+        {
+            "customer_id": UUID,
+            "customer_name": TEXT,
+            "username": TEXT,
+            "service_type": {"type": "string", "enum": [s.value for s in ServiceType]},
+            "download_bps": INT,
+            "upload_bps": INT,
+            "download_utilization": {**_NUMBER_OR_NULL, "description": "percent of the package's download"},
+            "upload_utilization": _NUMBER_OR_NULL,
+            "package_download_bps": nullable(INT),
+            "package_upload_bps": nullable(INT),
+            "monitored": {"type": "boolean", "description": "a monitor owns the customer now"},
+        }
+    ),
+    "RouterTop": _obj(
+        {
+            **_ROUTER_VIEW_HEAD,
+            "frame_id": {**nullable(TEXT), "description": "the stream id of the cycle's top frame"},
+            "interval_ms": nullable(INT),
+            "cycle_ms": {**nullable(INT), "description": "how long the router took to answer the cycle"},
+            "online": {**nullable(INT), "description": "sessions online, known and unknown"},
+            "unknown": {**nullable(INT), "description": "sessions whose login no customer has"},
+            "customers": {**nullable(INT), "description": "customers with a rate this cycle"},
+            "download_bps": {**nullable(INT), "description": "all customers' and unknown sessions' download"},
+            "upload_bps": nullable(INT),
+            "by": {"type": "string", "enum": ["download", "upload", "utilization"]},
+            "limit": INT,
+            "top": {"type": "array", "items": _ref("TopRow")},
+        }
+    ),
+    "SessionCustomer": _obj(
+        {
+            "id": UUID,
+            "name": TEXT,
+            "username": TEXT,
+            "service_type": {"type": "string", "enum": [s.value for s in ServiceType]},
+        }
+    ),
+    "RouterSession": _obj(
+        {
+            **_SESSION_FIELDS,
+            "customer": {
+                "oneOf": [_ref("SessionCustomer"), {"type": "null"}],
+                "description": "null: no customer of this router has the login",
+            },
+        }
+    ),
+    "RouterSessions": _obj(
+        {
+            **_ROUTER_VIEW_HEAD,
+            "total": {**INT, "description": "sessions matching `q`, over all pages"},
+            "limit": INT,
+            "offset": INT,
+            "sessions": {"type": "array", "items": _ref("RouterSession")},
+        }
+    ),
+    "UnknownSession": _obj(_SESSION_FIELDS),
+    "RouterUnknownSessions": _obj(
+        {
+            **_ROUTER_VIEW_HEAD,
+            "count": INT,
+            "sessions": {"type": "array", "items": _ref("UnknownSession")},
+        }
+    ),
     "Health": _obj({"status": {"const": "ok"}}),
     "Check": _CHECK,
     "Ready": _obj(

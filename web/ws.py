@@ -4,7 +4,12 @@ A client written for the seed connects with no parameters and gets every custome
 entries, one flat JSON object per frame (tasks.message's format, `id` = stream id).
 Optional query parameters:
   customer_id=<uuid>       repeatable: only these customers
-  types=traffic|events     only samples, or only status events
+  types=traffic|events|top|sessions
+                           comma-separated: samples, status events, the router watches'
+                           top frames, their session_up/session_down events (the last
+                           two only when asked for: a client that names no types gets
+                           samples and status events, as before them)
+  router=<router id>       repeatable: top frames and session events of these routers only
   last_id=<stream id>      resume: every retained entry after it, in order, then live
 Server frames besides entries: {"type":"gap","from":..,"to":..} when entries after
 last_id are gone, {"type":"ping"} every WS_PING_INTERVAL seconds (browsers cannot see
@@ -35,13 +40,32 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from web.auth import Refusal, accepted_subprotocol, websocket_refusal
 from web.hosts import peer
-from web.relay import EVENT_TYPES, TRAFFIC_TYPES, Frame, Interest, Overflow, Relay, Subscription, parse_id
+from web.relay import (
+    EVENT_TYPES,
+    SESSION_EVENT_TYPES,
+    TOP_TYPES,
+    TRAFFIC_TYPES,
+    Frame,
+    Interest,
+    Overflow,
+    Relay,
+    Subscription,
+    parse_id,
+)
 from web.state import AppState
 
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 10.0  # a client whose socket takes longer than this to take one frame is gone
 MAX_CUSTOMERS = 200
+MAX_ROUTERS = 200
+MAX_ROUTER_ID = 100  # routers.id's length
+TYPE_NAMES = {
+    "traffic": TRAFFIC_TYPES,
+    "events": EVENT_TYPES,
+    "top": TOP_TYPES,
+    "sessions": SESSION_EVENT_TYPES,
+}
 TRY_AGAIN_LATER = 1013
 UNSUPPORTED_DATA = 1003
 
@@ -66,22 +90,39 @@ def parse_feed_request(params: QueryParams) -> FeedRequest:
                 raise BadRequest(f"customer_id: {value[:60]!r} is not a UUID") from None
     if len(customers) > MAX_CUSTOMERS:
         raise BadRequest(f"customer_id: at most {MAX_CUSTOMERS} customers per connection")
-    types_param = params.get("types")
-    types: frozenset[str] | None = None
-    if types_param is not None:
-        if types_param == "traffic":
-            types = TRAFFIC_TYPES
-        elif types_param == "events":
-            types = EVENT_TYPES
-        else:
-            raise BadRequest(f"types: must be 'traffic' or 'events', got {types_param[:40]!r}")
+    types = _types(params.get("types"))
+    routers = _routers(params.getlist("router"))
+    if routers is not None and (types is None or not (types & (TOP_TYPES | SESSION_EVENT_TYPES))):
+        raise BadRequest("router: filters the router watches' types only: add types=top or types=sessions")
     last_id = params.get("last_id")
     if last_id is not None:
         try:
             parse_id(last_id)
         except ValueError:
             raise BadRequest(f"last_id: {last_id[:60]!r} is not a stream id like 1795517328938-0") from None
-    return FeedRequest(Interest(frozenset(customers) if customers else None, types), last_id)
+    return FeedRequest(Interest(frozenset(customers) if customers else None, types, routers), last_id)
+
+
+def _types(text: str | None) -> frozenset[str] | None:
+    if text is None:
+        return None
+    types: set[str] = set()
+    for name in text.split(","):
+        wanted = TYPE_NAMES.get(name.strip())
+        if wanted is None:
+            raise BadRequest(f"types: each must be one of {', '.join(TYPE_NAMES)}, got {name[:40]!r}")
+        types |= wanted
+    return frozenset(types)
+
+
+def _routers(raws: list[str]) -> frozenset[str] | None:
+    routers = {value.strip() for raw in raws for value in raw.split(",") if value.strip()}
+    for router in routers:
+        if len(router) > MAX_ROUTER_ID:
+            raise BadRequest(f"router: {router[:40]!r}... is longer than {MAX_ROUTER_ID} characters")
+    if len(routers) > MAX_ROUTERS:
+        raise BadRequest(f"router: at most {MAX_ROUTERS} routers per connection")
+    return frozenset(routers) if routers else None
 
 
 class Feed:

@@ -42,6 +42,9 @@ BASE_ENV = {
     "MIKROTIK_TIMEOUT": "2",
     "MAX_CONCURRENT_MONITORS": "50",
     "ENABLE_TRAFFIC_MONITOR": "true",
+    # On by default in the product; off here so that a module's threads, router commands
+    # and stream entries are its monitors' alone. The watch's own tests turn it on.
+    "ROUTER_WATCH": "false",
     "LOG_LEVEL": "INFO",
     "ENV_FILE": "/nonexistent/.env",
 }

@@ -12,10 +12,9 @@ import httpx
 import pytest
 
 from harness.polling import wait_for
-from harness.process import free_port
-from harness.workers import CeleryProcess
 from tasks.lifecycle import REVOKED
 from tests.tasks.engine import Engine
+from tests.tasks.flower import start_flower
 from tests.tasks.monitors import start_monitor
 from tests.tasks.streams import matches, wait_entry
 
@@ -33,27 +32,7 @@ def engine(engine_factory: Any) -> Iterator[Engine]:
 
 @pytest.fixture(scope="module")
 def flower(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    env = {**engine.env, "FLOWER_BASIC_AUTH": f"{USER}:{PASSWORD}"}
-    env.pop("FLOWER_UNAUTHENTICATED_API", None)
-    proc = CeleryProcess(
-        ["flower", f"--port={port}", "--address=127.0.0.1"],
-        env,
-        tmp_path_factory.mktemp("flower") / "flower.log",
-        "Visit me",
-        "flower-rw",
-    ).start()
-    engine.processes.append(proc)
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{base}/healthcheck", timeout=1.0).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    wait_for(answers, 20.0, what="flower to answer", step=0.1)
-    yield base
+    yield start_flower(engine, tmp_path_factory.mktemp("flower"), USER, PASSWORD)
 
 
 def _get(flower: str, path: str, **params: str) -> Any:

@@ -36,8 +36,18 @@ def test_keys_are_distinct_per_id_and_kind() -> None:
         keys.customer_owner("b"),
         keys.session_stop("a"),
         keys.session_stop("b"),
+        keys.WATCH_SLOTS,
+        keys.WATCH_LEASES,
+        keys.watch_router_slots("a"),
+        keys.watch_owner("a"),
+        keys.watch_stop("a"),
+        keys.router_stream("a"),
+        keys.router_stream("b"),
+        keys.router_view("a"),
+        keys.STOP_CHANNEL,
+        keys.SESSION_UP_CHANNEL,
     }
-    assert len(names) == 12
+    assert len(names) == 22
     assert all(name.startswith(keys.PREFIX + ":") for name in names)
 
 

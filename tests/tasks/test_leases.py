@@ -245,3 +245,65 @@ def test_leases_a_published_stop_is_seen_before_the_next_poll(redis_client: redi
         assert handle.stop_reason == "stopped by api"
     finally:
         keeper.close()
+
+
+def test_leases_keeper_renews_and_stops_a_router_watch_by_its_own_key(
+    keeper: LeaseKeeper, redis_client: redis.Redis
+) -> None:
+    from tasks.semaphore import WATCHES
+    from tasks.watch_lifecycle import request_stop as stop_watch
+
+    watches = Semaphore(redis_client, space=WATCHES)
+    watches.claim("watch:r1:a", "r1", "r1", RUN, global_limit=100, router_limit=1, ttl=TTL)
+    watch = keeper.register(
+        "watch:r1:a",
+        "r1",
+        "r1",
+        session_id="watch:r1:a",
+        claimant=RUN,
+        space=WATCHES,
+        stop_key=keys.watch_stop("r1"),
+    )
+    monitor = claimed(keeper, "s1", "alice")
+    done = threading.Event()
+
+    def loops() -> None:
+        while not done.wait(0.05):
+            watch.progress()
+            monitor.progress()
+
+    worker = threading.Thread(target=loops)
+    worker.start()
+    keeper.start()
+    try:
+        start = keeper.renewals["ok"]
+        wait_for(lambda: keeper.renewals["ok"] >= start + 6, what="a few renewal rounds of both")
+        assert owner_token(watches, "r1") == "watch:r1:a" and not watch.stopped
+        stop_watch(redis_client, "r1", "router removed")
+        wait_for(lambda: watch.stopped, timeout=2, what="the watch's stop key to be seen")
+        assert watch.stop_reason == "router removed" and not monitor.stopped
+    finally:
+        done.set()
+        worker.join()
+
+
+def owner_token(sem: Semaphore, subject: str) -> str | None:
+    found = sem.owner_of(subject)
+    return None if found is None else found.token
+
+
+def test_leases_keeper_hands_a_session_up_notice_to_that_customers_monitor(
+    keeper: LeaseKeeper, redis_client: redis.Redis
+) -> None:
+    alice, bob = claimed(keeper, "s1", "alice"), claimed(keeper, "s2", "bob")
+    woken: list[str] = []
+    alice.on_session_up = lambda: woken.append("alice")
+    bob.on_session_up = lambda: woken.append("bob")
+    keeper.start()
+    wait_for(lambda: keeper._pubsub is not None, what="the keeper to listen")
+    wait_for(
+        lambda: redis_client.publish(keys.SESSION_UP_CHANNEL, "alice") > 0 and bool(woken),
+        timeout=3,
+        what="the notice to reach alice's monitor",
+    )
+    assert set(woken) == {"alice"}

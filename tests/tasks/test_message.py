@@ -11,13 +11,17 @@ from tasks.message import (
     MAX_RATE,
     CustomerMeta,
     MessageError,
+    RouterMeta,
     decode_entry,
     format_bps,
     parse_pair,
     parse_rate,
     rates_from_interface,
     rates_from_queue,
+    session_entry,
     status_entry,
+    top_entries,
+    top_row,
     traffic_entry,
     traffic_from_row,
 )
@@ -215,3 +219,97 @@ def test_message_timestamps_are_rfc3339_utc() -> None:
 def test_message_decode_refuses_a_corrupt_integer() -> None:
     with pytest.raises(MessageError, match="seq"):
         decode_entry("1-0", {"type": "traffic", "seq": "seven"})
+
+
+ROUTER = RouterMeta(router="mikrotik-001", router_name="core-1")
+
+
+def test_message_top_frame_summary_is_the_frame_without_its_list() -> None:
+    rows = [top_row(PPPOE, 5_000_000, 250_000, monitored=True), top_row(HOTSPOT, 1_000, 10, monitored=False)]
+    summary, whole = top_entries(
+        ROUTER,
+        online=3,
+        unknown=1,
+        customers=2,
+        download_bps=5_001_000,
+        upload_bps=250_010,
+        interval=2.0,
+        cycle_ms=14,
+        rows=rows,
+        fence=9,
+        timestamp=WHEN,
+    )
+    assert "top" not in summary and {k: v for k, v in whole.items() if k != "top"} == summary
+    frame = decode_entry("1-0", whole)
+    assert frame["type"] == "top" and frame["router"] == "mikrotik-001" and frame["router_name"] == "core-1"
+    assert (frame["online"], frame["unknown"], frame["customers"]) == (3, 1, 2)
+    assert (frame["download_bps"], frame["upload_bps"], frame["interval_ms"], frame["cycle_ms"]) == (
+        5_001_000,
+        250_010,
+        2000,
+        14,
+    )
+    assert frame["download_speed"] == "5.00 Mbps"
+    first, second = frame["top"]
+    assert first["customer_id"] == "c-1" and first["monitored"] is True
+    assert (first["download_utilization"], first["upload_utilization"]) == (50.0, 5.0)
+    assert second["download_utilization"] is None and second["package_download_bps"] is None
+
+
+def test_message_session_event_carries_the_session_and_no_secret() -> None:
+    entry = session_entry(
+        "session_up",
+        ROUTER,
+        PPPOE,
+        session="pppoe",
+        name="alice",
+        address="10.1.0.7",
+        caller_id="AA:BB:CC:00:11:22",
+        uptime_s=5,
+        fence=3,
+        timestamp=WHEN,
+    )
+    decoded = decode_entry("2-0", entry)
+    assert (
+        decoded["type"] == "session_up"
+        and decoded["customer_id"] == "c-1"
+        and decoded["router"] == "mikrotik-001"
+    )
+    assert (decoded["address"], decoded["caller_id"], decoded["uptime_s"], decoded["reason"]) == (
+        "10.1.0.7",
+        "AA:BB:CC:00:11:22",
+        5,
+        None,
+    )
+    down = decode_entry(
+        "3-0",
+        session_entry(
+            "session_down",
+            ROUTER,
+            PPPOE,
+            session="pppoe",
+            name="alice",
+            address=None,
+            caller_id=None,
+            uptime_s=None,
+            fence=3,
+        ),
+    )
+    assert down["address"] is None and down["uptime_s"] is None
+    with pytest.raises(MessageError, match="type"):
+        session_entry(
+            "stopped",
+            ROUTER,
+            PPPOE,
+            session="pppoe",
+            name="a",
+            address=None,
+            caller_id=None,
+            uptime_s=None,
+            fence=1,
+        )
+
+
+def test_message_decode_refuses_a_top_list_that_is_not_json() -> None:
+    with pytest.raises(MessageError, match="top"):
+        decode_entry("1-0", {"type": "top", "top": "[{"})

@@ -300,3 +300,24 @@ def test_semaphore_claim_retakes_a_reservation_that_expired_in_the_queue(redis_c
 
 def test_semaphore_now_is_the_server_clock(redis_client: redis.Redis) -> None:
     assert abs(Semaphore(redis_client).now_ms() - redis_ms(redis_client)) < 1000
+
+
+def test_semaphore_watch_space_is_apart_from_the_monitors(redis_client: redis.Redis) -> None:
+    """A router watch's lease takes no monitor slot and owns its router, not a customer."""
+    from tasks.semaphore import WATCHES
+
+    monitors = Semaphore(redis_client)
+    watches = Semaphore(redis_client, space=WATCHES)
+    monitors.acquire("s1:1", "r1", "r1", global_limit=1, router_limit=1, ttl=TTL)
+    fence = watches.claim("watch:r1:a", "r1", "r1", RUN, global_limit=1000, router_limit=1, ttl=TTL)
+    assert fence > 0
+    assert monitors.in_use() == 1 and watches.in_use() == 1
+    assert [h.token for h in monitors.holders()] == ["s1:1"]
+    assert [(h.token, h.customer_id) for h in watches.holders()] == [("watch:r1:a", "r1")]
+    with pytest.raises(AlreadyMonitored):  # one watch per router
+        watches.acquire("watch:r1:b", "r1", "r1", global_limit=1000, router_limit=None, ttl=TTL)
+    assert owner(watches, "r1").token == "watch:r1:a" and owner(monitors, "r1").token == "s1:1"
+    assert watches.renew_many([("watch:r1:a", "r1", "r1", RUN)], TTL) == [True]
+    assert watches.release("watch:r1:a", "r1", "r1", claimant=RUN)
+    assert watches.in_use() == 0 and monitors.in_use() == 1
+    assert redis_client.exists(keys.watch_owner("r1")) == 0

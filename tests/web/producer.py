@@ -5,7 +5,15 @@ from __future__ import annotations
 
 import redis
 
-from tasks.message import CustomerMeta, status_entry, traffic_from_row
+from tasks.message import (
+    CustomerMeta,
+    RouterMeta,
+    session_entry,
+    status_entry,
+    top_entries,
+    top_row,
+    traffic_from_row,
+)
 from tasks.publisher import Publisher
 from tasks.semaphore import Semaphore
 
@@ -44,3 +52,56 @@ class Producer:
         )
         self.seq += 1
         return self.pub.publish_status(entry).combined
+
+
+class RouterProducer:
+    """Publishes a router watch's entries the way the watch does (fenced, one id in the
+    combined stream and the router's stream)."""
+
+    def __init__(self, client: redis.Redis, router: str) -> None:
+        from tasks.semaphore import WATCHES
+        from tasks.watch_publisher import WatchPublisher
+
+        self.router = RouterMeta(router, f"name of {router}")
+        self.token = f"watch:{router}:test"
+        self.fence = Semaphore(client, space=WATCHES).claim(
+            self.token, router, router, "run", global_limit=1000, router_limit=1, ttl=600
+        )
+        self.pub = WatchPublisher(client, router)
+
+    def top(self, customer: str, download_bps: int = 5_000_000) -> str:
+        meta = CustomerMeta(
+            customer, "Top Talker", "talker", "pppoe", "", self.router.router_name, None, None, None
+        )
+        summary, whole = top_entries(
+            self.router,
+            online=1,
+            unknown=0,
+            customers=1,
+            download_bps=download_bps,
+            upload_bps=1,
+            interval=2.0,
+            cycle_ms=1,
+            rows=[top_row(meta, download_bps, 1, monitored=False)],
+            fence=self.fence,
+        )
+        ids = self.pub.publish([(summary, whole)], token=self.token, fence=self.fence)
+        assert ids is not None
+        return ids[0]
+
+    def session(self, customer: str, kind: str = "session_up") -> str:
+        meta = CustomerMeta(customer, "n", "u", "pppoe", "", self.router.router_name)
+        entry = session_entry(
+            kind,
+            self.router,
+            meta,
+            session="pppoe",
+            name="u",
+            address="10.0.0.2",
+            caller_id=None,
+            uptime_s=0,
+            fence=self.fence,
+        )
+        ids = self.pub.publish([(entry, entry)], token=self.token, fence=self.fence)
+        assert ids is not None
+        return ids[0]

@@ -17,8 +17,20 @@ from harness.redis_server import PrivateRedis
 from tasks import keys
 from tests.services import TEST_REDIS_URL
 from tests.tasks.streams import id_ms, stream_entries
-from tests.web.producer import Producer
-from web.relay import CATCH_UP_PAGE, MERGE_PAGE_MIN, Frame, Interest, Overflow, Relay, Subscription, parse_id
+from tests.web.producer import Producer, RouterProducer
+from web.relay import (
+    CATCH_UP_PAGE,
+    MERGE_PAGE_MIN,
+    SESSION_EVENT_TYPES,
+    TOP_TYPES,
+    TRAFFIC_TYPES,
+    Frame,
+    Interest,
+    Overflow,
+    Relay,
+    Subscription,
+    parse_id,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -214,3 +226,57 @@ async def test_relay_catch_up_of_many_customers_merges_page_by_page(
         sent += len(page)
     sub.close()
     assert CATCH_UP_PAGE <= sent <= 200 * MERGE_PAGE_MIN < 200 * per_customer
+
+
+async def test_relay_top_frames_whole_only_to_who_asked_by_router(
+    relay: Relay, redis_client: redis.Redis
+) -> None:
+    alice = str(uuid.uuid4())
+    everything = relay.subscribe(Interest())
+    tops = relay.subscribe(Interest(types=TOP_TYPES))
+    r1_top_and_sessions = relay.subscribe(
+        Interest(types=TOP_TYPES | SESSION_EVENT_TYPES, routers=frozenset({"r1"}))
+    )
+    samples_and_tops = relay.subscribe(
+        Interest(customers=frozenset({alice}), types=TRAFFIC_TYPES | TOP_TYPES)
+    )
+    producer, r1, r2 = (
+        Producer(redis_client),
+        RouterProducer(redis_client, "r1"),
+        RouterProducer(redis_client, "r2"),
+    )
+    sent = [producer.sample(alice), r1.top(alice), r2.top(alice), r1.session(alice), producer.sample(alice)]
+    assert [f.id for f in await _collect(everything, 2)] == [sent[0], sent[4]]  # as before the watches
+    got = await _collect(tops, 2)
+    assert [f.id for f in got] == [sent[1], sent[2]]
+    frame = json.loads(got[0].text)
+    assert frame["router"] == "r1" and frame["top"][0]["customer_id"] == alice  # whole, not the summary
+    assert [f.id for f in await _collect(r1_top_and_sessions, 2)] == [sent[1], sent[3]]
+    assert [f.id for f in await _collect(samples_and_tops, 4)] == [sent[0], sent[1], sent[2], sent[4]]
+    for sub in (everything, tops, r1_top_and_sessions, samples_and_tops):
+        sub.close()
+
+
+async def test_relay_resume_of_top_frames_reads_the_router_stream_once_each(
+    relay: Relay, redis_client: redis.Redis
+) -> None:
+    alice = str(uuid.uuid4())
+    producer, r1 = Producer(redis_client), RouterProducer(redis_client, "r1")
+    first = r1.top(alice)
+    missed = [producer.sample(alice), r1.top(alice, 7), r1.session(alice), r1.top(alice, 9)]
+    await _caught_up_to(relay, missed[-1])
+    interest = Interest(types=TOP_TYPES | SESSION_EVENT_TYPES | TRAFFIC_TYPES)
+    sub = relay.subscribe(interest)
+    later = r1.top(alice, 11)
+    caught: list[Frame] = []
+    async for item in sub.catch_up(first, retention_ms=3_600_000):
+        assert not isinstance(item, dict), item
+        caught.extend(item)
+    live = await _collect(sub, 1)
+    assert [f.id for f in caught + live] == [*missed, later]  # in order, each once
+    tops = [json.loads(f.text) for f in caught if f.type == "top"]
+    assert [t["top"][0]["download_bps"] for t in tops] == [7, 9]  # whole frames
+    only_r2 = relay.subscribe(Interest(types=TOP_TYPES, routers=frozenset({"r2"})))
+    assert [item async for item in only_r2.catch_up(first, retention_ms=3_600_000)] == []
+    sub.close()
+    only_r2.close()

@@ -31,7 +31,7 @@ from settings import load_settings
 from tasks import keys
 from tests.tasks.engine import Engine
 from tests.tasks.streams import stream_entries
-from tests.web.producer import Producer
+from tests.web.producer import Producer, RouterProducer
 from tests.web.rawws import RawWebSocket
 from web.auth import COOKIE, issue_cookie
 
@@ -426,3 +426,34 @@ def test_ws_cli_drives_a_running_api_with_its_token(engine: Engine, locked_serve
         timeout=60,
     )
     assert no_token.returncode == 1 and "(HTTP 401)" in no_token.stderr
+
+
+async def _subscribed(ws: ClientConnection) -> None:
+    """The server answers a ping only once the connection's subscription is in place."""
+    await ws.send('{"type":"ping"}')
+    await until(ws, lambda m: m.get("type") == "pong")
+
+
+async def test_ws_top_frames_and_session_events_by_router_only_when_asked(
+    engine: Engine, open_server: Uvicorn
+) -> None:
+    r1, r2 = RouterProducer(engine.redis, "ws-r1"), RouterProducer(engine.redis, "ws-r2")
+    customer = str(uuid.uuid4())
+    async with (
+        connect(ws_url(open_server, "types=top&router=ws-r1")) as r1_tops,
+        connect(ws_url(open_server, "types=sessions,top")) as routers,
+        connect(ws_url(open_server, f"customer_id={customer}")) as seed_like,
+    ):
+        for ws in (r1_tops, routers, seed_like):
+            await _subscribed(ws)
+        sent = [r2.top(customer), r1.session(customer), r1.top(customer, 123)]
+        frame = (await until(r1_tops, lambda m: m.get("type") == "top"))[-1]
+        assert frame["id"] == sent[2] and frame["router"] == "ws-r1"
+        assert frame["top"][0]["download_bps"] == 123 and frame["online"] == 1
+        seen = await until(routers, lambda m: m.get("id") == sent[2])
+        assert [m["id"] for m in seen] == sent
+        Producer(engine.redis).event(customer)
+        (event,) = await until(seed_like, lambda m: True)
+        assert event["type"] == "offline"  # nothing of the routers' before it
+    assert await _refused(ws_url(open_server, "types=top,bogus")) == 400
+    assert await _refused(ws_url(open_server, "router=ws-r1")) == 400  # router= without its types

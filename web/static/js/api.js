@@ -78,7 +78,67 @@
  * @property {number | null} [package_upload_bps]
  * @property {number | null} [download_utilization]
  * @property {number | null} [upload_utilization]
+ * @property {string} [router] a router watch's entry (top, session_up, session_down): its router
+ * @property {number} [online] a top frame's totals
+ * @property {number} [unknown]
+ * @property {number} [customers]
+ * @property {number} [interval_ms]
+ * @property {TopRow[]} [top] a top frame's customers, by download
+ * @property {string} [name] a session event's login
+ * @property {string} [session] a session event's kind: pppoe or hotspot
  */
+
+/**
+ * One customer of a router's top (GET /api/routers/{id}/top, and a top frame's list).
+ * @typedef {object} TopRow
+ * @property {string} customer_id
+ * @property {string} customer_name
+ * @property {string} username
+ * @property {string} service_type
+ * @property {number} download_bps
+ * @property {number} upload_bps
+ * @property {number | null} download_utilization percent of the package
+ * @property {number | null} upload_utilization
+ * @property {number | null} package_download_bps
+ * @property {number | null} package_upload_bps
+ * @property {boolean} monitored
+ */
+
+/**
+ * What every router-view answer starts with (and a top frame's totals).
+ * @typedef {object} RouterViewHead
+ * @property {string} router
+ * @property {string} router_name
+ * @property {boolean} available
+ * @property {string | null} reason
+ * @property {number | null} age_s
+ */
+
+/**
+ * @typedef {RouterViewHead & {
+ *   frame_id: string | null; online: number | null; unknown: number | null;
+ *   customers: number | null; download_bps: number | null; upload_bps: number | null;
+ *   interval_ms: number | null; by: string; top: TopRow[] }} RouterTop
+ */
+
+/**
+ * An online session (GET /api/routers/{id}/sessions; `customer` null when unknown).
+ * @typedef {object} RouterSession
+ * @property {"pppoe" | "hotspot"} session
+ * @property {string} name
+ * @property {string | null} address
+ * @property {string | null} caller_id
+ * @property {number | null} uptime_s
+ * @property {number | null} download_bps
+ * @property {number | null} upload_bps
+ * @property {{ id: string; name: string; username: string; service_type: string } | null} [customer]
+ */
+
+/**
+ * @typedef {RouterViewHead & { total: number; limit: number; offset: number; sessions: RouterSession[] }}
+ *   RouterSessions
+ */
+/** @typedef {RouterViewHead & { count: number; sessions: RouterSession[] }} RouterUnknownSessions */
 
 /** @typedef {{ auth: "enabled" | "disabled"; authenticated: boolean }} SessionStatus */
 /** @typedef {{ customers: Customer[]; total: number }} CustomerList */
@@ -178,6 +238,24 @@ export const api = {
   customers: (query) => request("GET", "/api/customers", { query }),
   /** @returns {Promise<Routers>} */
   routers: () => request("GET", "/api/routers"),
+  /**
+   * @param {string} routerId
+   * @param {Query} query by, limit
+   * @returns {Promise<RouterTop>}
+   */
+  routerTop: (routerId, query) => request("GET", `/api/routers/${encodeURIComponent(routerId)}/top`, { query }),
+  /**
+   * @param {string} routerId
+   * @param {Query} query q, limit, offset
+   * @returns {Promise<RouterSessions>}
+   */
+  routerSessions: (routerId, query) =>
+    request("GET", `/api/routers/${encodeURIComponent(routerId)}/sessions`, { query }),
+  /**
+   * @param {string} routerId
+   * @returns {Promise<RouterUnknownSessions>}
+   */
+  routerUnknown: (routerId) => request("GET", `/api/routers/${encodeURIComponent(routerId)}/unknown-sessions`),
   /** @returns {Promise<MonitorStatus>} */
   status: () => request("GET", "/api/monitor/status"),
   /** @param {string} customerId */

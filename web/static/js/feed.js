@@ -1,4 +1,5 @@
-// The live feed: ONE WebSocket to /ws for every panel, filtered by their customers.
+// The live feed: ONE WebSocket to /ws for every panel, filtered by their customers, and
+// for the router view's router (its top frames and session events, `types=top,sessions`).
 //
 // - Resume: the feed remembers the id of the last entry it handed on (`cursor`); every
 //   new connection asks for `last_id=<cursor>`, so the server replays what was missed
@@ -39,6 +40,8 @@ export class LiveFeed {
     this.handlers = handlers;
     /** @type {Set<string>} */
     this.customers = new Set();
+    /** @type {string | null} the router whose top frames and session events to follow */
+    this.router = null;
     /** @type {WebSocket | null} */
     this.socket = null;
     /** @type {string | null} */
@@ -80,6 +83,17 @@ export class LiveFeed {
     this.customers = next;
     if (this.stopped) return;
     this.connectSoon(30); // coalesce several panels opened at once
+  }
+
+  /**
+   * Follow this router's watch too (null: none); a change reconnects, resuming.
+   * @param {string | null} id
+   */
+  setRouter(id) {
+    if (id === this.router) return;
+    this.router = id;
+    if (this.stopped) return;
+    this.connectSoon(30);
   }
 
   start() {
@@ -129,6 +143,11 @@ export class LiveFeed {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const params = new URLSearchParams();
     for (const id of this.customers) params.append("customer_id", id);
+    if (this.router) {
+      // Without customers, no samples: a customer filter left empty would mean all of them.
+      params.set("types", this.customers.size ? "traffic,events,top,sessions" : "top,sessions");
+      params.set("router", this.router);
+    }
     if (this.cursor) params.set("last_id", this.cursor);
     return `${scheme}//${location.host}/ws?${params}`;
   }
@@ -136,7 +155,7 @@ export class LiveFeed {
   connect() {
     this.drop();
     if (this.stopped) return;
-    if (!this.customers.size) {
+    if (!this.customers.size && !this.router) {
       this.setState("idle", "no panel open");
       return;
     }
@@ -240,6 +259,7 @@ export class LiveFeed {
       detail: this.detail,
       cursor: this.cursor,
       customers: [...this.customers],
+      router: this.router,
       connects: this.connects,
       deadFeeds: this.deadFeeds,
       pingInterval: this.pingInterval,

@@ -148,3 +148,17 @@ const SERVICE_NAMES = { pppoe: "PPPoE", hotspot: "Hotspot", static_ip: "Static I
 export function serviceName(type) {
   return SERVICE_NAMES[type] || type || "–";
 }
+
+/**
+ * A session's uptime: 93784 -> "1d 2h", 3725 -> "1h 02m", 125 -> "2m 05s", 42 -> "42s".
+ * @param {number | null | undefined} seconds
+ */
+export function formatUptime(seconds) {
+  if (seconds === null || seconds === undefined || !Number.isFinite(seconds) || seconds < 0) return "–";
+  const s = Math.floor(seconds);
+  const two = (/** @type {number} */ n) => String(n).padStart(2, "0");
+  if (s >= 86400) return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+  if (s >= 3600) return `${Math.floor(s / 3600)}h ${two(Math.floor((s % 3600) / 60))}m`;
+  if (s >= 60) return `${Math.floor(s / 60)}m ${two(s % 60)}s`;
+  return `${s}s`;
+}

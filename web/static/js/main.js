@@ -1,5 +1,5 @@
 // The dashboard's wiring: login, the customer list, one panel per monitored customer,
-// one live feed for all of them, and the header. Polls /api/monitor/status and
+// the router view, one live feed for all of them, and the header. Polls /api/monitor/status and
 // /api/routers every POLL_MS while the tab is visible.
 
 import { api, onUnauthorized } from "./api.js";
@@ -10,11 +10,15 @@ import { onVisibility, schedule } from "./frame.js";
 import { Header } from "./header.js";
 import { Login } from "./login.js";
 import { Panel, routerTrouble } from "./panel.js";
+import { RouterView } from "./router.js";
 
 /** @typedef {import("./api.js").ApiError} ApiError */
 /** @typedef {import("./api.js").Monitor} Monitor */
 /** @typedef {import("./api.js").Router} Router */
 /** @typedef {import("./header.js").RouterTrouble} RouterTrouble */
+
+// The router watches' entries go to the router view, never to a customer's panel.
+const ROUTER_ENTRIES = new Set(["top", "session_up", "session_down"]);
 
 const POLL_MS = 5000;
 const TICK_MS = 1000;
@@ -41,6 +45,10 @@ const header = new Header(find(document, "#top", HTMLElement));
 
 const feed = new LiveFeed({
   onEntry(entry) {
+    if (ROUTER_ENTRIES.has(entry.type)) {
+      routerView.receive(entry);
+      return;
+    }
     const panel = panels.get(entry.customer_id);
     if (panel) panel.receive(entry);
   },
@@ -81,6 +89,39 @@ const list = new CustomerList(find(document, "#customers", HTMLElement), {
     await refreshStatus();
   },
 });
+
+const routerView = new RouterView(find(document, "#router-view", HTMLElement), {
+  async open(customer) {
+    const shown = panels.get(customer.id);
+    if (!shown || !shown.monitored) {
+      try {
+        await api.start(customer.id);
+      } catch (exc) {
+        // Started meanwhile (here or elsewhere): showing its panel is what was asked.
+        if (/** @type {ApiError} */ (exc).code !== "already_monitored") throw exc;
+      }
+      await refreshStatus();
+    }
+    const panel = panels.get(customer.id);
+    if (panel) reveal(panel);
+  },
+  hasPanel(customerId) {
+    const panel = panels.get(customerId);
+    return panel !== undefined && panel.monitored;
+  },
+});
+routerView.onChoose = (/** @type {string | null} */ id) => feed.setRouter(id);
+
+/**
+ * Bring a panel into view and mark it for a moment (a click in the router view).
+ * @param {Panel} panel
+ */
+function reveal(panel) {
+  panel.element.scrollIntoView({ block: "nearest", behavior: "smooth" });
+  panel.element.classList.remove("is-revealed");
+  void panel.element.offsetWidth; // restart the animation
+  panel.element.classList.add("is-revealed");
+}
 
 const login = new Login(find(document, "#login", HTMLElement), () => startApp());
 
@@ -190,18 +231,21 @@ async function refreshRouters() {
     return;
   }
   list.setRouters(routers);
+  routerView.setRouters(routers);
   header.setRouters(routers, routerTroubles());
 }
 
 function poll() {
   if (!running || document.hidden || !navigator.onLine) return;
   refreshStatus();
+  routerView.refresh();
 }
 
 function tick() {
   // The charts' time axis slides even when no sample arrives (an offline customer).
   if (!running || document.hidden) return;
   for (const panel of panels.values()) schedule(panel);
+  routerView.tick();
   header.setRouters(routers, routerTroubles());
 }
 
@@ -271,6 +315,7 @@ Object.defineProperty(window, "__dashboard", {
     snapshot: () => ({
       feed: feed.snapshot(),
       panels: Object.fromEntries([...panels].map(([id, panel]) => [id, panel.snapshot()])),
+      router: routerView.snapshot(),
     }),
   }),
 });
