@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-router check-services clean
 
 DEV_LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -70,6 +70,10 @@ chaos: $(STAMP) check-services
 ## bench-routeros: K streams over one router connection (K = 100, 1000, 5000)
 bench-routeros: $(STAMP)
 	$(BIN)/python -m bench.routeros_streams
+
+## bench-router: the router watch on one router of 2,000 PPPoE + 500 queue customers (commands/s, CPU, memory, last reply -> top frame on /ws) beside one monitor per customer
+bench-router: $(STAMP) check-services
+	$(BIN)/python -m bench.router
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache var *.egg-info

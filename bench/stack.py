@@ -147,12 +147,16 @@ class Stack:
         *,
         pppoe: int,
         log_dir: Path,
+        hotspot: int = 0,
+        static: int = 0,
         env: Mapping[str, str] | None = None,
         private_redis: bool = PRIVATE_REDIS,
         redis_args: Sequence[str] = (),
         web_env: Mapping[str, str] | None = None,
     ) -> None:
         self.pppoe = pppoe
+        self.hotspot = hotspot
+        self.static = static
         self.log_dir = log_dir
         self.extra_env = dict(env or {})
         self.use_private_redis = private_redis
@@ -164,6 +168,7 @@ class Stack:
         self.env: dict[str, str] = {}
         self.sim: SimProcess
         self.customers: list[dict[str, Any]] = []  # PPPoE customers ("id", "target", ...)
+        self.queue_customers: list[dict[str, Any]] = []  # hotspot and static-IP ones
         self.control: CeleryProcess
         self.beat: CeleryProcess
         self.web: Uvicorn
@@ -191,7 +196,8 @@ class Stack:
             self.redis_url = self.private.url
         self.sim = SimProcess(
             "bench.engine_sim",
-            ["--pppoe", str(self.pppoe), "--password-env", PASSWORD_VAR],
+            ["--pppoe", str(self.pppoe), "--hotspot", str(self.hotspot), "--static", str(self.static)]
+            + ["--password-env", PASSWORD_VAR],
             env={**os.environ, PASSWORD_VAR: ROUTER_PASSWORD},
         )
         stack.callback(self.sim.stop)
@@ -210,6 +216,7 @@ class Stack:
         stack.callback(runtime.close)
         seeded = seed_customers(url, self.sim)
         self.customers = [c for c in seeded.values() if c["service_type"] == "pppoe"]
+        self.queue_customers = [c for c in seeded.values() if c["service_type"] != "pppoe"]
         self.control = worker(self.env, self.log_dir, queues="default", concurrency=2, name="bench-control")
         stack.callback(self.control.stop)
         self.beat = beat(self.env, self.log_dir)
@@ -276,10 +283,11 @@ class Stack:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.web.port}/ws"
 
-    def ws_clients(self, filters: list[list[str] | None]) -> SimProcess:
-        """The bench's WebSocket clients (bench.ws_clients) on this stack's web process."""
+    def ws_clients(self, filters: Sequence[Sequence[str] | Mapping[str, str] | None]) -> SimProcess:
+        """The bench's WebSocket clients (bench.ws_clients) on this stack's web process:
+        per client None (every customer), customer ids, or the query itself."""
         return SimProcess(
-            "bench.ws_clients", config={"url": self.ws_url(), "token": API_TOKEN, "clients": filters}
+            "bench.ws_clients", config={"url": self.ws_url(), "token": API_TOKEN, "clients": list(filters)}
         )
 
     def clear_streams(self) -> None:
