@@ -106,5 +106,5 @@ def test_bench_router_watch_beside_one_monitor_per_customer_tiny_run(tmp_path: P
     assert {p["process"] for p in watch["processes"]} >= {"watch worker", "idle worker", "web", "simulator"}
     assert naive["started"] == 10 and naive["samples_per_s"] > 0, naive["notes"]
     assert naive["commands"].get("/queue/simple/print", 0) > 0
-    assert (naive["scale_pppoe"], naive["scale_queue"]) == (5.0, 5.0)
+    assert (naive["scale_pppoe"], naive["scale_queue"]) == (5.0, 5.0) and naive["simulator_cpu_percent"] >= 0
     assert [t["figure"] for t in data["targets"]][0] == "router commands per cycle"
