@@ -150,9 +150,11 @@ def _counts_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     return {word: n for word, n in sorted(diff.items()) if n}
 
 
-def _holder(workers: list[CeleryProcess]) -> CeleryProcess | None:
+def _holder(workers: list[CeleryProcess], since: dict[str, int]) -> CeleryProcess | None:
+    """The worker whose log, past `since` (its length before: a log file is appended to
+    across runs), says the watch started there."""
     for proc in workers:
-        if WATCH_STARTED in proc.log():
+        if WATCH_STARTED in proc.log()[since.get(proc.name, 0) :]:
             return proc
     return None
 
@@ -179,14 +181,16 @@ def watch_phase() -> WatchRow:
     row = WatchRow(customers=total, interval_s=INTERVAL)
     env = {"ROUTER_WATCH": "true", "ROUTER_WATCH_INTERVAL": f"{INTERVAL:g}"}
     with Stack(pppoe=PPPOE, hotspot=HOTSPOT, static=STATIC, log_dir=LOG_DIR / "watch", env=env) as stack:
+        logs = (LOG_DIR / "watch").glob("bench-mon-watch-*.log")
+        since = {path.stem: len(path.read_text(errors="replace")) for path in logs}
         workers = stack.start_monitors(2, 2, tag="-watch")
         clients = stack.ws_clients([{"types": "top", "router": ROUTER_ID}])
         try:
             if clients.ask("ready 30")["connected"] < 1:
                 row.notes.append("the WebSocket client did not connect")
-            if not wait_until(lambda: _holder(workers), timeout=60):
+            if not wait_until(lambda: _holder(workers, since), timeout=60):
                 raise RuntimeError("no router watch started within 60 s (see the worker logs)")
-            holder = _holder(workers)
+            holder = _holder(workers, since)
             assert holder is not None
             idle = next(p for p in workers if p is not holder)
             if not wait_until(lambda: _rated(stack, total), timeout=60):
