@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router check-services clean
 
 DEV_LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -74,6 +74,10 @@ bench-routeros: $(STAMP)
 ## bench-queues: K hotspot and static-IP (queue) monitors on one router: router commands/s, worker CPU (BENCH_QUEUE_SIZES=500)
 bench-queues: $(STAMP) check-services
 	$(BIN)/python -m bench.queues
+
+## bench-router: the router watch on one router of 2,000 PPPoE + 500 queue customers (commands/s, CPU, memory, last reply -> top frame on /ws) beside one monitor per customer
+bench-router: $(STAMP) check-services
+	$(BIN)/python -m bench.router
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache var *.egg-info

@@ -7,13 +7,18 @@ Protocol on stdin/stdout, one JSON line per answer:
   socket is logged as [interface, rx-bits-per-second, tx-bits-per-second, t] where t is
   time.time() right before the write of its cycle (the router-side send time)
 - "record off" -> {"log": [...]} (and the log is cleared)
+- "replies on" -> {"ok": true}; from now on every print's reply is logged as
+  [command word, t], t = time.time() right before its write (bench/router.py: the
+  router watch's cycle ends with its last print's reply)
+- "replies off" -> {"log": [...]} (and that log is cleared)
 - faults (bench/chaos.py), each answered {"ok": true, ...}: "drop-connections" (every
   API connection closed at once), "stall on" / "stall off" (the router stops answering,
   connections stay open), "drop-pppoe <username>" / "restore-pppoe <username>"
 - EOF on stdin: stop.
 
-The log hooks wrap MonitorStream.emit (which interfaces got a sample this cycle) and
-ApiSession.send (the write of that cycle's samples): one tuple per sample, and
+The log hooks wrap MonitorStream.emit (which interfaces got a sample this cycle),
+ApiSession._handle (which command a reply answers) and ApiSession.send (the write of
+that cycle's samples, or of that print's reply): one tuple per sample or reply, and
 nothing at all while recording is off.
 """
 
@@ -35,11 +40,14 @@ from routeros.simulator.session import ApiSession
 _recording = False
 _pending: list[tuple[str, int, int]] = []
 _log: list[tuple[str, int, int, float]] = []
+_replies_on = False
+_printing: str | None = None  # the print command being handled (its reply is being written)
+_replies: list[tuple[str, float]] = []
 _lock = threading.Lock()
 
 
 def _install_hooks() -> None:
-    emit, send = MonitorStream.emit, ApiSession.send
+    emit, send, handle = MonitorStream.emit, ApiSession.send, ApiSession._handle
 
     def logged_emit(
         self: MonitorStream, out: list[bytes], now: int, model: RouterModel, default_drop_mode: str
@@ -59,17 +67,33 @@ def _install_hooks() -> None:
         # time after the write would be late by up to the write's duration.
         now = time.time()
         send(self, data)
+        if _printing is not None:
+            with _lock:
+                _replies.append((_printing, now))
         if _pending:
             with _lock:
                 _log.extend((n, rx, tx, now) for n, rx, tx in _pending)
             _pending.clear()
 
+    def logged_handle(self: ApiSession, words: list[str]) -> None:
+        # A print answers at once, in one write (Simulator latency 0, as these benches run it).
+        global _printing
+        if _replies_on and words and words[0].endswith("/print"):
+            _printing = words[0]
+            try:
+                handle(self, words)
+            finally:
+                _printing = None
+        else:
+            handle(self, words)
+
     MonitorStream.emit = logged_emit  # type: ignore[method-assign]  # the log hook, on purpose
     ApiSession.send = logged_send  # type: ignore[method-assign]  # the log hook, on purpose
+    ApiSession._handle = logged_handle  # type: ignore[method-assign]  # the log hook, on purpose
 
 
 def main(argv: list[str] | None = None) -> int:
-    global _recording
+    global _recording, _replies_on
     parser = argparse.ArgumentParser()
     parser.add_argument("--pppoe", type=int, required=True)
     parser.add_argument("--hotspot", type=int, default=0)
@@ -104,6 +128,16 @@ def main(argv: list[str] | None = None) -> int:
                 with _lock:
                     answer = {"log": list(_log)}
                     _log.clear()
+            elif command == "replies on":
+                with _lock:
+                    _replies.clear()
+                _replies_on = True
+                answer = {"ok": True}
+            elif command == "replies off":
+                _replies_on = False
+                with _lock:
+                    answer = {"log": list(_replies)}
+                    _replies.clear()
             elif command == "drop-connections":
                 answer = {"ok": True, "closed": sim.close_connections()}
             elif command in ("stall on", "stall off"):

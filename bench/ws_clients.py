@@ -7,7 +7,8 @@ the configuration, JSON:
     {"url": "ws://127.0.0.1:P/ws", "token": "...", "clients": [null, ["<uuid>", ...], ...]}
 
 one client per item: null reads every customer, a list reads those customers
-(`customer_id` filters). Every client reconnects by itself when its socket closes or
+(`customer_id` filters), an object is the query itself (e.g. {"types": "top",
+"router": "sim-1"}: a router's top frames). Every client reconnects by itself when its socket closes or
 fails, with `last_id` = the id of the last entry it received (the resume the relay
 promises), after 0.2 s doubling to 2 s. Every frame with an `id` is recorded as
 
@@ -44,7 +45,7 @@ Record = list[Any]
 @dataclass
 class Client:
     index: int
-    customers: list[str] | None
+    customers: list[str] | dict[str, str] | None
     frames: int = 0
     traffic: int = 0
     reconnects: int = 0
@@ -56,7 +57,7 @@ class Client:
 
 
 class Clients:
-    def __init__(self, url: str, token: str, filters: list[list[str] | None]) -> None:
+    def __init__(self, url: str, token: str, filters: list[list[str] | dict[str, str] | None]) -> None:
         self.url = url
         self.token = token
         self.clients = [Client(i, f) for i, f in enumerate(filters)]
@@ -65,7 +66,9 @@ class Clients:
 
     def _url(self, client: Client) -> str:
         params: list[tuple[str, str]] = []
-        if client.customers:
+        if isinstance(client.customers, dict):
+            params.extend(client.customers.items())
+        elif client.customers:
             params.append(("customer_id", ",".join(client.customers)))
         if client.last_id:
             params.append(("last_id", client.last_id))

@@ -1,6 +1,7 @@
 """The benches still run: one tiny run of each (make bench's engine path, the naive way,
-chaos with two cheap faults). Nothing here measures: a bench that rots fails here, a
-slow machine does not. Each run uses its own redis-server and results directory."""
+chaos with two cheap faults, the router watch beside one monitor per customer). Nothing
+here measures: a bench that rots fails here, a slow machine does not. Each run uses its
+own redis-server and results directory."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ def run_bench(module: str, tmp_path: Path, timeout: float, **env: str) -> dict:
         "bench.naive": "naive",
         "bench.chaos": "chaos",
         "bench.queues": "queues",
+        "bench.router": "router",
     }[module]
     return json.loads((results / f"{name}.json").read_text())
 
@@ -87,3 +89,30 @@ def test_bench_chaos_two_cheap_faults(tmp_path: Path) -> None:
             0,
             0,
         ), row
+
+
+def test_bench_router_watch_beside_one_monitor_per_customer_tiny_run(tmp_path: Path) -> None:
+    data = run_bench(
+        "bench.router",
+        tmp_path,
+        180,
+        BENCH_ROUTER_PPPOE="40",
+        BENCH_ROUTER_HOTSPOT="5",
+        BENCH_ROUTER_STATIC="5",
+        ROUTER_WATCH_INTERVAL="1",
+        BENCH_SECONDS="10",
+        BENCH_NAIVE_PPPOE="8",
+        BENCH_NAIVE_QUEUE="2",
+        BENCH_NAIVE_SECONDS="4",
+    )
+    watch, naive = data["rows"]
+    assert (watch["rated"], watch["online"]) == (50, 45), watch["notes"]
+    assert watch["frames"] > 0 and watch["frames_on_ws"] == watch["frames"], watch["notes"]
+    assert watch["reply_to_ws_ms"]["n"] == watch["frames"] and watch["unmatched_frames"] == 0
+    assert set(watch["commands"]) >= {"/interface/print", "/queue/simple/print"}
+    assert watch["worker_rss_mb"] > 0 and watch["idle_worker_rss_mb"] > 0
+    assert {p["process"] for p in watch["processes"]} >= {"watch worker", "idle worker", "web", "simulator"}
+    assert naive["started"] == 10 and naive["samples_per_s"] > 0, naive["notes"]
+    assert naive["commands"].get("/queue/simple/print", 0) > 0
+    assert (naive["scale_pppoe"], naive["scale_queue"]) == (5.0, 5.0) and naive["simulator_cpu_percent"] >= 0
+    assert [t["figure"] for t in data["targets"]][0] == "router commands per cycle"
