@@ -23,7 +23,7 @@ One run holds its router's watch lease (tasks/watch_lifecycle.py names the parts
             lease lost: the lease is released (not when lost) and the reconciler starts
             the next watch wherever a thread is free.
 
-PostgreSQL is only touched off the loop, by the run's own thread (`_Database`): the
+PostgreSQL is only touched off the loop, by the run's own thread (tasks/watch_database.py): the
 router's customers are re-read every REFRESH_SECONDS (or soon after an unknown login
 appears, in case it is a new customer), and `customers.last_online` / `assigned_ip`
 are written in one UPDATE per batch, at most once per cycle, never per event. A
@@ -35,24 +35,20 @@ retries the router; the view says why meanwhile (`status: offline`, `reason`).
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import redis
 from celery.exceptions import Ignore
-from sqlalchemy import case, func, literal, update
 
 from common.backoff import Backoff
-from models import Customer
 from routeros import LoginError, RouterEndpoint, RouterError, Stream, TrapError
 from settings import get_settings
-from tasks import lifecycle, runtime, sessions
+from tasks import lifecycle, runtime
 from tasks.app import app
 from tasks.hub import RouterHandle, get_hub
 from tasks.keys import customer_owner, watch_stop
@@ -61,7 +57,7 @@ from tasks.lifecycle import LEASE_LOST, NOT_WANTED, REVOKED, WORKER_SHUTDOWN
 from tasks.message import SESSION_DOWN, SESSION_UP, MessageError, RouterMeta, session_entry, top_entries
 from tasks.monitor import DENIED_BACKOFF_INITIAL, DENIED_BACKOFF_MAX, router_trouble
 from tasks.rates import CounterRates
-from tasks.router_customers import Directory, load_directory
+from tasks.router_customers import Directory
 from tasks.router_view import (
     INTERFACE_PROPLIST,
     INTERFACE_QUERY,
@@ -74,6 +70,7 @@ from tasks.router_view import (
 )
 from tasks.semaphore import WATCHES, SemaphoreError
 from tasks.session_table import HOTSPOT_PROPLIST, PPP_PROPLIST, Session, SessionKind, SessionTable
+from tasks.watch_database import WatchDatabase
 from tasks.watch_lifecycle import DISABLED, NO_CAP, WATCH_TASK, semaphore, task_id_of
 from tasks.watch_publisher import Entry, WatchPublisher
 from tasks.worker import shutting_down
@@ -95,8 +92,6 @@ PRINT_TIMEOUT = 5.0
 # unknown login shows up (a customer added meanwhile).
 REFRESH_SECONDS = 60.0
 UNKNOWN_REFRESH_GAP = 10.0
-# customers.last_online / assigned_ip: at most this many rows per UPDATE.
-WRITE_CHUNK = 500
 
 _MENUS: dict[SessionKind, tuple[str, tuple[str, ...]]] = {
     "pppoe": ("/ppp/active", PPP_PROPLIST),
@@ -139,7 +134,7 @@ class RouterWatch:
         self.fence = 0
         self.lease: LeaseHandle | None = None
         self.stop_event = _StopEvent()
-        self.db: _Database | None = None
+        self.db: WatchDatabase | None = None
         self.tables: dict[SessionKind, SessionTable] = {k: SessionTable(k) for k in _MENUS}
         self.streams: dict[SessionKind, Stream] = {}
         self.hotspot = True  # the router has hotspot, until a trap says otherwise
@@ -170,7 +165,7 @@ class RouterWatch:
         if not self.settings.router_watch:
             self._release()
             return DISABLED
-        self.db = _Database(self.router_id)
+        self.db = WatchDatabase(self.router_id)
         try:
             self.db.load()
         except Exception as exc:
@@ -600,116 +595,6 @@ class _StopEvent(threading.Event):
                 wake()
             except Exception:  # the loop still sees the event within LISTEN_WAIT
                 log.exception("could not wake a router watch's read")
-
-
-class _Database:
-    """The watch's PostgreSQL work, in a thread of its own: the router's customers
-    (`directory`, swapped whole when re-read) and the batched `customers` writes."""
-
-    def __init__(self, router_id: str) -> None:
-        self.router_id = router_id
-        self.directory: Directory | None = None
-        self._cond = threading.Condition()
-        self._seen: dict[str, str | None] = {}  # customer id -> address it was seen at (None: keep)
-        self._flush = False
-        self._reload = False
-        self._closing = False
-        self._thread: threading.Thread | None = None
-
-    def load(self) -> None:
-        """Read the router's customers now (in the caller's thread)."""
-        with sessions.db() as s:
-            self.directory = load_directory(s, self.router_id)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"watch-db-{self.router_id}", daemon=True)
-        self._thread.start()
-
-    def seen(self, customer_id: str, address: str | None) -> None:
-        """The customer was online (at `address`, None: keep the one recorded)."""
-        with self._cond:
-            if address or customer_id not in self._seen:
-                self._seen[customer_id] = address
-
-    def flush(self) -> None:
-        with self._cond:
-            if self._seen:
-                self._flush = True
-                self._cond.notify()
-
-    def reload(self) -> None:
-        with self._cond:
-            self._reload = True
-            self._cond.notify()
-
-    def close(self) -> None:
-        with self._cond:
-            self._closing, self._flush = True, bool(self._seen)
-            self._cond.notify()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-
-    def _run(self) -> None:
-        backoff = Backoff(1.0, 30.0)
-        while True:
-            with self._cond:
-                while not (self._flush or self._reload or self._closing):
-                    self._cond.wait()
-                closing, reload = self._closing, self._reload and not self._closing
-                batch: dict[str, str | None] = {}
-                if self._flush:
-                    batch, self._seen = self._seen, {}
-                self._flush = self._reload = False
-            try:
-                if reload:
-                    self.load()
-                if batch:
-                    write_seen(batch)
-                backoff.reset()
-            except Exception as exc:
-                log.warning("router watch of %s: database work failed (retried): %s", self.router_id, exc)
-                with self._cond:
-                    for customer_id, address in batch.items():
-                        self._seen.setdefault(customer_id, address)
-                    self._reload = self._reload or reload
-                if closing:
-                    return
-                # Retried with the next cycle's flush, not before this delay.
-                time.sleep(backoff.next_delay())
-            if closing:
-                return
-
-
-def write_seen(seen: dict[str, str | None]) -> int:
-    """customers.last_online = now (the database's clock) and, where known,
-    assigned_ip: one UPDATE per WRITE_CHUNK customers. Returns the rows updated."""
-    items = list(seen.items())
-    updated = 0
-    with sessions.db() as s:
-        for start in range(0, len(items), WRITE_CHUNK):
-            chunk = items[start : start + WRITE_CHUNK]
-            ids = [uuid.UUID(customer_id) for customer_id, _ in chunk]
-            addresses = {uuid.UUID(c): a for c, a in chunk if a is not None and _is_address(a)}
-            values: dict[str, Any] = {"last_online": func.now()}
-            if addresses:
-                ip_type = Customer.__table__.c.assigned_ip.type
-                values["assigned_ip"] = case(
-                    {cid: literal(address, ip_type) for cid, address in addresses.items()},
-                    value=Customer.id,
-                    else_=Customer.assigned_ip,
-                )
-            statement = update(Customer).where(Customer.id.in_(ids)).values(values)
-            result = s.execute(statement.execution_options(synchronize_session=False))
-            updated += int(getattr(result, "rowcount", 0) or 0)
-    return updated
-
-
-def _is_address(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _quietly(action: Callable[[], object]) -> None:
