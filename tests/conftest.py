@@ -41,6 +41,13 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 @pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A throw-away PostgreSQL schema migrated to head, per test (harness/pg.py)."""
+    with migrated_schema() as url:
+        yield url
+
+
+@pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(TEST_REDIS_URL)
     client.flushdb()

@@ -1,7 +1,7 @@
 """Data-layer fixtures: throw-away PostgreSQL schemas migrated to head (harness/pg.py), and a
 simulator.
 
-`pg_url`, `pg_engine`, `pg_session` and `simulator`, each per test.
+`pg_engine`, `pg_session` and `simulator`, each per test (`pg_url` is the root conftest's).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from harness.pg import migrated_schema
 from models.db import make_engine, session_factory
 from routeros.simulator import Simulator, SimulatorConfig
 from tests.models.simulators import SIM_PASSWORD
@@ -26,12 +25,6 @@ def simulator() -> Iterator[Simulator]:
         yield sim
     finally:
         sim.stop()
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    with migrated_schema() as url:
-        yield url
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from models import Customer
 from settings import get_settings
 from tasks import sessions
 from tasks.watch_database import WRITE_CHUNK, WatchDatabase, write_seen
-from tests.pg import pg_url  # noqa: F401  (fixture)
 
 
 @pytest.fixture
