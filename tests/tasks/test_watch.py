@@ -210,7 +210,8 @@ def test_watch_wakes_a_pppoe_monitor_when_its_session_comes_back(engine: Engine)
         assert "session up, retrying now" in engine.log_of("monitors")
     finally:
         service.stop(cid, requested_by="test")
-    assert any(e["type"] == "stopped" for e in customer_entries(engine.redis, cid))
+    # The stop is asynchronous: the monitor publishes `stopped` within a second or so.
+    wait_entry(engine.redis, cid, lambda e: e["type"] == "stopped", 10, "the stopped event")
 
 
 def test_watch_is_stopped_when_disabled_and_relaunched(engine: Engine) -> None:
