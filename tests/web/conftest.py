@@ -3,7 +3,9 @@
 - `web_db`: a migrated throw-away schema with a few routers, a package and customers
   (passwords set, so tests can prove they never come back), and every settings view
   of this process pointed at it and at the test Redis database;
-- `client`: the app under Starlette's TestClient (lifespan run).
+- `client`: the app under Starlette's TestClient (lifespan run);
+- `playwright` and `browser`: Debian's chromium under Playwright, one per module
+  (tests/web/browser.py).
 
 The live tests put a real uvicorn next to `engine_factory` (tests/conftest.py):
 real Celery workers, beat and the simulator.
@@ -16,6 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
+from playwright.sync_api import Browser, Playwright, sync_playwright
 from starlette.testclient import TestClient
 
 from harness.pg import migrated_schema
@@ -24,6 +27,7 @@ from settings import get_settings
 from tasks import sessions
 from tests.services import TEST_REDIS_URL
 from tests.tasks.engine import BASE_ENV
+from tests.web.browser import launch_chromium
 from tests.web.local import LOCAL_URL
 from tests.web.webdb import WebDb, seed
 from web.app import create_app
@@ -54,3 +58,16 @@ def web_db() -> Iterator[WebDb]:
 def client(web_db: WebDb) -> Iterator[TestClient]:
     with TestClient(create_app(), base_url=LOCAL_URL) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="module")
+def playwright() -> Iterator[Playwright]:
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    chromium = launch_chromium(playwright)
+    yield chromium
+    chromium.close()

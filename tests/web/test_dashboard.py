@@ -28,10 +28,8 @@ from playwright.sync_api import (
     Browser,
     BrowserContext,
     Page,
-    Playwright,
     ViewportSize,
     WebSocket,
-    sync_playwright,
 )
 
 from harness.polling import wait_for
@@ -42,7 +40,6 @@ from tasks import keys
 from tasks.message import format_bps
 from tests.tasks.engine import BASE_ENV, Engine
 from tests.tasks.streams import customer_entries, id_ms
-from tests.web.browser import launch_chromium
 from web.relay import parse_id
 from web.routes.traffic import CSV_COLUMNS
 
@@ -106,19 +103,6 @@ def nothing_monitored_afterwards(api: httpx.Client) -> Iterator[None]:
 
 
 # -- the browser ----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = launch_chromium(playwright)
-    yield chromium
-    chromium.close()
 
 
 @dataclass

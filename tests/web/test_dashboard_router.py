@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from harness.polling import wait_for
 from harness.seed import ROUTER_ID
@@ -24,7 +24,6 @@ from harness.web import Uvicorn, serving
 from tasks import sessions
 from tasks.message import format_bps
 from tests.tasks.engine import Engine
-from tests.web.browser import launch_chromium
 from tests.web.test_dashboard import (
     DESKTOP,
     PHONE,
@@ -63,19 +62,6 @@ def server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {**engine.env, "WS_PING_INTERVAL": "1"}
     with serving(env, tmp_path_factory.mktemp("router") / "uvicorn.log") as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = launch_chromium(playwright)
-    yield chromium
-    chromium.close()
 
 
 @pytest.fixture

@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from harness.polling import wait_for
 from harness.web import Uvicorn, serving
 from tests.tasks.engine import Engine
-from tests.web.browser import launch_chromium
 from tests.web.test_dashboard import DESKTOP, LONG_TASKS, shoot, snapshot, watch
 
 SESSIONS = 2000
@@ -44,19 +43,6 @@ def server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {**engine.env, "WS_PING_INTERVAL": "1"}
     with serving(env, tmp_path_factory.mktemp("load") / "uvicorn.log") as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    chromium = launch_chromium(playwright)
-    yield chromium
-    chromium.close()
 
 
 @pytest.fixture
