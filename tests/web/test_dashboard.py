@@ -173,6 +173,13 @@ def snapshot(page: Page) -> dict[str, Any]:
     return value
 
 
+def view(page: Page) -> dict[str, Any]:
+    """The router view's part of the page's snapshot."""
+    value = snapshot(page)["router"]
+    assert isinstance(value, dict)
+    return value
+
+
 def cut_off(page: Page, context: BrowserContext) -> None:
     """Take the page off the network and wait until its watchdog gives the feed up.
 

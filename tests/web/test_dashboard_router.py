@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2 as httpx
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext
 
 from harness.polling import wait_for
 from harness.seed import ROUTER_ID
@@ -30,7 +30,7 @@ from tests.web.test_dashboard import (
     SCREENSHOTS,
     FrameLog,
     shoot,
-    snapshot,
+    view,
     wait_panel,
     watch,
 )
@@ -69,12 +69,6 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport=DESKTOP, locale="en-GB")
     yield ctx
     ctx.close()
-
-
-def view(page: Page) -> dict[str, Any]:
-    value = snapshot(page)["router"]
-    assert isinstance(value, dict)
-    return value
 
 
 def top_frames(log: FrameLog) -> list[dict[str, Any]]:

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Browser, BrowserContext
 
 from harness.polling import wait_for
 from harness.web import Uvicorn, serving
 from tests.tasks.engine import Engine
-from tests.web.test_dashboard import DESKTOP, LONG_TASKS, shoot, snapshot, watch
+from tests.web.test_dashboard import DESKTOP, LONG_TASKS, shoot, view, watch
 
 SESSIONS = 2000
 TOP_N = 50
@@ -50,12 +50,6 @@ def context(browser: Browser) -> Iterator[BrowserContext]:
     ctx = browser.new_context(viewport=DESKTOP, locale="en-GB")
     yield ctx
     ctx.close()
-
-
-def view(page: Page) -> dict[str, Any]:
-    value = snapshot(page)["router"]
-    assert isinstance(value, dict)
-    return value
 
 
 def test_dashboard_router_view_of_two_thousand_sessions_has_no_long_task(
