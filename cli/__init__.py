@@ -7,6 +7,7 @@
                                 [--monitored | --not-monitored] [--limit N] [--json]
     mtmon [--api URL] watch CUSTOMER [--seconds S]
     mtmon [--api URL] tail [--customer CUSTOMER] [--from ID] [--seconds S] [--json]
+    mtmon [--api URL] ping CUSTOMER [--count N] [--json]
     mtmon import ROUTER [importer options]
     mtmon check-router ROUTER [--interface NAME]
     mtmon simulator [simulator options]
@@ -50,6 +51,10 @@ REFUSALS: tuple[type[BaseException], ...] = (
     service.StartFailed,
     service.StorageFull,
     service.DatabaseUnavailable,
+    service.CustomerOffline,
+    service.RouterFailed,
+    service.RouterUnreachable,
+    service.InvalidPingCount,
     SemaphoreError,
 )
 
@@ -154,6 +159,32 @@ def cmd_tail(api: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ping(api: Backend, args: argparse.Namespace) -> int:
+    result = api.ping(api.customer_id(args.customer), args.count)
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"ping {result['username']} at {result['address']} from router {result['router']}:")
+    for reply in result["replies"]:
+        answer = f"{reply['rtt_ms']:.3f} ms" if reply["rtt_ms"] is not None else reply["status"]
+        print(f"  seq={reply['seq']} {answer}")
+    line = f"{result['sent']} sent, {result['received']} received, {result['loss_pct']:g}% loss"
+    if result["avg_ms"] is not None:
+        line += f"; rtt min/avg/max {result['min_ms']:.3f}/{result['avg_ms']:.3f}/{result['max_ms']:.3f} ms"
+    print(line)
+    return 0
+
+
+def _ping_count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= service.MAX_PING_COUNT:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {service.MAX_PING_COUNT}, got {value}")
+    return value
+
+
 def new_token() -> str:
     """43 characters from 32 random bytes: above settings.MIN_TOKEN_LENGTH, and safe in a
     header, a subprotocol name and a .env line alike."""
@@ -206,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_id", help="resume after this stream id")
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="one JSON message per line")
+    p = command("ping", cmd_ping, "ping a customer's address from its router, one probe a second")
+    p.add_argument("customer", help="customer id, username or ROUTER/username")
+    p.add_argument(
+        "--count", type=_ping_count, default=4, help=f"probes, 1..{service.MAX_PING_COUNT} (default 4)"
+    )
+    p.add_argument("--json", action="store_true", help="the API's JSON answer")
     p = command("check-router", cmd_check_router, "log in to a router and check it can be monitored")
     p.add_argument("router", help="router id (customers.mikrotik_id)")
     p.add_argument("--interface", help="interface to try monitor-traffic on (default: the first running)")

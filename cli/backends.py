@@ -50,6 +50,7 @@ class Backend(Protocol):
     def entries(
         self, customer_id: str | None, after: str, seconds: float | None
     ) -> Iterator[dict[str, Any]]: ...
+    def ping(self, customer_id: str, count: int) -> dict[str, Any]: ...
 
 
 def _as_uuid(ref: str) -> str | None:
@@ -107,6 +108,9 @@ class LocalBackend:
             )
         return customer_queries.page_json(page, total, limit=limit, offset=0)
 
+    def ping(self, customer_id: str, count: int) -> dict[str, Any]:
+        return service.ping(customer_id, count)
+
     def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
         stream = keys.customer_stream(customer_id) if customer_id else keys.COMBINED_STREAM
         client = runtime.current().redis
@@ -130,13 +134,13 @@ class ApiBackend:
         self.base = base_url.rstrip("/")
         self.token = token
 
-    def _call(self, method: str, path: str, **params: Any) -> dict[str, Any]:
+    def _call(self, method: str, path: str, *, wait: float = 15.0, **params: Any) -> dict[str, Any]:
         query = urllib.parse.urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
         request = urllib.request.Request(f"{self.base}{path}{'?' + query if query else ''}", method=method)
         if self.token:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:
+            with urllib.request.urlopen(request, timeout=wait) as response:
                 body: dict[str, Any] = json.loads(response.read())
                 return body
         except urllib.error.HTTPError as exc:
@@ -180,6 +184,10 @@ class ApiBackend:
             monitored_first="true",
             limit=limit,
         )
+
+    def ping(self, customer_id: str, count: int) -> dict[str, Any]:
+        # The answer takes about `count` seconds: wait that long and a little more.
+        return self._call("GET", f"/api/customers/{customer_id}/ping", wait=count + 15.0, count=count)
 
     def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
         scheme, _, rest = self.base.partition("://")
