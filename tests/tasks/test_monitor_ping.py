@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import redis.asyncio as aioredis
 from websockets.asyncio.client import ClientConnection, connect
 
 from harness.polling import wait_for
@@ -20,10 +21,12 @@ from harness.web import Uvicorn, serving
 from tasks import lifecycle, runtime, service
 from tasks.lifecycle import Token
 from tasks.targets import meta_for, resolve_customer
+from tests.services import TEST_REDIS_URL
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import start_monitor
 from tests.tasks.pings import latency_entries, pings_issued, pings_running, started_event, wait_latency
 from tests.tasks.streams import Predicate, customer_entries, id_ms, redis_ms, session_samples, wait_entry
+from web.queries.monitors import newest_entry_times
 
 REFUSED = "not claimed, this delivery ends"
 
@@ -44,6 +47,17 @@ def _stop(eng: Engine, customer_id: str) -> dict[str, Any]:
 
 def _sample_with_rtt(session_id: str) -> Predicate:
     return lambda e: e["type"] == "traffic" and e["session_id"] == session_id and e["rtt_ms"] is not None
+
+
+def _newest_entry_time(customer_id: str) -> str | None:
+    async def read() -> str | None:
+        client = aioredis.Redis.from_url(TEST_REDIS_URL)
+        try:
+            return (await newest_entry_times(client, [customer_id]))[customer_id]
+        finally:
+            await client.aclose()
+
+    return asyncio.run(read())
 
 
 def _no_pings_left(eng: Engine) -> None:
@@ -98,6 +112,15 @@ def test_monitor_ping_times_out_while_the_pppoe_session_is_down_and_starts_again
         assert all(r["rtt_ms"] is None for r in lost)
         assert lost[-1]["loss_pct"] > lost[0]["loss_pct"] > 0
         assert pings_issued(engine) == 0, "a lost line keeps its ping: its probes time out"
+        # The status route's last_sample_at is the newest sample or event, never a ping reply.
+        wait_for(
+            lambda: (
+                _newest_entry_time(cid)
+                == [e for e in customer_entries(engine.redis, cid) if e["type"] != "latency"][-1]["timestamp"]
+            ),
+            10.0,
+            what="last_sample_at to skip the ping replies",
+        )
         down = len(latency_entries(engine.redis, cid, monitor.session_id))
         engine.sim.restore_pppoe(username)
         # The customer dialled in again: a new session, so a new ping (the simulator gives
