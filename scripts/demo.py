@@ -37,6 +37,17 @@ from harness.process import ROOT, free_port, spawn_logged
 PYTHON = sys.executable
 BIN = Path(PYTHON).parent
 ROUTER_ID = "mikrotik-001"
+# The simulated ISP (seed 1): its first PPPoE customer is driven to its plan for the last
+# SATURATE_SECONDS of every SATURATE_EVERY, so the panel's RTT climbs and the verdict turns
+# to "saturated by own traffic" (README, Quick start).
+SIM_SEED, SIM_PPPOE, SIM_HOTSPOT, SIM_STATIC = 1, 40, 5, 5
+SATURATE_SECONDS, SATURATE_EVERY = 40, 120
+
+
+def saturated_customer() -> str:
+    from routeros.simulator.customers import generate_customers
+
+    return generate_customers(SIM_SEED, SIM_PPPOE, SIM_HOTSPOT, SIM_STATIC)[0].username
 
 
 def port_or_free(preferred: int) -> int:
@@ -66,6 +77,7 @@ class Demo:
         self.own_redis: subprocess.Popen[bytes] | None = None
         self.started: list[str] = []
         self.external = False
+        self.saturated = ""  # the customer the simulator drives to its plan ("" with a real router)
 
     # -- processes ----------------------------------------------------------------------
 
@@ -151,6 +163,7 @@ class Demo:
             )
             return
         self.env.setdefault("MIKROTIK_PASS", f"demo-{secrets.token_hex(6)}")
+        self.saturated = saturated_customer()
         port = free_port()
         customers = self.dir / "customers.json"
         self.spawn(
@@ -163,15 +176,21 @@ class Demo:
             "--port",
             str(port),
             "--pppoe",
-            "40",
+            str(SIM_PPPOE),
             "--hotspot",
-            "5",
+            str(SIM_HOTSPOT),
             "--static",
-            "5",
+            str(SIM_STATIC),
             "--user",
             "admin",
             "--seed",
-            "1",
+            str(SIM_SEED),
+            "--saturate",
+            self.saturated,
+            "--saturate-seconds",
+            str(SATURATE_SECONDS),
+            "--saturate-every",
+            str(SATURATE_EVERY),
             "--customers-json",
             str(customers),
         )
@@ -194,6 +213,10 @@ class Demo:
             "admin",
         )
         print(f"Router: a simulated RouterOS on 127.0.0.1:{port} with 50 customers (pppoe, hotspot, static)")
+        print(
+            f"  {self.saturated} is driven to its plan for {SATURATE_SECONDS} s of every "
+            f"{SATURATE_EVERY} s (watch its RTT and verdict)"
+        )
 
     def services(self) -> tuple[str, str]:
         web_port = port_or_free(int(self.env.get("WEB_PORT") or 8081))
@@ -247,11 +270,15 @@ class Demo:
     def start_monitors(self, base: str) -> None:
         wanted = int(self.env.get("DEMO_MONITORS", "6"))
         picked: list[dict[str, Any]] = []
-        for kind, count in (("pppoe", wanted - 2), ("hotspot", 1), ("static_ip", 1)):
+        if self.saturated:
+            # The customer the simulator saturates is always among them (it shows the verdict).
+            picked += self.api(base, "GET", f"/api/customers?q={self.saturated}&limit=1")["customers"]
+        for kind, count in (("pppoe", wanted - 2 - len(picked)), ("hotspot", 1), ("static_ip", 1)):
             page = self.api(
-                base, "GET", f"/api/customers?service_type={kind}&status=active&limit={max(count, 1)}"
+                base, "GET", f"/api/customers?service_type={kind}&status=active&limit={max(count, 0) + 1}"
             )
-            picked += page["customers"][: max(count, 0)]
+            others = [c for c in page["customers"] if c["username"] != self.saturated]
+            picked += others[: max(count, 0)]
         for customer in picked:
             try:
                 self.api(base, "POST", f"/api/monitor/start?customer_id={customer['id']}")

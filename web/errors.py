@@ -35,6 +35,7 @@ from tasks.service.errors import (
     StartFailed,
     StorageFull,
 )
+from tasks.service.ping import CustomerOffline, InvalidPingCount, RouterFailed, RouterUnreachable
 from web.queries.router_view import RouterNotFound
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,32 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
         "not_monitored",
         "the customer is not monitored",
         message=lambda exc: f"customer {exc.customer_id} is not monitored",
+    ),
+    InvalidPingCount: ErrorKind(
+        400,
+        "invalid_parameter",
+        "a ping count outside 1..20",
+        extra=lambda exc: {"parameter": exc.parameter},
+    ),
+    CustomerOffline: ErrorKind(
+        409,
+        "customer_offline",
+        "the customer holds no address now (no PPPoE or hotspot session)",
+        extra=lambda exc: {"customer_id": exc.customer_id},
+    ),
+    RouterUnreachable: ErrorKind(
+        503,
+        "router_unreachable",
+        "the customer's router did not answer",
+        extra=lambda exc: {"router_id": exc.router_id},
+        log_level=logging.WARNING,
+    ),
+    RouterFailed: ErrorKind(
+        502,
+        "router_error",
+        "the customer's router refused the login or the command",
+        extra=lambda exc: {"router_id": exc.router_id},
+        log_level=logging.WARNING,
     ),
     MonitoringDisabled: ErrorKind(503, "monitoring_disabled", "ENABLE_TRAFFIC_MONITOR is false"),
     StartFailed: ErrorKind(

@@ -372,6 +372,32 @@ SCHEMAS: dict[str, Schema] = {
             },
         }
     ),
+    "PingProbe": _obj(
+        {
+            "seq": {**nullable(INT), "description": "the router's probe number"},
+            "rtt_ms": {**nullable({"type": "number"}), "description": "round trip; null when lost"},
+            "status": {
+                **nullable(TEXT),
+                "description": "null when answered, else the router's words (timeout, host unreachable)",
+            },
+        }
+    ),
+    "Ping": _obj(
+        {
+            "customer_id": UUID,
+            "username": TEXT,
+            "router": TEXT,
+            "address": {**TEXT, "description": "the address pinged: static_ip, or the session's now"},
+            "count": INT,
+            "replies": {"type": "array", "items": _ref("PingProbe")},
+            "sent": INT,
+            "received": INT,
+            "loss_pct": {**nullable({"type": "number"}), "description": "percent of probes lost"},
+            "min_ms": nullable({"type": "number"}),
+            "avg_ms": nullable({"type": "number"}),
+            "max_ms": nullable({"type": "number"}),
+        }
+    ),
     "Router": _obj(
         {
             "id": TEXT,

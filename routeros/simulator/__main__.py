@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 
 from .config import DROP_MODES, SimulatorConfig, parse_version
@@ -34,6 +35,16 @@ def _count(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if not 0 <= value <= 100_000:
         raise argparse.ArgumentTypeError(f"must be between 0 and 100000, got {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0 <= value <= 86400:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 86400 seconds, got {value:g}")
     return value
 
 
@@ -137,12 +148,51 @@ def build_parser() -> argparse.ArgumentParser:
         help="how the router holds names beyond ASCII: utf-8, or a Winbox code page such as cp1252",
     )
     p.add_argument(
+        "--saturate",
+        metavar="USER",
+        action="append",
+        default=[],
+        help="drive this customer to its plan (repeatable): see --saturate-seconds/--saturate-every",
+    )
+    p.add_argument(
+        "--saturate-seconds",
+        type=_seconds,
+        default=40.0,
+        help="how long each --saturate episode lasts (default 40)",
+    )
+    p.add_argument(
+        "--saturate-every",
+        type=_seconds,
+        default=120.0,
+        help="one episode per this many seconds, each ending on the period's boundary "
+        "(default 120; 0 = at the plan all the time)",
+    )
+    p.add_argument(
         "--customers-json",
         metavar="FILE",
         default=None,
         help="write the simulated router and customers to FILE (for seeding a database)",
     )
     return p
+
+
+def _drive_to_plan(
+    sim: Simulator, users: list[str], seconds: float, every: float, stop: threading.Event
+) -> None:
+    """Hold ``users`` at their plan for ``seconds`` at the end of every ``every`` seconds
+    (so the first episode starts ``every - seconds`` in: the line is first seen at its own
+    pace); with ``every`` 0, at the plan until stopped. Returns when ``stop`` is set."""
+    if not every:
+        for user in users:
+            sim.saturate(user)
+        print(f"saturating {', '.join(users)} until stopped", flush=True)
+        return
+    print(f"saturating {', '.join(users)} for {seconds:g} s of every {every:g} s", flush=True)
+    next_at = time.monotonic() + every - seconds
+    while not stop.wait(max(0.0, next_at - time.monotonic())):
+        for user in users:
+            sim.saturate(user, seconds=seconds)
+        next_at += every
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -173,6 +223,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     except ValueError as exc:
         parser.error(str(exc))
+    if args.saturate and args.saturate_every and args.saturate_seconds >= args.saturate_every:
+        parser.error("--saturate-seconds must be shorter than --saturate-every (or --saturate-every 0)")
+    if args.saturate and not args.saturate_seconds:
+        parser.error("--saturate-seconds must be more than 0")
     if args.customers_json:
         parent = os.path.dirname(os.path.abspath(args.customers_json))
         if not os.path.isdir(parent):
@@ -187,6 +241,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     try:
+        known = {c["username"] for c in sim.customers()["customers"]}
+        unknown = [u for u in args.saturate if u not in known]
+        if unknown:
+            print(f"error: --saturate: no customer {', '.join(unknown)}", file=sys.stderr)
+            return 2
         if args.customers_json:
             sim.write_customers_json(args.customers_json)
         line = f"RouterOS {config.version} simulator listening on api://{sim.host}:{sim.port}"
@@ -195,6 +254,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             line += f", ca {sim.cafile})" if sim.cafile else ")"
         line += f"; {config.pppoe} pppoe, {config.hotspot} hotspot, {config.static} static customers"
         print(line, flush=True)
+        if args.saturate:
+            _drive_to_plan(sim, args.saturate, args.saturate_seconds, args.saturate_every, stop)
         stop.wait()
     finally:
         sim.stop()

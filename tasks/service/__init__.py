@@ -6,7 +6,8 @@
   session row, the reservation, the one mapping of refusals to errors);
 - bulk.py: start_many(), many monitors in a few round trips;
 - stopping.py: stop(), with PostgreSQL or through Redis alone;
-- reporting.py: status(), what should run and what does.
+- reporting.py: status(), what should run and what does;
+- ping.py: ping(), a one-shot `/ping` from the customer's router to its address.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ from tasks.service.errors import (
     StorageFull,
 )
 from tasks.service.info import SessionInfo
+from tasks.service.ping import (
+    MAX_PING_COUNT,
+    CustomerOffline,
+    InvalidPingCount,
+    RouterFailed,
+    RouterUnreachable,
+    ping,
+)
 from tasks.service.reporting import status
 from tasks.service.starting import start
 from tasks.service.stopping import stop
@@ -29,14 +38,20 @@ from tasks.service.stopping import stop
 __all__ = [
     "DATABASE_ERRORS",
     "MAX_BULK_START",
+    "MAX_PING_COUNT",
     "CapacityExceeded",
+    "CustomerOffline",
     "DatabaseUnavailable",
+    "InvalidPingCount",
     "MonitoringDisabled",
     "NotMonitored",
+    "RouterFailed",
+    "RouterUnreachable",
     "SessionInfo",
     "StartFailed",
     "StartResult",
     "StorageFull",
+    "ping",
     "start",
     "start_many",
     "status",

@@ -12,8 +12,10 @@ import pytest
 from harness.polling import wait_for
 from routeros.ping import parse_ping_row
 from routeros.simulator import Simulator, SimulatorConfig
+from routeros.simulator.customers import generate_customers
 from routeros.simulator.model import format_rtt
 from routeros.simulator.traffic import Traffic
+from tests.routeros.simulator_cli import api_port, env_without_password, run_cli, start_cli
 from tests.routeros.wire import WireClient, attrs, tag_of
 
 logging.getLogger("librouteros").setLevel(logging.INFO)  # it logs the password at DEBUG
@@ -264,3 +266,53 @@ def test_traffic_saturated_counters_grow_by_the_saturated_rates() -> None:
 )
 def test_format_rtt_writes_router_durations(ms: float, v7: bool, text: str) -> None:
     assert format_rtt(ms, v7) == text
+
+
+# ---- the simulator command's --saturate (what `make demo` uses) --------------------------------
+
+
+def plan_of(user: str) -> int:
+    c = next(c for c in generate_customers(1, 1, 0, 0) if c.username == user)
+    return c.package.download_bps
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--saturate", "nobody.here"], "no customer nobody.here"),
+        (["--saturate", "x", "--saturate-seconds", "200", "--saturate-every", "120"], "shorter than"),
+        (["--saturate", "x", "--saturate-seconds", "0"], "more than 0"),
+        (["--saturate-every", "-5"], "between 0 and 86400"),
+    ],
+)
+def test_cli_saturate_bad_input_exits_nonzero_with_message(args: list[str], needle: str) -> None:
+    result = run_cli("--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0", *args)
+    assert result.returncode != 0
+    assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_saturate_drives_the_customer_to_its_plan_every_period() -> None:
+    user = generate_customers(1, 1, 0, 0)[0].username
+    args = ["--port", "0", "--pppoe", "1", "--hotspot", "0", "--static", "0", "--seed", "1"]
+    proc = start_cli(
+        *args,
+        "--saturate",
+        user,
+        "--saturate-seconds",
+        "1",
+        "--saturate-every",
+        "2",
+        env=env_without_password(),
+    )
+    try:
+        port = api_port(proc)
+        plan = plan_of(user)
+        with WireClient("127.0.0.1", port) as w:
+            w.login()
+            wait_for(lambda: download_share(w, f"<pppoe-{user}>", plan) > 0.95, 6, "the line at its plan")
+            wait_for(lambda: download_share(w, f"<pppoe-{user}>", plan) < 0.95, 6, "the episode's end")
+            wait_for(lambda: download_share(w, f"<pppoe-{user}>", plan) > 0.95, 6, "the next episode")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+    assert proc.returncode == 0

@@ -17,6 +17,7 @@ import psutil
 from websockets.sync.client import connect
 
 from harness.process import ROOT, die_with_parent
+from scripts.demo import saturated_customer
 
 CONFIGURED = ("REDIS_URL", "REDIS_ADDR", "DATABASE_URL", "DB_HOST", "MIKROTIK_HOST", "API_TOKEN", "WEB_PORT")
 
@@ -45,6 +46,9 @@ def test_demo_runs_everything_on_embedded_defaults_and_stops_clean(tmp_path: Pat
         assert dashboard, text
         assert "Flower (read-only): http://127.0.0.1:" in text and "password" in text
         assert "No API_TOKEN set" in text and "private redis-server" in text and "SQLite" in text
+        monitoring = next(line for line in output if line.startswith("Monitoring "))
+        assert saturated_customer() in monitoring  # the customer driven to its plan is watched
+        assert f"{saturated_customer()} is driven to its plan" in text
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in children)
         for part in (

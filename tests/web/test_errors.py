@@ -26,6 +26,7 @@ from models.resolution import (
     MissingUsername,
     ResolutionError,
 )
+from routeros import LoginError, UnreachableError
 from settings import load_settings
 from tasks.semaphore import AlreadyMonitored
 from tasks.service.errors import (
@@ -36,6 +37,7 @@ from tasks.service.errors import (
     StartFailed,
     StorageFull,
 )
+from tasks.service.ping import CustomerOffline, InvalidPingCount, RouterFailed, RouterUnreachable
 from tests.services import TEST_REDIS_URL
 from tests.web.local import LOCAL_URL
 from tests.web.responses import assert_error
@@ -93,6 +95,10 @@ CASES: list[tuple[BaseException, int, str]] = [
     (AuthDisabled(), 409, "auth_disabled"),
     (TooManyAttempts(7), 429, "too_many_attempts"),
     (ForeignOrigin("https://evil.example", "POST"), 403, "forbidden_origin"),
+    (InvalidPingCount(21), 400, "invalid_parameter"),
+    (CustomerOffline(CID, "budi", "no PPPoE session for 'budi'"), 409, "customer_offline"),
+    (RouterUnreachable("r1", UnreachableError("r1: connection refused")), 503, "router_unreachable"),
+    (RouterFailed("r1", LoginError("invalid user name or password (6)")), 502, "router_error"),
 ]
 
 
