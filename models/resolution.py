@@ -120,6 +120,10 @@ class MonitorTarget:
     package_name: str | None
     package_download_bps: int | None
     package_upload_bps: int | None
+    # For the monitor's ping (tasks/pinger.py): the login the router shows in
+    # /ppp/active or /ip/hotspot/active (PPPoE, hotspot), or the fixed address (static).
+    login: str | None = None
+    address: str | None = None
 
     @property
     def router_id(self) -> str:
@@ -172,7 +176,23 @@ def resolve(
         package_name=package.name if package else None,
         package_download_bps=package.download_bps if package else None,
         package_upload_bps=package.upload_bps if package else None,
+        login=_login(customer),
+        address=_static_address(customer),
     )
+
+
+def _static_address(customer: Customer) -> str | None:
+    if customer.service_type == ServiceType.STATIC_IP and customer.static_ip:
+        return str(customer.static_ip)
+    return None
+
+
+def _login(customer: Customer) -> str | None:
+    if customer.service_type == ServiceType.PPPOE:
+        return customer.pppoe_username or None
+    if customer.service_type == ServiceType.HOTSPOT:
+        return customer.hotspot_username or customer.username
+    return None
 
 
 def _load(session: Session, customer_id: uuid.UUID | str) -> Customer:

@@ -34,6 +34,11 @@ any phase: the lease's stop event wakes whatever the run is waiting on. A PPPoE
 monitor WAITING for its interface is also woken when its router's watch sees the
 customer's session come up (tasks/watch.py, through the process's lease keeper): it
 opens at once rather than at the end of its backoff.
+
+Beside its traffic, a run pings its customer's address from the router (tasks/pinger.py)
+on the same shared connection, drained from this loop: one `latency` entry per reply,
+and the latest recent RTT on each sample. Its `started` event says whether it pings
+(`on`), and why not (`off`, `no address`, `capped`: PING_MAX_PER_ROUTER, tasks/ping_cap.py).
 """
 
 from __future__ import annotations
@@ -51,6 +56,7 @@ import redis
 from celery.exceptions import Ignore
 
 from common.backoff import Backoff
+from common.text import as_text
 from models import ActualState, DesiredState, MonitorSession
 from models.resolution import ResolutionError
 from routeros import LoginError, RouterError
@@ -58,10 +64,23 @@ from settings import get_settings
 from tasks import lifecycle, metrics, runtime, sessions
 from tasks.app import app
 from tasks.hub import RouterHandle, get_hub
-from tasks.keys import customer_stream
+from tasks.keys import customer_stream, session_ping
 from tasks.leases import LeaseHandle
 from tasks.lifecycle import LEASE_LOST, MAX_DURATION, NOT_WANTED, REVOKED, WORKER_SHUTDOWN, Token
-from tasks.message import MessageError, decode_entry, status_entry, traffic_from_row
+from tasks.message import (
+    LATENCY,
+    PING_CAPPED,
+    PING_NO_ADDRESS,
+    PING_OFF,
+    PING_ON,
+    MessageError,
+    decode_entry,
+    latency_entry,
+    status_entry,
+    traffic_from_row,
+)
+from tasks.ping_cap import PingSlot
+from tasks.pinger import Pinger, Probe
 from tasks.semaphore import SemaphoreError
 from tasks.sources import InterfaceSource, QueueSource, Reading, Source, all_zero
 from tasks.targets import MonitorPlan, load_attempt
@@ -89,6 +108,10 @@ HUB_RETRY_JITTER = 0.25
 # user's group: retried rarely (first after 2-4 s, at most every 5 minutes).
 DENIED_BACKOFF_INITIAL = 4.0
 DENIED_BACKOFF_MAX = 300.0
+# Reading back for the session's last seq: latency entries (which carry none) may follow
+# it, one a second while the source was down: pages of SEQ_PAGE, at most SEQ_PAGES.
+SEQ_PAGE = 20
+SEQ_PAGES = 25
 
 
 class Phase(Enum):
@@ -150,6 +173,11 @@ class MonitorRun:
         self.denied_since: float | None = None
         self.denied_reason = ""
         self.denied_backoff = Backoff(DENIED_BACKOFF_INITIAL, DENIED_BACKOFF_MAX)
+        # The router-side ping (tasks/pinger.py): what `started` says of it, the run's
+        # place under the router's cap, and the ping itself once the connection is ours.
+        self.ping_state = PING_OFF
+        self.ping_slot: PingSlot | None = None
+        self.pinger: Pinger | None = None
 
     @property
     def stall_after(self) -> float:
@@ -183,11 +211,17 @@ class MonitorRun:
             handle = get_hub().checkout(self.plan.endpoint)
             source = self._make_source(handle)
             self._wake_on_stop(source.wake)
+            self.pinger = self._make_pinger(handle)
             reason = self._loop(handle, source)
         except Exception as exc:
             log.exception("monitor %s failed", self.token)
             reason = f"error: {type(exc).__name__}"
         finally:
+            # The ping first: no latency entry after the loop ended, none after `stopped`.
+            if self.pinger is not None:
+                _quietly(self.pinger.close)
+            if self.ping_slot is not None:
+                _quietly(self.ping_slot.release)
             if source is not None:
                 _quietly(source.close)
             if handle is not None:
@@ -268,8 +302,37 @@ class MonitorRun:
             self.lease.on_session_up = self._lease_stop_event().nudge.set
         self.seq = self._next_seq()
         metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
-        self._publish_status("started", f"attempt {self.token.attempt}")
+        self.ping_state = self._take_ping_slot()
+        self._publish_status("started", f"attempt {self.token.attempt}", ping=self.ping_state)
         return True
+
+    def _take_ping_slot(self) -> str:
+        """Will this run ping? Takes its place under the router's cap when it will."""
+        plan = self._plan()
+        if not self.settings.monitor_ping or self._ping_off_at_start():
+            return PING_OFF
+        if plan.ping_address is None and plan.ping_login is None:
+            return PING_NO_ADDRESS
+        slot = PingSlot(
+            self.rt.redis,
+            plan.router_id,
+            str(self.token),
+            self.settings.ping_max_per_router,
+            self.settings.monitor_lease_ttl,
+        )
+        if not slot.take():
+            log.info("monitor %s: runs without ping: %s", self.token, "the router's ping cap is reached")
+            return PING_CAPPED
+        self.ping_slot = slot
+        return PING_ON
+
+    def _ping_off_at_start(self) -> bool:
+        """Was the session started with ping=false (every attempt keeps that choice)?"""
+        try:
+            return self.rt.redis.get(session_ping(self.token.session_id)) is not None
+        except redis.RedisError as exc:
+            log.warning("monitor %s: cannot read the session's ping choice, not pinging: %s", self.token, exc)
+            return True
 
     # -- 3: the loop --------------------------------------------------------------------------
 
@@ -287,6 +350,7 @@ class MonitorRun:
                 self._open(handle, source)
             else:
                 self._stream(handle, source, deadline)
+            self._ping()
 
     def _stop_reason(self, deadline: float) -> str | None:
         lease = self._lease()
@@ -338,6 +402,8 @@ class MonitorRun:
             return
         self.phase = Phase.STREAMING
         self.last_life, self.client_reconnecting = time.monotonic(), False
+        if self.pinger is not None:
+            self.pinger.source_opened()  # a reconnected customer may have a new address
 
     def _stream(self, handle: RouterHandle, source: Source, deadline: float) -> None:
         timeout = max(0.0, min(CHECK_EVERY, deadline - time.monotonic()))
@@ -426,6 +492,50 @@ class MonitorRun:
             return InterfaceSource(handle, plan.interface, interval)
         return QueueSource(handle, plan.queue_query, interval)
 
+    def _make_pinger(self, handle: RouterHandle) -> Pinger | None:
+        plan, slot = self._plan(), self.ping_slot
+        if slot is None:
+            return None
+        return Pinger(
+            handle,
+            slot,
+            address=plan.ping_address,
+            login=plan.ping_login,
+            service_type=plan.meta.service_type,
+            label=str(self.token),
+        )
+
+    def _ping(self) -> None:
+        """Publish the ping replies that arrived (none while Redis is full: the samples'
+        path says when it takes writes again)."""
+        pinger = self.pinger
+        if pinger is None:
+            return
+        try:
+            probes = pinger.poll()
+        except Exception:
+            # A bug in the ping must not cost the customer's samples: go on without it.
+            log.exception("monitor %s: ping failed, going on without it", self.token)
+            self.pinger = None
+            _quietly(pinger.close)
+            return
+        for probe in probes:
+            if not self.redis_full:
+                self._publish(self._latency(probe))
+
+    def _latency(self, probe: Probe) -> dict[str, str]:
+        reply = probe.reply
+        return latency_entry(
+            self._plan().meta,
+            address=probe.address,
+            ping_seq=reply.seq,
+            rtt_ms=reply.rtt_ms if reply.status is None else None,
+            status=reply.status,
+            loss_pct=probe.loss_pct,
+            session_id=self.token.session_id,
+            fence=self.fence,
+        )
+
     def _wake_on_stop(self, wake: Callable[[], None]) -> None:
         self._lease_stop_event().wake = wake
 
@@ -446,7 +556,12 @@ class MonitorRun:
             plan = self.plan = replace(plan, meta=replace(plan.meta, interface=name))
         try:
             entry = traffic_from_row(
-                reading.data, plan.meta, session_id=self.token.session_id, seq=self.seq, fence=self.fence
+                reading.data,
+                plan.meta,
+                session_id=self.token.session_id,
+                seq=self.seq,
+                fence=self.fence,
+                rtt_ms=self.pinger.recent_rtt() if self.pinger is not None else None,
             )
         except (ValueError, ArithmeticError) as exc:
             # A row the router sent costs that sample, never the monitor: MessageError (a
@@ -462,7 +577,7 @@ class MonitorRun:
         metrics.PUBLISH_LATENCY.observe(time.monotonic() - reading.received)
         return True
 
-    def _status(self, kind: str, reason: str | None) -> dict[str, str]:
+    def _status(self, kind: str, reason: str | None, ping: str | None = None) -> dict[str, str]:
         return status_entry(
             kind,
             self._plan().meta,
@@ -470,15 +585,18 @@ class MonitorRun:
             seq=self.seq,
             fence=self.fence,
             reason=reason,
+            ping=ping,
         )
 
-    def _publish_status(self, kind: str, reason: str | None = None) -> bool:
-        published = self._publish(self._status(kind, reason))
+    def _publish_status(self, kind: str, reason: str | None = None, ping: str | None = None) -> bool:
+        published = self._publish(self._status(kind, reason, ping))
         if published:
             metrics.STATUS_EVENTS.labels(kind).inc()
         return published
 
     def _publish(self, entry: dict[str, str]) -> bool:
+        # Traffic and status entries spend a seq, published or not; latency entries have none.
+        counted = "seq" in entry
         try:
             ids = self.rt.batch_publisher().publish(entry, token=str(self.token), fence=self.fence)
         except redis.OutOfMemoryError:
@@ -486,7 +604,7 @@ class MonitorRun:
             # anything. The lease is kept (renewals need no new memory and get through),
             # samples are dropped until memory is freed, and the run says so once.
             metrics.PUBLISH_FAILURES.labels("redis-oom").inc()
-            self.seq += 1
+            self.seq += counted
             self._redis_out_of_memory()
             return False
         except redis.RedisError as exc:
@@ -495,13 +613,13 @@ class MonitorRun:
             # spent either way, so no two entries of a session ever share one.
             log.warning("monitor %s: publish failed: %s", self.token, exc)
             metrics.PUBLISH_FAILURES.labels("redis").inc()
-            self.seq += 1
+            self.seq += counted
             return False
         if ids is None:
             metrics.PUBLISH_FAILURES.labels("fenced-out").inc()
             self._lease().request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
             return False
-        self.seq += 1
+        self.seq += counted
         return True
 
     def _trouble(self, kind: str, reason: str) -> None:
@@ -551,13 +669,22 @@ class MonitorRun:
         self._record_state(ActualState.RUNNING)
 
     def _next_seq(self) -> int:
-        """Continue the session's sequence across attempts (one XREVRANGE)."""
+        """Continue the session's sequence across attempts: after its newest entry that
+        carries a seq (latency entries do not). One short XREVRANGE unless this session's
+        latency entries come first (its source was down while it pinged)."""
+        stream, high = customer_stream(self._plan().customer_id), "+"
         try:
-            last: Any = self.rt.redis.xrevrange(customer_stream(self._plan().customer_id), count=1)
-            if last:
-                entry = decode_entry(last[0][0], last[0][1])
-                if entry.get("session_id") == self.token.session_id:
-                    return int(entry.get("seq") or 0) + 1
+            for _ in range(SEQ_PAGES):
+                page: Any = self.rt.redis.xrevrange(stream, max=high, count=SEQ_PAGE)
+                for entry_id, fields in page or ():
+                    entry = decode_entry(entry_id, fields)
+                    if entry.get("session_id") != self.token.session_id:
+                        return 0
+                    if entry.get("type") != LATENCY:
+                        return int(entry.get("seq") or 0) + 1
+                if not page or len(page) < SEQ_PAGE:
+                    return 0
+                high = f"({as_text(page[-1][0])}"
         except (redis.RedisError, MessageError, ValueError):
             pass
         return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ class MonitorPlan:
     queue_query: str  # /queue/simple/print query word (queue kinds only)
     meta: CustomerMeta
     remaining_seconds: float  # until the session's max duration
+    # What the monitor pings (tasks/pinger.py): a fixed address, or the login whose
+    # current address the router's active sessions tell; neither: nothing to ping.
+    ping_address: str | None = None
+    ping_login: str | None = None
 
 
 def resolve_customer(customer_id: object) -> MonitorTarget:
@@ -81,7 +86,19 @@ def build_plan(target: MonitorTarget, row: MonitorSession, db_now: datetime) -> 
         queue_query=query,
         meta=meta,
         remaining_seconds=remaining_seconds(row, db_now),
+        ping_address=_host(target.address),
+        ping_login=target.login,
     )
+
+
+def _host(address: str | None) -> str | None:
+    """ "10.0.0.5/32" or "10.0.0.5" -> "10.0.0.5"; None for no (or no valid) address."""
+    if not address:
+        return None
+    try:
+        return str(ipaddress.ip_interface(str(address).strip()).ip)
+    except ValueError:
+        return None
 
 
 def meta_for(target: MonitorTarget) -> CustomerMeta:

@@ -45,6 +45,9 @@ BASE_ENV = {
     # On by default in the product; off here so that a module's threads, router commands
     # and stream entries are its monitors' alone. The watch's own tests turn it on.
     "ROUTER_WATCH": "false",
+    # Likewise the monitors' ping: a module's router commands and stream entries are its
+    # samples' alone. The ping's own tests (test_monitor_ping*.py) turn it on.
+    "MONITOR_PING": "false",
     "LOG_LEVEL": "INFO",
     "ENV_FILE": "/nonexistent/.env",
 }

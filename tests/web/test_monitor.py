@@ -14,7 +14,7 @@ from starlette.testclient import TestClient
 from harness.seed import apply_env
 from models import Router
 from tasks import sessions
-from tasks.keys import customer_stream
+from tasks.keys import customer_stream, session_ping
 from tasks.message import CustomerMeta, status_entry
 from tests.tasks.engine import BASE_ENV
 from tests.web.responses import assert_error
@@ -199,3 +199,26 @@ def test_monitor_start_many_refuses_a_malformed_body(client: TestClient, web_db:
     assert_error(client.post("/api/monitor/start-many", json={"customer_ids": ["nope"]}), 400, "invalid_body")
     too_many = [str(uuid.uuid4()) for _ in range(1001)]
     assert_error(client.post("/api/monitor/start-many", json={"customer_ids": too_many}), 400, "invalid_body")
+
+
+def test_monitor_start_with_ping_false_is_remembered_for_the_session(
+    client: TestClient, web_db: WebDb, stop_all: None
+) -> None:
+    frank, grace = web_db.id("frank"), web_db.id("grace")
+    off = client.post(f"/api/monitor/start?customer_id={frank}&ping=false").json()
+    assert web_db.redis.get(session_ping(off["session_id"])) == b"off"
+    many = client.post("/api/monitor/start-many", json={"customer_ids": [grace], "ping": False}).json()
+    assert web_db.redis.get(session_ping(many["results"][0]["session_id"])) == b"off"
+    for cid in (frank, grace):
+        client.post(f"/api/monitor/stop?customer_id={cid}")
+    on = client.post(f"/api/monitor/start?customer_id={frank}").json()  # the default: MONITOR_PING
+    assert web_db.redis.get(session_ping(on["session_id"])) is None
+    body = assert_error(
+        client.post(f"/api/monitor/start?customer_id={grace}&ping=no"), 400, "invalid_parameter"
+    )
+    assert body["parameter"] == "ping"
+    assert_error(
+        client.post("/api/monitor/start-many", json={"customer_ids": [grace], "ping": "no"}),
+        400,
+        "invalid_body",
+    )

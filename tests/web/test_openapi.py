@@ -57,7 +57,14 @@ def test_openapi_parameters_are_the_declared_ones(client: TestClient) -> None:
             "required": True,
             "description": "the customer's id (customers.id)",
             "schema": {"type": "string", "format": "uuid"},
-        }
+        },
+        {
+            "name": "ping",
+            "in": "query",
+            "required": False,
+            "description": "false: this session runs without the router-side ping (MONITOR_PING)",
+            "schema": {"type": "boolean", "default": True},
+        },
     ]
 
 

@@ -21,7 +21,12 @@ from models.resolution import ResolutionError, resolve
 from settings import Settings
 from tasks import service
 from tasks.keys import customer_stream
+from tasks.message import LATENCY
 from tasks.timestamps import iso, rfc3339
+
+# Entries read back per customer for its newest sample or event (ping replies skipped):
+# with one of each a second, the newest sample is among the last few.
+NEWEST_LOOKBACK = 10
 
 
 def interfaces(session: Session, customer_ids: Collection[str], settings: Settings) -> dict[str, str | None]:
@@ -50,17 +55,25 @@ def snapshot(db: Callable[[], AbstractContextManager[Session]], settings: Settin
 
 
 async def newest_entry_times(client: aioredis.Redis, customer_ids: list[str]) -> dict[str, str | None]:
-    """customer id -> timestamp of its newest stream entry (one pipeline for all)."""
+    """customer id -> timestamp of its newest sample or status event (one pipeline for
+    all). Ping replies do not count: a monitor whose samples stopped while its ping goes
+    on must not look alive; one of them among the last NEWEST_LOOKBACK entries is None."""
     if not customer_ids:
         return {}
     async with client.pipeline(transaction=False) as pipe:
         for customer_id in customer_ids:
-            pipe.xrevrange(customer_stream(customer_id), count=1)
+            pipe.xrevrange(customer_stream(customer_id), count=NEWEST_LOOKBACK)
         replies = await pipe.execute()
     out: dict[str, str | None] = {}
     for customer_id, entries in zip(customer_ids, replies):
-        out[customer_id] = _entry_time(entries[0]) if entries else None
+        newest = next((e for e in entries or () if _entry_type(e) != LATENCY), None)
+        out[customer_id] = _entry_time(newest) if newest is not None else None
     return out
+
+
+def _entry_type(entry: tuple[Any, dict[Any, Any]]) -> str:
+    fields = entry[1]
+    return as_text(fields.get(b"type") or fields.get("type") or "")
 
 
 def _entry_time(entry: tuple[Any, dict[Any, Any]]) -> str:
