@@ -17,6 +17,7 @@ import logging
 from dataclasses import asdict
 
 import redis
+from sqlalchemy import String
 from sqlalchemy.orm import Session
 
 from models import Customer, MonitorSession
@@ -39,7 +40,13 @@ def save(s: Session, report: SessionReport, closed: Closed) -> None:
         customer = s.get(Customer, closed.customer_id)
         if customer is not None:
             report.describe({"username": customer.username, "customer_name": customer.name})
-    data = flatten(report.finish(closed.stopped_at, closed.stop_reason, started_at=closed.started_at))
+    try:
+        data = flatten(report.finish(closed.stopped_at, closed.stop_reason, started_at=closed.started_at))
+    except Exception:
+        # A report that cannot be made must not keep the session open (the close is retried
+        # while it fails): the session closes without one, and the log says why.
+        log.exception("session %s: its report could not be made; closed without one", closed.session_id)
+        return
     # The row's own clock values, not their RFC 3339 text; its customer, whatever the entries said.
     data.update(
         session_id=closed.session_id,
@@ -47,7 +54,17 @@ def save(s: Session, report: SessionReport, closed: Closed) -> None:
         started_at=closed.started_at,
         ended_at=closed.stopped_at,
     )
+    for name, length in _TEXT_LENGTHS.items():
+        if isinstance(data.get(name), str):
+            data[name] = data[name][:length]  # a router may name a queue longer than we keep
     s.add(ReportRow(**data))
+
+
+_TEXT_LENGTHS = {
+    column.name: column.type.length
+    for column in ReportRow.__table__.columns
+    if isinstance(column.type, String) and column.type.length is not None
+}
 
 
 def close_with_report(

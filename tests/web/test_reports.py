@@ -144,3 +144,12 @@ def test_reports_need_the_token_like_every_route(guarded: str, grace: tuple[str,
         assert_error(httpx.get(f"{guarded}{path}"), 401, "unauthorized")
     token = {"Authorization": "Bearer reports-t0ken-7f2b-Kq8We3Ri5Ty1Ux4Op"}
     assert httpx.get(f"{guarded}/api/sessions/{made[0]}", headers=token).json()["session_id"] == made[0]
+
+
+def test_reports_names_longer_than_the_columns_are_cut_not_refused(client: TestClient, web_db: WebDb) -> None:
+    cid = web_db.id("carol")
+    long_queue = CustomerMeta(cid, "Carol Example", "carol", "static_ip", "q" * 300, "r" * 300)
+    session_id = ended_session(cid, [sample(1_000, 2_000, 0, meta=long_queue)])
+    report = client.get(f"/api/sessions/{session_id}").json()
+    assert (report["interface"], report["router"]) == ("q" * 255, "r" * 255)
+    assert report["samples"] == 1
