@@ -316,6 +316,9 @@ class Settings:
     worker_metrics_port: int = setting("WORKER_METRICS_PORT", _number(int, 0, 65535), "0")
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
     data_dir: str = setting("DATA_DIR", _text, "var")
+    # Line diagnosis (session reports, tasks/report.py; the dashboard's verdict uses the same).
+    diag_rtt_rise_ms: int = setting("DIAG_RTT_RISE_MS", _number(int, 1), "30")
+    diag_min_probes: int = setting("DIAG_MIN_PROBES", _number(int, 1), "5")
 
     @property
     def database_url(self) -> str:

@@ -19,6 +19,7 @@ from harness.web import Uvicorn, serving
 from tasks import service, sessions
 from tests.tasks.engine import Engine
 from tests.tasks.rows import add_pppoe_customer
+from tests.tasks.stored_reports import wait_report
 
 TOKEN = "cli-t0ken-Hq72w-Pz4Kb9Xm3Vd6Jr8Tn5"
 ROUTER = "cli-search"
@@ -143,3 +144,33 @@ def test_backends_local_loads_no_http_layer() -> None:
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_backends_sessions_and_report_print_the_same(engine: Engine, both: Both) -> None:
+    username = engine.usernames("pppoe")[1]
+    customer_id = engine.customer_id(username)
+    info = service.start(customer_id, requested_by="test")
+    wait_for(
+        lambda: (sessions.get(info.session_id) or info).actual_state == "running", 20.0, "the monitor to run"
+    )
+    service.stop(customer_id, requested_by="test")
+    wait_report(info.session_id, 5.0)
+    local, remote = both("sessions", username, "--json")
+    assert local == remote and [r["session_id"] for r in json.loads(local)["items"]] == [info.session_id]
+    local, remote = both("sessions", username)
+    assert local == remote and info.session_id in local and local.splitlines()[-1] == "1 of 1 sessions"
+    local, remote = both("report", info.session_id, "--json")
+    assert local == remote and json.loads(local)["stop_reason"] == "stopped by test"
+    local, remote = both("report", info.session_id)
+    assert local == remote and f"session {info.session_id}: {username}" in local
+
+
+def test_backends_report_refusals_are_one_line(
+    engine: Engine, api: Uvicorn, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for prefix in ([], ["--api", api.url]):
+        assert cli.main([*prefix, "report", "not-a-session"]) == 1
+        assert capsys.readouterr().err == "error: not a session id (a UUID): 'not-a-session'\n"
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert cli.main(["report", missing]) == 1
+    assert capsys.readouterr().err == f"error: no monitor session {missing}\n"

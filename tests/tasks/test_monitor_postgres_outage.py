@@ -31,6 +31,7 @@ from tests.tasks.monitors import (
     stop_every_monitor,
     token,
 )
+from tests.tasks.stored_reports import assert_report_matches, expected_report, session_entries, wait_report
 from tests.tasks.streams import customer_entries, id_ms, matches, redis_ms, sample_after, wait_entry
 
 TTL = 4.0
@@ -180,6 +181,11 @@ def test_service_stop_works_while_postgres_is_stalled_and_its_row_is_closed_late
     )
     row = session_row(info.session_id)
     assert (row.desired_state, row.stop_reason, row.attempt) == ("stopped", "stopped by test", 1)
+    # Its report was written with the row (by the monitor's retried close, or the
+    # reconciler from the stream): the whole session, nothing lost to the outage.
+    report = wait_report(info.session_id, 1.0)
+    assert_report_matches(report, expected_report(session_entries(engine.redis, cid, info.session_id)))
+    assert (report["stop_reason"], report["partial"]) == ("stopped by test", False)
     time.sleep(3 * RECONCILE)  # a few reconcile passes: nothing restarts it
     assert not live_tokens(engine.redis)
     assert session_row(info.session_id).attempt == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from web.declare import Endpoint
-from web.routes import customers, docs, health, metrics, monitor, ping, routers, session, traffic
+from web.routes import customers, docs, health, metrics, monitor, ping, reports, routers, session, traffic
 
 
 def endpoints() -> list[Endpoint]:
@@ -13,6 +13,7 @@ def endpoints() -> list[Endpoint]:
         *customers.ENDPOINTS,
         *traffic.ENDPOINTS,
         *ping.ENDPOINTS,
+        *reports.ENDPOINTS,
         *routers.ENDPOINTS,
         *health.ENDPOINTS,
         *session.ENDPOINTS,
