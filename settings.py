@@ -292,6 +292,8 @@ class Settings:
     router_watch: bool = setting("ROUTER_WATCH", _parse_bool, "true")
     router_watch_interval: float = setting("ROUTER_WATCH_INTERVAL", _number(float, 1.0), "2")
     router_top_n: int = setting("ROUTER_TOP_N", _number(int, 1, 500), "50")
+    diag_rtt_rise_ms: int = setting("DIAG_RTT_RISE_MS", _number(int, 1), "30")
+    diag_min_probes: int = setting("DIAG_MIN_PROBES", _number(int, 1), "5")
     stream_maxlen: int = setting("STREAM_MAXLEN", _number(int, 100), "200000")
     customer_stream_retention: int = setting("CUSTOMER_STREAM_RETENTION", _number(int, 60), "1800")
     reconcile_interval: float = setting("RECONCILE_INTERVAL", _number(float, 0.5), "5")
