@@ -292,8 +292,6 @@ class Settings:
     router_watch: bool = setting("ROUTER_WATCH", _parse_bool, "true")
     router_watch_interval: float = setting("ROUTER_WATCH_INTERVAL", _number(float, 1.0), "2")
     router_top_n: int = setting("ROUTER_TOP_N", _number(int, 1, 500), "50")
-    diag_rtt_rise_ms: int = setting("DIAG_RTT_RISE_MS", _number(int, 1), "30")
-    diag_min_probes: int = setting("DIAG_MIN_PROBES", _number(int, 1), "5")
     stream_maxlen: int = setting("STREAM_MAXLEN", _number(int, 100), "200000")
     customer_stream_retention: int = setting("CUSTOMER_STREAM_RETENTION", _number(int, 60), "1800")
     reconcile_interval: float = setting("RECONCILE_INTERVAL", _number(float, 0.5), "5")
@@ -315,6 +313,9 @@ class Settings:
     worker_metrics_port: int = setting("WORKER_METRICS_PORT", _number(int, 0, 65535), "0")
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
     data_dir: str = setting("DATA_DIR", _text, "var")
+    # Line diagnosis (session reports, tasks/report.py; the dashboard's verdict uses the same).
+    diag_rtt_rise_ms: int = setting("DIAG_RTT_RISE_MS", _number(int, 1), "30")
+    diag_min_probes: int = setting("DIAG_MIN_PROBES", _number(int, 1), "5")
 
     @property
     def database_url(self) -> str:

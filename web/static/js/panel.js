@@ -478,7 +478,7 @@ export class Panel {
     const seconds = gap === null || gap > 3 * nominal ? nominal : gap;
     const down = Number(entry.download_bps) || 0;
     const up = Number(entry.upload_bps) || 0;
-    this.diagnosisOf(entry.session_id).sample(entry.download_utilization, entry.upload_utilization);
+    this.diagnosisOf(entry.session_id).sample(down, up, entry.package_download_bps, entry.package_upload_bps);
     s.count += 1;
     s.sumDown += down;
     s.sumUp += up;

@@ -3,11 +3,11 @@
 // thresholds the server serves (DIAG_RTT_RISE_MS, DIAG_MIN_PROBES, in GET /api/session).
 //
 // Each latency probe is classed by the newest traffic sample before it: "load" when the
-// line was at 80 % of its plan or more in either direction, "idle" when below 20 % in
-// both; between the two, or without a plan, it is neither.
+// line was at 80 % of its plan or more in either direction, "idle" when every direction
+// with a plan was below 20 %; between the two, or without a plan, it is neither.
 
-export const LOAD_PERCENT = 80;
-export const IDLE_PERCENT = 20;
+export const LOAD_SHARE = 0.8;
+export const IDLE_SHARE = 0.2;
 
 export const SATURATED = "saturated by own traffic";
 export const LOSS_WITHOUT_LOAD = "loss without load";
@@ -35,17 +35,21 @@ export function setThresholds(served) {
 }
 
 /**
- * The class of a traffic sample's moment, from its utilisations (percent of plan).
- * @param {number | null | undefined} down
- * @param {number | null | undefined} up
+ * The class of a traffic sample's moment: its rates against the plan's (bps).
+ * @param {number} down
+ * @param {number} up
+ * @param {number | null | undefined} planDown
+ * @param {number | null | undefined} planUp
  * @returns {Level}
  */
-export function levelOf(down, up) {
-  const known = [down, up].filter((v) => v !== null && v !== undefined && Number.isFinite(v));
-  if (!known.length) return null; // no plan: neither
-  const most = Math.max(.../** @type {number[]} */ (known));
-  if (most >= LOAD_PERCENT) return "load";
-  return most < IDLE_PERCENT ? "idle" : null;
+export function levelOf(down, up, planDown, planUp) {
+  const shares = [];
+  if (planDown) shares.push(down / planDown);
+  if (planUp) shares.push(up / planUp);
+  if (!shares.length) return null; // no plan: neither
+  const most = Math.max(...shares);
+  if (most >= LOAD_SHARE) return "load";
+  return most < IDLE_SHARE ? "idle" : null;
 }
 
 /** @param {number[]} values (not empty) */
@@ -77,11 +81,14 @@ export class Diagnosis {
   }
 
   /**
-   * @param {number | null | undefined} downUtil
-   * @param {number | null | undefined} upUtil
+   * A traffic sample: rates and the plan's (bps).
+   * @param {number} down
+   * @param {number} up
+   * @param {number | null | undefined} planDown
+   * @param {number | null | undefined} planUp
    */
-  sample(downUtil, upUtil) {
-    this.level = levelOf(downUtil, upUtil);
+  sample(down, up, planDown, planUp) {
+    this.level = levelOf(down, up, planDown, planUp);
   }
 
   /**
@@ -125,7 +132,7 @@ export class Diagnosis {
       parts.unshift(`RTT rose by ${formatMs(loadMs - idleMs)} under load (threshold ${riseMs} ms)`);
     } else if (this.lostIdle > 0) {
       verdict = LOSS_WITHOUT_LOAD;
-      parts.unshift(`${this.lostIdle} probes lost below ${IDLE_PERCENT} % of plan`);
+      parts.unshift(`${this.lostIdle} probes lost below ${IDLE_SHARE * 100} % of plan`);
     } else if (this.idle.length >= minProbes || this.load.length >= minProbes) {
       verdict = NO_PROBLEM;
     } else if (!this.probes) {
