@@ -289,6 +289,9 @@ class Settings:
     monitor_max_duration: float = setting("MONITOR_MAX_DURATION", _number(float, 1.0), "14400")
     monitor_denied_stop_after: float = setting("MONITOR_DENIED_STOP_AFTER", _number(float, 1.0), "600")
     router_connections_per_process: int = setting("ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1")
+    # The router-side ping inside every monitor (tasks/pinger.py), and its cap per router.
+    monitor_ping: bool = setting("MONITOR_PING", _parse_bool, "true")
+    ping_max_per_router: int = setting("PING_MAX_PER_ROUTER", _number(int, 0), "100")
     router_watch: bool = setting("ROUTER_WATCH", _parse_bool, "true")
     router_watch_interval: float = setting("ROUTER_WATCH_INTERVAL", _number(float, 1.0), "2")
     router_top_n: int = setting("ROUTER_TOP_N", _number(int, 1, 500), "50")

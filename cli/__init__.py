@@ -1,6 +1,6 @@
 """mtmon: the operator's command line (`python -m cli` works too).
 
-    mtmon [--api URL] start CUSTOMER [--by NAME]
+    mtmon [--api URL] start CUSTOMER [--by NAME] [--no-ping]
     mtmon [--api URL] stop CUSTOMER [--by NAME]
     mtmon [--api URL] status [--json]
     mtmon [--api URL] customers [TEXT] [--router R] [--service-type T] [--status S]
@@ -55,7 +55,7 @@ REFUSALS: tuple[type[BaseException], ...] = (
 
 
 def cmd_start(api: Backend, args: argparse.Namespace) -> int:
-    result = api.start(api.customer_id(args.customer), args.by)
+    result = api.start(api.customer_id(args.customer), args.by, ping=args.ping)
     verb = "started" if result["message"] == "Monitoring started" else "already running"
     where = f"router {result.get('router')}, task {result.get('task_id')}"
     print(f"{verb}: session {result['session_id']} ({where})")
@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         p = command(name, handler, f"{name} monitoring a customer")
         p.add_argument("customer", help="customer id, username or ROUTER/username")
         p.add_argument("--by", default="cli", help="who asks (recorded on the session)")
+        if name == "start":
+            p.add_argument(
+                "--no-ping",
+                dest="ping",
+                action="store_false",
+                help="run this session without the router-side ping (MONITOR_PING)",
+            )
     p = command("status", cmd_status, "monitors that should run, and whether each holds its lease")
     p.add_argument("--json", action="store_true")
     p = command("customers", cmd_customers, "search customers (monitored ones first)")

@@ -27,10 +27,13 @@ from websockets.sync.client import connect
 from models import Customer
 from settings import get_settings
 from tasks import keys, runtime, service, sessions
-from tasks.message import ROUTER_TYPES, decode_entry
+from tasks.message import LATENCY, ROUTER_TYPES, decode_entry
 from web.queries import customers as customer_queries
 from web.queries import monitors as monitor_queries
 from web.queries.customers import CustomerFilter
+
+# What /ws leaves out when a client names no types: the router watches' entries, pings.
+QUIET_TYPES = frozenset({*ROUTER_TYPES, LATENCY})
 
 
 class CliError(Exception):
@@ -43,7 +46,7 @@ class CliError(Exception):
 
 class Backend(Protocol):
     def customer_id(self, ref: str) -> str: ...
-    def start(self, customer_id: str, by: str) -> dict[str, Any]: ...
+    def start(self, customer_id: str, by: str, ping: bool = True) -> dict[str, Any]: ...
     def stop(self, customer_id: str, by: str) -> dict[str, Any]: ...
     def status(self) -> dict[str, Any]: ...
     def customers(self, found: CustomerFilter, limit: int) -> dict[str, Any]: ...
@@ -88,8 +91,8 @@ class LocalBackend:
             ).all()
         return _one(ref, [(str(r.id), r.mikrotik_id) for r in rows])
 
-    def start(self, customer_id: str, by: str) -> dict[str, Any]:
-        return monitor_queries.started_json(service.start(customer_id, requested_by=by))
+    def start(self, customer_id: str, by: str, ping: bool = True) -> dict[str, Any]:
+        return monitor_queries.started_json(service.start(customer_id, requested_by=by, ping=ping))
 
     def stop(self, customer_id: str, by: str) -> dict[str, Any]:
         return monitor_queries.stopped_json(service.stop(customer_id, requested_by=by))
@@ -119,7 +122,7 @@ class LocalBackend:
                 for entry_id, fields in entries:
                     last = entry_id
                     entry = decode_entry(entry_id, fields)
-                    if entry.get("type") not in ROUTER_TYPES:  # as /ws without types= (the --api way)
+                    if entry.get("type") not in QUIET_TYPES:  # as /ws without types= (the --api way)
                         yield entry
 
 
@@ -158,8 +161,11 @@ class ApiBackend:
             ref, [(c["id"], c["mikrotik_id"]) for c in page["customers"] if c["username"] == username]
         )
 
-    def start(self, customer_id: str, by: str) -> dict[str, Any]:
-        return self._call("POST", "/api/monitor/start", customer_id=customer_id)
+    def start(self, customer_id: str, by: str, ping: bool = True) -> dict[str, Any]:
+        # Only when asked: an API older than the ping would refuse an unknown parameter.
+        return self._call(
+            "POST", "/api/monitor/start", customer_id=customer_id, ping=None if ping else "false"
+        )
 
     def stop(self, customer_id: str, by: str) -> dict[str, Any]:
         return self._call("POST", "/api/monitor/stop", customer_id=customer_id)

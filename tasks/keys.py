@@ -136,3 +136,18 @@ TRAFFIC_STREAMS_PATTERN = f"{PREFIX}:traffic:*"
 SESSION_KEYS_PATTERN = f"{PREFIX}:monitor:session:*"
 ROUTER_KEYS_PATTERN = f"{PREFIX}:router:*"
 ROUTER_STREAMS_PATTERN = f"{PREFIX}:router:*:stream"
+
+
+# -- the monitors' pings (tasks/pinger.py) ---------------------------------------------------
+
+
+def ping_slots(router_id: object) -> str:
+    """A router's running pings, for PING_MAX_PER_ROUTER across every worker: zset,
+    member = the monitor's lease token, score = expiry (ms, Redis TIME)."""
+    return f"{PREFIX}:monitor:router:{router_id}:pings"
+
+
+def session_ping(session_id: object) -> str:
+    """A session started with ping=false: "off" (absent: the MONITOR_PING default). Read
+    by every attempt of the session, so a restart keeps the start's choice."""
+    return f"{PREFIX}:monitor:session:{session_id}:ping"

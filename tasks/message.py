@@ -5,6 +5,13 @@ One entry per sample (type "traffic") or per status change (type "started",
 str -> str hash (stream fields); `decode_entry` turns it back into the JSON-ready
 dict the WebSocket sends, with ints as ints and the stream id as `id`.
 
+A monitor's ping (tasks/pinger.py) writes "latency" entries, one per probe reply:
+address, ping_seq (the router's seq), rtt_ms (null when lost), status (null when
+answered, else the router's words: "timeout", "host unreachable"), loss_pct (over the
+last probes). They carry no `seq`: the session's seq counts traffic and status entries
+only, which loss counting relies on. Traffic entries carry `rtt_ms` too: the latest
+answered probe's, when recent (README, Stream message format).
+
 A router watch (tasks/watch.py) writes the router-wide types: "top" (one frame per
 cycle: totals and the top customers, the list as JSON in the `top` field) and
 "session_up" / "session_down" (a known customer's PPPoE or hotspot session). README,
@@ -53,7 +60,16 @@ SESSION_UP = "session_up"
 SESSION_DOWN = "session_down"
 SESSION_TYPES = (SESSION_UP, SESSION_DOWN)
 ROUTER_TYPES = (TOP, *SESSION_TYPES)
-MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES)
+# The monitor's ping: one entry per probe reply. Like the router types, sent only to
+# clients that ask for it (the name `ping` is the WebSocket's keep-alive frame).
+LATENCY = "latency"
+MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES, LATENCY)
+# What the `started` event's `ping` field says about the monitor's ping.
+PING_ON = "on"
+PING_OFF = "off"  # MONITOR_PING false, or ping=false at the start
+PING_NO_ADDRESS = "no address"  # the customer has no address to ping
+PING_CAPPED = "capped"  # PING_MAX_PER_ROUTER reached
+PING_STATES = (PING_ON, PING_OFF, PING_NO_ADDRESS, PING_CAPPED)
 
 INT_FIELDS = frozenset(
     {
@@ -71,9 +87,12 @@ INT_FIELDS = frozenset(
         "interval_ms",
         "cycle_ms",
         "uptime_s",
+        "ping_seq",
     }
 )
-FLOAT_FIELDS = frozenset({"download_utilization", "upload_utilization"})
+FLOAT_FIELDS = frozenset({"download_utilization", "upload_utilization", "loss_pct", "rtt_ms"})
+# Floats written with up to three decimals (milliseconds to the microsecond), not two.
+MILLI_FIELDS = frozenset({"rtt_ms"})
 # Written as JSON text, read back as JSON (the top frame's list of customers).
 JSON_FIELDS = frozenset({"top"})
 # Encoded as "" when absent; decoded back to None.
@@ -91,6 +110,10 @@ NULLABLE_FIELDS = frozenset(
         "address",
         "caller_id",
         "uptime_s",
+        "ping_seq",
+        "rtt_ms",
+        "status",
+        "loss_pct",
     }
 )
 
@@ -258,11 +281,21 @@ def _encode(fields: Mapping[str, Any]) -> dict[str, str]:
             out[name] = ""
         elif isinstance(value, bool):
             raise MessageError(f"{name}: booleans are not part of the message")
+        elif name in MILLI_FIELDS:
+            out[name] = _milli(float(value))
         elif name in FLOAT_FIELDS:
             out[name] = f"{float(value):.2f}"
         else:
             out[name] = str(value)
     return out
+
+
+def _milli(value: float) -> str:
+    """Up to three decimals, no trailing zeros: 12.5 -> "12.5", 0.4734 -> "0.473"."""
+    if not math.isfinite(value) or value < 0:
+        raise MessageError(f"rtt_ms: must be a non-negative number, got {value!r}")
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return text or "0"
 
 
 def traffic_entry(
@@ -273,8 +306,10 @@ def traffic_entry(
     seq: int,
     fence: int,
     timestamp: datetime | None = None,
+    rtt_ms: float | None = None,
 ) -> dict[str, str]:
-    """The stream fields of one traffic sample."""
+    """The stream fields of one traffic sample; `rtt_ms`: the monitor's latest recent
+    ping answer (None without one)."""
     fields: dict[str, Any] = {"type": TRAFFIC, **_meta_fields(meta)}
     fields.update(
         rx_bits_per_second=rates.rx_bits_per_second,
@@ -291,6 +326,7 @@ def traffic_entry(
         seq=int(seq),
         session_id=str(session_id),
         fence=int(fence),
+        rtt_ms=rtt_ms,
     )
     return _encode(fields)
 
@@ -303,6 +339,7 @@ def traffic_from_row(
     seq: int,
     fence: int,
     timestamp: datetime | None = None,
+    rtt_ms: float | None = None,
 ) -> dict[str, str]:
     """Raw router row (interface or queue) + metadata -> stream fields."""
     return traffic_entry(
@@ -312,6 +349,7 @@ def traffic_from_row(
         seq=seq,
         fence=fence,
         timestamp=timestamp,
+        rtt_ms=rtt_ms,
     )
 
 
@@ -324,12 +362,16 @@ def status_entry(
     fence: int | None,
     reason: str | None = None,
     timestamp: datetime | None = None,
+    ping: str | None = None,
 ) -> dict[str, str]:
-    """The stream fields of a status event; "stopped" must say why."""
+    """The stream fields of a status event; "stopped" must say why. `ping`: the
+    `started` event's word on the monitor's ping (one of PING_STATES)."""
     if kind not in STATUS_TYPES:
         raise MessageError(f"type: {kind!r} is not one of {', '.join(STATUS_TYPES)}")
     if kind == "stopped" and not reason:
         raise MessageError("reason: a stopped event must carry a reason")
+    if ping is not None and (kind != "started" or ping not in PING_STATES):
+        raise MessageError(f"ping: {ping!r} belongs to a started event, one of {', '.join(PING_STATES)}")
     fields: dict[str, Any] = {"type": kind, **_meta_fields(meta)}
     fields.update(
         timestamp=rfc3339(timestamp),
@@ -337,6 +379,38 @@ def status_entry(
         session_id=str(session_id),
         fence=None if fence is None else int(fence),
         reason=reason,
+    )
+    if ping is not None:
+        fields["ping"] = ping
+    return _encode(fields)
+
+
+def latency_entry(
+    meta: CustomerMeta,
+    *,
+    address: str,
+    ping_seq: int | None,
+    rtt_ms: float | None,
+    status: str | None,
+    loss_pct: float | None,
+    session_id: object,
+    fence: int,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    """The stream fields of one ping reply: `rtt_ms` None when the probe got no answer,
+    `status` None when it did (else the router's words). No `seq` (module docstring)."""
+    if loss_pct is not None and not 0.0 <= loss_pct <= 100.0:
+        raise MessageError(f"loss_pct: must be within 0..100, got {loss_pct!r}")
+    fields: dict[str, Any] = {"type": LATENCY, **_meta_fields(meta)}
+    fields.update(
+        address=address,
+        ping_seq=None if ping_seq is None else int(ping_seq),
+        rtt_ms=rtt_ms,
+        status=status or None,
+        loss_pct=loss_pct,
+        timestamp=rfc3339(timestamp),
+        session_id=str(session_id),
+        fence=int(fence),
     )
     return _encode(fields)
 

@@ -26,6 +26,11 @@ top frame's summary there lacks the customer list: for the clients that asked fo
 once per frame, before fanning out. Catch-up reads the router streams themselves.
 Clients that did not ask for these types (every client written before them) never
 see them.
+
+The monitors' `latency` entries (one per ping reply, tasks/pinger.py) are customer
+entries like samples, read and resumed the same way, but also sent only to clients that
+name them (`types=latency`): a client that names no types, or `types=traffic`, gets
+exactly what it got before the ping.
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from redis.exceptions import RedisError
 from common.backoff import Backoff
 from common.text import as_text
 from tasks import keys
-from tasks.message import ROUTER_TYPES, SESSION_TYPES, TOP, MessageError, decode_entry
+from tasks.message import LATENCY, ROUTER_TYPES, SESSION_TYPES, TOP, MessageError, decode_entry
 from tasks.watch_publisher import ROUTER_RETENTION
 
 log = logging.getLogger(__name__)
@@ -55,8 +60,10 @@ TRAFFIC_TYPES = frozenset({"traffic"})
 EVENT_TYPES = frozenset({"started", "offline", "reconnecting", "resumed", "stopped"})
 TOP_TYPES = frozenset({TOP})
 SESSION_EVENT_TYPES = frozenset(SESSION_TYPES)
+LATENCY_TYPES = frozenset({LATENCY})
 # Sent only to clients that name them in `types`.
 ROUTER_TYPE_SET = frozenset(ROUTER_TYPES)
+OPT_IN_TYPES = ROUTER_TYPE_SET | LATENCY_TYPES
 CATCH_UP_PAGE = 1000
 # Per stream when several are merged: few round trips, little held per stream.
 MERGE_PAGE_MIN = 100
@@ -105,8 +112,8 @@ class Frame:
 @dataclass(frozen=True)
 class Interest:
     """What a client wants: some customers (None = all), some types (None = samples and
-    status events: what every client got before the router watches), some routers
-    (None = all; for the router watches' types)."""
+    status events: what every client got before the router watches and the pings), some
+    routers (None = all; for the router watches' types)."""
 
     customers: frozenset[str] | None = None
     types: frozenset[str] | None = None
@@ -119,7 +126,11 @@ class Interest:
             return self.routers is None or frame.router in self.routers
         if self.customers is not None and frame.customer_id not in self.customers:
             return False
-        return self.types is None or frame.type in self.types
+        return self.wants_type(frame.type)
+
+    def wants_type(self, kind: str) -> bool:
+        """A customer entry's type: named, or (no types named) one every client gets."""
+        return kind not in OPT_IN_TYPES if self.types is None else kind in self.types
 
     @property
     def router_types(self) -> bool:
@@ -284,7 +295,7 @@ class Relay:
             if by_customer:
                 targets = (*self._unfiltered, *by_customer)
             for sub in targets:
-                if sub.interest.types is None or frame.type in sub.interest.types:
+                if sub.interest.wants_type(frame.type):
                     per_sub.setdefault(sub, []).append(frame)
         for sub, batch in per_sub.items():
             sub.offer(batch)

@@ -223,8 +223,14 @@ SCHEMAS: dict[str, Schema] = {
                 "minItems": 1,
                 "maxItems": 1000,
                 "description": "customers to start (customers.id); each gets its own result",
-            }
-        }
+            },
+            "ping": {
+                "type": "boolean",
+                "default": True,
+                "description": "false: the sessions started now run without the router-side ping",
+            },
+        },
+        required=["customer_ids"],
     ),
     "MonitorStartManyResult": _obj(
         {
@@ -333,7 +339,7 @@ SCHEMAS: dict[str, Schema] = {
             "id": TEXT,
             "type": {
                 "type": "string",
-                "enum": ["traffic", "started", "offline", "reconnecting", "resumed", "stopped"],
+                "enum": ["traffic", "started", "offline", "reconnecting", "resumed", "stopped", "latency"],
             },
             "customer_id": TEXT,
             "timestamp": TEXT,

@@ -4,11 +4,12 @@ A client written for the seed connects with no parameters and gets every custome
 entries, one flat JSON object per frame (tasks.message's format, `id` = stream id).
 Optional query parameters:
   customer_id=<uuid>       repeatable: only these customers
-  types=traffic|events|top|sessions
+  types=traffic|events|top|sessions|latency
                            comma-separated: samples, status events, the router watches'
-                           top frames, their session_up/session_down events (the last
-                           two only when asked for: a client that names no types gets
-                           samples and status events, as before them)
+                           top frames, their session_up/session_down events, the
+                           monitors' ping replies (the last three only when asked for: a
+                           client that names no types gets samples and status events, as
+                           before them)
   router=<router id>       repeatable: top frames and session events of these routers only
   last_id=<stream id>      resume: every retained entry after it, in order, then live
 Server frames besides entries: {"type":"gap","from":..,"to":..} when entries after
@@ -42,6 +43,7 @@ from web.auth import Refusal, accepted_subprotocol, websocket_refusal
 from web.hosts import peer
 from web.relay import (
     EVENT_TYPES,
+    LATENCY_TYPES,
     SESSION_EVENT_TYPES,
     TOP_TYPES,
     TRAFFIC_TYPES,
@@ -65,6 +67,7 @@ TYPE_NAMES = {
     "events": EVENT_TYPES,
     "top": TOP_TYPES,
     "sessions": SESSION_EVENT_TYPES,
+    "latency": LATENCY_TYPES,
 }
 TRY_AGAIN_LATER = 1013
 UNSUPPORTED_DATA = 1003

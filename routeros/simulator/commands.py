@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from typing import TYPE_CHECKING
 
-from .model import MONITOR_FIELDS, Interface, RouterModel
+from .model import MONITOR_FIELDS, Interface, RouterModel, format_rtt
 from .query import Query, QueryError, apply_proplist
 from .words import DONE, EMPTY, RE, Tag, attr_word, reply, trap
 
@@ -16,6 +17,7 @@ __all__ = [
     "Command",
     "TickedStream",
     "MonitorStream",
+    "PingStream",
     "PrintStream",
     "ListenStream",
     "resolve",
@@ -35,6 +37,7 @@ MENUS: dict[str, frozenset[str]] = {
     "ip/hotspot/user": _COMMON,
     "ip/hotspot/user/profile": _COMMON,
     "queue/simple": _COMMON,
+    "": frozenset({"ping"}),  # /ping sits at the top of the tree
     "system/identity": frozenset({"print", "getall"}),
     "system/resource": frozenset({"print", "getall"}),
     "ip/service": frozenset({"print", "getall"}),
@@ -47,6 +50,7 @@ _DIRS = frozenset({"ip", "ppp", "queue", "system", "ip/hotspot", "user"}) | froz
 _MONITOR_INDEX = {name: i for i, name in enumerate(MONITOR_FIELDS)}
 _INTERVAL_RE = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)?$")
 _UNIT = {None: 1.0, "s": 1.0, "ms": 0.001, "m": 60.0, "h": 3600.0}
+_PING_INTERVAL = 1.0  # /ping without =interval= (docs/routeros.md, Ping)
 
 
 class UnknownCommand(Exception):
@@ -223,6 +227,62 @@ class PrintStream(TickedStream):
         self.emitted += 1
 
 
+class PingStream(TickedStream):
+    """`/ping`: one `!re` per probe with the running totals (docs/routeros.md, Ping).
+
+    Without `count` (or with 0) it never ends by itself: only /cancel stops it. With
+    `count` it sends `!done` after the last probe (a totals-only summary row before it
+    when SimulatorConfig.ping_summary_row is on).
+    """
+
+    kind = "ping"
+
+    def __init__(
+        self, session: ApiSession, tag: Tag, address: str, interval: float, count: int | None
+    ) -> None:
+        super().__init__(session, tag)
+        self.address = address
+        self.interval = interval
+        self.count = count
+        self.sent = 0
+        self.received = 0
+        self.rtts: list[float] = []
+
+    def emit(self, out: list[bytes], now: int, model: RouterModel, default_drop_mode: str) -> None:
+        rtt, status = model.probe(self.address, now)
+        row = {"seq": str(self.sent), "host": self.address}
+        self.sent += 1
+        if rtt is None:
+            row["status"] = status or "timeout"
+        else:
+            self.received += 1
+            self.rtts.append(rtt)
+            row.update(size="56", ttl="64", time=format_rtt(rtt, model.v7))
+        totals = self._totals(model.v7)
+        row.update(totals)
+        out.append(_row_sentence(row, self.tag))
+        self.emitted += 1
+        if self.count is not None and self.sent >= self.count:
+            if self.session.router.config.ping_summary_row:
+                out.append(_row_sentence(totals, self.tag))
+            out.append(self.tag.sentence(DONE))
+            self.finished = True  # the session unregisters it
+
+    def _totals(self, v7: bool) -> dict[str, str]:
+        sent, received = self.sent, self.received
+        totals = {
+            "sent": str(sent),
+            "received": str(received),
+            "packet-loss": str((sent - received) * 100 // sent),
+        }
+        if self.rtts:
+            rtts = self.rtts
+            totals["min-rtt"] = format_rtt(min(rtts), v7)
+            totals["avg-rtt"] = format_rtt(sum(rtts) / len(rtts), v7)
+            totals["max-rtt"] = format_rtt(max(rtts), v7)
+        return totals
+
+
 class ListenStream(Command):
     kind = "listen"
 
@@ -256,6 +316,8 @@ def run_command(
         _listen(session, menu, attrs, queries, tag)
     elif command == "monitor-traffic":
         _monitor(session, attrs, tag)
+    elif command == "ping":
+        _ping(session, attrs, tag)
 
 
 def _print(session: ApiSession, menu: str, attrs: dict[str, str], queries: list[str], tag: Tag) -> None:
@@ -358,5 +420,36 @@ def _monitor(session: ApiSession, attrs: dict[str, str], tag: Tag) -> None:
             _bad_argument(session, "value of duration out of range", tag)
             return
     stream = MonitorStream(session, tag, ifaces, interval, fields, deadline)
+    session.register(stream)
+    session.start_stream(stream)
+
+
+def _ping(session: ApiSession, attrs: dict[str, str], tag: Tag) -> None:
+    cfg = session.router.config
+    address = attrs.get("address", "")
+    if not address:
+        _bad_argument(session, "missing value(s) of argument(s) address", tag)
+        return
+    try:
+        ipaddress.ip_address(address)
+    except ValueError:
+        # A router would try the name in DNS; the simulator has none.
+        _bad_argument(session, "invalid value for argument address", tag)
+        return
+    interval = _PING_INTERVAL
+    if attrs.get("interval"):
+        try:
+            interval = parse_interval(attrs["interval"])
+        except ValueError:
+            _bad_argument(session, "value of interval out of range", tag)
+            return
+    count: int | None = None
+    if attrs.get("count"):
+        text = attrs["count"]
+        if not text.isdigit() or int(text) > 0xFFFFFFFF:
+            _bad_argument(session, "value of count out of range", tag)
+            return
+        count = int(text) or None  # count=0 pings for ever, like no count
+    stream = PingStream(session, tag, address, max(interval, cfg.min_interval), count)
     session.register(stream)
     session.start_stream(stream)

@@ -76,6 +76,9 @@ class SimulatorConfig:
     # Unit of /queue/simple `rate` (manual says bytes/s, tooling treats it as bits/s; UNVERIFIED).
     queue_rate_unit: str = "bps"
     default_interval: float = 1.0  # monitor-traffic without =interval= (UNVERIFIED default 1 s)
+    # /ping =count=N: a totals-only row (`sent` without `seq`) before `!done` (UNVERIFIED; the
+    # one real capture has totals on every probe row and no such row: docs/routeros.md, Ping).
+    ping_summary_row: bool = False
     min_interval: float = 0.05  # lower bound so a client cannot turn the simulator into a busy loop
     latency: float = 0.0  # seconds added before every reply (set_latency changes it live)
     # Where `.tag=` goes in a reply: "first" right after the reply word, as routers send it;

@@ -19,7 +19,7 @@ from .customers import PACKAGES, Customer, Package, generate_customers
 from .traffic import Traffic
 from .words import attr_word
 
-__all__ = ["RouterModel", "Interface", "MONITOR_FIELDS", "format_duration"]
+__all__ = ["RouterModel", "Interface", "MONITOR_FIELDS", "format_duration", "format_rtt"]
 
 # Exact API field names of /interface/monitor-traffic, in the router's order.
 MONITOR_FIELDS = (
@@ -55,6 +55,24 @@ def format_duration(seconds: float) -> str:
     if s or not out:
         out.append(f"{s}s")
     return "".join(out)
+
+
+def format_rtt(ms: float, v7: bool) -> str:
+    """A ping time as routers write it (docs/routeros.md, Ping): v7 "9ms562us" / "10ms" /
+    "473us"; before v7 whole milliseconds, "10ms"."""
+    if not v7:
+        return f"{round(ms)}ms"
+    whole, us = divmod(round(ms * 1000), 1000)
+    if not us:
+        return f"{whole}ms"
+    return f"{whole}ms{us}us" if whole else f"{us}us"
+
+
+# Ping model (docs/routeros.md, Ping): a quiet line answers in a few ms; a line held at its
+# plan queues in the router's buffers (bufferbloat) and adds up to this much, growing with
+# the square of utilisation above _BLOAT_FROM.
+_BLOAT_FROM = 0.6
+_BLOAT_MS = 180.0
 
 
 def _b(value: bool) -> str:
@@ -227,6 +245,10 @@ class RouterModel:
             config.seed, config.pppoe, config.hotspot, config.static, config.pppoe_names
         )
         self.by_username: dict[str, Customer] = {c.username: c for c in self.customers}
+        self.by_address: dict[str, Customer] = {c.address: c for c in self.customers}
+        rng_ping = random.Random(f"ping-{config.seed}")
+        self.ping_base_ms: dict[str, float] = {c.username: rng_ping.uniform(2.0, 9.0) for c in self.customers}
+        self._ping_rng = random.Random(f"ping-jitter-{config.seed}")
         self.traffic: dict[str, Traffic] = {}
         self.interfaces: dict[str, Interface] = {}
         self.ppp_active: dict[str, _Session] = {}
@@ -415,6 +437,40 @@ class RouterModel:
         if not pending:
             del self.injected[name]
         return words[:index] + (word,) + words[index + 1 :]
+
+    def online(self, c: Customer) -> bool:
+        """The customer holds its address now: always for static IP, while logged in otherwise."""
+        if c.service_type == "pppoe":
+            return c.username in self.ppp_active
+        if c.service_type == "hotspot":
+            return c.username in self.hotspot_active
+        return True
+
+    def probe(self, address: str, ms: int) -> tuple[float | None, str | None]:
+        """One ICMP echo from the router to ``address`` at ``ms``: (rtt ms, None) when
+        answered, else (None, the router's status words)."""
+        c = self.by_address.get(address)
+        if c is None:
+            return None, "host unreachable"
+        if not self.online(c):
+            return None, "timeout"
+        up_bps, down_bps, _, _ = self.traffic[c.username].rates(ms)
+        utilisation = max(down_bps / c.package.download_bps, up_bps / c.package.upload_bps)
+        over = max(0.0, (min(utilisation, 1.0) - _BLOAT_FROM) / (1.0 - _BLOAT_FROM))
+        bloat = _BLOAT_MS * over * over
+        jitter = self._ping_rng.uniform(0.0, 1.0 + 0.2 * bloat)
+        return self.ping_base_ms[c.username] + bloat + jitter, None
+
+    def saturate(self, username: str, fraction: float | None, seconds: float | None) -> None:
+        """Drive the customer's download to ``fraction`` of its plan from the next second,
+        for ``seconds`` (None: until called with fraction None)."""
+        if username not in self.by_username:
+            raise KeyError(f"no customer {username!r}")
+        traffic = self.traffic[username]
+        sec = self.now_ms() // 1000
+        traffic.advance(sec)
+        until = None if fraction is None or seconds is None else sec + 1 + max(1, round(seconds))
+        traffic.saturate(fraction, until)
 
     def drop_pppoe(self, username: str, mode: str) -> str:
         """Remove the session, its <pppoe-…> interface and dynamic queue; returns the interface name."""

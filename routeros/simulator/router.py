@@ -173,6 +173,7 @@ class RouterCore:
         sessions = self.all_sessions()
         running = sum(len(s.running) for s in sessions)
         streams = sum(1 for s in sessions for c in s.running.values() if c.kind == "monitor")
+        pings = sum(1 for s in sessions for c in s.running.values() if c.kind == "ping")
         return {
             "logins": self.logins,
             "failed_logins": self.failed_logins,
@@ -181,6 +182,7 @@ class RouterCore:
             "foreign_sessions": dict(self.foreign_sessions),
             "running_commands": running,
             "monitor_streams": streams,
+            "ping_streams": pings,
             "commands_total": self.commands_total,
             "command_counts": dict(self.command_counts),
             "commands_per_second": round(recent / _RATE_WINDOW, 2),

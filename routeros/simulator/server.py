@@ -200,6 +200,21 @@ class Simulator:
         """The hotspot user logs in again: a new entry (new `.id`) and queue, counters from zero."""
         self._call(lambda r: r.model.restore_hotspot(username))
 
+    def saturate(self, username: str, fraction: float = 1.0, seconds: float | None = None) -> None:
+        """Drive the customer to its plan: from the next second its download runs at about
+        ``fraction`` of the package (upload carries the acknowledgements), for ``seconds``
+        or until unsaturate(). monitor-traffic, the counters, the queue and the ping RTT
+        (bufferbloat) all follow, as for any traffic. KeyError for an unknown username."""
+        if not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1], got {fraction!r}")
+        if seconds is not None and seconds <= 0:
+            raise ValueError(f"seconds must be positive, got {seconds!r}")
+        self._call(lambda r: r.model.saturate(username, fraction, seconds))
+
+    def unsaturate(self, username: str) -> None:
+        """The customer's traffic goes back to its own pattern from the next second."""
+        self._call(lambda r: r.model.saturate(username, None, None))
+
     def inject_monitor_values(self, interface: str, field: str, *values: str) -> None:
         """The next monitor-traffic rows of ``interface`` carry these values of ``field``, one
         row each and in order, on whichever stream sends them: what a router with a corrupt

@@ -339,6 +339,9 @@ class ApiSession(asyncio.Protocol):
         stream.emit(out, router.model.now_ms(), router.model, router.config.drop_mode)
         if out:
             self.send(b"".join(out))
+        if stream.finished:  # a stream that ended by itself (a ping's count) sent its !done
+            self._finish(stream)
+            return
         self._schedule(stream, self.loop.time() + stream.interval)
 
     def _schedule(self, stream: TickedStream, due: float) -> None:
@@ -375,6 +378,9 @@ class ApiSession(asyncio.Protocol):
                 router.skipped_cycles += 1
             else:
                 stream.emit(out, now_ms, model, default_mode)
+                if stream.finished:
+                    self._finish(stream)
+                    continue
             nxt = due + stream.interval
             if nxt <= now:  # fell behind (e.g. the loop was busy): skip cycles rather than burst
                 nxt = now + stream.interval

@@ -51,6 +51,8 @@ class Traffic:
         "up_bits",
         "down_packets",
         "up_packets",
+        "_sat",
+        "_sat_until",
     )
 
     def __init__(self, seed: int, down_cap: int, up_cap: int, start_sec: int = 0) -> None:
@@ -58,6 +60,8 @@ class Traffic:
         self.down_cap = max(1, down_cap)
         self.up_cap = max(1, up_cap)
         self.sec = start_sec
+        self._sat: float | None = None  # Simulator.saturate: download at this share of the plan
+        self._sat_until: int | None = None  # ... until this second (None: until unsaturate)
         self._state = self._rng.choices(_NEXT_STATES, _NEXT_WEIGHTS)[0]
         self._left = self._rng.randint(*_DURATION[self._state])
         self._level = self._rng.uniform(0.25, 0.6)
@@ -112,6 +116,21 @@ class Traffic:
             (p[3] * g + self.down_pps * f) // 1000,
         )
 
+    def saturate(self, fraction: float | None, until_sec: int | None) -> None:
+        """From the next simulated second on, download runs at ``fraction`` of the plan
+        (upload carries the acknowledgements) until second ``until_sec``; None ends it.
+
+        It starts with the next second, never inside the current one: the counters of a
+        second are its rate's integral, so changing the rate mid-second would rewrite
+        counts already read (and could make them go backwards).
+        """
+        self._sat = fraction
+        self._sat_until = until_sec
+
+    @property
+    def saturated(self) -> bool:
+        return self._sat is not None
+
     def _accumulate(self, seconds: int) -> None:
         self.down_bits += self.down_bps * seconds
         self.up_bits += self.up_bps * seconds
@@ -154,6 +173,14 @@ class Traffic:
         else:  # _UPLOAD: video call or cloud backup, the occasional rx > tx
             up = int(upcap * rng.uniform(0.5, 0.95))
             down = int(up * rng.uniform(0.1, 0.8))
+        if self._sat is not None and self._sat_until is not None and self.sec >= self._sat_until:
+            self._sat = self._sat_until = None
+        if self._sat is not None:
+            # The state machine above still draws its numbers, so traffic after the
+            # saturation is what it would have been without it. The wobble is the second's.
+            down = int(cap * self._sat * (0.97 + 0.03 * ((self.sec * 7919) % 101) / 100))
+            up = int(down * 0.03)
+            drops = 0
         up = min(up, upcap)
         self.down_bps = down
         self.up_bps = up

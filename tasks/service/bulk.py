@@ -21,7 +21,14 @@ from tasks.lifecycle import FIRST_ATTEMPT, Token
 from tasks.semaphore import AlreadyMonitored
 from tasks.service.errors import DATABASE_ERRORS, DatabaseUnavailable, MonitoringDisabled
 from tasks.service.info import SessionInfo, session_info
-from tasks.service.starting import launch_failure, new_session_row, refusal, reserve, start
+from tasks.service.starting import (
+    launch_failure,
+    new_session_row,
+    refusal,
+    remember_ping_off,
+    reserve,
+    start,
+)
 from tasks.targets import meta_for
 
 log = logging.getLogger(__name__)
@@ -53,7 +60,9 @@ Targets = dict[str, MonitorTarget]
 Tokens = dict[str, Token]
 
 
-def start_many(customer_ids: Sequence[object], requested_by: str | None = None) -> list[StartResult]:
+def start_many(
+    customer_ids: Sequence[object], requested_by: str | None = None, ping: bool = True
+) -> list[StartResult]:
     """Start many monitors at once, each exactly as `start` would (same rules, same
     errors, per customer), in a few round trips instead of a dozen per customer.
 
@@ -65,7 +74,8 @@ def start_many(customer_ids: Sequence[object], requested_by: str | None = None) 
     task per monitor, as ever). A refusal after the insert is undone for that customer
     only. Results come back in the order asked, one per id (a repeated id gets the same
     result). Raises only what refuses the whole batch: MonitoringDisabled, and
-    DatabaseUnavailable when PostgreSQL does not answer.
+    DatabaseUnavailable when PostgreSQL does not answer. `ping=False`: the sessions
+    started now run without the router-side ping (`start`'s `ping`).
     """
     settings = get_settings()
     if not settings.enable_traffic_monitor:
@@ -73,7 +83,7 @@ def start_many(customer_ids: Sequence[object], requested_by: str | None = None) 
     if len(customer_ids) > MAX_BULK_START:
         raise ValueError(f"at most {MAX_BULK_START} customers per bulk start")
     try:
-        results = _start_many(customer_ids, requested_by)
+        results = _start_many(customer_ids, requested_by, ping)
     except DATABASE_ERRORS as exc:
         raise DatabaseUnavailable(
             f"cannot start monitors: the database is unavailable ({type(exc).__name__})"
@@ -88,19 +98,21 @@ def _key(customer_id: object) -> str:
         return f"invalid:{customer_id}"
 
 
-def _start_many(customer_ids: Sequence[object], requested_by: str | None) -> Results:
+def _start_many(customer_ids: Sequence[object], requested_by: str | None, ping: bool) -> Results:
     wanted, results = _distinct_ids(customer_ids)
     targets, found = _resolve(wanted)
     results.update(found)
     if not targets:
         return results
     tokens = {key: Token(str(uuid.uuid4()), FIRST_ATTEMPT) for key in targets}
+    if not ping:
+        remember_ping_off(t.session_id for t in tokens.values())
     try:
         _insert_sessions(targets, tokens, requested_by)
     except IntegrityError:
         # A concurrent start of one of them won the single-flight race: one by one, each
         # finds the winner's row or starts (rare, and exactly what `start` does).
-        results.update(_one_by_one(targets, requested_by))
+        results.update(_one_by_one(targets, requested_by, ping))
         return results
     fences, refused = _reserve(targets, tokens)
     results.update(refused)
@@ -166,11 +178,11 @@ def _insert_sessions(targets: Targets, tokens: Tokens, requested_by: str | None)
         s.add_all([new_session_row(target, tokens[key], requested_by) for key, target in targets.items()])
 
 
-def _one_by_one(targets: Targets, requested_by: str | None) -> Results:
+def _one_by_one(targets: Targets, requested_by: str | None, ping: bool) -> Results:
     results: Results = {}
     for key in targets:
         try:
-            results[key] = StartResult(key, start(key, requested_by))
+            results[key] = StartResult(key, start(key, requested_by, ping))
         except Exception as exc:
             results[key] = StartResult(key, None, exc)
     return results

@@ -5,6 +5,9 @@ Order, so that nothing is ever half-started:
   resolve (data-layer errors pass through) -> insert the session row (the partial
   unique index makes concurrent starts for one customer single-flight: the losers
   get the winner's row back) -> reserve the lease of attempt 1 -> launch the message.
+A start with ping=false first leaves its choice in Redis under the new session's id
+(tasks/keys.py session_ping), where every attempt of the session reads it: no column,
+and nothing to undo (a key of a session that never started expires unread).
 Any failure after the insert is undone: the reservation is released and the row
 closed with the reason, so a retry starts clean.
 """
@@ -12,6 +15,7 @@ closed with the reason, so a retry starts clean.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -19,8 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from models import ActualState, DesiredState, MonitorSession
 from models.resolution import MonitorTarget
 from settings import get_settings
-from tasks import lifecycle, runtime, sessions
+from tasks import keys, lifecycle, runtime, sessions
 from tasks.lifecycle import FIRST_ATTEMPT, Token
+from tasks.message import PING_OFF
 from tasks.semaphore import AlreadyMonitored, CapacityError
 from tasks.semaphore import StorageFull as SemaphoreStorageFull
 from tasks.service.errors import (
@@ -35,17 +40,19 @@ from tasks.service.info import SessionInfo, session_info
 from tasks.targets import meta_for, resolve_customer
 
 
-def start(customer_id: object, requested_by: str | None = None) -> SessionInfo:
-    """Start monitoring a customer, or return its open session (idempotent)."""
+def start(customer_id: object, requested_by: str | None = None, ping: bool = True) -> SessionInfo:
+    """Start monitoring a customer, or return its open session (idempotent; an open
+    session keeps its own ping choice). `ping=False`: this session runs without the
+    router-side ping whatever MONITOR_PING says."""
     try:
-        return _start(customer_id, requested_by)
+        return _start(customer_id, requested_by, ping)
     except DATABASE_ERRORS as exc:
         raise DatabaseUnavailable(
             f"cannot start a monitor: the database is unavailable ({type(exc).__name__})"
         ) from exc
 
 
-def _start(customer_id: object, requested_by: str | None) -> SessionInfo:
+def _start(customer_id: object, requested_by: str | None, ping: bool) -> SessionInfo:
     if not get_settings().enable_traffic_monitor:
         raise MonitoringDisabled()
     target = resolve_customer(customer_id)
@@ -53,6 +60,8 @@ def _start(customer_id: object, requested_by: str | None) -> SessionInfo:
     if existing is not None:
         return session_info(existing, created=False)
     token = Token(str(uuid.uuid4()), FIRST_ATTEMPT)
+    if not ping:
+        remember_ping_off([token.session_id])
     try:
         with sessions.db() as s:
             row = new_session_row(target, token, requested_by)
@@ -105,6 +114,17 @@ def new_session_row(target: MonitorTarget, token: Token, requested_by: str | Non
         requested_by=requested_by,
         max_duration_s=int(get_settings().monitor_max_duration),
     )
+
+
+def remember_ping_off(session_ids: Iterable[str]) -> None:
+    """These sessions (about to be inserted) run without ping, every attempt of them: the
+    key outlives the longest session (max duration from its creation) and the stop key."""
+    settings = get_settings()
+    ttl_ms = int((settings.monitor_max_duration + lifecycle.stop_key_ttl(settings)) * 1000)
+    with runtime.current().redis.pipeline(transaction=False) as pipe:
+        for session_id in session_ids:
+            pipe.set(keys.session_ping(session_id), PING_OFF, px=ttl_ms)
+        pipe.execute()
 
 
 def reserve(token: Token, target: MonitorTarget) -> int:

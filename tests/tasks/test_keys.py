@@ -46,8 +46,11 @@ def test_keys_are_distinct_per_id_and_kind() -> None:
         keys.router_view("a"),
         keys.STOP_CHANNEL,
         keys.SESSION_UP_CHANNEL,
+        keys.ping_slots("a"),
+        keys.ping_slots("b"),
+        keys.session_ping("a"),
     }
-    assert len(names) == 22
+    assert len(names) == 25
     assert all(name.startswith(keys.PREFIX + ":") for name in names)
 
 

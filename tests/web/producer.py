@@ -8,6 +8,7 @@ import redis
 from tasks.message import (
     CustomerMeta,
     RouterMeta,
+    latency_entry,
     session_entry,
     status_entry,
     top_entries,
@@ -41,6 +42,24 @@ class Producer:
             row, meta, session_id=f"s-{customer}", seq=self.seq, fence=self.fences[customer]
         )
         self.seq += 1
+        ids = self.pub.publish(entry, token=token, fence=self.fences[customer])
+        assert ids is not None
+        return ids.combined
+
+    def latency(self, customer: str, rtt_ms: float | None = 9.5) -> str:
+        """A ping reply of the customer's monitor (after its first sample: the fence)."""
+        token = f"s-{customer}:1"
+        meta = CustomerMeta(customer, "n", "u", "pppoe", "<pppoe-u>", "r1")
+        entry = latency_entry(
+            meta,
+            address="10.64.0.9",
+            ping_seq=self.seq,
+            rtt_ms=rtt_ms,
+            status=None if rtt_ms is not None else "timeout",
+            loss_pct=0.0 if rtt_ms is not None else 100.0,
+            session_id=f"s-{customer}",
+            fence=self.fences[customer],
+        )
         ids = self.pub.publish(entry, token=token, fence=self.fences[customer])
         assert ids is not None
         return ids.combined

@@ -20,6 +20,8 @@ from tests.tasks.streams import id_ms, stream_entries
 from tests.web.producer import Producer, RouterProducer
 from web.relay import (
     CATCH_UP_PAGE,
+    EVENT_TYPES,
+    LATENCY_TYPES,
     MERGE_PAGE_MIN,
     SESSION_EVENT_TYPES,
     TOP_TYPES,
@@ -99,6 +101,34 @@ async def test_relay_fans_out_to_every_interested_subscriber(relay: Relay, redis
     for sub in (everything, only_bob, only_events):
         sub.close()
     assert relay.subscribers == 0
+
+
+async def test_relay_latency_entries_only_to_who_asked(relay: Relay, redis_client: redis.Redis) -> None:
+    alice = str(uuid.uuid4())
+    producer = Producer(redis_client)
+    before = producer.sample(alice)
+    await _caught_up_to(relay, before)
+    seed_client = relay.subscribe(Interest())
+    samples = relay.subscribe(Interest(types=TRAFFIC_TYPES))
+    pings = relay.subscribe(Interest(customers=frozenset({alice}), types=LATENCY_TYPES))
+    both = relay.subscribe(Interest(types=TRAFFIC_TYPES | EVENT_TYPES | LATENCY_TYPES))
+    lat = [producer.latency(alice), producer.latency(alice, rtt_ms=None)]
+    last = [producer.sample(alice), producer.event(alice)]
+    assert [f.id for f in await _collect(seed_client, 2)] == last
+    assert [f.id for f in await _collect(samples, 1)] == last[:1]
+    got = await _collect(pings, 2)
+    assert [f.id for f in got] == lat and {f.type for f in got} == {"latency"}
+    assert [json.loads(f.text)["rtt_ms"] for f in got] == [9.5, None]
+    assert [f.id for f in await _collect(both, 4)] == [*lat, *last]
+    # Catch-up filters the same way: from before the pings, a seed client resumes past them.
+    resumed = relay.subscribe(Interest(customers=frozenset({alice})))
+    caught: list[Frame] = []
+    async for page in resumed.catch_up(before, retention_ms=3_600_000):
+        assert isinstance(page, list)
+        caught += page
+    assert [f.id for f in caught] == last
+    for sub in (seed_client, samples, pings, both, resumed):
+        sub.close()
 
 
 async def test_relay_resume_delivers_everything_after_the_id_in_order_once(

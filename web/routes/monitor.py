@@ -12,7 +12,7 @@ from starlette.responses import JSONResponse, Response
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
 from tasks import service
 from tasks.semaphore import AlreadyMonitored
-from web.declare import Call, Endpoint, Reply
+from web.declare import Call, Endpoint, Param, Reply
 from web.errors import kind_of
 from web.queries import monitors as q
 from web.routes.common import (
@@ -25,10 +25,10 @@ from web.routes.common import (
 from web.state import AppState, app_state
 
 
-async def start(state: AppState, customer_id: uuid.UUID, requested_by: str) -> Response:
+async def start(state: AppState, customer_id: uuid.UUID, requested_by: str, ping: bool = True) -> Response:
     """Start (or find) the customer's monitor; `requested_by` is recorded on the session."""
     with counting_refusals(state):
-        info = await state.run(service.start, customer_id, requested_by=requested_by)
+        info = await state.run(service.start, customer_id, requested_by=requested_by, ping=ping)
     state.metrics.starts.labels("started" if info.created else "already").inc()
     return JSONResponse(q.started_json(info))
 
@@ -56,8 +56,15 @@ async def start_monitor(call: Call) -> Response:
 
     Idempotent: a customer already monitored answers 200 with "Already monitoring"
     and its running session. The monitor publishes to the customer's stream
-    (GET /api/customers/{customer_id}/traffic) and to the WebSocket."""
-    return await start(app_state(call.request), call.params["customer_id"], requested_by(call.request))
+    (GET /api/customers/{customer_id}/traffic) and to the WebSocket. It also pings the
+    customer from the router (MONITOR_PING) unless `ping=false`; an already running
+    monitor keeps the choice it was started with."""
+    return await start(
+        app_state(call.request),
+        call.params["customer_id"],
+        requested_by(call.request),
+        ping=call.params["ping"],
+    )
 
 
 async def start_monitors(call: Call) -> Response:
@@ -73,8 +80,11 @@ async def start_monitors(call: Call) -> Response:
     the whole batch instead of a dozen per customer."""
     state = app_state(call.request)
     ids = list(call.body["customer_ids"])
+    ping = bool(call.body.get("ping", True))
     with counting_refusals(state):
-        outcomes = await state.run(service.start_many, ids, requested_by=requested_by(call.request))
+        outcomes = await state.run(
+            service.start_many, ids, requested_by=requested_by(call.request), ping=ping
+        )
     results: list[dict[str, Any]] = []
     counts = {"started": 0, "already": 0, "refused": 0}
     for outcome in outcomes:
@@ -126,7 +136,15 @@ ENDPOINTS = [
         "Start monitoring a customer",
         "monitor",
         (Reply(200, "monitoring (started now, or already)", "MonitorStarted"),),
-        params=(customer_id_param("query"),),
+        params=(
+            customer_id_param("query"),
+            Param(
+                "ping",
+                "query",
+                {"type": "boolean", "default": True},
+                "false: this session runs without the router-side ping (MONITOR_PING)",
+            ),
+        ),
         raises=(
             InvalidCustomerId,
             CustomerNotFound,
