@@ -10,8 +10,10 @@ import { axisBps, formatBps, formatClock, formatTime } from "./format.js";
 export const WINDOW_SECONDS = 300;
 export const CHART_HEIGHT = 150;
 export const RTT_HEIGHT = 64;
-// Both charts' y axes are this wide, so their plotting areas line up in time.
+// Both charts' y axes are this wide, and their right edges this far from the plot (room
+// for the last time label), so their plotting areas line up in time.
 const Y_AXIS_SIZE = 48;
+const RIGHT_PAD = 24;
 const LOSS_COLOR = "#dc2626";
 const RTT_COLOR = "#7c3aed";
 
@@ -165,6 +167,7 @@ export function createChart(element, getEvents, width, syncKey) {
   const options = {
     width: Math.max(200, width),
     height: CHART_HEIGHT,
+    padding: [null, RIGHT_PAD, null, null],
     pxAlign: 0,
     cursor: { drag: { x: false, y: false }, points: { size: 5 }, sync: { key: syncKey } },
     legend: { show: true, live: true },
@@ -251,6 +254,7 @@ export function createRttChart(element, getLosses, width, syncKey) {
   const options = {
     width: Math.max(200, width),
     height: RTT_HEIGHT,
+    padding: [6, RIGHT_PAD, 7, null],
     pxAlign: 0,
     cursor: { drag: { x: false, y: false }, points: { size: 4 }, sync: { key: syncKey } },
     legend: { show: true, live: true },
@@ -266,7 +270,8 @@ export function createRttChart(element, getLosses, width, syncKey) {
         ticks: { stroke: "#cbd5e1" },
         size: Y_AXIS_SIZE,
         space: 20,
-        values: (u, values) => values.map((v) => `${v} ms`),
+        // Plain numbers, as narrow as the bandwidth's labels (the key says "RTT (ms)").
+        values: (u, values) => values.map((v) => String(v)),
       },
     ],
     series: [

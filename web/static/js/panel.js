@@ -303,7 +303,7 @@ export class Panel {
       el("span", "key-down", "download"),
       el("span", "key-up", "upload"),
       el("span", "key-package", "package"),
-      el("span", "key-rtt", "RTT"),
+      el("span", "key-rtt", "RTT (ms)"),
       el("span", "key-loss", "lost probe"),
     );
 
@@ -776,6 +776,7 @@ export class Panel {
       rttPoints: this.rtt.filter((v) => v !== null).length,
       lossMarks: [...this.lossT],
       rttShown: !this.rttBox.hidden,
+      rttRange: this.rttChart ? [this.rttChart.scales.y.min, this.rttChart.scales.y.max] : null,
       ping: this.ping,
       verdict: this.diagnosis.verdict().verdict,
       history: this.history.snapshot(),
