@@ -7,6 +7,8 @@
                                 [--monitored | --not-monitored] [--limit N] [--json]
     mtmon [--api URL] watch CUSTOMER [--seconds S]
     mtmon [--api URL] tail [--customer CUSTOMER] [--from ID] [--seconds S] [--json]
+    mtmon [--api URL] sessions CUSTOMER [--limit N] [--json]
+    mtmon [--api URL] report SESSION_ID [--json]
     mtmon import ROUTER [importer options]
     mtmon check-router ROUTER [--interface NAME]
     mtmon simulator [simulator options]
@@ -154,6 +156,73 @@ def cmd_tail(api: Backend, args: argparse.Namespace) -> int:
     return 0
 
 
+def _mbps(bps: int | None) -> str:
+    return "-" if bps is None else f"{bps / 1e6:.2f}"
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:g} ms"
+
+
+def _share(seconds: float | None, duration: float) -> str:
+    return "-" if seconds is None or duration <= 0 else f"{100 * seconds / duration:.0f}%"
+
+
+def report_line(r: dict[str, Any]) -> str:
+    """One session report in a line: when, how long, download, RTT, verdict."""
+    down, rtt = r["download"], r["rtt"]
+    minutes, seconds = divmod(round(r["duration_s"]), 60)
+    flags = " partial" if r["partial"] else ""
+    return (
+        f"{r['started_at'][:19]}Z {minutes:>4}m{seconds:02d}s  down avg {_mbps(down['avg_bps'])} "
+        f"p95 {_mbps(down['p95_bps'])} Mbps, at plan {_share(down['at_plan_s'], r['duration_s'])}  "
+        f"rtt idle {_ms(rtt['idle_median_ms'])} load {_ms(rtt['load_median_ms'])}  "
+        f"{r['verdict'] or '-'}{flags}  {r['session_id']}"
+    )
+
+
+def cmd_sessions(api: Backend, args: argparse.Namespace) -> int:
+    page = api.sessions(api.customer_id(args.customer), args.limit)
+    if args.json:
+        print(json.dumps(page, indent=2))
+        return 0
+    for report in page["items"]:
+        print(report_line(report))
+    print(f"{len(page['items'])} of {page['total']} sessions")
+    return 0
+
+
+def cmd_report(api: Backend, args: argparse.Namespace) -> int:
+    r = api.report(args.session_id)
+    if args.json:
+        print(json.dumps(r, indent=2))
+        return 0
+    print(
+        f"session {r['session_id']}: {r['username']} ({r['customer_name']}) on {r['router']} {r['interface']}"
+    )
+    print(
+        f"  {r['started_at']} .. {r['ended_at']}  {r['duration_s']:g} s, {r['samples']} samples, "
+        f"{r['missing_s']} s missing{', partial' if r['partial'] else ''}; stopped: {r['stop_reason']}"
+    )
+    plan = {"download": r["package_download_bps"], "upload": r["package_upload_bps"]}
+    for direction in ("download", "upload"):
+        d = r[direction]
+        print(
+            f"  {direction:<8} peak {_mbps(d['peak_bps'])}  avg {_mbps(d['avg_bps'])}  "
+            f"p95 {_mbps(d['p95_bps'])} Mbps of {_mbps(plan[direction])}, {d['bytes']} bytes, "
+            f"at plan {_share(d['at_plan_s'], r['duration_s'])}"
+        )
+    rtt = r["rtt"]
+    loss = "-" if rtt["loss_pct"] is None else f"{rtt['loss_pct']:g}%"
+    print(
+        f"  rtt      {rtt['answered']}/{rtt['probes']} answered, loss {loss}, "
+        f"median {_ms(rtt['median_ms'])}, p95 {_ms(rtt['p95_ms'])}; "
+        f"idle {_ms(rtt['idle_median_ms'])}, load {_ms(rtt['load_median_ms'])}"
+    )
+    print(f"  verdict  {r['verdict'] or '-'}")
+    return 0
+
+
 def new_token() -> str:
     """43 characters from 32 random bytes: above settings.MIN_TOKEN_LENGTH, and safe in a
     header, a subprotocol name and a .env line alike."""
@@ -213,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="from_id", help="resume after this stream id")
     p.add_argument("--seconds", type=float, help="stop after this many seconds")
     p.add_argument("--json", action="store_true", help="one JSON message per line")
+    p = command(
+        "sessions", cmd_sessions, "a customer's past monitor sessions with their reports, newest first"
+    )
+    p.add_argument("customer", help="customer id, username or ROUTER/username")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--json", action="store_true", help="the API's answer")
+    p = command("report", cmd_report, "the report of one ended monitor session")
+    p.add_argument("session_id", help="the session's id (start prints it)")
+    p.add_argument("--json", action="store_true", help="the API's answer")
     p = command("check-router", cmd_check_router, "log in to a router and check it can be monitored")
     p.add_argument("router", help="router id (customers.mikrotik_id)")
     p.add_argument("--interface", help="interface to try monitor-traffic on (default: the first running)")

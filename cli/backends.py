@@ -30,6 +30,7 @@ from tasks import keys, runtime, service, sessions
 from tasks.message import LATENCY, ROUTER_TYPES, decode_entry
 from web.queries import customers as customer_queries
 from web.queries import monitors as monitor_queries
+from web.queries import reports as report_queries
 from web.queries.customers import CustomerFilter
 
 # What /ws leaves out when a client names no types: the router watches' entries, pings.
@@ -53,6 +54,8 @@ class Backend(Protocol):
     def entries(
         self, customer_id: str | None, after: str, seconds: float | None
     ) -> Iterator[dict[str, Any]]: ...
+    def sessions(self, customer_id: str, limit: int) -> dict[str, Any]: ...
+    def report(self, session_id: str) -> dict[str, Any]: ...
 
 
 def _as_uuid(ref: str) -> str | None:
@@ -60,6 +63,13 @@ def _as_uuid(ref: str) -> str | None:
         return str(uuid.UUID(ref.strip()))
     except ValueError:
         return None
+
+
+def _session_uuid(ref: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(ref.strip())
+    except ValueError:
+        raise CliError(f"not a session id (a UUID): {ref[:60]!r}") from None
 
 
 def _one(ref: str, matches: list[tuple[str, str]]) -> str:
@@ -109,6 +119,18 @@ class LocalBackend:
                 s, found, limit=limit, offset=0, monitored_first=True
             )
         return customer_queries.page_json(page, total, limit=limit, offset=0)
+
+    def sessions(self, customer_id: str, limit: int) -> dict[str, Any]:
+        with sessions.db() as s:
+            items, total = report_queries.list_reports(s, uuid.UUID(customer_id), limit=limit)
+        return report_queries.page_json(items, total, limit=limit, offset=0)
+
+    def report(self, session_id: str) -> dict[str, Any]:
+        try:
+            with sessions.db() as s:
+                return report_queries.get_report(s, _session_uuid(session_id))
+        except (report_queries.SessionNotFound, report_queries.ReportNotFound) as exc:
+            raise CliError(str(exc)) from None
 
     def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
         stream = keys.customer_stream(customer_id) if customer_id else keys.COMBINED_STREAM
@@ -186,6 +208,12 @@ class ApiBackend:
             monitored_first="true",
             limit=limit,
         )
+
+    def sessions(self, customer_id: str, limit: int) -> dict[str, Any]:
+        return self._call("GET", f"/api/customers/{customer_id}/sessions", limit=limit)
+
+    def report(self, session_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/api/sessions/{_session_uuid(session_id)}")
 
     def entries(self, customer_id: str | None, after: str, seconds: float | None) -> Iterator[dict[str, Any]]:
         scheme, _, rest = self.base.partition("://")

@@ -11,6 +11,7 @@ from models.errors import DataError, DuplicateCustomerError, InvalidFieldError
 from models.monitor_session import MonitorSession
 from models.package import Package
 from models.router import Router
+from models.session_report import SessionReport
 
 __all__ = [
     "ActualState",
@@ -25,5 +26,6 @@ __all__ = [
     "Package",
     "Router",
     "ServiceType",
+    "SessionReport",
     "TlsMode",
 ]

@@ -240,13 +240,14 @@ def _error_statuses(endpoint: Endpoint) -> dict[int, list[str]]:
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for reply in endpoint.replies:
-        entry: dict[str, Any] = {
-            "description": reply.description,
-            "content": {reply.media_type: {"schema": _reply_schema(reply)}},
-        }
+        # Replies of one status in several media types (JSON, or CSV on request) share it.
+        entry: dict[str, Any] = responses.setdefault(str(reply.status), {"description": "", "content": {}})
+        entry["description"] = "; ".join(d for d in (entry["description"], reply.description) if d)
+        entry["content"][reply.media_type] = {"schema": _reply_schema(reply)}
         if reply.headers:
-            entry["headers"] = {name: {"schema": schema} for name, schema in reply.headers.items()}
-        responses[str(reply.status)] = entry
+            entry.setdefault("headers", {}).update(
+                {name: {"schema": schema} for name, schema in reply.headers.items()}
+            )
     for status, reasons in sorted(_error_statuses(endpoint).items()):
         entry = {
             "description": "; ".join(dict.fromkeys(reasons)),

@@ -35,6 +35,7 @@ from tasks.service.errors import (
     StartFailed,
     StorageFull,
 )
+from web.queries.reports import ReportNotFound, SessionNotFound
 from web.queries.router_view import RouterNotFound
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,10 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
         "router_not_found",
         "no routers row and no customer with this router id",
         extra=lambda exc: {"router_id": exc.router_id},
+    ),
+    SessionNotFound: ErrorKind(404, "session_not_found", "no monitor session with this id"),
+    ReportNotFound: ErrorKind(
+        404, "report_not_found", "the session has no report: it is still running, or it never ran"
     ),
     CustomerNotActive: ErrorKind(
         409,

@@ -13,6 +13,7 @@ from sqlalchemy import String
 
 from models import Customer
 from models.enums import ActualState, CustomerStatus, ServiceType
+from models.session_report import VERDICTS
 from settings import TlsMode
 
 Schema = dict[str, Any]
@@ -59,6 +60,7 @@ DATETIME: Schema = {"type": "string", "format": "date-time"}
 TEXT: Schema = {"type": "string"}
 INT: Schema = {"type": "integer"}
 STATE: Schema = {"type": "string", "enum": [s.value for s in ActualState]}
+NUMBER: Schema = {"type": "number"}
 
 
 def _text(column: str) -> Schema:
@@ -483,4 +485,68 @@ SCHEMAS: dict[str, Schema] = {
     "Login": _obj({"token": {"type": "string", "minLength": 1, "maxLength": 1024}}, ["token"]),
     "LoggedIn": _obj({"status": {"const": "success"}, "message": {"const": "Logged in"}, "expires_in": INT}),
     "LoggedOut": _obj({"status": {"const": "success"}, "message": {"const": "Logged out"}}),
+    # Session reports (web/routes/reports.py; README, Session reports).
+    "SessionReport": _obj(
+        {
+            "session_id": UUID,
+            "customer_id": UUID,
+            "username": TEXT,
+            "customer_name": TEXT,
+            "router": TEXT,
+            "interface": TEXT,
+            "started_at": DATETIME,
+            "ended_at": DATETIME,
+            "duration_s": NUMBER,
+            "interval_s": NUMBER,
+            "samples": INT,
+            "missing_s": {**INT, "description": "seconds of the session without a sample"},
+            "stop_reason": TEXT,
+            "partial": {"type": "boolean", "description": "entries had expired before the report was made"},
+            "package": nullable(TEXT),
+            "package_download_bps": nullable(INT),
+            "package_upload_bps": nullable(INT),
+            "download": _ref("ReportDirection"),
+            "upload": _ref("ReportDirection"),
+            "rtt": _ref("ReportRtt"),
+            "verdict": {"enum": [*VERDICTS, None]},
+        }
+    ),
+    "ReportDirection": _obj(
+        {
+            "peak_bps": nullable(INT),
+            "avg_bps": nullable(INT),
+            "p95_bps": nullable(INT),
+            "bytes": INT,
+            "at_plan_s": {
+                **nullable(NUMBER),
+                "description": "seconds at 90 % of plan or more; null without plan",
+            },
+        }
+    ),
+    "ReportRtt": _obj(
+        {
+            "probes": INT,
+            "answered": INT,
+            **{
+                name: nullable(NUMBER)
+                for name in (
+                    "loss_pct",
+                    "median_ms",
+                    "p95_ms",
+                    "idle_median_ms",
+                    "idle_p95_ms",
+                    "load_median_ms",
+                    "load_p95_ms",
+                )
+            },
+        }
+    ),
+    "SessionReports": _obj(
+        {
+            "items": {"type": "array", "items": _ref("SessionReport")},
+            "total": {**INT, "description": "the customer's reports, over all pages"},
+            "limit": INT,
+            "offset": INT,
+        }
+    ),
 }

@@ -50,6 +50,7 @@ from web.errors import (
     WrongToken,
     response_for,
 )
+from web.queries.reports import ReportNotFound, SessionNotFound
 from web.queries.router_view import RouterNotFound
 
 CID = uuid.UUID("0b9e2a8e-33c5-4b5e-9d1e-6f5b6c1d2e3f")
@@ -67,6 +68,8 @@ CASES: list[tuple[BaseException, int, str]] = [
     (InvalidCustomerId("nope"), 400, "invalid_customer_id"),
     (CustomerNotFound(CID), 404, "customer_not_found"),
     (RouterNotFound("edge-9"), 404, "router_not_found"),
+    (SessionNotFound(CID), 404, "session_not_found"),
+    (ReportNotFound(CID), 404, "report_not_found"),
     (CustomerNotActive(_customer()), 409, "customer_not_active"),
     (ResolutionError("no way to watch it"), 422, "customer_not_monitorable"),
     (MissingUsername(_customer("active"), "pppoe_username"), 422, "customer_not_monitorable"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from web.declare import Endpoint
-from web.routes import customers, docs, health, metrics, monitor, routers, session, traffic
+from web.routes import customers, docs, health, metrics, monitor, reports, routers, session, traffic
 
 
 def endpoints() -> list[Endpoint]:
@@ -12,6 +12,7 @@ def endpoints() -> list[Endpoint]:
         *monitor.ENDPOINTS,
         *customers.ENDPOINTS,
         *traffic.ENDPOINTS,
+        *reports.ENDPOINTS,
         *routers.ENDPOINTS,
         *health.ENDPOINTS,
         *session.ENDPOINTS,
