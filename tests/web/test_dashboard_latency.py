@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -129,7 +129,7 @@ def backfilled(page: Page, cid: str) -> dict[str, Any]:
     return wait_panel(page, cid, lambda p: p["backfill"] == "done", 15.0, "the panel's backfill")
 
 
-def rounds(line: LineProducer, share: float, rtts: list[float | None]) -> list[str]:
+def rounds(line: LineProducer, share: float, rtts: Sequence[float | None]) -> list[str]:
     """One sample at `share` of the plan, then one probe, per RTT; the probes' ids."""
     ids = []
     for rtt in rtts:
