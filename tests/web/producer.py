@@ -89,7 +89,8 @@ class LineProducer:
         self.plan = (customer.package_download_bps, customer.package_upload_bps)
         self.session_id = session_id
         self.token = f"{session_id}:{attempt}"
-        self.fence = Semaphore(client).claim(
+        self.sem = Semaphore(client)
+        self.fence = self.sem.claim(
             self.token,
             customer.customer_id,
             customer.router,
@@ -103,12 +104,18 @@ class LineProducer:
         self.ping_seq = 0
         self.lost: list[bool] = []  # the last 10 probes: lost or not
         self.last_rtt: float | None = None
+        self.published: list[dict[str, str]] = []  # the samples and probes, for a report to observe
 
     def started(self, ping: str = "on") -> str:
         return self._status("started", None, ping)
 
     def stopped(self, reason: str = "stopped by request") -> str:
+        """The lease given back, then the event (as a monitor ends)."""
+        self.release()
         return self._status("stopped", reason, None)
+
+    def release(self) -> None:
+        self.sem.release(self.token, self.meta.customer_id, self.meta.router)
 
     def _status(self, kind: str, reason: str | None, ping: str | None) -> str:
         entry = status_entry(
@@ -150,6 +157,7 @@ class LineProducer:
     def _publish(self, entry: dict[str, str]) -> str:
         ids = self.pub.publish(entry, token=self.token, fence=self.fence)
         assert ids is not None, "fenced out"
+        self.published.append(entry)
         return ids.combined
 
 

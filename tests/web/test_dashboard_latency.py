@@ -11,6 +11,7 @@ verdict's rules can be driven to each outcome. Screenshots go to var/screenshots
 from __future__ import annotations
 
 import os
+import re
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,7 +26,9 @@ from harness.web import Uvicorn, serving
 from models import MonitorSession
 from models.db import make_engine, session_factory
 from models.enums import ActualState, DesiredState
-from tasks.message import CustomerMeta
+from tasks import session_reports
+from tasks.message import CustomerMeta, format_bps
+from tasks.report import new_report
 from tests.web.producer import LineProducer
 from tests.web.test_dashboard import DESKTOP, SCREENSHOTS, FrameLog, shoot, snapshot, wait_panel, watch
 from tests.web.webdb import ROUTER_ID, WebDb
@@ -35,6 +38,7 @@ PLAN = (50_000_000, 20_000_000)  # the seeded package, home-50M (tests/web/webdb
 RISE_MS = 30
 MIN_PROBES = 5
 PACE = 0.15  # seconds between produced rounds: the lines spread over the chart
+INTERVAL = 1.0  # a monitor's (MONITOR_INTERVAL): a report's durations and times at plan agree
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +66,7 @@ class Sessions:
     def __init__(self, web_db: WebDb) -> None:
         self.web_db = web_db
         self.engine = make_engine(web_db.url, pool_size=1, max_overflow=1)
-        self.opened: list[uuid.UUID] = []
+        self.opened: list[LineProducer] = []
 
     def open(self, username: str) -> LineProducer:
         cid = uuid.UUID(self.web_db.id(username))
@@ -79,7 +83,6 @@ class Sessions:
                     started_at=datetime.now(UTC),
                 )
             )
-        self.opened.append(row_id)
         meta = CustomerMeta(
             str(cid),
             f"{username.title()} Example",
@@ -90,7 +93,9 @@ class Sessions:
             "home-50M",
             *PLAN,
         )
-        return LineProducer(self.web_db.redis, meta, str(row_id))
+        line = LineProducer(self.web_db.redis, meta, str(row_id))
+        self.opened.append(line)
+        return line
 
     def close(self, session_id: str, reason: str = "stopped by request") -> None:
         with session_factory(self.engine).begin() as s:
@@ -105,9 +110,19 @@ class Sessions:
                 )
             )
 
+    def finish(self, line: LineProducer, reason: str = "stopped by api") -> None:
+        """Close the session with its report, as its monitor does (tasks.session_reports):
+        the report observed every sample and probe the monitor published."""
+        report = new_report(line.session_id)
+        for entry in line.published:
+            report.observe(entry)
+        assert session_reports.close_with_report(line.session_id, reason, report, attempt=1) == reason
+        self.opened.remove(line)
+
     def close_all(self) -> None:
-        for row_id in self.opened:
-            self.close(str(row_id))
+        for line in self.opened:
+            line.release()
+            self.close(line.session_id)
         self.engine.dispose()
 
 
@@ -129,13 +144,13 @@ def backfilled(page: Page, cid: str) -> dict[str, Any]:
     return wait_panel(page, cid, lambda p: p["backfill"] == "done", 15.0, "the panel's backfill")
 
 
-def rounds(line: LineProducer, share: float, rtts: Sequence[float | None]) -> list[str]:
-    """One sample at `share` of the plan, then one probe, per RTT; the probes' ids."""
+def rounds(line: LineProducer, share: float, rtts: Sequence[float | None], pace: float = PACE) -> list[str]:
+    """One sample at `share` of the plan, then one probe, per RTT, `pace` s apart; the probes' ids."""
     ids = []
     for rtt in rtts:
         line.sample(share)
         ids.append(line.probe(rtt))
-        time.sleep(PACE)
+        time.sleep(pace)
     return ids
 
 
@@ -247,3 +262,65 @@ def test_dashboard_latency_says_why_a_monitor_runs_without_ping(
     shoot_panel(page, cid, f"panel-ping-{ping}.png")
     assert not seen.page_errors
     assert not seen.unexpected_console_errors()
+
+
+def test_dashboard_latency_shows_the_report_when_a_session_stops_and_the_past_sessions(
+    server: Uvicorn, sessions: Sessions, context: BrowserContext
+) -> None:
+    first = sessions.open("grace")
+    cid = first.meta.customer_id
+    first.started("on")
+    page = open_page(context, server)
+    seen = watch(page)
+    backfilled(page, cid)
+    rounds(first, 0.05, [12.0, None, 11.0, 12.0, None, 13.0], INTERVAL)
+    wait_panel(page, cid, lambda p: p["rttPoints"] == 4, 15.0, "the first session's probes")
+
+    # Stopped: the panel asks for the report, which its monitor writes a moment later.
+    first.stopped("stopped by api")
+    wait_panel(page, cid, lambda p: p["history"]["reportState"] == "waiting", 10.0, "the report asked for")
+    time.sleep(0.8)
+    sessions.finish(first)
+    shown = wait_panel(page, cid, lambda p: p["history"]["reportState"] == "shown", 10.0, "the first report")
+    api = context.request.get(f"{server.url}/api/sessions/{first.session_id}").json()
+    assert shown["history"]["report"] == {"session_id": first.session_id, "verdict": "loss without load"}
+    text = shown["history"]["reportText"]
+    assert "Verdict\nloss without load" in text
+    assert f"{format_bps(api['download']['avg_bps'])} / {format_bps(api['upload']['avg_bps'])}" in text
+    assert f"{api['rtt']['loss_pct']} % of 6 probes" in text
+
+    # The customer is monitored again in the same panel: a new session, a new verdict.
+    second = sessions.open("grace")
+    second.started("on")
+    rounds(second, 0.05, [10.0] * MIN_PROBES, INTERVAL)
+    rounds(second, 0.9, [120.0] * MIN_PROBES, INTERVAL)
+    wait_panel(page, cid, lambda p: p["verdict"] == "saturated by own traffic", 15.0, "the second verdict")
+    second.stopped("stopped by api")
+    sessions.finish(second)
+    again = wait_panel(
+        page,
+        cid,
+        lambda p: p["history"]["reportFor"] == second.session_id and p["history"]["reportState"] == "shown",
+        10.0,
+        "the second report",
+    )
+    assert again["history"]["report"]["verdict"] == "saturated by own traffic"
+
+    # Past sessions: read when opened, newest first, one CSV link for all and one each.
+    panel = page.locator(f'.panel[data-customer-id="{cid}"]')
+    panel.get_by_text("Past sessions").click()
+    listed = wait_panel(page, cid, lambda p: p["history"]["listState"] == "shown", 10.0, "the past sessions")
+    assert listed["history"]["items"] == [second.session_id, first.session_id]
+    newest, older = listed["history"]["listText"]
+    assert "saturated by own traffic" in newest and "RTT 10 ms idle / 120 ms load" in newest
+    assert "loss without load" in older and "loss 33.33 % of 6 probes" in older
+    csv_link = panel.get_by_role("link", name="Sessions CSV")
+    answer = context.request.get(f"{server.url}{csv_link.get_attribute('href')}")
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert len(answer.text().strip().splitlines()) == 3  # a header and the two sessions
+    # The older one's report, from the list.
+    panel.get_by_role("button", name=re.compile("^Show the report of the session started")).nth(1).click()
+    wait_panel(page, cid, lambda p: p["history"]["reportFor"] == first.session_id, 5.0, "the older report")
+    shoot_panel(page, cid, "panel-report-and-past-sessions.png")
+    assert not seen.page_errors
+    assert not seen.unexpected_console_errors(allowed=re.compile(r"status of 404"))  # asked before written

@@ -253,7 +253,7 @@ export class Panel {
     );
 
     // Under the bandwidth, on the same time axis: the ping's RTT, lost probes marked red.
-    this.rttBox = el("div", "chart rtt-chart");
+    this.rttBox = el("div", "rtt-chart");
     this.rttBox.tabIndex = 0;
     this.rttBox.setAttribute("role", "group");
     this.rttBox.setAttribute(

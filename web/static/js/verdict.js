@@ -1,5 +1,5 @@
 // The line diagnosis in words, from a session's own samples as the panel saw them: the
-// same rules as the session report's (docs/dashboard.md, "The line diagnosis"), with the
+// same rules as the session report's (tasks/report.py; README, Dashboard), with the
 // thresholds the server serves (DIAG_RTT_RISE_MS, DIAG_MIN_PROBES, in GET /api/session).
 //
 // Each latency probe is classed by the newest traffic sample before it: "load" when the
