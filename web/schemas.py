@@ -505,6 +505,7 @@ SCHEMAS: dict[str, Schema] = {
             "status": {"const": "ok"},
             "auth": {"type": "string", "enum": ["enabled", "disabled"]},
             "authenticated": {"type": "boolean"},
+            "diagnosis": _obj({"rtt_rise_ms": INT, "min_probes": INT}),
         }
     ),
     "Login": _obj({"token": {"type": "string", "minLength": 1, "maxLength": 1024}}, ["token"]),

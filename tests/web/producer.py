@@ -73,6 +73,94 @@ class Producer:
         return self.pub.publish_status(entry).combined
 
 
+class LineProducer:
+    """One monitor session of one customer with a plan, published the way its monitor
+    publishes it (fenced under the session's lease token "<session>:<attempt>", so the
+    status sees it live): `started` with its `ping` word, samples at a chosen share of
+    the plan carrying the newest `rtt_ms`, one latency entry per probe with the loss over
+    the last 10, and `stopped`. For the dashboard's RTT pane and verdict, which need
+    exact lines."""
+
+    def __init__(
+        self, client: redis.Redis, customer: CustomerMeta, session_id: str, attempt: int = 1
+    ) -> None:
+        assert customer.package_download_bps and customer.package_upload_bps, "a plan to be at"
+        self.meta = customer
+        self.plan = (customer.package_download_bps, customer.package_upload_bps)
+        self.session_id = session_id
+        self.token = f"{session_id}:{attempt}"
+        self.sem = Semaphore(client)
+        self.fence = self.sem.claim(
+            self.token,
+            customer.customer_id,
+            customer.router,
+            "run",
+            global_limit=10_000,
+            router_limit=None,
+            ttl=600,
+        )
+        self.pub = Publisher(client, combined_maxlen=100_000, retention_seconds=3600)
+        self.seq = 0
+        self.ping_seq = 0
+        self.lost: list[bool] = []  # the last 10 probes: lost or not
+        self.last_rtt: float | None = None
+        self.published: list[dict[str, str]] = []  # the samples and probes, for a report to observe
+
+    def started(self, ping: str = "on") -> str:
+        return self._status("started", None, ping)
+
+    def stopped(self, reason: str = "stopped by request") -> str:
+        """The lease given back, then the event (as a monitor ends)."""
+        self.release()
+        return self._status("stopped", reason, None)
+
+    def release(self) -> None:
+        self.sem.release(self.token, self.meta.customer_id, self.meta.router)
+
+    def _status(self, kind: str, reason: str | None, ping: str | None) -> str:
+        entry = status_entry(
+            kind, self.meta, session_id=self.session_id, seq=self.seq, fence=None, reason=reason, ping=ping
+        )
+        self.seq += 1
+        return self.pub.publish_status(entry).combined
+
+    def sample(self, share: float) -> str:
+        """A sample at `share` of the plan in download, a tenth of that in upload."""
+        down, up = round(self.plan[0] * share), round(self.plan[1] * share / 10)
+        # The customer's view: the router's tx is the customer's download (tasks.message).
+        row = {"rx-bits-per-second": str(up), "tx-bits-per-second": str(down)}
+        entry = traffic_from_row(
+            row, self.meta, session_id=self.session_id, seq=self.seq, fence=self.fence, rtt_ms=self.last_rtt
+        )
+        self.seq += 1
+        return self._publish(entry)
+
+    def probe(self, rtt_ms: float | None, status: str = "timeout") -> str:
+        """One ping reply: answered in `rtt_ms` ms, or lost (None) with the router's `status`."""
+        lost = rtt_ms is None
+        self.lost = [*self.lost, lost][-10:]
+        if not lost:
+            self.last_rtt = rtt_ms
+        entry = latency_entry(
+            self.meta,
+            address="10.64.0.9",
+            ping_seq=self.ping_seq,
+            rtt_ms=rtt_ms,
+            status=status if lost else None,
+            loss_pct=round(100 * sum(self.lost) / len(self.lost), 2),
+            session_id=self.session_id,
+            fence=self.fence,
+        )
+        self.ping_seq += 1
+        return self._publish(entry)
+
+    def _publish(self, entry: dict[str, str]) -> str:
+        ids = self.pub.publish(entry, token=self.token, fence=self.fence)
+        assert ids is not None, "fenced out"
+        self.published.append(entry)
+        return ids.combined
+
+
 class RouterProducer:
     """Publishes a router watch's entries the way the watch does (fenced, one id in the
     combined stream and the router's stream)."""

@@ -356,7 +356,7 @@ def test_dashboard_login_search_start_live_resume_and_stop(
         "the cursor one sample back",
     )["cursor"]
     assert parse_id(read["id"]) < parse_id(newest["cursor"]["id"])
-    assert page.locator(f'.panel[data-customer-id="{cid}"] .u-legend').is_visible()
+    assert page.locator(f'.panel[data-customer-id="{cid}"] .chart .u-legend').is_visible()
     sample = {e["id"]: e for e in customer_entries(engine.redis, cid)}[read["id"]]
     _, down, up, _ = read["legend"]
     assert (down, up) == (format_bps(sample["download_bps"]), format_bps(sample["upload_bps"]))

@@ -103,7 +103,14 @@ def test_static_files_are_served_with_their_types(client: TestClient) -> None:
 
 
 def test_static_page_and_files_are_public_when_a_token_is_required(web_db: WebDb) -> None:
-    settings = load_settings({**os.environ, "API_TOKEN": "t0ken-for-the-page-Hs5Yq2Nc8Vb1Tz6Rm"})
+    settings = load_settings(
+        {
+            **os.environ,
+            "API_TOKEN": "t0ken-for-the-page-Hs5Yq2Nc8Vb1Tz6Rm",
+            "DIAG_RTT_RISE_MS": "45",
+            "DIAG_MIN_PROBES": "7",
+        }
+    )
     with TestClient(create_app(settings), base_url=LOCAL_URL) as locked:
         assert locked.get("/").status_code == 200
         assert locked.get("/static/js/main.js").status_code == 200
@@ -112,6 +119,8 @@ def test_static_page_and_files_are_public_when_a_token_is_required(web_db: WebDb
             "status": "ok",
             "auth": "enabled",
             "authenticated": False,
+            # The verdict's thresholds, the same the session reports use (settings).
+            "diagnosis": {"rtt_rise_ms": 45, "min_probes": 7},
         }
         assert locked.get("/api/customers").status_code == 401  # the data is not
 

@@ -15,7 +15,8 @@ from web.state import app_state
 
 
 async def session_status(call: Call) -> Response:
-    """Whether API_TOKEN is set, and whether this request is authenticated."""
+    """Whether API_TOKEN is set, whether this request is authenticated, and the line
+    diagnosis' thresholds (the dashboard's verdict uses the report's: one place, the settings)."""
     settings = app_state(call.request).settings
     who = caller(call.request, settings)
     return JSONResponse(
@@ -23,6 +24,10 @@ async def session_status(call: Call) -> Response:
             "status": "ok",
             "auth": "enabled" if settings.api_token else "disabled",
             "authenticated": who is not None,
+            "diagnosis": {
+                "rtt_rise_ms": settings.diag_rtt_rise_ms,
+                "min_probes": settings.diag_min_probes,
+            },
         }
     )
 

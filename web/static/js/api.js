@@ -86,7 +86,48 @@
  * @property {TopRow[]} [top] a top frame's customers, by download
  * @property {string} [name] a session event's login
  * @property {string} [session] a session event's kind: pppoe or hotspot
+ * @property {number | null} [rtt_ms] a latency entry's RTT (null: lost); a sample's newest RTT
+ * @property {string | null} [status] a latency entry's router words when lost ("timeout")
+ * @property {number | null} [loss_pct] a latency entry's loss over the last 10 probes
+ * @property {string} [ping] a started event's ping: "on", "off", "no address" or "capped"
  */
+
+/**
+ * One direction of a session report.
+ * @typedef {object} ReportRates
+ * @property {number | null} peak_bps
+ * @property {number | null} avg_bps
+ * @property {number | null} p95_bps
+ * @property {number | null} bytes
+ * @property {number | null} at_plan_s seconds at 90 % of plan or more (null: no plan)
+ */
+
+/**
+ * A monitor session's report (GET /api/sessions/{id}; the items of a customer's sessions).
+ * @typedef {object} Report
+ * @property {string} session_id
+ * @property {string} customer_id
+ * @property {string} username
+ * @property {string} customer_name
+ * @property {string} router
+ * @property {string | null} interface
+ * @property {string} started_at
+ * @property {string | null} ended_at
+ * @property {number | null} duration_s
+ * @property {number | null} interval_s
+ * @property {number} samples
+ * @property {number} missing_s
+ * @property {string | null} stop_reason
+ * @property {boolean} partial
+ * @property {string | null} package
+ * @property {ReportRates} download
+ * @property {ReportRates} upload
+ * @property {{ probes: number; answered: number; loss_pct: number | null; median_ms: number | null;
+ *   p95_ms: number | null; idle_median_ms: number | null; idle_p95_ms: number | null;
+ *   load_median_ms: number | null; load_p95_ms: number | null }} rtt
+ * @property {string | null} verdict
+ */
+/** @typedef {{ items: Report[]; total: number; limit: number; offset: number }} ReportList */
 
 /**
  * One customer of a router's top (GET /api/routers/{id}/top, and a top frame's list).
@@ -140,7 +181,10 @@
  */
 /** @typedef {RouterViewHead & { count: number; sessions: RouterSession[] }} RouterUnknownSessions */
 
-/** @typedef {{ auth: "enabled" | "disabled"; authenticated: boolean }} SessionStatus */
+/**
+ * @typedef {{ auth: "enabled" | "disabled"; authenticated: boolean;
+ *   diagnosis?: import("./verdict.js").Thresholds }} SessionStatus
+ */
 /** @typedef {{ customers: Customer[]; total: number }} CustomerList */
 /** @typedef {{ routers: Router[] }} Routers */
 /** @typedef {{ entries: Entry[]; more: boolean; next: string | null }} Traffic */
@@ -269,7 +313,36 @@ export const api = {
    */
   traffic: (customerId, query) =>
     request("GET", `/api/customers/${encodeURIComponent(customerId)}/traffic`, { query }),
+  /**
+   * A customer's past monitor sessions, newest first.
+   * @param {string} customerId
+   * @param {Query} query limit, offset
+   * @returns {Promise<ReportList>}
+   */
+  customerSessions: (customerId, query) =>
+    request("GET", `/api/customers/${encodeURIComponent(customerId)}/sessions`, { query }),
+  /**
+   * @param {string} sessionId
+   * @returns {Promise<Report>}
+   */
+  report: (sessionId) => request("GET", `/api/sessions/${encodeURIComponent(sessionId)}`),
 };
+
+/**
+ * The CSV of a customer's past sessions' reports.
+ * @param {string} customerId
+ */
+export function sessionsCsvUrl(customerId) {
+  return `/api/customers/${encodeURIComponent(customerId)}/sessions?format=csv`;
+}
+
+/**
+ * The CSV of one session's report.
+ * @param {string} sessionId
+ */
+export function reportCsvUrl(sessionId) {
+  return `/api/sessions/${encodeURIComponent(sessionId)}?format=csv`;
+}
 
 /**
  * The CSV export of a customer's retained samples (a plain link: the cookie goes along).

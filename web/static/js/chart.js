@@ -1,5 +1,7 @@
-// The chart of one panel: uPlot (vendored, global `uPlot`), download and upload of the
-// last five minutes, the package speeds as dashed lines, status events as markers.
+// The charts of one panel: uPlot (vendored, global `uPlot`), download and upload of the
+// last five minutes, the package speeds as dashed lines, status events as markers; under
+// it the RTT of the customer's ping on the same time axis (both are given the same x
+// range at each frame, and their cursors move together), lost probes as red marks.
 
 import { axisBps, formatBps, formatClock, formatTime } from "./format.js";
 
@@ -7,6 +9,13 @@ import { axisBps, formatBps, formatClock, formatTime } from "./format.js";
 
 export const WINDOW_SECONDS = 300;
 export const CHART_HEIGHT = 150;
+export const RTT_HEIGHT = 64;
+// Both charts' y axes are this wide, and their right edges this far from the plot (room
+// for the last time label), so their plotting areas line up in time.
+const Y_AXIS_SIZE = 48;
+const RIGHT_PAD = 24;
+const LOSS_COLOR = "#dc2626";
+const RTT_COLOR = "#7c3aed";
 
 /** @type {Record<string, string>} */
 export const EVENT_COLORS = {
@@ -145,19 +154,22 @@ export function keepCursor(u) {
 /**
  * A uPlot chart in `element`. `getEvents()` returns [{t (s), type}] to mark.
  * Data: [x (s), download, upload, package download] (null = a gap).
+ * `syncKey`: the panel's charts share their cursor.
  * @param {HTMLElement} element
  * @param {() => Marker[]} getEvents
  * @param {number} width
+ * @param {string} syncKey
  */
-export function createChart(element, getEvents, width) {
+export function createChart(element, getEvents, width, syncKey) {
   /** @type {(u: uPlot, v: number | null | undefined) => string} */
   const rate = (u, v) => (v === null || v === undefined ? "–" : formatBps(v));
   /** @type {uPlot.Options} */
   const options = {
     width: Math.max(200, width),
     height: CHART_HEIGHT,
+    padding: [null, RIGHT_PAD, null, null],
     pxAlign: 0,
-    cursor: { drag: { x: false, y: false }, points: { size: 5 } },
+    cursor: { drag: { x: false, y: false }, points: { size: 5 }, sync: { key: syncKey } },
     legend: { show: true, live: true },
     scales: {
       x: { time: true },
@@ -178,7 +190,7 @@ export function createChart(element, getEvents, width) {
         stroke: "#475569",
         grid: { stroke: "#e2e8f0" },
         ticks: { stroke: "#cbd5e1" },
-        size: 48,
+        size: Y_AXIS_SIZE,
         values: (u, values) => values.map(axisBps),
       },
     ],
@@ -191,4 +203,87 @@ export function createChart(element, getEvents, width) {
     plugins: [markers(getEvents), keyboardCursor(element)],
   };
   return new uPlot(options, [[], [], [], []], element);
+}
+
+/**
+ * Lost probes (timeout, unreachable) as red marks along the top of the RTT chart.
+ * @param {() => number[]} getLosses their times (s)
+ * @returns {uPlot.Plugin}
+ */
+function lossMarks(getLosses) {
+  return {
+    hooks: {
+      draw: [
+        (u) => {
+          const losses = getLosses();
+          if (!losses.length) return;
+          const { ctx } = u;
+          const { left, top, width } = u.bbox;
+          const ratio = uPlot.pxRatio;
+          const half = 2.5 * ratio;
+          ctx.save();
+          ctx.fillStyle = LOSS_COLOR;
+          for (const t of losses) {
+            const x = Math.round(u.valToPos(t, "x", true));
+            if (x < left || x > left + width) continue;
+            ctx.beginPath(); // a small triangle pointing down from the top edge
+            ctx.moveTo(x - half, top);
+            ctx.lineTo(x + half, top);
+            ctx.lineTo(x, top + 2 * half);
+            ctx.closePath();
+            ctx.fill();
+          }
+          ctx.restore();
+        },
+      ],
+    },
+  };
+}
+
+/**
+ * The RTT chart under a panel's bandwidth chart. Data: [x (s), rtt (ms; null = lost or a
+ * gap)]; `getLosses()` the lost probes' times (s). No time axis of its own: the chart
+ * above has it, and the same x range.
+ * @param {HTMLElement} element
+ * @param {() => number[]} getLosses
+ * @param {number} width
+ * @param {string} syncKey
+ */
+export function createRttChart(element, getLosses, width, syncKey) {
+  /** @type {uPlot.Options} */
+  const options = {
+    width: Math.max(200, width),
+    height: RTT_HEIGHT,
+    padding: [6, RIGHT_PAD, 7, null],
+    pxAlign: 0,
+    cursor: { drag: { x: false, y: false }, points: { size: 4 }, sync: { key: syncKey } },
+    legend: { show: true, live: true },
+    scales: {
+      x: { time: true },
+      y: { range: (u, min, max) => [0, Math.max(20, (max || 0) * 1.15)] },
+    },
+    axes: [
+      { show: false },
+      {
+        stroke: "#475569",
+        grid: { stroke: "#e2e8f0" },
+        ticks: { stroke: "#cbd5e1" },
+        size: Y_AXIS_SIZE,
+        space: 20,
+        // Plain numbers, as narrow as the bandwidth's labels (the key says "RTT (ms)").
+        values: (u, values) => values.map((v) => String(v)),
+      },
+    ],
+    series: [
+      { label: "Time", value: (u, v) => (v === null || v === undefined ? "–" : formatTime(v * 1000)) },
+      {
+        label: "RTT",
+        stroke: RTT_COLOR,
+        width: 1.25,
+        value: (u, v) => (v === null || v === undefined ? "–" : `${v} ms`),
+      },
+    ],
+    plugins: [lossMarks(getLosses)],
+  };
+  return new uPlot(options, [[], []], element);
 }

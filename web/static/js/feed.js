@@ -1,5 +1,6 @@
-// The live feed: ONE WebSocket to /ws for every panel, filtered by their customers, and
-// for the router view's router (its top frames and session events, `types=top,sessions`).
+// The live feed: ONE WebSocket to /ws for every panel, filtered by their customers (their
+// samples, status events and ping: `types=traffic,events,latency`), and for the router
+// view's router (its top frames and session events, `types=top,sessions`).
 //
 // - Resume: the feed remembers the id of the last entry it handed on (`cursor`); every
 //   new connection asks for `last_id=<cursor>`, so the server replays what was missed
@@ -143,10 +144,14 @@ export class LiveFeed {
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const params = new URLSearchParams();
     for (const id of this.customers) params.append("customer_id", id);
+    // The panels draw their customers' ping too: `latency` is sent only when named.
+    const panelTypes = "traffic,events,latency";
     if (this.router) {
       // Without customers, no samples: a customer filter left empty would mean all of them.
-      params.set("types", this.customers.size ? "traffic,events,top,sessions" : "top,sessions");
+      params.set("types", this.customers.size ? `${panelTypes},top,sessions` : "top,sessions");
       params.set("router", this.router);
+    } else {
+      params.set("types", panelTypes);
     }
     if (this.cursor) params.set("last_id", this.cursor);
     return `${scheme}//${location.host}/ws?${params}`;

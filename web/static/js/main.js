@@ -11,6 +11,7 @@ import { Header } from "./header.js";
 import { Login } from "./login.js";
 import { Panel, routerTrouble } from "./panel.js";
 import { RouterView } from "./router.js";
+import { setThresholds } from "./verdict.js";
 
 /** @typedef {import("./api.js").ApiError} ApiError */
 /** @typedef {import("./api.js").Monitor} Monitor */
@@ -304,6 +305,7 @@ async function boot() {
     return;
   }
   say("");
+  setThresholds(session.diagnosis);
   authEnabled = session.auth === "enabled";
   if (authEnabled && !session.authenticated) loggedOut("");
   else startApp();

@@ -1,5 +1,7 @@
 // One live panel per monitored customer: the rates now, a five-minute chart, the
-// session's peak, average and bytes, and its status events.
+// session's peak, average and bytes, and its status events; the RTT of the customer's
+// ping under the chart with the verdict it supports (verdict.js), and the session's
+// report once it ends, beside the customer's past sessions (history.js).
 //
 // Entries come from two places: the backfill (GET /api/customers/{id}/traffic, once
 // the feed carrying this customer is open) and the live feed. Until the backfill is
@@ -8,7 +10,7 @@
 // little, or a backfill that overlaps the feed, never draws a point twice.
 
 import { api, csvUrl } from "./api.js";
-import { CHART_HEIGHT, createChart, keepCursor, WINDOW_SECONDS } from "./chart.js";
+import { CHART_HEIGHT, createChart, createRttChart, keepCursor, RTT_HEIGHT, WINDOW_SECONDS } from "./chart.js";
 import { el } from "./dom.js";
 import {
   compareIds,
@@ -20,7 +22,9 @@ import {
   serviceName,
 } from "./format.js";
 import { isPending, schedule, serverNow } from "./frame.js";
+import { SessionHistory } from "./history.js";
 import { describeRefusal } from "./refusal.js";
+import { Diagnosis, formatMs, verdictClass } from "./verdict.js";
 
 /** @typedef {import("./api.js").ApiError} ApiError */
 /** @typedef {import("./api.js").Entry} Entry */
@@ -69,6 +73,13 @@ const KEEP_IDS = 4000; // ids remembered for the debug hook
 const RECENT_EVENTS = 4;
 const GONE_GRACE_MS = 8000;
 const MAX_PENDING = 2000;
+// A started event's `ping` when the monitor runs without one, in words.
+/** @type {Record<string, string>} */
+const PING_WORDS = {
+  off: "ping off",
+  capped: "ping capped: PING_MAX_PER_ROUTER reached",
+  "no address": "no address to ping",
+};
 
 /**
  * @param {Node} node
@@ -91,6 +102,11 @@ export class Panel {
   /** @type {{ value: HTMLElement; util: HTMLElement }} */ downOut;
   /** @type {{ value: HTMLElement; util: HTMLElement }} */ upOut;
   /** @type {HTMLElement} */ chartBox;
+  /** @type {{ value: HTMLElement; util: HTMLElement }} */ rttOut;
+  /** @type {HTMLElement} */ rttBox;
+  /** @type {HTMLElement} */ verdictOut;
+  /** @type {SessionHistory} */ history;
+  /** @type {uPlot | null} */ rttChart;
   /** @type {HTMLElement} */ peakOut;
   /** @type {HTMLElement} */ avgOut;
   /** @type {HTMLElement} */ bytesOut;
@@ -148,6 +164,20 @@ export class Panel {
     this.pointIds = [];
     /** @type {PanelEvent[]} */
     this.events = [];
+    // The ping's chart data (null = lost or a gap), and the lost probes' times (s).
+    /** @type {number[]} */
+    this.rttX = [];
+    /** @type {(number | null)[]} */
+    this.rtt = [];
+    /** @type {number[]} */
+    this.lossT = [];
+    /** @type {Entry | null} newest latency entry */
+    this.latestProbe = null;
+    /** @type {string | null} the started event's `ping`: on, off, no address, capped */
+    this.ping = null;
+    this.diagnosis = new Diagnosis();
+    /** @type {string | null | undefined} the session the diagnosis is of */
+    this.diagnosisSession = null;
     /** @type {LogLine[]} newest first, for the panel's list */
     this.log = [];
     this.stats = this.freshStats(null);
@@ -179,6 +209,7 @@ export class Panel {
   build() {
     const c = this.customer;
     const root = el("article", "panel");
+    this.history = new SessionHistory(c);
     root.dataset.customerId = this.id;
     const titleId = `panel-title-${this.id}`;
     root.setAttribute("aria-labelledby", titleId);
@@ -199,6 +230,7 @@ export class Panel {
      */
     const rate = (label, cls) => {
       const box = el("div", `rate ${cls}`);
+      box.dataset.readout = cls;
       const name = el("span", "rate-label", label);
       const value = el("span", "rate-value", "–");
       const util = el("span", "rate-util", "");
@@ -208,6 +240,7 @@ export class Panel {
     };
     this.downOut = rate("Download", "down");
     this.upOut = rate("Upload", "up");
+    this.rttOut = rate("RTT", "rtt");
 
     this.chartBox = el("div", "chart");
     // Focusable: the arrow keys (Home, End; Escape leaves) move the chart's cursor from
@@ -218,6 +251,17 @@ export class Panel {
       "aria-label",
       `Download and upload of ${c.name || c.username}, last 5 minutes; arrow keys read the samples`,
     );
+
+    // Under the bandwidth, on the same time axis: the ping's RTT, lost probes marked red.
+    this.rttBox = el("div", "rtt-chart");
+    this.rttBox.tabIndex = 0;
+    this.rttBox.setAttribute("role", "group");
+    this.rttBox.setAttribute(
+      "aria-label",
+      `Round-trip time of pings to ${c.name || c.username}, last 5 minutes; lost probes marked red`,
+    );
+    this.verdictOut = el("p", "verdict verdict-unknown");
+    this.verdictOut.setAttribute("aria-live", "polite");
 
     const stats = el("dl", "stats");
     /** @param {string} label */
@@ -255,11 +299,30 @@ export class Panel {
 
     const key = el("p", "key");
     key.setAttribute("aria-hidden", "true");
-    key.append(el("span", "key-down", "download"), el("span", "key-up", "upload"), el("span", "key-package", "package"));
+    key.append(
+      el("span", "key-down", "download"),
+      el("span", "key-up", "upload"),
+      el("span", "key-package", "package"),
+      el("span", "key-rtt", "RTT (ms)"),
+      el("span", "key-loss", "lost probe"),
+    );
 
-    root.append(head, now, this.chartBox, key, stats, this.statusOut, this.eventList, foot);
+    root.append(
+      head,
+      now,
+      this.chartBox,
+      this.rttBox,
+      key,
+      this.verdictOut,
+      stats,
+      this.statusOut,
+      this.eventList,
+      ...this.history.elements,
+      foot,
+    );
     this.element = root;
     this.chart = null;
+    this.rttChart = null;
     this.size = null;
     this.resizer = new ResizeObserver((entries) => {
       const width = Math.floor(entries[0].contentRect.width);
@@ -290,6 +353,7 @@ export class Panel {
     this.resizer.disconnect();
     this.viewer.disconnect();
     if (this.chart) this.chart.destroy();
+    if (this.rttChart) this.rttChart.destroy();
     this.element.remove();
   }
 
@@ -360,7 +424,44 @@ export class Panel {
       this.describe();
     }
     if (entry.type === "traffic") this.takeSample(entry, ms);
-    else this.takeEvent(entry.type, entry.reason || "", ms, entry.id, entry.session_id);
+    else if (entry.type === "latency") this.takeProbe(entry, ms);
+    else this.takeEvent(entry.type, entry.reason || "", ms, entry.id, entry.session_id, entry.ping);
+  }
+
+  /**
+   * The diagnosis of `session` (a new one for a new session: the verdict is of the
+   * session's own samples).
+   * @param {string | null | undefined} session
+   */
+  diagnosisOf(session) {
+    if (session && session !== this.diagnosisSession) {
+      this.diagnosis = new Diagnosis();
+      this.diagnosisSession = session;
+    }
+    return this.diagnosis;
+  }
+
+  /**
+   * A latency entry: one ping reply (rtt_ms null and a status when lost).
+   * @param {Entry} entry
+   * @param {number} ms
+   */
+  takeProbe(entry, ms) {
+    const t = ms / 1000;
+    const rtt = entry.rtt_ms === null || entry.rtt_ms === undefined ? null : Number(entry.rtt_ms);
+    const lost = rtt === null || (entry.status !== null && entry.status !== undefined);
+    this.diagnosisOf(entry.session_id).probe(lost ? null : rtt, entry.status);
+    const lastX = this.rttX.length ? this.rttX[this.rttX.length - 1] : null;
+    // A silence (the monitor was offline, the ping restarted): break the line.
+    if (lastX !== null && this.rtt[this.rtt.length - 1] !== null && t - lastX > 3) {
+      this.rttX.push((lastX + t) / 2);
+      this.rtt.push(null);
+    }
+    this.rttX.push(t);
+    this.rtt.push(lost ? null : rtt);
+    if (lost) this.lossT.push(t);
+    if (this.rttX.length > 2 * WINDOW_SECONDS) this.trim(t);
+    this.latestProbe = entry;
   }
 
   /**
@@ -377,6 +478,7 @@ export class Panel {
     const seconds = gap === null || gap > 3 * nominal ? nominal : gap;
     const down = Number(entry.download_bps) || 0;
     const up = Number(entry.upload_bps) || 0;
+    this.diagnosisOf(entry.session_id).sample(down, up, entry.package_download_bps, entry.package_upload_bps);
     s.count += 1;
     s.sumDown += down;
     s.sumUp += up;
@@ -407,17 +509,29 @@ export class Panel {
    * @param {number} ms
    * @param {string | null} id
    * @param {string | null | undefined} session
+   * @param {string | undefined} [ping] a started event's: on, off, no address, capped
    */
-  takeEvent(type, reason, ms, id, session) {
+  takeEvent(type, reason, ms, id, session, ping) {
     const t = ms / 1000;
     this.events.push({ t, type, reason, id });
     this.log.unshift({ ms, type, reason });
     if (this.log.length > RECENT_EVENTS) this.log.length = RECENT_EVENTS;
     if (type === "started" && session && this.stats.session !== session) this.stats = this.freshStats(session);
+    if (type === "started") {
+      this.diagnosisOf(session);
+      this.ping = ping ?? null;
+      this.latestProbe = null;
+    }
     if (type === "offline" || type === "reconnecting" || type === "stopped" || type === "gap") {
       const lastX = this.x.length ? this.x[this.x.length - 1] : null;
       if (lastX === null || t > lastX) this.pushPoint(t, null, null, null, null, null);
+      const lastRtt = this.rttX.length ? this.rttX[this.rttX.length - 1] : null;
+      if (lastRtt === null || t > lastRtt) {
+        this.rttX.push(t);
+        this.rtt.push(null);
+      }
     }
+    if (type === "stopped" && session) this.history.reportEnded(session);
     this.state = type === "started" || type === "resumed" ? "running" : type === "gap" ? this.state : type;
     this.reason = type === "gap" ? this.reason : reason;
   }
@@ -459,6 +573,15 @@ export class Panel {
         series.splice(0, cut);
       }
     }
+    let rttCut = 0;
+    while (rttCut < this.rttX.length && this.rttX[rttCut] < oldest) rttCut += 1;
+    if (rttCut) {
+      this.rttX.splice(0, rttCut);
+      this.rtt.splice(0, rttCut);
+    }
+    let lossCut = 0;
+    while (lossCut < this.lossT.length && this.lossT[lossCut] < oldest) lossCut += 1;
+    if (lossCut) this.lossT.splice(0, lossCut);
     let drop = 0;
     while (drop < this.events.length && this.events[drop].t < oldest) drop += 1;
     if (drop) this.events.splice(0, drop);
@@ -502,8 +625,9 @@ export class Panel {
     this.trim(now);
     if (!this.visible) return;
     if (this.size) {
+      const sync = `panel-${this.id}`;
       if (!this.chart) {
-        this.chart = createChart(this.chartBox, () => this.events, this.size);
+        this.chart = createChart(this.chartBox, () => this.events, this.size, sync);
       } else if (this.chart.width !== this.size) {
         this.chart.setSize({ width: this.size, height: CHART_HEIGHT });
       }
@@ -513,6 +637,20 @@ export class Panel {
         chart.setScale("x", { min: now - WINDOW_SECONDS, max: now });
       });
       keepCursor(chart);
+      // A monitor without ping and nothing to show: no empty pane (the readout says why).
+      this.rttBox.hidden = this.ping !== null && this.ping !== "on" && !this.rttX.length;
+      if (!this.rttBox.hidden) {
+        if (!this.rttChart) {
+          this.rttChart = createRttChart(this.rttBox, () => this.lossT, this.size, sync);
+        } else if (this.rttChart.width !== this.size) {
+          this.rttChart.setSize({ width: this.size, height: RTT_HEIGHT });
+        }
+        const rttChart = this.rttChart;
+        rttChart.batch(() => {
+          rttChart.setData([this.rttX, this.rtt], false);
+          rttChart.setScale("x", { min: now - WINDOW_SECONDS, max: now });
+        });
+      }
     }
     this.renderNumbers();
   }
@@ -542,6 +680,7 @@ export class Panel {
     setText(this.avgOut, has ? `${formatBps(s.sumDown / s.count)} / ${formatBps(s.sumUp / s.count)}` : "–");
     setText(this.bytesOut, has ? `${formatBytes(s.bytesDown)} / ${formatBytes(s.bytesUp)}` : "–");
     setText(this.sessionOut, has ? `since ${formatTime(s.firstMs)} · ${s.count.toLocaleString()} samples` : "–");
+    this.renderPing(Boolean(live));
 
     const state = this.state;
     setText(this.badge, state);
@@ -573,6 +712,29 @@ export class Panel {
       upload: this.upOut.value.textContent,
       state,
     };
+  }
+
+  /**
+   * The RTT readout and the verdict.
+   * @param {boolean} live
+   */
+  renderPing(live) {
+    const p = this.latestProbe;
+    const off = this.ping !== null && this.ping !== "on" ? PING_WORDS[this.ping] || `ping ${this.ping}` : null;
+    let value = "–";
+    let util = off || "";
+    if (live && p && !off) {
+      value = p.rtt_ms === null || p.rtt_ms === undefined ? p.status || "lost" : formatMs(Number(p.rtt_ms));
+      util = p.loss_pct === null || p.loss_pct === undefined ? "" : `loss ${p.loss_pct} % of the last 10`;
+    } else if (live && !off) {
+      util = "waiting for the first ping reply";
+    }
+    setText(this.rttOut.value, value);
+    setText(this.rttOut.util, util);
+    this.rttOut.value.classList.toggle("is-lost", Boolean(live && p && !off && p.rtt_ms === null));
+    const v = this.diagnosis.verdict();
+    setText(this.verdictOut, `Verdict: ${v.verdict}${v.detail ? ` — ${v.detail}` : ""}`);
+    this.verdictOut.className = `verdict verdict-${verdictClass(v.verdict)}`;
   }
 
   renderLog() {
@@ -610,6 +772,14 @@ export class Panel {
       sampleIds: this.pointIds.filter((id) => id !== null),
       chartPoints,
       chartNulls: this.down.filter((v) => v === null).length,
+      rttChartPoints: this.rttChart && !this.rttBox.hidden ? this.rttChart.data[0].length : 0,
+      rttPoints: this.rtt.filter((v) => v !== null).length,
+      lossMarks: [...this.lossT],
+      rttShown: !this.rttBox.hidden,
+      rttRange: this.rttChart ? [this.rttChart.scales.y.min, this.rttChart.scales.y.max] : null,
+      ping: this.ping,
+      verdict: this.diagnosis.verdict().verdict,
+      history: this.history.snapshot(),
       events: this.events.map((e) => ({ type: e.type, id: e.id, reason: e.reason })),
       drawn: this.drawn ? { ...this.drawn } : null,
       // What the chart's cursor reads: the sample under it and its legend's texts.
@@ -630,6 +800,9 @@ export class Panel {
         bytes: this.bytesOut.textContent,
         session: this.sessionOut.textContent,
         status: this.statusOut.textContent,
+        rtt: this.rttOut.value.textContent,
+        rttUtil: this.rttOut.util.textContent,
+        verdict: this.verdictOut.textContent,
       },
       stats: { ...this.stats },
     };
