@@ -3,7 +3,18 @@
 from __future__ import annotations
 
 from web.declare import Endpoint
-from web.routes import customers, docs, health, metrics, monitor, routers, session, traffic
+from web.routes import (
+    alert_rules,
+    customers,
+    docs,
+    health,
+    metrics,
+    monitor,
+    routers,
+    session,
+    traffic,
+    webhooks,
+)
 
 
 def endpoints() -> list[Endpoint]:
@@ -16,5 +27,7 @@ def endpoints() -> list[Endpoint]:
         *health.ENDPOINTS,
         *session.ENDPOINTS,
         *metrics.ENDPOINTS,
+        *alert_rules.ENDPOINTS,
+        *webhooks.ENDPOINTS,
     ]
     return [*rest, docs.endpoint(rest)]
