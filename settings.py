@@ -332,6 +332,9 @@ class Settings:
     worker_metrics_port: int = setting("WORKER_METRICS_PORT", _number(int, 0, 65535), "0")
     log_level: str = setting("LOG_LEVEL", _log_level, "INFO")
     data_dir: str = setting("DATA_DIR", _text, "var")
+    # Line diagnosis (session reports, tasks/report.py; the dashboard's verdict uses the same).
+    diag_rtt_rise_ms: int = setting("DIAG_RTT_RISE_MS", _number(int, 1), "30")
+    diag_min_probes: int = setting("DIAG_MIN_PROBES", _number(int, 1), "5")
     # Alerts: webhook delivery (README "Alerts"; tasks/alert_delivery.py).
     alert_delivery_max_age: float = setting("ALERT_DELIVERY_MAX_AGE", _number(float, 1.0), "86400")
     alert_delivery_initial_delay: float = setting("ALERT_DELIVERY_INITIAL_DELAY", _number(float, 0.1), "10")

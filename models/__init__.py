@@ -14,6 +14,7 @@ from models.errors import DataError, DuplicateCustomerError, InvalidFieldError
 from models.monitor_session import MonitorSession
 from models.package import Package
 from models.router import Router
+from models.session_report import SessionReport
 from models.webhook import Webhook
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Package",
     "Router",
     "ServiceType",
+    "SessionReport",
     "TlsMode",
     "Webhook",
 ]

@@ -93,6 +93,12 @@ class Token:
         return Token(self.session_id, self.attempt + 1)
 
 
+def started_reason(attempt: int) -> str:
+    """The `reason` of an attempt's `started` event: the first attempt's starts the
+    session's entries (tasks/report.py tells a whole session from a trimmed one by it)."""
+    return f"attempt {attempt}"
+
+
 def new_claimant() -> str:
     """An id for one monitor run, unique across hosts, processes and threads: the lease
     it claims answers to this id only (a message delivered twice makes one producer)."""

@@ -55,13 +55,14 @@ from models import ActualState, DesiredState, MonitorSession
 from models.resolution import ResolutionError
 from routeros import LoginError, RouterError
 from settings import get_settings
-from tasks import lifecycle, metrics, runtime, sessions
+from tasks import lifecycle, metrics, runtime, session_reports, sessions
 from tasks.app import app
 from tasks.hub import RouterHandle, get_hub
 from tasks.keys import customer_stream
 from tasks.leases import LeaseHandle
 from tasks.lifecycle import LEASE_LOST, MAX_DURATION, NOT_WANTED, REVOKED, WORKER_SHUTDOWN, Token
 from tasks.message import MessageError, decode_entry, status_entry, traffic_from_row
+from tasks.report import new_report
 from tasks.semaphore import SemaphoreError
 from tasks.sources import InterfaceSource, QueueSource, Reading, Source, all_zero
 from tasks.targets import MonitorPlan, load_attempt
@@ -150,6 +151,7 @@ class MonitorRun:
         self.denied_since: float | None = None
         self.denied_reason = ""
         self.denied_backoff = Backoff(DENIED_BACKOFF_INITIAL, DENIED_BACKOFF_MAX)
+        self.report = new_report(token.session_id, self.settings)  # what the session measured
 
     @property
     def stall_after(self) -> float:
@@ -207,7 +209,7 @@ class MonitorRun:
     def _unresolvable(self, row: MonitorSession, exc: ResolutionError) -> str:
         reason = f"cannot resolve target: {exc}"
         log.warning("monitor %s: %s", self.token, reason)
-        if sessions.close(self.token.session_id, reason, attempt=self.token.attempt):
+        if session_reports.close_from_stream(self.rt.redis, row, reason, attempt=self.token.attempt):
             lifecycle.publish_stopped(self.rt.publisher, row, reason)
         self._release(str(row.customer_id), row.router_id)
         return reason
@@ -267,8 +269,11 @@ class MonitorRun:
         if plan.kind == "interface":
             self.lease.on_session_up = self._lease_stop_event().nudge.set
         self.seq = self._next_seq()
+        self.report = session_reports.for_attempt(
+            self.rt.redis, plan.meta, self.token.session_id, self.token.attempt
+        )
         metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
-        self._publish_status("started", f"attempt {self.token.attempt}")
+        self._publish_status("started", lifecycle.started_reason(self.token.attempt))
         return True
 
     # -- 3: the loop --------------------------------------------------------------------------
@@ -502,6 +507,7 @@ class MonitorRun:
             self._lease().request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
             return False
         self.seq += 1
+        self.report.observe(entry)
         return True
 
     def _trouble(self, kind: str, reason: str) -> None:
@@ -581,7 +587,10 @@ class MonitorRun:
                 # wins (a stop request's words over the revoke that came with it).
                 try:
                     reason = (
-                        sessions.close(self.token.session_id, reason, attempt=self.token.attempt) or reason
+                        session_reports.close_with_report(
+                            self.token.session_id, reason, self.report, attempt=self.token.attempt
+                        )
+                        or reason
                     )
                 except Exception as exc:
                     # PostgreSQL is away: the writer closes the row when it is back. Until
@@ -591,7 +600,9 @@ class MonitorRun:
                         self.token,
                         type(exc).__name__,
                     )
-                    self.rt.state_writer().close(self.token.session_id, reason, self.token.attempt)
+                    self.rt.state_writer().close(
+                        self.token.session_id, reason, self.token.attempt, self.report
+                    )
                 if not self._publish_status("stopped", reason):
                     # Fenced out or Redis trouble: the last word goes out unfenced.
                     _quietly(lambda: self.rt.publisher.publish_status(self._status("stopped", reason)))

@@ -40,7 +40,7 @@ from common.text import as_text
 from models import ActualState, CustomerStatus, DesiredState, MonitorSession
 from models.resolution import MonitorTarget, ResolutionError
 from settings import get_settings
-from tasks import keys, lifecycle, runtime, sessions, watch_lifecycle
+from tasks import keys, lifecycle, runtime, session_reports, sessions, watch_lifecycle
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
 from tasks.semaphore import AlreadyMonitored, CapacityError, Holder, StorageFull
@@ -210,7 +210,7 @@ class Reconciler:
             target = resolve_customer(row.customer_id)
         except ResolutionError as exc:
             reason = f"cannot resolve target: {exc}"
-            if sessions.close(row.id, reason, attempt=row.attempt):
+            if self._close(row, reason, attempt=row.attempt):
                 lifecycle.publish_stopped(self.publisher, row, reason)
             self.summary["closed"] += 1
             return
@@ -231,7 +231,7 @@ class Reconciler:
         # it here, as service.stop does; a run that picks the message up later finds
         # the session stopped and ends without a sample.
         self.sem.release(str(Token.of(row)), row.customer_id, row.router_id)
-        if sessions.close(row.id, reason, attempt=row.attempt):
+        if self._close(row, reason, attempt=row.attempt):
             lifecycle.publish_stopped(self.publisher, row, reason)
             self.summary["closed"] += 1
 
@@ -287,7 +287,7 @@ class Reconciler:
 
     def _finish_stop(self, row: MonitorSession, reason: str) -> None:
         sessions.request_stop(row.id, reason)
-        if sessions.close(row.id, reason, attempt=row.attempt):
+        if self._close(row, reason, attempt=row.attempt):
             lifecycle.publish_stopped(self.publisher, row, reason)
         self.summary["closed"] += 1
         log.info("session %s: finished the stop its key asked for (%s)", row.id, reason)
@@ -295,9 +295,15 @@ class Reconciler:
     def _expire(self, row: MonitorSession, live: bool) -> None:
         sessions.request_stop(row.id, MAX_DURATION)
         lifecycle.request_stop(self.redis, row.id, MAX_DURATION, self.settings)
-        if not live and sessions.close(row.id, MAX_DURATION):
+        if not live and self._close(row, MAX_DURATION):
             lifecycle.publish_stopped(self.publisher, row, MAX_DURATION)
         self.summary["expired"] += 1
+
+    def _close(self, row: MonitorSession, reason: str, attempt: int | None = None) -> str | None:
+        """Close a session whose monitor is gone, with its report from the retained stream."""
+        return session_reports.close_from_stream(
+            self.redis, row, reason, attempt=attempt, settings=self.settings
+        )
 
     # -- sessions asked to stop ------------------------------------------------------------
 
@@ -309,7 +315,7 @@ class Reconciler:
         if recently_touched(row, self.db_now):
             return
         # Its monitor is gone (killed, or never started): nobody else will finish it.
-        if sessions.close(row.id, reason, attempt=row.attempt):
+        if self._close(row, reason, attempt=row.attempt):
             self.summary["closed"] += 1
             lifecycle.publish_stopped(self.publisher, row, reason)
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -178,14 +179,32 @@ def request_stop(session_id: object, reason: str) -> bool:
     return stopping == 1
 
 
-def close(session_id: object, reason: str, attempt: int | None = None) -> str | None:
+@dataclass(frozen=True)
+class Closed:
+    """A session row as close() left it (times on the database's clock)."""
+
+    session_id: uuid.UUID
+    customer_id: uuid.UUID
+    stop_reason: str
+    started_at: datetime | None  # None: no attempt ever ran
+    stopped_at: datetime
+
+
+def close(
+    session_id: object,
+    reason: str,
+    attempt: int | None = None,
+    on_close: Callable[[Session, Closed], None] | None = None,
+) -> str | None:
     """Final state: stopped. The first reason recorded wins (a stop request's, say,
-    over the revoke that came with it); returns it, or None if nothing was closed."""
+    over the revoke that came with it); returns it, or None if nothing was closed.
+    `on_close` runs in the same transaction once the row is closed (the session's
+    report, tasks/session_reports.py): both are written, or neither."""
     conditions = [MonitorSession.id == _uuid(session_id), MonitorSession.actual_state != ActualState.STOPPED]
     if attempt is not None:
         conditions.append(MonitorSession.attempt == attempt)
     with db() as s:
-        return s.execute(
+        row = s.execute(
             update(MonitorSession)
             .where(*conditions)
             .values(
@@ -194,8 +213,26 @@ def close(session_id: object, reason: str, attempt: int | None = None) -> str | 
                 stopped_at=func.now(),
                 stop_reason=func.coalesce(MonitorSession.stop_reason, reason),
             )
-            .returning(MonitorSession.stop_reason)
-        ).scalar_one_or_none()
+            .returning(
+                MonitorSession.stop_reason,
+                MonitorSession.customer_id,
+                MonitorSession.started_at,
+                MonitorSession.stopped_at,
+            )
+        ).one_or_none()
+        if row is None:
+            return None
+        stop_reason = str(row.stop_reason)
+        if on_close is not None:
+            started = None if row.started_at is None else _aware(row.started_at)
+            closed = Closed(_uuid(session_id), row.customer_id, stop_reason, started, _aware(row.stopped_at))
+            on_close(s, closed)
+        return stop_reason
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive UTC.
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _changed(statement: Update) -> int:

@@ -25,7 +25,8 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from common.backoff import Backoff
 from models import ActualState
-from tasks import sessions
+from tasks import session_reports, sessions
+from tasks.report import SessionReport
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +61,18 @@ class StateWriter:
             _Write(f"{state} (attempt {attempt})", lambda: sessions.set_state(session_id, attempt, state)),
         )
 
-    def close(self, session_id: object, reason: str, attempt: int | None) -> None:
-        """Close the row (tasks.sessions.close), soon; for a run whose own close failed."""
-        self._put(
-            f"{session_id}:{attempt}",
-            _Write(f"close ({reason})", lambda: sessions.close(session_id, reason, attempt=attempt)),
-        )
+    def close(
+        self, session_id: object, reason: str, attempt: int | None, report: SessionReport | None = None
+    ) -> None:
+        """Close the row (tasks.sessions.close), soon; for a run whose own close failed.
+        With `report`, the session's report is written with it (tasks.session_reports)."""
+
+        def apply() -> object:
+            if report is None:
+                return sessions.close(session_id, reason, attempt=attempt)
+            return session_reports.close_with_report(session_id, reason, report, attempt=attempt)
+
+        self._put(f"{session_id}:{attempt}", _Write(f"close ({reason})", apply))
 
     def pending(self) -> int:
         with self._lock:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from models import ActualState, DesiredState
 from models.resolution import InvalidCustomerId
-from tasks import lifecycle, runtime, sessions
+from tasks import lifecycle, runtime, session_reports, sessions
 from tasks.app import app
 from tasks.lifecycle import Token
 from tasks.service.errors import DATABASE_ERRORS, DatabaseUnavailable, NotMonitored
@@ -47,7 +47,8 @@ def stop(customer_id: object, requested_by: str | None = None) -> SessionInfo:
         sessions.request_stop(row.id, reason)
         if row.actual_state in (ActualState.PENDING, ActualState.STARTING):
             rt.semaphore.release(str(Token.of(row)), row.customer_id, row.router_id)
-            if sessions.close(row.id, reason, attempt=row.attempt):
+            # An earlier attempt may have run (a handover): its report is in the stream.
+            if session_reports.close_from_stream(rt.redis, row, reason, attempt=row.attempt):
                 lifecycle.publish_stopped(rt.publisher, row, reason)
         return session_info(sessions.get(row.id) or row, created=False)
     except DATABASE_ERRORS as exc:

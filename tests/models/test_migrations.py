@@ -28,6 +28,7 @@ TABLES = {
     "routers",
     "packages",
     "monitor_sessions",
+    "session_reports",
     "alert_rules",
     "webhooks",
     "alert_deliveries",
@@ -315,7 +316,7 @@ def test_migrations_offline_sql_has_create_type_table_trigger() -> None:
     sql = result.stdout
     assert "CREATE TYPE service_type AS ENUM ('pppoe', 'hotspot', 'static_ip')" in sql
     assert "CREATE TYPE customer_status AS ENUM ('active', 'suspended', 'inactive', 'pending')" in sql
-    for table in ("customers", "routers", "packages", "monitor_sessions"):
+    for table in ("customers", "routers", "packages", "monitor_sessions", "session_reports"):
         assert f"CREATE TABLE {table} (" in sql
     assert "CREATE TRIGGER update_customers_updated_at" in sql
     assert "CREATE UNIQUE INDEX uq_monitor_sessions_open_customer" in sql
@@ -334,3 +335,49 @@ def test_migrations_migrate_command_prints_sqlite_sql() -> None:
     assert "CREATE TABLE customers" in result.stdout
     assert "CREATE TYPE" not in result.stdout  # SQLite: enums are CHECKs
     assert "CHECK (service_type IN ('pppoe', 'hotspot', 'static_ip'))" in result.stdout
+
+
+def _insert_report(conn: Connection, session_id: str, customer_id: str) -> None:
+    conn.execute(
+        text(
+            "INSERT INTO session_reports (session_id, customer_id, username, customer_name, router, "
+            "interface, started_at, ended_at, duration_s, interval_s, samples, missing_s, stop_reason, "
+            "partial, download_bytes, upload_bytes, rtt_probes, rtt_answered) VALUES (:s, :c, 'u', 'U', "
+            "'r1', 'if', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 0, 1, 0, 0, 'stopped', false, 0, 0, 0, 0)"
+        ),
+        {"s": session_id, "c": customer_id},
+    )
+
+
+def test_migrations_postgresql_session_reports_go_with_their_session_and_downgrade_0005() -> None:
+    with migrated_schema() as url:
+        engine = create_engine(url)
+        try:
+            customer, session = str(uuid.uuid4()), str(uuid.uuid4())
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO customers (id, mikrotik_id, username, name, service_type) "
+                        "VALUES (:id, 'r1', 'rep', 'Rep', 'pppoe')"
+                    ),
+                    {"id": customer},
+                )
+                conn.execute(
+                    text("INSERT INTO monitor_sessions (id, customer_id, router_id) VALUES (:id, :c, 'r1')"),
+                    {"id": session, "c": customer},
+                )
+                _insert_report(conn, session, customer)
+            with pytest.raises(IntegrityError), engine.begin() as conn:  # the verdict's CHECK
+                conn.execute(text("UPDATE session_reports SET verdict = 'slow'"))
+            with engine.begin() as conn:
+                conn.execute(text("DELETE FROM customers"))  # cascades through the session
+                assert conn.scalar(text("SELECT count(*) FROM session_reports")) == 0
+            downgrade(url, "0005")
+            with engine.connect() as conn:
+                assert "session_reports" not in inspect(conn).get_table_names()
+            upgrade(url)
+            with engine.connect() as conn:
+                indexes = {i["name"] for i in inspect(conn).get_indexes("session_reports")}
+                assert indexes == {"ix_session_reports_customer_id_started_at"}
+        finally:
+            engine.dispose()
