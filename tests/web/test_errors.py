@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from harness.pg import migrated_schema
 from harness.redis_server import PrivateRedis
 from models import Customer
-from models.errors import DuplicateCustomerError, InvalidFieldError
+from models.errors import DuplicateCustomerError, DuplicateNameError, InvalidFieldError
 from models.resolution import (
     CustomerNotActive,
     CustomerNotFound,
@@ -27,6 +27,7 @@ from models.resolution import (
     ResolutionError,
 )
 from settings import load_settings
+from tasks.alert_delivery import DeliveryNotDead, DeliveryNotFound
 from tasks.semaphore import AlreadyMonitored
 from tasks.service.errors import (
     CapacityExceeded,
@@ -50,6 +51,7 @@ from web.errors import (
     WrongToken,
     response_for,
 )
+from web.queries.alerts import AlertRuleNotFound, WebhookNotFound
 from web.queries.router_view import RouterNotFound
 
 CID = uuid.UUID("0b9e2a8e-33c5-4b5e-9d1e-6f5b6c1d2e3f")
@@ -93,6 +95,11 @@ CASES: list[tuple[BaseException, int, str]] = [
     (AuthDisabled(), 409, "auth_disabled"),
     (TooManyAttempts(7), 429, "too_many_attempts"),
     (ForeignOrigin("https://evil.example", "POST"), 403, "forbidden_origin"),
+    (DuplicateNameError("webhook", "chat"), 409, "duplicate_name"),
+    (AlertRuleNotFound(7), 404, "alert_rule_not_found"),
+    (WebhookNotFound(7), 404, "webhook_not_found"),
+    (DeliveryNotFound(str(CID)), 404, "delivery_not_found"),
+    (DeliveryNotDead(str(CID), "delivered"), 409, "delivery_not_dead"),
 ]
 
 
