@@ -4,8 +4,8 @@ With nothing configured it brings its own parts: a private redis-server on a fre
 (data under var/demo/, gone on exit), an embedded SQLite database, and a simulated
 router with 50 customers of all three service types. Then the schema and customers,
 the web app (dashboard + API + /ws) on 127.0.0.1:8081, a monitors worker, a control
-worker, an alerts worker (webhook deliveries), beat and a read-only Flower with generated credentials, and a handful of
-monitors started so the dashboard moves at once.
+worker, an alerts worker (webhook deliveries), beat and a read-only Flower with
+generated credentials, and a handful of monitors started so the dashboard moves at once.
 
 With DATABASE_URL (or DB_HOST), REDIS_URL (or REDIS_ADDR) or MIKROTIK_HOST set (in the
 environment or .env) it uses those instead: a real router and a real PostgreSQL work

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import String
 
 from models import Customer
-from models.alert_rule import PARAMS, SCOPE_MAX
+from models.alert_rule import PARAMS, SCOPE_MAX, SCOPE_PATTERN
 from models.enums import (
     ActualState,
     AlertEventType,
@@ -22,7 +22,7 @@ from models.enums import (
     ServiceType,
     WebhookFormat,
 )
-from models.webhook import SECRET_MAX, SECRET_MIN, URL_MAX
+from models.webhook import SECRET_MAX, SECRET_MIN, URL_MAX, URL_PATTERN
 from settings import TlsMode
 
 Schema = dict[str, Any]
@@ -216,10 +216,14 @@ def _param_schema(shape: Any) -> Schema:
 
 def _params_schema(kind: AlertKind) -> Schema:
     declared = PARAMS[kind]
-    return _obj(
+    schema = _obj(
         {name: _param_schema(shape) for name, (shape, _) in declared.items()},
         [name for name, (_, required) in declared.items() if required],
     )
+    if kind is AlertKind.RTT:
+        schema["anyOf"] = [{"required": ["p95_ms"]}, {"required": ["loss_pct"]}]
+        schema["description"] = "p95_ms, loss_pct or both, and window_s"
+    return schema
 
 
 # Each kind's parameters, checked as `params` when the body names the kind; the data
@@ -235,7 +239,7 @@ _PARAMS_BY_KIND: list[Schema] = [
 _SCOPE: Schema = {
     "type": "string",
     "maxLength": SCOPE_MAX,
-    "pattern": "^(all|router:.+|package:[0-9]+|customer:[0-9A-Fa-f-]{32,36})$",
+    "pattern": SCOPE_PATTERN,
     "description": "all, router:<router id>, package:<package id> or customer:<customer uuid>",
 }
 
@@ -258,8 +262,8 @@ _WEBHOOK_WRITABLE: dict[str, Schema] = {
     "url": {
         "type": "string",
         "maxLength": URL_MAX,
-        "pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^/?#]",
-        "description": "an http:// or https:// URL",
+        "pattern": URL_PATTERN,
+        "description": "an http:// or https:// URL with a host name or IPv4 address (no user name)",
     },
     "format": {"type": "string", "enum": [f.value for f in WebhookFormat]},
     "secret": {
@@ -283,7 +287,13 @@ _ALERT_SCHEMAS: dict[str, Schema] = {
         }
     ),
     "AlertRuleCreate": {**_obj(_RULE_WRITABLE, ["name", "kind", "params"]), "allOf": _PARAMS_BY_KIND},
-    "AlertRuleUpdate": {**_obj(_RULE_WRITABLE, []), "minProperties": 1, "allOf": _PARAMS_BY_KIND},
+    "AlertRuleUpdate": {
+        **_obj(_RULE_WRITABLE, []),
+        "minProperties": 1,
+        "allOf": _PARAMS_BY_KIND,
+        # Kind and parameters change together, so the body alone says whether they fit.
+        "dependentRequired": {"kind": ["params"], "params": ["kind"]},
+    },
     "AlertRuleList": _obj(
         {"status": {"const": "ok"}, "rules": {"type": "array", "items": _ref("AlertRule")}}
     ),

@@ -1,8 +1,8 @@
 """Alert rules: list, read, create, change, delete (README, Alerts).
 
 A rule is evaluated only while `enabled`; the shipped ones start disabled. The data
-layer checks a rule's parameters against its kind (models/alert_rule.py), so a PATCH
-changing the kind alone is refused until the parameters fit it too.
+layer checks a rule's parameters against its kind (models/alert_rule.py); a PATCH
+gives both or neither, so its body alone says whether they fit.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ async def create_alert_rule(call: Call) -> Response:
 
 
 async def update_alert_rule(call: Call) -> Response:
-    """Change some fields of a rule (`params` is replaced whole)."""
+    """Change some fields of a rule (`kind` and `params` together: `params` is replaced whole)."""
     state = app_state(call.request)
 
     def write() -> dict[str, Any]:
