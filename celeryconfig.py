@@ -7,11 +7,14 @@ visibility timeout of any process wins (docs/architecture.md, Celery on Redis).
 Deployment (see README "Workers"):
   monitors:   celery -A tasks worker -Q monitors -c N --disable-prefetch
   control:    celery -A tasks worker -Q default -c 2
+  alerts:     celery -A tasks worker -Q alerts -c 8
   beat:       celery -A tasks beat
 Both workers run tasks.pool.ThreadPool (worker_pool below): no -P option needed.
 The reconciler runs on `default`, never on `monitors`: a monitors worker whose
 threads are all busy with hour-long monitors would otherwise never pick it up,
-and recovery must not depend on monitor capacity.
+and recovery must not depend on monitor capacity. Alert deliveries have a queue of
+their own for the same reason, and so that a backlog of them (an endpoint down for
+hours) never waits behind, or in front of, anything else.
 """
 
 # Celery reads every public name of this module as a setting: helpers stay private.
@@ -24,6 +27,8 @@ _settings = _get_settings()
 _MONITOR_TASK = "tasks.monitor.monitor"
 _WATCH_TASK = "tasks.watch.watch"
 _RECONCILE_TASK = "tasks.reconciler.reconcile"
+_DELIVER_TASK = "tasks.alert_delivery.deliver"
+_SWEEP_TASK = "tasks.alert_delivery.sweep"
 
 broker_url = _settings.redis_url
 result_backend = _settings.redis_url
@@ -34,17 +39,21 @@ broker_transport_options = {"visibility_timeout": _settings.celery_visibility_ti
 result_backend_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
 visibility_timeout = _settings.celery_visibility_timeout
 
-task_queues = (_Queue("monitors"), _Queue("default"))
+task_queues = (_Queue("monitors"), _Queue("default"), _Queue("alerts"))
 task_default_queue = "default"
 task_routes = {
     _MONITOR_TASK: {"queue": "monitors"},
     # A router watch shares its process's router connections with the monitors.
     _WATCH_TASK: {"queue": "monitors"},
     _RECONCILE_TASK: {"queue": "default"},
+    _DELIVER_TASK: {"queue": "alerts"},
+    _SWEEP_TASK: {"queue": "alerts"},
 }
 
 # Early ack: acks_late on Redis re-delivers any task running past the visibility
 # timeout (duplicates). Crash recovery is the reconciler's job, not the broker's.
+# The webhook delivery task sets acks_late itself: it lasts one short POST, and its
+# row in PostgreSQL makes a duplicate harmless (tasks/alert_delivery.py).
 task_acks_late = False
 task_reject_on_worker_lost = False
 # A prefetched-but-unstarted message is unacked too and gets restored after the
@@ -79,5 +88,11 @@ beat_schedule = {
         # No `expires`: Celery would compare beat's clock with the worker's. A backlog of
         # reconcile messages is harmless instead: passes are gated by Redis time.
         "options": {"queue": "default"},
+    },
+    # Webhook deliveries whose message was lost (tasks/alert_delivery.py).
+    "sweep-alert-deliveries": {
+        "task": _SWEEP_TASK,
+        "schedule": _settings.alert_delivery_sweep_interval,
+        "options": {"queue": "alerts"},
     },
 }

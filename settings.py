@@ -223,6 +223,14 @@ def _url(schemes: tuple[str, ...]) -> Callable[[str, str], str]:
     return parse
 
 
+def _dashboard_url(name: str, raw: str) -> str:
+    """Empty, or the dashboard's address as receivers should reach it (links in alerts)."""
+    value = raw.strip().rstrip("/")
+    if value and not value.startswith(("http://", "https://")):
+        raise SettingsError(f"{name} must be empty or an http:// or https:// URL, got {raw!r}")
+    return value
+
+
 _SETTING = "setting"
 
 
@@ -251,7 +259,18 @@ def _settings_class(cls: type[T]) -> type[T]:
 # Prefixes of the variables this service (or the seed it replaces) reads: one of these
 # that nothing reads is most likely a typo or a seed setting we do not honour, and an
 # operator should hear about it rather than wonder why it has no effect.
-_OUR_PREFIXES = ("MIKROTIK_", "DB_", "REDIS_", "MONITOR_", "WS_", "WEB_", "CELERY_", "STREAM_", "AUTH_")
+_OUR_PREFIXES = (
+    "MIKROTIK_",
+    "DB_",
+    "REDIS_",
+    "MONITOR_",
+    "WS_",
+    "WEB_",
+    "CELERY_",
+    "STREAM_",
+    "AUTH_",
+    "ALERT_",
+)
 
 
 @_settings_class
@@ -319,6 +338,13 @@ class Settings:
     # Line diagnosis (session reports, tasks/report.py; the dashboard's verdict uses the same).
     diag_rtt_rise_ms: int = setting("DIAG_RTT_RISE_MS", _number(int, 1), "30")
     diag_min_probes: int = setting("DIAG_MIN_PROBES", _number(int, 1), "5")
+    # Alerts: webhook delivery (README "Alerts"; tasks/alert_delivery.py).
+    alert_delivery_max_age: float = setting("ALERT_DELIVERY_MAX_AGE", _number(float, 1.0), "86400")
+    alert_delivery_initial_delay: float = setting("ALERT_DELIVERY_INITIAL_DELAY", _number(float, 0.1), "10")
+    alert_delivery_max_delay: float = setting("ALERT_DELIVERY_MAX_DELAY", _number(float, 0.1), "3600")
+    alert_delivery_sweep_interval: float = setting("ALERT_DELIVERY_SWEEP_INTERVAL", _number(float, 0.5), "30")
+    alert_webhook_timeout: float = setting("ALERT_WEBHOOK_TIMEOUT", _number(float, 0.1, 60), "5")
+    alert_dashboard_url: str = setting("ALERT_DASHBOARD_URL", _dashboard_url, "")
 
     @property
     def database_url(self) -> str:
@@ -346,6 +372,13 @@ class Settings:
     def http_port(self) -> int:
         """The web app's port: WEB_PORT, else the seed's WS_PORT (8081)."""
         return self.web_port if self.web_port is not None else self.ws_port
+
+    @property
+    def alert_retry_cap(self) -> float:
+        """The longest wait between two attempts of a webhook delivery: ALERT_DELIVERY_MAX_DELAY,
+        but at most half of CELERY_VISIBILITY_TIMEOUT, since a retry waits in the broker
+        unacknowledged until it is due and Redis would hand it out again after the timeout."""
+        return min(self.alert_delivery_max_delay, self.celery_visibility_timeout / 2)
 
     @property
     def message_expiry(self) -> float:
@@ -393,6 +426,11 @@ def _check_consistency(s: Settings) -> None:
         raise SettingsError(
             "ALLOWED_ORIGINS=* cannot be combined with API_TOKEN: any web page an operator "
             "visits could then call the API with the operator's login; list the origins"
+        )
+    if s.alert_delivery_initial_delay > s.alert_delivery_max_delay:
+        raise SettingsError(
+            f"ALERT_DELIVERY_INITIAL_DELAY ({s.alert_delivery_initial_delay:g}) must not exceed "
+            f"ALERT_DELIVERY_MAX_DELAY ({s.alert_delivery_max_delay:g})"
         )
     if s.db_max_idle_conns > s.db_max_open_conns:
         raise SettingsError(

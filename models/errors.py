@@ -6,7 +6,7 @@ row; secret fields (passwords) are named but their values never appear.
 
 from __future__ import annotations
 
-SECRET_FIELDS = frozenset({"password", "pppoe_password", "hotspot_password"})
+SECRET_FIELDS = frozenset({"password", "pppoe_password", "hotspot_password", "secret"})
 
 
 class DataError(ValueError):
@@ -36,3 +36,10 @@ class DuplicateCustomerError(DataError):
             field, value, f"duplicate {field} {value!r}: another customer on {where} already has it"
         )
         self.mikrotik_id = mikrotik_id
+
+
+class DuplicateNameError(DataError):
+    """Another alert rule or webhook already has this name."""
+
+    def __init__(self, what: str, value: object) -> None:
+        super().__init__("name", value, f"duplicate name {value!r}: another {what} already has it")

@@ -18,12 +18,13 @@ from models.enums import CustomerStatus, enum_values
 from settings import Secret
 
 
-def enum_type(enum_cls: type[StrEnum], name: str, *, native: bool) -> Enum:
+def enum_type(enum_cls: type[StrEnum], name: str, *, native: bool, length: int = 16) -> Enum:
     """An enum column storing the members' values.
 
     native: a PostgreSQL ENUM type called `name` (the seed's customers columns);
     otherwise VARCHAR(16) + CHECK on every dialect, which a plain migration can
-    extend (the engine's own vocabularies). SQLite always gets the CHECK.
+    extend (the engine's own vocabularies), of `length` characters. SQLite always
+    gets the CHECK.
     """
     return Enum(
         enum_cls,
@@ -32,7 +33,7 @@ def enum_type(enum_cls: type[StrEnum], name: str, *, native: bool) -> Enum:
         create_constraint=True,
         values_callable=enum_values,
         validate_strings=True,
-        **({} if native else {"length": 16}),
+        **({} if native else {"length": length}),
     )
 
 

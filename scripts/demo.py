@@ -4,8 +4,8 @@ With nothing configured it brings its own parts: a private redis-server on a fre
 (data under var/demo/, gone on exit), an embedded SQLite database, and a simulated
 router with 50 customers of all three service types. Then the schema and customers,
 the web app (dashboard + API + /ws) on 127.0.0.1:8081, a monitors worker, a control
-worker, beat and a read-only Flower with generated credentials, and a handful of
-monitors started so the dashboard moves at once.
+worker, an alerts worker (webhook deliveries), beat and a read-only Flower with
+generated credentials, and a handful of monitors started so the dashboard moves at once.
 
 With DATABASE_URL (or DB_HOST), REDIS_URL (or REDIS_ADDR) or MIKROTIK_HOST set (in the
 environment or .env) it uses those instead: a real router and a real PostgreSQL work
@@ -239,6 +239,8 @@ class Demo:
             "INFO",
         )
         self.spawn("control", *celery, "worker", "-Q", "default", "-c", "2", "-n", "control@%h", "-l", "INFO")
+        # Webhook deliveries of alerts: a queue of their own (celeryconfig).
+        self.spawn("alerts", *celery, "worker", "-Q", "alerts", "-c", "4", "-n", "alerts@%h", "-l", "INFO")
         self.spawn("beat", *celery, "beat", "--schedule", str(self.dir / "celerybeat-schedule"), "-l", "INFO")
         flower_port = port_or_free(5555)
         flower_auth = f"demo:{secrets.token_urlsafe(9)}"
@@ -250,6 +252,7 @@ class Demo:
         self.wait_log("web", "Application startup complete", 60)
         self.wait_log("monitors", " ready.", 60)
         self.wait_log("control", " ready.", 60)
+        self.wait_log("alerts", " ready.", 60)
         self.wait_log("flower", "Visit me", 60)
         return (
             f"http://127.0.0.1:{web_port}",

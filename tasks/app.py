@@ -10,5 +10,8 @@ from routeros.connection import quiet_librouteros_logger
 quiet_librouteros_logger()
 
 # tasks.worker holds the worker's signal handlers: listed here so every worker imports it.
-app = Celery("tasks", include=["tasks.monitor", "tasks.watch", "tasks.reconciler", "tasks.worker"])
+app = Celery(
+    "tasks",
+    include=["tasks.monitor", "tasks.watch", "tasks.reconciler", "tasks.alert_delivery", "tasks.worker"],
+)
 app.config_from_object("celeryconfig")

@@ -101,3 +101,21 @@ def serve(port: int, host: str = "0.0.0.0") -> None:
         log.error("worker metrics: cannot listen on port %d: %s", port, exc)
         return
     log.info("worker metrics on :%d/metrics", port)
+
+
+# Alert delivery (tasks/alert_delivery.py), counted in the worker that runs the `alerts` queue.
+ALERT_DELIVERIES = Counter(
+    "mtmon_worker_alert_deliveries_total",
+    "Webhook delivery attempts by outcome (delivered; failed: a retry is scheduled; dead: "
+    "ALERT_DELIVERY_MAX_AGE passed; skipped: the delivery was done, dead or being attempted elsewhere)",
+    ["outcome"],
+    registry=REGISTRY,
+)
+ALERT_DELIVERY_LAG = Histogram(
+    "mtmon_worker_alert_delivery_lag_seconds",
+    "From an alert event to its webhook's 2xx answer",
+    buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0),
+    registry=REGISTRY,
+)
+for _outcome in ("delivered", "failed", "dead", "skipped"):
+    ALERT_DELIVERIES.labels(_outcome)  # every outcome shows, at 0 until it happens

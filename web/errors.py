@@ -24,8 +24,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from models.errors import DuplicateCustomerError, InvalidFieldError
+from models.errors import DuplicateCustomerError, DuplicateNameError, InvalidFieldError
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
+from tasks.alert_delivery import DeliveryNotDead, DeliveryNotFound
 from tasks.semaphore import AlreadyMonitored
 from tasks.service.errors import (
     CapacityExceeded,
@@ -37,6 +38,7 @@ from tasks.service.errors import (
 )
 from tasks.service.ping import CustomerOffline, InvalidPingCount, RouterFailed, RouterUnreachable
 from web.queries.reports import ReportNotFound, SessionNotFound
+from web.queries.alerts import AlertRuleNotFound, WebhookNotFound
 from web.queries.router_view import RouterNotFound
 
 log = logging.getLogger(__name__)
@@ -201,6 +203,18 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
         "duplicate_customer",
         "another customer on the router has this username",
         extra=lambda exc: {"field": exc.field},
+    ),
+    DuplicateNameError: ErrorKind(
+        409, "duplicate_name", "another rule or webhook has this name", extra=lambda exc: {"field": exc.field}
+    ),
+    AlertRuleNotFound: ErrorKind(404, "alert_rule_not_found", "no alert rule with this id"),
+    WebhookNotFound: ErrorKind(404, "webhook_not_found", "no webhook with this id"),
+    DeliveryNotFound: ErrorKind(404, "delivery_not_found", "no webhook delivery with this id"),
+    DeliveryNotDead: ErrorKind(
+        409,
+        "delivery_not_dead",
+        "only a dead delivery can be retried by hand",
+        extra=lambda exc: {"delivery_state": exc.state},
     ),
     WrongToken: ErrorKind(
         401, "unauthorized", "the token is not API_TOKEN", message=lambda exc: "wrong token"

@@ -12,7 +12,17 @@ from typing import Any
 from sqlalchemy import String
 
 from models import Customer
-from models.enums import ActualState, CustomerStatus, ServiceType
+from models.alert_rule import PARAMS, SCOPE_MAX, SCOPE_PATTERN
+from models.enums import (
+    ActualState,
+    AlertEventType,
+    AlertKind,
+    CustomerStatus,
+    DeliveryState,
+    ServiceType,
+    WebhookFormat,
+)
+from models.webhook import SECRET_MAX, SECRET_MIN, URL_MAX, URL_PATTERN
 from models.session_report import VERDICTS
 from settings import TlsMode
 
@@ -188,6 +198,179 @@ _SESSION_FIELDS: dict[str, Schema] = {
     "upload_bps": nullable(INT),
 }
 
+# -- alerts (models/alert_rule.py, models/webhook.py, models/alert_delivery.py) -----------------
+
+
+def _param_schema(shape: Any) -> Schema:
+    if isinstance(shape, tuple):
+        return {"type": "string", "enum": list(shape)}
+    bound = "exclusiveMinimum" if shape.low_exclusive else "minimum"
+    words = (
+        f"must be {'above' if shape.low_exclusive else 'at least'} {shape.low:g} and at most {shape.high:g}"
+    )
+    return {
+        "type": "integer" if shape.integer else "number",
+        bound: shape.low if not shape.integer else int(shape.low),
+        "maximum": shape.high if not shape.integer else int(shape.high),
+        "description": words,
+    }
+
+
+def _params_schema(kind: AlertKind) -> Schema:
+    declared = PARAMS[kind]
+    schema = _obj(
+        {name: _param_schema(shape) for name, (shape, _) in declared.items()},
+        [name for name, (_, required) in declared.items() if required],
+    )
+    if kind is AlertKind.RTT:
+        schema["anyOf"] = [{"required": ["p95_ms"]}, {"required": ["loss_pct"]}]
+        schema["description"] = "p95_ms, loss_pct or both, and window_s"
+    return schema
+
+
+# Each kind's parameters, checked as `params` when the body names the kind; the data
+# layer checks them again against the stored kind (a PATCH may change either alone).
+_PARAMS_BY_KIND: list[Schema] = [
+    {
+        "if": {"properties": {"kind": {"const": kind.value}}, "required": ["kind"]},
+        "then": {"properties": {"params": _params_schema(kind)}},
+    }
+    for kind in AlertKind
+]
+
+_SCOPE: Schema = {
+    "type": "string",
+    "maxLength": SCOPE_MAX,
+    "pattern": SCOPE_PATTERN,
+    "description": "all, router:<router id>, package:<package id> or customer:<customer uuid>",
+}
+
+_RULE_WRITABLE: dict[str, Schema] = {
+    "name": {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 100,
+        "pattern": NOT_BLANK,
+        "description": "not blank",
+    },
+    "kind": {"type": "string", "enum": [k.value for k in AlertKind]},
+    "scope": _SCOPE,
+    "params": {"type": "object", "description": "the kind's parameters (README, Alerts)"},
+    "enabled": {"type": "boolean"},
+}
+
+_WEBHOOK_WRITABLE: dict[str, Schema] = {
+    "name": _RULE_WRITABLE["name"],
+    "url": {
+        "type": "string",
+        "maxLength": URL_MAX,
+        "pattern": URL_PATTERN,
+        "description": "an http:// or https:// URL with a host name or IPv4 address (no user name)",
+    },
+    "format": {"type": "string", "enum": [f.value for f in WebhookFormat]},
+    "secret": {
+        "type": "string",
+        "minLength": SECRET_MIN,
+        "maxLength": SECRET_MAX,
+        "writeOnly": True,
+        "description": "signs every delivery (X-Mtmon-Signature); never returned",
+    },
+    "enabled": {"type": "boolean"},
+}
+
+_ALERT_SCHEMAS: dict[str, Schema] = {
+    "AlertRule": _obj(
+        {
+            "id": INT,
+            **{k: v for k, v in _RULE_WRITABLE.items() if k != "params"},
+            "params": {"type": "object"},
+            "created_at": DATETIME,
+            "updated_at": DATETIME,
+        }
+    ),
+    "AlertRuleCreate": {**_obj(_RULE_WRITABLE, ["name", "kind", "params"]), "allOf": _PARAMS_BY_KIND},
+    "AlertRuleUpdate": {
+        **_obj(_RULE_WRITABLE, []),
+        "minProperties": 1,
+        "allOf": _PARAMS_BY_KIND,
+        # Kind and parameters change together, so the body alone says whether they fit.
+        "dependentRequired": {"kind": ["params"], "params": ["kind"]},
+    },
+    "AlertRuleList": _obj(
+        {"status": {"const": "ok"}, "rules": {"type": "array", "items": _ref("AlertRule")}}
+    ),
+    "AlertRuleReply": _obj({"status": {"const": "ok"}, "rule": _ref("AlertRule")}),
+    "AlertRuleWritten": _obj(
+        {
+            "status": {"const": "success"},
+            "message": {"type": "string", "enum": ["Alert rule created", "Alert rule updated"]},
+            "rule": _ref("AlertRule"),
+        }
+    ),
+    "AlertRuleDeleted": _obj(
+        {"status": {"const": "success"}, "message": {"const": "Alert rule deleted"}, "rule_id": INT}
+    ),
+    "Webhook": _obj(
+        {
+            "id": INT,
+            **{k: v for k, v in _WEBHOOK_WRITABLE.items() if k not in ("secret", "url")},
+            "url": TEXT,
+            "has_secret": {"type": "boolean"},
+            "created_at": DATETIME,
+            "updated_at": DATETIME,
+        }
+    ),
+    "WebhookCreate": _obj(_WEBHOOK_WRITABLE, ["name", "url", "secret"]),
+    "WebhookUpdate": {**_obj(_WEBHOOK_WRITABLE, []), "minProperties": 1},
+    "WebhookList": _obj({"status": {"const": "ok"}, "webhooks": {"type": "array", "items": _ref("Webhook")}}),
+    "WebhookReply": _obj({"status": {"const": "ok"}, "webhook": _ref("Webhook")}),
+    "WebhookWritten": _obj(
+        {
+            "status": {"const": "success"},
+            "message": {"type": "string", "enum": ["Webhook created", "Webhook updated"]},
+            "webhook": _ref("Webhook"),
+        }
+    ),
+    "WebhookDeleted": _obj(
+        {"status": {"const": "success"}, "message": {"const": "Webhook deleted"}, "webhook_id": INT}
+    ),
+    "WebhookDelivery": _obj(
+        {
+            "id": {**UUID, "description": "the Idempotency-Key of every attempt"},
+            "event_id": TEXT,
+            "event": {"type": "string", "enum": [e.value for e in AlertEventType]},
+            "webhook_id": INT,
+            "webhook_name": TEXT,
+            "state": {"type": "string", "enum": [s.value for s in DeliveryState]},
+            "attempts": INT,
+            "next_attempt_at": DATETIME,
+            "expires_at": {**DATETIME, "description": "a failed attempt after this makes the delivery dead"},
+            "last_error": nullable(TEXT),
+            "last_status": {**nullable(INT), "description": "the receiver's last HTTP status"},
+            "delivered_at": nullable(DATETIME),
+            "dead_at": nullable(DATETIME),
+            "created_at": DATETIME,
+            "payload": {"type": "object", "description": "the alert event (README, Webhooks)"},
+        }
+    ),
+    "WebhookDeliveryList": _obj(
+        {
+            "status": {"const": "ok"},
+            "deliveries": {"type": "array", "items": _ref("WebhookDelivery")},
+            "total": INT,
+            "limit": INT,
+            "offset": INT,
+        }
+    ),
+    "WebhookDeliveryRetried": _obj(
+        {
+            "status": {"const": "success"},
+            "message": {"const": "Delivery queued"},
+            "delivery": _ref("WebhookDelivery"),
+        }
+    ),
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj(
         {
@@ -203,6 +386,7 @@ SCHEMAS: dict[str, Schema] = {
             "retry_after": INT,
             "router_id": TEXT,
             "router_name": TEXT,
+            "delivery_state": TEXT,
         },
         ["status", "code", "message"],
     ),
@@ -575,4 +759,5 @@ SCHEMAS: dict[str, Schema] = {
             "offset": INT,
         }
     ),
+    **_ALERT_SCHEMAS,
 }

@@ -26,7 +26,7 @@ COMPOSE = ROOT / "docker" / "compose.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 RUNTIME_LOCK = "requirements/runtime.lock"
 DEV_LOCK = ROOT / "requirements" / "dev.lock"
-APP_SERVICES = {"migrate", "web", "worker", "control", "beat", "flower", "simulator", "seed"}
+APP_SERVICES = {"migrate", "web", "worker", "control", "alerts", "beat", "flower", "simulator", "seed"}
 
 
 def _dockerfile_copies() -> list[str]:

@@ -23,7 +23,17 @@ from models.migrate import downgrade, upgrade
 
 REPO = Path(__file__).resolve().parents[2]
 ALEMBIC = str(Path(sys.executable).with_name("alembic"))
-TABLES = {"customers", "routers", "packages", "monitor_sessions", "session_reports", "alembic_version"}
+TABLES = {
+    "customers",
+    "routers",
+    "packages",
+    "monitor_sessions",
+    "session_reports",
+    "alert_rules",
+    "webhooks",
+    "alert_deliveries",
+    "alembic_version",
+}
 
 
 def _run_alembic(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -91,7 +101,16 @@ def test_migrations_postgresql_upgrade_builds_types_tables_indexes_and_triggers(
                 )
             )
             assert triggers == {
-                f"update_{t}_updated_at" for t in ("customers", "routers", "packages", "monitor_sessions")
+                f"update_{t}_updated_at"
+                for t in (
+                    "customers",
+                    "routers",
+                    "packages",
+                    "monitor_sessions",
+                    "alert_rules",
+                    "webhooks",
+                    "alert_deliveries",
+                )
             }
     finally:
         engine.dispose()
@@ -286,7 +305,7 @@ def test_migrations_cli_from_repo_root_takes_url_from_database_url(tmp_path: Pat
     result = _run_alembic("upgrade", "head", env=env)
     assert result.returncode == 0, result.stderr
     current = _run_alembic("current", env=env)
-    assert "0006 (head)" in current.stdout
+    assert "0007 (head)" in current.stdout
     back = _run_alembic("downgrade", "base", env=env)
     assert back.returncode == 0, back.stderr
 

@@ -29,12 +29,24 @@ def test_celeryconfig_monitor_task_acks_early_and_ignores_result() -> None:
 def test_celeryconfig_routes_monitor_and_reconciler_to_their_queues() -> None:
     from tasks import app
 
-    assert {q.name for q in app.conf.task_queues} == {"monitors", "default"}
+    assert {q.name for q in app.conf.task_queues} == {"monitors", "default", "alerts"}
     assert app.amqp.router.route({}, "tasks.monitor.monitor")["queue"].name == "monitors"
     assert app.amqp.router.route({}, "tasks.reconciler.reconcile")["queue"].name == "default"
     schedule = app.conf.beat_schedule["reconcile-monitors"]
     assert schedule["task"] == "tasks.reconciler.reconcile"
     assert schedule["options"]["queue"] == "default"
+
+
+def test_celeryconfig_alert_delivery_on_its_own_queue_acks_late() -> None:
+    from tasks import app
+
+    app.loader.import_default_modules()
+    deliver = app.tasks["tasks.alert_delivery.deliver"]
+    # A killed worker must leave the message in the broker: the row dedupes a second run.
+    assert deliver.acks_late is True
+    assert app.amqp.router.route({}, "tasks.alert_delivery.deliver")["queue"].name == "alerts"
+    assert app.amqp.router.route({}, "tasks.alert_delivery.sweep")["queue"].name == "alerts"
+    assert app.conf.beat_schedule["sweep-alert-deliveries"]["options"]["queue"] == "alerts"
 
 
 def test_celeryconfig_no_prefetch_and_events_for_flower() -> None:

@@ -18,7 +18,7 @@ from starlette.testclient import TestClient
 from harness.pg import migrated_schema
 from harness.redis_server import PrivateRedis
 from models import Customer
-from models.errors import DuplicateCustomerError, InvalidFieldError
+from models.errors import DuplicateCustomerError, DuplicateNameError, InvalidFieldError
 from models.resolution import (
     CustomerNotActive,
     CustomerNotFound,
@@ -28,6 +28,7 @@ from models.resolution import (
 )
 from routeros import LoginError, UnreachableError
 from settings import load_settings
+from tasks.alert_delivery import DeliveryNotDead, DeliveryNotFound
 from tasks.semaphore import AlreadyMonitored
 from tasks.service.errors import (
     CapacityExceeded,
@@ -53,6 +54,7 @@ from web.errors import (
     response_for,
 )
 from web.queries.reports import ReportNotFound, SessionNotFound
+from web.queries.alerts import AlertRuleNotFound, WebhookNotFound
 from web.queries.router_view import RouterNotFound
 
 CID = uuid.UUID("0b9e2a8e-33c5-4b5e-9d1e-6f5b6c1d2e3f")
@@ -102,6 +104,11 @@ CASES: list[tuple[BaseException, int, str]] = [
     (CustomerOffline(CID, "budi", "no PPPoE session for 'budi'"), 409, "customer_offline"),
     (RouterUnreachable("r1", UnreachableError("r1: connection refused")), 503, "router_unreachable"),
     (RouterFailed("r1", LoginError("invalid user name or password (6)")), 502, "router_error"),
+    (DuplicateNameError("webhook", "chat"), 409, "duplicate_name"),
+    (AlertRuleNotFound(7), 404, "alert_rule_not_found"),
+    (WebhookNotFound(7), 404, "webhook_not_found"),
+    (DeliveryNotFound(str(CID)), 404, "delivery_not_found"),
+    (DeliveryNotDead(str(CID), "delivered"), 409, "delivery_not_dead"),
 ]
 
 

@@ -82,7 +82,8 @@ def valid_requests_accepted(
         return True  # a well-formed token that is not API_TOKEN: only the server knows it
     body = response.json()
     stored_state = status == 422 and (
-        body.get("field") == "package_id" or body.get("code") == "customer_not_monitorable"
+        # a package, or an alert rule's scope, that names no stored row
+        body.get("field") in ("package_id", "scope") or body.get("code") == "customer_not_monitorable"
     )
     assert stored_state, f"a schema-valid request was refused: {case.operation.label} -> {status} {body}"
     return True

@@ -3,7 +3,20 @@
 from __future__ import annotations
 
 from web.declare import Endpoint
-from web.routes import customers, docs, health, metrics, monitor, ping, reports, routers, session, traffic
+from web.routes import (
+    alert_rules,
+    customers,
+    docs,
+    health,
+    metrics,
+    monitor,
+    ping,
+    reports,
+    routers,
+    session,
+    traffic,
+    webhooks,
+)
 
 
 def endpoints() -> list[Endpoint]:
@@ -18,5 +31,7 @@ def endpoints() -> list[Endpoint]:
         *health.ENDPOINTS,
         *session.ENDPOINTS,
         *metrics.ENDPOINTS,
+        *alert_rules.ENDPOINTS,
+        *webhooks.ENDPOINTS,
     ]
     return [*rest, docs.endpoint(rest)]
