@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping check-services clean
 
 DEV_LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -78,6 +78,10 @@ bench-queues: $(STAMP) check-services
 ## bench-router: the router watch on one router of 2,000 PPPoE + 500 queue customers (commands/s, CPU, memory, last reply -> top frame on /ws) beside one monitor per customer
 bench-router: $(STAMP) check-services
 	$(BIN)/python -m bench.router
+
+## bench-ping: K=1,000 monitors with the router-side ping off, then on (worker CPU, router -> WebSocket p99), and stop -> session report (BENCH_PING_SIZE)
+bench-ping: $(STAMP) check-services
+	$(BIN)/python -m bench.ping
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache var *.egg-info

@@ -59,6 +59,8 @@ BASE_ENV = {
     # The per-customer benches measure monitors alone (their figures stay comparable with
     # earlier runs); bench/router.py turns the watch on where it measures it.
     "ROUTER_WATCH": "false",
+    # Likewise the monitors' router-side ping: bench/ping.py measures it against this.
+    "MONITOR_PING": "false",
     "API_TOKEN": API_TOKEN,
     "LOG_LEVEL": "INFO",
     "ENV_FILE": "/nonexistent/.env",

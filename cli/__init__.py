@@ -185,6 +185,8 @@ def _ping_count(text: str) -> int:
     if not 1 <= value <= service.MAX_PING_COUNT:
         raise argparse.ArgumentTypeError(f"must be between 1 and {service.MAX_PING_COUNT}, got {value}")
     return value
+
+
 def _mbps(bps: int | None) -> str:
     return "-" if bps is None else f"{bps / 1e6:.2f}"
 

@@ -123,6 +123,7 @@ class LocalBackend:
 
     def ping(self, customer_id: str, count: int) -> dict[str, Any]:
         return service.ping(customer_id, count)
+
     def sessions(self, customer_id: str, limit: int) -> dict[str, Any]:
         with sessions.db() as s:
             items, total = report_queries.list_reports(s, uuid.UUID(customer_id), limit=limit)
@@ -215,6 +216,7 @@ class ApiBackend:
     def ping(self, customer_id: str, count: int) -> dict[str, Any]:
         # The answer takes about `count` seconds: wait that long and a little more.
         return self._call("GET", f"/api/customers/{customer_id}/ping", wait=count + 15.0, count=count)
+
     def sessions(self, customer_id: str, limit: int) -> dict[str, Any]:
         return self._call("GET", f"/api/customers/{customer_id}/sessions", limit=limit)
 

@@ -37,8 +37,8 @@ from tasks.service.errors import (
     StorageFull,
 )
 from tasks.service.ping import CustomerOffline, InvalidPingCount, RouterFailed, RouterUnreachable
-from web.queries.reports import ReportNotFound, SessionNotFound
 from web.queries.alerts import AlertRuleNotFound, WebhookNotFound
+from web.queries.reports import ReportNotFound, SessionNotFound
 from web.queries.router_view import RouterNotFound
 
 log = logging.getLogger(__name__)

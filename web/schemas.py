@@ -22,8 +22,8 @@ from models.enums import (
     ServiceType,
     WebhookFormat,
 )
-from models.webhook import SECRET_MAX, SECRET_MIN, URL_MAX, URL_PATTERN
 from models.session_report import VERDICTS
+from models.webhook import SECRET_MAX, SECRET_MIN, URL_MAX, URL_PATTERN
 from settings import TlsMode
 
 Schema = dict[str, Any]

@@ -53,8 +53,8 @@ from web.errors import (
     WrongToken,
     response_for,
 )
-from web.queries.reports import ReportNotFound, SessionNotFound
 from web.queries.alerts import AlertRuleNotFound, WebhookNotFound
+from web.queries.reports import ReportNotFound, SessionNotFound
 from web.queries.router_view import RouterNotFound
 
 CID = uuid.UUID("0b9e2a8e-33c5-4b5e-9d1e-6f5b6c1d2e3f")
