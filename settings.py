@@ -270,6 +270,8 @@ _OUR_PREFIXES = (
     "STREAM_",
     "AUTH_",
     "ALERT_",
+    "PING_",
+    "DIAG_",
 )
 
 

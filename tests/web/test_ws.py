@@ -335,7 +335,12 @@ async def test_ws_accepts_header_subprotocol_cookie_and_allowed_origins(locked_s
 def test_ws_rest_needs_the_token_and_logout_forgets_the_session(locked_server: Uvicorn) -> None:
     with httpx.Client(base_url=locked_server.url) as http:
         assert http.get("/health").status_code == 200  # public
-        assert http.get("/api/session").json() == {"status": "ok", "auth": "enabled", "authenticated": False}
+        assert http.get("/api/session").json() == {
+            "status": "ok",
+            "auth": "enabled",
+            "authenticated": False,
+            "diagnosis": {"rtt_rise_ms": 30, "min_probes": 5},  # the dashboard's verdict thresholds
+        }
         denied = http.get("/api/monitor/status")
         assert denied.status_code == 401 and denied.json()["code"] == "unauthorized"
         assert denied.headers["www-authenticate"].startswith("Bearer")
