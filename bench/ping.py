@@ -8,8 +8,9 @@ stays within 20 ms; a session's report is in PostgreSQL within 2 s of its stop.
 The deployment is bench/stack.py's (one simulator, ONE monitors worker for K). The
 same K customers run twice through bench/engine.py's whole sequence (burst start,
 steady window, probes, storm, burst stop): first with MONITOR_PING=false, then with
-MONITOR_PING=true (each run's worker is started with it). The steady window also counts
-the latency entries the monitors wrote (one per probe reply: about K a second).
+MONITOR_PING=true (each run's worker is started with it). The run also counts the
+latency entries the monitors wrote (one per probe reply: about K a second; the median
+second is shown).
 Then BENCH_REPORT_PROBES (20) monitors, one at a time: start, wait for a few
 samples, stop through the REST API, and time the REST call -> the session's row in
 `session_reports`.
@@ -21,8 +22,10 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,22 +57,50 @@ class PingRow:
     notes: list[str] = field(default_factory=list)
 
 
-def _latency_entries(stack: Stack, since_ms: int, until_ms: int) -> int:
-    from tasks.keys import COMBINED_STREAM
+class LatencyCounter:
+    """Counts the latency entries of the combined stream per second while a run goes on
+    (the run clears its streams at the end, so they are read as they come)."""
 
-    count, cursor = 0, f"{since_ms}"
-    while True:
-        batch: Any = stack.redis.xrange(COMBINED_STREAM, min=cursor, max=until_ms, count=5000)
-        count += sum(1 for _, fields in batch if fields.get(b"type") == b"latency")
-        if len(batch) < 5000:
-            return count
-        cursor = "(" + batch[-1][0].decode()
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.per_second: Counter[int] = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, name="latency-counter", daemon=True)
+
+    def __enter__(self) -> LatencyCounter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _poll(self) -> None:
+        from tasks.keys import COMBINED_STREAM
+
+        last: Any = self.stack.redis.xrevrange(COMBINED_STREAM, count=1)
+        cursor = last[0][0].decode() if last else "0-0"
+        while not self._stop.wait(0.5):
+            while True:
+                batch: Any = self.stack.redis.xrange(COMBINED_STREAM, min=f"({cursor}", count=5000)
+                for entry_id, fields in batch:
+                    if fields.get(b"type") == b"latency":
+                        self.per_second[int(entry_id.split(b"-")[0]) // 1000] += 1
+                if batch:
+                    cursor = batch[-1][0].decode()
+                if len(batch) < 5000:
+                    break
+
+    def median_rate(self) -> float:
+        """The median second's count over the seconds that had any: the steady rate."""
+        counts = sorted(self.per_second.values())
+        return float(counts[len(counts) // 2]) if counts else 0.0
 
 
 def run_engine(stack: Stack, bench: EngineBench, ping: str) -> PingRow:
     stack.env["MONITOR_PING"] = ping  # the monitors worker of this run starts with it
-    t0 = time.time()
-    row = bench.run(SIZE, 1)
+    with LatencyCounter(stack) as latency:
+        row = bench.run(SIZE, 1)
     out = PingRow(
         ping=ping,
         monitors=SIZE,
@@ -84,12 +115,8 @@ def run_engine(stack: Stack, bench: EngineBench, ping: str) -> PingRow:
         lost=row.lost,
         engine=row,
         notes=list(row.notes),
+        latency_entries_per_s=latency.median_rate(),
     )
-    # The combined stream keeps the run's entries until the next run clears it; count the
-    # latency entries of the steady window (the middle of the run, BENCH_SECONDS long).
-    if row.window_s:
-        entries = _latency_entries(stack, int(t0 * 1000), int(time.time() * 1000))
-        out.latency_entries_per_s = round(entries / max(1.0, time.time() - t0), 1)
     return out
 
 

@@ -42,9 +42,9 @@ from models.session_report import DIRECTION_FIELDS, DIRECTIONS, RTT_FIELDS
 from settings import Settings, get_settings
 from tasks.keys import customer_stream
 from tasks.lifecycle import started_reason
+from tasks.message import LATENCY, TRAFFIC
 from tasks.timestamps import rfc3339
 
-LATENCY = "latency"  # tasks/message.py's latency entries (CONTRACT: type "latency")
 SATURATED = "saturated by own traffic"
 LOSS_WITHOUT_LOAD = "loss without load"
 AT_PLAN = 0.9
@@ -203,7 +203,7 @@ class SessionReport:
                         self.identity[name] = _int(value)
                     else:
                         self.identity[name] = _text(value)
-            if kind == "traffic":
+            if kind == TRAFFIC:
                 self._sample(entry)
             else:
                 self._probe(entry)

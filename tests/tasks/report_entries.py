@@ -1,15 +1,16 @@
-"""Entries for a session report, as a monitor would publish them: traffic samples from
-tasks/message.py's builders, and latency entries written by hand per CONTRACT19 (the
-builder of those is another module's), flat str -> str like every stream entry."""
+"""Entries for a session report, as a monitor would publish them, built by
+tasks/message.py: traffic samples, `started` and latency entries, flat str -> str like
+every stream entry."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from datetime import UTC, datetime
 
-from tasks.message import CustomerMeta, Rates, status_entry, traffic_entry
+from tasks.message import CustomerMeta, Rates, latency_entry, status_entry, traffic_entry
 
+WHEN = datetime(2026, 12, 14, 10, 0, tzinfo=UTC)
 SESSION = "6f1c8a36-0000-4000-8000-000000000001"
 PLANNED = CustomerMeta(
     customer_id="c2a7e5d4-0000-4000-8000-000000000002",
@@ -56,25 +57,18 @@ def probe(
     session_id: str = SESSION,
     fence: int = 1,
 ) -> dict[str, str]:
-    """One latency entry as CONTRACT19 fixes its fields (no `seq`)."""
-    fields: dict[str, Any] = {
-        "type": "latency",
-        "customer_id": meta.customer_id,
-        "customer_name": meta.customer_name,
-        "username": meta.username,
-        "service_type": meta.service_type,
-        "interface": meta.interface,
-        "router": meta.router,
-        "session_id": session_id,
-        "fence": fence,
-        "timestamp": "2026-12-14T10:00:00.000Z",
-        "address": "10.0.0.2",
-        "ping_seq": ping_seq,
-        "rtt_ms": "" if rtt_ms is None else f"{rtt_ms:.3f}",
-        "status": status or "",
-        "loss_pct": "0.00",
-    }
-    return {k: str(v) for k, v in fields.items()}
+    """One latency entry (no `seq`), built by tasks.message."""
+    return latency_entry(
+        meta,
+        address="10.0.0.2",
+        ping_seq=ping_seq,
+        rtt_ms=rtt_ms,
+        status=status,
+        loss_pct=0.0,
+        session_id=session_id,
+        fence=fence,
+        timestamp=WHEN,
+    )
 
 
 def nearest_rank(values: Sequence[float], p: float) -> float:
