@@ -151,3 +151,11 @@ def session_ping(session_id: object) -> str:
     """A session started with ping=false: "off" (absent: the MONITOR_PING default). Read
     by every attempt of the session, so a restart keeps the start's choice."""
     return f"{PREFIX}:monitor:session:{session_id}:ping"
+
+
+# -- alerts (tasks/alerts.py) ---------------------------------------------------------------------
+
+# Every alert event (alert_firing, alert_resolved, alert_acknowledged), MAXLEN ~
+# ALERTS_STREAM_MAXLEN: the dashboard's `/ws?types=alerts` reads it, resuming by id.
+ALERTS_STREAM = f"{PREFIX}:alerts:stream"
+ALERTS_STREAM_MAXLEN = 10_000

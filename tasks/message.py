@@ -63,7 +63,12 @@ ROUTER_TYPES = (TOP, *SESSION_TYPES)
 # The monitor's ping: one entry per probe reply. Like the router types, sent only to
 # clients that ask for it (the name `ping` is the WebSocket's keep-alive frame).
 LATENCY = "latency"
-MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES, LATENCY)
+# Alert events (tasks/alerts.py), on their own stream (keys.ALERTS_STREAM).
+ALERT_FIRING = "alert_firing"
+ALERT_RESOLVED = "alert_resolved"
+ALERT_ACKNOWLEDGED = "alert_acknowledged"
+ALERT_TYPES = (ALERT_FIRING, ALERT_RESOLVED, ALERT_ACKNOWLEDGED)
+MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES, LATENCY, *ALERT_TYPES)
 # What the `started` event's `ping` field says about the monitor's ping.
 PING_ON = "on"
 PING_OFF = "off"  # MONITOR_PING false, or ping=false at the start
@@ -88,9 +93,12 @@ INT_FIELDS = frozenset(
         "cycle_ms",
         "uptime_s",
         "ping_seq",
+        "rule_id",
     }
 )
-FLOAT_FIELDS = frozenset({"download_utilization", "upload_utilization", "loss_pct", "rtt_ms"})
+FLOAT_FIELDS = frozenset(
+    {"download_utilization", "upload_utilization", "loss_pct", "rtt_ms", "value", "threshold"}
+)
 # Floats written with up to three decimals (milliseconds to the microsecond), not two.
 MILLI_FIELDS = frozenset({"rtt_ms"})
 # Written as JSON text, read back as JSON (the top frame's list of customers).
@@ -114,6 +122,14 @@ NULLABLE_FIELDS = frozenset(
         "rtt_ms",
         "status",
         "loss_pct",
+        # alert events: a router subject has no customer; only some events have these
+        "customer_id",
+        "customer_name",
+        "username",
+        "value",
+        "threshold",
+        "resolved_at",
+        "acknowledged_by",
     }
 )
 
