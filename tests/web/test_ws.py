@@ -459,7 +459,9 @@ async def test_ws_top_frames_and_session_events_by_router_only_when_asked(
     assert await _refused(ws_url(open_server, "router=ws-r1")) == 400  # router= without its types
 
 
-async def test_ws_alert_events_only_when_asked_and_resumed_by_id(engine: Engine, open_server: Uvicorn) -> None:
+async def test_ws_alert_events_only_when_asked_and_resumed_by_id(
+    engine: Engine, open_server: Uvicorn
+) -> None:
     customer, other = str(uuid.uuid4()), str(uuid.uuid4())
     alerts, producer = AlertProducer(engine.redis), Producer(engine.redis)
     async with (
