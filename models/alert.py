@@ -69,6 +69,5 @@ class Alert(Timestamps, Base):
 
     def __repr__(self) -> str:
         return (
-            f"Alert(id={self.id!r}, rule_id={self.rule_id!r}, subject={self.subject!r}, "
-            f"state={self.state!r})"
+            f"Alert(id={self.id!r}, rule_id={self.rule_id!r}, subject={self.subject!r}, state={self.state!r})"
         )

@@ -49,9 +49,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["customer_id"], ["customers.id"], ondelete="CASCADE", name="fk_alerts_customer_id_customers"
         ),
-        sa.CheckConstraint(
-            f"state IN ({', '.join(repr(s) for s in STATES)})", name="ck_alerts_alert_state"
-        ),
+        sa.CheckConstraint(f"state IN ({', '.join(repr(s) for s in STATES)})", name="ck_alerts_alert_state"),
     )
     # THE guarantee: one open alert per rule and subject.
     op.create_index(
