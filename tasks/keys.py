@@ -159,3 +159,11 @@ def session_ping(session_id: object) -> str:
 # ALERTS_STREAM_MAXLEN: the dashboard's `/ws?types=alerts` reads it, resuming by id.
 ALERTS_STREAM = f"{PREFIX}:alerts:stream"
 ALERTS_STREAM_MAXLEN = 10_000
+
+
+def alert_timers(scope: object) -> str:
+    """An evaluator's pending "condition since" timers (hash: "<rule id>|<subject>" ->
+    JSON), so a restarted watch (on any worker) or the next reconcile pass goes on
+    counting where the last one stopped. `scope`: "router:<id>" for a router watch,
+    "reconciler" for the watch_offline rules, "customer:<id>" for a monitor's rtt rules."""
+    return f"{PREFIX}:alerts:timers:{scope}"

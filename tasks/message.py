@@ -535,6 +535,58 @@ def session_entry(
     return _encode(fields)
 
 
+# -- alert events ------------------------------------------------------------------------------
+
+
+def alert_entry(
+    kind: str,
+    *,
+    alert_id: str,
+    rule_id: int,
+    rule_name: str,
+    rule_kind: str,
+    subject: str,
+    customer_id: str | None,
+    customer_name: str | None,
+    username: str | None,
+    router: str,
+    summary: str,
+    value: float | None,
+    threshold: float | None,
+    started_at: str,
+    resolved_at: str | None = None,
+    acknowledged_by: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    """An alert firing, resolving or being acknowledged (README, Alerts). `started_at`,
+    `resolved_at`: RFC 3339 text of the alert row's times."""
+    if kind not in ALERT_TYPES:
+        raise MessageError(f"type: {kind!r} is not one of {', '.join(ALERT_TYPES)}")
+    for name, number in (("value", value), ("threshold", threshold)):
+        if number is not None and not math.isfinite(number):
+            raise MessageError(f"{name}: must be a finite number, got {number!r}")
+    fields: dict[str, Any] = {
+        "type": kind,
+        "alert_id": alert_id,
+        "rule_id": int(rule_id),
+        "rule_name": rule_name,
+        "kind": rule_kind,
+        "subject": subject,
+        "customer_id": customer_id,
+        "customer_name": customer_name,
+        "username": username,
+        "router": router,
+        "summary": summary,
+        "value": value,
+        "threshold": threshold,
+        "started_at": started_at,
+        "resolved_at": resolved_at,
+        "acknowledged_by": acknowledged_by,
+        "timestamp": rfc3339(timestamp),
+    }
+    return _encode(fields)
+
+
 def decode_entry(stream_id: str | bytes, fields: Mapping[Any, Any]) -> dict[str, Any]:
     """Stream entry -> JSON-ready dict: `id` first, ints as ints, "" nullables as None.
 
