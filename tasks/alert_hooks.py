@@ -102,6 +102,7 @@ class Alerting:
         self._jobs: deque[tuple[Transition, Owner | None]] = deque()
         self._timers: dict[str, tuple[str, Owner]] = {}  # key -> (JSON, owner)
         self._refresh_at = 0.0
+        self._closed = False
         self._thread = threading.Thread(target=self._run, name="alert-writer", daemon=True)
         self._thread.start()
 
@@ -138,6 +139,13 @@ class Alerting:
             return {}
         return data if isinstance(data, dict) else {}
 
+    def close(self) -> None:
+        """Stop the thread (tests; a worker's lives as long as the process)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join(timeout=5.0)
+
     def pending(self) -> int:
         with self._lock:
             return len(self._jobs)
@@ -149,8 +157,10 @@ class Alerting:
         while True:
             with self._cond:
                 wait = self._refresh_at - time.monotonic()
-                if not self._jobs and not self._timers and wait > 0:
+                if not self._jobs and not self._timers and wait > 0 and not self._closed:
                     self._cond.wait(timeout=wait)
+                if self._closed:
+                    return
                 job = self._jobs[0] if self._jobs else None
                 timers, self._timers = self._timers, {}
             try:
