@@ -94,7 +94,7 @@ def test_dashboard_alerts_live_badge_acknowledge_resolve_and_links(
     wait_for(lambda: snapshot(page)["feed"]["state"] == "live", 15.0, what="the feed live", step=0.2)
     assert "alerts" in snapshot(page)["feed"]["url"]
     assert badge(page) == ("0 open alerts", "pill alerts-none")
-    assert page.locator("#alerts-note").inner_text() == "No open alert."
+    page.locator("#alerts-note", has_text="No open alert.").wait_for(timeout=5_000)
 
     # A customer's alert appears live, from the feed, and the badge counts it.
     summary = f"{customer['name']}: download at 97 % of plan for 10 min"
@@ -161,8 +161,15 @@ def test_dashboard_alerts_live_badge_acknowledge_resolve_and_links(
         step=0.1,
     )
     assert [a["id"] for a in alerts_view(page)["resolved"]] == [alert_id]
-    assert page.locator("#alert-list li").count() == 1
-    assert page.locator("#alert-resolved li").count() == 1
+    # Drawn in the next animation frame: the lists follow the model.
+    wait_for(
+        lambda: (
+            (page.locator("#alert-list li").count(), page.locator("#alert-resolved li").count()) == (1, 1)
+        ),
+        5.0,
+        what="the lists drawn",
+        step=0.1,
+    )
     assert (
         item(page, alert_id).locator(".alert-who").inner_text().startswith("Acknowledged by api, resolved at")
     )
