@@ -215,8 +215,9 @@ class RouterProducer:
 
 
 class AlertProducer:
-    """Alert events written to the alerts stream as CONTRACT's entries (tasks/alerts.py
-    writes them for real), for relay and WebSocket tests that need exact ones at once."""
+    """Alert events written to the alerts stream as tasks/alerts.py writes them
+    (tasks.message.alert_entry), for relay and WebSocket tests that need exact ones at
+    once (or at a chosen id), without an alert row behind them."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.client = client
@@ -231,27 +232,26 @@ class AlertProducer:
         entry_id: str = "*",
     ) -> str:
         from tasks import keys
+        from tasks.message import alert_entry
         from tasks.timestamps import rfc3339
 
-        subject = f"customer:{customer_id}" if customer_id else f"router:{router}"
-        fields = {
-            "type": kind,
-            "alert_id": alert_id,
-            "rule_id": "1",
-            "rule_name": "At plan",
-            "kind": "utilization",
-            "subject": subject,
-            "customer_id": customer_id or "",
-            "customer_name": "Alice" if customer_id else "",
-            "username": "alice" if customer_id else "",
-            "router": router,
-            "summary": "Alice: download at 97 % of plan for 10 min",
-            "value": "97.30",
-            "threshold": "95.00",
-            "started_at": rfc3339(),
-            "resolved_at": rfc3339() if kind == "alert_resolved" else "",
-            "acknowledged_by": "api" if kind == "alert_acknowledged" else "",
-            "timestamp": rfc3339(),
-        }
-        new_id = self.client.xadd(keys.ALERTS_STREAM, fields, id=entry_id)  # type: ignore[arg-type]
+        entry = alert_entry(
+            kind,
+            alert_id=alert_id,
+            rule_id=1,
+            rule_name="At plan",
+            rule_kind="utilization",
+            subject=f"customer:{customer_id}" if customer_id else f"router:{router}",
+            customer_id=customer_id,
+            customer_name="Alice" if customer_id else None,
+            username="alice" if customer_id else None,
+            router=router,
+            summary="Alice: download at 97 % of plan for 10 min",
+            value=97.3,
+            threshold=95.0,
+            started_at=rfc3339(),
+            resolved_at=rfc3339() if kind == "alert_resolved" else None,
+            acknowledged_by="api" if kind == "alert_acknowledged" else None,
+        )
+        new_id = self.client.xadd(keys.ALERTS_STREAM, entry, id=entry_id)  # type: ignore[arg-type]
         return new_id.decode() if isinstance(new_id, bytes) else str(new_id)
