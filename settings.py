@@ -340,6 +340,10 @@ class Settings:
     # Line diagnosis (session reports, tasks/report.py; the dashboard's verdict uses the same).
     diag_rtt_rise_ms: int = setting("DIAG_RTT_RISE_MS", _number(int, 1), "30")
     diag_min_probes: int = setting("DIAG_MIN_PROBES", _number(int, 1), "5")
+    # Alerts: evaluation (README "Alerts"; tasks/alert_eval.py, tasks/alert_hooks.py).
+    alerts: bool = setting("ALERTS", _parse_bool, "true")
+    alert_rules_refresh: float = setting("ALERT_RULES_REFRESH", _number(float, 0.5), "10")
+    alert_resolve_s: float = setting("ALERT_RESOLVE_S", _number(float, 0.0), "30")
     # Alerts: webhook delivery (README "Alerts"; tasks/alert_delivery.py).
     alert_delivery_max_age: float = setting("ALERT_DELIVERY_MAX_AGE", _number(float, 1.0), "86400")
     alert_delivery_initial_delay: float = setting("ALERT_DELIVERY_INITIAL_DELAY", _number(float, 0.1), "10")

@@ -5,6 +5,7 @@ Imports settings only (never routeros, tasks or web); the import command in
 models.importer is the one module that also talks to a router.
 """
 
+from models.alert import Alert
 from models.alert_delivery import AlertDelivery
 from models.alert_rule import AlertRule
 from models.base import Base
@@ -18,6 +19,7 @@ from models.session_report import SessionReport
 from models.webhook import Webhook
 
 __all__ = [
+    "Alert",
     "AlertDelivery",
     "AlertRule",
     "ActualState",

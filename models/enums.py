@@ -10,6 +10,7 @@ __all__ = [
     "ActualState",
     "AlertEventType",
     "AlertKind",
+    "AlertState",
     "CustomerStatus",
     "DeliveryState",
     "DesiredState",
@@ -81,3 +82,10 @@ class AlertEventType(StrEnum):
     FIRING = "alert_firing"
     RESOLVED = "alert_resolved"
     ACKNOWLEDGED = "alert_acknowledged"
+
+
+class AlertState(StrEnum):
+    """An alert's state (revision 0008): open while firing, closed once resolved."""
+
+    FIRING = "firing"
+    RESOLVED = "resolved"

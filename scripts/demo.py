@@ -28,6 +28,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,19 @@ ROUTER_ID = "mikrotik-001"
 # to "saturated by own traffic" (README, Quick start).
 SIM_SEED, SIM_PPPOE, SIM_HOTSPOT, SIM_STATIC = 1, 40, 5, 5
 SATURATE_SECONDS, SATURATE_EVERY = 40, 120
+# The demo's one enabled alert rule: the saturated customer at 90 % of plan for 20 s
+# fires within each saturation (README, Alerts); the shipped rules stay disabled.
+DEMO_RULE_FOR_S, DEMO_RULE_PCT = 20, 90
+
+
+def demo_rule(customer_id: str, username: str) -> dict[str, Any]:
+    return {
+        "name": f"Demo: {username} at {DEMO_RULE_PCT}% of plan (download) for {DEMO_RULE_FOR_S} s",
+        "kind": "utilization",
+        "scope": f"customer:{customer_id}",
+        "params": {"direction": "download", "threshold_pct": DEMO_RULE_PCT, "for_s": DEMO_RULE_FOR_S},
+        "enabled": True,
+    }
 
 
 def saturated_customer() -> str:
@@ -261,14 +275,17 @@ class Demo:
 
     # -- monitors -----------------------------------------------------------------------
 
-    def api(self, base: str, method: str, path: str) -> dict[str, Any]:
-        request = urllib.request.Request(f"{base}{path}", method=method)
+    def api(self, base: str, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        data = None if body is None else json.dumps(body).encode("utf-8")
+        request = urllib.request.Request(f"{base}{path}", data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         token = self.env.get("API_TOKEN")
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         with urllib.request.urlopen(request, timeout=15) as response:
-            body: dict[str, Any] = json.loads(response.read())
-            return body
+            answer: dict[str, Any] = json.loads(response.read())
+            return answer
 
     def start_monitors(self, base: str) -> None:
         wanted = int(self.env.get("DEMO_MONITORS", "6"))
@@ -290,6 +307,22 @@ class Demo:
                 print(f"  could not start {customer['username']}: {exc}")
         names = ", ".join(c["username"] for c in picked)
         print(f"Monitoring {len(self.started)} customers: {names}")
+        if self.saturated and picked and picked[0]["username"] == self.saturated:
+            self.alert_rule(base, picked[0])
+
+    def alert_rule(self, base: str, customer: dict[str, Any]) -> None:
+        """Enable the demo's rule (once: a database that outlives the demo keeps it)."""
+        rule = demo_rule(customer["id"], customer["username"])
+        try:
+            self.api(base, "POST", "/api/alert-rules", rule)
+        except urllib.error.HTTPError as exc:
+            if exc.code != 409:  # 409: the rule is there from an earlier run
+                print(f"  could not create the demo alert rule: {exc}")
+                return
+        except OSError as exc:
+            print(f"  could not create the demo alert rule: {exc}")
+            return
+        print(f"Alert rule enabled: {rule['name']} (see the dashboard's alerts)")
 
     # -- the end ------------------------------------------------------------------------
 

@@ -89,39 +89,50 @@ def _insert_ignoring_duplicates(session: Session, rows: list[dict[str, Any]]) ->
 def fan_out(event: AlertEvent, settings: Settings | None = None) -> list[str]:
     """Write a delivery for every enabled webhook that takes this event and enqueue them;
     the ids of the event's pending deliveries. Safe to call again for the same event."""
+    with sessions.db() as session:
+        ids = write_deliveries(session, event, settings)
+    enqueue_all(ids)
+    return ids
+
+
+def write_deliveries(session: Session, event: AlertEvent, settings: Settings | None = None) -> list[str]:
+    """`fan_out`'s rows, in the caller's transaction (tasks/alerts.py writes them with the
+    alert's own change, so a crash cannot keep the one without the other); enqueue the
+    ids it returns (`enqueue_all`) once that transaction has committed."""
     settings = settings or get_settings()
     now = _now()
     payload = event.to_json()
-    with sessions.db() as session:
-        hooks = session.execute(select(Webhook.id, Webhook.format).where(Webhook.enabled.is_(True))).all()
-        rows = [
-            {
-                "id": uuid.uuid4(),
-                "event_id": event.event_id,
-                "webhook_id": hook_id,
-                "event": event.event.value,
-                "payload": payload,
-                "state": DeliveryState.PENDING.value,
-                "attempts": 0,
-                "next_attempt_at": now,
-                "expires_at": now + timedelta(seconds=settings.alert_delivery_max_age),
-            }
-            for hook_id, fmt in hooks
-            if sends_to(event.event, WebhookFormat(fmt))
-        ]
-        if rows:
-            _insert_ignoring_duplicates(session, rows)
-        ids = [
-            str(i)
-            for i in session.scalars(
-                select(AlertDelivery.id).where(
-                    AlertDelivery.event_id == event.event_id, AlertDelivery.state == DeliveryState.PENDING
-                )
+    hooks = session.execute(select(Webhook.id, Webhook.format).where(Webhook.enabled.is_(True))).all()
+    rows = [
+        {
+            "id": uuid.uuid4(),
+            "event_id": event.event_id,
+            "webhook_id": hook_id,
+            "event": event.event.value,
+            "payload": payload,
+            "state": DeliveryState.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": now,
+            "expires_at": now + timedelta(seconds=settings.alert_delivery_max_age),
+        }
+        for hook_id, fmt in hooks
+        if sends_to(event.event, WebhookFormat(fmt))
+    ]
+    if rows:
+        _insert_ignoring_duplicates(session, rows)
+    return [
+        str(i)
+        for i in session.scalars(
+            select(AlertDelivery.id).where(
+                AlertDelivery.event_id == event.event_id, AlertDelivery.state == DeliveryState.PENDING
             )
-        ]
+        )
+    ]
+
+
+def enqueue_all(ids: list[str]) -> None:
     for delivery_id in ids:
         enqueue(delivery_id)
-    return ids
 
 
 def enqueue(delivery_id: str, countdown: float = 0.0) -> bool:

@@ -151,3 +151,19 @@ def session_ping(session_id: object) -> str:
     """A session started with ping=false: "off" (absent: the MONITOR_PING default). Read
     by every attempt of the session, so a restart keeps the start's choice."""
     return f"{PREFIX}:monitor:session:{session_id}:ping"
+
+
+# -- alerts (tasks/alerts.py) ---------------------------------------------------------------------
+
+# Every alert event (alert_firing, alert_resolved, alert_acknowledged), MAXLEN ~
+# ALERTS_STREAM_MAXLEN: the dashboard's `/ws?types=alerts` reads it, resuming by id.
+ALERTS_STREAM = f"{PREFIX}:alerts:stream"
+ALERTS_STREAM_MAXLEN = 10_000
+
+
+def alert_timers(scope: object) -> str:
+    """An evaluator's pending "condition since" timers (hash: "<rule id>|<subject>" ->
+    JSON), so a restarted watch (on any worker) or the next reconcile pass goes on
+    counting where the last one stopped. `scope`: "router:<id>" for a router watch,
+    "reconciler" for the watch_offline rules, "customer:<id>" for a monitor's rtt rules."""
+    return f"{PREFIX}:alerts:timers:{scope}"

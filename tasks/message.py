@@ -63,7 +63,12 @@ ROUTER_TYPES = (TOP, *SESSION_TYPES)
 # The monitor's ping: one entry per probe reply. Like the router types, sent only to
 # clients that ask for it (the name `ping` is the WebSocket's keep-alive frame).
 LATENCY = "latency"
-MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES, LATENCY)
+# Alert events (tasks/alerts.py), on their own stream (keys.ALERTS_STREAM).
+ALERT_FIRING = "alert_firing"
+ALERT_RESOLVED = "alert_resolved"
+ALERT_ACKNOWLEDGED = "alert_acknowledged"
+ALERT_TYPES = (ALERT_FIRING, ALERT_RESOLVED, ALERT_ACKNOWLEDGED)
+MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES, LATENCY, *ALERT_TYPES)
 # What the `started` event's `ping` field says about the monitor's ping.
 PING_ON = "on"
 PING_OFF = "off"  # MONITOR_PING false, or ping=false at the start
@@ -88,9 +93,12 @@ INT_FIELDS = frozenset(
         "cycle_ms",
         "uptime_s",
         "ping_seq",
+        "rule_id",
     }
 )
-FLOAT_FIELDS = frozenset({"download_utilization", "upload_utilization", "loss_pct", "rtt_ms"})
+FLOAT_FIELDS = frozenset(
+    {"download_utilization", "upload_utilization", "loss_pct", "rtt_ms", "value", "threshold"}
+)
 # Floats written with up to three decimals (milliseconds to the microsecond), not two.
 MILLI_FIELDS = frozenset({"rtt_ms"})
 # Written as JSON text, read back as JSON (the top frame's list of customers).
@@ -114,6 +122,14 @@ NULLABLE_FIELDS = frozenset(
         "rtt_ms",
         "status",
         "loss_pct",
+        # alert events: a router subject has no customer; only some events have these
+        "customer_id",
+        "customer_name",
+        "username",
+        "value",
+        "threshold",
+        "resolved_at",
+        "acknowledged_by",
     }
 )
 
@@ -515,6 +531,58 @@ def session_entry(
         "reason": reason,
         "timestamp": rfc3339(timestamp),
         "fence": int(fence),
+    }
+    return _encode(fields)
+
+
+# -- alert events ------------------------------------------------------------------------------
+
+
+def alert_entry(
+    kind: str,
+    *,
+    alert_id: str,
+    rule_id: int,
+    rule_name: str,
+    rule_kind: str,
+    subject: str,
+    customer_id: str | None,
+    customer_name: str | None,
+    username: str | None,
+    router: str,
+    summary: str,
+    value: float | None,
+    threshold: float | None,
+    started_at: str,
+    resolved_at: str | None = None,
+    acknowledged_by: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, str]:
+    """An alert firing, resolving or being acknowledged (README, Alerts). `started_at`,
+    `resolved_at`: RFC 3339 text of the alert row's times."""
+    if kind not in ALERT_TYPES:
+        raise MessageError(f"type: {kind!r} is not one of {', '.join(ALERT_TYPES)}")
+    for name, number in (("value", value), ("threshold", threshold)):
+        if number is not None and not math.isfinite(number):
+            raise MessageError(f"{name}: must be a finite number, got {number!r}")
+    fields: dict[str, Any] = {
+        "type": kind,
+        "alert_id": alert_id,
+        "rule_id": int(rule_id),
+        "rule_name": rule_name,
+        "kind": rule_kind,
+        "subject": subject,
+        "customer_id": customer_id,
+        "customer_name": customer_name,
+        "username": username,
+        "router": router,
+        "summary": summary,
+        "value": value,
+        "threshold": threshold,
+        "started_at": started_at,
+        "resolved_at": resolved_at,
+        "acknowledged_by": acknowledged_by,
+        "timestamp": rfc3339(timestamp),
     }
     return _encode(fields)
 

@@ -119,3 +119,22 @@ ALERT_DELIVERY_LAG = Histogram(
 )
 for _outcome in ("delivered", "failed", "dead", "skipped"):
     ALERT_DELIVERIES.labels(_outcome)  # every outcome shows, at 0 until it happens
+
+# Alert evaluation (tasks/alert_hooks.py) in the worker that runs the watches and monitors;
+# the alerts open now are the web's mtmon_alerts_firing (read from PostgreSQL).
+ALERT_EVALUATIONS = Counter(
+    "mtmon_worker_alert_evaluations_total",
+    "Alert rule checks (one rule over one customer or router), by rule kind",
+    ["kind"],
+    registry=REGISTRY,
+)
+ALERT_TRANSITIONS = Counter(
+    "mtmon_worker_alert_transitions_total",
+    "Alert changes this worker made and announced (alert_firing, alert_resolved), by event",
+    ["event"],
+    registry=REGISTRY,
+)
+for _kind in ("utilization", "session_flaps", "router_total", "watch_offline", "rtt"):
+    ALERT_EVALUATIONS.labels(_kind)
+for _event in ("alert_firing", "alert_resolved"):
+    ALERT_TRANSITIONS.labels(_event)

@@ -61,7 +61,8 @@ from models import ActualState, DesiredState, MonitorSession
 from models.resolution import ResolutionError
 from routeros import LoginError, RouterError
 from settings import get_settings
-from tasks import lifecycle, metrics, runtime, session_reports, sessions
+from tasks import alert_hooks, keys, lifecycle, metrics, runtime, session_reports, sessions
+from tasks.alert_eval import RttEvaluator
 from tasks.app import app
 from tasks.hub import RouterHandle, get_hub
 from tasks.keys import customer_stream, session_ping
@@ -180,6 +181,11 @@ class MonitorRun:
         self.ping_slot: PingSlot | None = None
         self.pinger: Pinger | None = None
         self.report = new_report(token.session_id, self.settings)  # what the session measured
+        # rtt alert rules over the ping's replies (tasks/alert_eval.py); written by the
+        # process's alert writer thread (tasks/alert_hooks.py), never on this loop.
+        self.alerting: alert_hooks.Alerting | None = None
+        self.rtt_alerts: RttEvaluator | None = None
+        self.rules_version = -1
 
     @property
     def stall_after(self) -> float:
@@ -527,6 +533,36 @@ class MonitorRun:
         for probe in probes:
             if not self.redis_full:
                 self._publish(self._latency(probe))
+            if self.settings.alerts and not probe.reply.summary:
+                self._rtt_alerts(probe)
+
+    def _rtt_alerts(self, probe: Probe) -> None:
+        """Feed one reply to the customer's rtt rules; hand what fires or resolves to the
+        writer, fenced by this run's lease."""
+        if self.alerting is None:
+            self.alerting = alert_hooks.alerting()
+            plan = self._plan()
+            self.rtt_alerts = RttEvaluator(
+                plan.customer_id, plan.router_id, plan.meta.customer_name, self.settings.alert_resolve_s
+            )
+        evaluator, alerting = self.rtt_alerts, self.alerting
+        if evaluator is None or alerting is None:
+            return
+        rules = alerting.rules
+        if rules.version != self.rules_version:
+            self.rules_version = rules.version
+            evaluator.set_rules(rules.rules)
+            mine = {r.id for r in evaluator.rules}
+            subject = f"customer:{evaluator.customer_id}"
+            evaluator.restore(rule_id for rule_id, s in rules.open if s == subject and rule_id in mine)
+        if not evaluator.rules:
+            return
+        reply = probe.reply
+        transitions = evaluator.probe(reply.rtt_ms if reply.status is None else None, time.time())
+        metrics.ALERT_EVALUATIONS.labels("rtt").inc(len(evaluator.rules))
+        if transitions:
+            owner = (keys.customer_owner(evaluator.customer_id), str(self.token), self.fence)
+            alerting.submit(transitions, owner)
 
     def _latency(self, probe: Probe) -> dict[str, str]:
         reply = probe.reply

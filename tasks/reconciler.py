@@ -18,7 +18,8 @@ Runs from beat every RECONCILE_INTERVAL on the `default` queue. Each pass:
    the customer is gone (deleting a customer deletes its session rows), else
    `session closed`;
 6. keeps one router watch per router (tasks/watch_lifecycle.py): launches a watch
-   for every router without a live one, stops those of routers that vanished.
+   for every router without a live one, stops those of routers that vanished; then
+   evaluates the watch_offline alert rules over the routers' views (tasks/watch_offline.py).
 
 Every step is idempotent and safe to run twice at once: a second reconciler's
 reservation of the same new token is a refresh, and its SQL claim fails, so it
@@ -40,7 +41,7 @@ from common.text import as_text
 from models import ActualState, CustomerStatus, DesiredState, MonitorSession
 from models.resolution import MonitorTarget, ResolutionError
 from settings import get_settings
-from tasks import keys, lifecycle, runtime, session_reports, sessions, watch_lifecycle
+from tasks import keys, lifecycle, runtime, session_reports, sessions, watch_lifecycle, watch_offline
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
 from tasks.semaphore import AlreadyMonitored, CapacityError, Holder, StorageFull
@@ -187,6 +188,13 @@ class Reconciler:
             self.summary.update(watch_lifecycle.reconcile_watches(self.redis, routers, self.settings))
         except Exception as exc:
             log.warning("reconcile of the router watches failed: %s", exc)
+            return
+        try:
+            self.summary["watch_alerts"] = watch_offline.evaluate(
+                self.redis, routers, self.sem.now_ms(), self.settings
+            )
+        except Exception as exc:
+            log.warning("watch_offline alerts not evaluated: %s", exc)
 
     # -- open sessions ------------------------------------------------------------------
 

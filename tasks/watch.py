@@ -48,7 +48,8 @@ from celery.exceptions import Ignore
 from common.backoff import Backoff
 from routeros import LoginError, RouterEndpoint, RouterError, Stream, TrapError
 from settings import get_settings
-from tasks import lifecycle, runtime
+from tasks import alert_hooks, keys, lifecycle, runtime
+from tasks.alert_eval import RouterEvaluator, Transition
 from tasks.app import app
 from tasks.hub import RouterHandle, get_hub
 from tasks.keys import customer_owner, watch_stop
@@ -150,6 +151,13 @@ class RouterWatch:
         self.redis_full = False
         self.last_reload = time.monotonic()  # run() reads the customers first
         self.unknown_at_reload: set[tuple[str, str]] = set()
+        # Alerts (tasks/alert_eval.py): evaluated on the loop, written by the process's
+        # alert writer thread (tasks/alert_hooks.py), never here.
+        self.alerting: alert_hooks.Alerting | None = None
+        self.evaluator = RouterEvaluator(router_id, self.settings.alert_resolve_s)
+        self.rules_version = -1
+        self.timers_key = keys.alert_timers(f"router:{router_id}")
+        self.timers_saved_at = 0.0
 
     @property
     def directory(self) -> Directory:
@@ -172,6 +180,7 @@ class RouterWatch:
             # The database is away: the reservation expires and the reconciler retries.
             log.warning("router watch %s: cannot read the router's customers: %s", self.token, exc)
             return NOT_WANTED
+        self._start_alerts()  # PostgreSQL too: before the lease, like the customers
         if not self._claim():
             return NOT_WANTED
         reason = "error"
@@ -397,6 +406,8 @@ class RouterWatch:
             entries.append((entry, entry))
             if change == "up":
                 wake.append(meta.customer_id)
+            elif self.alerting is not None:
+                self._alert(self.evaluator.session_down(meta.customer_id, meta, time.time()))
         if entries:
             self._publish(entries, wake=wake)
 
@@ -496,9 +507,60 @@ class RouterWatch:
             if self.trouble is not None:
                 log.info("router watch %s: router answers again", self.token)
                 self.trouble = None
+        self._alerts_cycle(rates, view.download_bps)
         if self.db is not None:
             self.db.flush()
             self._maybe_refresh({(s["kind"], s["name"]) for s in view.unknown})
+
+    # -- alerts -----------------------------------------------------------------------------------
+
+    def _start_alerts(self) -> None:
+        """Before the loop: the rules, this router's open alerts and the timers a previous
+        watch saved, so a restarted watch neither fires again nor forgets."""
+        alerting = alert_hooks.alerting()
+        if alerting is None:
+            return
+        try:
+            rules = alerting.refresh()
+        except Exception as exc:
+            log.warning("router watch %s: alert rules not read (the writer retries): %s", self.token, exc)
+            rules = alerting.rules
+        self.alerting = alerting
+        self.rules_version = rules.version
+        self.evaluator.set_rules(rules.rules, time.time())
+        mine = {r.id for r in self.evaluator.rules}
+        by_id = self.directory.by_id
+        opened = [
+            (rule_id, subject)
+            for rule_id, subject in rules.open
+            if rule_id in mine
+            and (subject == f"router:{self.router_id}" or subject.partition(":")[2] in by_id)
+        ]
+        self.evaluator.restore(opened, alerting.load_timers(self.timers_key))
+
+    def _alerts_cycle(self, rates: Rates, total_download_bps: int) -> None:
+        alerting = self.alerting
+        if alerting is None:
+            return
+        now = time.time()
+        out: list[Transition] = []
+        rules = alerting.rules
+        if rules.version != self.rules_version:
+            self.rules_version = rules.version
+            out += self.evaluator.set_rules(rules.rules, now)
+        out += self.evaluator.evaluate_cycle(rates.customers, self.directory.by_id, total_download_bps, now)
+        alert_hooks.count_checks(self.evaluator.checks)
+        self._alert(out)
+        if time.monotonic() >= self.timers_saved_at + self.settings.alert_rules_refresh:
+            self.timers_saved_at = time.monotonic()
+            alerting.save_timers(self.timers_key, self.evaluator.snapshot(), self._owner())
+
+    def _alert(self, transitions: list[Transition]) -> None:
+        if transitions and self.alerting is not None:
+            self.alerting.submit(transitions, self._owner())
+
+    def _owner(self) -> alert_hooks.Owner:
+        return (keys.watch_owner(self.router_id), self.token, self.fence)
 
     def _maybe_refresh(self, unknown: set[tuple[str, str]]) -> None:
         """Re-read the router's customers every REFRESH_SECONDS, and soon after a login

@@ -27,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from models.errors import DuplicateCustomerError, DuplicateNameError, InvalidFieldError
 from models.resolution import CustomerNotActive, CustomerNotFound, InvalidCustomerId, ResolutionError
 from tasks.alert_delivery import DeliveryNotDead, DeliveryNotFound
+from tasks.alerts import AlertNotFound
 from tasks.semaphore import AlreadyMonitored
 from tasks.service.errors import (
     CapacityExceeded,
@@ -208,6 +209,7 @@ ERRORS: Mapping[type[BaseException], ErrorKind] = {
         409, "duplicate_name", "another rule or webhook has this name", extra=lambda exc: {"field": exc.field}
     ),
     AlertRuleNotFound: ErrorKind(404, "alert_rule_not_found", "no alert rule with this id"),
+    AlertNotFound: ErrorKind(404, "alert_not_found", "no alert with this id"),
     WebhookNotFound: ErrorKind(404, "webhook_not_found", "no webhook with this id"),
     DeliveryNotFound: ErrorKind(404, "delivery_not_found", "no webhook delivery with this id"),
     DeliveryNotDead: ErrorKind(

@@ -17,8 +17,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from models.enums import AlertKind
 from settings import Settings
-from tasks import runtime
+from tasks import runtime, sessions
+from tasks.alerts import alert_counts
 from web.relay import Relay
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
@@ -69,6 +71,13 @@ class WebMetrics:
             "WebSocket clients closed for falling behind (1013)",
             registry=r,
         )
+        self.alert_transitions = Counter(
+            "mtmon_alert_transitions_total",
+            "Alert changes made through the API (alert_acknowledged), by event",
+            ["event"],
+            registry=r,
+        )
+        self.alert_transitions.labels("alert_acknowledged")
         self.relay_lag = Histogram(
             "mtmon_relay_lag_seconds",
             "From an entry's stream id (appended by Redis) to the relay reading it",
@@ -113,6 +122,21 @@ class _Present(Collector):
         capacity = GaugeMetricFamily("mtmon_monitor_capacity", "MAX_CONCURRENT_MONITORS")
         capacity.add_metric([], cap)
         yield capacity
+        yield from _alerts_firing()
+
+
+def _alerts_firing() -> Iterable[GaugeMetricFamily]:
+    """Open alerts by rule kind, from PostgreSQL (the one place that knows them all);
+    nothing when it does not answer."""
+    try:
+        with sessions.db() as session:
+            counts = alert_counts(session)
+    except Exception:
+        return
+    firing = GaugeMetricFamily("mtmon_alerts_firing", "Alerts open now, by rule kind", labels=["kind"])
+    for kind in AlertKind:
+        firing.add_metric([kind.value], counts.get(kind.value, 0))
+    yield firing
 
 
 class HttpMetrics:

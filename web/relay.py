@@ -31,6 +31,18 @@ The monitors' `latency` entries (one per ping reply, tasks/pinger.py) are custom
 entries like samples, read and resumed the same way, but also sent only to clients that
 name them (`types=latency`): a client that names no types, or `types=traffic`, gets
 exactly what it got before the ping.
+
+Alert events (alert_firing, alert_resolved, alert_acknowledged: tasks/alerts.py) have a
+stream of their own (keys.ALERTS_STREAM, trimmed by length, far longer-lived than the
+combined stream), read by the same XREAD. They go only to clients that name them
+(`types=alerts`), whatever customers or routers those follow: the dashboard's one feed
+follows a few customers and wants every alert. Stream ids are per stream, so a
+subscription keeps two seams, one per stream, and one resume id serves both (the alerts
+stream's ids are Redis times like the others). An alert appended in the same
+millisecond as, and after, an entry the client already had has an id at or below that
+entry's: so a resume reads the alerts stream from the START of the resume id's
+millisecond. An alert event of that millisecond may come twice (a client keys them by
+alert_id and type); none is missed.
 """
 
 from __future__ import annotations
@@ -51,7 +63,7 @@ from redis.exceptions import RedisError
 from common.backoff import Backoff
 from common.text import as_text
 from tasks import keys
-from tasks.message import LATENCY, ROUTER_TYPES, SESSION_TYPES, TOP, MessageError, decode_entry
+from tasks.message import ALERT_TYPES, LATENCY, ROUTER_TYPES, SESSION_TYPES, TOP, MessageError, decode_entry
 from tasks.watch_publisher import ROUTER_RETENTION
 
 log = logging.getLogger(__name__)
@@ -61,9 +73,12 @@ EVENT_TYPES = frozenset({"started", "offline", "reconnecting", "resumed", "stopp
 TOP_TYPES = frozenset({TOP})
 SESSION_EVENT_TYPES = frozenset(SESSION_TYPES)
 LATENCY_TYPES = frozenset({LATENCY})
+ALERT_TYPE_SET = frozenset(ALERT_TYPES)
 # Sent only to clients that name them in `types`.
 ROUTER_TYPE_SET = frozenset(ROUTER_TYPES)
-OPT_IN_TYPES = ROUTER_TYPE_SET | LATENCY_TYPES
+OPT_IN_TYPES = ROUTER_TYPE_SET | LATENCY_TYPES | ALERT_TYPE_SET
+# Types that are no customer's samples or status events.
+NOT_CUSTOMER_TYPES = ROUTER_TYPE_SET | ALERT_TYPE_SET
 CATCH_UP_PAGE = 1000
 # Per stream when several are merged: few round trips, little held per stream.
 MERGE_PAGE_MIN = 100
@@ -90,6 +105,7 @@ class Frame:
     ms: int
     router: str = ""  # a router watch's entry: its router's id
     summary: bool = False  # a top frame as the combined stream holds it: without its list
+    alert: bool = False  # an alert event, from the alerts stream (its own ids, its own seam)
 
     @classmethod
     def of(cls, stream_id: object, fields: Any) -> Frame:
@@ -100,12 +116,13 @@ class Frame:
         return cls(
             id=entry["id"],
             key=key,
-            customer_id=str(entry.get("customer_id", "")),
+            customer_id=str(entry.get("customer_id") or ""),  # an alert's may be null
             type=kind,
             text=json.dumps(entry, separators=(",", ":")),
             ms=key[0],
             router=str(entry.get("router", "")) if routed else "",
             summary=kind == TOP and "top" not in entry,
+            alert=kind in ALERT_TYPE_SET,
         )
 
 
@@ -113,13 +130,16 @@ class Frame:
 class Interest:
     """What a client wants: some customers (None = all), some types (None = samples and
     status events: what every client got before the router watches and the pings), some
-    routers (None = all; for the router watches' types)."""
+    routers (None = all; for the router watches' types). Alert events go to whoever names
+    them, whatever its customers and routers."""
 
     customers: frozenset[str] | None = None
     types: frozenset[str] | None = None
     routers: frozenset[str] | None = None
 
     def wants(self, frame: Frame) -> bool:
+        if frame.alert:
+            return self.types is not None and frame.type in self.types
         if frame.type in ROUTER_TYPE_SET:
             if self.types is None or frame.type not in self.types:
                 return False
@@ -138,9 +158,14 @@ class Interest:
         return self.types is not None and not self.types.isdisjoint(ROUTER_TYPE_SET)
 
     @property
+    def alert_types(self) -> bool:
+        """Does it ask for any alert event?"""
+        return self.types is not None and not self.types.isdisjoint(ALERT_TYPE_SET)
+
+    @property
     def customer_types(self) -> bool:
-        """Does it ask for samples or status events?"""
-        return self.types is None or not self.types <= ROUTER_TYPE_SET
+        """Does it ask for samples or status events (or pings)?"""
+        return self.types is None or not self.types <= NOT_CUSTOMER_TYPES
 
 
 class Overflow(Exception):
@@ -158,7 +183,9 @@ class Subscription:
     _ready: asyncio.Event = field(default_factory=asyncio.Event)
     overflowed: bool = False
     sent_key: tuple[int, int] = (0, 0)  # the highest id handed out, for the seam
+    alert_key: tuple[int, int] = (0, 0)  # the same for the alerts stream's ids
     registered_at: str = "0-0"  # the relay's position when this subscription began
+    alerts_registered_at: str = "0-0"  # and in the alerts stream
 
     def offer(self, frames: Sequence[Frame]) -> None:
         """Called by the reader (same event loop): queue, or mark the client too slow."""
@@ -183,10 +210,21 @@ class Subscription:
                 return []
         if self.overflowed:
             raise Overflow(self.sent_id)
-        batch = [f for f in self._frames if f.key > self.sent_key]
+        batch = self._past_seams(self._frames)
         self._frames.clear()
-        if batch:
-            self.sent_key = batch[-1].key
+        return batch
+
+    def _past_seams(self, frames: Iterable[Frame]) -> list[Frame]:
+        """The frames above what was handed out from their stream; moves the seams."""
+        batch = []
+        for f in frames:
+            if f.alert:
+                if f.key > self.alert_key:
+                    self.alert_key = f.key
+                    batch.append(f)
+            elif f.key > self.sent_key:
+                self.sent_key = f.key
+                batch.append(f)
         return batch
 
     @property
@@ -198,13 +236,16 @@ class Subscription:
         after it up to the registration point, page by page."""
         start = parse_id(last_id)
         self.sent_key = start
-        async for item in self.relay.history(self.interest, start, self.registered_at, retention_ms):
+        # The whole millisecond of the resume id (module docstring): below any seq in it.
+        self.alert_key = (start[0], -1)
+        async for item in self.relay.history(
+            self.interest, start, self.registered_at, retention_ms, alerts_until=self.alerts_registered_at
+        ):
             if isinstance(item, dict):
                 yield item
                 continue
-            frames = [f for f in item if f.key > self.sent_key]
+            frames = self._past_seams(item)
             if frames:
-                self.sent_key = frames[-1].key
                 yield frames
 
     def close(self) -> None:
@@ -227,6 +268,7 @@ class Relay:
         client: aioredis.Redis,
         *,
         stream: str = keys.COMBINED_STREAM,
+        alerts_stream: str = keys.ALERTS_STREAM,
         block_ms: int = 1000,
         count: int = 500,
         max_pending: int = 5000,
@@ -236,14 +278,17 @@ class Relay:
         (when Redis appended it) and now: the relay's lag (a metrics histogram)."""
         self.redis = client
         self.stream = stream
+        self.alerts_stream = alerts_stream
         self.block_ms = block_ms
         self.count = count
         self.max_pending = max_pending
         self.last_id: str | None = None
+        self.alerts_last_id: str | None = None
         self._all: set[Subscription] = set()
         self._by_customer: dict[str, set[Subscription]] = {}
         self._unfiltered: set[Subscription] = set()
         self._routed: set[Subscription] = set()  # asked for a router watch type
+        self._alerted: set[Subscription] = set()  # asked for alert events
         self.started = asyncio.Event()
         # Counters the metrics module reads.
         self.entries_read = 0
@@ -254,10 +299,18 @@ class Relay:
     # -- subscribers --------------------------------------------------------------------
 
     def subscribe(self, interest: Interest) -> Subscription:
-        sub = Subscription(self, interest, self.max_pending, registered_at=self.last_id or "0-0")
+        sub = Subscription(
+            self,
+            interest,
+            self.max_pending,
+            registered_at=self.last_id or "0-0",
+            alerts_registered_at=self.alerts_last_id or "0-0",
+        )
         self._all.add(sub)
         if interest.router_types:
             self._routed.add(sub)
+        if interest.alert_types:
+            self._alerted.add(sub)
         if not interest.customer_types:
             pass
         elif interest.customers is None:
@@ -271,6 +324,7 @@ class Relay:
         self._all.discard(sub)
         self._unfiltered.discard(sub)
         self._routed.discard(sub)
+        self._alerted.discard(sub)
         for customer in sub.interest.customers or ():
             subs = self._by_customer.get(customer)
             if subs is not None:
@@ -285,6 +339,11 @@ class Relay:
     def _fan_out(self, frames: list[Frame]) -> None:
         per_sub: dict[Subscription, list[Frame]] = {}
         for frame in frames:
+            if frame.alert:
+                for sub in self._alerted:
+                    if sub.interest.wants(frame):
+                        per_sub.setdefault(sub, []).append(frame)
+                continue
             if frame.type in ROUTER_TYPE_SET:
                 for sub in self._routed:
                     if sub.interest.wants(frame):
@@ -309,7 +368,9 @@ class Relay:
         while True:
             try:
                 if self.last_id is None:
-                    self.last_id = await self._tail_id()
+                    self.last_id = await self._tail_id(self.stream)
+                if self.alerts_last_id is None:
+                    self.alerts_last_id = await self._tail_id(self.alerts_stream)
                 self.started.set()
                 while True:
                     await self._read_once()
@@ -324,24 +385,36 @@ class Relay:
                 log.warning("relay: reading %s failed (%s); retrying in %.1fs", self.stream, exc, delay)
                 await asyncio.sleep(delay)
 
-    async def _tail_id(self) -> str:
+    async def _tail_id(self, stream: str) -> str:
         """Where a fresh process starts: the newest entry now (an explicit id, not `$`)."""
-        newest = await self.redis.xrevrange(self.stream, count=1)
+        newest = await self.redis.xrevrange(stream, count=1)
         return as_text(newest[0][0]) if newest else "0-0"
 
     async def _read_once(self) -> None:
-        assert self.last_id is not None
+        assert self.last_id is not None and self.alerts_last_id is not None
         reply: Any = await self.redis.xread(
-            {self.stream: self.last_id}, count=self.count, block=self.block_ms
+            {self.stream: self.last_id, self.alerts_stream: self.alerts_last_id},
+            count=self.count,
+            block=self.block_ms,
         )
         if not reply:
             return
         now_ms = int(time.time() * 1000)
         frames: list[Frame] = []
-        for _, entries in reply:
-            if entries:
-                self.last_id = as_text(entries[-1][0])  # past unreadable entries too
-            frames.extend(_readable(entries))
+        alerts: list[Frame] = []
+        for name, entries in reply:
+            if not entries:
+                continue
+            newest = as_text(entries[-1][0])  # past unreadable entries too
+            if as_text(name) == self.alerts_stream:
+                self.alerts_last_id = newest
+                alerts = [f for f in _readable(entries) if f.alert]
+            else:
+                self.last_id = newest
+                frames = [f for f in _readable(entries) if not f.alert]
+        if alerts:
+            # Both streams in one id order, as a catch-up sends them.
+            frames = list(heapq.merge(frames, alerts, key=lambda f: f.key))
         if self._observe_lag is not None:
             for frame in frames:
                 self._observe_lag(max(0, now_ms - frame.ms) / 1000)
@@ -375,26 +448,39 @@ class Relay:
     # -- history ------------------------------------------------------------------------
 
     async def history(
-        self, interest: Interest, after: tuple[int, int], until: str, retention_ms: int
+        self,
+        interest: Interest,
+        after: tuple[int, int],
+        until: str,
+        retention_ms: int,
+        *,
+        alerts_until: str | None = None,
     ) -> AsyncIterator[list[Frame] | dict[str, Any]]:
-        """Retained entries after `after` up to `until` (inclusive), oldest first, in pages;
-        a gap dict first when entries after `after` were trimmed away."""
+        """Retained entries after `after` up to `until` (inclusive; `alerts_until` in the
+        alerts stream, default `until`), oldest first, in pages; a gap dict first when
+        entries after `after` were trimmed away."""
         streams = await self._history_streams(interest, retention_ms)
         if not streams:
             return
         gap = await self._gap(streams, after)
         if gap is not None:
             yield gap
-        names = [name for name, _ in streams]
-        if len(names) == 1:
-            async for page in self._pages(names[0], after, until, CATCH_UP_PAGE):
+        alerts_end = alerts_until or until
+        after_id = f"({after[0]}-{after[1]}"
+        alerts_after = f"{after[0]}-0"  # inclusive: the resume id's whole millisecond
+        ends = [
+            (name, alerts_after, alerts_end) if name == self.alerts_stream else (name, after_id, until)
+            for name, _ in streams
+        ]
+        if len(ends) == 1:
+            async for page in self._pages(*ends[0], CATCH_UP_PAGE):
                 yield [f for f in page if interest.wants(f)]
             return
         # Several streams: merge them by id (each is already in order), holding one small
         # page per stream, never everything retained (200 customers x 30 min).
-        size = max(MERGE_PAGE_MIN, CATCH_UP_PAGE // len(names))
+        size = max(MERGE_PAGE_MIN, CATCH_UP_PAGE // len(ends))
         out: list[Frame] = []
-        async for frame in _merge([self._pages(s, after, until, size) for s in names]):
+        async for frame in _merge([self._pages(s, low, end, size) for s, low, end in ends]):
             if interest.wants(frame):
                 out.append(frame)
                 if len(out) >= CATCH_UP_PAGE:
@@ -403,10 +489,11 @@ class Relay:
         if out:
             yield out
 
-    async def _history_streams(self, interest: Interest, retention_ms: int) -> list[tuple[str, int]]:
-        """The streams a catch-up reads, each with its retention (ms): the combined or the
-        customers' streams for samples and events, the routers' for their watches' types."""
-        streams: list[tuple[str, int]] = []
+    async def _history_streams(self, interest: Interest, retention_ms: int) -> list[tuple[str, int | None]]:
+        """The streams a catch-up reads, each with its retention (ms; None: trimmed by
+        length only): the combined or the customers' streams for samples and events, the
+        routers' for their watches' types, the alerts stream for alert events."""
+        streams: list[tuple[str, int | None]] = []
         if interest.customer_types:
             if interest.customers is None:
                 streams.append((self.stream, retention_ms))
@@ -415,12 +502,12 @@ class Relay:
         if interest.router_types:
             retention = int(ROUTER_RETENTION * 1000)
             streams += [(keys.router_stream(r), retention) for r in await self._routers(interest)]
+        if interest.alert_types:
+            streams.append((self.alerts_stream, None))
         return streams
 
-    async def _pages(
-        self, stream: str, after: tuple[int, int], until: str, size: int
-    ) -> AsyncIterator[list[Frame]]:
-        low = f"({after[0]}-{after[1]}"
+    async def _pages(self, stream: str, low: str, until: str, size: int) -> AsyncIterator[list[Frame]]:
+        """`stream`'s entries from `low` (an XRANGE bound: "(" excludes) to `until`."""
         # The combined stream's copies of the router watches' entries are left out: a
         # catch-up that wants them reads them whole from their router streams.
         routed_copies = stream == self.stream
@@ -429,7 +516,11 @@ class Relay:
             if not entries:
                 return
             frames = _readable(entries)
-            yield [f for f in frames if f.type not in ROUTER_TYPE_SET] if routed_copies else frames
+            if stream == self.alerts_stream:
+                frames = [f for f in frames if f.alert]
+            elif routed_copies:
+                frames = [f for f in frames if f.type not in ROUTER_TYPE_SET]
+            yield frames
             if len(entries) < size:
                 return
             low = f"({as_text(entries[-1][0])}"
@@ -445,9 +536,11 @@ class Relay:
                 found.add(router)
         return sorted(found)
 
-    async def _gap(self, streams: list[tuple[str, int]], after: tuple[int, int]) -> dict[str, Any] | None:
+    async def _gap(
+        self, streams: list[tuple[str, int | None]], after: tuple[int, int]
+    ) -> dict[str, Any] | None:
         """Were entries after `after` trimmed (or expired) before the client came back?
-        `streams`: (name, its retention in ms)."""
+        `streams`: (name, its retention in ms, or None when it never expires)."""
         if after == (0, 0):
             return None  # "everything you have": nothing was promised before it
         horizon: tuple[int, int] | None = None
@@ -455,6 +548,8 @@ class Relay:
             try:
                 info = await self.redis.xinfo_stream(stream)
             except RedisError:
+                if retention_ms is None:
+                    continue  # never expires: no stream, nothing was ever in it
                 # No stream at all: a stopped customer's stream expires after the retention,
                 # so an id older than that may have had entries after it.
                 now_ms = int(time.time() * 1000)

@@ -17,6 +17,7 @@ from models.enums import (
     ActualState,
     AlertEventType,
     AlertKind,
+    AlertState,
     CustomerStatus,
     DeliveryState,
     ServiceType,
@@ -361,6 +362,38 @@ _ALERT_SCHEMAS: dict[str, Schema] = {
             "limit": INT,
             "offset": INT,
         }
+    ),
+    "Alert": _obj(
+        {
+            "id": UUID,
+            "rule_id": INT,
+            "rule_name": TEXT,
+            "kind": {"type": "string", "enum": [k.value for k in AlertKind]},
+            "subject": {**TEXT, "description": "customer:<uuid> or router:<id>"},
+            "customer_id": nullable(UUID),
+            "customer_name": nullable(TEXT),
+            "username": nullable(TEXT),
+            "router": nullable(TEXT),
+            "state": {"type": "string", "enum": [s.value for s in AlertState]},
+            "started_at": DATETIME,
+            "resolved_at": nullable(DATETIME),
+            "acknowledged_at": nullable(DATETIME),
+            "acknowledged_by": nullable(TEXT),
+            "summary": TEXT,
+            "values": {"type": "object", "description": "the numbers behind the alert (README, Alerts)"},
+        }
+    ),
+    "AlertList": _obj(
+        {
+            "status": {"const": "ok"},
+            "alerts": {"type": "array", "items": _ref("Alert")},
+            "total": INT,
+            "limit": INT,
+            "offset": INT,
+        }
+    ),
+    "AlertAcknowledged": _obj(
+        {"status": {"const": "success"}, "message": {"const": "Alert acknowledged"}, "alert": _ref("Alert")}
     ),
     "WebhookDeliveryRetried": _obj(
         {

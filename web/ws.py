@@ -4,13 +4,15 @@ A client written for the seed connects with no parameters and gets every custome
 entries, one flat JSON object per frame (tasks.message's format, `id` = stream id).
 Optional query parameters:
   customer_id=<uuid>       repeatable: only these customers
-  types=traffic|events|top|sessions|latency
+  types=traffic|events|top|sessions|latency|alerts
                            comma-separated: samples, status events, the router watches'
                            top frames, their session_up/session_down events, the
-                           monitors' ping replies (the last three only when asked for: a
-                           client that names no types gets samples and status events, as
-                           before them)
+                           monitors' ping replies, alert events (alert_firing,
+                           alert_resolved, alert_acknowledged; the last four only when
+                           asked for: a client that names no types gets samples and
+                           status events, as before them)
   router=<router id>       repeatable: top frames and session events of these routers only
+                           (alert events are never filtered by customer_id or router)
   last_id=<stream id>      resume: every retained entry after it, in order, then live
 Server frames besides entries: {"type":"gap","from":..,"to":..} when entries after
 last_id are gone, {"type":"ping"} every WS_PING_INTERVAL seconds (browsers cannot see
@@ -42,6 +44,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from web.auth import Refusal, accepted_subprotocol, websocket_refusal
 from web.hosts import peer
 from web.relay import (
+    ALERT_TYPE_SET,
     EVENT_TYPES,
     LATENCY_TYPES,
     SESSION_EVENT_TYPES,
@@ -68,6 +71,7 @@ TYPE_NAMES = {
     "top": TOP_TYPES,
     "sessions": SESSION_EVENT_TYPES,
     "latency": LATENCY_TYPES,
+    "alerts": ALERT_TYPE_SET,
 }
 TRY_AGAIN_LATER = 1013
 UNSUPPORTED_DATA = 1003

@@ -212,3 +212,46 @@ class RouterProducer:
         ids = self.pub.publish([(entry, entry)], token=self.token, fence=self.fence)
         assert ids is not None
         return ids[0]
+
+
+class AlertProducer:
+    """Alert events written to the alerts stream as tasks/alerts.py writes them
+    (tasks.message.alert_entry), for relay and WebSocket tests that need exact ones at
+    once (or at a chosen id), without an alert row behind them."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def event(
+        self,
+        kind: str,
+        alert_id: str,
+        *,
+        customer_id: str | None = None,
+        router: str = "r1",
+        entry_id: str = "*",
+    ) -> str:
+        from tasks import keys
+        from tasks.message import alert_entry
+        from tasks.timestamps import rfc3339
+
+        entry = alert_entry(
+            kind,
+            alert_id=alert_id,
+            rule_id=1,
+            rule_name="At plan",
+            rule_kind="utilization",
+            subject=f"customer:{customer_id}" if customer_id else f"router:{router}",
+            customer_id=customer_id,
+            customer_name="Alice" if customer_id else None,
+            username="alice" if customer_id else None,
+            router=router,
+            summary="Alice: download at 97 % of plan for 10 min",
+            value=97.3,
+            threshold=95.0,
+            started_at=rfc3339(),
+            resolved_at=rfc3339() if kind == "alert_resolved" else None,
+            acknowledged_by="api" if kind == "alert_acknowledged" else None,
+        )
+        new_id = self.client.xadd(keys.ALERTS_STREAM, entry, id=entry_id)  # type: ignore[arg-type]
+        return new_id.decode() if isinstance(new_id, bytes) else str(new_id)

@@ -133,8 +133,12 @@ def sessions(web_db: WebDb) -> Iterator[Sessions]:
     opened.close_all()
 
 
-def open_page(context: BrowserContext, server: Uvicorn) -> Page:
+def open_page(context: BrowserContext, server: Uvicorn, frames: FrameLog | None = None) -> Page:
+    """The dashboard; `frames` logs /ws from the first socket (installed before the page
+    loads: its feed may connect before `#app` shows)."""
     page = context.new_page()
+    if frames is not None:
+        frames.install(page)
     page.goto(server.url)  # no API_TOKEN: no login
     page.locator("#app").wait_for(state="visible")
     return page
@@ -171,9 +175,9 @@ def test_dashboard_latency_draws_rtt_and_says_saturated_by_own_traffic(
     line = sessions.open("alice")
     cid = line.meta.customer_id
     line.started("on")
-    page = open_page(context, server)
+    frames = FrameLog()
+    page = open_page(context, server, frames)
     seen = watch(page)
-    frames = FrameLog().install(page)
     backfilled(page, cid)
     assert "types=traffic%2Cevents%2Clatency" in snapshot(page)["feed"]["url"]
 

@@ -33,7 +33,7 @@ def test_openapi_describes_every_route_and_method(client: TestClient) -> None:
     }
     documented = {(path, method) for path, ops in doc["paths"].items() for method in ops}
     assert documented == served
-    assert len(served) == len(endpoints()) == 37
+    assert len(served) == len(endpoints()) == 39
 
 
 def test_openapi_every_reference_resolves(client: TestClient) -> None:

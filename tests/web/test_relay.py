@@ -16,9 +16,10 @@ import redis.asyncio as aioredis
 from harness.redis_server import PrivateRedis
 from tasks import keys
 from tests.services import TEST_REDIS_URL
-from tests.tasks.streams import id_ms, stream_entries
-from tests.web.producer import Producer, RouterProducer
+from tests.tasks.streams import id_ms, redis_ms, stream_entries
+from tests.web.producer import AlertProducer, Producer, RouterProducer
 from web.relay import (
+    ALERT_TYPE_SET,
     CATCH_UP_PAGE,
     EVENT_TYPES,
     LATENCY_TYPES,
@@ -310,3 +311,73 @@ async def test_relay_resume_of_top_frames_reads_the_router_stream_once_each(
     assert [item async for item in only_r2.catch_up(first, retention_ms=3_600_000)] == []
     sub.close()
     only_r2.close()
+
+
+async def test_relay_alert_events_only_to_who_asked_whatever_their_customers(
+    relay: Relay, redis_client: redis.Redis
+) -> None:
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    producer, alerts = Producer(redis_client), AlertProducer(redis_client)
+    seed_client = relay.subscribe(Interest())
+    samples = relay.subscribe(Interest(types=TRAFFIC_TYPES))
+    # The dashboard's feed: a few customers' samples, and every alert.
+    dashboard = relay.subscribe(Interest(customers=frozenset({alice}), types=TRAFFIC_TYPES | ALERT_TYPE_SET))
+    only_alerts = relay.subscribe(Interest(types=ALERT_TYPE_SET))
+    sent = [
+        producer.sample(alice),
+        alerts.event("alert_firing", "a1", customer_id=bob),
+        alerts.event("alert_firing", "a2", router="r9"),  # a router's: no customer
+        producer.sample(bob),
+        alerts.event("alert_acknowledged", "a1", customer_id=bob),
+    ]
+    assert [f.id for f in await _collect(seed_client, 2)] == [sent[0], sent[3]]
+    assert [f.id for f in await _collect(samples, 2)] == [sent[0], sent[3]]
+    got = await _collect(only_alerts, 3)
+    assert [f.id for f in got] == [sent[1], sent[2], sent[4]]
+    router_alert = json.loads(got[1].text)
+    assert router_alert["customer_id"] is None and router_alert["subject"] == "router:r9"
+    assert router_alert["rule_id"] == 1 and router_alert["value"] == 97.3
+    assert [json.loads(f.text)["type"] for f in got] == ["alert_firing", "alert_firing", "alert_acknowledged"]
+    assert sorted(f.id for f in await _collect(dashboard, 4)) == sorted([sent[0], sent[1], sent[2], sent[4]])
+    assert relay.alerts_last_id == sent[4]
+    for sub in (seed_client, samples, dashboard, only_alerts):
+        sub.close()
+
+
+async def test_relay_resume_of_alerts_merges_the_alerts_stream_with_a_seam_each(
+    relay: Relay, redis_client: redis.Redis
+) -> None:
+    alice = str(uuid.uuid4())
+    producer, alerts = Producer(redis_client), AlertProducer(redis_client)
+    seen = producer.sample(alice)
+    ms, seq = parse_id(seen)
+    missed = [
+        # Appended after `seen` in its millisecond: its id is `seen`'s, in its own stream.
+        alerts.event("alert_firing", "b1", customer_id=alice, entry_id=f"{ms}-{seq}"),
+        producer.sample(alice),
+        alerts.event("alert_resolved", "b1", customer_id=alice),
+        producer.sample(alice),
+    ]
+    await _caught_up_to(relay, missed[-1])
+    await _until(lambda: relay.alerts_last_id == missed[2], "the reader to read the alerts")
+    sub = relay.subscribe(Interest(customers=frozenset({alice}), types=TRAFFIC_TYPES | ALERT_TYPE_SET))
+    await _until(lambda: redis_ms(redis_client) > id_ms(missed[2]), "the Redis clock's next millisecond")
+    later = producer.sample(alice)
+    caught: list[str] = []
+    async for item in sub.catch_up(seen, retention_ms=3_600_000):
+        assert not isinstance(item, dict), item  # the alerts stream was not trimmed: no gap
+        caught.extend(f.id for f in item)
+    assert caught == missed  # both streams, in id order, each entry once
+    assert [f.id for f in await _collect(sub, 1)] == [later]
+    # An alert appended after `later` in its millisecond gets `later`'s id (or a smaller
+    # one) in its own stream: the alerts stream's seam is its own, so it still goes out.
+    assert id_ms(missed[2]) < id_ms(later), "the alerts stream is behind `later`: its id is free"
+    same_ms = alerts.event("alert_acknowledged", "b1", customer_id=alice, entry_id=later)
+    got = await _collect(sub, 1)
+    assert [f.id for f in got] == [same_ms] and got[0].type == "alert_acknowledged"
+    sub.close()
+    # Alerts only: the catch-up reads the alerts stream, not the customers'.
+    only_alerts = relay.subscribe(Interest(types=ALERT_TYPE_SET))
+    pages = [item async for item in only_alerts.catch_up(seen, retention_ms=3_600_000)]
+    assert [f.id for page in pages for f in page] == [missed[0], missed[2], same_ms]  # type: ignore[union-attr]
+    only_alerts.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from web.declare import Endpoint
 from web.routes import (
     alert_rules,
+    alerts,
     customers,
     docs,
     health,
@@ -32,6 +33,7 @@ def endpoints() -> list[Endpoint]:
         *session.ENDPOINTS,
         *metrics.ENDPOINTS,
         *alert_rules.ENDPOINTS,
+        *alerts.ENDPOINTS,
         *webhooks.ENDPOINTS,
     ]
     return [*rest, docs.endpoint(rest)]

@@ -90,7 +90,40 @@
  * @property {string | null} [status] a latency entry's router words when lost ("timeout")
  * @property {number | null} [loss_pct] a latency entry's loss over the last 10 probes
  * @property {string} [ping] a started event's ping: "on", "off", "no address" or "capped"
+ * @property {string} [alert_id] an alert event's (alert_firing, alert_resolved, alert_acknowledged)
+ * @property {number} [rule_id]
+ * @property {string} [rule_name]
+ * @property {string} [kind] an alert's rule kind
+ * @property {string} [subject] an alert's: "customer:<uuid>" or "router:<id>"
+ * @property {string | null} [customer_name]
+ * @property {string | null} [username]
+ * @property {string} [summary]
+ * @property {string} [started_at]
+ * @property {string | null} [resolved_at]
+ * @property {string | null} [acknowledged_by]
+ * @property {string} [timestamp]
  */
+
+/**
+ * An alert (GET /api/alerts, POST /api/alerts/{id}/acknowledge).
+ * @typedef {object} Alert
+ * @property {string} id
+ * @property {number} rule_id
+ * @property {string} rule_name
+ * @property {string} kind
+ * @property {string} subject "customer:<uuid>" or "router:<id>"
+ * @property {string | null} customer_id
+ * @property {string | null} customer_name
+ * @property {string | null} username
+ * @property {string | null} router
+ * @property {"firing" | "resolved"} state
+ * @property {string} started_at
+ * @property {string | null} resolved_at
+ * @property {string | null} acknowledged_at
+ * @property {string | null} acknowledged_by
+ * @property {string} summary
+ */
+/** @typedef {{ alerts: Alert[]; total: number; limit: number; offset: number }} AlertList */
 
 /**
  * One direction of a session report.
@@ -326,6 +359,16 @@ export const api = {
    * @returns {Promise<Report>}
    */
   report: (sessionId) => request("GET", `/api/sessions/${encodeURIComponent(sessionId)}`),
+  /**
+   * @param {Query} query state (open, resolved, all), limit, offset
+   * @returns {Promise<AlertList>}
+   */
+  alerts: (query) => request("GET", "/api/alerts", { query }),
+  /**
+   * @param {string} alertId
+   * @returns {Promise<{ alert: Alert }>}
+   */
+  acknowledgeAlert: (alertId) => request("POST", `/api/alerts/${encodeURIComponent(alertId)}/acknowledge`),
 };
 
 /**

@@ -1,6 +1,8 @@
 // The live feed: ONE WebSocket to /ws for every panel, filtered by their customers (their
-// samples, status events and ping: `types=traffic,events,latency`), and for the router
-// view's router (its top frames and session events, `types=top,sessions`).
+// samples, status events and ping: `types=traffic,events,latency`), for the router
+// view's router (its top frames and session events, `types=top,sessions`), and for the
+// alerts (every one, whatever the customers: `types=alerts`). With alerts to follow, the
+// feed is open whenever the page runs, even with no panel and no router.
 //
 // - Resume: the feed remembers the id of the last entry it handed on (`cursor`); every
 //   new connection asks for `last_id=<cursor>`, so the server replays what was missed
@@ -145,14 +147,14 @@ export class LiveFeed {
     const params = new URLSearchParams();
     for (const id of this.customers) params.append("customer_id", id);
     // The panels draw their customers' ping too: `latency` is sent only when named.
-    const panelTypes = "traffic,events,latency";
+    // Without customers, no samples: a customer filter left empty would mean all of them.
+    const types = this.customers.size ? ["traffic", "events", "latency"] : [];
     if (this.router) {
-      // Without customers, no samples: a customer filter left empty would mean all of them.
-      params.set("types", this.customers.size ? `${panelTypes},top,sessions` : "top,sessions");
+      types.push("top", "sessions");
       params.set("router", this.router);
-    } else {
-      params.set("types", panelTypes);
     }
+    types.push("alerts");
+    params.set("types", types.join(","));
     if (this.cursor) params.set("last_id", this.cursor);
     return `${scheme}//${location.host}/ws?${params}`;
   }
@@ -160,10 +162,6 @@ export class LiveFeed {
   connect() {
     this.drop();
     if (this.stopped) return;
-    if (!this.customers.size && !this.router) {
-      this.setState("idle", "no panel open");
-      return;
-    }
     const customers = [...this.customers];
     const resumed = this.cursor !== null;
     const socket = new WebSocket(this.url());

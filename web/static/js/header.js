@@ -1,5 +1,5 @@
-// The header: monitors and free slots, the live feed's state, and every router with
-// its state (from /api/routers and what the panels' events say about it).
+// The header: monitors and free slots, the live feed's state, the open alerts, and every
+// router with its state (from /api/routers and what the panels' events say about it).
 
 import { el, find } from "./dom.js";
 import { formatCount } from "./format.js";
@@ -23,6 +23,7 @@ export class Header {
     this.monitors = find(root, "#monitor-count", HTMLElement);
     this.slots = find(root, "#slot-count", HTMLElement);
     this.feed = find(root, "#feed-state", HTMLElement);
+    this.alerts = find(root, "#alert-count", HTMLAnchorElement);
     this.routers = find(root, "#router-list", HTMLElement);
   }
 
@@ -42,6 +43,19 @@ export class Header {
     this.feed.textContent = `Live feed: ${FEED_WORDS[state] || state}`;
     this.feed.title = detail || "";
     this.feed.className = `pill feed-${state}`;
+  }
+
+  /**
+   * The open alerts' badge: red while any is unacknowledged, amber when all are.
+   * @param {number} open
+   * @param {number} unacknowledged
+   */
+  setAlerts(open, unacknowledged) {
+    const text = `${formatCount(open)} open alert${open === 1 ? "" : "s"}`;
+    if (this.alerts.textContent !== text) this.alerts.textContent = text;
+    const state = unacknowledged > 0 ? "alerts-unacked" : open > 0 ? "alerts-acked" : "alerts-none";
+    this.alerts.className = `pill ${state}`;
+    this.alerts.title = unacknowledged > 0 ? `${formatCount(unacknowledged)} not acknowledged` : "";
   }
 
   /**

@@ -1,7 +1,8 @@
 // The dashboard's wiring: login, the customer list, one panel per monitored customer,
-// the router view, one live feed for all of them, and the header. Polls /api/monitor/status and
+// the alerts, the router view, one live feed for all of them, and the header. Polls /api/monitor/status and
 // /api/routers every POLL_MS while the tab is visible.
 
+import { AlertList, isAlertEntry } from "./alerts.js";
 import { api, onUnauthorized } from "./api.js";
 import { CustomerList } from "./customers.js";
 import { find } from "./dom.js";
@@ -46,6 +47,11 @@ const header = new Header(find(document, "#top", HTMLElement));
 
 const feed = new LiveFeed({
   onEntry(entry) {
+    // Before the panels: a customer's alert carries its customer_id, but is no sample.
+    if (isAlertEntry(entry)) {
+      alertList.receive(entry);
+      return;
+    }
     if (ROUTER_ENTRIES.has(entry.type)) {
       routerView.receive(entry);
       return;
@@ -57,6 +63,9 @@ const feed = new LiveFeed({
     for (const panel of panels.values()) panel.gap(frame.from, frame.to);
   },
   onOpen(customers, resumed) {
+    // Alert events from before this connection may be missed (a first connection has no
+    // cursor; a resume's may be older than the alerts stream keeps): read the open ones.
+    alertList.load();
     for (const id of customers) {
       const panel = panels.get(id);
       if (!panel) continue;
@@ -91,27 +100,44 @@ const list = new CustomerList(find(document, "#customers", HTMLElement), {
   },
 });
 
-const routerView = new RouterView(find(document, "#router-view", HTMLElement), {
-  async open(customer) {
-    const shown = panels.get(customer.id);
-    if (!shown || !shown.monitored) {
-      try {
-        await api.start(customer.id);
-      } catch (exc) {
-        // Started meanwhile (here or elsewhere): showing its panel is what was asked.
-        if (/** @type {ApiError} */ (exc).code !== "already_monitored") throw exc;
-      }
-      await refreshStatus();
+/**
+ * A customer's live panel, from the router view or an alert: start its monitor unless it
+ * runs, then bring the panel into view. A refusal is thrown for the caller to say.
+ * @param {{ id: string; name: string }} customer
+ */
+async function showCustomer(customer) {
+  const shown = panels.get(customer.id);
+  if (!shown || !shown.monitored) {
+    try {
+      await api.start(customer.id);
+    } catch (exc) {
+      // Started meanwhile (here or elsewhere): showing its panel is what was asked.
+      if (/** @type {ApiError} */ (exc).code !== "already_monitored") throw exc;
     }
-    const panel = panels.get(customer.id);
-    if (panel) reveal(panel);
-  },
+    await refreshStatus();
+  }
+  const panel = panels.get(customer.id);
+  if (panel) reveal(panel);
+}
+
+const routerView = new RouterView(find(document, "#router-view", HTMLElement), {
+  open: showCustomer,
   hasPanel(customerId) {
     const panel = panels.get(customerId);
     return panel !== undefined && panel.monitored;
   },
 });
 routerView.onChoose = (/** @type {string | null} */ id) => feed.setRouter(id);
+
+const alertList = new AlertList(find(document, "#alerts", HTMLElement), {
+  openCustomer: showCustomer,
+  openRouter(routerId) {
+    routerView.show(routerId);
+  },
+  onCount(open, unacknowledged) {
+    header.setAlerts(open, unacknowledged);
+  },
+});
 
 /**
  * Bring a panel into view and mark it for a moment (a click in the router view).
@@ -318,6 +344,7 @@ Object.defineProperty(window, "__dashboard", {
       feed: feed.snapshot(),
       panels: Object.fromEntries([...panels].map(([id, panel]) => [id, panel.snapshot()])),
       router: routerView.snapshot(),
+      alerts: alertList.snapshot(),
     }),
   }),
 });

@@ -234,6 +234,16 @@ export class RouterView {
     if (id) this.refresh(true);
   }
 
+  /**
+   * Show this router (an alert's link), and bring the view into sight.
+   * @param {string} id
+   */
+  show(id) {
+    if ([...this.pick.options].some((o) => o.value === id)) this.pick.value = id;
+    this.choose(id);
+    this.root.scrollIntoView({ block: "start", behavior: "smooth" });
+  }
+
   /** Replaced by main.js: the feed follows the router chosen. @param {string | null} id */
   onChoose(id) {
     void id;
