@@ -49,6 +49,8 @@ def test_demo_runs_everything_on_embedded_defaults_and_stops_clean(tmp_path: Pat
         monitoring = next(line for line in output if line.startswith("Monitoring "))
         assert saturated_customer() in monitoring  # the customer driven to its plan is watched
         assert f"{saturated_customer()} is driven to its plan" in text
+        # The one enabled alert rule, on that customer (it fires within each saturation).
+        assert f"Alert rule enabled: Demo: {saturated_customer()} at 90% of plan" in text
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(p.cmdline()) for p in children)
         for part in (

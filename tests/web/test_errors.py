@@ -29,6 +29,7 @@ from models.resolution import (
 from routeros import LoginError, UnreachableError
 from settings import load_settings
 from tasks.alert_delivery import DeliveryNotDead, DeliveryNotFound
+from tasks.alerts import AlertNotFound
 from tasks.semaphore import AlreadyMonitored
 from tasks.service.errors import (
     CapacityExceeded,
@@ -106,6 +107,7 @@ CASES: list[tuple[BaseException, int, str]] = [
     (RouterFailed("r1", LoginError("invalid user name or password (6)")), 502, "router_error"),
     (DuplicateNameError("webhook", "chat"), 409, "duplicate_name"),
     (AlertRuleNotFound(7), 404, "alert_rule_not_found"),
+    (AlertNotFound(uuid.UUID(int=7)), 404, "alert_not_found"),
     (WebhookNotFound(7), 404, "webhook_not_found"),
     (DeliveryNotFound(str(CID)), 404, "delivery_not_found"),
     (DeliveryNotDead(str(CID), "delivered"), 409, "delivery_not_dead"),
