@@ -53,7 +53,7 @@ from typing import Any
 
 from bench.engine import EngineBench, dump_records, stats, wait_until
 from bench.results import RESULTS_DIR, table, write_results
-from bench.stack import BASE_ENV, Stack, interrupt_once, rss_mb
+from bench.stack import Stack, base_settings, interrupt_once, rss_mb, run_main
 from harness.seed import ROUTER_ID
 from harness.workers import CeleryProcess
 from tasks import keys
@@ -498,7 +498,7 @@ def main() -> int:
     for note in watch.notes + naive.notes:
         print(f"note: {note}")
     settings: dict[str, Any] = {
-        **{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")},
+        **base_settings(),
         "pppoe": PPPOE,
         "hotspot": HOTSPOT,
         "static": STATIC,
@@ -514,8 +514,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: everything started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)
