@@ -476,6 +476,24 @@ def main() -> int:
     resolve_s = get_settings().alert_resolve_s
     goals = targets(cost, latency, burst)
     print(table(goals, [(k, k) for k in goals[0]]))
+    print()
+
+    def p(d: dict[str, float]) -> str:
+        return " / ".join(str(d.get(k)) for k in ("p50", "p99", "max"))
+
+    print(
+        "condition -> the alert fired (its starts_at, the watch's cycle), p50 / p99 / max s:"
+        f" {p(latency.fire_eval_s)}"
+    )
+    print(f"fired -> webhook received, p50 / p99 / max s: {p(latency.fire_delivery_s)}")
+    print(
+        f"traffic dropped -> resolution received ({resolve_s:g} s of clear first), p50 / p99 / max s:"
+        f" {p(latency.resolve_s)} ({latency.resolved}/{latency.fired})"
+    )
+    print(
+        f"{burst.alerts} at once: all written after {burst.fired_s} s (one writer thread);"
+        f" receipts p50 / p99 / max s: {p(burst.receipt_s)}; deliveries {burst.delivery_states}"
+    )
     for note in [n for r in cost for n in r.notes] + latency.notes + burst.notes:
         print(f"note: {note}")
     settings: dict[str, Any] = {
