@@ -528,20 +528,21 @@ class MonitorRun:
         """Take the ping replies that arrived; publish what is held unless a sample is due
         to take it along (none while Redis is full: the samples' path says when it takes
         writes again)."""
-        self._take_probes()
+        self._take_probes(poll=True)
         if self.held and (
             self.phase is not Phase.STREAMING or time.monotonic() - self.held_since >= PROBE_HOLD
         ):
             self._publish_many(self._release_held())
 
-    def _take_probes(self) -> None:
-        """Drain the ping: each reply feeds the rtt alerts at once and is held as a
-        `latency` entry for the next publish."""
+    def _take_probes(self, poll: bool = False) -> None:
+        """Drain the ping (`poll`: also start it, look its address up, renew its cap place
+        when due; never in a sample's way): each reply feeds the rtt alerts at once and is
+        held as a `latency` entry for the next publish."""
         pinger = self.pinger
         if pinger is None:
             return
         try:
-            probes = pinger.poll()
+            probes = pinger.poll() if poll else pinger.take()
         except Exception:
             # A bug in the ping must not cost the customer's samples: go on without it.
             log.exception("monitor %s: ping failed, going on without it", self.token)

@@ -113,6 +113,11 @@ class Pinger:
             self._start()
         return self._drain()
 
+    def take(self) -> list[Probe]:
+        """Only the replies that arrived: no lookup, no cap renewal, no Redis, no router
+        call (what the monitor calls in the way of a sample)."""
+        return self._drain()
+
     def recent_rtt(self) -> float | None:
         """The latest answered probe's RTT (ms) if at most RTT_FRESH old, else None."""
         last = self._last_rtt
