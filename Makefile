@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping bench-alerts check-services clean
 
 DEV_LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -82,6 +82,10 @@ bench-router: $(STAMP) check-services
 ## bench-ping: K=1,000 monitors with the router-side ping off, then on (worker CPU, router -> WebSocket p99), and stop -> session report (BENCH_PING_SIZE)
 bench-ping: $(STAMP) check-services
 	$(BIN)/python -m bench.ping
+
+## bench-alerts: alerts on one router of 2,000 PPPoE customers: saturation -> webhook latency, evaluation CPU (ALERTS on vs off), 1,000 alerts at once to a receiver (BENCH_ALERT_SATURATE, BENCH_ALERT_FOR_S, BENCH_ALERT_BURST)
+bench-alerts: $(STAMP) check-services
+	$(BIN)/python -m bench.alerts
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache var *.egg-info

@@ -49,7 +49,7 @@ import redis
 from bench.engine import dump_records
 from bench.results import RESULTS_DIR, table, write_results
 from bench.sim_process import SimProcess
-from bench.stack import Stack, interrupt_once
+from bench.stack import Stack, interrupt_once, run_main
 from tasks import keys
 from tasks.message import ROUTER_TYPES
 
@@ -448,8 +448,4 @@ def _wait(condition: Callable[[], bool], timeout: float) -> bool:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: everything started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -52,7 +52,7 @@ from typing import Any
 
 from bench.results import RESULTS_DIR, table, write_results
 from bench.sim_process import SimProcess
-from bench.stack import BASE_ENV, Stack, interrupt_once
+from bench.stack import Stack, base_settings, interrupt_once, run_main
 
 LOG_DIR = RESULTS_DIR / "engine-logs"
 
@@ -658,7 +658,7 @@ def main() -> int:
             print(f"K={k}x{workers} done", file=sys.stderr, flush=True)
     print_tables(rows)
     settings: dict[str, Any] = {
-        **{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")},
+        **base_settings(),
         **env,
     }
     settings.update(
@@ -670,8 +670,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: everything started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

@@ -14,6 +14,10 @@ Protocol on stdin/stdout, one JSON line per answer:
 - faults (bench/chaos.py), each answered {"ok": true, ...}: "drop-connections" (every
   API connection closed at once), "stall on" / "stall off" (the router stops answering,
   connections stay open), "drop-pppoe <username>" / "restore-pppoe <username>"
+- "saturate <username> [seconds]" (download at the plan, until "unsaturate <username>"
+  or for that many seconds) and "unsaturate <username>" (bench/alerts.py), each answered
+  {"ok": true, "from": t}: t = the wall-clock time (time.time()) at which the change takes
+  effect, the start of the next simulated second (Simulator.saturate)
 - EOF on stdin: stop.
 
 The log hooks wrap MonitorStream.emit (which interfaces got a sample this cycle),
@@ -35,6 +39,7 @@ from typing import Any
 from routeros.simulator import Simulator, SimulatorConfig
 from routeros.simulator.commands import MonitorStream
 from routeros.simulator.model import RouterModel
+from routeros.simulator.router import RouterCore
 from routeros.simulator.session import ApiSession
 
 _recording = False
@@ -90,6 +95,19 @@ def _install_hooks() -> None:
     MonitorStream.emit = logged_emit  # type: ignore[method-assign]  # the log hook, on purpose
     ApiSession.send = logged_send  # type: ignore[method-assign]  # the log hook, on purpose
     ApiSession._handle = logged_handle  # type: ignore[method-assign]  # the log hook, on purpose
+
+
+def _saturate(sim: Simulator, username: str, seconds: float | None, on: bool) -> float:
+    """Saturate (or not) from the next simulated second; when that second starts, by the
+    wall clock. The simulated clock is the loop's own (model.now_ms), so it is read in the
+    same call that changes the traffic: no second boundary can pass between the two."""
+
+    def run(router: RouterCore) -> float:
+        ms, wall = router.model.now_ms(), time.time()
+        router.model.saturate(username, 1.0 if on else None, seconds if on else None)
+        return wall + (1000 - ms % 1000) / 1000
+
+    return sim._call(run)  # the public saturate() does the same without saying when
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,6 +167,13 @@ def main(argv: list[str] | None = None) -> int:
             elif command.startswith("restore-pppoe "):
                 sim.restore_pppoe(command.split(" ", 1)[1])
                 answer = {"ok": True}
+            elif command.startswith(("saturate ", "unsaturate ")):
+                word, username, *rest = command.split()
+                try:
+                    seconds = float(rest[0]) if rest else None
+                    answer = {"ok": True, "from": _saturate(sim, username, seconds, word == "saturate")}
+                except (KeyError, ValueError) as exc:
+                    answer = {"error": str(exc)}
             else:
                 answer = {"error": f"unknown command {command!r}"}
             print(json.dumps(answer), flush=True)

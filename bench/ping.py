@@ -31,7 +31,7 @@ from typing import Any
 
 from bench.engine import PROBES, STORM, EngineBench, Row, stats, wait_until
 from bench.results import RESULTS_DIR, table, write_results
-from bench.stack import BASE_ENV, Stack, interrupt_once
+from bench.stack import Stack, base_settings, interrupt_once, run_main
 
 LOG_DIR = RESULTS_DIR / "ping-logs"
 
@@ -207,7 +207,7 @@ def main() -> int:
         for note in r.notes:
             print(f"ping={r.ping}: {note}")
     settings: dict[str, Any] = {
-        **{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")},
+        **base_settings(),
         **env,
         "monitors": SIZE,
     }
@@ -217,8 +217,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: everything started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

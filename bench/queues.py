@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.engine import EngineBench, wait_until
 from bench.results import RESULTS_DIR, table, write_results
-from bench.stack import BASE_ENV, Stack, interrupt_once
+from bench.stack import Stack, base_settings, interrupt_once, run_main
 
 LOG_DIR = RESULTS_DIR / "queues-logs"
 
@@ -173,7 +173,7 @@ def main() -> int:
         for note in r.notes:
             print(f"K={r.monitors}: {note}")
     settings: dict[str, Any] = {
-        **{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")},
+        **base_settings(),
         **env,
         "window_seconds": SECONDS,
         "hotspot": hotspot,
@@ -185,8 +185,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: everything started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

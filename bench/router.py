@@ -53,7 +53,7 @@ from typing import Any
 
 from bench.engine import EngineBench, dump_records, stats, wait_until
 from bench.results import RESULTS_DIR, table, write_results
-from bench.stack import BASE_ENV, Stack, interrupt_once, rss_mb
+from bench.stack import Stack, base_settings, interrupt_once, rss_mb, run_main
 from harness.seed import ROUTER_ID
 from harness.workers import CeleryProcess
 from tasks import keys
@@ -150,7 +150,7 @@ def _counts_between(before: dict[str, Any], after: dict[str, Any]) -> dict[str, 
     return {word: n for word, n in sorted(diff.items()) if n}
 
 
-def _holder(workers: list[CeleryProcess], since: dict[str, int]) -> CeleryProcess | None:
+def watch_holder(workers: list[CeleryProcess], since: dict[str, int]) -> CeleryProcess | None:
     """The worker whose log, past `since` (its length before: a log file is appended to
     across runs), says the watch started there."""
     for proc in workers:
@@ -159,7 +159,7 @@ def _holder(workers: list[CeleryProcess], since: dict[str, int]) -> CeleryProces
     return None
 
 
-def _top_frames(
+def top_frames(
     stack: Stack, lo_ms: int = 0, hi_ms: int | None = None
 ) -> list[tuple[int, dict[bytes, bytes]]]:
     entries: Any = stack.redis.xrange(
@@ -168,12 +168,32 @@ def _top_frames(
     return [(_id_ms(i), f) for i, f in entries if f.get(b"type") == b"top"]
 
 
-def _rated(stack: Stack, total: int) -> bool:
-    frames = _top_frames(stack)
+def all_rated(stack: Stack, total: int) -> bool:
+    frames = top_frames(stack)
     return bool(frames) and int(frames[-1][1].get(b"customers", b"0")) >= total
 
 
 # -- 1. the router watch ------------------------------------------------------------------
+
+
+def start_watch(
+    stack: Stack, workers: int, tag: str, total: int, notes: list[str], interval: float = INTERVAL
+) -> tuple[list[CeleryProcess], CeleryProcess]:
+    """Start `workers` monitors workers (ROUTER_WATCH on in the stack's env); once the
+    reconciler has launched the router's watch on one of them, every customer has a rate
+    and SETTLE_CYCLES more cycles went by: (the workers, the one holding the watch)."""
+    logs = stack.log_dir.glob(f"bench-mon{tag}-*.log")
+    since = {path.stem: len(path.read_text(errors="replace")) for path in logs}
+    procs = stack.start_monitors(workers, workers, tag=tag)
+    if not wait_until(lambda: watch_holder(procs, since), timeout=60):
+        raise RuntimeError("no router watch started within 60 s (see the worker logs)")
+    holder = watch_holder(procs, since)
+    assert holder is not None
+    if not wait_until(lambda: all_rated(stack, total), timeout=60):
+        notes.append("no frame with every customer rated within 60 s")
+    seen = len(top_frames(stack))
+    wait_until(lambda: len(top_frames(stack)) >= seen + SETTLE_CYCLES, timeout=10 * interval)
+    return procs, holder
 
 
 def watch_phase() -> WatchRow:
@@ -181,22 +201,12 @@ def watch_phase() -> WatchRow:
     row = WatchRow(customers=total, interval_s=INTERVAL)
     env = {"ROUTER_WATCH": "true", "ROUTER_WATCH_INTERVAL": f"{INTERVAL:g}"}
     with Stack(pppoe=PPPOE, hotspot=HOTSPOT, static=STATIC, log_dir=LOG_DIR / "watch", env=env) as stack:
-        logs = (LOG_DIR / "watch").glob("bench-mon-watch-*.log")
-        since = {path.stem: len(path.read_text(errors="replace")) for path in logs}
-        workers = stack.start_monitors(2, 2, tag="-watch")
         clients = stack.ws_clients([{"types": "top", "router": ROUTER_ID}])
         try:
             if clients.ask("ready 30")["connected"] < 1:
                 row.notes.append("the WebSocket client did not connect")
-            if not wait_until(lambda: _holder(workers, since), timeout=60):
-                raise RuntimeError("no router watch started within 60 s (see the worker logs)")
-            holder = _holder(workers, since)
-            assert holder is not None
+            workers, holder = start_watch(stack, 2, "-watch", total, row.notes)
             idle = next(p for p in workers if p is not holder)
-            if not wait_until(lambda: _rated(stack, total), timeout=60):
-                row.notes.append("no frame with every customer rated within 60 s")
-            seen = len(_top_frames(stack))
-            wait_until(lambda: len(_top_frames(stack)) >= seen + SETTLE_CYCLES, timeout=10 * INTERVAL)
             _watch_window(stack, clients, holder, idle, row)
         finally:
             clients.stop()
@@ -224,7 +234,7 @@ def _watch_window(
     time.sleep(GRACE)
     records = dump_records(clients)
 
-    frames = _top_frames(stack, int(t_a * 1000), int(t_b * 1000))
+    frames = top_frames(stack, int(t_a * 1000), int(t_b * 1000))
     row.frames = len(frames)
     row.frames_per_min = round(len(frames) * 60 / row.window_s, 1)
     row.expected_per_min = round(60 / INTERVAL, 1)
@@ -498,7 +508,7 @@ def main() -> int:
     for note in watch.notes + naive.notes:
         print(f"note: {note}")
     settings: dict[str, Any] = {
-        **{k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")},
+        **base_settings(),
         "pppoe": PPPOE,
         "hotspot": HOTSPOT,
         "static": STATIC,
@@ -514,8 +524,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        print("interrupted: everything started was stopped", file=sys.stderr)
-        sys.exit(130)
+    run_main(main)

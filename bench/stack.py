@@ -18,12 +18,13 @@ from __future__ import annotations
 import math
 import os
 import signal
+import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx2 as httpx
 import psutil
@@ -318,3 +319,18 @@ def interrupt_once() -> Iterator[None]:
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
+
+
+def base_settings() -> dict[str, Any]:
+    """BASE_ENV as a results file records it: without the token and the env file's path."""
+    return {k: v for k, v in BASE_ENV.items() if k not in ("ENV_FILE", "API_TOKEN")}
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """A bench's `if __name__ == "__main__":`: exit with main()'s code; interrupted, with
+    130 (everything it started was stopped on the way out)."""
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("interrupted: everything started was stopped", file=sys.stderr)
+        sys.exit(130)

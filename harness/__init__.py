@@ -11,6 +11,7 @@ environment on import). Nothing in this package changes os.environ when imported
     workers        CeleryProcess, worker(), beat()
     web            Uvicorn (web.app:app as web/__main__.py runs it)
     redis_server   PrivateRedis (a redis-server that may be killed, frozen or filled)
+    receiver       Receiver (a webhook endpoint in a thread: every request, each key once)
     pg             migrated_schema (a throw-away schema migrated to head)
     seed           seed_customers from the simulator, apply_env, parse_ts
 """

@@ -7,7 +7,12 @@ They say which alerts fire or resolve (`Transition`); tasks/alerts.py writes the
 
 Hysteresis on both edges (README, Alerts, "When an alert fires and resolves"):
 - a condition must hold continuously for the rule's `for_s` before the alert fires
-  (session_flaps and rtt hold over their own window: they fire at once);
+  (session_flaps and rtt hold over their own window: they fire at once). A rate is the
+  average over the cycle it ends (byte counters read a cycle apart), so a rate at or
+  above the threshold holds from that cycle's start, the previous reading: the time is
+  counted from there, not from when the cycle ended, or every alert would fire one
+  cycle late. `for_s` is met within FOR_S_SLACK, the jitter of cycle times (a cycle
+  `for_s` later may end a few ms short of it);
 - a firing alert resolves only once the condition has been clear continuously for
   ALERT_RESOLVE_S, "clear" being below the threshold by a band (BAND_POINTS points
   of plan for utilisation; BAND_FRACTION of the threshold for a router total and an
@@ -37,6 +42,11 @@ Edge = Literal["fire", "resolve"]
 BAND_POINTS = 5.0
 # ... or a share of the threshold (router total, RTT p95).
 BAND_FRACTION = 0.05
+# Cycle times jitter by a few ms: `for_s` is met this much early rather than a cycle late.
+FOR_S_SLACK = 0.25
+# The longest span a cycle's rates are counted from its previous reading; past it (a
+# stalled watch) a condition counts from the cycle's end.
+MAX_RATE_SPAN = 10.0
 # An RTT window says nothing before it holds this many probes.
 RTT_MIN_PROBES = 5
 
@@ -107,17 +117,26 @@ def _number_or_none(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def step(track: Track, on: bool, clear: bool, now: float, for_s: float, resolve_s: float) -> Edge | None:
+def step(
+    track: Track,
+    on: bool,
+    clear: bool,
+    now: float,
+    for_s: float,
+    resolve_s: float,
+    began: float | None = None,
+) -> Edge | None:
     """Advance one track by one observation: `on` the condition holds, `clear` it is
-    clear by the band (never both). The edge it crossed, if any."""
+    clear by the band (never both); `began` is when the observed span started (a
+    cycle's rate: the previous reading), `now` when it ended. The edge it crossed, if any."""
     if not track.firing:
         track.clear_since = None
         if not on:
             track.since = None
             return None
         if track.since is None:
-            track.since = now
-        if now - track.since >= for_s:
+            track.since = now if began is None else began
+        if now - track.since >= for_s - FOR_S_SLACK:
             track.firing = True
             return FIRE
         return None
@@ -187,6 +206,8 @@ class RouterEvaluator:
         self.downs: dict[int, dict[str, deque[float]]] = {}
         self.cycle = 0
         self.checks: dict[str, int] = {}  # kind -> checks made (for the metrics)
+        # When the previous cycle's reading was taken: the start of this cycle's rates.
+        self.last_cycle_at: float | None = None
 
     # -- rules and state ------------------------------------------------------------------
 
@@ -251,12 +272,16 @@ class RouterEvaluator:
         """One cycle: `rates` customer id -> (download, upload) bps; `customers` customer
         id -> CustomerMeta-like (name, username, package speeds)."""
         self.cycle += 1
+        began = self.last_cycle_at
+        if began is None or not 0 < now - began <= MAX_RATE_SPAN:
+            began = now  # no span to count from (the first cycle, or a long pause)
+        self.last_cycle_at = now
         out: list[Transition] = []
         for rule in self.rules:
             if rule.kind is AlertKind.UTILIZATION:
-                self._utilization(rule, rates, customers, now, out)
+                self._utilization(rule, rates, customers, now, began, out)
             elif rule.kind is AlertKind.ROUTER_TOTAL:
-                self._router_total(rule, total_download_bps, now, out)
+                self._router_total(rule, total_download_bps, now, began, out)
             elif rule.kind is AlertKind.SESSION_FLAPS:
                 self._flaps_expire(rule, customers, now, out)
         return out
@@ -267,6 +292,7 @@ class RouterEvaluator:
         rates: Mapping[str, tuple[int, int]],
         customers: Mapping[str, Any],
         now: float,
+        began: float,
         out: list[Transition],
     ) -> None:
         params = rule.params
@@ -296,7 +322,7 @@ class RouterEvaluator:
                     continue  # the common case: nothing holds, nothing allocated
                 track = tracks[customer_id] = Track()
             track.seen, track.value = cycle, pct
-            edge = step(track, pct >= threshold, pct < clear_below, now, for_s, self.resolve_s)
+            edge = step(track, pct >= threshold, pct < clear_below, now, for_s, self.resolve_s, began)
             if edge is not None:
                 out.append(self._utilization_transition(edge, rule, customer_id, meta, pct, threshold, now))
             if track.idle:
@@ -348,7 +374,9 @@ class RouterEvaluator:
             now,
         )
 
-    def _router_total(self, rule: RuleSpec, total: int, now: float, out: list[Transition]) -> None:
+    def _router_total(
+        self, rule: RuleSpec, total: int, now: float, began: float, out: list[Transition]
+    ) -> None:
         threshold = float(rule.params["threshold_bps"])
         tracks = self.tracks.setdefault(rule.id, {})
         track = tracks.get(self.router_id)
@@ -365,6 +393,7 @@ class RouterEvaluator:
             now,
             rule.for_s,
             self.resolve_s,
+            began,
         )
         if edge is not None:
             if edge == FIRE:

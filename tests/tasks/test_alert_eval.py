@@ -56,8 +56,8 @@ def _run(ev: RouterEvaluator, pct_by_customer: dict[str, float], now: float) -> 
 def test_alert_eval_step_fires_after_for_s_and_resolves_after_clear_for_resolve_s() -> None:
     track = Track()
     assert step(track, True, False, 0.0, 10, 5) is None
-    assert step(track, True, False, 9.9, 10, 5) is None
-    assert step(track, True, False, 10.0, 10, 5) == FIRE
+    assert step(track, True, False, 9.7, 10, 5) is None
+    assert step(track, True, False, 9.8, 10, 5) == FIRE  # within FOR_S_SLACK: cycle jitter
     assert step(track, True, False, 11.0, 10, 5) is None  # firing: no second edge
     assert step(track, False, True, 12.0, 10, 5) is None
     assert step(track, False, False, 14.0, 10, 5) is None  # in the band: the clear timer restarts
@@ -71,10 +71,23 @@ def test_alert_eval_utilization_needs_the_condition_continuously() -> None:
     ev = _evaluator(_util(90, 10))
     assert _run(ev, {"c1": 95}, 0) == []
     assert _run(ev, {"c1": 80}, 5) == []  # dipped: the timer starts over
-    assert _run(ev, {"c1": 95}, 6) == []
-    assert _run(ev, {"c1": 95}, 15) == []
-    assert _run(ev, {"c1": 95}, 16) == [(FIRE, "customer:c1")]
+    assert _run(ev, {"c1": 95}, 7) == []  # the rate of 5..7: it holds from 5
+    assert _run(ev, {"c1": 95}, 14) == []
+    assert _run(ev, {"c1": 95}, 15) == [(FIRE, "customer:c1")]  # 10 s after 5, not after 7
     assert _run(ev, {"c1": 99}, 30) == []
+
+
+def test_alert_eval_utilization_counts_from_the_cycle_start_within_the_jitter() -> None:
+    ev = _evaluator(_util(90, 10))
+    times = [0.0, 2.003, 3.998, 6.001, 7.999, 10.002, 11.996, 14.0]  # cycles of 2 s, jittered
+    edges = [_run(ev, {"c1": 40 if t == 0.0 else 95}, t) for t in times]
+    # Saturated from the reading at 0 on: fires at the cycle ending 10 s later, even a few ms short.
+    assert edges.index([(FIRE, "customer:c1")]) == times.index(10.002)
+    ev = _evaluator(_util(90, 10))
+    assert _run(ev, {"c1": 40}, 100.0) == []
+    assert _run(ev, {"c1": 95}, 130.0) == []  # a rate over a 30 s pause: counted from 130, not 100
+    assert _run(ev, {"c1": 95}, 139.0) == []
+    assert _run(ev, {"c1": 95}, 140.0) == [(FIRE, "customer:c1")]
 
 
 def test_alert_eval_utilization_resolves_below_the_band_only() -> None:
