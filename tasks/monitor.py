@@ -37,7 +37,8 @@ opens at once rather than at the end of its backoff.
 
 Beside its traffic, a run pings its customer's address from the router (tasks/pinger.py)
 on the same shared connection, drained from this loop: one `latency` entry per reply,
-and the latest recent RTT on each sample. Its `started` event says whether it pings
+published with the next sample in one fenced script call (PROBE_HOLD), and the latest
+recent RTT on each sample. Its `started` event says whether it pings
 (`on`), and why not (`off`, `no address`, `capped`: PING_MAX_PER_ROUTER, tasks/ping_cap.py).
 """
 
@@ -114,6 +115,11 @@ DENIED_BACKOFF_MAX = 300.0
 # it, one a second while the source was down: pages of SEQ_PAGE, at most SEQ_PAGES.
 SEQ_PAGE = 20
 SEQ_PAGES = 25
+# Ping replies wait for the monitor's next sample and go out with it, in the same fenced
+# script call: one publish and one wait for the loop a second, not one per reply. A reply
+# that waited this long (no sample came: the source is down, or MONITOR_INTERVAL is
+# longer) goes on its own.
+PROBE_HOLD = 1.5
 
 
 class Phase(Enum):
@@ -180,6 +186,8 @@ class MonitorRun:
         self.ping_state = PING_OFF
         self.ping_slot: PingSlot | None = None
         self.pinger: Pinger | None = None
+        self.held: list[dict[str, str]] = []  # latency entries waiting for the next sample
+        self.held_since = 0.0  # when the oldest of them was taken (monotonic)
         self.report = new_report(token.session_id, self.settings)  # what the session measured
         # rtt alert rules over the ping's replies (tasks/alert_eval.py); written by the
         # process's alert writer thread (tasks/alert_hooks.py), never on this loop.
@@ -517,13 +525,24 @@ class MonitorRun:
         )
 
     def _ping(self) -> None:
-        """Publish the ping replies that arrived (none while Redis is full: the samples'
-        path says when it takes writes again)."""
+        """Take the ping replies that arrived; publish what is held unless a sample is due
+        to take it along (none while Redis is full: the samples' path says when it takes
+        writes again)."""
+        self._take_probes(poll=True)
+        if self.held and (
+            self.phase is not Phase.STREAMING or time.monotonic() - self.held_since >= PROBE_HOLD
+        ):
+            self._publish_many(self._release_held())
+
+    def _take_probes(self, poll: bool = False) -> None:
+        """Drain the ping (`poll`: also start it, look its address up, renew its cap place
+        when due; never in a sample's way): each reply feeds the rtt alerts at once and is
+        held as a `latency` entry for the next publish."""
         pinger = self.pinger
         if pinger is None:
             return
         try:
-            probes = pinger.poll()
+            probes = pinger.poll() if poll else pinger.take()
         except Exception:
             # A bug in the ping must not cost the customer's samples: go on without it.
             log.exception("monitor %s: ping failed, going on without it", self.token)
@@ -532,9 +551,15 @@ class MonitorRun:
             return
         for probe in probes:
             if not self.redis_full:
-                self._publish(self._latency(probe))
+                if not self.held:
+                    self.held_since = time.monotonic()
+                self.held.append(self._latency(probe))
             if self.settings.alerts and not probe.reply.summary:
                 self._rtt_alerts(probe)
+
+    def _release_held(self) -> list[dict[str, str]]:
+        held, self.held = self.held, []
+        return held
 
     def _rtt_alerts(self, probe: Probe) -> None:
         """Feed one reply to the customer's rtt rules; hand what fires or resolves to the
@@ -612,7 +637,8 @@ class MonitorRun:
             return False
         if self.redis_full and not self._redis_writable_again():
             return False
-        if not self._publish(entry):
+        self._take_probes()  # the replies that came with this sample go with it
+        if not self._publish_many([*self._release_held(), entry]):
             return False
         metrics.SAMPLES_PUBLISHED.inc()
         metrics.PUBLISH_LATENCY.observe(time.monotonic() - reading.received)
@@ -636,12 +662,16 @@ class MonitorRun:
         return published
 
     def _publish(self, entry: dict[str, str]) -> bool:
+        return self._publish_many([entry])
+
+    def _publish_many(self, entries: list[dict[str, str]]) -> bool:
+        """Publish `entries` (fenced, in order, all or none); True when they landed."""
         # Traffic and status entries spend a seq, published or not; latency entries have none.
-        counted = "seq" in entry
+        counted = sum("seq" in entry for entry in entries)
         try:
-            ids = self.rt.batch_publisher().publish(entry, token=str(self.token), fence=self.fence)
+            ids = self.rt.batch_publisher().publish_many(entries, token=str(self.token), fence=self.fence)
         except redis.OutOfMemoryError:
-            # Redis is at maxmemory (noeviction): this entry was refused before it wrote
+            # Redis is at maxmemory (noeviction): these entries were refused before they wrote
             # anything. The lease is kept (renewals need no new memory and get through),
             # samples are dropped until memory is freed, and the run says so once.
             metrics.PUBLISH_FAILURES.labels("redis-oom").inc()
@@ -661,7 +691,8 @@ class MonitorRun:
             self._lease().request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
             return False
         self.seq += counted
-        self.report.observe(entry)
+        for entry in entries:
+            self.report.observe(entry)
         return True
 
     def _trouble(self, kind: str, reason: str) -> None:

@@ -6,7 +6,7 @@ one ICMP echo a second on the router per monitor (docs/scaling.md). No thread of
 own: the monitor's loop calls `poll()` after each read of its source and during its
 waits (it wakes at least every second), which starts or restarts the stream when due
 and drains what arrived without blocking; the monitor publishes each reply as a
-`latency` entry (tasks/message.py).
+`latency` entry (tasks/message.py), along with its next sample (tasks/monitor.py).
 
 The address: a static customer's static_ip; a PPPoE or hotspot customer's current
 address from the router's active sessions, looked up when the monitor (re)opens its
@@ -111,6 +111,11 @@ class Pinger:
             self._lookup()
         if self._stream is None and self.address is not None and now >= self._retry_at:
             self._start()
+        return self._drain()
+
+    def take(self) -> list[Probe]:
+        """Only the replies that arrived: no lookup, no cap renewal, no Redis, no router
+        call (what the monitor calls in the way of a sample)."""
         return self._drain()
 
     def recent_rtt(self) -> float | None:

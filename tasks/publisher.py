@@ -20,7 +20,9 @@ id in both and a client's last id is a valid cursor for either.
 
 Batching: `BatchPublisher` (one per worker process) gives many monitor threads the
 same fenced publish through one thread that sends whatever is queued as ONE pipeline
-of script calls; fencing stays per entry (see the class).
+of script calls; fencing stays per call (see the class). A call may carry several
+entries of one customer (`publish_many`: a monitor's ping replies with its sample):
+appended in order, all or none, fenced together.
 
 Status events: `publish` (fenced) for everything the owner emits while it holds
 the lease. `publish_status` is UNFENCED and refuses traffic: it exists for the
@@ -34,7 +36,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import NamedTuple
@@ -80,8 +82,9 @@ end
 """
 
 # KEYS: owner hash, customer stream, combined stream
-# ARGV: token ('' = unfenced), fence, retention_ms, combined_maxlen, field, value, ...
-# Reply: {customer_id, combined_id}, or false when fenced out
+# ARGV: token ('' = unfenced), fence, retention_ms, combined_maxlen, then one group per
+#       entry: its count of args n, then n args (field, value, ...)
+# Reply: {customer_id, combined_id, ...} (a pair per entry, in order), or false when fenced out
 PUBLISH = (
     CLOCK_LUA
     + r"""
@@ -92,24 +95,35 @@ if ARGV[1] ~= '' then
   end
 end
 local now = redis_now_ms()
-for i = 5, #ARGV - 1, 2 do
-  if ARGV[i] == 'timestamp' then
-    ARGV[i + 1] = rfc3339(now)
-    break
-  end
-end
+local stamp = nil
 local retention = tonumber(ARGV[3])
 local minid = string.format('%d', now - retention)
-local combined_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 5))
--- Same id in the customer stream, so one cursor is valid in both. It is always above the
--- customer stream's last id (every customer entry is also in the combined stream) unless
--- the combined stream was deleted and the clock stepped back: then let Redis pick.
-local customer_id = redis.pcall('XADD', KEYS[2], 'MINID', '~', minid, combined_id, unpack(ARGV, 5))
-if type(customer_id) == 'table' and customer_id.err then
-  customer_id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', unpack(ARGV, 5))
+local out = {}
+local i = 5
+while i <= #ARGV do
+  local first, last = i + 1, i + tonumber(ARGV[i])
+  for j = first, last - 1, 2 do
+    if ARGV[j] == 'timestamp' then
+      stamp = stamp or rfc3339(now)
+      ARGV[j + 1] = stamp
+      break
+    end
+  end
+  local combined_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, first, last))
+  -- Same id in the customer stream, so one cursor is valid in both. It is always above the
+  -- customer stream's last id (every customer entry is also in the combined stream) unless
+  -- the combined stream was deleted and the clock stepped back: then let Redis pick.
+  local customer_id = redis.pcall(
+    'XADD', KEYS[2], 'MINID', '~', minid, combined_id, unpack(ARGV, first, last))
+  if type(customer_id) == 'table' and customer_id.err then
+    customer_id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', unpack(ARGV, first, last))
+  end
+  out[#out + 1] = customer_id
+  out[#out + 1] = combined_id
+  i = last + 1
 end
 redis.call('PEXPIRE', KEYS[2], retention)
-return {customer_id, combined_id}
+return out
 """
 )
 
@@ -144,9 +158,18 @@ class Publisher:
 
     def publish(self, entry: Mapping[str, str], *, token: str, fence: int) -> PublishedIds | None:
         """Fenced append; None when `token`/`fence` no longer own the customer (stop now)."""
+        ids = self.publish_many([entry], token=token, fence=fence)
+        return None if ids is None else ids[0]
+
+    def publish_many(
+        self, entries: Sequence[Mapping[str, str]], *, token: str, fence: int
+    ) -> list[PublishedIds] | None:
+        """Fenced append of several entries of ONE customer, in order, in one script call:
+        all of them or (fenced out: None) none."""
         if not token:
             raise ValueError("a fenced publish needs the lease token")
-        return self._run(entry, token, str(int(fence)))
+        script_keys, args = self._prepare(entries, token, str(int(fence)))
+        return _ids(self._publish(keys=script_keys, args=args))
 
     def publish_status(self, entry: Mapping[str, str]) -> PublishedIds:
         """Unfenced append of a status event (after release, or by the reconciler)."""
@@ -157,22 +180,32 @@ class Publisher:
         return ids
 
     def _run(self, entry: Mapping[str, str], token: str, fence: str) -> PublishedIds | None:
-        script_keys, args = self._prepare(entry, token, fence)
-        return _ids(self._publish(keys=script_keys, args=args))
+        script_keys, args = self._prepare([entry], token, fence)
+        ids = _ids(self._publish(keys=script_keys, args=args))
+        return None if ids is None else ids[0]
 
-    def _prepare(self, entry: Mapping[str, str], token: str, fence: str) -> tuple[list[str], list[str]]:
-        """Validate `entry` and build the script's KEYS and ARGV (shared with BatchPublisher)."""
-        customer_id = entry.get("customer_id")
+    def _prepare(
+        self, entries: Sequence[Mapping[str, str]], token: str, fence: str
+    ) -> tuple[list[str], list[str]]:
+        """Validate `entries` (one customer's) and build the script's KEYS and ARGV
+        (shared with BatchPublisher)."""
+        if not entries:
+            raise ValueError("nothing to publish")
+        customer_id = entries[0].get("customer_id")
         if not customer_id:
             raise MessageError("customer_id: required to choose the stream")
-        if "type" not in entry:
-            raise MessageError("type: required field is missing")
         args: list[str] = [token, fence, str(self.retention_ms), str(self.combined_maxlen)]
-        for name, value in entry.items():
-            if not isinstance(value, str):
-                raise MessageError(f"{name}: stream fields must be strings (use tasks.message)")
-            args.append(name)
-            args.append(value)
+        for entry in entries:
+            if entry.get("customer_id") != customer_id:
+                raise MessageError("customer_id: entries published together must share their customer")
+            if "type" not in entry:
+                raise MessageError("type: required field is missing")
+            args.append(str(2 * len(entry)))
+            for name, value in entry.items():
+                if not isinstance(value, str):
+                    raise MessageError(f"{name}: stream fields must be strings (use tasks.message)")
+                args.append(name)
+                args.append(value)
         script_keys = [
             keys.customer_owner(customer_id),
             keys.customer_stream(customer_id),
@@ -181,18 +214,19 @@ class Publisher:
         return script_keys, args
 
 
-def _ids(reply: object) -> PublishedIds | None:
-    """The script's reply: [customer stream id, combined stream id], or nil when fenced out."""
+def _ids(reply: object) -> list[PublishedIds] | None:
+    """The script's reply: [customer stream id, combined stream id, ...] (a pair per entry),
+    or nil when fenced out."""
     if not isinstance(reply, list | tuple) or not reply:
         return None
-    return PublishedIds(customer=as_text(reply[0]), combined=as_text(reply[1]))
+    return [PublishedIds(customer=as_text(c), combined=as_text(m)) for c, m in zip(reply[::2], reply[1::2])]
 
 
 # -- batching -------------------------------------------------------------------------------
 
 # One queued publish: the script's KEYS and ARGV, and the caller's future. None in the
 # queue tells the thread to stop.
-_Item = tuple[list[str], list[str], "Future[PublishedIds | None]"]
+_Item = tuple[list[str], list[str], "Future[list[PublishedIds] | None]"]
 # Defaults of the worker's batch publisher: the socket timeout matches the monitors' pool.
 BATCH_MAX = 500
 BATCH_SOCKET_TIMEOUT = 5.0
@@ -257,10 +291,18 @@ class BatchPublisher:
     def publish(self, entry: Mapping[str, str], *, token: str, fence: int) -> PublishedIds | None:
         """Same contract as `Publisher.publish`: ids, None when fenced out, or a RedisError
         (redis.TimeoutError when no answer came within `wait_timeout`)."""
+        ids = self.publish_many([entry], token=token, fence=fence)
+        return None if ids is None else ids[0]
+
+    def publish_many(
+        self, entries: Sequence[Mapping[str, str]], *, token: str, fence: int
+    ) -> list[PublishedIds] | None:
+        """`Publisher.publish_many` through the thread: one item of the batch, one script
+        call, one wait, however many entries."""
         if not token:
             raise ValueError("a fenced publish needs the lease token")
-        script_keys, args = self.publisher._prepare(entry, token, str(int(fence)))
-        future: Future[PublishedIds | None] = Future()
+        script_keys, args = self.publisher._prepare(entries, token, str(int(fence)))
+        future: Future[list[PublishedIds] | None] = Future()
         with self._lock:
             if self._closed:
                 raise redis.ConnectionError("batch publisher is closed")
@@ -398,7 +440,7 @@ class BatchPublisher:
             return list(pipe.execute(raise_on_error=False))
 
 
-def _settle(future: Future[PublishedIds | None], *, exception: BaseException) -> None:
+def _settle(future: Future[list[PublishedIds] | None], *, exception: BaseException) -> None:
     try:
         if not future.running() and not future.set_running_or_notify_cancel():
             return  # the caller withdrew it

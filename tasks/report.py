@@ -191,10 +191,10 @@ class SessionReport:
                     self.identity[name] = meta[name]
 
     def observe(self, entry: Mapping[str, Any]) -> None:
-        """One published entry, decoded or flat; traffic and latency count, others not."""
+        """One published entry, decoded or flat; traffic and latency count, others not.
+        Whom the session measures comes from every entry that says it (samples and status
+        events; latency entries name only the customer), the latest winning."""
         kind = entry.get("type")
-        if kind not in ("traffic", LATENCY):
-            return
         with self._lock:
             for name in IDENTITY:
                 if name in entry:
@@ -205,7 +205,7 @@ class SessionReport:
                         self.identity[name] = _text(value)
             if kind == TRAFFIC:
                 self._sample(entry)
-            else:
+            elif kind == LATENCY:
                 self._probe(entry)
 
     def _sample(self, entry: Mapping[str, Any]) -> None:

@@ -6,8 +6,12 @@ group: each group member would get only part of the entries), on a connection of
 its own whose socket timeout is above the block time. It survives Redis restarts:
 it backs off, reconnects and resumes from its last id.
 
-Every entry is decoded and serialised once, then handed to the outbox of each
-subscriber that wants it (by customer, by type). An outbox is bounded: a client that
+Every entry some subscriber may want is decoded and serialised once, then handed to the
+outbox of each subscriber that wants it (by customer, by type). An entry none can want (a
+type nobody named, such as every ping reply while no client asks for `latency`, or a
+customer nobody follows while no client follows all) is read past from its raw fields,
+never decoded: a client that comes for it later resumes it from the stream like any
+entry it missed. An outbox is bounded: a client that
 cannot keep up is not allowed to hold memory or slow the others; it is closed and
 resumes by id (at-least-once, nothing lost within retention).
 
@@ -52,7 +56,7 @@ import heapq
 import json
 import logging
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -289,6 +293,9 @@ class Relay:
         self._unfiltered: set[Subscription] = set()
         self._routed: set[Subscription] = set()  # asked for a router watch type
         self._alerted: set[Subscription] = set()  # asked for alert events
+        # How many subscribers name each opt-in type: an entry of a type nobody named is
+        # skipped before it is decoded (see `_skip`).
+        self._opt_in: Counter[str] = Counter()
         self.started = asyncio.Event()
         # Counters the metrics module reads.
         self.entries_read = 0
@@ -307,6 +314,7 @@ class Relay:
             alerts_registered_at=self.alerts_last_id or "0-0",
         )
         self._all.add(sub)
+        self._opt_in.update(interest.types & OPT_IN_TYPES if interest.types is not None else ())
         if interest.router_types:
             self._routed.add(sub)
         if interest.alert_types:
@@ -321,7 +329,10 @@ class Relay:
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
+        if sub not in self._all:
+            return
         self._all.discard(sub)
+        self._opt_in.subtract(sub.interest.types & OPT_IN_TYPES if sub.interest.types is not None else ())
         self._unfiltered.discard(sub)
         self._routed.discard(sub)
         self._alerted.discard(sub)
@@ -405,24 +416,38 @@ class Relay:
         for name, entries in reply:
             if not entries:
                 continue
-            newest = as_text(entries[-1][0])  # past unreadable entries too
+            newest = as_text(entries[-1][0])  # past unreadable and skipped entries too
+            self.entries_read += len(entries)
+            if self._observe_lag is not None:
+                for stream_id, _ in entries:
+                    self._observe_lag(max(0, now_ms - _id_ms(stream_id)) / 1000)
             if as_text(name) == self.alerts_stream:
                 self.alerts_last_id = newest
-                alerts = [f for f in _readable(entries) if f.alert]
+                if self._alerted:
+                    alerts = [f for f in _readable(entries) if f.alert]
             else:
                 self.last_id = newest
-                frames = [f for f in _readable(entries) if not f.alert]
+                kept = [e for e in entries if not self._skip(e[1])]
+                frames = [f for f in _readable(kept) if not f.alert]
         if alerts:
             # Both streams in one id order, as a catch-up sends them.
             frames = list(heapq.merge(frames, alerts, key=lambda f: f.key))
-        if self._observe_lag is not None:
-            for frame in frames:
-                self._observe_lag(max(0, now_ms - frame.ms) / 1000)
-        self.entries_read += len(frames)
         if frames and self._routed:
             frames = await self._whole_frames(frames)
         if frames:
             self._fan_out(frames)
+
+    def _skip(self, fields: Any) -> bool:
+        """Can no current subscriber want this combined-stream entry? Judged from its raw
+        `type` and `customer_id`, so that most entries nobody wants (every ping reply
+        while no client names `latency`, a customer nobody follows) cost no decoding
+        and no JSON. Only a sure no is a skip: the fan-out still decides the rest."""
+        kind = as_text(_field(fields, "type"))
+        if kind in OPT_IN_TYPES and self._opt_in[kind] <= 0:
+            return True
+        if kind in NOT_CUSTOMER_TYPES or self._unfiltered:
+            return False
+        return as_text(_field(fields, "customer_id")) not in self._by_customer
 
     async def _whole_frames(self, frames: list[Frame]) -> list[Frame]:
         """Top frames someone asked for, whole: each from its router's stream by its id
@@ -589,6 +614,17 @@ async def _merge(sources: list[AsyncIterator[list[Frame]]]) -> AsyncIterator[Fra
         _, i, frame = heapq.heappop(heap)
         yield frame
         await advance(i)
+
+
+def _field(fields: Any, name: str) -> object:
+    """A raw entry's field, whichever way the client returns names (bytes or str)."""
+    value = fields.get(name.encode())
+    return fields.get(name, "") if value is None else value
+
+
+def _id_ms(stream_id: object) -> int:
+    """The millisecond part of a raw stream id (when Redis appended the entry)."""
+    return int(as_text(stream_id).partition("-")[0])
 
 
 def _readable(entries: list[Any]) -> list[Frame]:

@@ -310,3 +310,42 @@ def _answers(pub: BatchPublisher, fence: int) -> object:
         return pub.publish(sample("c1", 2, fence), token="s1:1", fence=fence)
     except redis.RedisError:
         return "error"
+
+
+def test_batch_publisher_publish_many_is_one_item_fenced_as_one(
+    redis_client: redis.Redis, plain: Publisher
+) -> None:
+    sem = Semaphore(redis_client)
+    fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(3)}
+    redis_client.delete(keys.customer_owner("c1"))  # c1's producer is fenced out
+    pub = GatedBatchPublisher(plain)
+    try:
+        first = threading.Thread(
+            target=lambda: pub.publish(sample("c2", 0, fences[2]), token="s2:1", fence=fences[2])
+        )
+        first.start()
+        assert pub.held.wait(5)
+        calls: list[Callable[[], object]] = [
+            partial(
+                pub.publish_many,
+                [sample(f"c{i}", seq, fences[i], session=f"s{i}") for seq in range(3)],
+                token=f"s{i}:1",
+                fence=fences[i],
+            )
+            for i in range(2)
+        ]
+        results: list[object] = []
+        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
+        runner.start()
+        wait_for(lambda: pub._queue.qsize() == len(calls), what="every call to be queued")
+        pub.gate.set()
+        runner.join(10)
+        first.join(10)
+    finally:
+        pub.close()
+    assert pub.sizes == [1, 2]  # one item per call, however many entries
+    landed, fenced_out = results
+    stream = stream_entries(redis_client.xrange(keys.customer_stream("c0")))
+    assert isinstance(landed, list) and [x.customer for x in landed] == [sid.decode() for sid, _ in stream]
+    assert [decode_entry(sid, f)["seq"] for sid, f in stream] == [0, 1, 2]
+    assert fenced_out is None and redis_client.xlen(keys.customer_stream("c1")) == 0

@@ -79,7 +79,7 @@ def test_monitor_ping_latency_entries_beside_the_samples_of_pppoe_and_static_cus
                 assert isinstance(reply["rtt_ms"], float) and reply["rtt_ms"] > 0
                 assert reply["status"] is None and reply["loss_pct"] == 0.0
                 assert isinstance(reply["ping_seq"], int) and "seq" not in reply
-                assert reply["fence"] == monitor.fence and reply["username"] == username
+                assert reply["fence"] == monitor.fence and reply["customer_id"] == cid
                 ipaddress.ip_address(reply["address"])
             if username == static:
                 assert replies[0]["address"] == engine.customers[static]["static_ip"]

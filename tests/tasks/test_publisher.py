@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -12,7 +13,14 @@ import redis
 from harness.polling import wait_for
 from settings import load_settings
 from tasks import keys
-from tasks.message import CustomerMeta, MessageError, decode_entry, status_entry, traffic_from_row
+from tasks.message import (
+    CustomerMeta,
+    MessageError,
+    decode_entry,
+    latency_entry,
+    status_entry,
+    traffic_from_row,
+)
 from tasks.publisher import Publisher
 from tasks.semaphore import MEMORY_RESERVE, Semaphore
 from tests.tasks.streams import decoded, id_ms, redis_ms, stream_entries
@@ -49,6 +57,55 @@ def test_publisher_fenced_publish_writes_both_streams(redis_client: redis.Redis)
     assert cfields == gfields
     msg = decode_entry(cid, cfields)
     assert msg["id"] == ids.customer and msg["download_bps"] == 9000 and msg["fence"] == fence
+
+
+def latency(fence: int, rtt_ms: float) -> dict[str, str]:
+    return latency_entry(
+        META,
+        address="10.0.0.9",
+        ping_seq=1,
+        rtt_ms=rtt_ms,
+        status=None,
+        loss_pct=0.0,
+        session_id="s1",
+        fence=fence,
+    )
+
+
+def test_publisher_publish_many_appends_in_order_in_both_streams_or_nothing(
+    redis_client: redis.Redis,
+) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
+    fence = acquire(sem)
+    entries = [latency(fence, 9.5), latency(fence, 11.0), sample(1, fence)]
+    ids = pub.publish_many(entries, token="s1:1", fence=fence)
+    assert ids is not None and len(ids) == 3
+    customer = stream_entries(redis_client.xrange(keys.customer_stream("alice")))
+    combined = stream_entries(redis_client.xrange(keys.COMBINED_STREAM))
+    assert [i.decode() for i, _ in customer] == [i.decode() for i, _ in combined] == [i.combined for i in ids]
+    got = [decode_entry(i, f) for i, f in customer]
+    assert [(m["type"], m.get("rtt_ms")) for m in got] == [
+        ("latency", 9.5),
+        ("latency", 11.0),
+        ("traffic", None),
+    ]
+    # Every entry's timestamp is the publish's (Redis) time, as for a single publish.
+    assert {m["timestamp"] for m in got} == {got[0]["timestamp"]}
+    written = datetime.strptime(got[0]["timestamp"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+    assert abs(written.timestamp() * 1000 - id_ms(ids[0].combined)) <= 5
+    # Fenced out: none of them lands.
+    redis_client.delete(keys.customer_owner("alice"))
+    assert pub.publish_many([latency(fence, 1.0), sample(2, fence)], token="s1:1", fence=fence) is None
+    assert redis_client.xlen(keys.customer_stream("alice")) == redis_client.xlen(keys.COMBINED_STREAM) == 3
+
+
+def test_publisher_publish_many_refuses_entries_of_two_customers(redis_client: redis.Redis) -> None:
+    sem, pub = Semaphore(redis_client), Publisher(redis_client, combined_maxlen=1000, retention_seconds=3600)
+    fence = acquire(sem)
+    bob = traffic_from_row(ROW, replace(META, customer_id="bob"), session_id="s2", seq=1, fence=fence)
+    with pytest.raises(MessageError, match="customer_id"):
+        pub.publish_many([sample(1, fence), bob], token="s1:1", fence=fence)
+    assert redis_client.exists(keys.COMBINED_STREAM) == 0
 
 
 def test_publisher_refuses_when_the_owner_key_is_deleted(redis_client: redis.Redis) -> None:

@@ -132,6 +132,38 @@ async def test_relay_latency_entries_only_to_who_asked(relay: Relay, redis_clien
         sub.close()
 
 
+async def test_relay_entries_nobody_wants_are_skipped_yet_resumable(
+    relay: Relay, redis_client: redis.Redis
+) -> None:
+    alice, bob = str(uuid.uuid4()), str(uuid.uuid4())
+    producer = Producer(redis_client)
+    follows_alice = relay.subscribe(Interest(customers=frozenset({alice})))
+    pings_a = relay.subscribe(Interest(types=LATENCY_TYPES))
+    pings_b = relay.subscribe(Interest(types=LATENCY_TYPES))
+    pings_a.close()
+    pings_a.close()  # closing twice gives its interest back once: pings_b still gets pings
+    first = [producer.sample(alice), producer.latency(alice), producer.sample(bob)]
+    assert [f.id for f in await _collect(pings_b, 1)] == first[1:2]
+    assert [f.id for f in await _collect(follows_alice, 1)] == first[:1]
+    pings_b.close()
+    read_before = relay.entries_read
+    # Now nobody names latency and nobody follows bob: read past, never sent.
+    unwanted = [producer.latency(alice), producer.sample(bob)]
+    last = producer.sample(alice)
+    assert [f.id for f in await _collect(follows_alice, 1)] == [last]
+    assert relay.entries_read - read_before == 3  # skipped entries are still read (and counted)
+    # A client that comes for them later resumes them from the stream.
+    late = relay.subscribe(Interest(types=LATENCY_TYPES | TRAFFIC_TYPES))
+    caught: list[str] = []
+    async for page in late.catch_up(first[-1], retention_ms=3_600_000):
+        assert isinstance(page, list)
+        caught += [f.id for f in page]
+    assert caught == [*unwanted, last]
+    for sub in (follows_alice, late):
+        sub.close()
+    assert relay.subscribers == 0
+
+
 async def test_relay_resume_delivers_everything_after_the_id_in_order_once(
     relay: Relay, redis_client: redis.Redis
 ) -> None:
