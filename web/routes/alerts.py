@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response
 
 from tasks import alerts, runtime
 from web.declare import Call, Endpoint, Param, Reply
-from web.routes.common import DATABASE_ERRORS, requested_by
+from web.routes.common import DATABASE_ERRORS, page_params, requested_by
 from web.schemas import UUID
 from web.state import app_state
 
@@ -71,18 +71,7 @@ ENDPOINTS = [
                 {"type": "string", "enum": list(alerts.STATES), "default": "open"},
                 "open: firing now; resolved: the history; all: both",
             ),
-            Param(
-                "limit",
-                "query",
-                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
-                "page size",
-            ),
-            Param(
-                "offset",
-                "query",
-                {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
-                "rows to skip",
-            ),
+            *page_params(MAX_PAGE),
         ),
         raises=DATABASE_ERRORS,
     ),

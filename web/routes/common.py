@@ -47,3 +47,21 @@ def requested_by(conn: HTTPConnection) -> str:
         # The column holds 255 characters, and a reason may be appended to it.
         return str(user.display_name)[:REQUESTED_BY_MAX]
     return "api"
+
+
+def page_params(max_limit: int, default_limit: int = 50, skipped: str = "rows") -> tuple[Param, Param]:
+    """`limit` and `offset` of a paged list (offset capped so a query stays cheap)."""
+    return (
+        Param(
+            "limit",
+            "query",
+            {"type": "integer", "minimum": 1, "maximum": max_limit, "default": default_limit},
+            "page size",
+        ),
+        Param(
+            "offset",
+            "query",
+            {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
+            f"{skipped} to skip",
+        ),
+    )

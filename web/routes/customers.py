@@ -16,7 +16,14 @@ from models.resolution import CustomerNotFound, InvalidCustomerId
 from tasks import service
 from web.declare import Call, Endpoint, Param, Reply
 from web.queries import customers as q
-from web.routes.common import BROKER_ERRORS, DATABASE_ERRORS, REDIS_ERRORS, customer_id_param, requested_by
+from web.routes.common import (
+    BROKER_ERRORS,
+    DATABASE_ERRORS,
+    REDIS_ERRORS,
+    customer_id_param,
+    page_params,
+    requested_by,
+)
 from web.schemas import SCHEMAS
 from web.state import AppState, app_state
 
@@ -41,15 +48,7 @@ LIST_PARAMS = (
         {"type": "boolean", "default": False},
         "list monitored customers before the others (then by name)",
     ),
-    Param(
-        "limit",
-        "query",
-        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
-        "page size",
-    ),
-    Param(
-        "offset", "query", {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0}, "rows to skip"
-    ),
+    *page_params(MAX_PAGE),
 )
 
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from models.resolution import CustomerNotFound
 from web.declare import Call, Endpoint, Param, Reply
 from web.queries import reports as q
-from web.routes.common import DATABASE_ERRORS, customer_id_param
+from web.routes.common import DATABASE_ERRORS, customer_id_param, page_params
 from web.schemas import UUID
 from web.state import app_state
 
@@ -96,18 +96,7 @@ ENDPOINTS = [
         ),
         params=(
             customer_id_param("path"),
-            Param(
-                "limit",
-                "query",
-                {"type": "integer", "minimum": 1, "maximum": q.MAX_LIMIT, "default": q.DEFAULT_LIMIT},
-                "page size",
-            ),
-            Param(
-                "offset",
-                "query",
-                {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
-                "reports to skip",
-            ),
+            *page_params(q.MAX_LIMIT, q.DEFAULT_LIMIT, skipped="reports"),
             FORMAT,
         ),
         raises=(CustomerNotFound, *DATABASE_ERRORS),

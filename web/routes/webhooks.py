@@ -18,7 +18,7 @@ from models.errors import DuplicateNameError
 from tasks import alert_delivery
 from web.declare import Call, Endpoint, Param, Reply
 from web.queries import alerts as q
-from web.routes.common import BROKER_ERRORS, DATABASE_ERRORS
+from web.routes.common import BROKER_ERRORS, DATABASE_ERRORS, page_params
 from web.schemas import UUID
 from web.state import app_state
 
@@ -200,18 +200,7 @@ ENDPOINTS = [
                 {"type": "integer", "minimum": 1, "maximum": 2**31 - 1},
                 "only this webhook's deliveries",
             ),
-            Param(
-                "limit",
-                "query",
-                {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
-                "page size",
-            ),
-            Param(
-                "offset",
-                "query",
-                {"type": "integer", "minimum": 0, "maximum": 10**9, "default": 0},
-                "rows to skip",
-            ),
+            *page_params(MAX_PAGE),
         ),
         raises=_DB,
     ),
