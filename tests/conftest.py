@@ -48,6 +48,23 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
+def database(pg_url: str) -> Iterator[str]:
+    """This process's settings and engine pointed at a throw-away migrated schema (no
+    workers): for code that reads the database through tasks.sessions."""
+    from tasks import sessions
+
+    saved = dict(os.environ)
+    apply_env({"DATABASE_URL": pg_url, "ENV_FILE": "/nonexistent"})
+    try:
+        yield pg_url
+    finally:
+        sessions.dispose()
+        os.environ.clear()
+        os.environ.update(saved)
+        get_settings.cache_clear()
+
+
+@pytest.fixture
 def redis_client() -> Iterator[redis.Redis]:
     client = redis.Redis.from_url(TEST_REDIS_URL)
     client.flushdb()

@@ -3,17 +3,14 @@ that changed the row announces, a fenced-out writer writes nothing."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
-from collections.abc import Iterator
 
 import pytest
 import redis
 from sqlalchemy import select
 
 from harness.polling import wait_for
-from harness.seed import apply_env
 from models import Alert, AlertDelivery, Customer
 from models.enums import AlertKind
 from settings import get_settings
@@ -22,19 +19,6 @@ from tasks.alert_eval import FIRE, RESOLVE, RuleSpec, Transition
 from tasks.alert_hooks import Alerting
 from tests.tasks.alerting import add_rule, events
 from tests.tasks.receiver import add_webhook
-
-
-@pytest.fixture
-def database(pg_url: str) -> Iterator[str]:
-    saved = dict(os.environ)
-    apply_env({"DATABASE_URL": pg_url, "ENV_FILE": "/nonexistent"})
-    try:
-        yield pg_url
-    finally:
-        sessions.dispose()
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
 
 
 def _customer() -> str:

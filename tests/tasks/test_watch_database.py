@@ -3,32 +3,14 @@ writes, and the customers re-read off the loop."""
 
 from __future__ import annotations
 
-import os
 import uuid
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import func, select
 
 from harness.polling import wait_for
-from harness.seed import apply_env
 from models import Customer
-from settings import get_settings
 from tasks import sessions
 from tasks.watch_database import WRITE_CHUNK, WatchDatabase, write_seen
-
-
-@pytest.fixture
-def database(pg_url: str) -> Iterator[str]:
-    saved = dict(os.environ)
-    apply_env({"DATABASE_URL": pg_url, "ENV_FILE": "/nonexistent"})
-    try:
-        yield pg_url
-    finally:
-        sessions.dispose()
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
 
 
 def _customers(count: int, router: str = "r1") -> list[str]:

@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Playwright
+from playwright.sync_api import Browser, Playwright, ViewportSize
 
 CHROMIUM = "/usr/bin/chromium"
+# The dashboard tests' desktop window (the `context` fixture, tests/web/conftest.py).
+DESKTOP = ViewportSize(width=1440, height=900)
 # What this machine needs (no sandbox as root, no GPU, nothing phoning home).
 CHROMIUM_FLAGS = [
     "--headless",

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 import redis
-from playwright.sync_api import Browser, Playwright, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Playwright, sync_playwright
 from starlette.testclient import TestClient
 
 from harness.pg import migrated_schema
@@ -27,7 +27,7 @@ from settings import get_settings
 from tasks import sessions
 from tests.services import TEST_REDIS_URL
 from tests.tasks.engine import BASE_ENV
-from tests.web.browser import launch_chromium
+from tests.web.browser import DESKTOP, launch_chromium
 from tests.web.local import LOCAL_URL
 from tests.web.webdb import WebDb, seed
 from web.app import create_app
@@ -71,3 +71,12 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
     chromium = launch_chromium(playwright)
     yield chromium
     chromium.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh desktop browser context per test (a module may override it: test_dashboard
+    sets a time zone unlike the machine's)."""
+    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB")
+    yield ctx
+    ctx.close()

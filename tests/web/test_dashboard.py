@@ -40,12 +40,12 @@ from tasks import keys
 from tasks.message import format_bps
 from tests.tasks.engine import BASE_ENV, Engine
 from tests.tasks.streams import customer_entries, id_ms
+from tests.web.browser import DESKTOP
 from web.relay import parse_id
 from web.routes.traffic import CSV_COLUMNS
 
 TOKEN = "dash-t0ken-Wm4q-Lp9Xc3Rt7Gy2Bn5Kd8Hs"
 SCREENSHOTS = ROOT / "var" / "screenshots"
-DESKTOP = ViewportSize(width=1440, height=900)
 PHONE = ViewportSize(width=390, height=844)
 WALL_SCREEN = ViewportSize(width=3840, height=2160)
 BROWSER_ZONE = "America/Sao_Paulo"

@@ -24,7 +24,7 @@ from harness.seed import ROUTER_ID
 from harness.web import Uvicorn, serving
 from tests.tasks.engine import Engine
 from tests.web.alerting import add_rule, fire, resolve, row
-from tests.web.test_dashboard import DESKTOP, PHONE, SCREENSHOTS, FrameLog, shoot, snapshot, wait_panel, watch
+from tests.web.test_dashboard import PHONE, SCREENSHOTS, FrameLog, shoot, snapshot, wait_panel, watch
 
 
 @pytest.fixture(scope="module")
@@ -47,13 +47,6 @@ def server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 def api(server: Uvicorn) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=server.url, timeout=15.0) as client:
         yield client
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB")
-    yield ctx
-    ctx.close()
 
 
 def alerts_view(page: Page) -> dict[str, Any]:

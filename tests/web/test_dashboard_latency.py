@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import BrowserContext, Page
 from sqlalchemy import update
 
 from harness.web import Uvicorn, serving
@@ -30,7 +30,7 @@ from tasks import session_reports
 from tasks.message import CustomerMeta, format_bps
 from tasks.report import new_report
 from tests.web.producer import LineProducer
-from tests.web.test_dashboard import DESKTOP, SCREENSHOTS, FrameLog, shoot, snapshot, wait_panel, watch
+from tests.web.test_dashboard import SCREENSHOTS, FrameLog, shoot, snapshot, wait_panel, watch
 from tests.web.webdb import ROUTER_ID, WebDb
 from web.relay import parse_id
 
@@ -51,13 +51,6 @@ def server(web_db: WebDb, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     }
     with serving(env, tmp_path_factory.mktemp("latency") / "uvicorn.log") as served:
         yield served
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB")
-    yield ctx
-    ctx.close()
 
 
 class Sessions:

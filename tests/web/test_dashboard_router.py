@@ -25,7 +25,6 @@ from tasks import sessions
 from tasks.message import format_bps
 from tests.tasks.engine import Engine
 from tests.web.test_dashboard import (
-    DESKTOP,
     PHONE,
     SCREENSHOTS,
     FrameLog,
@@ -62,13 +61,6 @@ def server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {**engine.env, "WS_PING_INTERVAL": "1"}
     with serving(env, tmp_path_factory.mktemp("router") / "uvicorn.log") as served:
         yield served
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB")
-    yield ctx
-    ctx.close()
 
 
 def top_frames(log: FrameLog) -> list[dict[str, Any]]:

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext
+from playwright.sync_api import BrowserContext
 
 from harness.polling import wait_for
 from harness.web import Uvicorn, serving
 from tests.tasks.engine import Engine
-from tests.web.test_dashboard import DESKTOP, LONG_TASKS, shoot, view, watch
+from tests.web.test_dashboard import LONG_TASKS, shoot, view, watch
 
 SESSIONS = 2000
 TOP_N = 50
@@ -43,13 +43,6 @@ def server(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     env = {**engine.env, "WS_PING_INTERVAL": "1"}
     with serving(env, tmp_path_factory.mktemp("load") / "uvicorn.log") as served:
         yield served
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    ctx = browser.new_context(viewport=DESKTOP, locale="en-GB")
-    yield ctx
-    ctx.close()
 
 
 def test_dashboard_router_view_of_two_thousand_sessions_has_no_long_task(
