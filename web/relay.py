@@ -319,12 +319,10 @@ class Relay:
             self._routed.add(sub)
         if interest.alert_types:
             self._alerted.add(sub)
-        if not interest.customer_types:
-            pass
-        elif interest.customers is None:
+        if interest.customer_types and interest.customers is None:
             self._unfiltered.add(sub)
-        else:
-            for customer in interest.customers:
+        elif interest.customer_types:
+            for customer in interest.customers or ():
                 self._by_customer.setdefault(customer, set()).add(sub)
         return sub
 
