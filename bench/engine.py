@@ -192,6 +192,32 @@ def dump_records(clients: SimProcess) -> list[list[Any]]:
 Sends = dict[str, dict[tuple[int, int], list[float]]]
 
 
+def customer_stream_entries(
+    client: Any, sessions_of: dict[str, tuple[str, float]], lo_ms: int, hi_ms: int
+) -> dict[str, list[tuple[int, dict[bytes, bytes]]]]:
+    """Each bench session's entries in [lo_ms, hi_ms], by session id, read from its
+    customer's own stream (one pipelined XRANGE per customer, paged)."""
+    from tasks.keys import customer_stream
+
+    out: dict[str, list[tuple[int, dict[bytes, bytes]]]] = defaultdict(list)
+    cursors: dict[str, str | int] = {cid: lo_ms for cid in sessions_of}
+    while cursors:
+        pipe = client.pipeline(transaction=False)
+        order = list(cursors)
+        for cid in order:
+            pipe.xrange(customer_stream(cid), min=cursors[cid], max=hi_ms, count=5000)
+        for cid, batch in zip(order, pipe.execute()):
+            sid = sessions_of[cid][0]
+            for entry_id, fields in batch:
+                if _field(fields, b"session_id") == sid:
+                    out[sid].append((_id_ms(entry_id), fields))
+            if len(batch) < 5000:
+                del cursors[cid]
+            else:
+                cursors[cid] = "(" + batch[-1][0].decode()
+    return out
+
+
 def sends_by_interface(sent: Iterable[Sequence[Any]], since: float = 0.0, until: float = math.inf) -> Sends:
     """Router sends (interface, rx, tx, t) in [since, until] -> interface -> (rx, tx) -> times."""
     out: Sends = defaultdict(lambda: defaultdict(list))
@@ -379,9 +405,8 @@ class EngineBench:
         clients: SimProcess,
         filters: list[list[str] | None],
         sessions_of: dict[str, tuple[str, float]],
+        seconds: float = SECONDS,
     ) -> None:
-        from tasks.keys import COMBINED_STREAM
-
         sim, stack = self.sim, self.stack
         dump_records(clients)  # everything before the window
         stats0 = sim.ask("stats")
@@ -389,10 +414,10 @@ class EngineBench:
         sim.ask("record on")
         meter = stack.meter({"ws-clients": clients.proc.pid})
         stats_mid: dict[str, Any] = {}
-        while time.monotonic() - m_a < SECONDS:
-            if not stats_mid and time.monotonic() - m_a >= SECONDS / 2:
+        while time.monotonic() - m_a < seconds:
+            if not stats_mid and time.monotonic() - m_a >= seconds / 2:
                 stats_mid = sim.ask("stats")
-            time.sleep(min(1.0, max(0.0, SECONDS - (time.monotonic() - m_a))))
+            time.sleep(min(1.0, max(0.0, seconds - (time.monotonic() - m_a))))
         t_b = time.time()
         processes = meter.read()
         sent = sim.ask("record off")["log"]
@@ -406,20 +431,13 @@ class EngineBench:
         records = dump_records(clients)
         row.redis_used_mb = round(stack.redis.info("memory")["used_memory"] / 2**20, 1)
 
-        # router -> stream, from Redis
-        session_ids = {sid: cid for cid, (sid, _) in sessions_of.items()}
-        entries: dict[str, list[tuple[int, dict[bytes, bytes]]]] = defaultdict(list)
-        lo, hi = int(t_a * 1000), int((t_b + GRACE) * 1000)
-        cursor: str | int = lo
-        while True:
-            batch: Any = stack.redis.xrange(COMBINED_STREAM, min=cursor, max=hi, count=5000)
-            for entry_id, fields in batch:
-                sid = _field(fields, b"session_id")
-                if sid in session_ids:
-                    entries[sid].append((_id_ms(entry_id), fields))
-            if len(batch) < 5000:
-                break
-            cursor = "(" + batch[-1][0].decode()
+        # router -> stream, from Redis: each customer's own stream, which keeps
+        # CUSTOMER_STREAM_RETENTION (30 min). The combined stream is trimmed to
+        # STREAM_MAXLEN entries (200 s at 1,000 monitors), so a long window read from it
+        # counted trimmed entries as lost (issue 22: 103,209 "lost" in a 600 s soak).
+        entries = customer_stream_entries(
+            stack.redis, sessions_of, int(t_a * 1000), int((t_b + GRACE) * 1000)
+        )
         sends = sends_by_interface(sent, t_a, t_b)
         latencies: list[float] = []
         delivered = router_sent = lost = 0

@@ -31,6 +31,7 @@ def run_bench(module: str, tmp_path: Path, timeout: float, **env: str) -> dict:
         "bench.chaos": "chaos",
         "bench.queues": "queues",
         "bench.router": "router",
+        "bench.soak": "soak",
     }[module]
     return json.loads((results / f"{name}.json").read_text())
 
@@ -116,3 +117,27 @@ def test_bench_router_watch_beside_one_monitor_per_customer_tiny_run(tmp_path: P
     assert naive["commands"].get("/queue/simple/print", 0) > 0
     assert (naive["scale_pppoe"], naive["scale_queue"]) == (5.0, 5.0) and naive["simulator_cpu_percent"] >= 0
     assert [t["figure"] for t in data["targets"]][0] == "router commands per cycle"
+
+
+def test_bench_soak_counts_loss_from_customer_streams_past_stream_maxlen(tmp_path: Path) -> None:
+    # STREAM_MAXLEN 100 keeps at most about 200 entries of the combined stream (whole nodes
+    # of 100 are trimmed), fewer than the 30 monitors publish in one window and its grace
+    # (about 225): a loss counted from the combined stream could not be 0 here.
+    data = run_bench(
+        "bench.soak",
+        tmp_path,
+        120,
+        SOAK_MONITORS="30",
+        SOAK_SECONDS="14",
+        SOAK_WINDOW="5",
+        SOAK_WS_CLIENTS="2",
+        STREAM_MAXLEN="100",
+    )
+    summary = data["summary"]
+    assert summary["windows"] == len(data["rows"]) == 2, summary
+    assert summary["router_sent"] > 2 * 30 * 4, summary
+    assert (summary["lost"], summary["duplicates"], summary["seq_gaps"]) == (0, 0, 0), summary
+    assert summary["ws_delivered"] == summary["ws_expected"] == 2 * summary["router_sent"], summary
+    assert set(summary["rss_slope_mb_per_h"]) >= {"web", "control", "beat", "simulator", "ws-clients"}
+    assert any(name.startswith("bench-mon") for name in summary["rss_slope_mb_per_h"]), summary
+    assert summary["redis_plateau_mb"] > 0
