@@ -125,6 +125,10 @@ class Row:
     web_rss_mb: float = 0.0
     worker_cpu_percent: float = 0.0
     worker_rss_mb: float = 0.0
+    # CPU per unit of work (issue 22's targets): worker ms per sample published, web ms
+    # per traffic frame delivered to one client
+    worker_cpu_ms_per_sample: float = 0.0
+    web_cpu_ms_per_frame: float = 0.0
     processes: list[dict[str, Any]] = field(default_factory=list)
     router_sessions: int = 0
     router_running_commands: int = 0
@@ -503,6 +507,11 @@ class EngineBench:
         mons = [p for p in processes if p["process"].startswith("bench-mon")]
         row.worker_cpu_percent = round(sum(p["cpu_percent"] for p in mons), 1)
         row.worker_rss_mb = round(sum(p["peak_rss_mb"] for p in mons), 1)
+        cpu_ms = row.window_s * 10  # one percent of a core over the window, in ms
+        if delivered:
+            row.worker_cpu_ms_per_sample = round(row.worker_cpu_percent * cpu_ms / delivered, 4)
+        if row.ws_samples_delivered:
+            row.web_cpu_ms_per_frame = round(row.web_cpu_percent * cpu_ms / row.ws_samples_delivered, 4)
         stats_now = stats_mid or sim.ask("stats")
         row.router_sessions = stats_now["open_sessions"]
         row.router_running_commands = stats_now["running_commands"]
@@ -632,6 +641,8 @@ def summary(r: Row) -> dict[str, Any]:
         "web RSS": r.web_rss_mb,
         "worker CPU%": r.worker_cpu_percent,
         "worker RSS": r.worker_rss_mb,
+        "worker ms/sample": r.worker_cpu_ms_per_sample,
+        "web ms/frame": r.web_cpu_ms_per_frame,
         "router sess": r.router_sessions,
         "slots after": r.slots_in_use_after_stop,
     }
