@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping bench-alerts check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping bench-alerts bench-search check-services clean
 
 DEV_LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -86,6 +86,10 @@ bench-ping: $(STAMP) check-services
 ## bench-alerts: alerts on one router of 2,000 PPPoE customers: saturation -> webhook latency, evaluation CPU (ALERTS on vs off), 1,000 alerts at once to a receiver (BENCH_ALERT_SATURATE, BENCH_ALERT_FOR_S, BENCH_ALERT_BURST)
 bench-alerts: $(STAMP) check-services
 	$(BIN)/python -m bench.alerts
+
+## bench-search: GET /api/customers's query path at 50,000 and 200,000 customers, the code before migration 0010 beside the current (BENCH_SEARCH_SIZES, BENCH_SEARCH_REPEATS)
+bench-search: $(STAMP) check-services
+	$(BIN)/python -m bench.search
 
 clean:
 	rm -rf $(VENV) node_modules .pytest_cache var *.egg-info

@@ -56,14 +56,55 @@ WARMUP = 3
 PAGE = 25  # customers.js's PAGE_SIZE on a desktop
 BEFORE_REVISION = "0008"
 
-FIRST = (
-    "Amina Brian Chloe David Esther Faith Grace Hassan Irene James Kevin Lucy Mary Njeri "
-    "Otieno Peter Rose Samuel Tabitha Victor Wanjiru Yusuf Zawadi Abdi Beatrice"
-).split()
-LAST = (
-    "Achieng Barasa Chebet Duale Gitau Hussein Juma Kamau Kariuki Langat Mwangi Njoroge "
-    "Ochieng Omondi Otieno Rotich Shah Wafula Wambui Waweru"
-).split()
+FIRST = [
+    "Amina",
+    "Brian",
+    "Chloe",
+    "David",
+    "Esther",
+    "Faith",
+    "Grace",
+    "Hassan",
+    "Irene",
+    "James",
+    "Kevin",
+    "Lucy",
+    "Mary",
+    "Njeri",
+    "Otieno",
+    "Peter",
+    "Rose",
+    "Samuel",
+    "Tabitha",
+    "Victor",
+    "Wanjiru",
+    "Yusuf",
+    "Zawadi",
+    "Abdi",
+    "Beatrice",
+]
+LAST = [
+    "Achieng",
+    "Barasa",
+    "Chebet",
+    "Duale",
+    "Gitau",
+    "Hussein",
+    "Juma",
+    "Kamau",
+    "Kariuki",
+    "Langat",
+    "Mwangi",
+    "Njoroge",
+    "Ochieng",
+    "Omondi",
+    "Otieno",
+    "Rotich",
+    "Shah",
+    "Wafula",
+    "Wambui",
+    "Waweru",
+]
 
 # (case, q, offset): the dashboard's requests.
 CASES: list[tuple[str, str | None, int]] = [
@@ -79,7 +120,9 @@ CASES: list[tuple[str, str | None, int]] = [
 
 
 def _before_open_session() -> ColumnElement[bool]:
-    return (MonitorSession.customer_id == Customer.id) & (MonitorSession.desired_state == DesiredState.RUNNING)
+    return (MonitorSession.customer_id == Customer.id) & (
+        MonitorSession.desired_state == DesiredState.RUNNING
+    )
 
 
 def _before_conditions(f: q.CustomerFilter) -> list[ColumnElement[bool]]:
@@ -115,7 +158,9 @@ def _before_page_query(f: q.CustomerFilter, *, limit: int, offset: int, monitore
 def before_list_customers(
     session: Session, f: q.CustomerFilter, *, limit: int, offset: int, monitored_first: bool
 ) -> q.CustomerPage:
-    rows = session.execute(_before_page_query(f, limit=limit, offset=offset, monitored_first=monitored_first)).all()
+    rows = session.execute(
+        _before_page_query(f, limit=limit, offset=offset, monitored_first=monitored_first)
+    ).all()
     total = session.scalar(select(func.count()).select_from(Customer).where(*_before_conditions(f))) or 0
     return q.CustomerPage([q.customer_json(row, state) for row, state in rows], int(total), False)
 
@@ -158,14 +203,16 @@ def fill(engine: Engine, size: int, seed: float = 0.22) -> None:
                 "CASE WHEN kind = 'static_ip' THEN ('10.0.0.0'::inet + n) END, "
                 "'active', 1 + (n % 5) "
                 "FROM (SELECT n, substr(md5(random()::text), 1, 8) AS tag, "
-                "CASE WHEN roll < 0.8 THEN 'pppoe' WHEN roll < 0.95 THEN 'hotspot' ELSE 'static_ip' END AS kind "
+                "CASE WHEN roll < 0.8 THEN 'pppoe' WHEN roll < 0.95 THEN 'hotspot' "
+                "ELSE 'static_ip' END AS kind "
                 "FROM (SELECT n, random() AS roll FROM generate_series(0, :size - 1) n) s) t"
             ),
             {"size": size},
         )
         conn.execute(
             text(
-                "INSERT INTO monitor_sessions (id, customer_id, router_id, desired_state, actual_state, attempt) "
+                "INSERT INTO monitor_sessions "
+                "(id, customer_id, router_id, desired_state, actual_state, attempt) "
                 "SELECT gen_random_uuid(), id, mikrotik_id, 'running', 'running', 0 "
                 "FROM customers ORDER BY md5(username) LIMIT :monitored"
             ),

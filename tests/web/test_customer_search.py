@@ -40,13 +40,29 @@ ODD = [
     ("same", "same-1", None, None),
     ("same", "same-2", None, None),
 ]
-QUERIES = ["ab12", "AB12", "ab1", "ab", "a", "A", "%", "50%", "_", "r_", "\\", "k\\s", "same", "pp-", "-", "none-such"]
+QUERIES = [
+    "ab12",
+    "AB12",
+    "ab1",
+    "ab",
+    "a",
+    "A",
+    "%",
+    "50%",
+    "_",
+    "r_",
+    "\\",
+    "k\\s",
+    "same",
+    "pp-",
+    "-",
+    "none-such",
+]
 
 
 def _rows() -> list[dict[str, Any]]:
-    rows = [
-        {"name": n, "username": u, "pppoe_username": p, "hotspot_username": h}
-        for n, u, p, h in ODD
+    rows: list[dict[str, Any]] = [
+        {"name": n, "username": u, "pppoe_username": p, "hotspot_username": h} for n, u, p, h in ODD
     ]
     # Filler, so that pages and the monitored/other boundary are crossed.
     rows += [
@@ -74,9 +90,9 @@ MONITORED = {r["id"] for n, r in enumerate(ROWS) if n % 7 == 0}
 
 def _fill(engine: Engine) -> None:
     with engine.begin() as conn:
-        conn.execute(insert(Customer.__table__), ROWS)
+        conn.execute(insert(Customer), ROWS)
         conn.execute(
-            insert(MonitorSession.__table__),
+            insert(MonitorSession),
             [
                 {
                     "id": uuid.uuid4(),
@@ -122,21 +138,32 @@ def _matches(needle: str) -> set[uuid.UUID]:
 
 def _reference_order(session: Session, ids: set[uuid.UUID]) -> list[uuid.UUID]:
     """The whole list in the old ORDER BY (monitored first, name, id), no LIMIT: the database's collation."""
-    is_open = exists().where(MonitorSession.customer_id == Customer.id, MonitorSession.desired_state == "running")
+    is_open = exists().where(
+        MonitorSession.customer_id == Customer.id, MonitorSession.desired_state == "running"
+    )
     ordered = session.scalars(
         select(Customer.id).order_by(case((is_open, 0), else_=1), Customer.name, Customer.id)
     ).all()
     return [i for i in ordered if i in ids]
 
 
-def _page(session: Session, needle: str | None, *, limit: int, offset: int, exact: bool = True) -> q.CustomerPage:
+def _page(
+    session: Session, needle: str | None, *, limit: int, offset: int, exact: bool = True
+) -> q.CustomerPage:
     return q.list_customers(
-        session, q.CustomerFilter(q=needle), limit=limit, offset=offset, monitored_first=True, exact_total=exact
+        session,
+        q.CustomerFilter(q=needle),
+        limit=limit,
+        offset=offset,
+        monitored_first=True,
+        exact_total=exact,
     )
 
 
 @pytest.mark.parametrize("seqscan", ["on", "off"])
-def test_customer_search_postgresql_matches_substrings_as_before_by_index_or_scan(pg: Engine, seqscan: str) -> None:
+def test_customer_search_postgresql_matches_substrings_as_before_by_index_or_scan(
+    pg: Engine, seqscan: str
+) -> None:
     # enable_seqscan=off makes the planner take the trigram indexes even for these few
     # rows (and for a 1-2 character search, which has no trigram: a full index scan).
     with session_factory(pg)() as session:

@@ -12,7 +12,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, case, delete, exists, func, literal, or_, select, union_all
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Select,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from models import Customer, CustomerStatus, DesiredState, InvalidFieldError, MonitorSession, Package
