@@ -111,7 +111,9 @@ def cmd_customers(api: Backend, args: argparse.Namespace) -> int:
             f"{c['mikrotik_id']:<14} {c['id']}"
         )
     shown = len(page["customers"])
-    print(f"{shown} of {page['total']} customers" + (" (* monitored)" if shown else ""))
+    # total_capped: the count stopped there (GET /api/customers); an older server omits it.
+    total = f"{page['total']}+" if page.get("total_capped") else str(page["total"])
+    print(f"{shown} of {total} customers" + (" (* monitored)" if shown else ""))
     return 0
 
 

@@ -116,10 +116,8 @@ class LocalBackend:
     def customers(self, found: CustomerFilter, limit: int) -> dict[str, Any]:
         # monitored_first: the order `--api` asks for too.
         with sessions.db() as s:
-            page, total = customer_queries.list_customers(
-                s, found, limit=limit, offset=0, monitored_first=True
-            )
-        return customer_queries.page_json(page, total, limit=limit, offset=0)
+            page = customer_queries.list_customers(s, found, limit=limit, offset=0, monitored_first=True)
+        return customer_queries.page_json(page, limit=limit, offset=0)
 
     def ping(self, customer_id: str, count: int) -> dict[str, Any]:
         return service.ping(customer_id, count)

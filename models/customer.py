@@ -41,6 +41,10 @@ def _seed_unique(*columns: str) -> UniqueConstraint:
     return UniqueConstraint(*columns, name=f"customers_{'_'.join(columns)}_key")
 
 
+# What GET /api/customers?q= searches, a substring of any (web/queries/customers.py).
+SEARCHED_COLUMNS = ("name", "username", "pppoe_username", "hotspot_username")
+
+
 class Customer(Base):
     __tablename__ = "customers"
     # Names exactly as the seed's script creates them (revision 0001), so a seed-built
@@ -58,6 +62,18 @@ class Customer(Base):
         Index("idx_customers_status", "status"),
         Index("idx_customers_mac", "mac_address"),
         Index(None, "static_ip"),
+        # Revision 0010: the list's order, and on PostgreSQL the substring search's
+        # trigram indexes (SQLite has no pg_trgm: its search stays a scan).
+        Index("ix_customers_name_id", "name", "id"),
+        *(
+            Index(
+                f"ix_customers_{column}_trgm",
+                column,
+                postgresql_using="gin",
+                postgresql_ops={column: "gin_trgm_ops"},
+            ).ddl_if(dialect="postgresql")
+            for column in SEARCHED_COLUMNS
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)

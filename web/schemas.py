@@ -530,7 +530,16 @@ SCHEMAS: dict[str, Schema] = {
         {
             "status": {"const": "ok"},
             "customers": {"type": "array", "items": _ref("Customer")},
-            "total": {**INT, "description": "customers matching the filters, over all pages"},
+            "total": {
+                **INT,
+                "description": "customers matching the filters, over all pages: exact unless "
+                "`total_capped`, then a lower bound (the count stopped 1,000 matches past the page's end; "
+                "`exact_total=true` counts all)",
+            },
+            "total_capped": {
+                "type": "boolean",
+                "description": "true: more customers match than `total` (there are further pages)",
+            },
             "limit": INT,
             "offset": INT,
         }

@@ -18,6 +18,7 @@ from sqlalchemy.types import TypeDecorator
 
 from harness.pg import migrated_schema
 from models import Base
+from models.customer import SEARCHED_COLUMNS
 from models.db import make_engine
 from models.migrate import downgrade, upgrade
 
@@ -78,6 +79,9 @@ def test_migrations_postgresql_upgrade_builds_types_tables_indexes_and_triggers(
                 # 0002's
                 "ix_customers_static_ip",
                 "ix_customers_package_id",
+                # 0010's: the list's order and the search's trigram indexes
+                "ix_customers_name_id",
+                *(f"ix_customers_{c}_trgm" for c in SEARCHED_COLUMNS),
             }
             uniques = {u["name"]: tuple(u["column_names"]) for u in insp.get_unique_constraints("customers")}
             assert uniques == {
@@ -283,10 +287,12 @@ def test_migrations_sqlite_upgrade_downgrade_upgrade_roundtrip(tmp_path: Path) -
             context = MigrationContext.configure(conn, opts={"compare_type": False})
             # SQLite reflection loses the name and ON DELETE of an inline REFERENCES
             # (added by ALTER TABLE ADD COLUMN), so compare that key through the pragma.
+            # The search's trigram indexes are PostgreSQL's only (models/customer.py, ddl_if).
             diffs = [
                 d
                 for d in compare_metadata(context, Base.metadata)
                 if not (d[0] in ("add_fk", "remove_fk") and d[1].column_keys == ["package_id"])
+                and not (d[0] == "add_index" and d[1].name.endswith("_trgm"))
             ]
             assert diffs == []
             keys = conn.exec_driver_sql("PRAGMA foreign_key_list(customers)").all()
@@ -307,7 +313,7 @@ def test_migrations_cli_from_repo_root_takes_url_from_database_url(tmp_path: Pat
     result = _run_alembic("upgrade", "head", env=env)
     assert result.returncode == 0, result.stderr
     current = _run_alembic("current", env=env)
-    assert "0008 (head)" in current.stdout
+    assert "0010 (head)" in current.stdout
     back = _run_alembic("downgrade", "base", env=env)
     assert back.returncode == 0, back.stderr
 
@@ -322,6 +328,9 @@ def test_migrations_offline_sql_has_create_type_table_trigger() -> None:
         assert f"CREATE TABLE {table} (" in sql
     assert "CREATE TRIGGER update_customers_updated_at" in sql
     assert "CREATE UNIQUE INDEX uq_monitor_sessions_open_customer" in sql
+    # 0010 offline: the extension, and the operator class as the reader's search_path finds it
+    assert "CREATE EXTENSION IF NOT EXISTS pg_trgm;" in sql
+    assert "CREATE INDEX ix_customers_name_trgm ON customers USING gin (name gin_trgm_ops)" in sql
     assert sql.rstrip().endswith("COMMIT;")
 
 
@@ -383,3 +392,54 @@ def test_migrations_postgresql_session_reports_go_with_their_session_and_downgra
                 assert indexes == {"ix_session_reports_customer_id_started_at"}
         finally:
             engine.dispose()
+
+
+def test_migrations_postgresql_search_indexes_downgrade_and_upgrade_keep_the_extension() -> None:
+    def state(url: str) -> tuple[set[str], str | None]:
+        engine = create_engine(url)
+        try:
+            with engine.connect() as conn:
+                names = set(
+                    conn.scalars(
+                        text(
+                            "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                            "AND tablename = 'customers' "
+                            "AND (indexname LIKE '%\\_trgm' OR indexname = 'ix_customers_name_id')"
+                        )
+                    )
+                )
+                home = conn.scalar(
+                    text(
+                        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+                        "WHERE e.extname = 'pg_trgm'"
+                    )
+                )
+            return names, home
+        finally:
+            engine.dispose()
+
+    searched = {"ix_customers_name_id", *(f"ix_customers_{c}_trgm" for c in SEARCHED_COLUMNS)}
+    with migrated_schema() as url:
+        names, home = state(url)
+        # The extension is the database's: never in a throw-away schema (dropping one
+        # would take every other schema's trigram indexes with it).
+        assert names == searched and home is not None and not home.startswith("t_")
+        downgrade(url, "0008")
+        assert state(url) == (set(), home)  # the extension stays for whoever else uses it
+        upgrade(url)
+        assert state(url) == (searched, home)
+
+
+def test_migrations_sqlite_search_has_the_order_index_only(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'search.db'}"
+    upgrade(url)
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            names = {i["name"] for i in inspect(conn).get_indexes("customers")}
+        assert "ix_customers_name_id" in names and not {n for n in names if n and n.endswith("_trgm")}
+        downgrade(url, "0008")
+        with engine.connect() as conn:
+            assert "ix_customers_name_id" not in {i["name"] for i in inspect(conn).get_indexes("customers")}
+    finally:
+        engine.dispose()

@@ -68,6 +68,17 @@ def test_customers_search_is_case_insensitive_over_four_fields(client: TestClien
     assert body["total"] == 4
 
 
+def test_customers_list_total_says_whether_it_is_capped(client: TestClient) -> None:
+    # The cap itself (1,000 past the page) is tests/web/test_customer_search.py's: here,
+    # that the answer carries the flag and takes exact_total.
+    router = f"cap-{uuid.uuid4().hex[:6]}"
+    for _ in range(3):
+        _create(client, router=router)
+    for exact in ("", "&exact_total=true", "&exact_total=false"):
+        body = client.get(f"/api/customers?router={router}&limit=2{exact}").json()
+        assert (body["total"], body["total_capped"], len(body["customers"])) == (3, False, 2)
+
+
 def test_customers_search_treats_wildcards_literally(client: TestClient) -> None:
     router = f"w-{uuid.uuid4().hex[:6]}"
     literal = _create(client, router=router, name="100%_real")

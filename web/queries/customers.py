@@ -12,7 +12,19 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Select, case, delete, exists, func, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Select,
+    case,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
 from models import Customer, CustomerStatus, DesiredState, InvalidFieldError, MonitorSession, Package
@@ -131,23 +143,115 @@ def _conditions(f: CustomerFilter) -> list[ColumnElement[bool]]:
     return out
 
 
-def list_customers(
-    session: Session, f: CustomerFilter, *, limit: int, offset: int, monitored_first: bool
-) -> tuple[list[dict[str, Any]], int]:
-    """One page of customers matching `f`, and how many match in all."""
+# How far past the page's end `total` is counted exactly. Counting every match costs a
+# pass over all of them (a 2-character search cannot use the trigram indexes: a scan of
+# the table per keystroke); counting up to a bound stops early. See docs/scaling.md,
+# Customer search.
+TOTAL_LOOKAHEAD = 1000
+
+
+@dataclass(frozen=True)
+class CustomerPage:
+    """One page of customers, and how many match: `total` exactly, or at least `total`
+    more than the page holds when `total_capped` (the count stopped there)."""
+
+    customers: list[dict[str, Any]]
+    total: int
+    total_capped: bool
+
+
+def page_query(f: CustomerFilter, *, limit: int, offset: int, monitored_first: bool) -> Select[Any]:
+    """The SELECT of one page: customers matching `f`, by name (monitored ones first on request).
+
+    The page's ids are chosen first, from the customers table alone, and only those
+    rows are joined to their package and monitor state: picking them never computes a
+    monitor state for a row it skips (at a deep offset, that was tens of thousands of
+    sub-queries, and a plan costly enough to switch PostgreSQL's JIT on).
+
+    Monitored first is two ordered halves, each by (name, id), which the index
+    ix_customers_name_id serves without sorting the table: the open sessions' customers
+    and the others, each cut to offset + limit, then merged. One ORDER BY on
+    "has an open session" first would sort every match on every request.
+    """
     conditions = _conditions(f)
-    query: Select[Any] = select(Customer, _monitor_state()).where(*conditions)
     if monitored_first:
-        query = query.order_by(case((exists().where(_open_session()), 0), else_=1))
-    query = query.order_by(Customer.name, Customer.id).limit(limit).offset(offset)
-    rows = session.execute(query).all()
-    total = session.scalar(select(func.count()).select_from(Customer).where(*conditions)) or 0
-    return [customer_json(row, state) for row, state in rows], int(total)
+        is_open = exists().where(_open_session())
+        # The page starts `offset` rows into the monitored ones, then continues into the
+        # others from where `offset` falls past the monitored ones' end: that needs how
+        # many monitored ones match (none on the first page, the one a search shows).
+        # Counted from the open sessions (at most one per customer), which are few.
+        rest_offset: Any = literal(0)
+        if offset:
+            monitored = (
+                select(func.count())
+                .select_from(MonitorSession)
+                .join(Customer, _open_session())
+                .where(*conditions)
+                .scalar_subquery()
+            )
+            rest_offset = case((monitored < offset, literal(offset) - monitored), else_=0)
+        halves = [
+            select(Customer.id, Customer.name, literal(rank).label("rank"))
+            .where(*conditions, cond)
+            .order_by(Customer.name, Customer.id)
+            .limit(limit)
+            .offset(skip)
+            .subquery()
+            for rank, cond, skip in ((0, is_open, literal(offset)), (1, ~is_open, rest_offset))
+        ]
+        both = union_all(*(select(half) for half in halves)).subquery("page")
+        ids = select(both).order_by(both.c.rank, both.c.name, both.c.id).limit(limit).subquery("page_ids")
+        order: tuple[Any, ...] = (ids.c.rank, ids.c.name, ids.c.id)
+    else:
+        ids = (
+            select(Customer.id, Customer.name)
+            .where(*conditions)
+            .order_by(Customer.name, Customer.id)
+            .limit(limit)
+            .offset(offset)
+            .subquery("page")
+        )
+        order = (ids.c.name, ids.c.id)
+    return select(Customer, _monitor_state()).join(ids, ids.c.id == Customer.id).order_by(*order)
 
 
-def page_json(customers: list[dict[str, Any]], total: int, *, limit: int, offset: int) -> dict[str, Any]:
+def count_matches(session: Session, f: CustomerFilter, *, up_to: int | None) -> tuple[int, bool]:
+    """How many customers match `f`: (count, False), or (up_to, True) when more than
+    `up_to` do (None: count them all)."""
+    conditions = _conditions(f)
+    if up_to is None:
+        return int(session.scalar(select(func.count()).select_from(Customer).where(*conditions)) or 0), False
+    first = select(literal(1).label("one")).select_from(Customer).where(*conditions).limit(up_to + 1)
+    found = int(session.scalar(select(func.count()).select_from(first.subquery())) or 0)
+    return (up_to, True) if found > up_to else (found, False)
+
+
+def list_customers(
+    session: Session,
+    f: CustomerFilter,
+    *,
+    limit: int,
+    offset: int,
+    monitored_first: bool,
+    exact_total: bool = False,
+) -> CustomerPage:
+    """One page of customers matching `f`, and how many match: exactly when `exact_total`,
+    else exactly up to TOTAL_LOOKAHEAD past the page's end."""
+    rows = session.execute(page_query(f, limit=limit, offset=offset, monitored_first=monitored_first)).all()
+    total, capped = count_matches(session, f, up_to=None if exact_total else offset + limit + TOTAL_LOOKAHEAD)
+    return CustomerPage([customer_json(row, state) for row, state in rows], total, capped)
+
+
+def page_json(page: CustomerPage, *, limit: int, offset: int) -> dict[str, Any]:
     """The answer of GET /api/customers: one page from list_customers and the total."""
-    return {"status": "ok", "customers": customers, "total": total, "limit": limit, "offset": offset}
+    return {
+        "status": "ok",
+        "customers": page.customers,
+        "total": page.total,
+        "total_capped": page.total_capped,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 def get_customer(session: Session, customer_id: uuid.UUID) -> dict[str, Any]:

@@ -48,6 +48,13 @@ LIST_PARAMS = (
         {"type": "boolean", "default": False},
         "list monitored customers before the others (then by name)",
     ),
+    Param(
+        "exact_total",
+        "query",
+        {"type": "boolean", "default": False},
+        "count every match for `total`; by default the count stops 1,000 matches past the page "
+        "(`total_capped` says so)",
+    ),
     *page_params(MAX_PAGE),
 )
 
@@ -55,7 +62,8 @@ LIST_PARAMS = (
 async def list_customers(call: Call) -> Response:
     """Search customers by text and filters, sorted by name (monitored ones first on request).
 
-    `total` counts every match, not just this page."""
+    `total` counts the matches over all pages: exactly up to 1,000 past this page's end;
+    beyond that it is that bound and `total_capped` is true (`exact_total=true` counts all)."""
     p = call.params
     state = app_state(call.request)
     found = q.CustomerFilter(
@@ -66,14 +74,19 @@ async def list_customers(call: Call) -> Response:
         monitored=p["monitored"],
     )
 
-    def read() -> tuple[list[dict[str, Any]], int]:
+    def read() -> q.CustomerPage:
         with state.db() as session:
             return q.list_customers(
-                session, found, limit=p["limit"], offset=p["offset"], monitored_first=p["monitored_first"]
+                session,
+                found,
+                limit=p["limit"],
+                offset=p["offset"],
+                monitored_first=p["monitored_first"],
+                exact_total=p["exact_total"],
             )
 
-    page, total = await state.run(read)
-    return JSONResponse(q.page_json(page, total, limit=p["limit"], offset=p["offset"]))
+    page = await state.run(read)
+    return JSONResponse(q.page_json(page, limit=p["limit"], offset=p["offset"]))
 
 
 async def get_customer(call: Call) -> Response:

@@ -218,7 +218,11 @@
  * @typedef {{ auth: "enabled" | "disabled"; authenticated: boolean;
  *   diagnosis?: import("./verdict.js").Thresholds }} SessionStatus
  */
-/** @typedef {{ customers: Customer[]; total: number }} CustomerList */
+/**
+ * total: exact unless total_capped, then a lower bound (GET /api/customers counts up to
+ * 1,000 matches past the page's end).
+ * @typedef {{ customers: Customer[]; total: number; total_capped?: boolean }} CustomerList
+ */
 /** @typedef {{ routers: Router[] }} Routers */
 /** @typedef {{ entries: Entry[]; more: boolean; next: string | null }} Traffic */
 /** @typedef {Record<string, string | number | boolean | null | undefined>} Query */

@@ -36,6 +36,8 @@ export class CustomerList {
     this.next = find(root, "#page-next", HTMLButtonElement);
     this.offset = 0;
     this.total = 0;
+    /** more customers match than `total` (the API's count stopped there) */
+    this.totalCapped = false;
     this.sequence = 0;
     /** @type {Map<string, Customer>} id -> customer, for the panels' details */
     this.known = new Map();
@@ -102,6 +104,7 @@ export class CustomerList {
       });
       if (sequence !== this.sequence) return; // a newer search answered first
       this.total = answer.total;
+      this.totalCapped = answer.total_capped === true; // absent from an older server
       for (const customer of answer.customers) this.known.set(customer.id, customer);
       this.render(answer.customers);
     } catch (exc) {
@@ -119,7 +122,12 @@ export class CustomerList {
     const last = this.offset + customers.length;
     if (!this.total) this.summary.textContent = "No customer matches.";
     else if (this.total === 1) this.summary.textContent = "1 customer";
-    else this.summary.textContent = `${formatCount(first)}–${formatCount(last)} of ${formatCount(this.total)} customers`;
+    else {
+      // A capped total is a lower bound: "of 1,025+". Paging still works from it: it
+      // always reaches past this page's end.
+      const of = `${formatCount(this.total)}${this.totalCapped ? "+" : ""}`;
+      this.summary.textContent = `${formatCount(first)}–${formatCount(last)} of ${of} customers`;
+    }
     this.prev.disabled = this.offset === 0;
     this.next.disabled = last >= this.total;
     this.list.replaceChildren(...customers.map((c) => this.row(c)));
