@@ -626,6 +626,10 @@ SCHEMAS: dict[str, Schema] = {
             "tls": {"type": "boolean"},
             "tls_mode": {"type": "string", "enum": [m.value for m in TlsMode]},
             "max_monitors": nullable(INT),
+            "max_api_sessions": {
+                **INT,
+                "description": "API sessions from all monitors workers (router affinity)",
+            },
             "source": {
                 "type": "string",
                 "enum": ["table", "settings"],
