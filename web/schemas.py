@@ -508,6 +508,7 @@ SCHEMAS: dict[str, Schema] = {
             "requested_by": nullable(TEXT),
             "created_at": nullable(DATETIME),
             "lease_expires_in": nullable({"type": "number"}),
+            "worker": {**nullable(TEXT), "description": "the Celery node name of the worker that runs it"},
         }
     ),
     "MonitorStatus": _obj(
