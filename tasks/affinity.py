@@ -296,6 +296,10 @@ class AffinityKeeper:
         self._limits_at = -math.inf
         self.held: frozenset[str] = frozenset()
         self.consuming: set[str] = set()
+        # Control commands are sent without waiting for a reply: every so often the keeper
+        # says again what the worker should consume, so a lost command costs one period.
+        self.reassert_every = 10.0
+        self._reasserted = time.monotonic()
         self._closing = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -326,6 +330,9 @@ class AffinityKeeper:
                 self.consuming.discard(router_id)
         for router_id in sorted(result.lost):
             self._hand_over(router_id)
+        if time.monotonic() - self._reasserted >= self.reassert_every:
+            self._reasserted = time.monotonic()
+            self.consuming -= set(result.held)
         for router_id in sorted(result.held - self.consuming):
             if self._consume(keys.router_queue(router_id)):
                 self.consuming.add(router_id)
@@ -363,6 +370,9 @@ class AffinityKeeper:
             try:
                 self.round()
                 confirmed = started
+                took = time.monotonic() - started
+                if took > ttl / 3:
+                    log.warning("affinity round took %.1fs (the holds last %.1fs)", took, ttl)
             except redis.RedisError as exc:
                 log.warning("affinity round failed: %s", exc)
                 if time.monotonic() - confirmed >= ttl and (self.held or self.consuming):

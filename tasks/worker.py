@@ -36,9 +36,6 @@ def _serve_metrics(**_: object) -> None:
 
 
 _affinity: affinity.AffinityKeeper | None = None
-# A control command's reply: the worker answers within milliseconds unless it is busy
-# picking up a burst; a command without a reply is sent again next round.
-CONTROL_TIMEOUT = 2.0
 
 
 @worker_ready.connect  # type: ignore[untyped-decorator]  # celery is untyped
@@ -64,13 +61,12 @@ def _start_affinity(sender: Any = None, **_: object) -> None:
 
 def _control(command: str, queue: str, node: str) -> bool:
     # The worker's own consumer changes its queues on its own loop when the command
-    # arrives: thread-safe, unlike calling the consumer from the keeper's thread.
-    replies = getattr(app.control, command)(
-        queue, destination=[node], reply=True, timeout=CONTROL_TIMEOUT, limit=1
-    )
-    if not replies:
-        log.warning("affinity: %s %s got no reply from %s; trying again", command, queue, node)
-    return bool(replies)
+    # arrives: thread-safe, unlike calling the consumer from the keeper's thread. No
+    # reply is awaited: a busy worker's main thread answers late, and the keeper must
+    # not miss its round (its holds would expire); it sends every command again now
+    # and then (AffinityKeeper.reassert_every), and a repeated one is harmless.
+    getattr(app.control, command)(queue, destination=[node], reply=False)
+    return True
 
 
 def _busy_routers() -> set[str]:

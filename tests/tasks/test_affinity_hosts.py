@@ -32,7 +32,7 @@ from tests.tasks.streams import decoded, redis_ms
 CAP = 3
 PER_ROUTER = 100
 EXTRA = 10  # per router, started after the new host joins
-TTL = 3.0
+TTL = 4.0
 RECONCILE = 1.0
 CONCURRENCY = 150  # threads per process: a router's 110 monitors fit in one process
 HOSTS = {f"host{h}": [f"m{2 * h - 1}@host{h}", f"m{2 * h}@host{h}"] for h in range(1, 5)}
