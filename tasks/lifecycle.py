@@ -173,7 +173,14 @@ def set_stop_key(client: redis.Redis, key: str, reason: str, ttl_ms: int, notice
 # -- launching ----------------------------------------------------------------------------------
 
 
-def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int, producer: Any = None) -> None:
+def launch(
+    token: Token,
+    fence: int,
+    meta: CustomerMeta,
+    enqueued_ms: int,
+    producer: Any = None,
+    router_id: str | None = None,
+) -> None:
     """Send the monitor message of an attempt whose lease is reserved.
 
     The customer's id, username, router and interface ride along as keyword arguments
@@ -197,7 +204,7 @@ def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int, produ
         task_id=token.task_id,
         # The router's own queue: only the few processes that hold the router take it
         # (tasks/affinity.py); a start beyond them waits there, `starting`.
-        queue=keys.router_queue(meta.router) if meta.router else MONITOR_QUEUE,
+        queue=keys.router_queue(router_id) if router_id else MONITOR_QUEUE,
         producer=producer,
         # send_task does not read task_ignore_result: without this the sender subscribes
         # to the task's result channel (and unsubscribes when the handle is collected).
