@@ -21,10 +21,11 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("routers", sa.Column("max_api_sessions", sa.Integer(), nullable=True))
-    op.create_check_constraint(
-        "ck_routers_max_api_sessions_positive", "routers", "max_api_sessions IS NULL OR max_api_sessions > 0"
+    # A column-level CHECK: SQLite can add it with the column (not ALTER it in later).
+    check = sa.CheckConstraint(
+        "max_api_sessions IS NULL OR max_api_sessions > 0", name="ck_routers_max_api_sessions_positive"
     )
+    op.add_column("routers", sa.Column("max_api_sessions", sa.Integer(), check, nullable=True))
 
 
 def downgrade() -> None:

@@ -307,7 +307,7 @@ def test_migrations_cli_from_repo_root_takes_url_from_database_url(tmp_path: Pat
     result = _run_alembic("upgrade", "head", env=env)
     assert result.returncode == 0, result.stderr
     current = _run_alembic("current", env=env)
-    assert "0008 (head)" in current.stdout
+    assert "0009 (head)" in current.stdout
     back = _run_alembic("downgrade", "base", env=env)
     assert back.returncode == 0, back.stderr
 
