@@ -310,6 +310,12 @@ class Settings:
     monitor_max_duration: float = setting("MONITOR_MAX_DURATION", _number(float, 1.0), "14400")
     monitor_denied_stop_after: float = setting("MONITOR_DENIED_STOP_AFTER", _number(float, 1.0), "600")
     router_connections_per_process: int = setting("ROUTER_CONNECTIONS_PER_PROCESS", _number(int, 1), "1")
+    # Router affinity (tasks/affinity.py): API sessions per router across every worker
+    # process (a routers row's max_api_sessions overrides it), and the period of each
+    # monitors worker's affinity round (its lease TTL is MONITOR_LEASE_TTL).
+    router_max_api_sessions: int = setting("ROUTER_MAX_API_SESSIONS", _number(int, 1), "2")
+    affinity_interval: float = setting("AFFINITY_INTERVAL", _number(float, 0.2), "1")
+    affinity_refresh: float = setting("AFFINITY_REFRESH", _number(float, 1.0), "30")
     # The router-side ping inside every monitor (tasks/pinger.py), and its cap per router.
     monitor_ping: bool = setting("MONITOR_PING", _parse_bool, "true")
     ping_max_per_router: int = setting("PING_MAX_PER_ROUTER", _number(int, 0), "100")
@@ -421,6 +427,12 @@ def _check_consistency(s: Settings) -> None:
             f"MONITOR_RENEW_INTERVAL ({s.monitor_renew_interval:g}) must be at most half of "
             f"MONITOR_LEASE_TTL ({s.monitor_lease_ttl:g}): a lease is renewed every interval and "
             "lost after the TTL, so one slow renewal round must not lose it"
+        )
+    if s.affinity_interval * 2 > s.monitor_lease_ttl:
+        raise SettingsError(
+            f"AFFINITY_INTERVAL ({s.affinity_interval:g}) must be at most half of MONITOR_LEASE_TTL "
+            f"({s.monitor_lease_ttl:g}): a worker's hold on a router is renewed every interval and "
+            "lost after the TTL"
         )
     if s.reconcile_interval >= s.monitor_lease_ttl:
         raise SettingsError(

@@ -86,8 +86,10 @@ def cmd_status(api: Backend, args: argparse.Namespace) -> int:
     )
     for m in state["monitors"]:
         live = "live" if m["live"] else "no lease"
+        where = f" worker={m['worker']}" if m.get("worker") else ""
         print(
             f"  {m['username']:<24} {m['state']:<12} {live:<8} router={m['router']} session={m['session_id']}"
+            f"{where}"
         )
     return 0
 

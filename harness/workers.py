@@ -71,8 +71,11 @@ def worker(
     name: str | None = None,
     loglevel: str = "INFO",
 ) -> CeleryProcess:
-    """A threads-pool worker as deployed: no prefetch, task events on."""
+    """A threads-pool worker as deployed: no prefetch, task events on. `name`: the node
+    name's left part (`name@<this host>`), or a whole node name (`m1@host1`: a test that
+    simulates several hosts on this one)."""
     name = name or f"w{next(_names)}-{os.getpid()}"
+    node = name if "@" in name else f"{name}@%h"
     args = [
         "worker",
         "-Q",
@@ -81,7 +84,7 @@ def worker(
         str(concurrency),
         "--disable-prefetch",
         "-n",
-        f"{name}@%h",
+        node,
         "-l",
         loglevel,
         "--without-gossip",

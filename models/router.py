@@ -20,6 +20,7 @@ class Router(Timestamps, Base):
     __table_args__ = (
         CheckConstraint("port BETWEEN 1 AND 65535", name="port_range"),
         CheckConstraint("max_monitors IS NULL OR max_monitors > 0", name="max_monitors_positive"),
+        CheckConstraint("max_api_sessions IS NULL OR max_api_sessions > 0", name="max_api_sessions_positive"),
     )
 
     # The text customers.mikrotik_id holds, e.g. 'mikrotik-001'. Not a foreign key
@@ -41,6 +42,9 @@ class Router(Timestamps, Base):
     # Revision 0004. How the router holds names beyond ASCII: utf-8, or the code page
     # they were typed in through Winbox (docs/routeros.md, Encodings).
     encoding: Mapped[str] = mapped_column(String(32), nullable=False, default="utf-8", server_default="utf-8")
+    # Revision 0009. API sessions from all monitors workers together (router affinity,
+    # tasks/affinity.py); NULL: ROUTER_MAX_API_SESSIONS.
+    max_api_sessions: Mapped[int | None] = mapped_column(Integer, nullable=True)
 
     @validates("id", "name", "host", "username")
     def _check_text(self, key: str, value: Any) -> str:
@@ -57,6 +61,12 @@ class Router(Timestamps, Base):
         if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
             return value
         raise InvalidFieldError(key, value, "must be a positive integer or empty (no cap)")
+
+    @validates("max_api_sessions")
+    def _check_max_api_sessions(self, key: str, value: Any) -> int | None:
+        if value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0):
+            return value
+        raise InvalidFieldError(key, value, "must be a positive integer or empty (ROUTER_MAX_API_SESSIONS)")
 
     @validates("tls_ca")
     def _check_tls_ca(self, key: str, value: Any) -> str | None:

@@ -132,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         "cp1252 (default: MIKROTIK_ENCODING)",
     )
     parser.add_argument("--max-monitors", type=int, help="per-router monitor cap")
+    parser.add_argument(
+        "--max-api-sessions",
+        type=int,
+        help="API sessions on this router from all monitors workers (default: ROUTER_MAX_API_SESSIONS)",
+    )
     parser.add_argument("--database-url", help="default: settings (DATABASE_URL or DB_*)")
     args = parser.parse_args(argv)
 
@@ -168,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.max_monitors is not None:
         router_fields["max_monitors"] = args.max_monitors
+    if args.max_api_sessions is not None:
+        router_fields["max_api_sessions"] = args.max_api_sessions
 
     def write(session: Session) -> tuple[str, SyncCounts, SyncCounts]:
         router = upsert_router(session, args.mikrotik_id, **router_fields)

@@ -167,3 +167,27 @@ def alert_timers(scope: object) -> str:
     counting where the last one stopped. `scope`: "router:<id>" for a router watch,
     "reconciler" for the watch_offline rules, "customer:<id>" for a monitor's rtt rules."""
     return f"{PREFIX}:alerts:timers:{scope}"
+
+
+# -- router affinity (tasks/affinity.py) ------------------------------------------------------
+
+# The plain monitors queue: workers keep consuming it, so a message an older version
+# queued there still runs (anywhere: outside the affinity rule).
+MONITOR_QUEUE = "monitors"
+
+
+def router_queue(router_id: object) -> str:
+    """A router's own Celery queue: its monitors and its watch wait here until a worker
+    process that holds the router (tasks/affinity.py) takes them."""
+    return f"{MONITOR_QUEUE}.{router_id}"
+
+
+# Zset, member = a monitors worker's Celery node name, score = its heartbeat's expiry
+# (ms, Redis TIME): the processes that take part in the affinity.
+AFFINITY_PROCESSES = f"{PREFIX}:affinity:processes"
+
+
+def affinity_holders(router_id: object) -> str:
+    """The worker processes that hold a router (consume its queue): zset, member = node
+    name, score = the hold's expiry (ms, Redis TIME). At most the router's cap of them."""
+    return f"{PREFIX}:affinity:router:{router_id}:holders"

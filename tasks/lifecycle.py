@@ -44,7 +44,7 @@ from tasks.targets import meta_for, resolve_customer
 log = logging.getLogger(__name__)
 
 MONITOR_TASK = "tasks.monitor.monitor"
-MONITOR_QUEUE = "monitors"
+MONITOR_QUEUE = keys.MONITOR_QUEUE
 FIRST_ATTEMPT = 1
 
 # Why a monitor ended: the `reason` of its stopped event and its row's stop_reason
@@ -53,6 +53,10 @@ STOP_REQUESTED = "stop-requested"
 # A revoke without a stop request (the API always sends both) came from outside.
 REVOKED = "revoked (Flower or celery control)"
 WORKER_SHUTDOWN = "worker-shutdown"
+# The worker process lost its hold on the monitor's router (tasks/affinity.py) and may
+# not keep an API session there: like a shutdown, the monitor hands its session over.
+ROUTER_MOVED = "router-moved"
+HANDOVER_REASONS = frozenset({WORKER_SHUTDOWN, ROUTER_MOVED})
 MAX_DURATION = "max-duration"
 LEASE_LOST = "lease-lost"
 SESSION_CLOSED = "session closed"
@@ -102,7 +106,26 @@ def started_reason(attempt: int) -> str:
 def new_claimant() -> str:
     """An id for one monitor run, unique across hosts, processes and threads: the lease
     it claims answers to this id only (a message delivered twice makes one producer)."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return f"{worker_name() or socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+_worker_name: str | None = None
+
+
+def set_worker_name(name: str) -> None:
+    """This process's Celery node name (e.g. `m1@host1`), set when the worker is ready:
+    claimants carry it, so the status and the logs say which worker runs a monitor."""
+    global _worker_name
+    _worker_name = name
+
+
+def worker_name() -> str | None:
+    return _worker_name
+
+
+def worker_of_claimant(claimant: str) -> str:
+    """The worker (node name, or host name) part of a claimant (see new_claimant)."""
+    return claimant.rsplit(":", 2)[0]
 
 
 # -- stopping -----------------------------------------------------------------------------------
@@ -150,7 +173,14 @@ def set_stop_key(client: redis.Redis, key: str, reason: str, ttl_ms: int, notice
 # -- launching ----------------------------------------------------------------------------------
 
 
-def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int, producer: Any = None) -> None:
+def launch(
+    token: Token,
+    fence: int,
+    meta: CustomerMeta,
+    enqueued_ms: int,
+    producer: Any = None,
+    router_id: str | None = None,
+) -> None:
     """Send the monitor message of an attempt whose lease is reserved.
 
     The customer's id, username, router and interface ride along as keyword arguments
@@ -172,7 +202,9 @@ def launch(token: Token, fence: int, meta: CustomerMeta, enqueued_ms: int, produ
             "interface": meta.interface,
         },
         task_id=token.task_id,
-        queue=MONITOR_QUEUE,
+        # The router's own queue: only the few processes that hold the router take it
+        # (tasks/affinity.py); a start beyond them waits there, `starting`.
+        queue=keys.router_queue(router_id) if router_id else MONITOR_QUEUE,
         producer=producer,
         # send_task does not read task_ignore_result: without this the sender subscribes
         # to the task's result channel (and unsubscribes when the handle is collected).

@@ -770,8 +770,11 @@ class MonitorRun:
             if reason == LEASE_LOST:
                 # Another attempt may own the customer already: touch nothing of theirs.
                 log.warning("monitor %s: lease lost, stopped producing", self.token)
-            elif reason == WORKER_SHUTDOWN:
-                self._publish_status("reconnecting", "worker shutting down: handing over")
+            elif reason in lifecycle.HANDOVER_REASONS:
+                why = (
+                    "worker shutting down" if reason == WORKER_SHUTDOWN else "router moved to another process"
+                )
+                self._publish_status("reconnecting", f"{why}: handing over")
                 _quietly(
                     lambda: sessions.set_state(self.token.session_id, self.token.attempt, ActualState.PENDING)
                 )
@@ -803,7 +806,7 @@ class MonitorRun:
         finally:
             self.rt.keeper().unregister(lease)
             released = self._release(plan.customer_id, plan.router_id)
-            if reason == WORKER_SHUTDOWN:
+            if reason in lifecycle.HANDOVER_REASONS:
                 # Said apart from a lease left to expire: the next attempt may start now.
                 log.info("monitor %s handed over: lease %s", self.token, "released" if released else "gone")
             log.info("monitor %s ended: %s", self.token, reason)

@@ -280,7 +280,9 @@ class Reconciler:
                 self.sem.release(str(token), row.customer_id, router_id)
             return
         try:
-            lifecycle.launch(token, fence, meta_for(target), enqueued_ms=self.sem.now_ms())
+            lifecycle.launch(
+                token, fence, meta_for(target), enqueued_ms=self.sem.now_ms(), router_id=target.router_id
+            )
         except Exception as exc:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.

@@ -1,9 +1,10 @@
 """A router watch's life, as the reconciler and the task agree on it.
 
-One watch per router (docs/architecture.md, The router watch): a long-running task on
-the `monitors` queue (tasks/watch.py), held by a fenced lease of the watches' own
-lease space (tasks.semaphore.WATCHES: its owner key is per router, its slots apart from
-the monitors'), renewed and stopped by the process's lease keeper like a monitor's.
+One watch per router (docs/architecture.md, The router watch): a long-running task
+(tasks/watch.py) on its router's queue (keys.router_queue, placed by tasks/affinity.py),
+held by a fenced lease of the watches' own lease space (tasks.semaphore.WATCHES: its
+owner key is per router, its slots apart from the monitors'), renewed and stopped by
+the process's lease keeper like a monitor's.
 
     token     "watch:<router>:<random>", one per launch; the lease's key
     task id   "watch-<router>-<random>": Flower shows one row per router, its keyword
@@ -71,7 +72,7 @@ def launch(router_id: str, router_name: str, token: str, fence: int, enqueued_ms
         args=[router_id, token, fence],
         kwargs={"enqueued_ms": enqueued_ms, "router": router_id, "router_name": router_name},
         task_id=task_id_of(token),
-        queue=lifecycle.MONITOR_QUEUE,
+        queue=keys.router_queue(router_id),
         ignore_result=True,
     )
 

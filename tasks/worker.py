@@ -6,14 +6,20 @@ so every worker imports it at start).
 
 from __future__ import annotations
 
+import logging
 import threading
+from typing import Any
 
-from celery.signals import worker_init, worker_shutdown, worker_shutting_down
+from celery.signals import worker_init, worker_ready, worker_shutdown, worker_shutting_down
 
 from settings import get_settings
-from tasks import metrics, runtime
+from tasks import affinity, keys, lifecycle, metrics, runtime
+from tasks.app import app
 from tasks.hub import close_hub
-from tasks.lifecycle import WORKER_SHUTDOWN
+from tasks.leases import dedicated_client
+from tasks.lifecycle import ROUTER_MOVED, WORKER_SHUTDOWN
+
+log = logging.getLogger(__name__)
 
 # Set from the worker's MainProcess signal handler; with the threads pool that is the
 # process running the monitors, so every loop sees it on its next check. (Celery's
@@ -27,6 +33,56 @@ def _serve_metrics(**_: object) -> None:
     port = get_settings().worker_metrics_port
     if port:
         metrics.serve(port)
+
+
+_affinity: affinity.AffinityKeeper | None = None
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]  # celery is untyped
+def _start_affinity(sender: Any = None, **_: object) -> None:
+    # Only a monitors worker places routers (docs/architecture.md, Router affinity).
+    global _affinity
+    node = str(sender.hostname)
+    lifecycle.set_worker_name(node)
+    if keys.MONITOR_QUEUE not in sender.app.amqp.queues.consume_from:
+        return
+    settings = get_settings()
+    _affinity = affinity.from_settings(
+        dedicated_client(settings.redis_url),
+        node,
+        busy=_busy_routers,
+        consume=lambda queue: _control("add_consumer", queue, node),
+        cancel=lambda queue: _control("cancel_consumer", queue, node),
+        hand_over=_hand_over_router,
+        settings=settings,
+    )
+    _affinity.start()
+
+
+def _control(command: str, queue: str, node: str) -> bool:
+    # The worker's own consumer changes its queues on its own loop when the command
+    # arrives: thread-safe, unlike calling the consumer from the keeper's thread. No
+    # reply is awaited: a busy worker's main thread answers late, and the keeper must
+    # not miss its round (its holds would expire); it sends every command again now
+    # and then (AffinityKeeper.reassert_every), and a repeated one is harmless.
+    getattr(app.control, command)(queue, destination=[node], reply=False)
+    return True
+
+
+def _busy_routers() -> set[str]:
+    current = runtime.existing()
+    keeper = current.existing_keeper() if current is not None else None
+    return {h.router_id for h in keeper.handles()} if keeper is not None else set()
+
+
+def _hand_over_router(router_id: str) -> None:
+    current = runtime.existing()
+    keeper = current.existing_keeper() if current is not None else None
+    if keeper is None:
+        return
+    for handle in keeper.handles():
+        if handle.router_id == router_id:
+            handle.request_stop(ROUTER_MOVED)
 
 
 @worker_shutting_down.connect  # type: ignore[untyped-decorator]  # celery is untyped
@@ -45,5 +101,9 @@ def _close_connections(**_: object) -> None:
     # The monitors have returned by now: log out of the routers (a FIN frees the
     # router's API session at once instead of at its idle timeout) and stop the
     # keeper and batch threads.
+    global _affinity
+    keeper, _affinity = _affinity, None
+    if keeper is not None:
+        keeper.close()
     close_hub()
     runtime.close()

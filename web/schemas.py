@@ -508,6 +508,7 @@ SCHEMAS: dict[str, Schema] = {
             "requested_by": nullable(TEXT),
             "created_at": nullable(DATETIME),
             "lease_expires_in": nullable({"type": "number"}),
+            "worker": {**nullable(TEXT), "description": "the Celery node name of the worker that runs it"},
         }
     ),
     "MonitorStatus": _obj(
@@ -635,6 +636,10 @@ SCHEMAS: dict[str, Schema] = {
             "tls": {"type": "boolean"},
             "tls_mode": {"type": "string", "enum": [m.value for m in TlsMode]},
             "max_monitors": nullable(INT),
+            "max_api_sessions": {
+                **INT,
+                "description": "API sessions from all monitors workers (router affinity)",
+            },
             "source": {
                 "type": "string",
                 "enum": ["table", "settings"],

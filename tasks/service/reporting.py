@@ -6,10 +6,11 @@ from typing import Any
 
 from sqlalchemy import select
 
+from common.text import as_text
 from models import Customer, DesiredState, MonitorSession
 from settings import get_settings
-from tasks import runtime, sessions
-from tasks.lifecycle import Token
+from tasks import keys, runtime, sessions
+from tasks.lifecycle import Token, worker_of_claimant
 from tasks.service.errors import DATABASE_ERRORS, DatabaseUnavailable
 from tasks.service.info import session_info
 
@@ -28,6 +29,7 @@ def status() -> dict[str, Any]:
             ).all()
     except DATABASE_ERRORS as exc:
         raise DatabaseUnavailable(f"the database is unavailable ({type(exc).__name__})") from exc
+    workers = _workers([str(row.customer_id) for row, _, _ in rows if str(Token.of(row)) in holders])
     monitors = []
     active: list[str] = []
     for row, name, username in rows:
@@ -43,6 +45,7 @@ def status() -> dict[str, Any]:
                 "username": username,
                 "live": holder is not None,
                 "lease_expires_in": None if holder is None else round(holder.expires_in, 3),
+                "worker": workers.get(str(row.customer_id)) if holder is not None else None,
             }
         )
     cap = settings.max_concurrent_monitors
@@ -55,3 +58,18 @@ def status() -> dict[str, Any]:
         "slots_in_use": in_use,
         "monitors": monitors,
     }
+
+
+def _workers(customer_ids: list[str]) -> dict[str, str]:
+    """customer id -> the worker (Celery node name) whose monitor run claimed its lease,
+    read from the owner keys in one round trip (a reservation not yet claimed has none)."""
+    if not customer_ids:
+        return {}
+    pipe = runtime.current().redis.pipeline(transaction=False)
+    for cid in customer_ids:
+        pipe.hget(keys.customer_owner(cid), "claimant")
+    out: dict[str, str] = {}
+    for cid, claimant in zip(customer_ids, pipe.execute()):
+        if claimant:
+            out[cid] = worker_of_claimant(as_text(claimant))
+    return out

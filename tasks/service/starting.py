@@ -91,7 +91,13 @@ def _start(customer_id: object, requested_by: str | None, ping: bool) -> Session
     try:
         # Before the launch: afterwards the run may already have said "running".
         sessions.set_state(row.id, token.attempt, ActualState.STARTING)
-        lifecycle.launch(token, fence, meta_for(target), enqueued_ms=runtime.current().semaphore.now_ms())
+        lifecycle.launch(
+            token,
+            fence,
+            meta_for(target),
+            enqueued_ms=runtime.current().semaphore.now_ms(),
+            router_id=target.router_id,
+        )
     except BaseException as exc:
         error = launch_failure(exc)
         # Redis may have filled up between the reservation and the enqueue (which it refuses).

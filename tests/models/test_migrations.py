@@ -424,7 +424,7 @@ def test_migrations_postgresql_search_indexes_downgrade_and_upgrade_keep_the_ext
         # The extension is the database's: never in a throw-away schema (dropping one
         # would take every other schema's trigram indexes with it).
         assert names == searched and home is not None and not home.startswith("t_")
-        downgrade(url, "0008")
+        downgrade(url, "0009")
         assert state(url) == (set(), home)  # the extension stays for whoever else uses it
         upgrade(url)
         assert state(url) == (searched, home)
@@ -438,7 +438,7 @@ def test_migrations_sqlite_search_has_the_order_index_only(tmp_path: Path) -> No
         with engine.connect() as conn:
             names = {i["name"] for i in inspect(conn).get_indexes("customers")}
         assert "ix_customers_name_id" in names and not {n for n in names if n and n.endswith("_trgm")}
-        downgrade(url, "0008")
+        downgrade(url, "0009")
         with engine.connect() as conn:
             assert "ix_customers_name_id" not in {i["name"] for i in inspect(conn).get_indexes("customers")}
     finally:

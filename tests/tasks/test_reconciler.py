@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import text, update
 
 from harness.polling import wait_for
+from harness.seed import ROUTER_ID
 from models import ActualState, MonitorSession
 from tasks import keys, runtime, service, sessions
 from tasks.reconciler import Reconciler, recently_touched
@@ -39,7 +40,9 @@ def clean(engine: Engine) -> Iterator[None]:
 
 
 def _queued_task_ids(eng: Engine) -> list[str]:
-    return [json.loads(m)["headers"]["id"] for m in eng.redis.lrange("monitors", 0, -1)]
+    # Monitor messages wait in their router's queue (router affinity, tasks/affinity.py).
+    queue = keys.router_queue(ROUTER_ID)
+    return [json.loads(m)["headers"]["id"] for m in eng.redis.lrange(queue, 0, -1)]
 
 
 def _crash(info: service.SessionInfo) -> None:

@@ -104,6 +104,7 @@ def status_json(snapshot: dict[str, Any], last_sample_at: dict[str, str | None])
             "requested_by": m["requested_by"],
             "created_at": iso(m["created_at"]),
             "lease_expires_in": m["lease_expires_in"],
+            "worker": m.get("worker"),
         }
         for m in snapshot["monitors"]
     ]

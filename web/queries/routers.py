@@ -45,6 +45,7 @@ def list_routers(session: Session, settings: Settings, live_tokens: Collection[s
                 "tls": row.tls,
                 "tls_mode": str(row.tls_mode),
                 "max_monitors": row.max_monitors,
+                "max_api_sessions": row.max_api_sessions or settings.router_max_api_sessions,
                 "source": "table",
             }
         else:
@@ -56,6 +57,7 @@ def list_routers(session: Session, settings: Settings, live_tokens: Collection[s
                 "tls": settings.mikrotik_tls,
                 "tls_mode": str(settings.mikrotik_tls_mode),
                 "max_monitors": None,
+                "max_api_sessions": settings.router_max_api_sessions,
                 "source": "settings",
             }
         out.append(
