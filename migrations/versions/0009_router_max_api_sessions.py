@@ -6,7 +6,7 @@ ROUTER_MAX_API_SESSIONS setting, so existing rows are unchanged.
 
 Revision ID: 0009
 Revises: 0008
-Create Date: 2026-12-10
+Create Date: 2026-12-07
 """
 
 from __future__ import annotations
