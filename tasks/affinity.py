@@ -32,6 +32,12 @@ the worker runs on its own loop), and hands over the monitors of a router it los
 (lifecycle.ROUTER_MOVED: the monitor releases its lease, its session stays wanted, and
 the reconciler relaunches it into the router's queue, which a holder consumes).
 
+The routers to place are the routers table's (with the mikrotik_ids customers name
+without a row), read every AFFINITY_REFRESH seconds, and every router a lease was ever
+taken on (keys.AFFINITY_ROUTERS, added by the semaphore's acquire): a router added since
+the last read is placed at the next round (the list is read again at once, at most every
+few seconds), so its first monitor does not wait for the refresh.
+
 A hold lasts MONITOR_LEASE_TTL: when a process dies its holds expire with its monitors'
 leases, any live process takes a router left with no holder within one round, and the
 reconciler's next pass relaunches the dead monitors into the router's queue.
@@ -227,6 +233,10 @@ class Affinity:
         held_now, lost, taken, released = ([as_text(x) for x in part] for part in raw)
         return RoundResult(frozenset(held_now), frozenset(lost), frozenset(taken), frozenset(released))
 
+    def wanted(self) -> set[str]:
+        """Every router a lease was ever taken on (keys.AFFINITY_ROUTERS)."""
+        return {as_text(m) for m in self.redis.smembers(keys.AFFINITY_ROUTERS)}
+
     def leave(self, routers: Iterable[str]) -> None:
         """Give up every hold and the heartbeat (a clean shutdown): the others take over
         at their next round instead of after the TTL."""
@@ -283,6 +293,7 @@ class AffinityKeeper:
         consume: Callable[[str], bool],
         cancel: Callable[[str], bool],
         hand_over: Callable[[str], None],
+        default_holders: int = 1,
     ) -> None:
         self.affinity = affinity
         self.interval = interval
@@ -294,6 +305,10 @@ class AffinityKeeper:
         self._hand_over = hand_over
         self._limits: dict[str, int] = {}
         self._limits_at = -math.inf
+        # A router with a lease that the last list did not have (added since): reload the
+        # list at once, at most this often, and place it meanwhile with the default cap.
+        self.unknown_refresh = max(2.0, 2 * interval)
+        self.default_holders = default_holders
         self.held: frozenset[str] = frozenset()
         self.consuming: set[str] = set()
         # Control commands are sent without waiting for a reply: every so often the keeper
@@ -305,7 +320,9 @@ class AffinityKeeper:
 
     def round(self) -> RoundResult:
         now = time.monotonic()
-        if now - self._limits_at >= self.refresh:
+        wanted = self.affinity.wanted()
+        due = self.refresh if not (wanted - self._limits.keys()) else min(self.refresh, self.unknown_refresh)
+        if now - self._limits_at >= due:
             try:
                 self._limits = self._limits_source()
                 self._limits_at = now
@@ -314,7 +331,10 @@ class AffinityKeeper:
                     "affinity: could not load the routers (%s); keeping the last list", type(exc).__name__
                 )
                 self._limits_at = now - self.refresh + min(self.refresh, 5.0)
-        result = self.affinity.round(self._limits, busy=self._busy(), held=self.held | self.consuming)
+        # A router a start just named, not in the routers table: a customer's mikrotik_id
+        # the last list did not have yet (the reload above runs at most every few seconds).
+        limits = {**dict.fromkeys(wanted, self.default_holders), **self._limits}
+        result = self.affinity.round(limits, busy=self._busy(), held=self.held | self.consuming)
         self.held = result.held
         if result.taken or result.released or result.lost:
             log.info(
@@ -403,4 +423,7 @@ def from_settings(
         consume=consume,
         cancel=cancel,
         hand_over=hand_over,
+        default_holders=max_holders(
+            settings.router_max_api_sessions, settings.router_connections_per_process
+        ),
     )

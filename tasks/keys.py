@@ -186,6 +186,11 @@ def router_queue(router_id: object) -> str:
 # (ms, Redis TIME): the processes that take part in the affinity.
 AFFINITY_PROCESSES = f"{PREFIX}:affinity:processes"
 
+# Set of router ids: every router a monitor or watch lease was ever taken on (the
+# semaphore's acquire script adds it). A keeper places a router it finds here at its next
+# round, instead of waiting for its next read of the routers table.
+AFFINITY_ROUTERS = f"{PREFIX}:affinity:routers"
+
 
 def affinity_holders(router_id: object) -> str:
     """The worker processes that hold a router (consume its queue): zset, member = node

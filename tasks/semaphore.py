@@ -221,6 +221,7 @@ class Semaphore:
             self.space.owner(customer_id),
             keys.FENCE_COUNTER,
             self.space.leases,
+            keys.AFFINITY_ROUTERS,
         ]
 
     def _acquire_args(

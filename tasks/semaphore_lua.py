@@ -46,7 +46,8 @@ local function trim(global, leases, now)
 end
 """
 
-# KEYS: global zset, router zset, owner hash, fence counter, lease table
+# KEYS: global zset, router zset, owner hash, fence counter, lease table, routers set
+#       (every router a lease was ever taken on: router affinity places them at once)
 # ARGV: token, customer_id, router_id, global_limit, router_limit (0 = none), ttl_ms,
 #       replace_token ('' = none: evict that owner first, for takeover),
 #       claimant ('' = a reservation; else the monitor run taking the lease for itself),
@@ -142,6 +143,9 @@ end
 redis.call('PEXPIRE', ok, ttl)
 redis.call('HSET', leases, token,
   cjson.encode({customer = customer, router = router, ok = ok, rk = rk}))
+if KEYS[6] and router ~= '' then
+  redis.call('SADD', KEYS[6], router)
+end
 return {1, fence}
 """
 )

@@ -33,6 +33,7 @@ def test_routers_lists_rows_and_ids_that_only_customers_name(client: TestClient,
         "tls": False,
         "tls_mode": "verify",
         "max_monitors": None,
+        "max_api_sessions": 2,  # ROUTER_MAX_API_SESSIONS: the row leaves it NULL
         "source": "table",
         "customers": 6,
         "monitors_open": 0,
