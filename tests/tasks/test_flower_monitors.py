@@ -51,6 +51,8 @@ def test_flower_finds_a_monitor_by_username_and_revokes_it_cleanly(engine: Engin
         lambda: _get(flower, "/api/tasks", search=username).get(info.task_id), 15.0, what="flower to list it"
     )
     assert found["name"] == "tasks.monitor.monitor" and found["state"] == "STARTED"
+    # Where it runs: the worker process that holds its router (tasks/affinity.py).
+    assert found["worker"].startswith("fl-mon@"), found
     for shown in (username, cid, "sim-router", f"<pppoe-{engine.customers[username]['pppoe_username']}>"):
         assert shown in found["kwargs"], found["kwargs"]
     # The reconciler runs every second here, but sends no events: only monitors are listed.
