@@ -45,6 +45,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from common import redis_clients
 from common.text import as_text
 from settings import Settings, get_settings
 from tasks import keys
@@ -284,7 +285,7 @@ class BatchPublisher:
     def from_settings(cls, publisher: Publisher, settings: Settings | None = None) -> BatchPublisher:
         """With a connection of its own, so a batch never waits behind the monitors' pool."""
         settings = settings or get_settings()
-        return cls(publisher, batch_client(settings.redis_url), owns_client=True)
+        return cls(publisher, batch_client(settings), owns_client=True)
 
     # -- callers ------------------------------------------------------------------------
 
@@ -449,14 +450,16 @@ def _settle(future: Future[list[PublishedIds] | None], *, exception: BaseExcepti
         pass
 
 
-def batch_client(url: str) -> redis.Redis:
+def batch_client(settings: Settings | None = None) -> redis.Redis:
     """The batch thread's own connection: same timeouts as the monitors' pool, and no
     retries, so a batch is sent at most once (a retried batch could land twice)."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=BATCH_SOCKET_TIMEOUT,
-        socket_connect_timeout=BATCH_SOCKET_TIMEOUT,
-        health_check_interval=30,
-        retry=Retry(NoBackoff(), 0),
-        max_connections=4,
+    return redis_clients.sync_client(
+        redis_clients.ClientOptions(
+            socket_timeout=BATCH_SOCKET_TIMEOUT,
+            socket_connect_timeout=BATCH_SOCKET_TIMEOUT,
+            health_check_interval=30,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=4,
+        ),
+        settings,
     )
