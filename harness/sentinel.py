@@ -71,7 +71,7 @@ class RedisNode(LoggedProcess):
         return redis.Redis(port=self.port, socket_connect_timeout=1, socket_timeout=5)
 
     def role(self) -> str:
-        """"master" or "slave" (as ROLE says), "down" when it does not answer."""
+        """ "master" or "slave" (as ROLE says), "down" when it does not answer."""
         try:
             with self.client() as client:
                 return str(client.execute_command("ROLE")[0], "ascii")
@@ -82,7 +82,9 @@ class RedisNode(LoggedProcess):
 class SentinelProcess(LoggedProcess):
     """One sentinel, monitoring the deployment's master under MASTER_NAME."""
 
-    def __init__(self, workdir: Path, name: str, master_port: int, down_after_ms: int, failover_ms: int) -> None:
+    def __init__(
+        self, workdir: Path, name: str, master_port: int, down_after_ms: int, failover_ms: int
+    ) -> None:
         super().__init__(name, workdir / f"{name}.log")
         self.port = free_port()
         self.conf = workdir / f"{name}.conf"
