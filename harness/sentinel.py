@@ -231,13 +231,21 @@ class SentinelDeployment:
         wait_for(promoted, timeout, what="the replica's promotion", step=0.1)
         return survivor
 
-    def restart_old_master(self, timeout: float = 30.0) -> RedisNode:
-        """Start the killed node again (empty: no persistence) and wait until the sentinels
-        have made it a replica of the new master, in sync."""
+    def restart_old_master(self) -> RedisNode:
+        """Start the killed node again (empty: no persistence), as a crashed master comes
+        back: with its own configuration, a master until the sentinels say otherwise.
+        Call it from the thread that started the deployment: a child dies with the thread
+        that spawned it (harness.process.die_with_parent)."""
         node = self.killed
         assert node is not None, "kill_master first"
-        node.replica_of = None  # as a crashed master comes back: its own configuration
+        node.replica_of = None
         node.start()
+        return node
+
+    def wait_old_master_replica(self, timeout: float = 45.0) -> RedisNode:
+        """Wait until the sentinels have made the restarted node a replica, in sync."""
+        node = self.killed
+        assert node is not None, "kill_master and restart_old_master first"
         wait_for(lambda: node.role() == "slave", timeout, what=f"{node.name} to become a replica", step=0.2)
         wait_for(self._in_sync, timeout, what=f"{node.name} to be in sync", step=0.2)
         self.killed = None
