@@ -8,8 +8,9 @@ within a deadline; every seq missing from a session's stream is declared by a ga
 entry, and every hole a client would see (live, and resuming by id from before the
 kill) reaches it as a gap frame; no two producers of one customer; after the
 reconciler's next pass one slot per monitor, none leaked or doubled; the old master,
-restarted, becomes a replica and the counts stay the same (docs/architecture.md, Redis
-failover). The figures are printed (`-s`) for docs/scaling.md.
+restarted, becomes a replica and the counts stay the same; Flower's broker view answers
+through Sentinel (docs/architecture.md, Redis failover). The figures are printed (`-s`)
+for docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -31,8 +32,10 @@ from harness.web import Uvicorn
 from settings import load_settings
 from tasks import keys
 from tests.tasks.engine import Engine
+from tests.tasks.flower import start_flower
 from tests.tasks.streams import redis_ms, stream_entries
 
+FLOWER_USER, FLOWER_PASSWORD = "noc", "flower-test-password"
 MONITORS = 200
 CLIENTS = 5
 # The target is 30 s (issue 21); the deadline has headroom for a loaded 2-core machine.
@@ -54,6 +57,7 @@ class Stack:
     web: Uvicorn
     client: redis.Redis  # through Sentinel, as the processes connect
     sessions: dict[str, str]  # customer id -> session id
+    flower: str  # its base URL (basic auth FLOWER_USER:FLOWER_PASSWORD)
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +84,8 @@ def stack(engine_factory: Any, tmp_path_factory: pytest.TempPathFactory) -> Iter
         answer = reply.json()
         assert answer["started"] == MONITORS, answer
         sessions = {r["customer_id"]: r["session_id"] for r in answer["results"]}
-        yield Stack(eng, deployment, web, client, sessions)
+        flower = start_flower(eng, eng.tmp, FLOWER_USER, FLOWER_PASSWORD)
+        yield Stack(eng, deployment, web, client, sessions, flower)
         client.close()
     finally:
         if web is not None:
@@ -223,6 +228,10 @@ def test_sentinel_failover_every_monitor_resumes_and_every_hole_is_reported(stac
             what="the old master to hold the promoted master's slots",
         )
     assert audit_slots(client) == slots
+    # Flower, through Sentinel too: its broker view (queue lengths) asks the promoted master.
+    queues = httpx.get(f"{stack.flower}/api/queues/length", auth=(FLOWER_USER, FLOWER_PASSWORD), timeout=10)
+    assert queues.status_code == 200, queues.text
+    assert "monitors" in {q["name"] for q in queues.json()["active_queues"]}, queues.text
     phases["replica"] = time.monotonic() - t0
     print(
         f"\nsentinel failover: promoted after {promoted_s:.1f}s, every monitor producing after "
