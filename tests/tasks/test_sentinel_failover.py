@@ -117,6 +117,18 @@ def _all_producing_since(client: redis.Redis, customers: list[str], since_ms: in
     return all(newest.get(c, 0) > since_ms for c in customers)
 
 
+def _master_load(deployment: SentinelDeployment) -> tuple[float, float, int]:
+    """(now, the master's CPU seconds, commands processed so far): for docs/scaling.md."""
+    with deployment.master().client() as direct:
+        cpu: Any = direct.info("cpu")
+        stats: Any = direct.info("stats")
+    return (
+        time.monotonic(),
+        float(cpu["used_cpu_sys"]) + float(cpu["used_cpu_user"]),
+        int(stats["total_commands_processed"]),
+    )
+
+
 def _first_traffic_after(client: redis.Redis, cid: str, since_ms: int) -> int:
     for entry_id, fields in stream_entries(
         client.xrange(keys.customer_stream(cid), min=str(since_ms + 1), count=50)
@@ -150,7 +162,11 @@ def test_sentinel_failover_every_monitor_resumes_and_every_hole_is_reported(stac
         what="every client to see each of its customers",
         step=0.2,
     )
+    load0 = _master_load(stack.deployment)
     wait_for(lambda: redis_ms(client) > started + 3000, 10.0, what="a few seconds of samples", step=0.2)
+    load1 = _master_load(stack.deployment)
+    seconds = load1[0] - load0[0]
+    redis_cpu, redis_ops = (load1[1] - load0[1]) / seconds, (load1[2] - load0[2]) / seconds
 
     phases["running"] = time.monotonic() - t0
     at_kill = [r.snapshot_last() for r in readers]
@@ -238,5 +254,7 @@ def test_sentinel_failover_every_monitor_resumes_and_every_hole_is_reported(stac
         f"{recovery_s:.1f}s; {lost} entries lost in {gap_entries} gap entries; gap frames "
         f"{gap_frames} live, {resumed_gaps} on resume; reconnects "
         f"{sum(r.reconnects for r in readers)}; duplicates {len(duplicates)}; slots {slots}; "
-        f"phases {', '.join(f'{k} {v:.1f}s' for k, v in phases.items())}"
+        f"phases {', '.join(f'{k} {v:.1f}s' for k, v in phases.items())}; the master before the "
+        f"kill, for {MONITORS} monitors and {CLIENTS} clients: {100 * redis_cpu:.0f} % of a core, "
+        f"{redis_ops:.0f} commands/s"
     )
