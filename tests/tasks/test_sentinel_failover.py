@@ -34,6 +34,7 @@ from tasks import keys
 from tests.tasks.engine import Engine
 from tests.tasks.flower import start_flower
 from tests.tasks.streams import redis_ms, stream_entries
+from web.relay import parse_id
 
 FLOWER_USER, FLOWER_PASSWORD = "noc", "flower-test-password"
 MONITORS = 200
@@ -188,7 +189,7 @@ def test_sentinel_failover_every_monitor_resumes_and_every_hole_is_reported(stac
     # Clients have read past the recovery point before we look at what they saw.
     mark = max(_newest_traffic_ms(client, customers).values())
     wait_for(
-        lambda: all((r.snapshot_last()[0] or "0") >= f"{mark}" for r in readers),
+        lambda: all(parse_id(r.snapshot_last()[0] or "0") >= (mark, 0) for r in readers),
         30.0,
         what="every client to read past the recovery",
         step=0.2,
