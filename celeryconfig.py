@@ -20,9 +20,13 @@ hours) never waits behind, or in front of, anything else.
 # Celery reads every public name of this module as a setting: helpers stay private.
 from kombu import Queue as _Queue
 
+from common.redis_clients import celery_broker as _celery_broker
 from settings import get_settings as _get_settings
 
 _settings = _get_settings()
+# Plain Redis, or kombu's `sentinel://h1:p1;sentinel://h2:p2/<db>` with the master's name
+# in the transport options (common/redis_clients.py); Flower reads the same options.
+_broker_url, _sentinel_options = _celery_broker(_settings)
 
 _MONITOR_TASK = "tasks.monitor.monitor"
 _WATCH_TASK = "tasks.watch.watch"
@@ -30,13 +34,16 @@ _RECONCILE_TASK = "tasks.reconciler.reconcile"
 _DELIVER_TASK = "tasks.alert_delivery.deliver"
 _SWEEP_TASK = "tasks.alert_delivery.sweep"
 
-broker_url = _settings.redis_url
-result_backend = _settings.redis_url
+broker_url = _broker_url
+result_backend = _broker_url
 broker_connection_retry_on_startup = True
 
 # The three places the Celery Redis caveats name; identical in every process.
-broker_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
-result_backend_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout}
+broker_transport_options = {"visibility_timeout": _settings.celery_visibility_timeout, **_sentinel_options}
+result_backend_transport_options = {
+    "visibility_timeout": _settings.celery_visibility_timeout,
+    **_sentinel_options,
+}
 visibility_timeout = _settings.celery_visibility_timeout
 
 task_queues = (_Queue("monitors"), _Queue("default"), _Queue("alerts"))

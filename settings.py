@@ -151,6 +151,19 @@ def _redis_addr(name: str, raw: str) -> str:
     return value
 
 
+def _sentinels(name: str, raw: str) -> tuple[tuple[str, int], ...]:
+    """Sentinel addresses, `host:port,host:port,...` (empty: no Sentinel, plain Redis)."""
+    out: list[tuple[str, int]] = []
+    for value in (v.strip() for v in raw.split(",")):
+        if not value:
+            continue
+        host, sep, port = value.rpartition(":")
+        if not sep or not host:
+            raise SettingsError(f"{name} must list host:port pairs separated by commas, got {value!r}")
+        out.append((host.strip("[]"), _port(name, port)))
+    return tuple(out)
+
+
 def _origins(name: str, raw: str) -> tuple[str, ...]:
     # "null" is the Origin of a page opened from file:// (the seed's test page) or a
     # sandboxed frame: allowed only when listed, by that word.
@@ -302,6 +315,12 @@ class Settings:
     redis_pass: Secret = setting("REDIS_PASS", _secret, "")
     redis_db: int = setting("REDIS_DB", _number(int, 0, 1023), "0")
     redis_url_override: str | None = setting("REDIS_URL", _url(("redis", "rediss", "unix")))
+    # Sentinel (common/redis_clients.py): every client asks these for the master of
+    # REDIS_SENTINEL_MASTER; REDIS_PASS and REDIS_DB still apply to the master.
+    redis_sentinels: tuple[tuple[str, int], ...] = setting("REDIS_SENTINELS", _sentinels, "")
+    redis_sentinel_master: str = setting("REDIS_SENTINEL_MASTER", _text, "mymaster")
+    redis_sentinel_password: Secret = setting("REDIS_SENTINEL_PASSWORD", _secret, "")
+    redis_replica_wait_ms: int = setting("REDIS_REPLICA_WAIT_MS", _number(int, 0, 60000), "500")
     enable_traffic_monitor: bool = setting("ENABLE_TRAFFIC_MONITOR", _parse_bool, "true")
     max_concurrent_monitors: int = setting("MAX_CONCURRENT_MONITORS", _number(int, 1), "50")
     monitor_interval: float = setting("MONITOR_INTERVAL", _number(float, 1.0), "1")
@@ -450,6 +469,13 @@ def _check_consistency(s: Settings) -> None:
             f"ALERT_DELIVERY_INITIAL_DELAY ({s.alert_delivery_initial_delay:g}) must not exceed "
             f"ALERT_DELIVERY_MAX_DELAY ({s.alert_delivery_max_delay:g})"
         )
+    if s.redis_sentinels and s.redis_url_override:
+        raise SettingsError(
+            "REDIS_SENTINELS cannot be combined with REDIS_URL: with Sentinel the master's address "
+            "comes from the sentinels (set REDIS_PASS and REDIS_DB for the master instead)"
+        )
+    if s.redis_sentinels and not s.redis_sentinel_master:
+        raise SettingsError("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER (the monitored master's name)")
     if s.db_max_idle_conns > s.db_max_open_conns:
         raise SettingsError(
             f"DB_MAX_IDLE_CONNS ({s.db_max_idle_conns}) must not exceed DB_MAX_OPEN_CONNS "

@@ -21,6 +21,12 @@ monitor produces again after the previous one:
     router-stall     the router stops answering for CHAOS_ROUTER_STALL (10) s
     pppoe-drop       20 PPPoE sessions end (their interfaces vanish), back after 10 s
     redis-full       Redis maxmemory set just above what it uses for 10 s (noeviction)
+    sentinel-failover  kill -9 the Redis master of a Sentinel deployment (master, replica,
+                     three sentinels: harness/sentinel.py) and wait for the replica's
+                     promotion; the old master is restarted and becomes a replica. This
+                     fault runs on a stack of its own, built through Sentinel, after the
+                     others; it also reports the entries lost (the gap entries' counts:
+                     docs/architecture.md, Redis failover) and the gap frames clients got.
 
 Per fault: samples the clients lost (entries the witness saw in Redis from the fault
 to recovery that a client never received, after its resume by id), time until every
@@ -50,6 +56,7 @@ from bench.engine import dump_records
 from bench.results import RESULTS_DIR, table, write_results
 from bench.sim_process import SimProcess
 from bench.stack import Stack, interrupt_once, run_main
+from harness.redis_server import PrivateRedis
 from tasks import keys
 from tasks.message import ROUTER_TYPES
 
@@ -66,7 +73,10 @@ ALL_FAULTS = [
     "router-stall",
     "pppoe-drop",
     "redis-full",
+    "sentinel-failover",
 ]
+# Faults that need a stack whose processes reach Redis through Sentinel.
+SENTINEL_FAULTS = {"sentinel-failover"}
 FAULTS = [f.strip() for f in os.environ.get("CHAOS_FAULTS", ",".join(ALL_FAULTS)).split(",") if f.strip()]
 REDIS_FREEZE = float(os.environ.get("CHAOS_REDIS_FREEZE", "20"))
 ROUTER_STALL = float(os.environ.get("CHAOS_ROUTER_STALL", "10"))
@@ -90,13 +100,19 @@ class Entry:
     fence: str
     type: str
     reason: str
+    lost: int = 0  # a gap entry's count of the session's missing seqs
+
+
+# A new client of the stack's Redis (socket timeout, connect timeout): plain or Sentinel.
+Connect = Callable[[float, float], redis.Redis]
 
 
 class Witness:
-    """Reads the combined stream as the relay does, on its own, through any Redis fault."""
+    """Reads the combined stream as the relay does, on its own, through any Redis fault
+    (a failover too: its client follows the sentinels)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, connect: Connect) -> None:
+        self.connect = connect
         self.entries: list[Entry] = []
         self.last_traffic: dict[str, int] = {}
         self.last_id = "0-0"
@@ -104,7 +120,7 @@ class Witness:
         self.thread = threading.Thread(target=self._run, name="witness", daemon=True)
 
     def start(self) -> Witness:
-        client = redis.Redis.from_url(self.url)
+        client = self.connect(5.0, 2.0)
         newest: Any = client.xrevrange(keys.COMBINED_STREAM, count=1)
         self.last_id = newest[0][0].decode() if newest else "0-0"
         client.close()
@@ -112,7 +128,7 @@ class Witness:
         return self
 
     def _run(self) -> None:
-        client = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=1)
+        client = self.connect(2.0, 1.0)
         while not self.stop.is_set():
             try:
                 reply: Any = client.xread({keys.COMBINED_STREAM: self.last_id}, count=1000, block=500)
@@ -134,6 +150,7 @@ class Witness:
                         f.get("fence", ""),
                         f.get("type", ""),
                         f.get("reason", ""),
+                        int(f.get("lost") or 0),
                     )
                     self.entries.append(entry)
                     if entry.type == "traffic":
@@ -147,8 +164,8 @@ class Witness:
 class SlotSampler:
     """The most slots in use seen, every 0.2 s (errors while Redis is away are skipped)."""
 
-    def __init__(self, url: str) -> None:
-        self.url = url
+    def __init__(self, connect: Connect) -> None:
+        self.connect = connect
         self.peak = 0
         self.stop = threading.Event()
         threading.Thread(target=self._run, name="slots", daemon=True).start()
@@ -159,8 +176,7 @@ class SlotSampler:
     def _run(self) -> None:
         from tasks.semaphore import Semaphore
 
-        client = redis.Redis.from_url(self.url, socket_timeout=1, socket_connect_timeout=1)
-        semaphore = Semaphore(client)
+        semaphore = Semaphore(self.connect(1.0, 1.0))
         while not self.stop.is_set():
             try:
                 self.peak = max(self.peak, semaphore.in_use())
@@ -181,6 +197,8 @@ class FaultRow:
     duplicate_producers: int = 0
     slots_leaked: int = 0
     above_cap: int = 0
+    entries_lost: int = 0  # seqs declared missing by gap entries in the window
+    gap_frames: int = 0  # gap entries the clients received
     operator_saw: dict[str, int] = field(default_factory=dict)
     top_reason: str = ""
     notes: list[str] = field(default_factory=list)
@@ -194,10 +212,9 @@ class Chaos:
         self.clients = clients
         self.filters = filters
         self.ids = ids
-        assert stack.private is not None
         self.private = stack.private
-        self.witness = Witness(stack.redis_url).start()
-        self.slots = SlotSampler(stack.redis_url)
+        self.witness = Witness(stack.client).start()
+        self.slots = SlotSampler(stack.client)
         self.by_username = {c["id"]: c["pppoe_username"] for c in stack.customers}
         self.spares = 0
 
@@ -208,6 +225,10 @@ class Chaos:
         self.spares += 1
         # Sized to carry every monitor alone, like the two it joins.
         self.stack.start_monitors(MONITORS, 1, extra=50, tag=f"-spare{self.spares}")
+
+    def _private(self) -> PrivateRedis:
+        assert self.private is not None, "a Redis fault needs the stack's private redis-server"
+        return self.private
 
     def inject(self, name: str) -> Callable[[], None] | None:
         """Start the fault; return what ends it (None: it ends by itself)."""
@@ -227,13 +248,24 @@ class Chaos:
 
             return replace_after_exit
         if name == "redis-restart":
-            self.private.restart_empty()
+            self._private().restart_empty()
             return None
         if name == "redis-freeze":
-            self.private.pause()
+            self._private().pause()
             time.sleep(REDIS_FREEZE)
-            self.private.resume()
+            self._private().resume()
             return None
+        if name == "sentinel-failover":
+            deployment = stack.sentinel
+            assert deployment is not None, "sentinel-failover runs on a Sentinel stack"
+            deployment.kill_master()
+            deployment.wait_promoted(60.0)
+
+            def old_master_back() -> None:
+                # It comes back (a replica, once the sentinels say so) while monitors recover.
+                deployment.restart_old_master()
+
+            return old_master_back
         if name == "web-kill":
             stack.web.kill9()
             stack.web.start()
@@ -256,7 +288,7 @@ class Chaos:
                 sim.ask(f"restore-pppoe {username}")
             return None
         if name == "redis-full":
-            client = self.private.client()
+            client = self._private().client()
             used = int(client.info("memory")["used_memory"])
             client.config_set("maxmemory", str(used + 512 * 1024))
             time.sleep(10)
@@ -300,6 +332,7 @@ class Chaos:
         row.slots_leaked = self._leaked()
         entries = [e for e in self.witness.entries if row.window_ms[0] <= e.ms <= row.window_ms[1]]
         row.duplicate_producers = _interleaved(self.witness.entries, row.window_ms)
+        row.entries_lost = sum(e.lost for e in entries if e.type == "gap")
         events = Counter(e.type for e in entries if e.type != "traffic")
         row.operator_saw = dict(events)
         reasons = Counter(f"{e.type}: {e.reason}" for e in entries if e.type != "traffic" and e.reason)
@@ -353,6 +386,8 @@ class Chaos:
                             row.lost_by_clients += 1
                         elif n > 1:
                             row.client_dup_frames += n - 1
+                        if e.type == "gap":
+                            row.gap_frames += min(n, 1)
 
 
 def _interleaved(entries: list[Entry], window: tuple[int, int]) -> int:
@@ -384,6 +419,8 @@ COLUMNS = [
     ("recovered_after_end_s", "after its end s"),
     ("lost_by_clients", "lost by clients"),
     ("client_reconnects", "client reconnects"),
+    ("entries_lost", "entries lost"),
+    ("gap_frames", "gap frames"),
     ("duplicate_producers", "dup producers"),
     ("slots_leaked", "slots leaked"),
     ("above_cap", "above cap"),
@@ -398,31 +435,13 @@ def main() -> int:
         return 2
     threading.stack_size(512 * 1024)
     rows: list[FaultRow] = []
-    with (
-        interrupt_once(),
-        Stack(pppoe=MONITORS + 30, log_dir=LOG_DIR, env=ENV, private_redis=True) as stack,
-    ):
-        ids = [c["id"] for c in stack.customers[:MONITORS]]
-        filters: list[list[str] | None] = [None] + [ids[i::4][:10] for i in range(4)]
-        stack.start_monitors(MONITORS * 2, 2, extra=50)
-        clients = stack.ws_clients(filters)
-        try:
-            clients.ask("ready 30")
-            for i in range(0, len(ids), 500):
-                response = stack.http.post("/api/monitor/start-many", json={"customer_ids": ids[i : i + 500]})
-                response.raise_for_status()
-            chaos = Chaos(stack, clients, filters, ids)
-            if not _wait(lambda: chaos.witness.all_producing_since(ids, 0), 120):
-                print("not every monitor started", file=sys.stderr)
-            time.sleep(3.0)
-            for name in FAULTS:
-                rows.append(chaos.run(name))
-                time.sleep(3.0)
-            chaos.client_losses(rows)
-            chaos.witness.stop.set()
-            chaos.slots.stop.set()
-        finally:
-            clients.stop()
+    with interrupt_once():
+        plain = [f for f in FAULTS if f not in SENTINEL_FAULTS]
+        failovers = [f for f in FAULTS if f in SENTINEL_FAULTS]
+        if plain:
+            rows += _run_faults(plain, sentinel=False)
+        if failovers:
+            rows += _run_faults(failovers, sentinel=True)
     shown = [
         {**r.__dict__, "events": ", ".join(f"{k} {v}" for k, v in sorted(r.operator_saw.items()))}
         for r in rows
@@ -436,6 +455,37 @@ def main() -> int:
     path = write_results("chaos", rows, settings={**ENV, "monitors": MONITORS, "ws_clients": 5})
     print(f"wrote {path}")
     return 0
+
+
+def _run_faults(faults: list[str], *, sentinel: bool) -> list[FaultRow]:
+    """One stack (a private Redis, or a Sentinel deployment), the faults one after the other."""
+    rows: list[FaultRow] = []
+    log_dir = LOG_DIR / ("sentinel" if sentinel else "plain")
+    with Stack(
+        pppoe=MONITORS + 30, log_dir=log_dir, env=ENV, private_redis=not sentinel, sentinel=sentinel
+    ) as stack:
+        ids = [c["id"] for c in stack.customers[:MONITORS]]
+        filters: list[list[str] | None] = [None] + [ids[i::4][:10] for i in range(4)]
+        stack.start_monitors(MONITORS * 2, 2, extra=50)
+        clients = stack.ws_clients(filters)
+        try:
+            clients.ask("ready 30")
+            for i in range(0, len(ids), 500):
+                response = stack.http.post("/api/monitor/start-many", json={"customer_ids": ids[i : i + 500]})
+                response.raise_for_status()
+            chaos = Chaos(stack, clients, filters, ids)
+            if not _wait(lambda: chaos.witness.all_producing_since(ids, 0), 120):
+                print("not every monitor started", file=sys.stderr)
+            time.sleep(3.0)
+            for name in faults:
+                rows.append(chaos.run(name))
+                time.sleep(3.0)
+            chaos.client_losses(rows)
+            chaos.witness.stop.set()
+            chaos.slots.stop.set()
+        finally:
+            clients.stop()
+    return rows
 
 
 def _wait(condition: Callable[[], bool], timeout: float) -> bool:

@@ -10,7 +10,9 @@ Ctrl-C); worker, beat and web logs stay in the log directory. Redis:
 BENCH_REDIS_URL, else database BENCH_REDIS_DB (default 4) of 127.0.0.1:6379, flushed
 before and after; BENCH_PRIVATE_REDIS=1 (and every chaos run) uses a private
 redis-server on a free port instead, which faults may kill without touching anyone
-else's Redis, and whose CPU is then only ours.
+else's Redis, and whose CPU is then only ours. `sentinel=True` (the chaos bench's
+sentinel-failover) runs a private master, replica and three sentinels instead
+(harness/sentinel.py), and every process reaches Redis through Sentinel only.
 """
 
 from __future__ import annotations
@@ -31,11 +33,14 @@ import psutil
 import redis
 
 from bench.sim_process import SimProcess, cpu_seconds
+from common import redis_clients
 from harness.pg import migrated_schema
 from harness.redis_server import PrivateRedis
 from harness.seed import ROUTER_PASSWORD, apply_env, seed_customers
+from harness.sentinel import SentinelDeployment
 from harness.web import Uvicorn
 from harness.workers import CeleryProcess, beat, worker
+from settings import get_settings
 from tasks import keys
 
 REDIS_URL = os.environ.get(
@@ -159,6 +164,7 @@ class Stack:
         private_redis: bool = PRIVATE_REDIS,
         redis_args: Sequence[str] = (),
         web_env: Mapping[str, str] | None = None,
+        sentinel: bool = False,
     ) -> None:
         self.pppoe = pppoe
         self.hotspot = hotspot
@@ -170,6 +176,8 @@ class Stack:
         self.web_env = dict(web_env or {})
         self._stack = ExitStack()
         self.private: PrivateRedis | None = None
+        self.use_sentinel = sentinel
+        self.sentinel: SentinelDeployment | None = None
         self.redis_url = REDIS_URL
         self.env: dict[str, str] = {}
         self.sim: SimProcess
@@ -196,10 +204,16 @@ class Stack:
     def _start(self) -> None:
         stack = self._stack
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        if self.use_private_redis:
+        redis_env = {"REDIS_URL": self.redis_url}
+        if self.use_sentinel:
+            self.sentinel = SentinelDeployment(self.log_dir / "sentinel").start()
+            stack.callback(self.sentinel.stop)
+            redis_env = self.sentinel.env()
+        elif self.use_private_redis:
             self.private = PrivateRedis(self.log_dir, extra_args=self.redis_args).start()
             stack.callback(self.private.stop)
             self.redis_url = self.private.url
+            redis_env = {"REDIS_URL": self.redis_url}
         self.sim = SimProcess(
             "bench.engine_sim",
             ["--pppoe", str(self.pppoe), "--hotspot", str(self.hotspot), "--static", str(self.static)]
@@ -208,13 +222,13 @@ class Stack:
         )
         stack.callback(self.sim.stop)
         url = stack.enter_context(migrated_schema(prefix="bench"))
-        apply_env({**BASE_ENV, **self.extra_env, "REDIS_URL": self.redis_url, "DATABASE_URL": url})
+        apply_env({**BASE_ENV, **self.extra_env, **redis_env, "DATABASE_URL": url})
         self.env = dict(os.environ)
 
         from tasks import runtime, sessions
         from tasks.hub import close_hub
 
-        self.redis = redis.Redis.from_url(self.redis_url, socket_timeout=10)
+        self.redis = self.client(socket_timeout=10)
         self.redis.flushdb()
         stack.callback(self._flush)
         stack.callback(sessions.dispose)  # before the schema drop (callbacks run in reverse)
@@ -240,6 +254,15 @@ class Stack:
         )
         stack.callback(self.http.close)
         stack.callback(self.stop_monitors)
+
+    def client(self, socket_timeout: float = 5.0, socket_connect_timeout: float = 2.0) -> redis.Redis:
+        """A new client of the stack's Redis, as its processes reach it (plain or Sentinel)."""
+        return redis_clients.sync_client(
+            redis_clients.ClientOptions(
+                socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout
+            ),
+            get_settings(),
+        )
 
     def _flush(self) -> None:
         try:

@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from sqlalchemy import select
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
+from common import redis_clients
 from models import Customer
 from settings import get_settings
 from tasks import keys, runtime, service, sessions
@@ -247,7 +247,9 @@ class ApiBackend:
 async def _newest_entry_times(customer_ids: list[str]) -> dict[str, str | None]:
     """The status route's read of each stream's newest entry, on a client of our own
     (the route's is the web process's)."""
-    client = aioredis.Redis.from_url(get_settings().redis_url, socket_timeout=5, socket_connect_timeout=5)
+    client = redis_clients.async_client(
+        redis_clients.ClientOptions(socket_timeout=5, socket_connect_timeout=5), get_settings()
+    )
     try:
         return await monitor_queries.newest_entry_times(client, customer_ids)
     finally:

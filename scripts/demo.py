@@ -125,9 +125,9 @@ class Demo:
         self.logs.mkdir(parents=True)
 
     def redis(self) -> None:
-        if configured("REDIS_URL", "REDIS_ADDR"):
+        if configured("REDIS_URL", "REDIS_ADDR", "REDIS_SENTINELS"):
             self.external = True
-            print("Redis: as configured (REDIS_URL / REDIS_ADDR); nothing will be flushed")
+            print("Redis: as configured (REDIS_URL / REDIS_ADDR / REDIS_SENTINELS); nothing will be flushed")
             return
         server = shutil.which("redis-server")
         if server is None:

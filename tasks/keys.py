@@ -3,10 +3,12 @@
 Other modules (and the Lua scripts, which receive key names as KEYS or store them
 in the lease table) never spell a key themselves, so a rename happens here only.
 
-The deployment is a single Redis instance (not Cluster): the semaphore scripts
-touch the router zset and owner key of *expired* holders, which they learn from
-the lease table at run time. Putting everything behind one hash tag would make
-Cluster work but would also move the stream names prescribed by the seed.
+The deployment is a single Redis primary (optionally behind Sentinel), not Cluster: the
+semaphore scripts touch the router zset and owner key of *expired* holders, which they
+learn from the lease table at run time, and the fenced publish writes the owner's
+customer stream and the combined stream together. docs/scaling.md (Beyond one Redis:
+Cluster) gives the hash-tag layout Cluster would take; it would also move the stream
+names prescribed by the seed.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from common import redis_clients
 from common.text import as_text
 from settings import Settings, get_settings
 from tasks import keys
@@ -139,7 +140,7 @@ class LeaseKeeper:
             semaphore,
             ttl=settings.monitor_lease_ttl,
             renew_interval=settings.monitor_renew_interval,
-            client=dedicated_client(settings.redis_url),
+            client=dedicated_client(settings),
             revoked=revoked,
         )
 
@@ -354,16 +355,20 @@ class LeaseKeeper:
                 pass
 
 
-def dedicated_client(url: str) -> redis.Redis:
+def dedicated_client(settings: Settings | None = None) -> redis.Redis:
     """The keeper's own small client: with a thousand monitor threads on the shared pool,
     a renewal or stop poll must never queue for a connection, and during an outage it
-    must fail fast (one retry, short timeouts) so the TTL bookkeeping keeps running."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=2.0,
-        socket_connect_timeout=2.0,
-        retry=Retry(NoBackoff(), 1),
-        max_connections=2,
+    must fail fast (one retry, short timeouts) so the TTL bookkeeping keeps running.
+    Its pub/sub connection (stop notices) comes from the same pool: through Sentinel it
+    is re-opened on the promoted master after a failover (`_drop_pubsub`)."""
+    return redis_clients.sync_client(
+        redis_clients.ClientOptions(
+            socket_timeout=2.0,
+            socket_connect_timeout=2.0,
+            retry=Retry(NoBackoff(), 1),
+            max_connections=2,
+        ),
+        settings,
     )
 
 

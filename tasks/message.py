@@ -69,7 +69,13 @@ ALERT_FIRING = "alert_firing"
 ALERT_RESOLVED = "alert_resolved"
 ALERT_ACKNOWLEDGED = "alert_acknowledged"
 ALERT_TYPES = (ALERT_FIRING, ALERT_RESOLVED, ALERT_ACKNOWLEDGED)
-MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES, LATENCY, *ALERT_TYPES)
+# Written by the fenced publish itself (tasks/publisher.py) when a session's entries
+# seq_from..seq_to are not in the stream (a Redis failover, a failed publish): the hole
+# is told to every reader instead of being found missing. `from`: the customer stream's
+# last entry before the hole; decode_entry adds `to` (its own id), as in the relay's
+# resume gap frame (docs/architecture.md, Redis failover).
+GAP = "gap"
+MESSAGE_TYPES = (TRAFFIC, *STATUS_TYPES, *ROUTER_TYPES, LATENCY, *ALERT_TYPES, GAP)
 # What the `started` event's `ping` field says about the monitor's ping.
 PING_ON = "on"
 PING_OFF = "off"  # MONITOR_PING false, or ping=false at the start
@@ -95,6 +101,9 @@ INT_FIELDS = frozenset(
         "uptime_s",
         "ping_seq",
         "rule_id",
+        "seq_from",
+        "seq_to",
+        "lost",
     }
 )
 FLOAT_FIELDS = frozenset(
@@ -620,4 +629,6 @@ def decode_entry(stream_id: str | bytes, fields: Mapping[Any, Any]) -> dict[str,
                 raise MessageError(f"{name}: expected JSON, got {value[:40]!r}") from None
         else:
             out[name] = value
+    if out.get("type") == GAP and "to" not in out:
+        out["to"] = out["id"]
     return out

@@ -70,6 +70,7 @@ from tasks.keys import customer_stream, session_ping
 from tasks.leases import LeaseHandle
 from tasks.lifecycle import LEASE_LOST, MAX_DURATION, NOT_WANTED, REVOKED, WORKER_SHUTDOWN, Token
 from tasks.message import (
+    GAP,
     LATENCY,
     PING_CAPPED,
     PING_NO_ADDRESS,
@@ -753,7 +754,7 @@ class MonitorRun:
                     entry = decode_entry(entry_id, fields)
                     if entry.get("session_id") != self.token.session_id:
                         return 0
-                    if entry.get("type") != LATENCY:
+                    if entry.get("type") not in (LATENCY, GAP):
                         return int(entry.get("seq") or 0) + 1
                 if not page or len(page) < SEQ_PAGE:
                     return 0

@@ -45,6 +45,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from common import redis_clients
 from common.text import as_text
 from settings import Settings, get_settings
 from tasks import keys
@@ -85,42 +86,79 @@ end
 # ARGV: token ('' = unfenced), fence, retention_ms, combined_maxlen, then one group per
 #       entry: its count of args n, then n args (field, value, ...)
 # Reply: {customer_id, combined_id, ...} (a pair per entry, in order), or false when fenced out
+#
+# Holes: a fenced publish keeps the last `seq` it appended in the owner hash. When the
+# next entry's seq is not the one after it, the entries in between are not in the stream
+# (a failover lost what the replica had not received; a publish failed or timed out),
+# and a `gap` entry saying so is appended first, so that every reader, live or resuming
+# by id, is told instead of finding the seqs missing (docs/architecture.md, Redis failover).
 PUBLISH = (
     CLOCK_LUA
     + r"""
+local stored_seq = nil
 if ARGV[1] ~= '' then
-  local owner = redis.call('HMGET', KEYS[1], 'token', 'fence')
+  local owner = redis.call('HMGET', KEYS[1], 'token', 'fence', 'seq')
   if owner[1] ~= ARGV[1] or owner[2] ~= ARGV[2] then
     return false
   end
+  stored_seq = tonumber(owner[3])
 end
 local now = redis_now_ms()
 local stamp = nil
 local retention = tonumber(ARGV[3])
 local minid = string.format('%d', now - retention)
 local out = {}
-local i = 5
-while i <= #ARGV do
-  local first, last = i + 1, i + tonumber(ARGV[i])
-  for j = first, last - 1, 2 do
-    if ARGV[j] == 'timestamp' then
-      stamp = stamp or rfc3339(now)
-      ARGV[j + 1] = stamp
-      break
-    end
-  end
-  local combined_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, first, last))
+
+local function append(fields)
+  local combined_id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(fields))
   -- Same id in the customer stream, so one cursor is valid in both. It is always above the
   -- customer stream's last id (every customer entry is also in the combined stream) unless
   -- the combined stream was deleted and the clock stepped back: then let Redis pick.
-  local customer_id = redis.pcall(
-    'XADD', KEYS[2], 'MINID', '~', minid, combined_id, unpack(ARGV, first, last))
+  local customer_id = redis.pcall('XADD', KEYS[2], 'MINID', '~', minid, combined_id, unpack(fields))
   if type(customer_id) == 'table' and customer_id.err then
-    customer_id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', unpack(ARGV, first, last))
+    customer_id = redis.call('XADD', KEYS[2], 'MINID', '~', minid, '*', unpack(fields))
   end
+  return customer_id, combined_id
+end
+
+local last_seq = nil
+local i = 5
+while i <= #ARGV do
+  local first, last = i + 1, i + tonumber(ARGV[i])
+  local seq, customer, session = nil, '', ''
+  for j = first, last - 1, 2 do
+    local name = ARGV[j]
+    if name == 'timestamp' then
+      stamp = stamp or rfc3339(now)
+      ARGV[j + 1] = stamp
+    elseif name == 'seq' then
+      seq = tonumber(ARGV[j + 1])
+    elseif name == 'customer_id' then
+      customer = ARGV[j + 1]
+    elseif name == 'session_id' then
+      session = ARGV[j + 1]
+    end
+  end
+  if seq then
+    local expected = (last_seq or stored_seq)
+    if expected and seq > expected + 1 then
+      local before = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+      local from = before[1] and before[1][1] or '0-0'
+      local gap = {'type', 'gap', 'customer_id', customer, 'session_id', session, 'fence', ARGV[2],
+        'seq_from', string.format('%d', expected + 1), 'seq_to', string.format('%d', seq - 1),
+        'lost', string.format('%d', seq - 1 - expected), 'from', from,
+        'timestamp', stamp or rfc3339(now)}
+      append(gap)  -- not in the reply: that is a pair per entry the caller gave
+    end
+    last_seq = seq
+  end
+  local customer_id, combined_id = append({unpack(ARGV, first, last)})
   out[#out + 1] = customer_id
   out[#out + 1] = combined_id
   i = last + 1
+end
+if last_seq and ARGV[1] ~= '' and (stored_seq == nil or last_seq > stored_seq) then
+  redis.call('HSET', KEYS[1], 'seq', string.format('%d', last_seq))
 end
 redis.call('PEXPIRE', KEYS[2], retention)
 return out
@@ -284,7 +322,7 @@ class BatchPublisher:
     def from_settings(cls, publisher: Publisher, settings: Settings | None = None) -> BatchPublisher:
         """With a connection of its own, so a batch never waits behind the monitors' pool."""
         settings = settings or get_settings()
-        return cls(publisher, batch_client(settings.redis_url), owns_client=True)
+        return cls(publisher, batch_client(settings), owns_client=True)
 
     # -- callers ------------------------------------------------------------------------
 
@@ -449,14 +487,16 @@ def _settle(future: Future[list[PublishedIds] | None], *, exception: BaseExcepti
         pass
 
 
-def batch_client(url: str) -> redis.Redis:
+def batch_client(settings: Settings | None = None) -> redis.Redis:
     """The batch thread's own connection: same timeouts as the monitors' pool, and no
     retries, so a batch is sent at most once (a retried batch could land twice)."""
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=BATCH_SOCKET_TIMEOUT,
-        socket_connect_timeout=BATCH_SOCKET_TIMEOUT,
-        health_check_interval=30,
-        retry=Retry(NoBackoff(), 0),
-        max_connections=4,
+    return redis_clients.sync_client(
+        redis_clients.ClientOptions(
+            socket_timeout=BATCH_SOCKET_TIMEOUT,
+            socket_connect_timeout=BATCH_SOCKET_TIMEOUT,
+            health_check_interval=30,
+            retry=Retry(NoBackoff(), 0),
+            max_connections=4,
+        ),
+        settings,
     )

@@ -3,9 +3,9 @@
 `current()` gives the Runtime: one Redis pool and the semaphore and publisher on it,
 plus, in a monitors worker, the lease keeper and the batch publisher (each a thread
 with a connection of its own, started on first use) and the writer of the monitors'
-session rows (tasks.state_writer). Importing tasks costs nothing;
-a Runtime is rebuilt when the Redis URL changes (tests point the process at their
-own database).
+session rows (tasks.state_writer). Importing tasks costs nothing; a Runtime is
+rebuilt when the Redis target (URL, or sentinels and master) changes (tests point the
+process at their own database).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import redis
 from celery.worker import state as worker_state
 
+from common import redis_clients
 from settings import get_settings
 from tasks.leases import LeaseKeeper
 from tasks.publisher import BatchPublisher, Publisher
@@ -46,16 +47,19 @@ class Runtime:
 
     @classmethod
     def build(cls, url: str) -> Runtime:
-        pool = redis.BlockingConnectionPool.from_url(
-            url,
-            max_connections=REDIS_MAX_CONNECTIONS,
-            timeout=REDIS_POOL_TIMEOUT,
-            socket_timeout=5,
-            socket_connect_timeout=5,
-            health_check_interval=30,
+        """`url`: where the clients go (common.redis_clients.target), for the cache only:
+        the clients are built from settings (plain Redis or Sentinel)."""
+        client = redis_clients.sync_client(
+            redis_clients.ClientOptions(
+                socket_timeout=5,
+                socket_connect_timeout=5,
+                max_connections=REDIS_MAX_CONNECTIONS,
+                health_check_interval=30,
+                blocking=True,
+                pool_timeout=REDIS_POOL_TIMEOUT,
+            )
         )
-        client = redis.Redis(connection_pool=pool)
-        return cls(url, client, Semaphore(client), Publisher.from_settings(client))
+        return cls(url, client, Semaphore.from_settings(client), Publisher.from_settings(client))
 
     def keeper(self) -> LeaseKeeper:
         """The process's lease keeper (renewals, stop keys, revokes), started on first use."""
@@ -119,7 +123,7 @@ _current: Runtime | None = None
 def current() -> Runtime:
     """This process's Runtime for the configured Redis URL."""
     global _current
-    url = get_settings().redis_url
+    url = redis_clients.target(get_settings())
     with _lock:
         if _current is None or _current.url != url:
             if _current is not None:

@@ -22,14 +22,19 @@ are apart from the monitors', so a watch never counts against MAX_CONCURRENT_MON
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 
+from common import redis_clients
 from common.text import as_text
+from settings import Settings, get_settings
 from tasks import keys, semaphore_lua
+
+log = logging.getLogger(__name__)
 
 
 class SemaphoreError(Exception):
@@ -138,13 +143,26 @@ class Semaphore:
     (thread-safe: redis-py pools connections)."""
 
     def __init__(
-        self, client: redis.Redis, *, memory_reserve: float = MEMORY_RESERVE, space: LeaseSpace = MONITORS
+        self,
+        client: redis.Redis,
+        *,
+        memory_reserve: float = MEMORY_RESERVE,
+        space: LeaseSpace = MONITORS,
+        replica_wait_ms: int = 0,
     ) -> None:
+        """`replica_wait_ms` > 0: every acquire (reservation, claim, takeover) is followed,
+        on its connection, by `WAIT 1 replica_wait_ms`, so the lease and its fence are on a
+        replica before anyone acts on them (Sentinel: docs/architecture.md, Redis failover)."""
         if not 0 <= memory_reserve < 1:
             raise ValueError(f"memory_reserve must be in [0, 1), got {memory_reserve!r}")
+        if replica_wait_ms < 0:
+            raise ValueError(f"replica_wait_ms must not be negative, got {replica_wait_ms!r}")
         self.redis = client
         self.memory_reserve = memory_reserve
         self.space = space
+        self.replica_wait_ms = replica_wait_ms
+        # Acquires that no replica acknowledged within replica_wait_ms (logs, benchmarks).
+        self.unreplicated = 0
         self._acquire = client.register_script(semaphore_lua.ACQUIRE)
         self._renew_many = client.register_script(semaphore_lua.RENEW_MANY)
         self._release = client.register_script(semaphore_lua.RELEASE)
@@ -152,6 +170,26 @@ class Semaphore:
         self._holders = client.register_script(semaphore_lua.HOLDERS)
         self._in_use = client.register_script(semaphore_lua.IN_USE)
         self._now = client.register_script(semaphore_lua.NOW)
+
+    @classmethod
+    def from_settings(
+        cls, client: redis.Redis, settings: Settings | None = None, *, space: LeaseSpace = MONITORS
+    ) -> Semaphore:
+        """With REDIS_REPLICA_WAIT_MS when Redis is reached through Sentinel (a plain Redis
+        has no replica to wait for)."""
+        settings = settings or get_settings()
+        wait = settings.redis_replica_wait_ms if redis_clients.uses_sentinel(settings) else 0
+        return cls(client, space=space, replica_wait_ms=wait)
+
+    def _replicated(self, acks: Any, count: int) -> None:
+        if int(acks) < 1:
+            self.unreplicated += count
+            log.warning(
+                "%d lease acquire(s) not acknowledged by a replica within %d ms: a failover "
+                "now would lose them (their monitors stop at their next renewal and restart)",
+                count,
+                self.replica_wait_ms,
+            )
 
     def acquire(
         self,
@@ -175,12 +213,20 @@ class Semaphore:
         """
         if global_limit < 1:
             raise ValueError(f"global_limit must be at least 1, got {global_limit}")
-        reply = self._acquire(
-            keys=self._acquire_keys(customer_id, router_id),
-            args=self._acquire_args(
-                token, customer_id, router_id, global_limit, router_limit, ttl, replace, claimant
-            ),
+        script_keys = self._acquire_keys(customer_id, router_id)
+        args = self._acquire_args(
+            token, customer_id, router_id, global_limit, router_limit, ttl, replace, claimant
         )
+        if self.replica_wait_ms:
+            # WAIT counts the writes of its own connection: one pipeline, one connection.
+            pipe = self.redis.pipeline(transaction=False)
+            self._acquire(keys=script_keys, args=args, client=pipe)
+            pipe.wait(1, self.replica_wait_ms)
+            reply, acks = pipe.execute()
+            if int(reply[0]) == 1:
+                self._replicated(acks, 1)
+        else:
+            reply = self._acquire(keys=script_keys, args=args)
         result = self._acquired(reply, token, customer_id)
         if isinstance(result, SemaphoreError):
             raise result
@@ -208,7 +254,14 @@ class Semaphore:
                 args=self._acquire_args(token, customer_id, router_id, global_limit, router_limit, ttl),
                 client=pipe,
             )
+        if self.replica_wait_ms:
+            pipe.wait(1, self.replica_wait_ms)
         replies = pipe.execute()
+        if self.replica_wait_ms:
+            acks = replies.pop()
+            fresh = sum(1 for r in replies if int(r[0]) == 1)
+            if fresh:
+                self._replicated(acks, fresh)
         return [
             self._acquired(reply, token, customer_id)
             for reply, (token, customer_id, _, _) in zip(replies, requests)

@@ -11,7 +11,8 @@ Layout (names come from tasks/keys.py, passed as KEYS or stored in the lease tab
   owner hash    {token, fence, router, claimant}, PEXPIRE = lease TTL (single flight per
                 customer); `claimant` names the one monitor run that took the lease
                 (absent while it is a reservation waiting in the queue)
-  fence counter INCR per fresh acquire; seeded from TIME (us) when missing
+  fence counter INCR per fresh acquire, never below TIME in us (so it survives a flush
+                and a failover to a replica that missed the last INCRs)
   lease table   hash token -> JSON {customer, router, ok = owner key, rk = router zset key}
 """
 
@@ -133,6 +134,16 @@ if redis.call('EXISTS', fk) == 0 then
   redis.call('SET', fk, t[1] .. string.format('%06d', tonumber(t[2])))
 end
 local fence = redis.call('INCR', fk)
+-- Never below the server clock in microseconds: after a Sentinel failover the promoted
+-- replica may have missed the last INCRs (replication is asynchronous), and counting on
+-- from its older value would hand out fences already given. The clock has moved on by
+-- more than the failover took, so fences keep growing (docs/architecture.md, Redis failover).
+local t = redis.call('TIME')
+local floor = tonumber(t[1]) * 1000000 + tonumber(t[2])
+if floor > fence then
+  fence = floor
+  redis.call('SET', fk, string.format('%.0f', fence))
+end
 redis.call('ZADD', g, expiry, token)
 redis.call('ZADD', rk, expiry, token)
 redis.call('DEL', ok)

@@ -52,7 +52,7 @@ def task_id_of(token: str) -> str:
 
 
 def semaphore(client: redis.Redis) -> Semaphore:
-    return Semaphore(client, space=WATCHES)
+    return Semaphore.from_settings(client, space=WATCHES)
 
 
 def known_routers(session: Session) -> dict[str, str]:

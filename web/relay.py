@@ -67,7 +67,16 @@ from redis.exceptions import RedisError
 from common.backoff import Backoff
 from common.text import as_text
 from tasks import keys
-from tasks.message import ALERT_TYPES, LATENCY, ROUTER_TYPES, SESSION_TYPES, TOP, MessageError, decode_entry
+from tasks.message import (
+    ALERT_TYPES,
+    GAP,
+    LATENCY,
+    ROUTER_TYPES,
+    SESSION_TYPES,
+    TOP,
+    MessageError,
+    decode_entry,
+)
 from tasks.watch_publisher import ROUTER_RETENTION
 
 log = logging.getLogger(__name__)
@@ -153,7 +162,11 @@ class Interest:
         return self.wants_type(frame.type)
 
     def wants_type(self, kind: str) -> bool:
-        """A customer entry's type: named, or (no types named) one every client gets."""
+        """A customer entry's type: named, or (no types named) one every client gets. A
+        gap entry (entries of the customer missing from the stream: tasks/publisher.py)
+        goes to every client that follows the customer's entries, whatever types it named."""
+        if kind == GAP:
+            return self.customer_types
         return kind not in OPT_IN_TYPES if self.types is None else kind in self.types
 
     @property

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import HTTPConnection
 
+from common import redis_clients
 from models.db import session_factory, shared_engine
 from settings import Settings
 from web.metrics import WebMetrics
@@ -75,20 +76,26 @@ class AppState:
 async def open_state(
     settings: Settings, metrics: WebMetrics, throttle: AuthThrottle
 ) -> AsyncIterator[AppState]:
-    pool = aioredis.BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=REDIS_MAX_CONNECTIONS,
-        timeout=REDIS_SOCKET_TIMEOUT,
-        socket_timeout=REDIS_SOCKET_TIMEOUT,
-        socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
-        health_check_interval=30,
+    # Plain Redis or the Sentinel master (common/redis_clients.py), as every process.
+    client = redis_clients.async_client(
+        redis_clients.ClientOptions(
+            socket_timeout=REDIS_SOCKET_TIMEOUT,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT,
+            max_connections=REDIS_MAX_CONNECTIONS,
+            health_check_interval=30,
+            blocking=True,
+            pool_timeout=REDIS_SOCKET_TIMEOUT,
+        ),
+        settings,
     )
-    client = aioredis.Redis(connection_pool=pool)
     # The process's one engine (bounded connects, statements and pool waits: models/db.py),
     # which the service functions these routes call use too (tasks.sessions).
     engine = shared_engine(settings)
-    relay_client = aioredis.Redis.from_url(
-        settings.redis_url, socket_timeout=RELAY_SOCKET_TIMEOUT, socket_connect_timeout=REDIS_CONNECT_TIMEOUT
+    relay_client = redis_clients.async_client(
+        redis_clients.ClientOptions(
+            socket_timeout=RELAY_SOCKET_TIMEOUT, socket_connect_timeout=REDIS_CONNECT_TIMEOUT
+        ),
+        settings,
     )
     relay = Relay(
         relay_client,
@@ -113,8 +120,7 @@ async def open_state(
         reader.cancel()
         await asyncio.gather(reader, return_exceptions=True)
         await relay_client.aclose()
-        await client.aclose()
-        await pool.aclose()
+        await client.aclose()  # and its pool (the client was made from it)
         engine.dispose()
 
 

@@ -15,13 +15,16 @@ Optional query parameters:
                            (alert events are never filtered by customer_id or router)
   last_id=<stream id>      resume: every retained entry after it, in order, then live
 Server frames besides entries: {"type":"gap","from":..,"to":..} when entries after
-last_id are gone, {"type":"ping"} every WS_PING_INTERVAL seconds (browsers cannot see
-protocol pings: this one lets a page notice a dead feed), {"type":"pong"} answering a
-client's {"type":"ping"}. A client that cannot keep up is closed with 1013 and a reason
-naming the id to resume from; so is one over WS_MAX_CONNECTIONS, at once. A binary
-frame is closed with 1003 (the feed speaks text); a client that stops answering protocol
-pings is closed by uvicorn with 1011. Every refused handshake is one WARNING line with
-the reason and the peer.
+last_id are gone; the same type, with customer_id, session_id, seq_from, seq_to and lost,
+when a session's entries are missing from the stream (a Redis failover lost them, or a
+publish failed: tasks/publisher.py), sent live and on resume to every client that
+follows that customer, whatever types it named; {"type":"ping"} every WS_PING_INTERVAL
+seconds (browsers cannot see protocol pings: this one lets a page notice a dead feed),
+{"type":"pong"} answering a client's {"type":"ping"}. A client that cannot keep up is
+closed with 1013 and a reason naming the id to resume from; so is one over
+WS_MAX_CONNECTIONS, at once. A binary frame is closed with 1003 (the feed speaks text);
+a client that stops answering protocol pings is closed by uvicorn with 1011. Every
+refused handshake is one WARNING line with the reason and the peer.
 
 Each connection runs a sender (catch-up, then its outbox) and a receiver side by side;
 whichever ends first ends both, so a vanished client is noticed at once.

@@ -20,13 +20,18 @@ from typing import Any
 import pytest
 import yaml
 
+from common import redis_clients
 from harness.process import ROOT
+from settings import load_settings
 
 COMPOSE = ROOT / "docker" / "compose.yaml"
+COMPOSE_SENTINEL = ROOT / "docker" / "compose.sentinel.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 RUNTIME_LOCK = "requirements/runtime.lock"
 DEV_LOCK = ROOT / "requirements" / "dev.lock"
 APP_SERVICES = {"migrate", "web", "worker", "control", "alerts", "beat", "flower", "simulator", "seed"}
+# The override's services that reach Redis (all but the simulator), and its second host.
+SENTINEL_APP_SERVICES = (APP_SERVICES - {"simulator"}) | {"worker-host2"}
 
 
 def _dockerfile_copies() -> list[str]:
@@ -45,6 +50,60 @@ DOCKERFILE_COPIES = _dockerfile_copies()
 def _compose() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(COMPOSE.read_text())
     return data
+
+
+def _merged(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Compose's merge of one service: mappings merged key by key, anything else replaced."""
+    out = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = {**out[key], **value}
+        else:
+            out[key] = value
+    return out
+
+
+def _compose_sentinel() -> dict[str, dict[str, Any]]:
+    """The services of `-f compose.yaml -f compose.sentinel.yaml`, merged as compose does
+    (`extends` of the base file's services included)."""
+    base = _compose()["services"]
+    override: dict[str, Any] = yaml.safe_load(COMPOSE_SENTINEL.read_text())["services"]
+    services = dict(base)
+    for name, spec in override.items():
+        spec = dict(spec)
+        extends = spec.pop("extends", None)
+        if extends is not None:
+            assert extends["file"] == COMPOSE.name
+            spec = _merged({k: v for k, v in base[extends["service"]].items() if k != "depends_on"}, spec)
+        services[name] = _merged(services.get(name, {}), spec)
+    return services
+
+
+def test_image_compose_sentinel_override_reaches_redis_through_sentinels_only() -> None:
+    services = _compose_sentinel()
+    assert {"redis", "redis-replica", "sentinel-1", "sentinel-2", "sentinel-3", "worker-host2"} <= set(
+        services
+    )
+    for name in ("redis", "redis-replica"):
+        assert "noeviction" in services[name]["command"], name
+    assert services["redis-replica"]["command"][1:4] == ["--replicaof", "redis", "6379"]
+    for name in ("sentinel-1", "sentinel-2", "sentinel-3"):
+        script = " ".join(services[name]["command"])
+        assert "sentinel monitor mymaster redis 6379 2" in script and "--sentinel" in script, name
+    hosts = {name: services[name]["command"][-1] for name in ("worker", "worker-host2")}
+    assert hosts == {"worker": "monitors@host1", "worker-host2": "monitors@host2"}
+    assert services["worker-host2"]["image"] == services["worker"]["image"]
+    for name in SENTINEL_APP_SERVICES:
+        env = {k: str(v) for k, v in services[name]["environment"].items()}
+        assert env["REDIS_URL"] == "" and env["REDIS_SENTINEL_MASTER"] == "mymaster", name
+        # What every process then builds from it (placeholders left to compose).
+        settings = load_settings(
+            {k: v for k, v in env.items() if k.startswith("REDIS_") and "${" not in v},
+            env_file="/nonexistent",
+        )
+        url, options = redis_clients.celery_broker(settings)
+        assert url == ";".join(f"sentinel://sentinel-{i}:26379/0" for i in (1, 2, 3)), name
+        assert options == {"master_name": "mymaster"} and redis_clients.uses_sentinel(settings)
 
 
 def test_image_compose_describes_every_role_and_keeps_secrets_out() -> None:
@@ -132,6 +191,11 @@ def test_image_every_compose_command_runs_from_a_fresh_virtualenv(fresh_venv: Pa
     services = _compose()["services"]
     env = {"PATH": f"{fresh_venv / 'bin'}:/usr/bin:/bin", "ENV_FILE": "/nonexistent", "HOME": str(tmp_path)}
     commands = {name: list(services[name]["command"]) for name in APP_SERVICES}
+    sentinel_services = _compose_sentinel()
+    commands |= {
+        f"{name} (compose.sentinel.yaml)": list(sentinel_services[name]["command"])
+        for name in SENTINEL_APP_SERVICES
+    }
     commands["image default (CMD)"] = ["python", "-m", "web"]
     commands["mtmon (the console script)"] = ["mtmon"]
     for name, command in commands.items():

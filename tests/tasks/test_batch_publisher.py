@@ -14,6 +14,7 @@ import redis
 
 from harness.polling import wait_for
 from harness.redis_server import PrivateRedis
+from settings import load_settings
 from tasks import keys
 from tasks.message import CustomerMeta, decode_entry, traffic_from_row
 from tasks.publisher import BatchPublisher, Publisher, _Item, batch_client
@@ -256,7 +257,8 @@ def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
     client = redis.Redis.from_url(private_redis.url)
     sem = Semaphore(client)
     plain = Publisher(client, combined_maxlen=10_000, retention_seconds=3600)
-    pub = GatedBatchPublisher(plain, batch_client(private_redis.url), owns_client=True)
+    private_settings = load_settings({"REDIS_URL": private_redis.url}, env_file="/nonexistent/.env")
+    pub = GatedBatchPublisher(plain, batch_client(private_settings), owns_client=True)
     try:
         fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(6)}
         # Warm: the thread's connection is open and the script is loaded.

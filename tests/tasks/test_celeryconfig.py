@@ -136,3 +136,47 @@ def test_celeryconfig_worker_refuses_settings_that_contradict_each_other(tmp_pat
     )
     assert done.returncode != 0
     assert "MONITOR_RENEW_INTERVAL" in done.stderr and "MONITOR_LEASE_TTL" in done.stderr
+
+
+def test_celeryconfig_sentinel_broker_and_backend_name_the_master(tmp_path) -> None:
+    # With REDIS_SENTINELS every process gets kombu's sentinel:// transport, each sentinel
+    # a failover URL, the master's name (and the sentinels' password) in both option sets,
+    # beside the visibility timeout.
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "REDIS_SENTINELS": "s1:26379, s2:26380",
+        "REDIS_SENTINEL_MASTER": "engine",
+        "REDIS_SENTINEL_PASSWORD": "sentinel-secret",
+        "REDIS_PASS": "master secret",
+        "REDIS_DB": "3",
+        "CELERY_VISIBILITY_TIMEOUT": "7200",
+        "ENV_FILE": str(tmp_path / "none.env"),
+    }
+    probe = (
+        "import json, tasks; c = tasks.app.conf; print(json.dumps([c.broker_url, c.result_backend, "
+        "c.broker_transport_options, c.result_backend_transport_options]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    broker_url, backend_url, broker, backend = json.loads(out)
+    assert (
+        broker_url
+        == backend_url
+        == ("sentinel://:master%20secret@s1:26379/3;sentinel://:master%20secret@s2:26380/3")
+    )
+    assert (
+        broker
+        == backend
+        == {
+            "visibility_timeout": 7200,
+            "master_name": "engine",
+            "sentinel_kwargs": {"password": "sentinel-secret"},
+        }
+    )

@@ -27,6 +27,9 @@ class Producer:
         self.pub = Publisher(client, combined_maxlen=maxlen, retention_seconds=retention)
         self.fences: dict[str, int] = {}
         self.seq = 0
+        # Each session's own seq, as a monitor counts it: a jump is a hole, which the
+        # fenced publish reports with a gap entry (tasks/publisher.py).
+        self.seqs: dict[str, int] = {}
 
     def sample(self, customer: str) -> str:
         token = f"s-{customer}:1"
@@ -39,7 +42,7 @@ class Producer:
         )
         row = {"rx-bits-per-second": str(1000 + self.seq), "tx-bits-per-second": str(5000 + self.seq)}
         entry = traffic_from_row(
-            row, meta, session_id=f"s-{customer}", seq=self.seq, fence=self.fences[customer]
+            row, meta, session_id=f"s-{customer}", seq=self._next_seq(customer), fence=self.fences[customer]
         )
         self.seq += 1
         ids = self.pub.publish(entry, token=token, fence=self.fences[customer])
@@ -67,10 +70,15 @@ class Producer:
     def event(self, customer: str, kind: str = "offline") -> str:
         meta = CustomerMeta(customer, "n", "u", "pppoe", "<pppoe-u>", "r1")
         entry = status_entry(
-            kind, meta, session_id=f"s-{customer}", seq=self.seq, fence=None, reason="because"
+            kind, meta, session_id=f"s-{customer}", seq=self._next_seq(customer), fence=None, reason="because"
         )
         self.seq += 1
         return self.pub.publish_status(entry).combined
+
+    def _next_seq(self, customer: str) -> int:
+        seq = self.seqs.get(customer, 0)
+        self.seqs[customer] = seq + 1
+        return seq
 
 
 class LineProducer:

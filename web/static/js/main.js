@@ -60,7 +60,11 @@ const feed = new LiveFeed({
     if (panel) panel.receive(entry);
   },
   onGap(frame) {
-    for (const panel of panels.values()) panel.gap(frame.from, frame.to);
+    // A session's hole (a Redis failover, a failed publish) names its customer; a resume
+    // gap (entries expired) concerns every panel.
+    for (const [id, panel] of panels) {
+      if (!frame.customer_id || id === frame.customer_id) panel.gap(frame.from, frame.to);
+    }
   },
   onOpen(customers, resumed) {
     // Alert events from before this connection may be missed (a first connection has no
