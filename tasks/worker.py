@@ -48,7 +48,7 @@ def _start_affinity(sender: Any = None, **_: object) -> None:
         return
     settings = get_settings()
     _affinity = affinity.from_settings(
-        dedicated_client(settings.redis_url),
+        dedicated_client(settings),
         node,
         busy=_busy_routers,
         consume=lambda queue: _control("add_consumer", queue, node),

@@ -8,7 +8,8 @@
 //   new connection asks for `last_id=<cursor>`, so the server replays what was missed
 //   (nothing twice: panels drop ids they already took) and the charts have no hole.
 // - Gaps: a `{"type":"gap"}` frame means entries after the cursor expired before we
-//   came back; panels draw it as a gap.
+//   came back (every panel draws it), or, with `customer_id`, that one session's
+//   entries were lost (a Redis failover, a refused publish: that panel draws it).
 // - Dead feeds: the server sends `{"type":"ping"}` every WS_PING_INTERVAL seconds. The
 //   watchdog learns that interval, pings the server itself when the line is quiet,
 //   and gives the socket up when nothing at all arrived for too long (a network that
@@ -19,7 +20,7 @@
 import { observeServerTime } from "./frame.js";
 
 /** @typedef {import("./api.js").Entry} Entry */
-/** @typedef {{ type: "gap"; from: string; to: string }} Gap */
+/** @typedef {{ type: "gap"; from: string; to: string; customer_id?: string }} Gap */
 /**
  * @typedef {object} FeedHandlers
  * @property {(entry: Entry) => void} onEntry
