@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from harness.polling import wait_for
+from harness.seed import ROUTER_ID
 from harness.workers import CeleryProcess
-from tasks import lifecycle, runtime, service
+from tasks import keys, lifecycle, runtime, service
 from tasks.app import app
 from tasks.lifecycle import Token
 from tasks.targets import meta_for, resolve_customer
@@ -43,12 +44,15 @@ def _node(name: str) -> str:
 
 
 def _consume(names: list[str], on: bool) -> None:
-    """Let these workers take monitor messages, or not (running tasks are not touched)."""
+    """Let these workers take monitor messages, or not (running tasks are not touched):
+    the plain queue and the router's own (tasks/affinity.py; a keeper says again what its
+    worker consumes every ten seconds, longer than a test keeps it off)."""
     destination = [_node(n) for n in names]
-    if on:
-        app.control.add_consumer("monitors", destination=destination, reply=True, timeout=5)
-    else:
-        app.control.cancel_consumer("monitors", destination=destination, reply=True, timeout=5)
+    for queue in (keys.MONITOR_QUEUE, keys.router_queue(ROUTER_ID)):
+        if on:
+            app.control.add_consumer(queue, destination=destination, reply=True, timeout=5)
+        else:
+            app.control.cancel_consumer(queue, destination=destination, reply=True, timeout=5)
 
 
 def _worker(eng: Engine, name: str) -> CeleryProcess:

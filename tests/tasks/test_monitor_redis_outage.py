@@ -245,5 +245,9 @@ def test_monitor_long_redis_outage_fences_out_then_restarts_once(
         stale = [e for e in entries if e["fence"] == p.fence and id_ms(e["id"]) >= resumed_ms]
         assert not stale, stale
         assert_one_producer_at_a_time(entries)
-        assert f"monitor {p.token} ended: lease-lost" in log
+        # It stopped by itself: its lease keeper saw the lease lost, or the affinity
+        # keeper, unable to renew the router's hold for a TTL, handed it over first
+        # (tasks/affinity.py); either way the next attempt is the reconciler's.
+        ended = {f"monitor {p.token} ended: {why}" in log for why in ("lease-lost", "router-moved")}
+        assert True in ended, log[-3000:]
     assert_new_attempts_keep_their_leases(engine, producers)
