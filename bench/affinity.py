@@ -175,6 +175,18 @@ def wait_until(condition: Any, timeout: float, step: float = 0.25) -> float | No
     return round(time.monotonic() - began, 1)
 
 
+def consuming(holds: list[tuple[str, str]]) -> bool:
+    """Whether every (node, router) pair's worker consumes the router's queue now."""
+    from tasks import app, keys
+
+    nodes = sorted({n for n, _ in holds})
+    if not nodes:
+        return True
+    replies = app.control.inspect(destination=nodes, timeout=2.0).active_queues() or {}
+    queues = {node: {q["name"] for q in replies.get(node) or []} for node in nodes}
+    return all(keys.router_queue(r) in queues[n] for n, r in holds)
+
+
 def start_many(stack: Stack, ids: list[str]) -> None:
     for i in range(0, len(ids), 500):
         stack.http.post("/api/monitor/start-many", json={"customer_ids": ids[i : i + 500]}).raise_for_status()
@@ -264,7 +276,15 @@ def run(stack: Stack, sims: dict[str, Any], customers: dict[str, list[str]]) -> 
 
         # It may not join at all (every router full): a few rounds tell.
         wait_until(joined, 5 * AFFINITY_INTERVAL + 5)
-        row.new_host_holds = sorted(f"{n}:{r}" for r in sims for n in holders_of(client, r) if n in newcomers)
+        holds = [(n, r) for r in sims for n in holders_of(client, r) if n in newcomers]
+        row.new_host_holds = sorted(f"{n}:{r}" for n, r in holds)
+        # A hold is consumed once the worker ran the keeper's add_consumer (a control
+        # command through the broker): starts sent before that all go to the old holders.
+        if wait_until(lambda: consuming(holds), 30, 1.0) is None:
+            row.notes.append("the new host did not consume the queues of the routers it holds within 30 s")
+        # kombu's Redis transport adds a queue to its blocking pop at the next one (each
+        # lasts up to 1 s): until then the old holders alone are waiting on it.
+        time.sleep(2.0)
         fresh = [cid for ids in customers.values() for cid in ids[PER_ROUTER : PER_ROUTER + EXTRA]]
         row.new_starts = len(fresh)
         since = redis_ms(client)
