@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping bench-alerts soak bench-search check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping bench-alerts bench-affinity soak bench-search check-services clean
 
 DEV_LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -86,6 +86,10 @@ bench-ping: $(STAMP) check-services
 ## bench-alerts: alerts on one router of 2,000 PPPoE customers: saturation -> webhook latency, evaluation CPU (ALERTS on vs off), 1,000 alerts at once to a receiver (BENCH_ALERT_SATURATE, BENCH_ALERT_FOR_S, BENCH_ALERT_BURST)
 bench-alerts: $(STAMP) check-services
 	$(BIN)/python -m bench.alerts
+
+## bench-affinity: router affinity on 4 simulated routers x 100 monitors and 4 hosts x 2 worker processes: API sessions per router vs its cap, kill -9 of a host (recovery vs TTL + reconcile + 5 s, duplicate producers, leaked slots), a host added (monitors moved, new starts on it), worker CPU and RSS (BENCH_AFFINITY_ROUTERS, BENCH_AFFINITY_PER_ROUTER, BENCH_AFFINITY_HOSTS, BENCH_AFFINITY_CAP)
+bench-affinity: $(STAMP) check-services
+	$(BIN)/python -m bench.affinity
 
 ## soak: K monitors for a long time (SOAK_MONITORS=1000, SOAK_SECONDS=3600, SOAK_WINDOW=60): loss per window from the customers' own streams and every WebSocket client, RSS of every process over time with its slope, Redis memory at plateau
 soak: $(STAMP) check-services

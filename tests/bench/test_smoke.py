@@ -1,7 +1,7 @@
 """The benches still run: one tiny run of each (make bench's engine path, the naive way,
-chaos with two cheap faults, the router watch beside one monitor per customer). Nothing
-here measures: a bench that rots fails here, a slow machine does not. Each run uses its
-own redis-server and results directory."""
+chaos with two cheap faults, the router watch beside one monitor per customer, router
+affinity on two hosts). Nothing here measures: a bench that rots fails here, a slow
+machine does not. Each run uses its own redis-server and results directory."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def run_bench(module: str, tmp_path: Path, timeout: float, **env: str) -> dict:
         "bench.queues": "queues",
         "bench.router": "router",
         "bench.soak": "soak",
+        "bench.affinity": "affinity",
     }[module]
     return json.loads((results / f"{name}.json").read_text())
 
@@ -143,3 +144,32 @@ def test_bench_soak_counts_loss_from_customer_streams_past_stream_maxlen(tmp_pat
     assert set(summary["rss_slope_mb_per_h"]) >= {"web", "control", "beat", "simulator", "ws-clients"}
     assert any(name.startswith("bench-mon") for name in summary["rss_slope_mb_per_h"]), summary
     assert summary["redis_plateau_mb"] > 0
+
+
+def test_bench_affinity_two_hosts_kill_and_add_tiny_run(tmp_path: Path) -> None:
+    # Lease TTL 3 s and reconcile 1 s: the kill's recovery takes seconds, not the
+    # product's 40 s bound.
+    data = run_bench(
+        "bench.affinity",
+        tmp_path,
+        120,
+        BENCH_AFFINITY_ROUTERS="2",
+        BENCH_AFFINITY_PER_ROUTER="5",
+        BENCH_AFFINITY_HOSTS="2",
+        BENCH_AFFINITY_EXTRA="2",
+        BENCH_AFFINITY_WINDOW="2",
+        MONITOR_LEASE_TTL="3",
+        MONITOR_RENEW_INTERVAL="0.5",
+        RECONCILE_INTERVAL="1",
+        AFFINITY_INTERVAL="0.5",
+    )
+    (row,) = data["rows"]
+    assert (row["routers"], row["worker_processes"], row["cap"]) == (2, 4, 2), row
+    assert set(row["sessions_max_by_router"]) == {"sim-1", "sim-2"}, row
+    assert all(0 < n <= 2 for n in row["sessions_max_by_router"].values()), row
+    assert row["sessions_max_after_kill"] <= 2 and row["sessions_max_after_add"] <= 2, row
+    assert row["killed_monitors"] > 0 and row["recovered_s"] == row["recovered_s"], row  # not NaN
+    assert (row["duplicate_producers"], row["slots_leaked"], row["running_moved"]) == (0, 0, 0), row
+    assert row["new_starts"] == 4 and not row["notes"], row
+    assert {p["process"] for p in row["processes"]} == {"m1@host1", "m2@host1", "m3@host2", "m4@host2"}
+    assert all(p["peak_rss_mb"] > 0 for p in row["processes"]), row

@@ -10,24 +10,30 @@ processes to join without moving anything.
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from harness.hosts import (
+    Hosts,
+    add_simulated_router,
+    api_sessions,
+    fences_out_of_order,
+    host_nodes,
+    leaked_slots,
+    redis_ms,
+    status_by_customer,
+    wait_producing,
+)
 from harness.polling import wait_for
 from harness.seed import ROUTER_ID, ROUTER_PASSWORD
-from harness.workers import CeleryProcess, worker
 from models import Router
-from routeros import RouterClient, RouterEndpoint
 from routeros.simulator import Simulator, SimulatorConfig
-from tasks import keys, service, sessions
+from tasks import service, sessions
 from tasks.affinity import holders_of
 from tasks.semaphore import Semaphore
 from tests.tasks.engine import Engine
-from tests.tasks.rows import add_pppoe_customer, add_router
-from tests.tasks.streams import decoded, redis_ms
 
 CAP = 3
 PER_ROUTER = 100
@@ -35,7 +41,7 @@ EXTRA = 10  # per router, started after the new host joins
 TTL = 4.0
 RECONCILE = 1.0
 CONCURRENCY = 150  # threads per process: a router's 110 monitors fit in one process
-HOSTS = {f"host{h}": [f"m{2 * h - 1}@host{h}", f"m{2 * h}@host{h}"] for h in range(1, 5)}
+HOSTS = host_nodes(4)
 
 
 class Stack:
@@ -43,17 +49,7 @@ class Stack:
         self.eng = eng
         self.sims = sims
         self.customers = customers  # router -> customer ids
-        self.workers: dict[str, CeleryProcess] = {}
-
-    def start_workers(self, nodes: list[str]) -> None:
-        started = []
-        for node in nodes:
-            proc = worker(self.eng.env, self.eng.tmp, queues="monitors", concurrency=CONCURRENCY, name=node)
-            self.eng.processes.append(proc.start())
-            self.workers[node] = proc
-            started.append(proc)
-        for proc in started:
-            proc.wait_ready(60.0)
+        self.hosts = Hosts(eng.env, eng.tmp, CONCURRENCY, started=eng.processes.append)
 
 
 @pytest.fixture(scope="module")
@@ -85,16 +81,11 @@ def stack(engine_factory: Any) -> Iterator[Stack]:
         sim.start()
         extra.append(sim)
         router_id = f"sim-{n}"
-        add_router(router_id, sim.port, max_api_sessions=CAP)
+        customers[router_id] = add_simulated_router(router_id, sim, max_api_sessions=CAP)
         sims[router_id] = sim
-        customers[router_id] = [
-            add_pppoe_customer(router_id, f"{router_id}.{c['username']}", c["name"], c["username"])
-            for c in sim.customers()["customers"]
-            if c["service_type"] == "pppoe"
-        ]
     st = Stack(eng, sims, customers)
     try:
-        st.start_workers([node for nodes in HOSTS.values() for node in nodes])
+        st.hosts.start([node for nodes in HOSTS.values() for node in nodes])
         eng.start_worker("default", concurrency=2, name="control")
         eng.start_beat()
         yield st
@@ -104,47 +95,8 @@ def stack(engine_factory: Any) -> Iterator[Stack]:
             sim.stop()
 
 
-def api_sessions(sim: Any) -> int:
-    """Our API sessions on the router, as its /user/active lists them (minus this read's own)."""
-    client = RouterClient(
-        RouterEndpoint(host="127.0.0.1", port=sim.port, username="admin", password=ROUTER_PASSWORD)
-    )
-    client.connect()
-    try:
-        return len(client.call("/user/active/print", queries=("?via=api",), timeout=5.0)) - 1
-    finally:
-        client.close()
-
-
-def newest(st: Stack, customer_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """Each customer's newest stream entry."""
-    pipe = st.eng.redis.pipeline(transaction=False)
-    for cid in customer_ids:
-        pipe.xrevrange(keys.customer_stream(cid), count=1)
-    return {cid: (decoded(reply) or [{}])[0] for cid, reply in zip(customer_ids, pipe.execute())}
-
-
-def wait_producing(st: Stack, customer_ids: list[str], since_ms: int, timeout: float) -> float:
-    """Wait until every customer's newest entry is a sample taken after `since_ms`; the
-    seconds it took."""
-    started = time.monotonic()
-
-    def all_producing() -> bool:
-        return all(
-            e.get("type") == "traffic" and int(e["id"].split("-")[0]) > since_ms
-            for e in newest(st, customer_ids).values()
-        )
-
-    wait_for(all_producing, timeout, step=0.25, what=f"{len(customer_ids)} monitors to produce")
-    return time.monotonic() - started
-
-
-def status_by_customer() -> dict[str, dict[str, Any]]:
-    return {m["customer_id"]: m for m in service.status()["monitors"]}
-
-
 def assert_caps(st: Stack) -> dict[str, int]:
-    counts = {router_id: api_sessions(sim) for router_id, sim in st.sims.items()}
+    counts = {router_id: api_sessions(sim.port) for router_id, sim in st.sims.items()}
     assert all(n <= CAP for n in counts.values()), counts
     for router_id in st.sims:
         assert len(holders_of(st.eng.redis, router_id)) <= CAP
@@ -159,7 +111,7 @@ def test_affinity_hosts_each_router_sees_at_most_its_cap(stack: Stack) -> None:
     since = redis_ms(stack.eng.redis)
     for cid in started(stack):
         service.start(cid, requested_by="affinity-test")
-    wait_producing(stack, started(stack), since, 90.0)
+    wait_producing(stack.eng.redis, started(stack), since, 90.0)
     counts = assert_caps(stack)
     print(f"\nAPI sessions per router with 8 processes on 4 hosts: {counts} (cap {CAP})")
     status = status_by_customer()
@@ -177,24 +129,16 @@ def test_affinity_hosts_killed_host_monitors_move_within_the_bound(stack: Stack)
     moved = [cid for cid, m in before.items() if m["worker"] in victims]
     assert moved, "host1 ran no monitor"
     killed_ms = redis_ms(eng.redis)
-    for node in victims:
-        stack.workers[node].signal(signal.SIGKILL)
-    for node in victims:
-        stack.workers[node].wait_exit(10.0)
+    stack.hosts.kill(victims, signal.SIGKILL)
     bound = TTL + RECONCILE + 5.0
-    took = wait_producing(stack, moved, killed_ms, bound + 10.0)  # headroom for a loaded box
+    took = wait_producing(stack.eng.redis, moved, killed_ms, bound + 10.0)  # headroom for a loaded box
     print(
         f"\nhost1's {len(moved)} monitors all produce again {took:.1f}s after the kill (bound {bound:.0f}s)"
     )
     assert took <= bound + 10.0
-    wait_producing(stack, started(stack), killed_ms, 20.0)
+    wait_producing(stack.eng.redis, started(stack), killed_ms, 20.0)
     # No duplicate producer: in each stream, fences only go up (one producer at a time).
-    pipe = eng.redis.pipeline(transaction=False)
-    for cid in started(stack):
-        pipe.xrange(keys.customer_stream(cid), min=str(killed_ms - 5000))
-    for cid, reply in zip(started(stack), pipe.execute()):
-        fences = [int(e["fence"]) for e in decoded(reply) if e.get("type") == "traffic"]
-        assert fences == sorted(fences), (cid, fences)
+    assert fences_out_of_order(eng.redis, started(stack), killed_ms - 5000) == {}
     # No slot leaked: the semaphore's holders are the running monitors, one each.
     sem = Semaphore(eng.redis)
 
@@ -202,6 +146,7 @@ def test_affinity_hosts_killed_host_monitors_move_within_the_bound(stack: Stack)
         return len(sem.holders()) == len(started(stack))
 
     wait_for(settled, 10.0, what="the semaphore to hold one slot per running monitor")
+    assert leaked_slots(eng.redis) == 0
     after = status_by_customer()
     assert all(after[cid]["live"] for cid in started(stack))
     assert not {after[cid]["worker"] for cid in started(stack)} & set(victims)
@@ -212,7 +157,7 @@ def test_affinity_hosts_new_host_moves_nothing_and_takes_new_starts(stack: Stack
     eng = stack.eng
     before = status_by_customer()
     newcomers = ["m9@host5", "m10@host5"]
-    stack.start_workers(newcomers)
+    stack.hosts.start(newcomers)
 
     def joined() -> bool:
         return all(any(n in holders_of(eng.redis, r) for r in stack.sims) for n in newcomers)
@@ -222,7 +167,7 @@ def test_affinity_hosts_new_host_moves_nothing_and_takes_new_starts(stack: Stack
     fresh = [cid for ids in stack.customers.values() for cid in ids[PER_ROUTER:]]
     for cid in fresh:
         service.start(cid, requested_by="affinity-test")
-    wait_producing(stack, fresh, since, 30.0)
+    wait_producing(stack.eng.redis, fresh, since, 30.0)
     after = status_by_customer()
     for cid in started(stack):
         assert (after[cid]["attempt"], after[cid]["worker"]) == (
