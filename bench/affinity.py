@@ -51,6 +51,7 @@ from harness.hosts import (
     Hosts,
     add_simulated_router,
     api_sessions,
+    consuming,
     fences_out_of_order,
     host_nodes,
     leaked_slots,
@@ -173,18 +174,6 @@ def wait_until(condition: Any, timeout: float, step: float = 0.25) -> float | No
             return None
         time.sleep(step)
     return round(time.monotonic() - began, 1)
-
-
-def consuming(holds: list[tuple[str, str]]) -> bool:
-    """Whether every (node, router) pair's worker consumes the router's queue now."""
-    from tasks import app, keys
-
-    nodes = sorted({n for n, _ in holds})
-    if not nodes:
-        return True
-    replies = app.control.inspect(destination=nodes, timeout=2.0).active_queues() or {}
-    queues = {node: {q["name"] for q in replies.get(node) or []} for node in nodes}
-    return all(keys.router_queue(r) in queues[n] for n, r in holds)
 
 
 def start_many(stack: Stack, ids: list[str]) -> None:

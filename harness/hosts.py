@@ -229,3 +229,17 @@ def status_by_customer() -> dict[str, dict[str, Any]]:
     from tasks import service
 
     return {m["customer_id"]: m for m in service.status()["monitors"]}
+
+
+def consuming(holds: list[tuple[str, str]]) -> bool:
+    """Whether every (node, router) pair's worker consumes the router's queue now (Celery's
+    inspect active_queues): a hold in Redis is consumed only once the worker has run its
+    keeper's add_consumer, so starts sent before that all go to the older holders."""
+    from tasks import app, keys
+
+    nodes = sorted({n for n, _ in holds})
+    if not nodes:
+        return True
+    replies = app.control.inspect(destination=nodes, timeout=2.0).active_queues() or {}
+    queues = {node: {q["name"] for q in replies.get(node) or []} for node in nodes}
+    return all(keys.router_queue(r) in queues[n] for n, r in holds)

@@ -19,6 +19,7 @@ from harness.hosts import (
     Hosts,
     add_simulated_router,
     api_sessions,
+    consuming,
     fences_out_of_order,
     host_nodes,
     leaked_slots,
@@ -163,11 +164,17 @@ def test_affinity_hosts_new_host_moves_nothing_and_takes_new_starts(stack: Stack
         return all(any(n in holders_of(eng.redis, r) for r in stack.sims) for n in newcomers)
 
     wait_for(joined, 15.0, what="the new host's processes to hold a router")
-    since = redis_ms(eng.redis)
+    holds = [(n, r) for r in stack.sims for n in holders_of(eng.redis, r) if n in newcomers]
+    # Held in Redis is not yet consumed: the keeper's add_consumer runs on the worker's loop.
+    wait_for(lambda: consuming(holds), 20.0, step=0.5, what="the new host to consume its routers' queues")
     fresh = [cid for ids in stack.customers.values() for cid in ids[PER_ROUTER:]]
+    # One start at a time, each until it produces: a worker's blocking pop takes in a
+    # queue it was just told to consume from a second or more later, and until then
+    # the older holders alone take the router's messages.
     for cid in fresh:
+        since = redis_ms(eng.redis)
         service.start(cid, requested_by="affinity-test")
-    wait_producing(stack.eng.redis, fresh, since, 30.0)
+        wait_producing(stack.eng.redis, [cid], since, 15.0)
     after = status_by_customer()
     for cid in started(stack):
         assert (after[cid]["attempt"], after[cid]["worker"]) == (
