@@ -219,6 +219,37 @@ def test_customer_search_monitored_first_pages_join_up_across_the_boundary(
         ]
 
 
+@pytest.mark.parametrize("dialect", ["pg", "lite"])
+def test_customer_search_monitored_filter_pages_past_the_first(
+    dialect: str, request: pytest.FixtureRequest
+) -> None:
+    # monitored=true/false beside monitored first and an offset: the count of monitored
+    # matches must not correlate the filter's own EXISTS away (a 500 schemathesis found).
+    engine: Engine = request.getfixturevalue(dialect)
+    with session_factory(engine)() as session:
+        expected = _reference_order(session, _matches(""))
+        is_open = exists().where(
+            MonitorSession.customer_id == Customer.id, MonitorSession.desired_state == "running"
+        )
+        opened = set(session.scalars(select(Customer.id).where(is_open)))
+        assert opened and opened != set(expected)  # both halves have rows
+        for monitored in (True, False):
+            wanted = [i for i in expected if (i in opened) == monitored]
+            got: list[uuid.UUID] = []
+            for offset in range(0, len(wanted) + 3, 3):
+                page = q.list_customers(
+                    session,
+                    q.CustomerFilter(monitored=monitored),
+                    limit=3,
+                    offset=offset,
+                    monitored_first=True,
+                    exact_total=True,
+                )
+                got += [uuid.UUID(c["id"]) for c in page.customers]
+                assert page.total == len(wanted)
+            assert got == wanted, monitored
+
+
 def test_customer_search_total_is_exact_up_to_the_lookahead_then_capped(pg: Engine) -> None:
     extra = q.TOTAL_LOOKAHEAD + 50
     with session_factory(pg)() as session:

@@ -9,7 +9,7 @@ customer says whether one is set, never what it is.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -181,12 +181,16 @@ def page_query(f: CustomerFilter, *, limit: int, offset: int, monitored_first: b
         # many monitored ones match (none on the first page, the one a search shows).
         # Counted from the open sessions (at most one per customer), which are few.
         rest_offset: Any = literal(0)
-        if offset:
+        if offset and f.monitored is False:
+            rest_offset = literal(offset)  # no match is monitored: the first half is empty
+        elif offset:
+            # Without the `monitored` condition: joined to the open sessions it holds
+            # anyway, and its EXISTS would correlate both tables away (no FROM left).
             monitored = (
                 select(func.count())
                 .select_from(MonitorSession)
                 .join(Customer, _open_session())
-                .where(*conditions)
+                .where(*_conditions(replace(f, monitored=None)))
                 .scalar_subquery()
             )
             rest_offset = case((monitored < offset, literal(offset) - monitored), else_=0)
