@@ -119,6 +119,9 @@ class Row:
     storm_starts: int = 0
     storm_ws_before_ms: dict[str, float] = field(default_factory=dict)
     storm_ws_during_ms: dict[str, float] = field(default_factory=dict)
+    # router -> stream (Redis id time) during the storm: tells the worker's share of the
+    # WebSocket figure from the web's
+    storm_stream_during_ms: dict[str, float] = field(default_factory=dict)
     storm_served_s: float = 0.0
     # processes
     web_cpu_percent: float = 0.0
@@ -219,6 +222,27 @@ def customer_stream_entries(
                 del cursors[cid]
             else:
                 cursors[cid] = "(" + batch[-1][0].decode()
+    return out
+
+
+def stream_latencies(
+    entries: dict[str, list[tuple[int, dict[bytes, bytes]]]],
+    sends: Sends,
+    iface_of: dict[str, str],
+    sessions_of: dict[str, tuple[str, float]],
+) -> list[float]:
+    """Router -> stream latency (ms, the entry's id time) of every sample in `sends` that
+    its customer's stream holds."""
+    out: list[float] = []
+    for cid, (sid, _) in sessions_of.items():
+        pending = {key: deque(v) for key, v in sends.get(iface_of[cid], {}).items()}
+        for xadd_ms, fields in entries.get(sid, []):
+            if _field(fields, b"type") != "traffic":
+                continue
+            key = (int(_field(fields, b"rx_bits_per_second")), int(_field(fields, b"tx_bits_per_second")))
+            times = pending.get(key)
+            if times and times[0] <= xadd_ms / 1000 + 0.001:
+                out.append(xadd_ms - times.popleft() * 1000)
     return out
 
 
@@ -574,6 +598,12 @@ class EngineBench:
         )
         row.storm_ws_before_ms = stats(lat_before)
         row.storm_ws_during_ms = stats(lat_during)
+        until = max(t_done, t_storm + 2.0)
+        sessions = {cid: self._sessions_of[cid] for cid in chosen if cid in self._sessions_of}
+        entries = customer_stream_entries(
+            self.stack.redis, sessions, int(t_storm * 1000), int((until + GRACE) * 1000)
+        )
+        row.storm_stream_during_ms = stats(stream_latencies(entries, during, self.iface_of, sessions))
         self.stop_many([cid for cid, (sid, _, _) in zip(storm, results) if sid])
 
     def _burst_stop(self, row: Row, clients: SimProcess, chosen: list[str]) -> None:
@@ -637,6 +667,7 @@ def summary(r: Row) -> dict[str, Any]:
         "stop p50/p99": _p(r.stop_latency_ms, "p50", "p99"),
         "burst live s": r.burst_live_s,
         "storm ws p99 before/during": f"{r.storm_ws_before_ms.get('p99')}/{r.storm_ws_during_ms.get('p99')}",
+        "storm stream p99": r.storm_stream_during_ms.get("p99"),
         "web CPU%": r.web_cpu_percent,
         "web RSS": r.web_rss_mb,
         "worker CPU%": r.worker_cpu_percent,
