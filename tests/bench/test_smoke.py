@@ -104,7 +104,7 @@ def test_bench_router_watch_beside_one_monitor_per_customer_tiny_run(tmp_path: P
         BENCH_ROUTER_HOTSPOT="5",
         BENCH_ROUTER_STATIC="5",
         ROUTER_WATCH_INTERVAL="1",
-        BENCH_SECONDS="10",
+        BENCH_SECONDS="5",
         BENCH_NAIVE_PPPOE="8",
         BENCH_NAIVE_QUEUE="2",
         BENCH_NAIVE_SECONDS="4",
