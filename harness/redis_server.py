@@ -18,6 +18,36 @@ from harness.polling import wait_for
 from harness.process import LoggedProcess, free_port, spawn_logged
 
 
+def server_args(port: int, workdir: Path) -> list[str]:
+    """A throw-away redis-server on localhost: nothing saved, `noeviction` as production."""
+    return [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+        "--maxmemory-policy",
+        "noeviction",
+    ]
+
+
+def answers(port: int) -> bool:
+    """Does the Redis (or sentinel) on `port` answer PING now?"""
+    client = redis.Redis(port=port, socket_connect_timeout=0.5, socket_timeout=0.5)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
 class PrivateRedis(LoggedProcess):
     """`extra_args`: more redis-server options, e.g. ("--maxmemory", "4mb") for a Redis
     that fills up (the policy is always noeviction, as deployed)."""
@@ -36,22 +66,7 @@ class PrivateRedis(LoggedProcess):
     def start(self, timeout: float = 10.0) -> PrivateRedis:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.proc = spawn_logged(
-            [
-                "redis-server",
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.dir),
-                "--maxmemory-policy",
-                "noeviction",
-                *self.extra_args,
-            ],
+            [*server_args(self.port, self.dir), *self.extra_args],
             self.log_path,
             cwd=self.dir,
         )
@@ -61,13 +76,7 @@ class PrivateRedis(LoggedProcess):
 
     def _answers(self) -> bool:
         self.check_running()
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.5, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        except redis.RedisError:
-            return False
-        finally:
-            client.close()
+        return answers(self.port)
 
     def restart_empty(self) -> None:
         """kill -9, then a fresh server on the same port: clients reconnect to an empty Redis."""

@@ -20,6 +20,7 @@ import redis
 
 from harness.polling import wait_for
 from harness.process import LoggedProcess, free_port, spawn_logged
+from harness.redis_server import answers, server_args
 
 MASTER_NAME = "mymaster"
 
@@ -35,23 +36,7 @@ class RedisNode(LoggedProcess):
 
     def start(self, timeout: float = 10.0) -> RedisNode:
         assert not self.alive(), "already running"
-        args = [
-            "redis-server",
-            "--port",
-            str(self.port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(self.dir),
-            "--dbfilename",
-            f"{self.name}.rdb",
-            "--maxmemory-policy",
-            "noeviction",
-        ]
+        args = [*server_args(self.port, self.dir), "--dbfilename", f"{self.name}.rdb"]
         if self.replica_of is not None:
             args += ["--replicaof", "127.0.0.1", str(self.replica_of)]
         self.proc = spawn_logged(args, self.log_path, cwd=self.dir)
@@ -60,11 +45,7 @@ class RedisNode(LoggedProcess):
 
     def _answers(self) -> bool:
         self.check_running()
-        try:
-            with self.client() as client:
-                return bool(client.ping())
-        except redis.RedisError:
-            return False
+        return answers(self.port)
 
     def client(self) -> redis.Redis:
         """A direct client of this server (not through Sentinel); the caller closes it."""
@@ -115,11 +96,7 @@ class SentinelProcess(LoggedProcess):
 
     def _answers(self) -> bool:
         self.check_running()
-        try:
-            with self.client() as client:
-                return bool(client.ping())
-        except redis.RedisError:
-            return False
+        return answers(self.port)
 
     def master_state(self) -> dict[str, object]:
         """What this sentinel knows of the master (SENTINEL MASTER), {} when it does not answer."""
