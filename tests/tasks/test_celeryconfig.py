@@ -7,11 +7,27 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from harness.process import ROOT
 from tests.tasks.engine import Engine
+
+
+def _probe(code: str, env: dict[str, str]) -> Any:
+    """What a fresh process with `env` prints as JSON after importing tasks (as web,
+    workers, beat and Flower each import it)."""
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    return json.loads(out)
 
 
 def test_celeryconfig_monitor_task_acks_early_and_ignores_result() -> None:
@@ -85,16 +101,7 @@ def test_celeryconfig_every_process_derives_options_from_settings(tmp_path) -> N
         "RECONCILE_INTERVAL": "3",
         "ENV_FILE": str(tmp_path / "none.env"),
     }
-    out = subprocess.run(
-        [sys.executable, "-c", _PROBE],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    broker, backend, visibility, interval = json.loads(out)
+    broker, backend, visibility, interval = _probe(_PROBE, env)
     assert broker == backend == {"visibility_timeout": 7200}
     assert visibility == 7200 and interval == 3.0
 
@@ -156,16 +163,7 @@ def test_celeryconfig_sentinel_broker_and_backend_name_the_master(tmp_path) -> N
         "import json, tasks; c = tasks.app.conf; print(json.dumps([c.broker_url, c.result_backend, "
         "c.broker_transport_options, c.result_backend_transport_options]))"
     )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    broker_url, backend_url, broker, backend = json.loads(out)
+    broker_url, backend_url, broker, backend = _probe(probe, env)
     assert (
         broker_url
         == backend_url
