@@ -61,6 +61,11 @@ BASE_ENV = {
     "MONITOR_MAX_DURATION": "14400",
     "MIKROTIK_TIMEOUT": "10",
     "ROUTER_CONNECTIONS_PER_PROCESS": "1",
+    # One simulated router stands for the many routers a deployment of this size has:
+    # router affinity (tasks/affinity.py) would otherwise confine every monitor to the 2
+    # processes the default cap allows, and a "3000x3" row would run on 2 of its 3.
+    # The simulator's max-sessions is 20 (bench/affinity.py measures the cap itself).
+    "ROUTER_MAX_API_SESSIONS": "20",
     "ENABLE_TRAFFIC_MONITOR": "true",
     # The per-customer benches measure monitors alone (their figures stay comparable with
     # earlier runs); bench/router.py turns the watch on where it measures it.
