@@ -23,8 +23,10 @@ ready) runs one atomic script (ROUND) every AFFINITY_INTERVAL seconds that:
   5. takes at most one more router: (a) one with no holder at all (always: a router
      must be covered); else (b) one below min(cap, ceil(P / routers)) holders if this
      process holds no more routers than the least-loaded live process and is, among
-     those, the first by the rendezvous hash of (router, node) - deterministic, so the
-     assignment comes back the same after a restart; else (c) when it holds nothing, one
+     those, the first on a host none of the router's holders runs on (so one host's
+     death does not leave a router without holders), then by the rendezvous hash of
+     (router, node) - deterministic, so the assignment comes back the same after a
+     restart; else (c) when it holds nothing, one
      whose cap has room (a new host takes part in new starts without moving anything).
 Then the keeper makes the worker consume the queues of the routers it holds and stop
 consuming the others (Celery's add_consumer / cancel_consumer control commands, which
@@ -102,6 +104,15 @@ local function minload()
   return m or 0
 end
 local function score(i, p) return redis.sha1hex(rid[i] .. '|' .. p) end
+-- 1 when no holder of router i runs on p's host (the part of a node name after '@'):
+-- a router's holders on two hosts keep it served when one host dies.
+local function host(p) return string.match(p, '@(.*)$') or p end
+local function spreads(i, p)
+  for _, h in ipairs(holders[i]) do
+    if h ~= p and host(h) == host(p) then return 0 end
+  end
+  return 1
+end
 local function drop(i)
   redis.call('ZREM', KEYS[i + 1], node)
   mine[i] = nil
@@ -137,6 +148,14 @@ for i = 1, n do
     elseif not busy[i] and load[node] > 1 and h > 1
         and (h > math.min(cap[i], share) or load[node] > minload() + 1) then
       drop(i); table.insert(released, rid[i])
+    elseif not busy[i] and spreads(i, node) == 0 then
+      -- An idle hold beside another of the same host: an idle process of another host
+      -- takes it at its round (nothing runs here yet, so nothing moves).
+      for _, p in ipairs(live) do
+        if load[p] == 0 and spreads(i, p) == 1 then
+          drop(i); table.insert(released, rid[i]); break
+        end
+      end
     end
   end
 end
@@ -152,11 +171,11 @@ for i = 1, n do
   end
 end
 -- 5: at most one more
-local best, best_h, best_s = nil, nil, nil
+local best, best_h, best_s, best_sp = nil, nil, nil, nil
 for i = 1, n do
   if not mine[i] and cap[i] > 0 and #holders[i] == 0 then
     local s = score(i, node)
-    if best == nil or s > best_s then best, best_h, best_s = i, 0, s end
+    if best == nil or s > best_s then best, best_h, best_s, best_sp = i, 0, s, 1 end
   end
 end
 if best == nil then
@@ -164,19 +183,31 @@ if best == nil then
   for i = 1, n do
     local h = #holders[i]
     if not mine[i] and cap[i] > 0 and h < cap[i] then
+      local s, sp = score(i, node), spreads(i, node)
+      local held = {}
+      for _, p in ipairs(holders[i]) do held[p] = true end
       local ok = load[node] == 0
-      if not ok and h < math.min(cap[i], share) and load[node] <= least then
-        ok = true
-        local s = score(i, node)
-        local held = {}
-        for _, p in ipairs(holders[i]) do held[p] = true end
+      if ok and sp == 0 then
+        -- Holding nothing, but on a host the router already runs on: an idle process
+        -- of another host joins it first (at its own next round).
         for _, p in ipairs(live) do
-          if p ~= node and not held[p] and load[p] == least and score(i, p) > s then ok = false; break end
+          if p ~= node and not held[p] and load[p] == 0 and spreads(i, p) == 1 then ok = false; break end
+        end
+      elseif not ok and h < math.min(cap[i], share) and load[node] <= least then
+        ok = true
+        -- Another least-loaded process goes first: one on a host the router's holders
+        -- are not on, then the rendezvous hash.
+        for _, p in ipairs(live) do
+          if p ~= node and not held[p] and load[p] == least then
+            local psp = spreads(i, p)
+            if psp > sp or (psp == sp and score(i, p) > s) then ok = false; break end
+          end
         end
       end
       if ok then
-        local s = score(i, node)
-        if best == nil or h < best_h or (h == best_h and s > best_s) then best, best_h, best_s = i, h, s end
+        local better = best == nil or sp > best_sp
+        if not better and sp == best_sp then better = h < best_h or (h == best_h and s > best_s) end
+        if better then best, best_h, best_s, best_sp = i, h, s, sp end
       end
     end
   end

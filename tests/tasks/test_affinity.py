@@ -83,6 +83,31 @@ def test_affinity_balances_processes_over_routers(redis_client: redis.Redis) -> 
     assert sorted(load.values()) == [1] * 8
 
 
+def test_affinity_spreads_a_routers_holders_over_hosts(redis_client: redis.Redis) -> None:
+    limits = {f"r{i}": 2 for i in range(4)}
+    procs = nodes(redis_client, 8)  # two processes on each of four hosts
+    settle(procs, limits)
+    got = layout(redis_client, list(limits))
+    for router, holders in got.items():
+        assert len({h.split("@")[1] for h in holders}) == 2, (router, holders)  # one host's death leaves one
+
+
+def test_affinity_an_idle_process_leaves_a_second_hold_to_another_host(redis_client: redis.Redis) -> None:
+    # The first two processes to run are on one host: the second leaves the router's
+    # other hold to the idle process of another host, which takes it at its round.
+    order = [Affinity(redis_client, n, TTL) for n in ("a1@hostA", "a2@hostA", "b1@hostB")]
+    settle(order, {"p0": 2}, rounds=3)
+    assert {h.split("@")[1] for h in holders_of(redis_client, "p0")} == {"hostA", "hostB"}
+
+
+def test_affinity_one_host_still_fills_every_router(redis_client: redis.Redis) -> None:
+    # The preference for other hosts never keeps a router below its share.
+    single = [Affinity(redis_client, f"s{i}@only", TTL) for i in range(4)]
+    others = {f"q{i}": 2 for i in range(2)}
+    settle(single, others)
+    assert all(len(h) == 2 for h in layout(redis_client, list(others)).values())
+
+
 def test_affinity_assignment_is_sticky_and_survives_a_restart(redis_client: redis.Redis) -> None:
     limits = {f"r{i}": 2 for i in range(4)}
     procs = nodes(redis_client, 8)
