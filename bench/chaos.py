@@ -56,6 +56,7 @@ from bench.engine import dump_records
 from bench.results import RESULTS_DIR, table, write_results
 from bench.sim_process import SimProcess
 from bench.stack import Stack, interrupt_once, run_main
+from harness.hosts import leaked_slots
 from harness.redis_server import PrivateRedis
 from tasks import keys
 from tasks.message import ROUTER_TYPES
@@ -352,21 +353,7 @@ class Chaos:
 
     def _leaked(self) -> int:
         """Live leases that are not the one lease of an open session."""
-        from tasks import sessions
-        from tasks.lifecycle import Token
-        from tasks.semaphore import Semaphore
-
-        holders = Semaphore(self.stack.redis).holders()
-        open_rows = {str(r.id): r for r in sessions.open_sessions()}
-        seen: set[str] = set()
-        leaked = 0
-        for h in holders:
-            token = Token.parse(h.token)
-            row = open_rows.get(token.session_id)
-            if row is None or row.attempt != token.attempt or token.session_id in seen:
-                leaked += 1
-            seen.add(token.session_id)
-        return leaked
+        return leaked_slots(self.stack.redis)
 
     def client_losses(self, rows: list[FaultRow]) -> None:
         """Every fault window's entries (the witness's) that a client never received."""
