@@ -51,9 +51,10 @@ lint: $(STAMP) $(NODE_STAMP)
 	$(BIN)/mypy
 	node_modules/.bin/tsc -p tsconfig.json
 
-## test: set up if needed, lint and type-check, then run the whole suite against real PostgreSQL and Redis
+## test: set up if needed, lint and type-check, then run the whole suite against real PostgreSQL and Redis (three workers; then the modules marked quiet, alone)
 test: lint check-services
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not quiet"
+	$(BIN)/python -m pytest -m quiet -n 0
 
 ## bench: end to end (REST, workers, WebSocket) at K monitors (BENCH_SIZES=100,500,1000,2000, BENCH_SECONDS=20)
 bench: $(STAMP) check-services

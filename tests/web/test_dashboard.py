@@ -44,6 +44,9 @@ from tests.web.browser import DESKTOP
 from web.relay import parse_id
 from web.routes.traffic import CSV_COLUMNS
 
+# Its frame and long-task budgets need a quiet machine: `make test` runs it alone.
+pytestmark = pytest.mark.quiet
+
 TOKEN = "dash-t0ken-Wm4q-Lp9Xc3Rt7Gy2Bn5Kd8Hs"
 SCREENSHOTS = ROOT / "var" / "screenshots"
 PHONE = ViewportSize(width=390, height=844)

@@ -16,6 +16,9 @@ from harness.web import Uvicorn, serving
 from tests.tasks.engine import Engine
 from tests.web.test_dashboard import LONG_TASKS, shoot, view, watch
 
+# Its frame and long-task budgets need a quiet machine: `make test` runs it alone.
+pytestmark = pytest.mark.quiet
+
 SESSIONS = 2000
 TOP_N = 50
 WINDOW_MS = 10_000
