@@ -61,6 +61,15 @@ class GatedBatchPublisher(BatchPublisher):
         self.sizes.append(len(items))
         return super()._execute(items)
 
+    def queue_behind_held(self, calls: list[Callable[..., object]]) -> tuple[threading.Thread, list[object]]:
+        """Run `calls` in threads (_in_threads) until every one is queued behind the held
+        batch: the runner, and its results once it is joined (after `gate` is set)."""
+        results: list[object] = []
+        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
+        runner.start()
+        wait_for(lambda: self._queue.qsize() == len(calls), what="every call to be queued")
+        return runner, results
+
 
 def _in_threads(calls: list, timeout: float = 20.0) -> list[object]:
     """Run each zero-argument call in its own thread; its result or exception, in order."""
@@ -151,10 +160,7 @@ def test_batch_publisher_refuses_a_stale_token_inside_a_batch_the_others_land(
             partial(pub.publish, sample(f"c{i}", 1, fences[i]), token=f"s{i}:1", fence=fences[i])
             for i in range(2, 5)
         ]
-        results: list[object] = []
-        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
-        runner.start()
-        wait_for(lambda: pub._queue.qsize() == len(calls), what="every call to be queued")
+        runner, results = pub.queue_behind_held(calls)
         pub.gate.set()
         runner.join(10)
         first.join(10)
@@ -277,10 +283,7 @@ def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
             lambda i=i: pub.publish(sample(f"c{i}", 1, fences[i]), token=f"s{i}:1", fence=fences[i])
             for i in range(1, 6)
         ]
-        results: list[object] = []
-        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
-        runner.start()
-        wait_for(lambda: pub._queue.qsize() == len(calls), what="every call to be queued")
+        runner, results = pub.queue_behind_held(calls)
         private_redis.kill9()  # the thread's connection dies under both batches
         pub.gate.set()
         runner.join(15)
@@ -336,10 +339,7 @@ def test_batch_publisher_publish_many_is_one_item_fenced_as_one(
             )
             for i in range(2)
         ]
-        results: list[object] = []
-        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
-        runner.start()
-        wait_for(lambda: pub._queue.qsize() == len(calls), what="every call to be queued")
+        runner, results = pub.queue_behind_held(calls)
         pub.gate.set()
         runner.join(10)
         first.join(10)
