@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -61,7 +61,9 @@ class GatedBatchPublisher(BatchPublisher):
         self.sizes.append(len(items))
         return super()._execute(items)
 
-    def queue_behind_held(self, calls: list[Callable[..., object]]) -> tuple[threading.Thread, list[object]]:
+    def queue_behind_held(
+        self, calls: Sequence[Callable[..., object]]
+    ) -> tuple[threading.Thread, list[object]]:
         """Run `calls` in threads (_in_threads) until every one is queued behind the held
         batch: the runner, and its results once it is joined (after `gate` is set)."""
         results: list[object] = []
@@ -71,7 +73,7 @@ class GatedBatchPublisher(BatchPublisher):
         return runner, results
 
 
-def _in_threads(calls: list, timeout: float = 20.0) -> list[object]:
+def _in_threads(calls: Sequence[Callable[..., object]], timeout: float = 20.0) -> list[object]:
     """Run each zero-argument call in its own thread; its result or exception, in order."""
     results: list[object] = [None] * len(calls)
 
