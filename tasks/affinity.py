@@ -308,7 +308,7 @@ def router_limits(settings: Settings | None = None) -> dict[str, int]:
 class AffinityKeeper:
     """The per-process thread: a round every `interval`, then consume what it holds.
 
-    `consume(queue)` / `cancel(queue)` change what the worker consumes (True when done);
+    `consume(queue)` / `cancel(queue)` change what the worker consumes;
     `busy()` names the routers the process runs monitors or watches on; `hand_over(router)`
     makes them hand their sessions over; `limits()` loads the routers (may raise: the last
     list is kept)."""
@@ -321,8 +321,8 @@ class AffinityKeeper:
         refresh: float,
         limits: Callable[[], dict[str, int]],
         busy: Callable[[], set[str]],
-        consume: Callable[[str], bool],
-        cancel: Callable[[str], bool],
+        consume: Callable[[str], None],
+        cancel: Callable[[str], None],
         hand_over: Callable[[str], None],
         default_holders: int = 1,
     ) -> None:
@@ -377,24 +377,24 @@ class AffinityKeeper:
                 sorted(result.lost),
             )
         for router_id in sorted(self.consuming - result.held):
-            if self._cancel(keys.router_queue(router_id)):
-                self.consuming.discard(router_id)
+            self._cancel(keys.router_queue(router_id))
+            self.consuming.discard(router_id)
         for router_id in sorted(result.lost):
             self._hand_over(router_id)
         if time.monotonic() - self._reasserted >= self.reassert_every:
             self._reasserted = time.monotonic()
             self.consuming -= set(result.held)
         for router_id in sorted(result.held - self.consuming):
-            if self._consume(keys.router_queue(router_id)):
-                self.consuming.add(router_id)
+            self._consume(keys.router_queue(router_id))
+            self.consuming.add(router_id)
         return result
 
     def _lose_everything(self) -> None:
         """Redis unreachable for a whole TTL: our holds are gone and another process may
         hold our routers now. Stop consuming and hand over, so as not to exceed a cap."""
         for router_id in sorted(self.consuming):
-            if self._cancel(keys.router_queue(router_id)):
-                self.consuming.discard(router_id)
+            self._cancel(keys.router_queue(router_id))
+            self.consuming.discard(router_id)
         for router_id in sorted(self._busy()):
             self._hand_over(router_id)
         self.held = frozenset()
@@ -438,8 +438,8 @@ def from_settings(
     node: str,
     *,
     busy: Callable[[], set[str]],
-    consume: Callable[[str], bool],
-    cancel: Callable[[str], bool],
+    consume: Callable[[str], None],
+    cancel: Callable[[str], None],
     hand_over: Callable[[str], None],
     settings: Settings | None = None,
 ) -> AffinityKeeper:

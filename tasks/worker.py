@@ -6,7 +6,6 @@ so every worker imports it at start).
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -16,10 +15,8 @@ from settings import get_settings
 from tasks import affinity, keys, lifecycle, metrics, runtime
 from tasks.app import app
 from tasks.hub import close_hub
-from tasks.leases import dedicated_client
+from tasks.leases import LeaseHandle, dedicated_client
 from tasks.lifecycle import ROUTER_MOVED, WORKER_SHUTDOWN
-
-log = logging.getLogger(__name__)
 
 # Set from the worker's MainProcess signal handler; with the threads pool that is the
 # process running the monitors, so every loop sees it on its next check. (Celery's
@@ -59,28 +56,28 @@ def _start_affinity(sender: Any = None, **_: object) -> None:
     _affinity.start()
 
 
-def _control(command: str, queue: str, node: str) -> bool:
+def _control(command: str, queue: str, node: str) -> None:
     # The worker's own consumer changes its queues on its own loop when the command
     # arrives: thread-safe, unlike calling the consumer from the keeper's thread. No
     # reply is awaited: a busy worker's main thread answers late, and the keeper must
     # not miss its round (its holds would expire); it sends every command again now
     # and then (AffinityKeeper.reassert_every), and a repeated one is harmless.
     getattr(app.control, command)(queue, destination=[node], reply=False)
-    return True
+
+
+def _running() -> list[LeaseHandle]:
+    """The leases (monitors and watches) this process runs now."""
+    current = runtime.existing()
+    keeper = current.existing_keeper() if current is not None else None
+    return keeper.handles() if keeper is not None else []
 
 
 def _busy_routers() -> set[str]:
-    current = runtime.existing()
-    keeper = current.existing_keeper() if current is not None else None
-    return {h.router_id for h in keeper.handles()} if keeper is not None else set()
+    return {h.router_id for h in _running()}
 
 
 def _hand_over_router(router_id: str) -> None:
-    current = runtime.existing()
-    keeper = current.existing_keeper() if current is not None else None
-    if keeper is None:
-        return
-    for handle in keeper.handles():
+    for handle in _running():
         if handle.router_id == router_id:
             handle.request_stop(ROUTER_MOVED)
 
