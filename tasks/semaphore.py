@@ -181,6 +181,21 @@ class Semaphore:
         wait = settings.redis_replica_wait_ms if redis_clients.uses_sentinel(settings) else 0
         return cls(client, space=space, replica_wait_ms=wait)
 
+    def _execute_acquires(self, pipe: Any) -> list[Any]:
+        """Send a pipeline of acquire script calls, each one's reply in order. With
+        `replica_wait_ms`, a WAIT follows them on the same connection (WAIT counts the
+        writes of its own connection) and the acquires it did not see replicated are
+        counted and logged."""
+        if not self.replica_wait_ms:
+            return list(pipe.execute())
+        pipe.wait(1, self.replica_wait_ms)
+        replies = list(pipe.execute())
+        acks = replies.pop()
+        fresh = sum(1 for r in replies if int(r[0]) == 1)
+        if fresh:
+            self._replicated(acks, fresh)
+        return replies
+
     def _replicated(self, acks: Any, count: int) -> None:
         if int(acks) < 1:
             self.unreplicated += count
@@ -213,20 +228,15 @@ class Semaphore:
         """
         if global_limit < 1:
             raise ValueError(f"global_limit must be at least 1, got {global_limit}")
-        script_keys = self._acquire_keys(customer_id, router_id)
-        args = self._acquire_args(
-            token, customer_id, router_id, global_limit, router_limit, ttl, replace, claimant
+        pipe = self.redis.pipeline(transaction=False)
+        self._acquire(
+            keys=self._acquire_keys(customer_id, router_id),
+            args=self._acquire_args(
+                token, customer_id, router_id, global_limit, router_limit, ttl, replace, claimant
+            ),
+            client=pipe,
         )
-        if self.replica_wait_ms:
-            # WAIT counts the writes of its own connection: one pipeline, one connection.
-            pipe = self.redis.pipeline(transaction=False)
-            self._acquire(keys=script_keys, args=args, client=pipe)
-            pipe.wait(1, self.replica_wait_ms)
-            reply, acks = pipe.execute()
-            if int(reply[0]) == 1:
-                self._replicated(acks, 1)
-        else:
-            reply = self._acquire(keys=script_keys, args=args)
+        (reply,) = self._execute_acquires(pipe)
         result = self._acquired(reply, token, customer_id)
         if isinstance(result, SemaphoreError):
             raise result
@@ -254,14 +264,7 @@ class Semaphore:
                 args=self._acquire_args(token, customer_id, router_id, global_limit, router_limit, ttl),
                 client=pipe,
             )
-        if self.replica_wait_ms:
-            pipe.wait(1, self.replica_wait_ms)
-        replies = pipe.execute()
-        if self.replica_wait_ms:
-            acks = replies.pop()
-            fresh = sum(1 for r in replies if int(r[0]) == 1)
-            if fresh:
-                self._replicated(acks, fresh)
+        replies = self._execute_acquires(pipe)
         return [
             self._acquired(reply, token, customer_id)
             for reply, (token, customer_id, _, _) in zip(replies, requests)
