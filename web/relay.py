@@ -184,6 +184,11 @@ class Interest:
         """Does it ask for samples or status events (or pings)?"""
         return self.types is None or not self.types <= NOT_CUSTOMER_TYPES
 
+    @property
+    def opt_in(self) -> frozenset[str]:
+        """The opt-in types it names (none without `types`): the relay counts them."""
+        return frozenset() if self.types is None else frozenset(self.types & OPT_IN_TYPES)
+
 
 class Overflow(Exception):
     """The client's outbox is full: it is too slow and must resume by id."""
@@ -327,7 +332,7 @@ class Relay:
             alerts_registered_at=self.alerts_last_id or "0-0",
         )
         self._all.add(sub)
-        self._opt_in.update(interest.types & OPT_IN_TYPES if interest.types is not None else ())
+        self._opt_in.update(interest.opt_in)
         if interest.router_types:
             self._routed.add(sub)
         if interest.alert_types:
@@ -343,7 +348,7 @@ class Relay:
         if sub not in self._all:
             return
         self._all.discard(sub)
-        self._opt_in.subtract(sub.interest.types & OPT_IN_TYPES if sub.interest.types is not None else ())
+        self._opt_in.subtract(sub.interest.opt_in)
         self._unfiltered.discard(sub)
         self._routed.discard(sub)
         self._alerted.discard(sub)
