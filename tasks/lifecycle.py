@@ -32,7 +32,7 @@ from typing import Any
 import redis
 
 from models import Customer, MonitorSession
-from models.resolution import ResolutionError
+from models.resolution import MonitorTarget, ResolutionError
 from settings import Settings, get_settings
 from tasks import keys
 from tasks.app import app
@@ -44,7 +44,6 @@ from tasks.targets import meta_for, resolve_customer
 log = logging.getLogger(__name__)
 
 MONITOR_TASK = "tasks.monitor.monitor"
-MONITOR_QUEUE = keys.MONITOR_QUEUE
 FIRST_ATTEMPT = 1
 
 # Why a monitor ended: the `reason` of its stopped event and its row's stop_reason
@@ -173,15 +172,10 @@ def set_stop_key(client: redis.Redis, key: str, reason: str, ttl_ms: int, notice
 # -- launching ----------------------------------------------------------------------------------
 
 
-def launch(
-    token: Token,
-    fence: int,
-    meta: CustomerMeta,
-    enqueued_ms: int,
-    producer: Any = None,
-    router_id: str | None = None,
-) -> None:
-    """Send the monitor message of an attempt whose lease is reserved.
+def launch(token: Token, fence: int, target: MonitorTarget, enqueued_ms: int, producer: Any = None) -> None:
+    """Send the monitor message of an attempt whose lease is reserved, to its router's
+    own queue: only the few processes that hold the router take it (tasks/affinity.py);
+    a start beyond them waits there, `starting`.
 
     The customer's id, username, router and interface ride along as keyword arguments
     so that Flower shows them and its search finds a monitor by username. There is no
@@ -191,6 +185,7 @@ def launch(
     producer to reuse (a bulk start sends many messages on one connection). Nobody waits
     for a monitor's result: it has none worth keeping.
     """
+    meta = meta_for(target)
     app.send_task(
         MONITOR_TASK,
         args=[token.session_id, token.attempt, fence],
@@ -202,9 +197,7 @@ def launch(
             "interface": meta.interface,
         },
         task_id=token.task_id,
-        # The router's own queue: only the few processes that hold the router take it
-        # (tasks/affinity.py); a start beyond them waits there, `starting`.
-        queue=keys.router_queue(router_id) if router_id else MONITOR_QUEUE,
+        queue=keys.router_queue(target.router_id),
         producer=producer,
         # send_task does not read task_ignore_result: without this the sender subscribes
         # to the task's result channel (and unsubscribes when the handle is collected).

@@ -45,7 +45,7 @@ from tasks import keys, lifecycle, runtime, session_reports, sessions, watch_lif
 from tasks.app import app
 from tasks.lifecycle import MAX_DURATION, SESSION_CLOSED, Token
 from tasks.semaphore import AlreadyMonitored, CapacityError, Holder, StorageFull
-from tasks.targets import meta_for, remaining_seconds, resolve_customer
+from tasks.targets import remaining_seconds, resolve_customer
 
 log = logging.getLogger(__name__)
 
@@ -280,9 +280,7 @@ class Reconciler:
                 self.sem.release(str(token), row.customer_id, router_id)
             return
         try:
-            lifecycle.launch(
-                token, fence, meta_for(target), enqueued_ms=self.sem.now_ms(), router_id=target.router_id
-            )
+            lifecycle.launch(token, fence, target, enqueued_ms=self.sem.now_ms())
         except Exception as exc:
             # The attempt is claimed but not running: give the slot back; the next
             # pass retries with another attempt once this row is out of its grace.

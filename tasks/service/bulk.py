@@ -29,7 +29,6 @@ from tasks.service.starting import (
     reserve,
     start,
 )
-from tasks.targets import meta_for
 
 log = logging.getLogger(__name__)
 
@@ -249,14 +248,7 @@ def _launch(targets: Targets, tokens: Tokens, fences: dict[str, int]) -> Results
     with app.producer_or_acquire() as producer:
         for key, fence in fences.items():
             try:
-                lifecycle.launch(
-                    tokens[key],
-                    fence,
-                    meta_for(targets[key]),
-                    now_ms,
-                    producer=producer,
-                    router_id=targets[key].router_id,
-                )
+                lifecycle.launch(tokens[key], fence, targets[key], now_ms, producer=producer)
             except Exception as exc:
                 failed[key] = StartResult(key, None, launch_failure(exc))
                 _undo_quietly(key, tokens[key], targets[key], f"not started: {type(exc).__name__}")

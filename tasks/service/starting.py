@@ -37,7 +37,7 @@ from tasks.service.errors import (
     StorageFull,
 )
 from tasks.service.info import SessionInfo, session_info
-from tasks.targets import meta_for, resolve_customer
+from tasks.targets import resolve_customer
 
 
 def start(customer_id: object, requested_by: str | None = None, ping: bool = True) -> SessionInfo:
@@ -91,13 +91,7 @@ def _start(customer_id: object, requested_by: str | None, ping: bool) -> Session
     try:
         # Before the launch: afterwards the run may already have said "running".
         sessions.set_state(row.id, token.attempt, ActualState.STARTING)
-        lifecycle.launch(
-            token,
-            fence,
-            meta_for(target),
-            enqueued_ms=runtime.current().semaphore.now_ms(),
-            router_id=target.router_id,
-        )
+        lifecycle.launch(token, fence, target, enqueued_ms=runtime.current().semaphore.now_ms())
     except BaseException as exc:
         error = launch_failure(exc)
         # Redis may have filled up between the reservation and the enqueue (which it refuses).

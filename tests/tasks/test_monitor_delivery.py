@@ -21,7 +21,7 @@ from harness.workers import CeleryProcess
 from tasks import keys, lifecycle, runtime, service
 from tasks.app import app
 from tasks.lifecycle import Token
-from tasks.targets import meta_for, resolve_customer
+from tasks.targets import resolve_customer
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import start_monitor
 from tests.tasks.streams import customer_entries, id_ms, wait_entry
@@ -63,9 +63,8 @@ def _send_again(customer_id: str, session_id: str, attempt: int) -> None:
     """The same message again: same token, same fence, as a broker redelivery would."""
     owner = runtime.current().semaphore.owner_of(customer_id)
     assert owner is not None and owner.token == f"{session_id}:{attempt}"
-    meta = meta_for(resolve_customer(customer_id))
     now = runtime.current().semaphore.now_ms()
-    lifecycle.launch(Token(session_id, attempt), owner.fence, meta, enqueued_ms=now)
+    lifecycle.launch(Token(session_id, attempt), owner.fence, resolve_customer(customer_id), enqueued_ms=now)
 
 
 def _assert_one_producer(eng: Engine, customer_id: str, session_id: str) -> None:
@@ -164,9 +163,7 @@ def test_monitor_message_older_than_its_expiry_is_dropped_untouched(engine: Engi
     owner = sem.owner_of(cid)
     assert owner is not None
     stale = sem.now_ms() - 10 * 60 * 1000  # ten minutes in the queue
-    lifecycle.launch(
-        Token(info.session_id, 1), owner.fence, meta_for(resolve_customer(cid)), enqueued_ms=stale
-    )
+    lifecycle.launch(Token(info.session_id, 1), owner.fence, resolve_customer(cid), enqueued_ms=stale)
     try:
         wait_for(
             lambda: "message expired in the queue" in engine.logs(), 10.0, what="the stale message dropped"

@@ -20,7 +20,7 @@ from harness.polling import wait_for
 from harness.web import Uvicorn, serving
 from tasks import lifecycle, runtime, service
 from tasks.lifecycle import Token
-from tasks.targets import meta_for, resolve_customer
+from tasks.targets import resolve_customer
 from tests.services import TEST_REDIS_URL
 from tests.tasks.engine import Engine
 from tests.tasks.monitors import start_monitor
@@ -178,9 +178,9 @@ def test_monitor_ping_one_stream_per_monitor_under_a_duplicate_delivery(engine: 
         log = engine.log_of("ping-mon")
         owner = runtime.current().semaphore.owner_of(cid)
         assert owner is not None and owner.token == monitor.token
-        meta = meta_for(resolve_customer(cid))
         now = runtime.current().semaphore.now_ms()
-        lifecycle.launch(Token(monitor.session_id, monitor.attempt), owner.fence, meta, enqueued_ms=now)
+        target = resolve_customer(cid)
+        lifecycle.launch(Token(monitor.session_id, monitor.attempt), owner.fence, target, enqueued_ms=now)
         wait_for(
             lambda: engine.log_of("ping-mon").count(REFUSED) > log.count(REFUSED),
             10.0,
