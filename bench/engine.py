@@ -478,7 +478,9 @@ class EngineBench:
             seqs: list[int] = []
             traffic = 0
             for xadd_ms, fields in entries.get(sid, []):
-                seqs.append(int(_field(fields, b"seq") or -1))
+                seq = _field(fields, b"seq")
+                if seq:  # ping replies and gap entries carry none (tasks/message.py)
+                    seqs.append(int(seq))
                 if _field(fields, b"type") != "traffic":
                     continue
                 if xadd_ms <= t_b_ms:
