@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping bench-alerts bench-affinity soak bench-search check-services clean
+.PHONY: dev lock test lint demo bench bench-naive chaos bench-routeros bench-queues bench-router bench-ping bench-alerts bench-affinity soak bench-search bench-compare check-services clean
 
 DEV_LOCK := requirements/dev.lock
 RUNTIME_LOCK := requirements/runtime.lock
@@ -95,6 +95,10 @@ bench-affinity: $(STAMP) check-services
 ## soak: K monitors for a long time (SOAK_MONITORS=1000, SOAK_SECONDS=3600, SOAK_WINDOW=60): loss per window from the customers' own streams and every WebSocket client, RSS of every process over time with its slope, Redis memory at plateau
 soak: $(STAMP) check-services
 	$(BIN)/python -m bench.soak
+
+## bench-compare: make bench for the commit BENCH_BASE (default HEAD) and the working tree in one run, alternating (BENCH_ROUNDS=2 each), side by side
+bench-compare: $(STAMP) check-services
+	$(BIN)/python -m bench.compare
 
 ## bench-search: GET /api/customers's query path at 50,000 and 200,000 customers, the code before migration 0010 beside the current (BENCH_SEARCH_SIZES, BENCH_SEARCH_REPEATS)
 bench-search: $(STAMP) check-services
