@@ -46,6 +46,36 @@ def db() -> Iterator[Session]:
         yield session
 
 
+@contextmanager
+def db_autocommit() -> Iterator[Session]:
+    """A session whose every statement is its own transaction: no BEGIN, no COMMIT.
+
+    For work that is ONE statement anyway (a conditional UPDATE, a single SELECT): the
+    transaction around it cost two more round trips to PostgreSQL, and at a burst of a
+    thousand starts each round trip is a wait for the interpreter lock among a thousand
+    threads (docs/scaling.md, Starting many monitors at once). The driver's own
+    autocommit flag is set for the checkout and cleared before the connection goes back
+    to the pool (no round trip either way; SQLAlchemy's isolation_level="AUTOCOMMIT"
+    would spend one at check-in resetting the isolation level). Other databases (SQLite
+    in tests) get a plain transaction."""
+    factory = _sessionmaker()
+    engine = shared_engine()
+    if engine.dialect.name != "postgresql":
+        with factory.begin() as session:
+            yield session
+        return
+    with engine.connect() as connection:
+        raw = connection.connection.dbapi_connection
+        assert raw is not None
+        raw.autocommit = True
+        try:
+            with factory(bind=connection) as session, session.begin():
+                yield session
+        finally:
+            if not raw.closed:  # an invalidated connection is closed and dropped anyway
+                raw.autocommit = False
+
+
 def dispose() -> None:
     """Close the process's database connections (tests, before their schema is dropped)."""
     global _factory
@@ -237,8 +267,10 @@ def _aware(moment: datetime) -> datetime:
 
 def _changed(statement: Update) -> int:
     """Run one UPDATE in its own transaction; the number of rows it changed."""
-    with db() as s:
-        result = cast(CursorResult[Any], s.execute(statement))
+    with db_autocommit() as s:
+        # On the session's connection, as Core: the ORM's bulk-update handling costs CPU
+        # per call and would synchronise no loaded objects (the session is new).
+        result = cast(CursorResult[Any], s.connection().execute(statement))
         return result.rowcount
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from models import MonitorSession
+from models import Customer, MonitorSession, Router
 from models.resolution import MonitorTarget, ResolutionError, resolve
 from routeros import RouterEndpoint
 from settings import get_settings
@@ -48,20 +48,32 @@ def plan_for_session(row: MonitorSession) -> MonitorPlan:
 def load_attempt(
     session_id: object, wanted: Callable[[MonitorSession], bool]
 ) -> tuple[MonitorSession | None, MonitorPlan | ResolutionError | None]:
-    """A monitor run's first look, in ONE transaction: the session row and, when
-    `wanted(row)`, the plan of its customer (or the data layer's refusal). The same as
-    `sessions.get` then `plan_for_session`, which took three transactions (and three
-    pool check-outs) per start: at a burst of a thousand starts that was most of a
-    worker's database time. Database errors propagate."""
-    with sessions.db() as s:
-        row = s.get(MonitorSession, uuid.UUID(str(session_id)))
-        if row is None or not wanted(row):
+    """A monitor run's first look, in ONE statement: the session row, its customer (with
+    its package), the customer's routers row and the database's clock; then, when
+    `wanted(row)`, the plan of the customer (or the data layer's refusal), resolved from
+    the rows loaded. The same as `sessions.get` then `plan_for_session`, which took three
+    transactions and seven round trips per start: at a burst of a thousand starts each
+    round trip is a wait for the interpreter lock among a thousand threads
+    (docs/scaling.md). Database errors propagate."""
+    with sessions.db_autocommit() as s:
+        found = s.execute(
+            select(MonitorSession, Customer, Router, func.now())
+            .outerjoin(Customer, Customer.id == MonitorSession.customer_id)
+            .outerjoin(Router, Router.id == Customer.mikrotik_id)
+            .where(MonitorSession.id == uuid.UUID(str(session_id)))
+        ).one_or_none()
+        if found is None:
+            return None, None
+        # The routers row is not used here: loaded, it is in the session's identity map,
+        # where resolve's router_config finds it without another query.
+        row, customer, _router, now = found
+        if not wanted(row):
             return row, None
         try:
-            target = resolve(s, row.customer_id)
+            # No customer row: resolve looks it up by id and refuses as ever (not found).
+            target = resolve(s, customer if customer is not None else row.customer_id)
         except ResolutionError as exc:
             return row, exc
-        now = s.scalar(select(func.now()))
     assert isinstance(now, datetime)
     return row, build_plan(target, row, now if now.tzinfo is not None else now.replace(tzinfo=UTC))
 
