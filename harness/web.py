@@ -11,6 +11,7 @@ import httpx2 as httpx
 
 from harness.polling import wait_for
 from harness.process import LoggedProcess, free_port, spawn_logged
+from web.__main__ import UVICORN_WS
 
 
 class Uvicorn(LoggedProcess):
@@ -38,9 +39,10 @@ class Uvicorn(LoggedProcess):
                 "127.0.0.1",
                 "--port",
                 str(self.port),
-                # as deployed (web/__main__.py): wsproto, protocol pings on, no deflate
+                # as deployed (web/__main__.py): its WebSocket protocol, protocol pings
+                # on, no deflate
                 "--ws",
-                "wsproto",
+                UVICORN_WS["ws"],
                 "--ws-ping-interval",
                 str(self.ws_ping),
                 "--ws-ping-timeout",

@@ -45,7 +45,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -607,28 +607,33 @@ def decode_entry(stream_id: str | bytes, fields: Mapping[Any, Any]) -> dict[str,
 
     Unknown fields pass through as strings so older readers survive newer writers.
     """
+    # The relay decodes every entry a client may want (1,000 a second at 1,000 monitors):
+    # bytes are decoded inline (as_text, twice a field, was a third of the cost) and each
+    # field's reading is one lookup.
     out: dict[str, Any] = {"id": as_text(stream_id)}
     for raw_name, raw_value in fields.items():
-        name, value = as_text(raw_name), as_text(raw_value)
+        name = raw_name.decode() if isinstance(raw_name, bytes) else str(raw_name)
+        value = raw_value.decode() if isinstance(raw_value, bytes) else str(raw_value)
         if value == "" and name in NULLABLE_FIELDS:
             out[name] = None
-        elif name in INT_FIELDS:
-            try:
-                out[name] = int(value)
-            except ValueError:
-                raise MessageError(f"{name}: expected an integer, got {value[:40]!r}") from None
-        elif name in FLOAT_FIELDS:
-            try:
-                out[name] = float(value)
-            except ValueError:
-                raise MessageError(f"{name}: expected a number, got {value[:40]!r}") from None
-        elif name in JSON_FIELDS:
-            try:
-                out[name] = json.loads(value)
-            except ValueError:
-                raise MessageError(f"{name}: expected JSON, got {value[:40]!r}") from None
-        else:
+            continue
+        reading = _READINGS.get(name)
+        if reading is None:
             out[name] = value
+            continue
+        convert, expected = reading
+        try:
+            out[name] = convert(value)
+        except ValueError:
+            raise MessageError(f"{name}: expected {expected}, got {value[:40]!r}") from None
     if out.get("type") == GAP and "to" not in out:
         out["to"] = out["id"]
     return out
+
+
+# How decode_entry reads a typed field, and what its error says was expected.
+_READINGS: dict[str, tuple[Callable[[str], Any], str]] = {
+    **{name: (json.loads, "JSON") for name in JSON_FIELDS},
+    **{name: (float, "a number") for name in FLOAT_FIELDS},
+    **{name: (int, "an integer") for name in INT_FIELDS},
+}

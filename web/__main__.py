@@ -18,12 +18,13 @@ from web.hosts import is_loopback
 
 # The WebSocket implementation and its keepalive: wsproto marks a refused handshake
 # (401/403 before accept) as complete, where websockets-sansio logs a spurious ERROR for
-# every refusal (uvicorn PR #3138); protocol pings find dashboards whose network vanished
-# (no pong within the timeout: uvicorn closes with 1011). No permessage-deflate:
-# compressing every 700-byte frame for every client costs CPU and per-connection memory
-# (uvicorn #1862) for little gain on a LAN.
+# every refusal (uvicorn PR #3138); its protocol here writes each client's frames of one
+# event-loop pass in one system call, not one each (web/wsprotocol.py). Protocol pings
+# find dashboards whose network vanished (no pong within the timeout: uvicorn closes
+# with 1011). No permessage-deflate: compressing every 700-byte frame for every client
+# costs CPU and per-connection memory (uvicorn #1862) for little gain on a LAN.
 UVICORN_WS: dict[str, Any] = {
-    "ws": "wsproto",
+    "ws": "web.wsprotocol:CoalescingWSProtocol",
     "ws_ping_interval": 20.0,
     "ws_ping_timeout": 20.0,
     "ws_per_message_deflate": False,
