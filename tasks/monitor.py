@@ -82,6 +82,7 @@ from tasks.message import (
     status_entry,
     traffic_from_row,
 )
+from tasks.monitor_publish import MonitorPublisher
 from tasks.ping_cap import PingSlot
 from tasks.pinger import Pinger, Probe
 from tasks.report import new_report
@@ -166,6 +167,7 @@ class MonitorRun:
         self.fence = 0
         self.seq = 0
         self.lease: LeaseHandle | None = None
+        self.publishes: MonitorPublisher | None = None  # once claimed
         self.plan: MonitorPlan | None = None
         self.trouble: str | None = None  # the status kind published while not producing
         self.trouble_reason = ""  # ...and its reason
@@ -321,6 +323,16 @@ class MonitorRun:
         self.report = session_reports.for_attempt(
             self.rt.redis, plan.meta, self.token.session_id, self.token.attempt
         )
+        self.publishes = MonitorPublisher(
+            self.rt.batch_publisher,
+            token=str(self.token),
+            fence=self.fence,
+            lease=self.lease,
+            report=self.report,
+            on_out_of_memory=self._redis_out_of_memory,
+            on_sample_landed=self.backoff.reset,
+            label=str(self.token),
+        )
         metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
         self.ping_state = self._take_ping_slot()
         self._publish_status("started", lifecycle.started_reason(self.token.attempt), ping=self.ping_state)
@@ -361,6 +373,9 @@ class MonitorRun:
         deadline = time.monotonic() + self._plan().remaining_seconds
         while True:
             lease.progress()
+            # The last sample's outcome, if Redis has answered by now (a second later for
+            # the next sample: never waited for here).
+            self._publishes().settle(wait=False)
             reason = self._stop_reason(deadline)
             if reason is not None:
                 return reason
@@ -473,8 +488,7 @@ class MonitorRun:
             self._recovered()  # announced before the first sample it announces
         self.denied_since = None
         self.denied_backoff.reset()
-        if self._publish_sample(reading):
-            self.backoff.reset()
+        self._publish_sample(reading)  # the backoff is reset once it lands (on_sample_landed)
 
     def _back_off(self, source: Source, kind: str, reason: str, delay: float | None = None) -> None:
         """Trouble: say so (once per change), drop the source, retry after a backoff
@@ -533,7 +547,7 @@ class MonitorRun:
         if self.held and (
             self.phase is not Phase.STREAMING or time.monotonic() - self.held_since >= PROBE_HOLD
         ):
-            self._publish_many(self._release_held())
+            self._submit(self._release_held())
 
     def _take_probes(self, poll: bool = False) -> None:
         """Drain the ping (`poll`: also start it, look its address up, renew its cap place
@@ -613,7 +627,12 @@ class MonitorRun:
 
     # -- publishing -------------------------------------------------------------------------
 
-    def _publish_sample(self, reading: Reading) -> bool:
+    def _publish_sample(self, reading: Reading) -> None:
+        """Hand the sample (and the ping replies held for it) over; its outcome is taken
+        before the next publish (tasks/monitor_publish.py)."""
+        # The last publish's outcome first: Redis full says so with a status event, which
+        # takes the seq this sample would otherwise carry too.
+        self._publishes().settle()
         plan = self._plan()
         assert reading.data is not None
         name = reading.data.get("name")
@@ -635,15 +654,11 @@ class MonitorRun:
             # ValueError) for any value parse_rate refuses, the rest a net under it.
             log.warning("monitor %s: unusable router row, sample skipped: %s", self.token, exc)
             metrics.PUBLISH_FAILURES.labels("unusable-row").inc()
-            return False
+            return
         if self.redis_full and not self._redis_writable_again():
-            return False
+            return
         self._take_probes()  # the replies that came with this sample go with it
-        if not self._publish_many([*self._release_held(), entry]):
-            return False
-        metrics.SAMPLES_PUBLISHED.inc()
-        metrics.PUBLISH_LATENCY.observe(time.monotonic() - reading.received)
-        return True
+        self._submit([*self._release_held(), entry], received=reading.received)
 
     def _status(self, kind: str, reason: str | None, ping: str | None = None) -> dict[str, str]:
         return status_entry(
@@ -657,44 +672,25 @@ class MonitorRun:
         )
 
     def _publish_status(self, kind: str, reason: str | None = None, ping: str | None = None) -> bool:
-        published = self._publish(self._status(kind, reason, ping))
+        """Publish a status event and wait for it; True when it landed. After whatever
+        the run published before it (it never passes a sample in the stream)."""
+        publishes = self._publishes()
+        publishes.settle()  # first: its outcome may publish a status of its own (Redis full)
+        entry = self._status(kind, reason, ping)
+        self.seq += 1  # spent, published or not
+        published = publishes.publish([entry])
         if published:
             metrics.STATUS_EVENTS.labels(kind).inc()
         return published
 
-    def _publish(self, entry: dict[str, str]) -> bool:
-        return self._publish_many([entry])
-
-    def _publish_many(self, entries: list[dict[str, str]]) -> bool:
-        """Publish `entries` (fenced, in order, all or none); True when they landed."""
-        # Traffic and status entries spend a seq, published or not; latency entries have none.
-        counted = sum("seq" in entry for entry in entries)
-        try:
-            ids = self.rt.batch_publisher().publish_many(entries, token=str(self.token), fence=self.fence)
-        except redis.OutOfMemoryError:
-            # Redis is at maxmemory (noeviction): these entries were refused before they wrote
-            # anything. The lease is kept (renewals need no new memory and get through),
-            # samples are dropped until memory is freed, and the run says so once.
-            metrics.PUBLISH_FAILURES.labels("redis-oom").inc()
-            self.seq += counted
-            self._redis_out_of_memory()
-            return False
-        except redis.RedisError as exc:
-            # Redis trouble is the keeper's call: it declares the lease lost after the TTL.
-            # A timed-out publish may still run when a frozen Redis resumes: its seq is
-            # spent either way, so no two entries of a session ever share one.
-            log.warning("monitor %s: publish failed: %s", self.token, exc)
-            metrics.PUBLISH_FAILURES.labels("redis").inc()
-            self.seq += counted
-            return False
-        if ids is None:
-            metrics.PUBLISH_FAILURES.labels("fenced-out").inc()
-            self._lease().request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
-            return False
-        self.seq += counted
-        for entry in entries:
-            self.report.observe(entry)
-        return True
+    def _submit(self, entries: list[dict[str, str]], received: float | None = None) -> None:
+        """Hand `entries` over (fenced, in order, all or none) without waiting for them;
+        `received`: the sample's reading time when the last entry is a sample."""
+        # Traffic and status entries spend a seq, published or not; latency entries have
+        # none. A timed-out publish may still run when a frozen Redis resumes: its seq is
+        # spent either way, so no two entries of a session ever share one.
+        self.seq += sum("seq" in entry for entry in entries)
+        self._publishes().submit(entries, received=received)
 
     def _trouble(self, kind: str, reason: str) -> None:
         # Once per change, of kind or of reason: an outage that goes from "connection
@@ -768,6 +764,9 @@ class MonitorRun:
     def _finish(self, reason: str) -> None:
         plan, lease = self._plan(), self._lease()
         try:
+            # The last sample's outcome before anything else: the report observes it, and
+            # `stopped` comes after it in the stream.
+            self._publishes().settle(final=True)
             if reason == LEASE_LOST:
                 # Another attempt may own the customer already: touch nothing of theirs.
                 log.warning("monitor %s: lease lost, stopped producing", self.token)
@@ -819,6 +818,10 @@ class MonitorRun:
     def _lease(self) -> LeaseHandle:
         assert self.lease is not None, "the loop runs only with a claimed lease"
         return self.lease
+
+    def _publishes(self) -> MonitorPublisher:
+        assert self.publishes is not None, "publishing starts once the lease is claimed"
+        return self.publishes
 
 
 class _WakingEvent(threading.Event):
