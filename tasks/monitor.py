@@ -40,6 +40,10 @@ on the same shared connection, drained from this loop: one `latency` entry per r
 published with the next sample in one fenced script call (PROBE_HOLD), and the latest
 recent RTT on each sample. Its `started` event says whether it pings
 (`on`), and why not (`off`, `no address`, `capped`: PING_MAX_PER_ROUTER, tasks/ping_cap.py).
+
+Samples are published without waiting for Redis's answer (tasks/monitor_publish.py); in
+the steady state the router's reader thread publishes them itself while the run sleeps
+in its read (`_sample_on_reader`), so a sample wakes no monitor thread.
 """
 
 from __future__ import annotations
@@ -93,9 +97,11 @@ from tasks.worker import shutting_down
 
 log = logging.getLogger(__name__)
 
-# Longest wait for a sample before the loop looks around again. Stops do not wait for
-# it: the lease's stop event wakes the source's read at once. Waking every monitor 5
-# times a second instead cost a worker half its CPU at 1,000 monitors (GIL hand-offs).
+# Longest wait for a sample before the loop looks around again (in the steady state, when
+# the router's reader thread takes the samples, the stall time since the last one). Stops
+# do not wait for it: the lease's stop event wakes the source's read at once. Waking every
+# monitor 5 times a second instead cost a worker half its CPU at 1,000 monitors (GIL
+# hand-offs).
 CHECK_EVERY = 1.0
 # Waits that nothing wakes (the shared router connection logging in): short.
 OPEN_WAIT = 0.2
@@ -441,7 +447,12 @@ class MonitorRun:
             self.pinger.source_opened()  # a reconnected customer may have a new address
 
     def _stream(self, handle: RouterHandle, source: Source, deadline: float) -> None:
-        timeout = max(0.0, min(CHECK_EVERY, deadline - time.monotonic()))
+        timeout = CHECK_EVERY
+        if self._steady():
+            # Samples are taken on the reader thread (_sample_on_reader) and wake nobody:
+            # wake when the stream would count as silent (a stop wakes the read anyway).
+            timeout = max(CHECK_EVERY, self.last_life + self.stall_after - time.monotonic())
+        timeout = max(0.0, min(timeout, deadline - time.monotonic()))
         reading = source.read(timeout=timeout)
         if reading is None:
             silent = time.monotonic() - self.last_life > self.stall_after
@@ -490,6 +501,47 @@ class MonitorRun:
         self.denied_backoff.reset()
         self._publish_sample(reading)  # the backoff is reset once it lands (on_sample_landed)
 
+    def _steady(self) -> bool:
+        """Streaming with nothing to say or to hold: the samples may be taken on the
+        router's reader thread (_sample_on_reader). Interface sources only (a queue
+        source's samples come from its router's poll thread), and not while the run
+        pings: its replies and its poll are the loop's."""
+        return (
+            self.phase is Phase.STREAMING
+            and self._plan().kind == "interface"
+            and self.trouble is None
+            and not self.client_reconnecting
+            and not self.redis_full
+            and self.denied_since is None
+            and self.pinger is None
+            and not self.held
+        )
+
+    def _sample_on_reader(self, data: dict[str, str]) -> bool:
+        """A sample taken on the router's reader thread while the loop is parked in its
+        read (routeros Stream.on_data, under the stream's lock: the loop cannot run
+        meanwhile, so this touches the run's state alone). It does what _on_sample does
+        in the steady state, built and handed to the batch publisher here, so the sample
+        wakes no thread but the publisher's. Anything else (trouble, a presence check
+        due, the last publish not landed, a stop, a row it cannot use) returns False and
+        the loop takes the sample as before. Never blocks."""
+        if not self._steady() or self._lease().stop_event.is_set():
+            return False
+        now = time.monotonic()
+        zero_run = self.zero_run + 1 if all_zero(data) else 0
+        if zero_run >= ZERO_SAMPLES_BEFORE_CHECK and now >= self.next_presence_check:
+            return False  # the loop asks the router whether the interface is still there
+        if not self._publishes().settle_landed():
+            return False  # the last publish is still out or failed: the loop takes its outcome
+        try:
+            entry = self._sample_entry(data)
+        except (ValueError, ArithmeticError):
+            return False  # the loop skips it and says why
+        self.last_life, self.zero_run = now, zero_run
+        self._lease().progress()
+        self._submit([entry], received=now)
+        return True
+
     def _back_off(self, source: Source, kind: str, reason: str, delay: float | None = None) -> None:
         """Trouble: say so (once per change), drop the source, retry after a backoff
         (or after `delay`, when someone else decides when to retry)."""
@@ -523,7 +575,7 @@ class MonitorRun:
         plan = self._plan()
         interval = self.settings.monitor_interval
         if plan.kind == "interface":
-            return InterfaceSource(handle, plan.interface, interval)
+            return InterfaceSource(handle, plan.interface, interval, on_sample=self._sample_on_reader)
         return QueueSource(handle, plan.queue_query, interval)
 
     def _make_pinger(self, handle: RouterHandle) -> Pinger | None:
@@ -641,14 +693,7 @@ class MonitorRun:
             # names it, show the queue's own name, as for hotspot queues.
             plan = self.plan = replace(plan, meta=replace(plan.meta, interface=name))
         try:
-            entry = traffic_from_row(
-                reading.data,
-                plan.meta,
-                session_id=self.token.session_id,
-                seq=self.seq,
-                fence=self.fence,
-                rtt_ms=self.pinger.recent_rtt() if self.pinger is not None else None,
-            )
+            entry = self._sample_entry(reading.data)
         except (ValueError, ArithmeticError) as exc:
             # A row the router sent costs that sample, never the monitor: MessageError (a
             # ValueError) for any value parse_rate refuses, the rest a net under it.
@@ -659,6 +704,16 @@ class MonitorRun:
             return
         self._take_probes()  # the replies that came with this sample go with it
         self._submit([*self._release_held(), entry], received=reading.received)
+
+    def _sample_entry(self, data: dict[str, str]) -> dict[str, str]:
+        return traffic_from_row(
+            data,
+            self._plan().meta,
+            session_id=self.token.session_id,
+            seq=self.seq,
+            fence=self.fence,
+            rtt_ms=self.pinger.recent_rtt() if self.pinger is not None else None,
+        )
 
     def _status(self, kind: str, reason: str | None, ping: str | None = None) -> dict[str, str]:
         return status_entry(

@@ -20,6 +20,12 @@ top of each round of its loop, and before it ends. What it keeps:
   entry not sent is withdrawn and never sent, one sent is reported as failed
   ("may still be applied"), as when the monitor waited.
 
+In the steady state (streaming an interface, no trouble, no ping) a sample does not even
+wake its monitor: the router's reader thread builds it and hands it over while the
+monitor sleeps in its read (tasks/monitor.py `_sample_on_reader`, routeros `Stream.on_data`),
+taking the last outcome first only if it landed (`settle_landed`); any other outcome
+leaves the sample to the monitor's loop.
+
 Status events are published and waited for (`publish`): the monitor needs to know
 whether `stopped` or `resumed` landed, and they are rare.
 """
@@ -49,8 +55,10 @@ class _InFlight(NamedTuple):
 
 
 class MonitorPublisher:
-    """One monitor run's publishes (see the module). Used by the run's own thread only,
-    except `_on_done`, which the publisher thread calls."""
+    """One monitor run's publishes (see the module). Used by the run's own thread, or by
+    the router's reader thread while the run is parked in its read (`settle_landed`,
+    `submit`: tasks/monitor.py _sample_on_reader; the two never run at once), except
+    `_on_done`, which the publisher thread calls."""
 
     def __init__(
         self,
@@ -139,6 +147,19 @@ class MonitorPublisher:
             metrics.PUBLISH_LATENCY.observe(settled_at - in_flight.received)
             self._on_sample_landed()
         return True
+
+    def settle_landed(self) -> bool:
+        """Nothing in flight after it: True when nothing was, or when the publish in
+        flight landed (its outcome taken here, as `settle` does). False, the publish left
+        in flight, while it is out or when it failed: that outcome is the run loop's (it
+        may publish or stop the lease). Never blocks, never publishes, never stops the
+        lease: safe on the router's reader thread (tasks/monitor.py _sample_on_reader)."""
+        in_flight = self._in_flight
+        if in_flight is None:
+            return True
+        if not in_flight.pending.landed:
+            return False
+        return bool(self.settle())
 
     def _failed(self, exc: redis.RedisError) -> None:
         # Redis trouble is the keeper's call: it declares the lease lost after the TTL.

@@ -323,6 +323,17 @@ class PendingPublish:
             and future.result() is None
         )
 
+    @property
+    def landed(self) -> bool:
+        """Known now, and appended."""
+        future = self._future
+        return (
+            future.done()
+            and not future.cancelled()
+            and future.exception() is None
+            and future.result() is not None
+        )
+
     def result(self) -> list[PublishedIds] | None:
         """The outcome, waiting for it until the deadline at most (see the class)."""
         try:

@@ -214,3 +214,22 @@ def test_monitor_publisher_closed_batch_publisher_is_a_failed_publish(
     assert failures("redis") == before + 1
     assert run.publishes.publish([status("stopped", 1, fence)]) is False
     assert stream(redis_client) == []
+
+
+def test_monitor_publisher_settle_landed_takes_only_a_landed_outcome_and_never_waits(
+    redis_client: redis.Redis, gated: GatedBatchPublisher, fence: int
+) -> None:
+    run = Monitor(gated, fence)
+    assert run.publishes.settle_landed() is True  # nothing in flight
+    run.publishes.submit([sample(0, fence)], received=time.monotonic())
+    assert gated.held.wait(5)
+    assert run.publishes.settle_landed() is False and run.publishes.in_flight  # still out
+    gated.gate.set()
+    wait_for(lambda: run.publishes.settle_landed(), what="the sample to land")
+    assert run.report.samples == 1 and run.landed and not run.publishes.in_flight
+    # A failed one is left for the loop (it may publish, or stop the lease).
+    redis_client.delete(keys.customer_owner("c0"))
+    run.publishes.submit([sample(1, fence)], received=time.monotonic())
+    wait_for(run.lease.stop_event.is_set, what="fenced out")
+    assert run.publishes.settle_landed() is False and run.publishes.in_flight
+    assert run.publishes.settle() is False and run.report.samples == 1
