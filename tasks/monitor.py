@@ -450,8 +450,11 @@ class MonitorRun:
         timeout = CHECK_EVERY
         if self._steady():
             # Samples are taken on the reader thread (_sample_on_reader) and wake nobody:
-            # wake when the stream would count as silent (a stop wakes the read anyway).
-            timeout = max(CHECK_EVERY, self.last_life + self.stall_after - time.monotonic())
+            # wake when the stream would count as silent, and at least once a renewal
+            # interval (while no sample comes, the loop's progress is what keeps the
+            # lease). A stop wakes the read anyway.
+            silent_in = self.last_life + self.stall_after - time.monotonic()
+            timeout = max(CHECK_EVERY, min(silent_in, self.settings.monitor_renew_interval))
         timeout = max(0.0, min(timeout, deadline - time.monotonic()))
         reading = source.read(timeout=timeout)
         if reading is None:
