@@ -52,7 +52,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from enum import Enum
 from typing import Any
@@ -337,6 +337,7 @@ class MonitorRun:
             report=self.report,
             on_out_of_memory=self._redis_out_of_memory,
             on_sample_landed=self.backoff.reset,
+            on_fenced_out=self._unspend_seq,
             label=str(self.token),
         )
         metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
@@ -744,11 +745,18 @@ class MonitorRun:
     def _submit(self, entries: list[dict[str, str]], received: float | None = None) -> None:
         """Hand `entries` over (fenced, in order, all or none) without waiting for them;
         `received`: the sample's reading time when the last entry is a sample."""
-        # Traffic and status entries spend a seq, published or not; latency entries have
-        # none. A timed-out publish may still run when a frozen Redis resumes: its seq is
+        # Traffic and status entries spend a seq, published or not (a fenced-out one gives
+        # it back: _unspend_seq); latency entries have none. A timed-out publish may still run when a frozen Redis resumes: its seq is
         # spent either way, so no two entries of a session ever share one.
         self.seq += sum("seq" in entry for entry in entries)
         self._publishes().submit(entries, received=received)
+
+    def _unspend_seq(self, entries: Sequence[Mapping[str, str]]) -> None:
+        """Fenced out: those entries never reached the stream and nothing was built after
+        them (one publish in flight, settled before the next entry is made), so their seqs
+        are the next entry's again (the unfenced `stopped`): no hole for a report rebuilt
+        from the stream to see."""
+        self.seq -= sum("seq" in entry for entry in entries)
 
     def _trouble(self, kind: str, reason: str) -> None:
         # Once per change, of kind or of reason: an outage that goes from "connection

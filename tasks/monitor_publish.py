@@ -70,11 +70,14 @@ class MonitorPublisher:
         report: SessionReport,
         on_out_of_memory: Callable[[], None],
         on_sample_landed: Callable[[], None],
+        on_fenced_out: Callable[[Sequence[Mapping[str, str]]], None],
         label: str = "",
     ) -> None:
         """`batch`: the process's batch publisher (asked at each publish);
         `on_out_of_memory`: Redis refused a publish at maxmemory (the run's Redis-full
-        handling, which may publish); `on_sample_landed`: a sample is in the stream."""
+        handling, which may publish); `on_sample_landed`: a sample is in the stream;
+        `on_fenced_out`: the fence refused these entries (the run gives their seqs back:
+        nothing was built after them, the next entry is the run's unfenced `stopped`)."""
         self._batch = batch
         self.token = token
         self.fence = fence
@@ -82,6 +85,7 @@ class MonitorPublisher:
         self.report = report
         self._on_out_of_memory = on_out_of_memory
         self._on_sample_landed = on_sample_landed
+        self._on_fenced_out = on_fenced_out
         self.label = label or token
         self._in_flight: _InFlight | None = None
 
@@ -135,6 +139,7 @@ class MonitorPublisher:
             # case it was this thread that withdrew the publish meanwhile.
             metrics.PUBLISH_FAILURES.labels("fenced-out").inc()
             self.lease.request_stop(LEASE_LOST)
+            self._on_fenced_out(in_flight.entries)
             return False
         for entry in in_flight.entries:
             self.report.observe(entry)

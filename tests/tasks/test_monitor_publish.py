@@ -65,6 +65,7 @@ class Monitor:
         self.report = SessionReport("s0", 1.0)
         self.out_of_memory: list[str] = []
         self.landed: list[str] = []
+        self.fenced_out: list[list[object]] = []
         self.publishes = MonitorPublisher(
             lambda: batch,
             token=TOKEN,
@@ -73,6 +74,7 @@ class Monitor:
             report=self.report,
             on_out_of_memory=lambda: self.out_of_memory.append(threading.current_thread().name),
             on_sample_landed=lambda: self.landed.append(threading.current_thread().name),
+            on_fenced_out=lambda entries: self.fenced_out.append([e.get("seq") for e in entries]),
         )
 
 
@@ -129,8 +131,9 @@ def test_monitor_publisher_fenced_out_stops_the_lease_without_the_monitor_waitin
     # The publisher thread stops the lease: the monitor never settled (its read is woken).
     wait_for(run.lease.stop_event.is_set, what="the lease's stop")
     assert run.lease.stop_reason == LEASE_LOST
-    assert run.publishes.in_flight
+    assert run.publishes.in_flight and run.fenced_out == []
     assert run.publishes.settle() is False
+    assert run.fenced_out == [["0"]]  # the run gives its seq back, on its own thread
     assert failures("fenced-out") == before + 1
     assert run.report.samples == 0 and run.landed == []
     assert stream(redis_client) == []
