@@ -746,8 +746,9 @@ class MonitorRun:
         """Hand `entries` over (fenced, in order, all or none) without waiting for them;
         `received`: the sample's reading time when the last entry is a sample."""
         # Traffic and status entries spend a seq, published or not (a fenced-out one gives
-        # it back: _unspend_seq); latency entries have none. A timed-out publish may still run when a frozen Redis resumes: its seq is
-        # spent either way, so no two entries of a session ever share one.
+        # it back: _unspend_seq); latency entries have none. A timed-out publish may still
+        # run when a frozen Redis resumes: its seq is spent either way, so no two entries
+        # of a session ever share one.
         self.seq += sum("seq" in entry for entry in entries)
         self._publishes().submit(entries, received=received)
 

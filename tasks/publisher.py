@@ -269,8 +269,11 @@ class _Item(NamedTuple):
 
     keys: list[str]  # the script's KEYS
     args: list[str]  # ... and ARGV
-    future: Future[list[PublishedIds] | None]
-    deadline: float  # monotonic: its caller gives up then, so it is never sent after it
+    pending: PendingPublish  # its outcome; never sent after its deadline (the caller gave up)
+
+    @property
+    def future(self) -> Future[list[PublishedIds] | None]:
+        return self.pending._future
 
 
 # Defaults of the worker's batch publisher: the socket timeout matches the monitors' pool.
@@ -289,7 +292,12 @@ class PendingPublish:
     out, or the Redis error; redis.TimeoutError once `wait_timeout` has passed since it
     was submitted ("withdrawn, never sent" when the thread had not sent it, "may still
     be applied" when it had). Waiting is only needed for an outcome not yet known:
-    `done()` tells, and `on_done` is called when it is.
+    `done()` tells, and `on_done` is called when the thread has settled it.
+
+    The batch thread calls `_settled` itself rather than through the future's done
+    callbacks: a callback bound to this object would make it and its future a reference
+    cycle, one a sample, left for the cyclic garbage collector (whose full passes over a
+    1,000-thread worker stall every monitor for a few hundred ms).
     """
 
     __slots__ = ("_future", "_on_done", "deadline", "settled_at", "wait_timeout")
@@ -305,8 +313,8 @@ class PendingPublish:
         self._on_done = on_done
         self.deadline = deadline
         self.wait_timeout = wait_timeout
-        # When the outcome was known (monotonic; stamped before `on_done` runs, just after
-        # the outcome is visible to `done()` and `result()`): the publish's latency.
+        # When the thread settled it (monotonic; stamped just after the outcome is visible
+        # to `done()` and `result()`, before `on_done` runs): the publish's latency.
         self.settled_at: float | None = None
 
     def done(self) -> bool:
@@ -354,7 +362,9 @@ class PendingPublish:
     def _withdrawn(self) -> redis.TimeoutError:
         return redis.TimeoutError(f"publish not sent within {self.wait_timeout:g}s (withdrawn, never sent)")
 
-    def _settled(self, _: Future[list[PublishedIds] | None]) -> None:
+    def _settled(self) -> None:
+        """Called by whoever settled the future (the batch thread; `close` for what it
+        never took), right after it."""
         self.settled_at = time.monotonic()
         if self._on_done is not None:
             self._on_done(self)
@@ -444,12 +454,11 @@ class BatchPublisher:
         script_keys, args = self.publisher._prepare(entries, token, str(int(fence)))
         future: Future[list[PublishedIds] | None] = Future()
         pending = PendingPublish(future, time.monotonic() + self.wait_timeout, self.wait_timeout, on_done)
-        future.add_done_callback(pending._settled)  # before it is queued: runs on the thread that settles it
         with self._lock:
             if self._closed:
                 raise redis.ConnectionError("batch publisher is closed")
             self._ensure_thread()
-            self._queue.put(_Item(script_keys, args, future, pending.deadline))
+            self._queue.put(_Item(script_keys, args, pending))
         return pending
 
     def publish_status(self, entry: Mapping[str, str]) -> PublishedIds:
@@ -487,6 +496,7 @@ class BatchPublisher:
                 future = item.future
                 if future.set_running_or_notify_cancel():
                     future.set_exception(redis.ConnectionError("batch publisher is closed"))
+                    _quietly_settled(item.pending)
         if self._owns_client:
             self.redis.close()
 
@@ -502,6 +512,7 @@ class BatchPublisher:
     def _run(self) -> None:
         stop = False
         while not stop:
+            item: _Item | None = None
             first = self._queue.get()  # blocks: no latency added, no polling when idle
             if first is None:
                 break
@@ -520,10 +531,13 @@ class BatchPublisher:
             except BaseException as exc:  # never leave a caller hanging, never die
                 log.exception("batch publisher: a batch of %d failed unexpectedly", len(batch))
                 for item in batch:
-                    if not item.future.done():
-                        _settle(item.future, exception=exc)
+                    if not item.future.done() and _settle(item.future, exception=exc):
+                        _quietly_settled(item.pending)
                 if not isinstance(exc, Exception):
                     raise
+            # Not kept while waiting for the next batch: each caller's publish is freed
+            # once it is done with it.
+            del first, batch, item
 
     def _send(self, batch: list[_Item]) -> None:
         # A caller that gave up withdrew its entry: do not send it. One that does not wait
@@ -531,8 +545,8 @@ class BatchPublisher:
         now = time.monotonic()
         live = []
         for item in batch:
-            if item.deadline <= now:
-                item.future.cancel()
+            if item.pending.deadline <= now and item.future.cancel():
+                _quietly_settled(item.pending)
             if item.future.set_running_or_notify_cancel():
                 live.append(item)
         if not live:
@@ -542,6 +556,7 @@ class BatchPublisher:
         except Exception as exc:  # Redis down, timed out, ...: every caller of this batch
             for item in live:
                 item.future.set_exception(exc)
+                _quietly_settled(item.pending)
             return
         for item, reply in zip(live, replies):
             future = item.future
@@ -552,6 +567,7 @@ class BatchPublisher:
                     future.set_result(_ids(reply))
                 except Exception as exc:  # an unexpected reply shape
                     future.set_exception(exc)
+            _quietly_settled(item.pending)
         self.batches += 1
         self.entries += len(live)
         self.largest_batch = max(self.largest_batch, len(live))
@@ -577,13 +593,23 @@ class BatchPublisher:
             return list(pipe.execute(raise_on_error=False))
 
 
-def _settle(future: Future[list[PublishedIds] | None], *, exception: BaseException) -> None:
+def _settle(future: Future[list[PublishedIds] | None], *, exception: BaseException) -> bool:
+    """Fail `future` unless it is settled already; True when this did."""
     try:
         if not future.running() and not future.set_running_or_notify_cancel():
-            return  # the caller withdrew it
+            return False  # the caller withdrew it
         future.set_exception(exception)
     except Exception:  # settled meanwhile
-        pass
+        return False
+    return True
+
+
+def _quietly_settled(pending: PendingPublish) -> None:
+    # A caller's on_done that fails must not cost the other callers of the batch.
+    try:
+        pending._settled()
+    except Exception:
+        log.exception("batch publisher: a publish's on_done failed")
 
 
 def batch_client(settings: Settings | None = None) -> redis.Redis:

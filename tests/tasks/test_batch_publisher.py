@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
@@ -371,3 +373,24 @@ def test_batch_publisher_withdraws_a_submitted_entry_past_its_deadline_unsent(
         pub.gate.set()
         pub.close()
     assert redis_client.xlen(keys.customer_stream("c1")) == 0
+
+
+def test_batch_publisher_submitted_publish_is_freed_without_the_cycle_collector(
+    redis_client: redis.Redis, batch: BatchPublisher
+) -> None:
+    # One publish a second per monitor: a reference cycle each would be left to the cyclic
+    # collector, whose full passes over a 1,000-thread worker stall every thread.
+    fence = acquire(Semaphore(redis_client), "s0:1", "c0")
+    seen: list[bool] = []
+    gc.disable()
+    try:
+        pending = batch.submit_many(
+            [sample("c0", 0, fence)], token="s0:1", fence=fence, on_done=lambda p: seen.append(p.landed)
+        )
+        assert pending.result() is not None
+        wait_for(lambda: seen == [True], what="on_done")
+        future = weakref.ref(pending._future)
+        del pending
+        assert future() is None, "the publish outlived its last reference (a reference cycle)"
+    finally:
+        gc.enable()
