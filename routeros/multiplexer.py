@@ -264,6 +264,13 @@ class Stream:
         self._ndata = 0
         self._cond = threading.Condition(threading.Lock())
         self._woken = False  # wake(): the next (or current) empty get() returns None at once
+        # A consumer may take samples itself, on the reader thread, while it is parked in
+        # get() with nothing queued (`on_data`; True: taken, False: queued as usual): such
+        # a sample wakes nobody. It runs under this stream's lock, so the consumer cannot
+        # leave get() meanwhile and what it touches is the consumer's alone; it must be
+        # quick, must not block and must not call this stream (wake() would deadlock).
+        self.on_data: Callable[[dict[str, str]], bool] | None = None
+        self._parked = False  # a consumer waits in get() (guarded by _cond)
         self._on_cancel = on_cancel
         self._on_drop = on_drop
         self._on_closed = on_closed
@@ -275,7 +282,11 @@ class Stream:
         """Next event; None when ``timeout`` passes first, or at once when closed and drained."""
         with self._cond:
             if not self._events and not self.closed and not self._woken:
-                self._cond.wait_for(lambda: self._events or self.closed or self._woken, timeout)
+                self._parked = True
+                try:
+                    self._cond.wait_for(lambda: self._events or self.closed or self._woken, timeout)
+                finally:
+                    self._parked = False
             self._woken = False
             if not self._events:
                 return None
@@ -328,6 +339,8 @@ class Stream:
         with self._cond:
             if self.closed:
                 return False
+            if event.kind == "data" and self._taken_by_consumer(event):
+                return True
             if event.kind == "data":
                 if self._ndata >= self.maxsize:
                     self._drop_oldest_data()
@@ -343,6 +356,18 @@ class Stream:
         if terminal:
             self._on_closed(self)
         return True
+
+    def _taken_by_consumer(self, event: StreamEvent) -> bool:  # under self._cond
+        """Did the parked consumer's `on_data` take this sample? Never with anything
+        queued before it (samples stay in order) or a wake-up pending."""
+        on_data = self.on_data
+        if on_data is None or not self._parked or self._events or self._woken or event.data is None:
+            return False
+        try:
+            return on_data(event.data)
+        except Exception:  # the consumer's bug must not cost the connection: queue it
+            log.exception("stream %s: on_data failed; the sample is queued", self.words[0])
+            return False
 
     def _drop_oldest_data(self) -> None:
         self.dropped += 1

@@ -40,6 +40,10 @@ on the same shared connection, drained from this loop: one `latency` entry per r
 published with the next sample in one fenced script call (PROBE_HOLD), and the latest
 recent RTT on each sample. Its `started` event says whether it pings
 (`on`), and why not (`off`, `no address`, `capped`: PING_MAX_PER_ROUTER, tasks/ping_cap.py).
+
+Samples are published without waiting for Redis's answer (tasks/monitor_publish.py); in
+the steady state the router's reader thread publishes them itself while the run sleeps
+in its read (`_sample_on_reader`), so a sample wakes no monitor thread.
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from enum import Enum
 from typing import Any
@@ -82,6 +86,7 @@ from tasks.message import (
     status_entry,
     traffic_from_row,
 )
+from tasks.monitor_publish import MonitorPublisher
 from tasks.ping_cap import PingSlot
 from tasks.pinger import Pinger, Probe
 from tasks.report import new_report
@@ -92,9 +97,11 @@ from tasks.worker import shutting_down
 
 log = logging.getLogger(__name__)
 
-# Longest wait for a sample before the loop looks around again. Stops do not wait for
-# it: the lease's stop event wakes the source's read at once. Waking every monitor 5
-# times a second instead cost a worker half its CPU at 1,000 monitors (GIL hand-offs).
+# Longest wait for a sample before the loop looks around again (in the steady state, when
+# the router's reader thread takes the samples, the stall time since the last one). Stops
+# do not wait for it: the lease's stop event wakes the source's read at once. Waking every
+# monitor 5 times a second instead cost a worker half its CPU at 1,000 monitors (GIL
+# hand-offs).
 CHECK_EVERY = 1.0
 # Waits that nothing wakes (the shared router connection logging in): short.
 OPEN_WAIT = 0.2
@@ -166,6 +173,7 @@ class MonitorRun:
         self.fence = 0
         self.seq = 0
         self.lease: LeaseHandle | None = None
+        self.publishes: MonitorPublisher | None = None  # once claimed
         self.plan: MonitorPlan | None = None
         self.trouble: str | None = None  # the status kind published while not producing
         self.trouble_reason = ""  # ...and its reason
@@ -321,6 +329,17 @@ class MonitorRun:
         self.report = session_reports.for_attempt(
             self.rt.redis, plan.meta, self.token.session_id, self.token.attempt
         )
+        self.publishes = MonitorPublisher(
+            self.rt.batch_publisher,
+            token=str(self.token),
+            fence=self.fence,
+            lease=self.lease,
+            report=self.report,
+            on_out_of_memory=self._redis_out_of_memory,
+            on_sample_landed=self.backoff.reset,
+            on_fenced_out=self._unspend_seq,
+            label=str(self.token),
+        )
         metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
         self.ping_state = self._take_ping_slot()
         self._publish_status("started", lifecycle.started_reason(self.token.attempt), ping=self.ping_state)
@@ -361,6 +380,9 @@ class MonitorRun:
         deadline = time.monotonic() + self._plan().remaining_seconds
         while True:
             lease.progress()
+            # The last sample's outcome, if Redis has answered by now (a second later for
+            # the next sample: never waited for here).
+            self._publishes().settle(wait=False)
             reason = self._stop_reason(deadline)
             if reason is not None:
                 return reason
@@ -426,7 +448,15 @@ class MonitorRun:
             self.pinger.source_opened()  # a reconnected customer may have a new address
 
     def _stream(self, handle: RouterHandle, source: Source, deadline: float) -> None:
-        timeout = max(0.0, min(CHECK_EVERY, deadline - time.monotonic()))
+        timeout = CHECK_EVERY
+        if self._steady():
+            # Samples are taken on the reader thread (_sample_on_reader) and wake nobody:
+            # wake when the stream would count as silent, and at least once a renewal
+            # interval (while no sample comes, the loop's progress is what keeps the
+            # lease). A stop wakes the read anyway.
+            silent_in = self.last_life + self.stall_after - time.monotonic()
+            timeout = max(CHECK_EVERY, min(silent_in, self.settings.monitor_renew_interval))
+        timeout = max(0.0, min(timeout, deadline - time.monotonic()))
         reading = source.read(timeout=timeout)
         if reading is None:
             silent = time.monotonic() - self.last_life > self.stall_after
@@ -473,8 +503,48 @@ class MonitorRun:
             self._recovered()  # announced before the first sample it announces
         self.denied_since = None
         self.denied_backoff.reset()
-        if self._publish_sample(reading):
-            self.backoff.reset()
+        self._publish_sample(reading)  # the backoff is reset once it lands (on_sample_landed)
+
+    def _steady(self) -> bool:
+        """Streaming with nothing to say or to hold: the samples may be taken on the
+        router's reader thread (_sample_on_reader). Interface sources only (a queue
+        source's samples come from its router's poll thread), and not while the run
+        pings: its replies and its poll are the loop's."""
+        return (
+            self.phase is Phase.STREAMING
+            and self._plan().kind == "interface"
+            and self.trouble is None
+            and not self.client_reconnecting
+            and not self.redis_full
+            and self.denied_since is None
+            and self.pinger is None
+            and not self.held
+        )
+
+    def _sample_on_reader(self, data: dict[str, str]) -> bool:
+        """A sample taken on the router's reader thread while the loop is parked in its
+        read (routeros Stream.on_data, under the stream's lock: the loop cannot run
+        meanwhile, so this touches the run's state alone). It does what _on_sample does
+        in the steady state, built and handed to the batch publisher here, so the sample
+        wakes no thread but the publisher's. Anything else (trouble, a presence check
+        due, the last publish not landed, a stop, a row it cannot use) returns False and
+        the loop takes the sample as before. Never blocks."""
+        if not self._steady() or self._lease().stop_event.is_set():
+            return False
+        now = time.monotonic()
+        zero_run = self.zero_run + 1 if all_zero(data) else 0
+        if zero_run >= ZERO_SAMPLES_BEFORE_CHECK and now >= self.next_presence_check:
+            return False  # the loop asks the router whether the interface is still there
+        if not self._publishes().settle_landed():
+            return False  # the last publish is still out or failed: the loop takes its outcome
+        try:
+            entry = self._sample_entry(data)
+        except (ValueError, ArithmeticError):
+            return False  # the loop skips it and says why
+        self.last_life, self.zero_run = now, zero_run
+        self._lease().progress()
+        self._submit([entry], received=now)
+        return True
 
     def _back_off(self, source: Source, kind: str, reason: str, delay: float | None = None) -> None:
         """Trouble: say so (once per change), drop the source, retry after a backoff
@@ -509,7 +579,7 @@ class MonitorRun:
         plan = self._plan()
         interval = self.settings.monitor_interval
         if plan.kind == "interface":
-            return InterfaceSource(handle, plan.interface, interval)
+            return InterfaceSource(handle, plan.interface, interval, on_sample=self._sample_on_reader)
         return QueueSource(handle, plan.queue_query, interval)
 
     def _make_pinger(self, handle: RouterHandle) -> Pinger | None:
@@ -533,7 +603,7 @@ class MonitorRun:
         if self.held and (
             self.phase is not Phase.STREAMING or time.monotonic() - self.held_since >= PROBE_HOLD
         ):
-            self._publish_many(self._release_held())
+            self._submit(self._release_held())
 
     def _take_probes(self, poll: bool = False) -> None:
         """Drain the ping (`poll`: also start it, look its address up, renew its cap place
@@ -613,7 +683,12 @@ class MonitorRun:
 
     # -- publishing -------------------------------------------------------------------------
 
-    def _publish_sample(self, reading: Reading) -> bool:
+    def _publish_sample(self, reading: Reading) -> None:
+        """Hand the sample (and the ping replies held for it) over; its outcome is taken
+        before the next publish (tasks/monitor_publish.py)."""
+        # The last publish's outcome first: Redis full says so with a status event, which
+        # takes the seq this sample would otherwise carry too.
+        self._publishes().settle()
         plan = self._plan()
         assert reading.data is not None
         name = reading.data.get("name")
@@ -622,28 +697,27 @@ class MonitorRun:
             # names it, show the queue's own name, as for hotspot queues.
             plan = self.plan = replace(plan, meta=replace(plan.meta, interface=name))
         try:
-            entry = traffic_from_row(
-                reading.data,
-                plan.meta,
-                session_id=self.token.session_id,
-                seq=self.seq,
-                fence=self.fence,
-                rtt_ms=self.pinger.recent_rtt() if self.pinger is not None else None,
-            )
+            entry = self._sample_entry(reading.data)
         except (ValueError, ArithmeticError) as exc:
             # A row the router sent costs that sample, never the monitor: MessageError (a
             # ValueError) for any value parse_rate refuses, the rest a net under it.
             log.warning("monitor %s: unusable router row, sample skipped: %s", self.token, exc)
             metrics.PUBLISH_FAILURES.labels("unusable-row").inc()
-            return False
+            return
         if self.redis_full and not self._redis_writable_again():
-            return False
+            return
         self._take_probes()  # the replies that came with this sample go with it
-        if not self._publish_many([*self._release_held(), entry]):
-            return False
-        metrics.SAMPLES_PUBLISHED.inc()
-        metrics.PUBLISH_LATENCY.observe(time.monotonic() - reading.received)
-        return True
+        self._submit([*self._release_held(), entry], received=reading.received)
+
+    def _sample_entry(self, data: dict[str, str]) -> dict[str, str]:
+        return traffic_from_row(
+            data,
+            self._plan().meta,
+            session_id=self.token.session_id,
+            seq=self.seq,
+            fence=self.fence,
+            rtt_ms=self.pinger.recent_rtt() if self.pinger is not None else None,
+        )
 
     def _status(self, kind: str, reason: str | None, ping: str | None = None) -> dict[str, str]:
         return status_entry(
@@ -657,44 +731,33 @@ class MonitorRun:
         )
 
     def _publish_status(self, kind: str, reason: str | None = None, ping: str | None = None) -> bool:
-        published = self._publish(self._status(kind, reason, ping))
+        """Publish a status event and wait for it; True when it landed. After whatever
+        the run published before it (it never passes a sample in the stream)."""
+        publishes = self._publishes()
+        publishes.settle()  # first: its outcome may publish a status of its own (Redis full)
+        entry = self._status(kind, reason, ping)
+        self.seq += 1  # spent, published or not
+        published = publishes.publish([entry])
         if published:
             metrics.STATUS_EVENTS.labels(kind).inc()
         return published
 
-    def _publish(self, entry: dict[str, str]) -> bool:
-        return self._publish_many([entry])
+    def _submit(self, entries: list[dict[str, str]], received: float | None = None) -> None:
+        """Hand `entries` over (fenced, in order, all or none) without waiting for them;
+        `received`: the sample's reading time when the last entry is a sample."""
+        # Traffic and status entries spend a seq, published or not (a fenced-out one gives
+        # it back: _unspend_seq); latency entries have none. A timed-out publish may still
+        # run when a frozen Redis resumes: its seq is spent either way, so no two entries
+        # of a session ever share one.
+        self.seq += sum("seq" in entry for entry in entries)
+        self._publishes().submit(entries, received=received)
 
-    def _publish_many(self, entries: list[dict[str, str]]) -> bool:
-        """Publish `entries` (fenced, in order, all or none); True when they landed."""
-        # Traffic and status entries spend a seq, published or not; latency entries have none.
-        counted = sum("seq" in entry for entry in entries)
-        try:
-            ids = self.rt.batch_publisher().publish_many(entries, token=str(self.token), fence=self.fence)
-        except redis.OutOfMemoryError:
-            # Redis is at maxmemory (noeviction): these entries were refused before they wrote
-            # anything. The lease is kept (renewals need no new memory and get through),
-            # samples are dropped until memory is freed, and the run says so once.
-            metrics.PUBLISH_FAILURES.labels("redis-oom").inc()
-            self.seq += counted
-            self._redis_out_of_memory()
-            return False
-        except redis.RedisError as exc:
-            # Redis trouble is the keeper's call: it declares the lease lost after the TTL.
-            # A timed-out publish may still run when a frozen Redis resumes: its seq is
-            # spent either way, so no two entries of a session ever share one.
-            log.warning("monitor %s: publish failed: %s", self.token, exc)
-            metrics.PUBLISH_FAILURES.labels("redis").inc()
-            self.seq += counted
-            return False
-        if ids is None:
-            metrics.PUBLISH_FAILURES.labels("fenced-out").inc()
-            self._lease().request_stop(LEASE_LOST)  # fenced out: someone else owns the customer now
-            return False
-        self.seq += counted
-        for entry in entries:
-            self.report.observe(entry)
-        return True
+    def _unspend_seq(self, entries: Sequence[Mapping[str, str]]) -> None:
+        """Fenced out: those entries never reached the stream and nothing was built after
+        them (one publish in flight, settled before the next entry is made), so their seqs
+        are the next entry's again (the unfenced `stopped`): no hole for a report rebuilt
+        from the stream to see."""
+        self.seq -= sum("seq" in entry for entry in entries)
 
     def _trouble(self, kind: str, reason: str) -> None:
         # Once per change, of kind or of reason: an outage that goes from "connection
@@ -768,6 +831,9 @@ class MonitorRun:
     def _finish(self, reason: str) -> None:
         plan, lease = self._plan(), self._lease()
         try:
+            # The last sample's outcome before anything else: the report observes it, and
+            # `stopped` comes after it in the stream.
+            self._publishes().settle(final=True)
             if reason == LEASE_LOST:
                 # Another attempt may own the customer already: touch nothing of theirs.
                 log.warning("monitor %s: lease lost, stopped producing", self.token)
@@ -819,6 +885,10 @@ class MonitorRun:
     def _lease(self) -> LeaseHandle:
         assert self.lease is not None, "the loop runs only with a claimed lease"
         return self.lease
+
+    def _publishes(self) -> MonitorPublisher:
+        assert self.publishes is not None, "publishing starts once the lease is claimed"
+        return self.publishes
 
 
 class _WakingEvent(threading.Event):

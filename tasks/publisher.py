@@ -36,8 +36,9 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import Future
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import CancelledError, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import NamedTuple
 
@@ -262,9 +263,19 @@ def _ids(reply: object) -> list[PublishedIds] | None:
 
 # -- batching -------------------------------------------------------------------------------
 
-# One queued publish: the script's KEYS and ARGV, and the caller's future. None in the
-# queue tells the thread to stop.
-_Item = tuple[list[str], list[str], "Future[list[PublishedIds] | None]"]
+
+class _Item(NamedTuple):
+    """One queued publish (None in the queue tells the thread to stop)."""
+
+    keys: list[str]  # the script's KEYS
+    args: list[str]  # ... and ARGV
+    pending: PendingPublish  # its outcome; never sent after its deadline (the caller gave up)
+
+    @property
+    def future(self) -> Future[list[PublishedIds] | None]:
+        return self.pending._future
+
+
 # Defaults of the worker's batch publisher: the socket timeout matches the monitors' pool.
 BATCH_MAX = 500
 BATCH_SOCKET_TIMEOUT = 5.0
@@ -274,11 +285,98 @@ BATCH_SOCKET_TIMEOUT = 5.0
 BATCH_WAIT_TIMEOUT = BATCH_SOCKET_TIMEOUT + 1.0
 
 
+class PendingPublish:
+    """A publish handed to the batch thread (`BatchPublisher.submit_many`).
+
+    `result()` gives what `BatchPublisher.publish_many` would have: ids, None when fenced
+    out, or the Redis error; redis.TimeoutError once `wait_timeout` has passed since it
+    was submitted ("withdrawn, never sent" when the thread had not sent it, "may still
+    be applied" when it had). Waiting is only needed for an outcome not yet known:
+    `done()` tells, and `on_done` is called when the thread has settled it.
+
+    The batch thread calls `_settled` itself rather than through the future's done
+    callbacks: a callback bound to this object would make it and its future a reference
+    cycle, one a sample, left for the cyclic garbage collector (whose full passes over a
+    1,000-thread worker stall every monitor for a few hundred ms).
+    """
+
+    __slots__ = ("_future", "_on_done", "deadline", "settled_at", "wait_timeout")
+
+    def __init__(
+        self,
+        future: Future[list[PublishedIds] | None],
+        deadline: float,
+        wait_timeout: float,
+        on_done: Callable[[PendingPublish], None] | None,
+    ) -> None:
+        self._future = future
+        self._on_done = on_done
+        self.deadline = deadline
+        self.wait_timeout = wait_timeout
+        # When the thread settled it (monotonic; stamped just after the outcome is visible
+        # to `done()` and `result()`, before `on_done` runs): the publish's latency.
+        self.settled_at: float | None = None
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    @property
+    def fenced_out(self) -> bool:
+        """Known now, and refused by the fence (the token no longer owns the customer)."""
+        future = self._future
+        return (
+            future.done()
+            and not future.cancelled()
+            and future.exception() is None
+            and future.result() is None
+        )
+
+    @property
+    def landed(self) -> bool:
+        """Known now, and appended."""
+        future = self._future
+        return (
+            future.done()
+            and not future.cancelled()
+            and future.exception() is None
+            and future.result() is not None
+        )
+
+    def result(self) -> list[PublishedIds] | None:
+        """The outcome, waiting for it until the deadline at most (see the class)."""
+        try:
+            return self._future.result(max(0.0, self.deadline - time.monotonic()))
+        except FutureTimeout:
+            pass
+        except CancelledError:
+            raise self._withdrawn() from None
+        if self._future.cancel():
+            raise self._withdrawn()
+        try:
+            return self._future.result(0)  # finished just now
+        except FutureTimeout:
+            raise redis.TimeoutError(
+                f"no publish reply within {self.wait_timeout:g}s (it may still be applied)"
+            ) from None
+
+    def _withdrawn(self) -> redis.TimeoutError:
+        return redis.TimeoutError(f"publish not sent within {self.wait_timeout:g}s (withdrawn, never sent)")
+
+    def _settled(self) -> None:
+        """Called by whoever settled the future (the batch thread; `close` for what it
+        never took), right after it."""
+        self.settled_at = time.monotonic()
+        if self._on_done is not None:
+            self._on_done(self)
+
+
 class BatchPublisher:
     """Fenced publishing for many threads in few round trips.
 
     Callers (the monitor threads of one worker process) hand their entry to ONE
-    publisher thread and wait for their own result. The thread wakes on the first
+    publisher thread and wait for their own result (`publish_many`), or take it later
+    (`submit_many`: a monitor's samples, whose outcome it looks at before its next
+    publish, so a sample costs it no wake-up of its own). The thread wakes on the first
     queued entry (no polling), takes whatever else is queued (up to `max_batch`) and
     sends one fenced-publish script call per entry in ONE pipeline (no MULTI: each
     call is still its own atomic script, fenced on its own owner key, so a stale
@@ -337,29 +435,31 @@ class BatchPublisher:
     ) -> list[PublishedIds] | None:
         """`Publisher.publish_many` through the thread: one item of the batch, one script
         call, one wait, however many entries."""
+        return self.submit_many(entries, token=token, fence=fence).result()
+
+    def submit_many(
+        self,
+        entries: Sequence[Mapping[str, str]],
+        *,
+        token: str,
+        fence: int,
+        on_done: Callable[[PendingPublish], None] | None = None,
+    ) -> PendingPublish:
+        """`publish_many` without waiting: hands the entries to the thread and returns at
+        once. `on_done` runs when the outcome is known, on the publisher thread (or on the
+        thread that withdraws or fails it): it must be quick and must not publish. The
+        entries are validated here, in the caller's thread, like `publish_many`'s."""
         if not token:
             raise ValueError("a fenced publish needs the lease token")
         script_keys, args = self.publisher._prepare(entries, token, str(int(fence)))
         future: Future[list[PublishedIds] | None] = Future()
+        pending = PendingPublish(future, time.monotonic() + self.wait_timeout, self.wait_timeout, on_done)
         with self._lock:
             if self._closed:
                 raise redis.ConnectionError("batch publisher is closed")
             self._ensure_thread()
-            self._queue.put((script_keys, args, future))
-        try:
-            return future.result(self.wait_timeout)
-        except FutureTimeout:
-            pass
-        if future.cancel():
-            raise redis.TimeoutError(
-                f"publish not sent within {self.wait_timeout:g}s (withdrawn, never sent)"
-            )
-        try:
-            return future.result(0)  # finished just now
-        except FutureTimeout:
-            raise redis.TimeoutError(
-                f"no publish reply within {self.wait_timeout:g}s (it may still be applied)"
-            ) from None
+            self._queue.put(_Item(script_keys, args, pending))
+        return pending
 
     def publish_status(self, entry: Mapping[str, str]) -> PublishedIds:
         """Unfenced, rare: straight through the plain publisher."""
@@ -393,9 +493,10 @@ class BatchPublisher:
             except queue.Empty:
                 break
             if item is not None:
-                future = item[2]
+                future = item.future
                 if future.set_running_or_notify_cancel():
                     future.set_exception(redis.ConnectionError("batch publisher is closed"))
+                    _quietly_settled(item.pending)
         if self._owns_client:
             self.redis.close()
 
@@ -411,6 +512,7 @@ class BatchPublisher:
     def _run(self) -> None:
         stop = False
         while not stop:
+            item: _Item | None = None
             first = self._queue.get()  # blocks: no latency added, no polling when idle
             if first is None:
                 break
@@ -428,24 +530,36 @@ class BatchPublisher:
                 self._send(batch)
             except BaseException as exc:  # never leave a caller hanging, never die
                 log.exception("batch publisher: a batch of %d failed unexpectedly", len(batch))
-                for _, _, future in batch:
-                    if not future.done():
-                        _settle(future, exception=exc)
+                for item in batch:
+                    if not item.future.done() and _settle(item.future, exception=exc):
+                        _quietly_settled(item.pending)
                 if not isinstance(exc, Exception):
                     raise
+            # Not kept while waiting for the next batch: each caller's publish is freed
+            # once it is done with it.
+            del first, batch, item
 
     def _send(self, batch: list[_Item]) -> None:
-        # A caller that gave up withdrew its entry: do not send it.
-        live = [item for item in batch if item[2].set_running_or_notify_cancel()]
+        # A caller that gave up withdrew its entry: do not send it. One that does not wait
+        # (submit_many) gives up at its deadline: withdrawn here for it.
+        now = time.monotonic()
+        live = []
+        for item in batch:
+            if item.pending.deadline <= now and item.future.cancel():
+                _quietly_settled(item.pending)
+            if item.future.set_running_or_notify_cancel():
+                live.append(item)
         if not live:
             return
         try:
             replies = self._execute(live)
         except Exception as exc:  # Redis down, timed out, ...: every caller of this batch
-            for _, _, future in live:
-                future.set_exception(exc)
+            for item in live:
+                item.future.set_exception(exc)
+                _quietly_settled(item.pending)
             return
-        for (_, _, future), reply in zip(live, replies):
+        for item, reply in zip(live, replies):
+            future = item.future
             if isinstance(reply, Exception):
                 future.set_exception(reply)
             else:
@@ -453,6 +567,7 @@ class BatchPublisher:
                     future.set_result(_ids(reply))
                 except Exception as exc:  # an unexpected reply shape
                     future.set_exception(exc)
+            _quietly_settled(item.pending)
         self.batches += 1
         self.entries += len(live)
         self.largest_batch = max(self.largest_batch, len(live))
@@ -473,18 +588,28 @@ class BatchPublisher:
 
     def _pipeline(self, sha: str, items: list[_Item]) -> list[object]:
         with self.redis.pipeline(transaction=False) as pipe:
-            for script_keys, args, _ in items:
-                pipe.evalsha(sha, len(script_keys), *script_keys, *args)
+            for item in items:
+                pipe.evalsha(sha, len(item.keys), *item.keys, *item.args)
             return list(pipe.execute(raise_on_error=False))
 
 
-def _settle(future: Future[list[PublishedIds] | None], *, exception: BaseException) -> None:
+def _settle(future: Future[list[PublishedIds] | None], *, exception: BaseException) -> bool:
+    """Fail `future` unless it is settled already; True when this did."""
     try:
         if not future.running() and not future.set_running_or_notify_cancel():
-            return  # the caller withdrew it
+            return False  # the caller withdrew it
         future.set_exception(exception)
     except Exception:  # settled meanwhile
-        pass
+        return False
+    return True
+
+
+def _quietly_settled(pending: PendingPublish) -> None:
+    # A caller's on_done that fails must not cost the other callers of the batch.
+    try:
+        pending._settled()
+    except Exception:
+        log.exception("batch publisher: a publish's on_done failed")
 
 
 def batch_client(settings: Settings | None = None) -> redis.Redis:

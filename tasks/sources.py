@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -67,10 +68,19 @@ class Source(Protocol):
 class InterfaceSource:
     """A tagged monitor-traffic stream on the shared connection."""
 
-    def __init__(self, handle: RouterHandle, interface: str, interval: float) -> None:
+    def __init__(
+        self,
+        handle: RouterHandle,
+        interface: str,
+        interval: float,
+        on_sample: Callable[[dict[str, str]], bool] | None = None,
+    ) -> None:
+        """`on_sample`: may take a sample on the router's reader thread while read()
+        waits, instead of read() returning it (routeros Stream.on_data: True = taken)."""
         self._handle = handle
         self._interface = interface
         self._interval = interval
+        self._on_sample = on_sample
         self._stream: Stream | None = None
 
     def wake(self) -> None:
@@ -87,7 +97,10 @@ class InterfaceSource:
             proplist=INTERFACE_PROPLIST,
             wait=wait,
         )
-        return self._stream is not None
+        if self._stream is None:
+            return False
+        self._stream.on_data = self._on_sample
+        return True
 
     def read(self, timeout: float) -> Reading | None:
         if self._stream is None:

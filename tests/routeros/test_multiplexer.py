@@ -258,3 +258,40 @@ def test_multiplexer_stream_wake_returns_a_blocked_get_at_once_and_keeps_events(
     started = time.monotonic()
     # The wake was used up: this get() waits out its timeout (a lower bound: load only adds).
     assert stream.get(timeout=0.2) is None and time.monotonic() - started >= 0.2
+
+
+def test_multiplexer_stream_on_data_takes_samples_only_while_the_consumer_is_parked() -> None:
+    stream = Stream(
+        ["/interface/monitor-traffic"],
+        maxsize=4,
+        on_cancel=lambda s: None,
+        on_drop=lambda: None,
+        on_closed=lambda s: None,
+    )
+    taken: list[tuple[str, str]] = []
+    refuse = {"3"}
+
+    def on_data(data: dict[str, str]) -> bool:
+        taken.append((data["rx"], threading.current_thread().name))
+        return data["rx"] not in refuse
+
+    stream.on_data = on_data
+    # Nobody waits in get(): queued as usual, the hook not asked.
+    stream.push(StreamEvent("data", {"rx": "1"}))
+    assert taken == []
+    event = stream.get(timeout=0)
+    assert event is not None and event.data == {"rx": "1"}
+
+    got: list[StreamEvent | None] = []
+    consumer = threading.Thread(target=lambda: got.append(stream.get(timeout=30.0)))
+    consumer.start()
+    wait_for(lambda: stream._cond._waiters, 5, "get() to block")  # type: ignore[attr-defined]  # CPython detail
+    # Parked with nothing queued: taken by the hook on the pushing thread; the consumer sleeps on.
+    assert stream.push(StreamEvent("data", {"rx": "2"}))
+    assert taken == [("2", threading.current_thread().name)] and consumer.is_alive()
+    # Refused: queued, and the consumer wakes with it.
+    stream.push(StreamEvent("data", {"rx": "3"}))
+    consumer.join(10)
+    assert not consumer.is_alive()
+    assert [e.data for e in got if e is not None] == [{"rx": "3"}]
+    assert [rx for rx, _ in taken] == ["2", "3"]

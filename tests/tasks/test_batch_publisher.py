@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
@@ -17,8 +18,9 @@ from harness.redis_server import PrivateRedis
 from settings import load_settings
 from tasks import keys
 from tasks.message import CustomerMeta, decode_entry, traffic_from_row
-from tasks.publisher import BatchPublisher, Publisher, _Item, batch_client
+from tasks.publisher import BatchPublisher, PendingPublish, Publisher, batch_client
 from tasks.semaphore import Semaphore
+from tests.tasks.batching import GatedBatchPublisher, in_threads
 from tests.tasks.streams import decoded, stream_entries
 
 TTL = 60.0
@@ -42,54 +44,6 @@ def sample(customer_id: str, seq: int, fence: int, session: str = "s") -> dict[s
 
 def acquire(sem: Semaphore, token: str, customer_id: str) -> int:
     return sem.acquire(token, customer_id, "r1", global_limit=10_000, router_limit=None, ttl=TTL)
-
-
-class GatedBatchPublisher(BatchPublisher):
-    """Holds its FIRST batch until `gate` is set, so everything published meanwhile is
-    queued and goes out together in the next batch; records each batch's size."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.gate = threading.Event()
-        self.held = threading.Event()
-        self.sizes: list[int] = []
-
-    def _execute(self, items: list[_Item]) -> list[object]:
-        if not self.held.is_set():
-            self.held.set()
-            self.gate.wait(10)
-        self.sizes.append(len(items))
-        return super()._execute(items)
-
-    def queue_behind_held(
-        self, calls: Sequence[Callable[..., object]]
-    ) -> tuple[threading.Thread, list[object]]:
-        """Run `calls` in threads (_in_threads) until every one is queued behind the held
-        batch: the runner, and its results once it is joined (after `gate` is set)."""
-        results: list[object] = []
-        runner = threading.Thread(target=lambda: results.extend(_in_threads(calls)))
-        runner.start()
-        wait_for(lambda: self._queue.qsize() == len(calls), what="every call to be queued")
-        return runner, results
-
-
-def _in_threads(calls: Sequence[Callable[..., object]], timeout: float = 20.0) -> list[object]:
-    """Run each zero-argument call in its own thread; its result or exception, in order."""
-    results: list[object] = [None] * len(calls)
-
-    def run(i: int) -> None:
-        try:
-            results[i] = calls[i]()
-        except Exception as exc:  # returned for the test to inspect
-            results[i] = exc
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout)
-        assert not t.is_alive(), "a caller never got its result"
-    return results
 
 
 @pytest.fixture
@@ -120,7 +74,7 @@ def test_batch_publisher_many_threads_each_entry_lands_once_with_its_own_ids(
             for seq in range(per_thread)
         ]
 
-    _in_threads([lambda i=i: producer(i) for i in range(threads)])
+    in_threads([lambda i=i: producer(i) for i in range(threads)])
     combined = stream_entries(redis_client.xrange(keys.COMBINED_STREAM))
     assert len(combined) == threads * per_thread
     assert len({i for i, _ in combined}) == threads * per_thread
@@ -183,7 +137,7 @@ def test_batch_publisher_a_script_error_fails_only_its_own_entry(
     sem = Semaphore(redis_client)
     fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(3)}
     redis_client.set(keys.customer_stream("c1"), "not a stream")  # WRONGTYPE inside the script
-    results = _in_threads(
+    results = in_threads(
         [
             lambda i=i: batch.publish(sample(f"c{i}", 0, fences[i]), token=f"s{i}:1", fence=fences[i])
             for i in range(3)
@@ -275,7 +229,7 @@ def test_batch_publisher_redis_error_reaches_every_caller_then_it_keeps_working(
         pub.held.clear()
         pub.gate.clear()
         first = threading.Thread(
-            target=lambda: _in_threads(
+            target=lambda: in_threads(
                 [lambda: pub.publish(sample("c0", 1, fences[0]), token="s0:1", fence=fences[0])]
             )
         )
@@ -353,3 +307,90 @@ def test_batch_publisher_publish_many_is_one_item_fenced_as_one(
     assert isinstance(landed, list) and [x.customer for x in landed] == [sid.decode() for sid, _ in stream]
     assert [decode_entry(sid, f)["seq"] for sid, f in stream] == [0, 1, 2]
     assert fenced_out is None and redis_client.xlen(keys.customer_stream("c1")) == 0
+
+
+def test_batch_publisher_submit_many_returns_at_once_and_reports_on_the_thread(
+    redis_client: redis.Redis, plain: Publisher
+) -> None:
+    sem = Semaphore(redis_client)
+    fences = {i: acquire(sem, f"s{i}:1", f"c{i}") for i in range(2)}
+    redis_client.delete(keys.customer_owner("c1"))  # c1's producer is fenced out
+    pub = GatedBatchPublisher(plain)
+    seen: list[tuple[str, bool, str]] = []
+
+    def on_done(pending: PendingPublish) -> None:
+        seen.append((threading.current_thread().name, pending.fenced_out, str(pending.settled_at)))
+
+    try:
+        landing = pub.submit_many(
+            [sample("c0", 0, fences[0])], token="s0:1", fence=fences[0], on_done=on_done
+        )
+        assert pub.held.wait(5)
+        refused = pub.submit_many(
+            [sample("c1", 0, fences[1])], token="s1:1", fence=fences[1], on_done=on_done
+        )
+        # Neither caller waited: both are out, the first one held in its batch.
+        assert not landing.done() and not refused.done()
+        pub.gate.set()
+        wait_for(lambda: len(seen) == 2, what="both outcomes")
+        assert [(name, fenced) for name, fenced, _ in seen] == [
+            ("batch-publisher", False),
+            ("batch-publisher", True),
+        ]
+        assert all(stamp != "None" for _, _, stamp in seen)  # settled_at is stamped before on_done
+        ids = landing.result()
+        assert ids is not None
+        assert [i.decode() for i, _ in stream_entries(redis_client.xrange(keys.customer_stream("c0")))] == [
+            ids[0].customer
+        ]
+        assert refused.result() is None and refused.fenced_out
+    finally:
+        pub.gate.set()
+        pub.close()
+
+
+def test_batch_publisher_withdraws_a_submitted_entry_past_its_deadline_unsent(
+    redis_client: redis.Redis, plain: Publisher
+) -> None:
+    sem = Semaphore(redis_client)
+    f0, f1 = acquire(sem, "s0:1", "c0"), acquire(sem, "s1:1", "c1")
+    pub = GatedBatchPublisher(plain, wait_timeout=0.3)
+    outcomes: list[PendingPublish] = []
+    try:
+        held = pub.submit_many([sample("c0", 0, f0)], token="s0:1", fence=f0)
+        assert pub.held.wait(5)
+        late = pub.submit_many([sample("c1", 0, f1)], token="s1:1", fence=f1, on_done=outcomes.append)
+        # Nobody waits for it: the thread itself withdraws it once its deadline passed.
+        wait_for(lambda: time.monotonic() > late.deadline, what="the deadline to pass")
+        pub.gate.set()
+        wait_for(late.done, what="the late entry's outcome")
+        assert outcomes == [late] and not late.fenced_out
+        with pytest.raises(redis.TimeoutError, match="never sent"):
+            late.result()
+        # The held one was sent before its deadline and landed, however late it answered.
+        assert held.result() is not None
+    finally:
+        pub.gate.set()
+        pub.close()
+    assert redis_client.xlen(keys.customer_stream("c1")) == 0
+
+
+def test_batch_publisher_submitted_publish_is_freed_without_the_cycle_collector(
+    redis_client: redis.Redis, batch: BatchPublisher
+) -> None:
+    # One publish a second per monitor: a reference cycle each would be left to the cyclic
+    # collector, whose full passes over a 1,000-thread worker stall every thread.
+    fence = acquire(Semaphore(redis_client), "s0:1", "c0")
+    seen: list[bool] = []
+    gc.disable()
+    try:
+        pending = batch.submit_many(
+            [sample("c0", 0, fence)], token="s0:1", fence=fence, on_done=lambda p: seen.append(p.landed)
+        )
+        assert pending.result() is not None
+        wait_for(lambda: seen == [True], what="on_done")
+        future = weakref.ref(pending._future)
+        del pending
+        assert future() is None, "the publish outlived its last reference (a reference cycle)"
+    finally:
+        gc.enable()
