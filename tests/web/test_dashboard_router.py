@@ -88,7 +88,8 @@ def test_dashboard_router_view_top_sessions_unknown_and_drill_down(
 
     first = wait_for(filled, 30.0, what="the top table filled from frames", step=0.25)
     later = wait_for(
-        lambda: (v := view(page))["frames"] >= first["frames"] + 3 and v,
+        # ...and drawn: the frame's id is known on arrival, its table at the next animation frame
+        lambda: (v := view(page))["frames"] >= first["frames"] + 3 and v["topRendered"] and v,
         15.0,
         what="three more frames",
         step=0.25,

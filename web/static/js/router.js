@@ -17,7 +17,7 @@ import {
   formatUptime,
   idMillis,
 } from "./format.js";
-import { schedule } from "./frame.js";
+import { isPending, schedule } from "./frame.js";
 import { describeRefusal } from "./refusal.js";
 
 /** @typedef {import("./api.js").ApiError} ApiError */
@@ -642,6 +642,8 @@ export class RouterView {
       by: this.by,
       frames: this.frames,
       frameId: this.totals ? this.totals.id : null,
+      // false while the newest frame waits for its animation frame: the table still shows the one before
+      topRendered: !isPending(this.top),
       reason: this.reason,
       top: [...this.topBody.querySelectorAll("tr")].map((tr) => (tr instanceof HTMLElement ? tr.dataset.customerId : "")),
       rows: this.rows.map((r) => ({ id: r.customer_id, download_bps: r.download_bps, upload_bps: r.upload_bps })),
