@@ -13,8 +13,11 @@ at once, so the transport's high-water mark still pauses uvicorn's sends (and wi
 slow client's sender, until web/ws.py's deadline drops it) after about as many bytes as
 without the wrapper.
 
+A close frame does not wait for room in the socket (`CoalescingWSProtocol.send`): a slow
+client gets what was buffered for it, then its close frame with the id to resume from.
+
 `python -m web` (web/__main__.py) serves with this protocol; plain `--ws wsproto` works
-the same, one write per frame.
+the same, one write per frame, and a full socket may hold a close frame back.
 """
 
 from __future__ import annotations
@@ -114,7 +117,19 @@ class CoalescingTransport(asyncio.Transport):
 
 
 class CoalescingWSProtocol(WSProtocol):
-    """uvicorn's wsproto protocol, writing through a CoalescingTransport."""
+    """uvicorn's wsproto protocol, writing through a CoalescingTransport; and a close frame
+    is never held back by a full socket."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(CoalescingTransport(transport, self.loop))
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "websocket.close" and not self.writable.is_set():
+            # uvicorn waits for room in the socket before every send, the close too. A
+            # client closed for being slow (web/ws.py) is closed BECAUSE its socket is full:
+            # its close frame, with the id to resume from, waited out SEND_TIMEOUT and the
+            # socket was cut without it (its keepalive pings, written without waiting, still
+            # went). The frame goes behind what is buffered instead (a transport takes writes
+            # past its high-water mark; the pause is advice) and the socket closes after it.
+            self.writable.set()
+        await super().send(message)
