@@ -323,24 +323,22 @@ class PendingPublish:
     @property
     def fenced_out(self) -> bool:
         """Known now, and refused by the fence (the token no longer owns the customer)."""
-        future = self._future
-        return (
-            future.done()
-            and not future.cancelled()
-            and future.exception() is None
-            and future.result() is None
-        )
+        answered, ids = self._answer()
+        return answered and ids is None
 
     @property
     def landed(self) -> bool:
         """Known now, and appended."""
+        answered, ids = self._answer()
+        return answered and ids is not None
+
+    def _answer(self) -> tuple[bool, list[PublishedIds] | None]:
+        """(True, the script's ids or None) once Redis answered; (False, None) while the
+        publish is out, withdrawn, or failed."""
         future = self._future
-        return (
-            future.done()
-            and not future.cancelled()
-            and future.exception() is None
-            and future.result() is not None
-        )
+        if future.done() and not future.cancelled() and future.exception() is None:
+            return True, future.result()
+        return False, None
 
     def result(self) -> list[PublishedIds] | None:
         """The outcome, waiting for it until the deadline at most (see the class)."""

@@ -226,14 +226,19 @@ def test_multiplexer_stream_command_is_written_with_its_own_tag(sim: Simulator, 
     other.cancel()
 
 
-def test_multiplexer_stream_wake_returns_a_blocked_get_at_once_and_keeps_events() -> None:
-    stream = Stream(
+def _quiet_stream() -> Stream:
+    """A monitor-traffic stream of 4 events whose callbacks do nothing."""
+    return Stream(
         ["/interface/monitor-traffic"],
         maxsize=4,
         on_cancel=lambda s: None,
         on_drop=lambda: None,
         on_closed=lambda s: None,
     )
+
+
+def test_multiplexer_stream_wake_returns_a_blocked_get_at_once_and_keeps_events() -> None:
+    stream = _quiet_stream()
     got: list[StreamEvent | None] = []
     blocked_for = 30.0
     reader = threading.Thread(target=lambda: got.append(stream.get(timeout=blocked_for)))
@@ -261,13 +266,7 @@ def test_multiplexer_stream_wake_returns_a_blocked_get_at_once_and_keeps_events(
 
 
 def test_multiplexer_stream_on_data_takes_samples_only_while_the_consumer_is_parked() -> None:
-    stream = Stream(
-        ["/interface/monitor-traffic"],
-        maxsize=4,
-        on_cancel=lambda s: None,
-        on_drop=lambda: None,
-        on_closed=lambda s: None,
-    )
+    stream = _quiet_stream()
     taken: list[tuple[str, str]] = []
     refuse = {"3"}
 
