@@ -338,7 +338,6 @@ class MonitorRun:
             on_out_of_memory=self._redis_out_of_memory,
             on_sample_landed=self.backoff.reset,
             on_fenced_out=self._unspend_seq,
-            label=str(self.token),
         )
         metrics.RUNS.labels("first" if self.token.attempt == 1 else "restart").inc()
         self.ping_state = self._take_ping_slot()

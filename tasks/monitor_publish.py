@@ -71,7 +71,6 @@ class MonitorPublisher:
         on_out_of_memory: Callable[[], None],
         on_sample_landed: Callable[[], None],
         on_fenced_out: Callable[[Sequence[Mapping[str, str]]], None],
-        label: str = "",
     ) -> None:
         """`batch`: the process's batch publisher (asked at each publish);
         `on_out_of_memory`: Redis refused a publish at maxmemory (the run's Redis-full
@@ -86,7 +85,6 @@ class MonitorPublisher:
         self._on_out_of_memory = on_out_of_memory
         self._on_sample_landed = on_sample_landed
         self._on_fenced_out = on_fenced_out
-        self.label = label or token
         self._in_flight: _InFlight | None = None
 
     @property
@@ -170,7 +168,7 @@ class MonitorPublisher:
         # Redis trouble is the keeper's call: it declares the lease lost after the TTL.
         # A timed-out publish may still run when a frozen Redis resumes: its seq is spent
         # either way (the run spends it when it hands the entries over).
-        log.warning("monitor %s: publish failed: %s", self.label, exc)
+        log.warning("monitor %s: publish failed: %s", self.token, exc)
         metrics.PUBLISH_FAILURES.labels("redis").inc()
 
     def _on_done(self, pending: PendingPublish) -> None:
