@@ -192,6 +192,12 @@ def test_dashboard_router_view_top_sessions_unknown_and_drill_down(
         shoot(small, "router-view-phone.png")
         width = small.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"], f"the page is {width}px wide on a {PHONE['width']}px phone"
+        # ...and the sessions table fits its box: no column cut off at the right edge
+        overflow = small.evaluate(
+            "(() => { const box = document.querySelector('.session-table').parentElement;"
+            " return box.scrollWidth - box.clientWidth; })()"
+        )
+        assert overflow <= 0, f"the sessions table is {overflow}px wider than its box on a phone"
     finally:
         phone.close()
     assert not seen.page_errors
